@@ -1,0 +1,87 @@
+//! `hostcall::host_fn!`.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::ForeignItemFn;
+use syn::parse::{Parse, ParseStream};
+
+use crate::util::{arg_defs, arg_name, args, doc, host_fn_static};
+
+struct HostFns(Vec<ForeignItemFn>);
+
+impl Parse for HostFns {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let mut fns = Vec::new();
+        while !input.is_empty() {
+            fns.push(input.parse()?);
+        }
+        Ok(Self(fns))
+    }
+}
+
+pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
+    let HostFns(fns) = syn::parse2(input)?;
+    let mut out = TokenStream::new();
+    for function in fns {
+        let sig = &function.sig;
+        if sig.asyncness.is_some() {
+            return Err(syn::Error::new_spanned(
+                sig.asyncness,
+                "declare host fns without `async`: they return a future (HostCall) already",
+            ));
+        }
+        if !sig.generics.params.is_empty() {
+            return Err(syn::Error::new_spanned(
+                &sig.generics,
+                "host fns cannot be generic",
+            ));
+        }
+        if let syn::ReturnType::Type(_, ty) = &sig.output {
+            if let syn::Type::Path(tp) = &**ty {
+                if tp.path.segments.last().is_some_and(|s| s.ident == "Result") {
+                    return Err(syn::Error::new_spanned(
+                        ty,
+                        "declare the success type only; the call already yields Result<T, HostError>",
+                    ));
+                }
+            }
+        }
+        let args = args(&sig.inputs)?;
+        let ident = &sig.ident;
+        let name = arg_name(ident);
+        let vis = &function.vis;
+        let attrs = &function.attrs;
+        let def = host_fn_static(ident);
+        let host_doc = doc(attrs);
+        let ret: syn::Type = match &sig.output {
+            syn::ReturnType::Default => syn::parse_quote!(()),
+            syn::ReturnType::Type(_, ty) => (**ty).clone(),
+        };
+        let arg_defs = arg_defs(&args);
+        let params = args.iter().map(|a| {
+            let (n, t) = (&a.name, &a.ty);
+            quote! { #n: #t }
+        });
+        let names: Vec<_> = args.iter().map(|a| &a.name).collect();
+        out.extend(quote! {
+            #(#attrs)*
+            #[doc = ""]
+            #[doc = "Implemented by the host: awaiting the returned `HostCall` invokes the"]
+            #[doc = "host fn registered under this name and yields its result, or a"]
+            #[doc = "`hostcall::HostError`. Dropping it before it finishes cancels the call."]
+            #vis fn #ident(#(#params),*) -> ::hostcall::HostCall<#ret> {
+                ::hostcall::HostCall::new(&#def, &(#(#names,)*))
+            }
+
+            #[doc(hidden)]
+            #[allow(non_upper_case_globals, reason = "named after the host fn it describes")]
+            #vis static #def: ::hostcall::__private::HostFnDef = ::hostcall::__private::HostFnDef {
+                name: #name,
+                doc: #host_doc,
+                args: #arg_defs,
+                ret: ::hostcall::__private::TypeRef::of::<#ret>(),
+            };
+        });
+    }
+    Ok(out)
+}

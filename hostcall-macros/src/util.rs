@@ -1,0 +1,113 @@
+//! Helpers shared by the macros.
+
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{format_ident, quote};
+use syn::{Attribute, Expr, ExprLit, FnArg, Lit, Meta, Pat, ReturnType, Type};
+
+/// The doc comment of an item, lines joined with `\n`, one leading space
+/// trimmed per line.
+pub fn doc(attrs: &[Attribute]) -> String {
+    let mut lines = Vec::new();
+    for attr in attrs {
+        if !attr.path().is_ident("doc") {
+            continue;
+        }
+        if let Meta::NameValue(nv) = &attr.meta {
+            if let Expr::Lit(ExprLit {
+                lit: Lit::Str(s), ..
+            }) = &nv.value
+            {
+                let line = s.value();
+                lines.push(line.strip_prefix(' ').unwrap_or(&line).to_owned());
+            }
+        }
+    }
+    lines.join("\n").trim().to_owned()
+}
+
+/// A typed argument of a handler or host fn.
+pub struct Arg {
+    pub name: Ident,
+    pub ty: Type,
+}
+
+/// The plain `name: Type` arguments of a signature.
+pub fn args<'a>(inputs: impl IntoIterator<Item = &'a FnArg>) -> syn::Result<Vec<Arg>> {
+    inputs
+        .into_iter()
+        .map(|input| match input {
+            FnArg::Receiver(r) => Err(syn::Error::new_spanned(
+                r,
+                "hostcall functions are free functions; they take no `self`",
+            )),
+            FnArg::Typed(pt) => match &*pt.pat {
+                Pat::Ident(pi) if pi.subpat.is_none() && pi.by_ref.is_none() => Ok(Arg {
+                    name: pi.ident.clone(),
+                    ty: (*pt.ty).clone(),
+                }),
+                other => Err(syn::Error::new_spanned(
+                    other,
+                    "hostcall arguments must be plain `name: Type` bindings",
+                )),
+            },
+        })
+        .collect()
+}
+
+/// The wire name of an argument (`_unused` → `unused`, `r#type` → `type`).
+pub fn arg_name(ident: &Ident) -> String {
+    let name = ident.to_string();
+    let name = name.strip_prefix("r#").unwrap_or(&name);
+    name.trim_start_matches('_').to_owned()
+}
+
+/// `(T, fallible)`: the success type of a return type, and whether it is a
+/// `Result` (recognised by its last path segment being `Result`).
+pub fn success_type(ret: &ReturnType) -> (Type, bool) {
+    let ty = match ret {
+        ReturnType::Default => return (syn::parse_quote!(()), false),
+        ReturnType::Type(_, ty) => &**ty,
+    };
+    if let Type::Path(tp) = ty {
+        if let Some(last) = tp.path.segments.last() {
+            if last.ident == "Result" {
+                if let syn::PathArguments::AngleBracketed(ab) = &last.arguments {
+                    if let Some(syn::GenericArgument::Type(ok)) = ab.args.first() {
+                        return (ok.clone(), true);
+                    }
+                }
+            }
+        }
+    }
+    (ty.clone(), false)
+}
+
+/// `&[ArgDef { … }, …]` for a signature.
+pub fn arg_defs(args: &[Arg]) -> TokenStream {
+    let defs = args.iter().map(|arg| {
+        let name = arg_name(&arg.name);
+        let ty = &arg.ty;
+        quote! {
+            ::hostcall::__private::ArgDef {
+                name: #name,
+                ty: ::hostcall::__private::TypeRef::of::<#ty>(),
+            }
+        }
+    });
+    quote! { &[#(#defs),*] }
+}
+
+/// The hidden static a handler's definition lives in.
+pub fn handler_static(function: &Ident) -> Ident {
+    format_ident!("__HOSTCALL_HANDLER_{}", function)
+}
+
+/// The hidden static a host fn's definition lives in.
+pub fn host_fn_static(function: &Ident) -> Ident {
+    format_ident!("__HOSTCALL_HOST_FN_{}", function)
+}
+
+/// An error at the call site.
+pub fn error(message: impl std::fmt::Display) -> syn::Error {
+    syn::Error::new(Span::call_site(), message)
+}

@@ -1,0 +1,136 @@
+//! A context: the state one `<lib>_new` creates and one `<lib>_destroy` ends.
+//!
+//! [`Shared`] is what host threads may reach (through a handle guard): the
+//! inbox and its wake signal, the in-flight table's claim side, the listener
+//! table and the flags. Everything else — the host-fn registry, the handler
+//! tasks, the in-flight bookkeeping — belongs to the loop thread
+//! ([`crate::event_loop::LoopState`]).
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+
+use tokio::sync::Notify;
+
+use crate::abi::{FFIHostCancelFn, FFIHostFn, UserData};
+use crate::config::Config;
+use crate::handler::{Invocation, ReplyTo};
+use crate::inbox::Inbox;
+use crate::inflight::{Completion, InFlight};
+use crate::library::{HandlerDef, Library};
+use crate::listeners::Listeners;
+
+/// A registered host fn implementation.
+#[derive(Clone, Copy)]
+pub(crate) struct HostFnEntry {
+    pub(crate) func: FFIHostFn,
+    pub(crate) cancel: Option<FFIHostCancelFn>,
+    pub(crate) user_data: UserData,
+}
+
+/// An accepted request on its way to the loop.
+pub(crate) struct Request {
+    pub(crate) handler: &'static HandlerDef,
+    /// The decoded call, or the decode error to reply with.
+    pub(crate) invocation: Result<Invocation, String>,
+    pub(crate) reply: ReplyTo,
+    pub(crate) id: u64,
+}
+
+/// A message for the loop thread.
+pub(crate) enum Msg {
+    Request(Request),
+    /// A claimed token's completion (protocol step 2 → 3 of
+    /// [`crate::inflight`]).
+    Completion {
+        token: u64,
+        completion: Completion,
+    },
+    /// Install `entry` as host fn number `index`.
+    Register {
+        index: usize,
+        entry: HostFnEntry,
+    },
+}
+
+/// The part of a context any thread may touch.
+pub(crate) struct Shared {
+    pub(crate) library: &'static Library,
+    pub(crate) config: Config,
+    pub(crate) inbox: Inbox<Msg>,
+    /// Wakes the loop when [`Inbox::push`] says so, or on shutdown.
+    pub(crate) wake: Notify,
+    pub(crate) inflight: InFlight,
+    pub(crate) listeners: Listeners,
+    /// Set by destroy (or by a failed loop): the loop tears down and no new
+    /// host call starts.
+    pub(crate) closing: AtomicBool,
+    /// Set if the loop's dispatcher panicked: the context refuses new work
+    /// (`HC_ERR_SHUTTING_DOWN`) until it is destroyed.
+    pub(crate) failed: AtomicBool,
+    /// Requests queued or running; counted only when `max_pending_requests`
+    /// is set.
+    pub(crate) pending: AtomicUsize,
+    pub(crate) next_request: std::sync::atomic::AtomicU64,
+    /// The loop thread, until someone joins (or detaches) it.
+    pub(crate) thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Shared {
+    pub(crate) fn new(library: &'static Library, config: Config) -> Self {
+        Self {
+            library,
+            inflight: InFlight::new(config.max_in_flight),
+            config,
+            inbox: Inbox::new(),
+            wake: Notify::new(),
+            listeners: Listeners::default(),
+            closing: AtomicBool::new(false),
+            failed: AtomicBool::new(false),
+            pending: AtomicUsize::new(0),
+            next_request: std::sync::atomic::AtomicU64::new(1),
+            thread: Mutex::new(None),
+        }
+    }
+
+    /// Queues a message and wakes the loop if it sleeps.
+    #[inline]
+    pub(crate) fn send(&self, message: Msg) {
+        if self.inbox.push(message) {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Whether the context has stopped taking new work.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire) || self.failed.load(Ordering::Acquire)
+    }
+
+    /// Starts shutdown: the loop stops at its next turn.
+    pub(crate) fn close(&self) {
+        self.closing.store(true, Ordering::Release);
+        self.wake.notify_one();
+    }
+
+    /// Counts a request against `max_pending_requests`; `false` when full.
+    pub(crate) fn admit_request(&self) -> bool {
+        match self.config.max_pending_requests {
+            None => true,
+            Some(max) => {
+                if self.pending.fetch_add(1, Ordering::AcqRel) < max {
+                    true
+                } else {
+                    self.pending.fetch_sub(1, Ordering::AcqRel);
+                    false
+                }
+            }
+        }
+    }
+
+    /// Un-counts a finished request.
+    pub(crate) fn request_done(&self) {
+        if self.config.max_pending_requests.is_some() {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! The event loop: one thread per context, a tokio current-thread runtime and
+//! a `LocalSet` of handler tasks.
+//!
+//! # Protocol
+//!
+//! 1. **Start**: [`spawn`] starts the thread, which builds its runtime and
+//!    reports back before `<lib>_new` returns.
+//! 2. **Dispatch**: one task drains the inbox in batches. A request starts (a
+//!    synchronous handler runs at once, an async one becomes a local task), a
+//!    completion is delivered to its waiting host call, a registration is
+//!    installed. Every [`BATCH`] messages it yields so handlers keep running.
+//! 3. **Sleep**: with the inbox empty it sleeps (inbox protocol step 3) until
+//!    a producer or a destroy wakes it.
+//! 4. **Teardown**: once `closing` is set the dispatcher returns. Dropping the
+//!    `LocalSet` drops every handler task: each unanswered request replies
+//!    `context shutting down` and each pending host call is cancelled (its
+//!    token leaves the table, its cancel notifier runs). Then the inbox is
+//!    drained the same way, and the thread exits, releasing the context.
+//!
+//! If the dispatcher itself ever panicked, the loop marks the context
+//! `failed`, tears down as above, and keeps answering whatever still arrives
+//! with `context shutting down` until the host destroys the context.
+
+use std::cell::RefCell;
+use std::marker::PhantomData;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::Waker;
+
+use tokio::runtime::Runtime;
+use tokio::task::LocalSet;
+use tracing::Instrument;
+
+use crate::context::{HostFnEntry, Msg, Request, Shared};
+use crate::handler::{CatchUnwind, Invocation, Reply, ReplyTo, run_sync};
+use crate::inflight::{Cancel, Completion};
+
+/// Messages handled before the dispatcher yields to handler tasks.
+const BATCH: usize = 256;
+
+thread_local! {
+    static CURRENT: RefCell<Option<Rc<LoopState>>> = const { RefCell::new(None) };
+}
+
+/// The loop thread's own state.
+///
+/// Invariant: a `LoopState` exists only on its context's loop thread (it is
+/// neither `Send` nor `Sync`, and only [`run`] creates one). Everything that
+/// the in-flight protocol reserves for "the loop thread" is reached through
+/// it.
+pub(crate) struct LoopState {
+    pub(crate) shared: Arc<Shared>,
+    /// Host fns by their index in the library's `host_fns`.
+    registry: RefCell<Vec<Option<HostFnEntry>>>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl LoopState {
+    fn new(shared: Arc<Shared>) -> Self {
+        let host_fns = shared.library.def().host_fns.len();
+        Self {
+            shared,
+            registry: RefCell::new(vec![None; host_fns]),
+            _not_send: PhantomData,
+        }
+    }
+
+    /// The loop state of the context whose loop thread this is, if any.
+    pub(crate) fn current() -> Option<Rc<LoopState>> {
+        CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
+    }
+
+    /// Whether the calling thread is `shared`'s loop thread.
+    pub(crate) fn is_current_for(shared: &Shared) -> bool {
+        CURRENT
+            .try_with(|c| {
+                c.borrow()
+                    .as_ref()
+                    .is_some_and(|state| std::ptr::eq(&*state.shared, shared))
+            })
+            .unwrap_or(false)
+    }
+
+    /// The registered implementation of host fn `index`.
+    pub(crate) fn host_fn(&self, index: usize) -> Option<HostFnEntry> {
+        self.registry.borrow().get(index).copied().flatten()
+    }
+
+    /// In-flight protocol step 1.
+    pub(crate) fn allocate(&self) -> Option<u64> {
+        // SAFETY: we are on the loop thread (type invariant); `allocate` does
+        // not call out, so it cannot re-enter the table.
+        unsafe { self.shared.inflight.allocate() }
+    }
+
+    /// Takes a delivered completion for `token`, releasing its slot.
+    pub(crate) fn take(&self, token: u64) -> Option<Completion> {
+        // SAFETY: loop thread (type invariant); the caller owns `token`.
+        unsafe { self.shared.inflight.take(token) }
+    }
+
+    pub(crate) fn set_waker(&self, token: u64, waker: &Waker) {
+        // SAFETY: loop thread (type invariant); the caller owns `token`.
+        unsafe { self.shared.inflight.set_waker(token, waker) }
+    }
+
+    /// In-flight protocol step 4.
+    pub(crate) fn cancel(&self, token: u64, abandon: bool) -> Cancel {
+        // SAFETY: loop thread (type invariant); the caller owns `token`.
+        unsafe { self.shared.inflight.cancel(token, abandon) }
+    }
+
+    /// In-flight protocol step 3, for a token this thread or another claimed.
+    pub(crate) fn deliver(&self, token: u64, completion: Completion) {
+        // SAFETY: loop thread (type invariant); the token was claimed and
+        // this is its one delivery (the claimer sends exactly one).
+        let waker = unsafe { self.shared.inflight.deliver(token, completion) };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    fn handle(self: &Rc<Self>, message: Msg) {
+        match message {
+            Msg::Request(request) => self.start(request),
+            Msg::Completion { token, completion } => self.deliver(token, completion),
+            Msg::Register { index, entry } => {
+                if let Some(slot) = self.registry.borrow_mut().get_mut(index) {
+                    *slot = Some(entry);
+                }
+            }
+        }
+    }
+
+    /// Handles a message after shutdown: requests are answered `context
+    /// shutting down` by their `ReplyTo`'s destructor.
+    fn discard(&self, message: Msg) {
+        match message {
+            Msg::Completion { token, completion } => self.deliver(token, completion),
+            other => drop(other),
+        }
+    }
+
+    fn start(self: &Rc<Self>, request: Request) {
+        let Request {
+            handler,
+            invocation,
+            reply,
+            id,
+        } = request;
+        let span = tracing::debug_span!("request", method = handler.name, id);
+        match invocation {
+            Err(problem) => {
+                let _entered = span.enter();
+                tracing::debug!(%problem, "request refused");
+                self.finish(reply, Err(problem));
+            }
+            Ok(Invocation::Sync(run)) => {
+                let _entered = span.enter();
+                let result = run_sync(handler.name, run);
+                self.finish(reply, result);
+            }
+            Ok(Invocation::Async(make)) => {
+                let state = Rc::clone(self);
+                tokio::task::spawn_local(
+                    async move {
+                        let result = CatchUnwind::new(handler.name, make).await;
+                        state.finish(reply, result);
+                    }
+                    .instrument(span),
+                );
+            }
+        }
+    }
+
+    fn finish(&self, reply: ReplyTo, result: Reply) {
+        if let Err(problem) = &result {
+            tracing::debug!(%problem, "request failed");
+        }
+        reply.send(result);
+        self.shared.request_done();
+    }
+}
+
+/// Step 1: starts the loop thread of `shared`.
+pub(crate) fn spawn(shared: &Arc<Shared>) -> Result<(), String> {
+    let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
+    let name = format!("hostcall-{}", shared.library.def().prefix);
+    let thread_shared = Arc::clone(shared);
+    let handle = std::thread::Builder::new()
+        .name(name)
+        .spawn(move || run(thread_shared, ready_tx))
+        .map_err(|e| format!("could not start the loop thread: {e}"))?;
+    match ready_rx.recv() {
+        Ok(Ok(())) => {
+            *shared.thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+            Ok(())
+        }
+        Ok(Err(problem)) => {
+            let _ = handle.join();
+            Err(problem)
+        }
+        Err(_) => {
+            let _ = handle.join();
+            Err("the loop thread died while starting".to_owned())
+        }
+    }
+}
+
+fn run(shared: Arc<Shared>, ready: std::sync::mpsc::SyncSender<Result<(), String>>) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            let _ = ready.send(Err(format!("could not build the loop's runtime: {e}")));
+            return;
+        }
+    };
+    let _ = ready.send(Ok(()));
+    let state = Rc::new(LoopState::new(shared));
+    CURRENT.with(|c| *c.borrow_mut() = Some(Rc::clone(&state)));
+
+    let local = LocalSet::new();
+    let dispatched = catch_unwind(AssertUnwindSafe(|| {
+        local.block_on(&runtime, dispatch(Rc::clone(&state)));
+    }));
+    if let Err(payload) = &dispatched {
+        let text = crate::handler::panic_text("<dispatcher>", &**payload);
+        tracing::error!(%text, "the event loop failed; the context now refuses all work");
+        state.shared.failed.store(true, Ordering::Release);
+    }
+    {
+        // Step 4: dropping the LocalSet drops every handler task.
+        let _runtime = runtime.enter();
+        drop(local);
+    }
+    drain_until_closed(&runtime, &state);
+
+    CURRENT.with(|c| c.borrow_mut().take());
+    drop(state);
+    drop(runtime);
+}
+
+/// Steps 2 and 3.
+async fn dispatch(state: Rc<LoopState>) {
+    let shared = Arc::clone(&state.shared);
+    loop {
+        let mut handled = 0;
+        while let Some(message) = shared.inbox.pop() {
+            state.handle(message);
+            handled += 1;
+            if handled == BATCH {
+                handled = 0;
+                tokio::task::yield_now().await;
+            }
+        }
+        if shared.closing.load(Ordering::Acquire) {
+            return;
+        }
+        if shared.inbox.prepare_sleep() {
+            shared.wake.notified().await;
+        }
+    }
+}
+
+/// After the dispatcher: answers what is left in the inbox, and (if the
+/// dispatcher failed) whatever still arrives, until the context is closed.
+fn drain_until_closed(runtime: &Runtime, state: &LoopState) {
+    let shared = &state.shared;
+    runtime.block_on(async {
+        loop {
+            while let Some(message) = shared.inbox.pop() {
+                state.discard(message);
+            }
+            if shared.closing.load(Ordering::Acquire) {
+                return;
+            }
+            if shared.inbox.prepare_sleep() {
+                shared.wake.notified().await;
+            }
+        }
+    });
+}

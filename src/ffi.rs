@@ -1,0 +1,520 @@
+//! The C entry points. `export!` generates one thin `extern "C"` wrapper per
+//! function that passes its library's [`Library`] here.
+//!
+//! Every function:
+//!
+//! 1. catches panics (contract 4) and turns them into `HC_ERR_PANIC`, `NULL`
+//!    or `0`, recording the message for `<lib>_last_error`;
+//! 2. checks pointers before touching anything (`HC_ERR_NULL_ARG`);
+//! 3. enters the context through its handle (`HC_ERR_INVALID_CONTEXT` for a
+//!    destroyed or foreign one) and never blocks or calls the host while the
+//!    handle guard is held;
+//! 4. copies every byte it is given before returning (contract 5);
+//! 5. returns a status, and invokes the callback it was given exactly once if
+//!    and only if that status is `HC_OK`.
+
+use std::cell::RefCell;
+use std::ffi::{CStr, c_char, c_int, c_void};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use crate::abi::{FFICallBack, FFIHostCancelFn, FFIHostFn, UserData};
+use crate::config::Config;
+use crate::context::{HostFnEntry, Msg, Request, Shared};
+use crate::event_loop::{self, LoopState};
+use crate::handle::{Guard, HandleTable};
+use crate::handler::{ReplyTo, panic_text};
+use crate::inflight::Completion;
+use crate::library::Library;
+use crate::status::*;
+
+/// Every live context of every library in this binary.
+static CONTEXTS: HandleTable<Shared> = HandleTable::new();
+
+thread_local! {
+    static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+fn set_last_error(message: String) {
+    tracing::debug!(%message, "entry point refused");
+    let _ = LAST_ERROR.try_with(|last| *last.borrow_mut() = message);
+}
+
+/// Records why a call failed and returns `status`.
+fn fail(status: c_int, message: impl Into<String>) -> c_int {
+    set_last_error(format!("{}: {}", status_name(status), message.into()));
+    status
+}
+
+/// Step 1: runs `body`, turning a panic into `fallback`.
+fn guarded<R>(entry: &str, fallback: R, body: impl FnOnce() -> R) -> R {
+    catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|payload| {
+        set_last_error(format!("HC_ERR_PANIC: {}", panic_text(entry, &*payload)));
+        fallback
+    })
+}
+
+/// Borrows `len` bytes at `ptr`; NULL is fine only with `len == 0`.
+///
+/// # Safety
+/// Unless NULL, `ptr` must be valid for reads of `len` bytes for `'a`.
+unsafe fn bytes<'a>(ptr: *const c_char, len: usize, what: &str) -> Result<&'a [u8], c_int> {
+    if ptr.is_null() {
+        return if len == 0 {
+            Ok(&[])
+        } else {
+            Err(fail(
+                HC_ERR_NULL_ARG,
+                format!("{what} is NULL but its length is {len}"),
+            ))
+        };
+    }
+    // SAFETY: non-null and valid for `len` bytes (caller's obligation).
+    Ok(unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) })
+}
+
+/// Reads a NUL-terminated UTF-8 name.
+///
+/// # Safety
+/// `ptr` must be NULL or point at a NUL-terminated string.
+unsafe fn name<'a>(ptr: *const c_char, what: &str) -> Result<Result<&'a str, String>, c_int> {
+    if ptr.is_null() {
+        return Err(fail(HC_ERR_NULL_ARG, format!("{what} is NULL")));
+    }
+    // SAFETY: non-null and NUL-terminated (caller's obligation).
+    let raw = unsafe { CStr::from_ptr(ptr) };
+    Ok(raw
+        .to_str()
+        .map_err(|_| format!("{what} is not valid UTF-8: {}", raw.to_string_lossy())))
+}
+
+/// Step 3.
+fn enter(library: &'static Library, ctx: *mut c_void) -> Result<Guard<'static, Shared>, c_int> {
+    if ctx.is_null() {
+        return Err(fail(HC_ERR_NULL_ARG, "ctx is NULL"));
+    }
+    match CONTEXTS.enter(ctx) {
+        Ok(guard) if std::ptr::eq(guard.library, library) => Ok(guard),
+        Ok(_) => Err(fail(
+            HC_ERR_INVALID_CONTEXT,
+            format!(
+                "ctx belongs to another library, not '{}'",
+                library.def().prefix
+            ),
+        )),
+        Err(_) => Err(fail(
+            HC_ERR_INVALID_CONTEXT,
+            "ctx is not a live context (destroyed, or never created)",
+        )),
+    }
+}
+
+/// `<lib>_new`.
+///
+/// # Safety
+/// `config` must be NULL or valid for reads of `config_len` bytes.
+pub unsafe fn new(
+    library: &'static Library,
+    config: *const c_char,
+    config_len: usize,
+) -> *mut c_void {
+    guarded("new", std::ptr::null_mut(), || {
+        crate::log::init();
+        // SAFETY: forwarded caller obligation.
+        let Ok(bytes) = (unsafe { bytes(config, config_len, "config") }) else {
+            return std::ptr::null_mut();
+        };
+        let config = match Config::from_cbor(bytes) {
+            Ok(config) => config,
+            Err(problem) => {
+                fail(HC_ERR_INVALID_ARG, problem);
+                return std::ptr::null_mut();
+            }
+        };
+        if let Err(problem) = library.description() {
+            fail(HC_ERR_INVALID_ARG, problem);
+            return std::ptr::null_mut();
+        }
+        let shared = Arc::new(Shared::new(library, config));
+        if let Err(problem) = event_loop::spawn(&shared) {
+            fail(HC_ERR_SHUTTING_DOWN, problem);
+            return std::ptr::null_mut();
+        }
+        match CONTEXTS.insert(Arc::clone(&shared)) {
+            Some(handle) => {
+                tracing::debug!(prefix = library.def().prefix, "context created");
+                handle
+            }
+            None => {
+                shut_down(&shared);
+                fail(HC_ERR_OVERLOADED, "the process-wide context table is full");
+                std::ptr::null_mut()
+            }
+        }
+    })
+}
+
+/// Stops the loop and, unless called from it, joins it.
+fn shut_down(shared: &Shared) {
+    shared.close();
+    let thread = shared
+        .thread
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    if LoopState::is_current_for(shared) {
+        // Contract 7: never join our own thread. Dropping the handle detaches
+        // it; the loop tears down as soon as the current callback returns.
+        drop(thread);
+    } else if let Some(thread) = thread {
+        let _ = thread.join();
+    }
+}
+
+/// `<lib>_destroy`.
+///
+/// # Safety
+/// Always safe to call: `ctx` is only compared, never dereferenced.
+pub unsafe fn destroy(library: &'static Library, ctx: *mut c_void) -> c_int {
+    guarded("destroy", HC_ERR_PANIC, || {
+        if ctx.is_null() {
+            return fail(HC_ERR_NULL_ARG, "ctx is NULL");
+        }
+        let Ok(shared) = CONTEXTS.close(ctx, |shared| std::ptr::eq(shared.library, library)) else {
+            return fail(
+                HC_ERR_INVALID_CONTEXT,
+                "ctx is not a live context of this library (destroyed, or never created)",
+            );
+        };
+        shut_down(&shared);
+        tracing::debug!(prefix = library.def().prefix, "context destroyed");
+        HC_OK
+    })
+}
+
+/// `<lib>_call`.
+///
+/// # Safety
+/// `method` must be NULL or NUL-terminated; `req` NULL or valid for
+/// `req_len` bytes.
+pub unsafe fn call(
+    library: &'static Library,
+    ctx: *mut c_void,
+    method: *const c_char,
+    req: *const c_char,
+    req_len: usize,
+    callback: Option<FFICallBack>,
+    user_data: *mut c_void,
+) -> c_int {
+    guarded("call", HC_ERR_PANIC, || {
+        if ctx.is_null() {
+            return fail(HC_ERR_NULL_ARG, "ctx is NULL");
+        }
+        // SAFETY: forwarded caller obligation.
+        let method = match unsafe { name(method, "method") } {
+            Ok(method) => method,
+            Err(status) => return status,
+        };
+        let Some(callback) = callback else {
+            return fail(HC_ERR_NULL_ARG, "callback is NULL");
+        };
+        // SAFETY: forwarded caller obligation.
+        let request = match unsafe { bytes(req, req_len, "req") } {
+            Ok(request) => request,
+            Err(status) => return status,
+        };
+        let shared = match enter(library, ctx) {
+            Ok(shared) => shared,
+            Err(status) => return status,
+        };
+        if shared.is_closing() {
+            return fail(HC_ERR_SHUTTING_DOWN, "the context's event loop has failed");
+        }
+        let handler = match method {
+            Ok(method) => match library.handler(method) {
+                Some(handler) => handler,
+                None => {
+                    return fail(
+                        HC_ERR_UNKNOWN_METHOD,
+                        format!(
+                            "library '{}' has no method '{method}'",
+                            library.def().prefix
+                        ),
+                    );
+                }
+            },
+            Err(problem) => return fail(HC_ERR_UNKNOWN_METHOD, problem),
+        };
+        if !shared.admit_request() {
+            return fail(
+                HC_ERR_OVERLOADED,
+                format!(
+                    "{} requests already pending (max_pending_requests)",
+                    shared.config.max_pending_requests.unwrap_or_default()
+                ),
+            );
+        }
+        let invocation = catch_unwind(AssertUnwindSafe(|| (handler.decode)(request)))
+            .unwrap_or_else(|payload| Err(panic_text(handler.name, &*payload)))
+            .map_err(|problem| format!("bad request for '{}': {problem}", handler.name));
+        let id = if tracing::enabled!(tracing::Level::DEBUG) {
+            shared
+                .next_request
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        } else {
+            0
+        };
+        shared.send(Msg::Request(Request {
+            handler,
+            invocation,
+            reply: ReplyTo::new(callback, UserData(user_data)),
+            id,
+        }));
+        HC_OK
+    })
+}
+
+/// `<lib>_register_host_fn` and `<lib>_register_host_fn_cancellable`.
+///
+/// # Safety
+/// `name` must be NULL or NUL-terminated. `func` and `cancel` must be safe to
+/// call with `user_data` on the loop thread until the context is destroyed.
+pub unsafe fn register_host_fn(
+    library: &'static Library,
+    ctx: *mut c_void,
+    host_fn: *const c_char,
+    func: Option<FFIHostFn>,
+    cancel: Option<FFIHostCancelFn>,
+    user_data: *mut c_void,
+) -> c_int {
+    guarded("register_host_fn", HC_ERR_PANIC, || {
+        if ctx.is_null() {
+            return fail(HC_ERR_NULL_ARG, "ctx is NULL");
+        }
+        // SAFETY: forwarded caller obligation.
+        let host_fn = match unsafe { name(host_fn, "name") } {
+            Ok(host_fn) => host_fn,
+            Err(status) => return status,
+        };
+        let Some(func) = func else {
+            return fail(HC_ERR_NULL_ARG, "fn is NULL");
+        };
+        let shared = match enter(library, ctx) {
+            Ok(shared) => shared,
+            Err(status) => return status,
+        };
+        let host_fn = match host_fn {
+            Ok(host_fn) => host_fn,
+            Err(problem) => return fail(HC_ERR_INVALID_ARG, problem),
+        };
+        let Some(index) = library.host_fn_by_name(host_fn) else {
+            let declared: Vec<_> = library.def().host_fns.iter().map(|h| h.name).collect();
+            return fail(
+                HC_ERR_INVALID_ARG,
+                format!(
+                    "library '{}' declares no host fn '{host_fn}' (declared: {})",
+                    library.def().prefix,
+                    declared.join(", ")
+                ),
+            );
+        };
+        shared.send(Msg::Register {
+            index,
+            entry: HostFnEntry {
+                func,
+                cancel,
+                user_data: UserData(user_data),
+            },
+        });
+        HC_OK
+    })
+}
+
+/// `<lib>_host_complete`.
+///
+/// # Safety
+/// `msg` must be NULL or valid for reads of `len` bytes.
+pub unsafe fn host_complete(
+    library: &'static Library,
+    ctx: *mut c_void,
+    token: u64,
+    ret: c_int,
+    msg: *const c_char,
+    len: usize,
+) -> c_int {
+    guarded("host_complete", HC_ERR_PANIC, || {
+        if ctx.is_null() {
+            return fail(HC_ERR_NULL_ARG, "ctx is NULL");
+        }
+        // SAFETY: forwarded caller obligation.
+        let payload = match unsafe { bytes(msg, len, "msg") } {
+            Ok(payload) => payload,
+            Err(status) => return status,
+        };
+        let ok = match ret {
+            RET_OK => true,
+            RET_ERR => false,
+            other => {
+                return fail(
+                    HC_ERR_INVALID_ARG,
+                    format!("ret must be RET_OK (0) or RET_ERR (1), not {other}"),
+                );
+            }
+        };
+        let shared = match enter(library, ctx) {
+            Ok(shared) => shared,
+            Err(status) => return status,
+        };
+        if !shared.inflight.claim(token) {
+            return fail(
+                HC_ERR_UNKNOWN_TOKEN,
+                format!(
+                    "token {token:#x} is not awaiting completion (unknown, completed, cancelled or timed out)"
+                ),
+            );
+        }
+        let completion = Completion {
+            ok,
+            payload: payload.to_vec(),
+        };
+        match LoopState::current().filter(|state| std::ptr::eq(&*state.shared, &*shared)) {
+            // Completed from the loop thread (typically inline, inside the host
+            // fn): deliver directly, no queue and no wake-up.
+            Some(state) => state.deliver(token, completion),
+            None => shared.send(Msg::Completion { token, completion }),
+        }
+        HC_OK
+    })
+}
+
+/// `<lib>_add_event_listener`. Returns the listener id, or 0 on failure.
+///
+/// # Safety
+/// `event` must be NULL or NUL-terminated; `callback` must be safe to call
+/// with `user_data` on the loop thread until it is removed or the context is
+/// destroyed.
+pub unsafe fn add_event_listener(
+    library: &'static Library,
+    ctx: *mut c_void,
+    event: *const c_char,
+    callback: Option<FFICallBack>,
+    user_data: *mut c_void,
+) -> u64 {
+    guarded("add_event_listener", 0, || {
+        if ctx.is_null() {
+            fail(HC_ERR_NULL_ARG, "ctx is NULL");
+            return 0;
+        }
+        // SAFETY: forwarded caller obligation.
+        let Ok(event) = (unsafe { name(event, "event") }) else {
+            return 0;
+        };
+        let Some(callback) = callback else {
+            fail(HC_ERR_NULL_ARG, "callback is NULL");
+            return 0;
+        };
+        let Ok(shared) = enter(library, ctx) else {
+            return 0;
+        };
+        let index = match event.map(|event| (event, library.event_index(event))) {
+            Ok((_, Some(index))) => index,
+            Ok((event, None)) => {
+                let declared: Vec<_> = library.def().events.iter().map(|e| e.name).collect();
+                fail(
+                    HC_ERR_INVALID_ARG,
+                    format!(
+                        "library '{}' emits no event '{event}' (events: {})",
+                        library.def().prefix,
+                        declared.join(", ")
+                    ),
+                );
+                return 0;
+            }
+            Err(problem) => {
+                fail(HC_ERR_INVALID_ARG, problem);
+                return 0;
+            }
+        };
+        shared.listeners.add(index, callback, UserData(user_data))
+    })
+}
+
+/// `<lib>_remove_event_listener`. Once it returns `HC_OK` the listener is
+/// not running and never runs again.
+///
+/// # Safety
+/// Always safe to call.
+pub unsafe fn remove_event_listener(
+    library: &'static Library,
+    ctx: *mut c_void,
+    listener_id: u64,
+) -> c_int {
+    guarded("remove_event_listener", HC_ERR_PANIC, || {
+        let guard = match enter(library, ctx) {
+            Ok(guard) => guard,
+            Err(status) => return status,
+        };
+        let on_loop_thread = LoopState::is_current_for(&guard);
+        // Waiting for a running listener must not hold the handle guard, or a
+        // destroy issued from that listener would wait for us.
+        let shared = guard.to_arc();
+        drop(guard);
+        if shared.listeners.remove(listener_id, on_loop_thread) {
+            HC_OK
+        } else {
+            fail(
+                HC_ERR_INVALID_ARG,
+                format!("no listener with id {listener_id}"),
+            )
+        }
+    })
+}
+
+/// `<lib>_last_error`: copies this thread's last failure message into `buf`
+/// (NUL-terminated, truncated to `cap - 1` bytes) and returns its full length.
+///
+/// # Safety
+/// `buf` must be NULL or valid for writes of `cap` bytes.
+pub unsafe fn last_error(buf: *mut c_char, cap: usize) -> usize {
+    guarded("last_error", 0, || {
+        LAST_ERROR
+            .try_with(|last| {
+                let last = last.borrow();
+                if !buf.is_null() && cap > 0 {
+                    let n = last.len().min(cap - 1);
+                    // SAFETY: `buf` is valid for `cap` bytes (caller's
+                    // obligation) and `n + 1 <= cap`; the source is our own
+                    // string, which cannot overlap the host's buffer.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(last.as_ptr(), buf.cast::<u8>(), n);
+                        *buf.add(n) = 0;
+                    }
+                }
+                last.len()
+            })
+            .unwrap_or(0)
+    })
+}
+
+/// `<lib>_hostcall_description`: the library's description as CBOR, valid
+/// for the life of the process.
+///
+/// # Safety
+/// `len` must be NULL or valid for a write.
+pub unsafe fn description(library: &'static Library, len: *mut usize) -> *const u8 {
+    guarded("hostcall_description", std::ptr::null(), || {
+        let bytes = library.description_cbor();
+        if !len.is_null() {
+            // SAFETY: valid for a write (caller's obligation).
+            unsafe { *len = bytes.len() };
+        }
+        bytes.as_ptr()
+    })
+}
+
+/// `<lib>_interface_hash`.
+pub fn interface_hash(library: &'static Library) -> u64 {
+    guarded("interface_hash", 0, || {
+        library.description().map_or(0, |desc| desc.interface_hash)
+    })
+}

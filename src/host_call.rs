@@ -1,0 +1,262 @@
+//! `HostCall`: the future a `host_fn!` function returns.
+//!
+//! # Protocol
+//!
+//! 1. **Create**: the arguments are encoded at once; nothing else happens
+//!    until the first poll (futures are lazy).
+//! 2. **Start** (first poll, loop thread): refuse at once if there is no
+//!    context on this thread, the context is closing, the host fn is not
+//!    registered, or `max_in_flight` calls are outstanding. Otherwise allocate
+//!    a token and invoke the host fn with no lock held.
+//! 3. **Inline completion**: if the host completed the token from inside the
+//!    host fn, the result is already parked in the slot: return it from this
+//!    same poll, without a wake-up.
+//! 4. **Wait**: record the waker (and arm the timeout, if any). Each later
+//!    poll takes the parked completion if it has arrived.
+//! 5. **Timeout**: cancel exactly as a drop does (step 6) and fail with
+//!    [`HostError::TimedOut`]. If the host had already claimed the token, its
+//!    answer is on its way and is waited for instead.
+//! 6. **Drop** before completion: cancel the token (in-flight protocol step
+//!    4). If it was still pending, the host's cancel notifier is invoked.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::abi::{FFIHostCancelFn, UserData};
+use crate::error::HostError;
+use crate::event_loop::LoopState;
+use crate::inflight::{Cancel, Completion};
+use crate::library::HostFnDef;
+
+/// A call into the host, awaiting its typed result.
+///
+/// Returned by the functions `host_fn!` declares. Runs on the context's loop
+/// thread (it is `!Send`); dropping it before it finishes cancels the call.
+#[must_use = "a host call does nothing until it is awaited"]
+pub struct HostCall<T> {
+    def: &'static HostFnDef,
+    /// `None`: the context's `host_call_timeout_ms`.
+    timeout: Option<Option<Duration>>,
+    stage: Stage,
+    _result: PhantomData<fn() -> T>,
+}
+
+enum Stage {
+    New(Result<Vec<u8>, String>),
+    Waiting(Waiting),
+    Done,
+}
+
+struct Waiting {
+    state: Rc<LoopState>,
+    def: &'static HostFnDef,
+    token: u64,
+    cancel: Option<(FFIHostCancelFn, UserData)>,
+    deadline: Option<(Pin<Box<tokio::time::Sleep>>, Duration)>,
+    /// Cleared once the token's use is over (taken, or cancelled).
+    live: bool,
+    span: tracing::Span,
+}
+
+impl<T: DeserializeOwned> HostCall<T> {
+    /// A call of `def` with `args` (a tuple, encoded as a CBOR array).
+    pub fn new<A: Serialize>(def: &'static HostFnDef, args: &A) -> Self {
+        Self {
+            def,
+            timeout: None,
+            stage: Stage::New(crate::wire::to_cbor(args)),
+            _result: PhantomData,
+        }
+    }
+
+    /// Overrides the context's default timeout for this call.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(Some(timeout));
+        self
+    }
+
+    /// Waits for the host without a timeout, whatever the context's default.
+    pub fn without_timeout(mut self) -> Self {
+        self.timeout = Some(None);
+        self
+    }
+
+    /// Step 2 (and 3).
+    fn start(
+        &mut self,
+        args: Result<Vec<u8>, String>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<T, HostError>> {
+        let name = self.def.name;
+        let Some(state) = LoopState::current() else {
+            return Poll::Ready(Err(HostError::NoContext { name }));
+        };
+        let shared = &state.shared;
+        if shared.is_closing() {
+            return Poll::Ready(Err(HostError::ShuttingDown));
+        }
+        let Some(index) = shared.library.host_fn_index(self.def) else {
+            return Poll::Ready(Err(HostError::NotExported { name }));
+        };
+        let Some(entry) = state.host_fn(index) else {
+            return Poll::Ready(Err(HostError::NotRegistered { name }));
+        };
+        let args = match args {
+            Ok(args) => args,
+            Err(reason) => return Poll::Ready(Err(HostError::BadArguments { name, reason })),
+        };
+        let Some(token) = state.allocate() else {
+            return Poll::Ready(Err(HostError::Overloaded {
+                name,
+                limit: shared.config.max_in_flight,
+            }));
+        };
+        let span = tracing::debug_span!("host_call", name, token);
+        {
+            let _entered = span.enter();
+            tracing::trace!(len = args.len(), "invoking host fn");
+            // SAFETY: the host registered `func` for this host fn; `args` is
+            // valid for `len` bytes during the call (contract 5). No lock or
+            // borrow is held, so the host may re-enter any entry point.
+            unsafe { (entry.func)(token, args.as_ptr().cast(), args.len(), entry.user_data.0) };
+        }
+        let mut waiting = Waiting {
+            state,
+            def: self.def,
+            token,
+            cancel: entry.cancel.map(|cancel| (cancel, entry.user_data)),
+            deadline: None,
+            live: true,
+            span,
+        };
+        if let Some(completion) = waiting.take() {
+            return Poll::Ready(decode(self.def, completion));
+        }
+        let timeout = self
+            .timeout
+            .unwrap_or(waiting.state.shared.config.host_call_timeout);
+        if let Some(after) = timeout {
+            waiting.deadline = Some((Box::pin(tokio::time::sleep(after)), after));
+        }
+        let poll = waiting.poll(cx);
+        if poll.is_pending() {
+            self.stage = Stage::Waiting(waiting);
+        }
+        poll.map(|completion| completion.and_then(|c| decode(self.def, c)))
+    }
+}
+
+impl Waiting {
+    fn take(&mut self) -> Option<Completion> {
+        let completion = self.state.take(self.token)?;
+        self.live = false;
+        Some(completion)
+    }
+
+    /// Steps 4 and 5.
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<Completion, HostError>> {
+        if let Some(completion) = self.take() {
+            return Poll::Ready(Ok(completion));
+        }
+        if let Some((sleep, after)) = &mut self.deadline {
+            if sleep.as_mut().poll(cx).is_ready() {
+                let after = *after;
+                self.deadline = None;
+                if self.cancel_token(false) {
+                    let _entered = self.span.enter();
+                    tracing::debug!(?after, "host call timed out");
+                    return Poll::Ready(Err(HostError::TimedOut {
+                        name: self.def.name,
+                        after,
+                    }));
+                }
+                if let Some(completion) = self.take() {
+                    return Poll::Ready(Ok(completion));
+                }
+            }
+        }
+        self.state.set_waker(self.token, cx.waker());
+        Poll::Pending
+    }
+
+    /// Step 6, and step 5 with `abandon == false`. Returns `true` when the
+    /// token was still pending, i.e. the call really was cancelled.
+    fn cancel_token(&mut self, abandon: bool) -> bool {
+        match self.state.cancel(self.token, abandon) {
+            Cancel::Cancelled => {
+                self.live = false;
+                if let Some((notify, user_data)) = self.cancel {
+                    let _entered = self.span.enter();
+                    tracing::debug!("notifying the host of the cancellation");
+                    // SAFETY: the host registered `notify` with this user data
+                    // as the cancel notifier of this host fn. No lock is held.
+                    unsafe { notify(self.token, user_data.0) };
+                }
+                true
+            }
+            // The host already answered. Abandoned, its completion releases
+            // the slot on arrival; otherwise we keep waiting for it.
+            Cancel::Claimed => {
+                self.live = !abandon;
+                false
+            }
+            Cancel::Completed => {
+                self.live = false;
+                false
+            }
+        }
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        if self.live {
+            self.cancel_token(true);
+        }
+    }
+}
+
+fn decode<T: DeserializeOwned>(
+    def: &'static HostFnDef,
+    completion: Completion,
+) -> Result<T, HostError> {
+    if completion.ok {
+        crate::wire::from_cbor(&completion.payload).map_err(|reason| HostError::BadReply {
+            name: def.name,
+            reason,
+        })
+    } else {
+        Err(HostError::Host(
+            String::from_utf8_lossy(&completion.payload).into_owned(),
+        ))
+    }
+}
+
+impl<T: DeserializeOwned> Future for HostCall<T> {
+    type Output = Result<T, HostError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        match std::mem::replace(&mut this.stage, Stage::Done) {
+            Stage::New(args) => this.start(args, cx),
+            Stage::Waiting(mut waiting) => match waiting.poll(cx) {
+                Poll::Ready(result) => Poll::Ready(result.and_then(|c| decode(this.def, c))),
+                Poll::Pending => {
+                    this.stage = Stage::Waiting(waiting);
+                    Poll::Pending
+                }
+            },
+            Stage::Done => panic!("HostCall for '{}' polled after it finished", this.def.name),
+        }
+    }
+}
+
+// The stage holds no self-references; pinning is not needed to move it.
+impl<T> Unpin for HostCall<T> {}

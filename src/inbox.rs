@@ -1,0 +1,116 @@
+//! The inbox: every message bound for a context's loop thread, and the rule
+//! that decides when the loop must be woken.
+//!
+//! Requests, completions and registrations arrive from any thread; the loop
+//! drains them in batches. Waking a sleeping thread costs tens of
+//! microseconds, so a producer wakes the loop only when the loop said it was
+//! about to sleep, and then only one producer does it.
+//!
+//! # Protocol
+//!
+//! 1. **Push** (any thread): enqueue the message, then (after a `SeqCst`
+//!    fence) look at `sleeping`. If it is set, swap it back to `false`; the one
+//!    producer whose swap saw `true` must wake the loop ([`Inbox::push`]
+//!    returns `true`).
+//! 2. **Drain** (loop thread): pop messages until the queue is empty.
+//! 3. **Sleep** (loop thread): set `sleeping`, fence, and look at the queue
+//!    again ([`Inbox::prepare_sleep`]). If a message slipped in, clear the flag
+//!    and drain again; otherwise wait for a wake.
+//!
+//! Steps 1 and 3 form a Dekker pair on `SeqCst`: either the producer sees
+//! `sleeping` and wakes the loop, or the loop sees the message. The wake is a
+//! stored permit (`Notify::notify_one`), so a wake that lands before the loop
+//! starts waiting is not lost either. At worst the loop wakes once for a
+//! message it already drained.
+
+use crate::sync::{AtomicBool, Ordering, fence};
+
+#[cfg(not(hostcall_loom))]
+type Queue<T> = crossbeam_queue::SegQueue<T>;
+
+/// Under loom the lock-free queue is replaced by a trivially correct one; the
+/// wake protocol around it is what the model checks.
+#[cfg(hostcall_loom)]
+struct Queue<T>(loom::sync::Mutex<std::collections::VecDeque<T>>);
+
+#[cfg(hostcall_loom)]
+impl<T> Queue<T> {
+    fn new() -> Self {
+        Self(loom::sync::Mutex::new(std::collections::VecDeque::new()))
+    }
+    fn push(&self, value: T) {
+        self.0.lock().unwrap().push_back(value);
+    }
+    fn pop(&self) -> Option<T> {
+        self.0.lock().unwrap().pop_front()
+    }
+    fn is_empty(&self) -> bool {
+        self.0.lock().unwrap().is_empty()
+    }
+}
+
+/// A multi-producer, single-consumer queue with a lost-wake-free sleep flag.
+pub(crate) struct Inbox<T> {
+    queue: Queue<T>,
+    /// Set by the loop just before it waits; cleared by the one producer
+    /// that takes the job of waking it.
+    sleeping: AtomicBool,
+}
+
+impl<T> Inbox<T> {
+    pub(crate) fn new() -> Self {
+        Self {
+            queue: Queue::new(),
+            sleeping: AtomicBool::new(false),
+        }
+    }
+
+    /// Step 1. Returns `true` when the caller must wake the loop.
+    #[inline]
+    pub(crate) fn push(&self, message: T) -> bool {
+        self.queue.push(message);
+        fence(Ordering::SeqCst);
+        self.sleeping.load(Ordering::Relaxed) && self.sleeping.swap(false, Ordering::AcqRel)
+    }
+
+    /// Step 2: the next message, if any. Loop thread only.
+    #[inline]
+    pub(crate) fn pop(&self) -> Option<T> {
+        self.queue.pop()
+    }
+
+    /// Step 3. Returns `true` when the queue is empty and the loop may wait;
+    /// `false` when it must drain again.
+    pub(crate) fn prepare_sleep(&self) -> bool {
+        self.sleeping.store(true, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        if self.queue.is_empty() {
+            true
+        } else {
+            self.sleeping.store(false, Ordering::Relaxed);
+            false
+        }
+    }
+}
+
+#[cfg(all(test, not(hostcall_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_sleeping_loop_is_woken() {
+        let inbox = Inbox::new();
+        assert!(!inbox.push(1), "an awake loop needs no wake");
+        assert!(
+            !inbox.prepare_sleep(),
+            "a pending message cancels the sleep"
+        );
+        assert_eq!(inbox.pop(), Some(1));
+        assert!(inbox.prepare_sleep());
+        assert!(inbox.push(2), "the first push after sleep wakes the loop");
+        assert!(!inbox.push(3), "later pushes need no second wake");
+        assert_eq!(inbox.pop(), Some(2));
+        assert_eq!(inbox.pop(), Some(3));
+        assert_eq!(inbox.pop(), None);
+    }
+}

@@ -1,0 +1,123 @@
+//! # hostcall
+//!
+//! Drive a Rust library from C, Go, Swift or Kotlin — and let its async
+//! handlers call back into the host and await typed results.
+//!
+//! ```ignore
+//! use hostcall::{host_fn, Record};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Debug, Clone, Serialize, Deserialize, Record)]
+//! pub struct Profile { pub user_id: String, pub name: String, pub age: u32 }
+//!
+//! host_fn! {
+//!     /// Looks a user up in the host's store.
+//!     pub fn fetch_profile(user_id: String) -> Profile;
+//! }
+//!
+//! /// Greets a user by name.
+//! #[hostcall::handler]
+//! pub async fn greet(user_id: String) -> Result<String, String> {
+//!     let profile = fetch_profile(user_id).await.map_err(|e| e.to_string())?;
+//!     Ok(format!("Hello, {}", profile.name))
+//! }
+//!
+//! hostcall::export! {
+//!     prefix = "greeter",
+//!     handlers = [greet],
+//!     host_fns = [fetch_profile],
+//! }
+//! ```
+//!
+//! Build the crate as a `cdylib` and it exports `greeter_new`,
+//! `greeter_call`, `greeter_register_host_fn`, `greeter_host_complete`, … —
+//! the C ABI described in `docs/abi.md` — plus its own description, from
+//! which `hostcall-gen` writes the C header and the language bindings.
+//!
+//! The moving parts, one module each: [`handle`](crate) (context handles),
+//! `inflight` (the token table), `inbox` (the loop's queue and wake rule),
+//! `event_loop`, `host_call` (the future a host fn returns), `handler`
+//! (requests to replies), `listeners` (events), `ffi` (the entry points).
+//! `docs/architecture.md` walks through them.
+
+#![cfg_attr(
+    hostcall_loom,
+    allow(dead_code, reason = "loom builds compile only the concurrent cores")
+)]
+
+// Generated code names `::hostcall`; this makes that path work inside the
+// crate too.
+extern crate self as hostcall;
+
+mod sync;
+
+#[cfg(hostcall_loom)]
+#[doc(hidden)]
+pub mod loom_cores {
+    //! The concurrent cores, exposed to the loom model tests.
+    pub use crate::handle::HandleSlot;
+    pub use crate::inbox::Inbox;
+    pub use crate::inflight::{Cancel, Completion, InFlight};
+}
+
+pub(crate) mod handle;
+pub(crate) mod inbox;
+pub(crate) mod inflight;
+
+#[cfg(not(hostcall_loom))]
+mod abi;
+#[cfg(not(hostcall_loom))]
+mod config;
+#[cfg(not(hostcall_loom))]
+mod context;
+#[cfg(not(hostcall_loom))]
+pub mod describe;
+#[cfg(not(hostcall_loom))]
+mod error;
+#[cfg(not(hostcall_loom))]
+mod event_loop;
+#[cfg(not(hostcall_loom))]
+mod events;
+#[cfg(not(hostcall_loom))]
+#[doc(hidden)]
+pub mod ffi;
+#[cfg(not(hostcall_loom))]
+mod handler;
+#[cfg(not(hostcall_loom))]
+mod host_call;
+#[cfg(not(hostcall_loom))]
+mod library;
+#[cfg(not(hostcall_loom))]
+mod listeners;
+#[cfg(not(hostcall_loom))]
+pub mod log;
+pub mod status;
+#[cfg(not(hostcall_loom))]
+pub mod wire;
+
+#[cfg(not(hostcall_loom))]
+pub use {
+    abi::{FFICallBack, FFIHostCancelFn, FFIHostFn},
+    config::Config,
+    describe::{Describe, LibraryDesc, TypeDesc},
+    error::HostError,
+    events::{EmitError, Event, emit},
+    host_call::HostCall,
+    library::Library,
+    wire::Bytes,
+};
+
+#[cfg(not(hostcall_loom))]
+pub use hostcall_macros::{Event, Record, export, handler, host_fn};
+
+/// Items the macros' generated code uses. Not part of the public API.
+#[cfg(not(hostcall_loom))]
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::describe::{FieldDesc, RecordDesc, Records, TypeDesc, TypeRef};
+    pub use crate::handler::{Invocation, Reply, reply_result, reply_value};
+    pub use crate::library::{ArgDef, EventDef, HandlerDef, HostFnDef, Library, LibraryDef};
+    pub use crate::wire::decode_args;
+    pub use ciborium;
+    pub use serde;
+}
