@@ -1,0 +1,1 @@
+//! C ABI test programs; see `tests/c_programs.rs`.
