@@ -11,7 +11,9 @@
 //!    installed. Every [`BATCH`] messages it yields so handlers keep running.
 //! 3. **Sleep**: with the inbox empty it sleeps (inbox protocol step 3) until
 //!    a producer or a destroy wakes it.
-//! 4. **Teardown**: once `closing` is set the dispatcher returns. Dropping the
+//! 4. **Teardown**: once `closing` is set the dispatcher returns, leaving the
+//!    rest of the inbox unstarted, and any reply still to be sent becomes
+//!    `context shutting down`. Dropping the
 //!    `LocalSet` drops every handler task: each unanswered request replies
 //!    `context shutting down` and each pending host call is cancelled (its
 //!    token leaves the table, its cancel notifier runs). Then the inbox is
@@ -176,8 +178,16 @@ impl LoopState {
     }
 
     fn finish(&self, reply: ReplyTo, result: Reply) {
-        if let Err(problem) = &result {
-            tracing::debug!(%problem, "request failed");
+        // Once destroy has been called every reply still to go out says so,
+        // even for a handler that finished in the same turn.
+        let result = if self.shared.closing.load(Ordering::Acquire) {
+            Err(crate::handler::SHUTTING_DOWN.to_owned())
+        } else {
+            result
+        };
+        match &result {
+            Ok(bytes) => tracing::debug!(len = bytes.len(), "replied"),
+            Err(problem) => tracing::debug!(%problem, "request failed"),
         }
         reply.send(result);
         self.shared.request_done();
@@ -251,6 +261,11 @@ async fn dispatch(state: Rc<LoopState>) {
     loop {
         let mut handled = 0;
         while let Some(message) = shared.inbox.pop() {
+            if shared.closing.load(Ordering::Acquire) {
+                // Destroy was called: nothing queued may start any more.
+                state.discard(message);
+                return;
+            }
             state.handle(message);
             handled += 1;
             if handled == BATCH {

@@ -47,10 +47,15 @@ impl std::fmt::Display for EmitError {
 impl std::error::Error for EmitError {}
 
 /// Emits `event` to the current context's listeners; returns how many were
-/// invoked. Runs the listeners before returning, on this (the loop) thread.
+/// invoked. Runs the listeners before returning, on this (the loop) thread;
+/// once the context is being destroyed it invokes no one and returns 0.
 pub fn emit<E: Event>(event: &E) -> Result<usize, EmitError> {
     let state = LoopState::current().ok_or(EmitError::NoContext)?;
     let shared = &state.shared;
+    if shared.is_closing() {
+        // The context is being destroyed: listeners hear nothing more.
+        return Ok(0);
+    }
     let index = shared
         .library
         .event_index(E::DEF.name)

@@ -23,8 +23,9 @@
 //!    return the slot to the free list. A slot whose 32-bit generation is used
 //!    up is never reused.
 //!
-//! Steps 2 and 3 are a Dekker pair on `SeqCst`: either the entering thread
-//! sees `CLOSING` or the closing thread sees the stripe increment. Guards are
+//! Steps 2 and 3 are a Dekker pair joined by `SeqCst` fences: either the
+//! entering thread sees `CLOSING` or the closing thread sees the stripe
+//! increment. Guards are
 //! striped per thread so that host threads completing calls concurrently do
 //! not fight over one counter's cache line.
 
@@ -32,7 +33,7 @@ use std::sync::Arc;
 
 use crossbeam_utils::CachePadded;
 
-use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence};
 
 /// Number of guard counters per slot.
 pub(crate) const STRIPES: usize = 8;
@@ -80,7 +81,7 @@ impl<T> HandleSlot<T> {
         }
         self.value
             .store(Arc::into_raw(value).cast_mut(), Ordering::Release);
-        self.state.store(word(generation, LIVE), Ordering::SeqCst);
+        self.state.store(word(generation, LIVE), Ordering::Release);
         Ok(generation as u32)
     }
 
@@ -88,8 +89,12 @@ impl<T> HandleSlot<T> {
     /// same stripe; the reference is valid until then.
     pub(crate) fn enter(&self, generation: u32, stripe: usize) -> Result<&T, Invalid> {
         let guard = &self.guards[stripe % STRIPES];
-        guard.fetch_add(1, Ordering::SeqCst);
-        if self.state.load(Ordering::SeqCst) != word(u64::from(generation), LIVE) {
+        guard.fetch_add(1, Ordering::Relaxed);
+        // The Dekker pair with `close`: our increment, then their state.
+        fence(Ordering::SeqCst);
+        // Acquire pairs with `publish`'s Release: seeing LIVE(g) means
+        // seeing the value published with it.
+        if self.state.load(Ordering::Acquire) != word(u64::from(generation), LIVE) {
             guard.fetch_sub(1, Ordering::Release);
             return Err(Invalid);
         }
@@ -124,18 +129,22 @@ impl<T> HandleSlot<T> {
             .compare_exchange(
                 word(generation, LIVE),
                 word(generation, CLOSING),
-                Ordering::SeqCst,
+                Ordering::AcqRel,
                 Ordering::Relaxed,
             )
             .map_err(|_| Invalid)?;
+        // The Dekker pair with `enter`: our CLOSING, then their increments.
+        fence(Ordering::SeqCst);
         for guard in &self.guards {
-            while guard.load(Ordering::SeqCst) != 0 {
+            // Acquire pairs with `exit`'s Release: what an entry did under
+            // its guard happens before we hand the context back.
+            while guard.load(Ordering::Acquire) != 0 {
                 crate::sync::yield_now();
             }
         }
         let value = self.value.swap(std::ptr::null_mut(), Ordering::AcqRel);
         self.state
-            .store(word(generation + 1, FREE), Ordering::SeqCst);
+            .store(word(generation + 1, FREE), Ordering::Release);
         // SAFETY: `value` was produced by `Arc::into_raw` in `publish`, and the
         // CLOSING state plus the drained guards mean no one else can reach it.
         Ok(unsafe { Arc::from_raw(value) })
@@ -176,6 +185,41 @@ pub(crate) fn decode(handle: *mut std::ffi::c_void) -> Result<(u32, u32), Invali
 
 #[cfg(not(target_pointer_width = "64"))]
 compile_error!("hostcall handles need 64-bit pointers");
+
+/// Model check of enter-versus-close: an entry that got in reads the
+/// context while close waits; close's caller then "frees" it. Loom reports
+/// any overlap of the read and the free.
+#[cfg(all(test, hostcall_loom))]
+mod loom_tests {
+    use loom::cell::UnsafeCell;
+
+    use super::*;
+
+    #[test]
+    fn close_waits_for_admitted_entries() {
+        crate::sync::model(|| {
+            let slot = std::sync::Arc::new(HandleSlot::new());
+            let generation = slot.publish(Arc::new(UnsafeCell::new(7u32))).ok().unwrap();
+            let entrant = {
+                let slot = slot.clone();
+                loom::thread::spawn(move || match slot.enter(generation, 1) {
+                    Ok(value) => {
+                        let seen = value.with(|p| unsafe { *p });
+                        slot.exit(1);
+                        Some(seen)
+                    }
+                    Err(Invalid) => None,
+                })
+            };
+            let value = slot.close(generation, 0, |_| true).unwrap();
+            value.with_mut(|p| unsafe { *p = 0 });
+            if let Some(seen) = entrant.join().unwrap() {
+                assert_eq!(seen, 7, "an admitted entry saw the live value");
+            }
+            assert_eq!(slot.enter(generation, 0).err(), Some(Invalid));
+        });
+    }
+}
 
 #[cfg(not(hostcall_loom))]
 pub(crate) use table::{Guard, HandleTable};

@@ -121,7 +121,7 @@ impl<T: DeserializeOwned> HostCall<T> {
         let span = tracing::debug_span!("host_call", name, token);
         {
             let _entered = span.enter();
-            tracing::trace!(len = args.len(), "invoking host fn");
+            tracing::debug!(len = args.len(), "invoking host fn");
             // SAFETY: the host registered `func` for this host fn; `args` is
             // valid for `len` bytes during the call (contract 5). No lock or
             // borrow is held, so the host may re-enter any entry point.
@@ -157,6 +157,12 @@ impl Waiting {
     fn take(&mut self) -> Option<Completion> {
         let completion = self.state.take(self.token)?;
         self.live = false;
+        let _entered = self.span.enter();
+        tracing::debug!(
+            ok = completion.ok,
+            len = completion.payload.len(),
+            "host call completed"
+        );
         Some(completion)
     }
 
@@ -165,21 +171,21 @@ impl Waiting {
         if let Some(completion) = self.take() {
             return Poll::Ready(Ok(completion));
         }
-        if let Some((sleep, after)) = &mut self.deadline {
-            if sleep.as_mut().poll(cx).is_ready() {
-                let after = *after;
-                self.deadline = None;
-                if self.cancel_token(false) {
-                    let _entered = self.span.enter();
-                    tracing::debug!(?after, "host call timed out");
-                    return Poll::Ready(Err(HostError::TimedOut {
-                        name: self.def.name,
-                        after,
-                    }));
-                }
-                if let Some(completion) = self.take() {
-                    return Poll::Ready(Ok(completion));
-                }
+        if let Some((sleep, after)) = &mut self.deadline
+            && sleep.as_mut().poll(cx).is_ready()
+        {
+            let after = *after;
+            self.deadline = None;
+            if self.cancel_token(false) {
+                let _entered = self.span.enter();
+                tracing::debug!(?after, "host call timed out");
+                return Poll::Ready(Err(HostError::TimedOut {
+                    name: self.def.name,
+                    after,
+                }));
+            }
+            if let Some(completion) = self.take() {
+                return Poll::Ready(Ok(completion));
             }
         }
         self.state.set_waker(self.token, cx.waker());

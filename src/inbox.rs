@@ -82,12 +82,16 @@ impl<T> Inbox<T> {
     /// Step 3. Returns `true` when the queue is empty and the loop may wait;
     /// `false` when it must drain again.
     pub(crate) fn prepare_sleep(&self) -> bool {
-        self.sleeping.store(true, Ordering::Relaxed);
+        // Swaps rather than stores: every write to `sleeping` is then a
+        // read-modify-write, which places it after every earlier write in the
+        // modification order (and lets loom model that exactly). It costs
+        // nothing here: the loop does this once per sleep.
+        self.sleeping.swap(true, Ordering::AcqRel);
         fence(Ordering::SeqCst);
         if self.queue.is_empty() {
             true
         } else {
-            self.sleeping.store(false, Ordering::Relaxed);
+            self.sleeping.swap(false, Ordering::AcqRel);
             false
         }
     }
@@ -112,5 +116,44 @@ mod tests {
         assert_eq!(inbox.pop(), Some(2));
         assert_eq!(inbox.pop(), Some(3));
         assert_eq!(inbox.pop(), None);
+    }
+}
+
+/// Model check of the wake rule: with producers racing the loop's decision
+/// to sleep, no wake-up is lost (loom reports a deadlock if one is).
+#[cfg(all(test, hostcall_loom))]
+mod loom_tests {
+    use loom::sync::{Arc, Notify};
+
+    use super::*;
+
+    #[test]
+    fn no_wake_up_is_lost() {
+        crate::sync::model(|| {
+            let inbox = Arc::new(Inbox::new());
+            let notify = Arc::new(Notify::new());
+            let producers: Vec<_> = (0..2)
+                .map(|i| {
+                    let (inbox, notify) = (inbox.clone(), notify.clone());
+                    loom::thread::spawn(move || {
+                        if inbox.push(i) {
+                            notify.notify();
+                        }
+                    })
+                })
+                .collect();
+            let mut received = 0;
+            while received < 2 {
+                while inbox.pop().is_some() {
+                    received += 1;
+                }
+                if received < 2 && inbox.prepare_sleep() {
+                    notify.wait();
+                }
+            }
+            for producer in producers {
+                producer.join().unwrap();
+            }
+        });
     }
 }

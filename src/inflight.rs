@@ -153,8 +153,8 @@ impl InFlight {
     /// As [`InFlight::new`], retiring slots after `max_generation` uses (tests
     /// lower it to reach retirement quickly).
     pub(crate) fn with_max_generation(max_in_flight: u32, max_generation: u64) -> Self {
-        assert!(max_in_flight >= 1 && max_in_flight <= MAX_SLOTS);
-        assert!(max_generation >= 1 && max_generation <= MAX_GENERATION);
+        assert!((1..=MAX_SLOTS).contains(&max_in_flight));
+        assert!((1..=MAX_GENERATION).contains(&max_generation));
         Self {
             buckets: std::array::from_fn(|_| AtomicPtr::new(std::ptr::null_mut())),
             owner: OwnedCell::new(Owner {
@@ -408,7 +408,7 @@ impl InFlight {
     ///
     /// # Safety
     /// Loop thread only.
-    #[cfg(test)]
+    #[cfg(any(test, hostcall_loom))]
     pub(crate) unsafe fn outstanding(&self) -> u32 {
         // SAFETY: loop thread only (caller's obligation).
         unsafe { self.owner.with_mut(|owner| owner.outstanding) }
@@ -632,5 +632,127 @@ mod tests {
             thread.join().unwrap();
         }
         assert_eq!(wins.load(Ordering::SeqCst), tokens.len());
+    }
+}
+
+/// Model checks of the claim/cancel/deliver protocol under every
+/// interleaving loom can find. Run with
+/// `RUSTFLAGS="--cfg hostcall_loom" cargo test --lib --release`.
+#[cfg(all(test, hostcall_loom))]
+mod loom_tests {
+    use loom::sync::Arc;
+
+    use super::*;
+
+    fn done(payload: u8) -> Completion {
+        Completion {
+            ok: true,
+            payload: vec![payload],
+        }
+    }
+
+    /// A host thread completes while the loop drops the future: exactly one
+    /// side wins, the host is told only if it lost, and the slot is released
+    /// exactly once either way.
+    #[test]
+    fn claim_races_an_abandoning_cancel() {
+        crate::sync::model(|| {
+            let table = Arc::new(InFlight::new(2));
+            // SAFETY: the model's main thread plays the loop thread.
+            let token = unsafe { table.allocate().unwrap() };
+            let (sender, receiver) = loom::sync::mpsc::channel();
+            let host = {
+                let table = table.clone();
+                loom::thread::spawn(move || {
+                    if table.claim(token) {
+                        sender.send(done(1)).unwrap();
+                        true
+                    } else {
+                        false
+                    }
+                })
+            };
+            // SAFETY: loop thread.
+            let cancel = unsafe { table.cancel(token, true) };
+            let claimed = host.join().unwrap();
+            match cancel {
+                Cancel::Cancelled => assert!(!claimed, "a cancelled token cannot be claimed"),
+                Cancel::Claimed => {
+                    assert!(claimed);
+                    let completion = receiver.recv().unwrap();
+                    // SAFETY: loop thread; the one delivery of the claim.
+                    assert!(unsafe { table.deliver(token, completion) }.is_none());
+                }
+                Cancel::Completed => unreachable!("nothing was delivered yet"),
+            }
+            // SAFETY: loop thread.
+            assert_eq!(unsafe { table.outstanding() }, 0);
+            assert!(!table.claim(token), "the token is dead after release");
+        });
+    }
+
+    /// Two host threads complete the same token: exactly one claim wins.
+    #[test]
+    fn two_claims_one_winner() {
+        crate::sync::model(|| {
+            let table = Arc::new(InFlight::new(1));
+            // SAFETY: the model's main thread plays the loop thread.
+            let token = unsafe { table.allocate().unwrap() };
+            let claimers: Vec<_> = (0..2)
+                .map(|_| {
+                    let table = table.clone();
+                    loom::thread::spawn(move || table.claim(token))
+                })
+                .collect();
+            let wins = claimers
+                .into_iter()
+                .filter(|_| true)
+                .map(|c| c.join().unwrap())
+                .filter(|won| *won)
+                .count();
+            assert_eq!(wins, 1);
+        });
+    }
+
+    /// A timeout (cancel without abandoning) racing a claim: if the claim
+    /// won, the completion is still delivered to the waiting future.
+    #[test]
+    fn a_timeout_losing_to_a_claim_still_gets_the_value() {
+        crate::sync::model(|| {
+            let table = Arc::new(InFlight::new(1));
+            // SAFETY: the model's main thread plays the loop thread.
+            let token = unsafe { table.allocate().unwrap() };
+            let (sender, receiver) = loom::sync::mpsc::channel();
+            let host = {
+                let table = table.clone();
+                loom::thread::spawn(move || {
+                    if table.claim(token) {
+                        sender.send(done(7)).unwrap();
+                    }
+                })
+            };
+            // SAFETY: loop thread.
+            match unsafe { table.cancel(token, false) } {
+                Cancel::Cancelled => {
+                    host.join().unwrap();
+                    assert!(
+                        receiver.try_recv().is_err(),
+                        "a cancelled token is never claimed"
+                    );
+                }
+                Cancel::Claimed => {
+                    host.join().unwrap();
+                    let completion = receiver.recv().unwrap();
+                    // SAFETY: loop thread; the one delivery of the claim.
+                    unsafe {
+                        table.deliver(token, completion);
+                        assert_eq!(table.take(token), Some(done(7)));
+                    }
+                }
+                Cancel::Completed => unreachable!(),
+            }
+            // SAFETY: loop thread.
+            assert_eq!(unsafe { table.outstanding() }, 0);
+        });
     }
 }

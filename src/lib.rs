@@ -51,15 +51,6 @@ extern crate self as hostcall;
 
 mod sync;
 
-#[cfg(hostcall_loom)]
-#[doc(hidden)]
-pub mod loom_cores {
-    //! The concurrent cores, exposed to the loom model tests.
-    pub use crate::handle::HandleSlot;
-    pub use crate::inbox::Inbox;
-    pub use crate::inflight::{Cancel, Completion, InFlight};
-}
-
 pub(crate) mod handle;
 pub(crate) mod inbox;
 pub(crate) mod inflight;

@@ -67,3 +67,13 @@ pub(crate) fn yield_now() {
 pub(crate) fn yield_now() {
     loom::thread::yield_now();
 }
+
+/// Runs a loom model with a bounded number of preemptions, which finds
+/// the interleaving bugs of these small protocols in seconds instead of
+/// exploring every schedule for minutes.
+#[cfg(all(test, hostcall_loom))]
+pub(crate) fn model(test: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(3);
+    builder.check(test);
+}

@@ -76,7 +76,9 @@ pub fn to_cbor<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, String> {
 fn describe_de_error(error: ciborium::de::Error<std::io::Error>) -> String {
     match error {
         ciborium::de::Error::Io(_) => "truncated CBOR: the input ended mid-value".to_owned(),
-        ciborium::de::Error::Syntax(offset) => format!("malformed CBOR at byte {offset}"),
+        ciborium::de::Error::Syntax(offset) => format!(
+            "malformed CBOR at byte {offset} (bad structure, or a text string that is not UTF-8)"
+        ),
         ciborium::de::Error::Semantic(_, msg) => msg,
         ciborium::de::Error::RecursionLimitExceeded => "CBOR nested too deeply".to_owned(),
     }

@@ -36,15 +36,14 @@ pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
                 "host fns cannot be generic",
             ));
         }
-        if let syn::ReturnType::Type(_, ty) = &sig.output {
-            if let syn::Type::Path(tp) = &**ty {
-                if tp.path.segments.last().is_some_and(|s| s.ident == "Result") {
-                    return Err(syn::Error::new_spanned(
-                        ty,
-                        "declare the success type only; the call already yields Result<T, HostError>",
-                    ));
-                }
-            }
+        if let syn::ReturnType::Type(_, ty) = &sig.output
+            && let syn::Type::Path(tp) = &**ty
+            && tp.path.segments.last().is_some_and(|s| s.ident == "Result")
+        {
+            return Err(syn::Error::new_spanned(
+                ty,
+                "declare the success type only; the call already yields Result<T, HostError>",
+            ));
         }
         let args = args(&sig.inputs)?;
         let ident = &sig.ident;

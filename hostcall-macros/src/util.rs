@@ -12,14 +12,13 @@ pub fn doc(attrs: &[Attribute]) -> String {
         if !attr.path().is_ident("doc") {
             continue;
         }
-        if let Meta::NameValue(nv) = &attr.meta {
-            if let Expr::Lit(ExprLit {
+        if let Meta::NameValue(nv) = &attr.meta
+            && let Expr::Lit(ExprLit {
                 lit: Lit::Str(s), ..
             }) = &nv.value
-            {
-                let line = s.value();
-                lines.push(line.strip_prefix(' ').unwrap_or(&line).to_owned());
-            }
+        {
+            let line = s.value();
+            lines.push(line.strip_prefix(' ').unwrap_or(&line).to_owned());
         }
     }
     lines.join("\n").trim().to_owned()
@@ -68,16 +67,13 @@ pub fn success_type(ret: &ReturnType) -> (Type, bool) {
         ReturnType::Default => return (syn::parse_quote!(()), false),
         ReturnType::Type(_, ty) => &**ty,
     };
-    if let Type::Path(tp) = ty {
-        if let Some(last) = tp.path.segments.last() {
-            if last.ident == "Result" {
-                if let syn::PathArguments::AngleBracketed(ab) = &last.arguments {
-                    if let Some(syn::GenericArgument::Type(ok)) = ab.args.first() {
-                        return (ok.clone(), true);
-                    }
-                }
-            }
-        }
+    if let Type::Path(tp) = ty
+        && let Some(last) = tp.path.segments.last()
+        && last.ident == "Result"
+        && let syn::PathArguments::AngleBracketed(ab) = &last.arguments
+        && let Some(syn::GenericArgument::Type(ok)) = ab.args.first()
+    {
+        return (ok.clone(), true);
     }
     (ty.clone(), false)
 }

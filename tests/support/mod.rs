@@ -119,12 +119,15 @@ impl Sink {
     }
 }
 
+/// Code a test runs inside a callback.
+pub type Hook = Box<dyn Fn(&Received) + Send + Sync>;
+
 /// What a callback's `user_data` points at.
 pub struct Target {
     pub sink: Arc<Sink>,
     pub id: u64,
     /// Runs inside the callback, after recording (for re-entrancy tests).
-    pub then: Option<Box<dyn Fn(&Received) + Send + Sync>>,
+    pub then: Option<Hook>,
 }
 
 unsafe extern "C" fn on_callback(
@@ -226,6 +229,10 @@ pub struct Client {
     pub abi: Abi,
     pub ctx: Ctx,
     pub sink: Arc<Sink>,
+    #[allow(
+        clippy::vec_box,
+        reason = "callbacks hold pointers into the boxes, which must not move"
+    )]
     targets: Mutex<Vec<Box<Target>>>,
     hosts: Mutex<Vec<Arc<HostImpl>>>,
 }
@@ -246,7 +253,7 @@ impl Client {
         })
     }
 
-    fn target(&self, id: u64, then: Option<Box<dyn Fn(&Received) + Send + Sync>>) -> *mut c_void {
+    fn target(&self, id: u64, then: Option<Hook>) -> *mut c_void {
         let target = Box::new(Target {
             sink: self.sink.clone(),
             id,
@@ -263,13 +270,7 @@ impl Client {
         self.call_then(method, request, id, None)
     }
 
-    pub fn call_then(
-        &self,
-        method: &str,
-        request: &[u8],
-        id: u64,
-        then: Option<Box<dyn Fn(&Received) + Send + Sync>>,
-    ) -> i32 {
+    pub fn call_then(&self, method: &str, request: &[u8], id: u64, then: Option<Hook>) -> i32 {
         let method = CString::new(method).unwrap();
         let user_data = self.target(id, then);
         // SAFETY: all pointers are valid for the call; `user_data` lives as

@@ -1,0 +1,483 @@
+/*
+ * basic.c - the happy paths of libdemo through its C ABI.
+ *
+ * version, add (and its overflow error), login with a host fn completing
+ * inline and from another thread, ping_host (unit result), login_many with
+ * progress events (and listener removal), a host error, an unregistered host
+ * fn, a panicking handler, and re-entrant calls from callbacks and host fns.
+ * Throughout, it checks the threading contract: host fns and reply/event
+ * callbacks run on one loop thread, never the calling thread.
+ */
+#include "harness.h"
+
+static void *ctx;
+static pthread_t main_thread;
+
+/* The loop thread, as first seen by a callback; every later callback must
+ * run on the same one. */
+static pthread_mutex_t loop_mu = PTHREAD_MUTEX_INITIALIZER;
+static bool loop_known;
+static pthread_t loop_thread;
+static int loop_observations;
+
+static void observe_thread(pthread_t self, const char *where) {
+    CHECK(!pthread_equal(self, main_thread), "%s ran on the calling (main) thread", where);
+    hc_lock(&loop_mu);
+    if (!loop_known) {
+        loop_thread = self;
+        loop_known = true;
+    }
+    CHECK(pthread_equal(self, loop_thread), "%s ran on a thread other than the loop thread", where);
+    loop_observations++;
+    hc_unlock(&loop_mu);
+}
+
+/* Called from inside a callback or host fn. */
+static void on_loop_thread(const char *where) { observe_thread(pthread_self(), where); }
+
+/* Called once a reply was collected: checks the thread its callback ran on. */
+static void check_reply_thread(hc_reply *r, const char *what) { observe_thread(r->thread, what); }
+
+/* The host's profile store. */
+static const char *name_of(const char *user_id, char *buf, size_t cap) {
+    if (strcmp(user_id, "alice") == 0) {
+        return "Alice Liddell";
+    }
+    snprintf(buf, cap, "Name of %s", user_id);
+    return buf;
+}
+
+static uint32_t age_of(const char *user_id) { return (uint32_t)(20 + strlen(user_id)); }
+
+/* ---------------------------------------------------------- host fns */
+
+/* fetch_profile, completed inline from inside the host fn. */
+static atomic_int inline_calls;
+
+static void fetch_inline(uint64_t token, const char *req, size_t len, void *user_data) {
+    char user[HC_ARG_MAX], name_buf[128];
+    CHECK(user_data == (void *)&inline_calls, "host fn got the wrong user_data");
+    on_loop_thread("fetch_profile (inline)");
+    CHECK(demo_decode_text_arg(req, len, user, sizeof user), "fetch_profile request is not [text]");
+    atomic_fetch_add(&inline_calls, 1);
+    CHECK_STATUS(hc_complete_profile(ctx, token, user, name_of(user, name_buf, sizeof name_buf), age_of(user)),
+                 HC_OK);
+}
+
+/* fetch_profile, handed to a worker thread that completes it. */
+static hc_queue work;
+static atomic_int threaded_calls;
+
+static void fetch_threaded(uint64_t token, const char *req, size_t len, void *user_data) {
+    char user[HC_ARG_MAX];
+    on_loop_thread("fetch_profile (threaded)");
+    CHECK(demo_decode_text_arg(req, len, user, sizeof user), "fetch_profile request is not [text]");
+    hc_queue_push((hc_queue *)user_data, token, user);
+    atomic_fetch_add(&threaded_calls, 1);
+}
+
+static atomic_int worker_completions;
+static pthread_t worker_thread;
+
+static void *worker_main(void *arg) {
+    hc_queue *q = (hc_queue *)arg;
+    hc_job job;
+    char name_buf[128];
+    while (hc_queue_pop(q, &job)) {
+        CHECK(!pthread_equal(pthread_self(), loop_thread), "worker is the loop thread");
+        CHECK_STATUS(
+            hc_complete_profile(ctx, job.token, job.arg, name_of(job.arg, name_buf, sizeof name_buf), age_of(job.arg)),
+            HC_OK);
+        atomic_fetch_add(&worker_completions, 1);
+    }
+    return NULL;
+}
+
+/* fetch_profile answering RET_ERR "db down". */
+static void fetch_db_down(uint64_t token, const char *req, size_t len, void *user_data) {
+    (void)req, (void)len, (void)user_data;
+    on_loop_thread("fetch_profile (db down)");
+    CHECK_STATUS(hc_complete_error(ctx, token, "db down"), HC_OK);
+}
+
+/* fetch_profile that first makes a re-entrant call (add), then completes inline. */
+static hc_reply reentrant_from_host_fn;
+
+static void fetch_reentrant(uint64_t token, const char *req, size_t len, void *user_data) {
+    char user[HC_ARG_MAX];
+    uint8_t buf[32];
+    cbor_enc e;
+    (void)user_data;
+    on_loop_thread("fetch_profile (re-entrant)");
+    CHECK(demo_decode_text_arg(req, len, user, sizeof user), "fetch_profile request is not [text]");
+    cbor_enc_init(&e, buf, sizeof buf);
+    demo_put_add_request(&e, 100, 23);
+    CHECK_STATUS(hc_call(ctx, DEMO_METHOD_ADD, &e, &reentrant_from_host_fn), HC_OK);
+    CHECK_STATUS(hc_complete_profile(ctx, token, user, "Re Entrant", 1), HC_OK);
+}
+
+/* notify: checks the message, completes with CBOR null. */
+static char notified[HC_ARG_MAX];
+static atomic_int notify_calls;
+
+static void notify_fn(uint64_t token, const char *req, size_t len, void *user_data) {
+    static const char null_cbor[] = {(char)0xf6};
+    (void)user_data;
+    on_loop_thread("notify");
+    CHECK(demo_decode_text_arg(req, len, notified, sizeof notified), "notify request is not [text]");
+    atomic_fetch_add(&notify_calls, 1);
+    CHECK_STATUS(demo_host_complete(ctx, token, RET_OK, null_cbor, 1), HC_OK);
+}
+
+/* ---------------------------------------------------------- helpers */
+
+static void check_session(hc_reply *r, const char *user_id, const char *greeting) {
+    demo_session s;
+    CHECK_REPLY_OK(r);
+    CHECK(demo_decode_session(r->msg, r->len, &s), "reply is not a Session (%zu bytes)", r->len);
+    CHECK(strcmp(s.user_id, user_id) == 0, "session user_id \"%s\", expected \"%s\"", s.user_id, user_id);
+    CHECK(strcmp(s.greeting, greeting) == 0, "session greeting \"%s\", expected \"%s\"", s.greeting, greeting);
+}
+
+static void call_text(const char *method, const char *arg, hc_reply *r) {
+    uint8_t buf[256];
+    cbor_enc e;
+    cbor_enc_init(&e, buf, sizeof buf);
+    demo_put_text_request(&e, arg);
+    CHECK_STATUS(hc_call(ctx, method, &e, r), HC_OK);
+}
+
+static void add_expect(int64_t a, int64_t b, int64_t want) {
+    int64_t got = hc_add(ctx, a, b);
+    CHECK(got == want, "add(%lld, %lld) = %lld, expected %lld", (long long)a, (long long)b, (long long)got,
+          (long long)want);
+}
+
+static void add_expect_overflow(int64_t a, int64_t b) {
+    uint8_t buf[32];
+    cbor_enc e;
+    hc_reply r;
+    cbor_enc_init(&e, buf, sizeof buf);
+    demo_put_add_request(&e, a, b);
+    CHECK_STATUS(hc_call(ctx, DEMO_METHOD_ADD, &e, &r), HC_OK);
+    hc_reply_wait(&r);
+    CHECK_REPLY_ERR_HAS(&r, "overflow");
+    hc_reply_free(&r);
+}
+
+/* ---------------------------------------------------------- sections */
+
+static void test_version(void) {
+    static const char empty_array[] = {(char)0x80};
+    hc_reply r;
+    /* With an empty argument array, and with an empty payload. */
+    for (int i = 0; i < 2; i++) {
+        hc_reply_init(&r);
+        CHECK_STATUS(demo_call(ctx, DEMO_METHOD_VERSION, i == 0 ? empty_array : NULL, i == 0 ? 1 : 0, hc_reply_cb, &r),
+                     HC_OK);
+        hc_reply_wait(&r);
+        CHECK_REPLY_OK(&r);
+        check_reply_thread(&r, "version");
+        cbor_dec d;
+        char version[64];
+        cbor_dec_init(&d, r.msg, r.len);
+        CHECK(cbor_read_text_into(&d, version, sizeof version) && cbor_at_end(&d), "version reply is not one text");
+        CHECK(strlen(version) > 0 && strchr(version, '.') != NULL, "version \"%s\" does not look like a version",
+              version);
+        hc_reply_free(&r);
+    }
+    CHECK(demo_interface_hash() == DEMO_INTERFACE_HASH, "interface hash %#llx, header says %#llx",
+          (unsigned long long)demo_interface_hash(), (unsigned long long)DEMO_INTERFACE_HASH);
+}
+
+static void test_add(void) {
+    add_expect(2, 3, 5);
+    add_expect(-7, 3, -4);
+    add_expect(-1000000, -2345678, -3345678);
+    add_expect(INT64_MAX, 0, INT64_MAX);
+    add_expect(INT64_MIN, 0, INT64_MIN);
+    add_expect(INT64_MAX, INT64_MIN, -1);
+    add_expect_overflow(INT64_MAX, 1);
+    add_expect_overflow(INT64_MIN, -1);
+}
+
+static void test_login_inline(void) {
+    hc_reply r;
+    CHECK_STATUS(demo_register_host_fn(ctx, DEMO_HOST_FN_FETCH_PROFILE, fetch_inline, &inline_calls), HC_OK);
+    call_text(DEMO_METHOD_LOGIN, "alice", &r);
+    hc_reply_wait(&r);
+    check_session(&r, "alice", "Hello, Alice Liddell");
+    check_reply_thread(&r, "login (inline)");
+    CHECK(atomic_load(&inline_calls) == 1, "inline host fn ran %d times", atomic_load(&inline_calls));
+    hc_reply_free(&r);
+
+    call_text(DEMO_METHOD_LOGIN, "bob", &r);
+    hc_reply_wait(&r);
+    check_session(&r, "bob", "Hello, Name of bob");
+    check_reply_thread(&r, "login (inline, again)");
+    hc_reply_free(&r);
+}
+
+static void test_login_threaded(void) {
+    hc_reply r[5];
+    const char *users[5] = {"alice", "t1", "t2", "t3", "t4"};
+    char greeting[160], name_buf[128];
+    CHECK_STATUS(demo_register_host_fn(ctx, DEMO_HOST_FN_FETCH_PROFILE, fetch_threaded, &work), HC_OK);
+    for (int i = 0; i < 5; i++) {
+        call_text(DEMO_METHOD_LOGIN, users[i], &r[i]);
+    }
+    for (int i = 0; i < 5; i++) {
+        hc_reply_wait(&r[i]);
+        snprintf(greeting, sizeof greeting, "Hello, %s", name_of(users[i], name_buf, sizeof name_buf));
+        check_session(&r[i], users[i], greeting);
+        check_reply_thread(&r[i], "login (threaded)");
+        hc_reply_free(&r[i]);
+    }
+    CHECK(atomic_load(&threaded_calls) == 5, "threaded host fn ran %d times", atomic_load(&threaded_calls));
+}
+
+static void test_ping_host(void) {
+    hc_reply r;
+    CHECK_STATUS(demo_register_host_fn(ctx, DEMO_HOST_FN_NOTIFY, notify_fn, NULL), HC_OK);
+    call_text(DEMO_METHOD_PING_HOST, "hello host", &r);
+    hc_reply_wait(&r);
+    CHECK_REPLY_OK(&r);
+    CHECK(r.len == 1 && (uint8_t)r.msg[0] == 0xf6, "ping_host reply is not CBOR null (%zu bytes)", r.len);
+    check_reply_thread(&r, "ping_host");
+    CHECK(strcmp(notified, "hello host") == 0, "notify got \"%s\"", notified);
+    CHECK(atomic_load(&notify_calls) == 1, "notify ran %d times", atomic_load(&notify_calls));
+    hc_reply_free(&r);
+}
+
+/* progress listener */
+#define MANY 50
+static pthread_mutex_t progress_mu = PTHREAD_MUTEX_INITIALIZER;
+static int progress_events;
+static demo_progress progress_seen[MANY + 8];
+
+static void on_progress(int ret, const char *msg, size_t len, void *user_data) {
+    demo_progress p;
+    CHECK(user_data == (void *)&progress_events, "listener got the wrong user_data");
+    CHECK(ret == RET_OK, "progress event with ret %d", ret);
+    on_loop_thread("progress listener");
+    CHECK(demo_decode_progress(msg, len, &p), "progress payload is not a Progress");
+    hc_lock(&progress_mu);
+    CHECK(progress_events < MANY + 8, "too many progress events");
+    progress_seen[progress_events++] = p;
+    hc_unlock(&progress_mu);
+}
+
+static void test_login_many(void) {
+    hc_held held;
+    hc_reply r;
+    char ids[MANY][16];
+    const char *list[MANY];
+    uint8_t buf[2048];
+    cbor_enc e;
+    hc_rng rng;
+
+    hc_held_init(&held);
+    hc_rng_seed(&rng, 42);
+    CHECK_STATUS(demo_register_host_fn(ctx, DEMO_HOST_FN_FETCH_PROFILE, hc_held_fn, &held), HC_OK);
+    uint64_t listener = demo_add_event_listener(ctx, DEMO_EVENT_PROGRESS, on_progress, &progress_events);
+    CHECK(listener != 0, "demo_add_event_listener failed: %s", hc_last_error());
+
+    for (int i = 0; i < MANY; i++) {
+        snprintf(ids[i], sizeof ids[i], "user%02d", i);
+        list[i] = ids[i];
+    }
+    cbor_enc_init(&e, buf, sizeof buf);
+    demo_put_list_request(&e, list, MANY);
+    CHECK_STATUS(hc_call(ctx, DEMO_METHOD_LOGIN_MANY, &e, &r), HC_OK);
+
+    /* All fetches are in flight at once; answer them in a random order. */
+    hc_held_wait_calls(&held, MANY);
+    int order[MANY];
+    for (int i = 0; i < MANY; i++) {
+        order[i] = i;
+    }
+    for (int i = MANY - 1; i > 0; i--) {
+        int j = (int)hc_rng_below(&rng, (uint64_t)i + 1);
+        int t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    for (int k = 0; k < MANY; k++) {
+        int i = order[k];
+        observe_thread(held.threads[i], "held fetch_profile");
+        char name[128];
+        snprintf(name, sizeof name, "Person %s", held.args[i]);
+        CHECK_STATUS(hc_complete_profile(ctx, held.tokens[i], held.args[i], name, 30), HC_OK);
+    }
+    hc_reply_wait(&r);
+    CHECK_REPLY_OK(&r);
+    check_reply_thread(&r, "login_many");
+
+    /* Sessions come back in input order. */
+    cbor_dec d;
+    size_t n;
+    cbor_dec_init(&d, r.msg, r.len);
+    CHECK(cbor_read_array(&d, &n) && n == MANY, "login_many reply is not an array of %d", MANY);
+    for (int i = 0; i < MANY; i++) {
+        demo_session s;
+        char greeting[64];
+        CHECK(demo_read_session(&d, &s), "session %d does not decode", i);
+        snprintf(greeting, sizeof greeting, "Hello, Person %s", ids[i]);
+        CHECK(strcmp(s.user_id, ids[i]) == 0, "session %d is \"%s\", expected \"%s\"", i, s.user_id, ids[i]);
+        CHECK(strcmp(s.greeting, greeting) == 0, "session %d greeting \"%s\"", i, s.greeting);
+    }
+    CHECK(cbor_at_end(&d), "trailing bytes after the sessions");
+    hc_reply_free(&r);
+
+    /* One progress event per completed fetch, all emitted before the reply. */
+    hc_lock(&progress_mu);
+    CHECK(progress_events == MANY, "%d progress events, expected %d", progress_events, MANY);
+    for (int i = 0; i < MANY; i++) {
+        CHECK(progress_seen[i].done == (uint32_t)i + 1, "event %d has done %u", i, progress_seen[i].done);
+        CHECK(progress_seen[i].total == MANY, "event %d has total %u", i, progress_seen[i].total);
+    }
+    hc_unlock(&progress_mu);
+
+    /* After removal, no more events. */
+    CHECK_STATUS(demo_remove_event_listener(ctx, listener), HC_OK);
+    CHECK_STATUS(demo_remove_event_listener(ctx, listener), HC_ERR_INVALID_ARG);
+    CHECK_STATUS(demo_register_host_fn(ctx, DEMO_HOST_FN_FETCH_PROFILE, fetch_inline, &inline_calls), HC_OK);
+    const char *three[3] = {"x", "y", "z"};
+    cbor_enc_init(&e, buf, sizeof buf);
+    demo_put_list_request(&e, three, 3);
+    CHECK_STATUS(hc_call(ctx, DEMO_METHOD_LOGIN_MANY, &e, &r), HC_OK);
+    hc_reply_wait(&r);
+    CHECK_REPLY_OK(&r);
+    hc_reply_free(&r);
+    hc_lock(&progress_mu);
+    CHECK(progress_events == MANY, "%d progress events after the listener was removed", progress_events);
+    hc_unlock(&progress_mu);
+    hc_held_free(&held);
+}
+
+static void test_host_error(void) {
+    hc_reply r;
+    CHECK_STATUS(demo_register_host_fn(ctx, DEMO_HOST_FN_FETCH_PROFILE, fetch_db_down, NULL), HC_OK);
+    call_text(DEMO_METHOD_LOGIN, "alice", &r);
+    hc_reply_wait(&r);
+    CHECK_REPLY_ERR_IS(&r, "host fetch failed: db down");
+    check_reply_thread(&r, "login (db down)");
+    hc_reply_free(&r);
+}
+
+static void test_not_registered(void) {
+    hc_reply r;
+    void *fresh = demo_new(NULL, 0);
+    CHECK(fresh != NULL, "demo_new: %s", hc_last_error());
+    uint8_t buf[64];
+    cbor_enc e;
+    cbor_enc_init(&e, buf, sizeof buf);
+    demo_put_text_request(&e, "alice");
+    CHECK_STATUS(hc_call(fresh, DEMO_METHOD_LOGIN, &e, &r), HC_OK);
+    hc_reply_wait(&r);
+    CHECK_REPLY_ERR_HAS(&r, "not registered");
+    CHECK_CONTAINS(r.msg, r.len, "fetch_profile");
+    hc_reply_free(&r);
+    CHECK_STATUS(demo_destroy(fresh), HC_OK);
+}
+
+static void test_panic(void) {
+    hc_reply r;
+    call_text(DEMO_METHOD_PANIC_WITH, "kaboom", &r);
+    hc_reply_wait(&r);
+    CHECK_REPLY_ERR_HAS(&r, "kaboom");
+    check_reply_thread(&r, "panic_with");
+    hc_reply_free(&r);
+    /* The context keeps working. */
+    add_expect(40, 2, 42);
+    call_text(DEMO_METHOD_PANIC_WITH, "again", &r);
+    hc_reply_wait(&r);
+    CHECK_REPLY_ERR_HAS(&r, "again");
+    hc_reply_free(&r);
+    add_expect(1, 2, 3);
+}
+
+/* Re-entrancy: a reply callback that starts another call. */
+static hc_reply inner_reply;
+static atomic_int outer_calls;
+static int inner_status = 12345;
+
+static void outer_cb(int ret, const char *msg, size_t len, void *user_data) {
+    uint8_t buf[32];
+    cbor_enc e;
+    on_loop_thread("outer reply");
+    cbor_enc_init(&e, buf, sizeof buf);
+    demo_put_add_request(&e, 10, 20);
+    inner_status = hc_call(ctx, DEMO_METHOD_ADD, &e, &inner_reply);
+    atomic_fetch_add(&outer_calls, 1);
+    hc_reply_cb(ret, msg, len, user_data);
+}
+
+static void test_reentrancy(void) {
+    hc_reply outer;
+    uint8_t buf[32];
+    cbor_enc e;
+    cbor_enc_init(&e, buf, sizeof buf);
+    demo_put_add_request(&e, 1, 1);
+    hc_reply_init(&outer);
+    CHECK_STATUS(demo_call(ctx, DEMO_METHOD_ADD, cbor_enc_data(&e), e.len, outer_cb, &outer), HC_OK);
+    hc_reply_wait(&outer);
+    CHECK_REPLY_OK(&outer);
+    CHECK(inner_status == HC_OK, "demo_call from a reply callback returned %s", hc_status_name(inner_status));
+    hc_reply_wait(&inner_reply);
+    CHECK_REPLY_OK(&inner_reply);
+    cbor_dec d;
+    int64_t sum;
+    cbor_dec_init(&d, inner_reply.msg, inner_reply.len);
+    CHECK(cbor_read_int(&d, &sum) && cbor_at_end(&d) && sum == 30, "inner add returned %lld", (long long)sum);
+    check_reply_thread(&inner_reply, "inner add");
+    CHECK(atomic_load(&outer_calls) == 1, "outer callback ran %d times", atomic_load(&outer_calls));
+    hc_reply_free(&outer);
+    hc_reply_free(&inner_reply);
+
+    /* A host fn that calls back into the library before completing inline. */
+    hc_reply r;
+    CHECK_STATUS(demo_register_host_fn(ctx, DEMO_HOST_FN_FETCH_PROFILE, fetch_reentrant, NULL), HC_OK);
+    call_text(DEMO_METHOD_LOGIN, "carol", &r);
+    hc_reply_wait(&r);
+    check_session(&r, "carol", "Hello, Re Entrant");
+    hc_reply_wait(&reentrant_from_host_fn);
+    CHECK_REPLY_OK(&reentrant_from_host_fn);
+    cbor_dec_init(&d, reentrant_from_host_fn.msg, reentrant_from_host_fn.len);
+    CHECK(cbor_read_int(&d, &sum) && cbor_at_end(&d) && sum == 123, "add from a host fn returned %lld",
+          (long long)sum);
+    hc_reply_free(&r);
+    hc_reply_free(&reentrant_from_host_fn);
+}
+
+int main(void) {
+    main_thread = pthread_self();
+    ctx = demo_new(NULL, 0);
+    CHECK(ctx != NULL, "demo_new(NULL, 0): %s", hc_last_error());
+
+    hc_queue_init(&work);
+    hc_spawn(&worker_thread, worker_main, &work);
+
+    test_version();
+    test_add();
+    test_login_inline();
+    test_login_threaded();
+    test_ping_host();
+    test_login_many();
+    test_host_error();
+    test_not_registered();
+    test_panic();
+    test_reentrancy();
+
+    CHECK_STATUS(demo_destroy(ctx), HC_OK);
+    hc_queue_close(&work);
+    hc_join(worker_thread);
+    hc_queue_free(&work);
+    /* Counted after each completion returned, so only final once joined. */
+    CHECK(atomic_load(&worker_completions) == 5, "worker completed %d", atomic_load(&worker_completions));
+
+    hc_lock(&loop_mu);
+    CHECK(loop_observations > 20, "only %d loop-thread observations", loop_observations);
+    hc_unlock(&loop_mu);
+    return hc_done();
+}
