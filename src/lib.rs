@@ -3,7 +3,7 @@
 //! Drive a Rust library from C, Go, Swift or Kotlin — and let its async
 //! handlers call back into the host and await typed results.
 //!
-//! ```ignore
+//! ```
 //! use hostcall::{host_fn, Record};
 //! use serde::{Deserialize, Serialize};
 //!
@@ -34,11 +34,9 @@
 //! the C ABI described in `docs/abi.md` — plus its own description, from
 //! which `hostcall-gen` writes the C header and the language bindings.
 //!
-//! The moving parts, one module each: [`handle`](crate) (context handles),
-//! `inflight` (the token table), `inbox` (the loop's queue and wake rule),
-//! `event_loop`, `host_call` (the future a host fn returns), `handler`
-//! (requests to replies), `listeners` (events), `ffi` (the entry points).
-//! `docs/architecture.md` walks through them.
+//! How it works is in `docs/architecture.md`; the threading contract in
+//! `docs/threading.md`; the C ABI in `docs/abi.md`; writing a library in
+//! `docs/rust.md`.
 
 #![cfg_attr(
     hostcall_loom,

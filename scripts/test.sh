@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# The whole test suite: what CI runs (.ci/run) and what the README tells a
+# newcomer to run. Installs what is missing; fails loudly when it cannot.
+#
+#   bash scripts/test.sh
+#
+# Steps: formatting, clippy, every cargo test (Rust unit and integration
+# tests, the C programs plain and under valgrind, the generated-header drift
+# check), the loom models, and the C demo end to end.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+step() { printf '\n==> %s\n' "$*"; }
+die() {
+    printf '\nscripts/test.sh: %s\n' "$*" >&2
+    exit 1
+}
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        return 1
+    fi
+}
+
+# Installs Debian package $2 unless command $1 exists; fails if it cannot.
+need_apt() {
+    local cmd=$1 pkg=$2
+    command -v "$cmd" >/dev/null 2>&1 && return 0
+    step "installing $pkg (for $cmd)"
+    if command -v apt-get >/dev/null 2>&1; then
+        as_root apt-get update -qq || true
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" ||
+            die "could not install $pkg; install it and re-run"
+    fi
+    command -v "$cmd" >/dev/null 2>&1 || die "$cmd is required but missing (Debian package: $pkg)"
+}
+
+need_rust_component() {
+    local probe=$1 component=$2
+    if ! cargo "$probe" --version >/dev/null 2>&1; then
+        step "installing the $component component"
+        command -v rustup >/dev/null 2>&1 || die "cargo $probe is missing and rustup is not available to add $component"
+        rustup component add "$component" || die "could not add the $component component"
+    fi
+}
+
+step "checking tools"
+command -v cargo >/dev/null 2>&1 || die "cargo is required: install Rust from https://rustup.rs"
+need_rust_component fmt rustfmt
+need_rust_component clippy clippy
+need_apt cc gcc
+need_apt valgrind valgrind
+cargo --version
+cc --version | head -n1
+valgrind --version
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (warnings are errors)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test (Rust tests, C programs plain and under valgrind, header drift)"
+cargo test --workspace
+
+step "loom models of the completion bridge, the inbox and the handle guard"
+RUSTFLAGS="--cfg hostcall_loom" CARGO_TARGET_DIR="$root/target/loom" \
+    cargo test -p hostcall --lib --release
+
+step "generated files match what is checked in"
+if git -C "$root" rev-parse --git-dir >/dev/null 2>&1; then
+    git -C "$root" diff --exit-code -- examples/demo/include ||
+        die "generated files differ from what is checked in (see the diff above); commit them"
+else
+    echo "(not a git checkout: the drift test above already compared them)"
+fi
+
+step "the C demo, end to end"
+bash "$root/scripts/demo.sh"
+
+printf '\nAll tests passed.\n'
