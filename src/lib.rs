@@ -49,64 +49,54 @@ extern crate self as hostcall;
 
 mod sync;
 
+// The concurrent cores: all that a loom build (`--cfg hostcall_loom`)
+// compiles, besides the status codes.
 pub(crate) mod handle;
 pub(crate) mod inbox;
 pub(crate) mod inflight;
-
-#[cfg(not(hostcall_loom))]
-mod abi;
-#[cfg(not(hostcall_loom))]
-mod config;
-#[cfg(not(hostcall_loom))]
-mod context;
-#[cfg(not(hostcall_loom))]
-pub mod describe;
-#[cfg(not(hostcall_loom))]
-mod error;
-#[cfg(not(hostcall_loom))]
-mod event_loop;
-#[cfg(not(hostcall_loom))]
-mod events;
-#[cfg(not(hostcall_loom))]
-#[doc(hidden)]
-pub mod ffi;
-#[cfg(not(hostcall_loom))]
-mod handler;
-#[cfg(not(hostcall_loom))]
-mod host_call;
-#[cfg(not(hostcall_loom))]
-mod library;
-#[cfg(not(hostcall_loom))]
-mod listeners;
-#[cfg(not(hostcall_loom))]
-pub mod log;
 pub mod status;
-#[cfg(not(hostcall_loom))]
-pub mod wire;
 
-#[cfg(not(hostcall_loom))]
-pub use {
-    abi::{FFICallBack, FFIHostCancelFn, FFIHostFn},
-    config::Config,
-    describe::{Describe, LibraryDesc, TypeDesc},
-    error::HostError,
-    events::{EmitError, Event, emit},
-    host_call::HostCall,
-    library::Library,
-    wire::Bytes,
-};
+/// Applies `#[cfg(not(hostcall_loom))]` to each item.
+macro_rules! outside_loom {
+    ($($item:item)*) => { $(#[cfg(not(hostcall_loom))] $item)* };
+}
 
-#[cfg(not(hostcall_loom))]
-pub use hostcall_macros::{Event, Record, export, handler, host_fn};
+outside_loom! {
+    mod abi;
+    mod config;
+    mod context;
+    pub mod describe;
+    mod error;
+    mod event_loop;
+    mod events;
+    #[doc(hidden)]
+    pub mod ffi;
+    mod handler;
+    mod host_call;
+    mod library;
+    mod listeners;
+    pub mod log;
+    pub mod wire;
 
-/// Items the macros' generated code uses. Not part of the public API.
-#[cfg(not(hostcall_loom))]
-#[doc(hidden)]
-pub mod __private {
-    pub use crate::describe::{FieldDesc, RecordDesc, Records, TypeDesc, TypeRef};
-    pub use crate::handler::{Invocation, Reply, reply_result, reply_value};
-    pub use crate::library::{ArgDef, EventDef, HandlerDef, HostFnDef, Library, LibraryDef};
-    pub use crate::wire::decode_args;
-    pub use ciborium;
-    pub use serde;
+    pub use {
+        abi::{FFICallBack, FFIHostCancelFn, FFIHostFn},
+        config::Config,
+        describe::{Describe, LibraryDesc, TypeDesc},
+        error::HostError,
+        events::{EmitError, Event, emit},
+        host_call::HostCall,
+        library::Library,
+        wire::Bytes,
+    };
+
+    pub use hostcall_macros::{Event, Record, export, handler, host_fn};
+
+    /// Items the macros' generated code uses. Not part of the public API.
+    #[doc(hidden)]
+    pub mod __private {
+        pub use crate::describe::{FieldDesc, RecordDesc, Records, TypeDesc, TypeRef};
+        pub use crate::handler::{Invocation, Reply, reply_result, reply_value};
+        pub use crate::library::{ArgDef, EventDef, HandlerDef, HostFnDef, Library, LibraryDef};
+        pub use crate::wire::decode_args;
+    }
 }

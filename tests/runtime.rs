@@ -607,7 +607,7 @@ fn removing_a_running_listener_waits_for_it_to_return() {
         lib::rt_add_event_listener(
             client.ctx.ptr(),
             event.as_ptr(),
-            Some(target_callback),
+            Some(on_callback),
             &*target as *const Target as *mut std::ffi::c_void,
         )
     };
@@ -630,29 +630,6 @@ fn removing_a_running_listener_waits_for_it_to_return() {
     );
     client.sink.wait_for(call, 1);
     drop(target);
-}
-
-unsafe extern "C" fn target_callback(
-    ret: i32,
-    msg: *const std::ffi::c_char,
-    len: usize,
-    user_data: *mut std::ffi::c_void,
-) {
-    // SAFETY: the caller passes a live `Target` and a valid payload.
-    let (target, bytes) = unsafe {
-        (
-            &*(user_data as *const Target),
-            std::slice::from_raw_parts(msg.cast::<u8>(), len).to_vec(),
-        )
-    };
-    let received = Received {
-        ret,
-        bytes,
-        thread: std::thread::current().id(),
-    };
-    if let Some(then) = &target.then {
-        then(&received);
-    }
 }
 
 #[test]

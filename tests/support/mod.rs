@@ -130,7 +130,8 @@ pub struct Target {
     pub then: Option<Hook>,
 }
 
-unsafe extern "C" fn on_callback(
+/// The `FFICallBack` for a `Target`: runs its hook, then records.
+pub unsafe extern "C" fn on_callback(
     ret: c_int,
     msg: *const c_char,
     len: usize,
