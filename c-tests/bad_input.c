@@ -384,6 +384,29 @@ static void test_bad_contexts(void) {
     hc_held_free(&held);
 }
 
+/* Native entry points refuse bad input the same way. */
+static void never_int_cb(int ret, int64_t value, const char *err, size_t err_len, void *user_data) {
+    (void)ret, (void)value, (void)err, (void)err_len, (void)user_data;
+    atomic_fetch_add(&hc_never_count, 1);
+}
+
+static void test_native_entry_points(void) {
+    static const char not_utf8[] = {(char)0xff, (char)0xfe, 0};
+    CHECK_STATUS(demo_native_add(NULL, 1, 2, never_int_cb, NULL), HC_ERR_NULL_ARG);
+    CHECK_STATUS(demo_native_add(ctx, 1, 2, NULL, NULL), HC_ERR_NULL_ARG);
+    CHECK_STATUS(demo_native_add((void *)0x12345, 1, 2, never_int_cb, NULL), HC_ERR_INVALID_CONTEXT);
+    CHECK_STATUS(demo_native_ping_host(ctx, NULL, 5, hc_never_cb, NULL), HC_ERR_NULL_ARG);
+    CHECK_CONTAINS(hc_last_error(), strlen(hc_last_error()), "message");
+
+    hc_reply r;
+    hc_reply_init(&r);
+    CHECK_STATUS(demo_native_ping_host(ctx, not_utf8, 2, hc_reply_cb, &r), HC_OK);
+    hc_reply_wait(&r);
+    CHECK_REPLY_ERR_HAS(&r, "not valid UTF-8");
+    printf("  %-34s -> %s\n", "native ping_host, invalid UTF-8", r.msg);
+    hc_reply_free(&r);
+}
+
 int main(void) {
     ctx = demo_new(NULL, 0);
     CHECK(ctx != NULL, "demo_new: %s", hc_last_error());
@@ -395,6 +418,7 @@ int main(void) {
     test_bad_completions();
     test_configs();
     test_bad_contexts();
+    test_native_entry_points();
 
     CHECK_STATUS(demo_destroy(ctx), HC_OK);
     /* Destroy joined the loop: any stray callback would have run by now. */

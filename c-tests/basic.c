@@ -7,6 +7,7 @@
  * fn, a panicking handler, and re-entrant calls from callbacks and host fns.
  * Throughout, it checks the threading contract: host fns and reply/event
  * callbacks run on one loop thread, never the calling thread.
+ * The native (zero-serialization) entry points get the same checks.
  */
 #include "harness.h"
 
@@ -450,6 +451,87 @@ static void test_reentrancy(void) {
     hc_reply_free(&reentrant_from_host_fn);
 }
 
+/* Native entry points: C arguments in, plain values out, no CBOR. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int count;
+    int ret;
+    int64_t value;
+    char err[256];
+} int_reply;
+
+static void int_reply_cb(int ret, int64_t value, const char *err, size_t err_len, void *user_data) {
+    int_reply *r = (int_reply *)user_data;
+    on_loop_thread("native int reply");
+    hc_lock(&r->mu);
+    r->ret = ret;
+    r->value = value;
+    r->err[0] = 0;
+    if (err != NULL) {
+        size_t n = err_len < sizeof r->err - 1 ? err_len : sizeof r->err - 1;
+        memcpy(r->err, err, n);
+        r->err[n] = 0;
+    }
+    r->count++;
+    pthread_cond_broadcast(&r->cv);
+    hc_unlock(&r->mu);
+}
+
+static void native_add_expect(int64_t a, int64_t b, int want_ret, int64_t want, const char *want_err) {
+    int_reply r = {.count = 0};
+    hc_mutex_init(&r.mu);
+    hc_cond_init(&r.cv);
+    CHECK_STATUS(demo_native_add(ctx, a, b, int_reply_cb, &r), HC_OK);
+    struct timespec deadline = hc_deadline(HC_WAIT_MS);
+    hc_lock(&r.mu);
+    while (r.count == 0 && hc_wait_until(&r.cv, &r.mu, &deadline)) {
+    }
+    hc_unlock(&r.mu);
+    CHECK(r.count == 1, "native add replied %d times", r.count);
+    CHECK(r.ret == want_ret, "native add(%lld, %lld): ret %d", (long long)a, (long long)b, r.ret);
+    if (want_ret == RET_OK) {
+        CHECK(r.value == want, "native add(%lld, %lld) = %lld", (long long)a, (long long)b, (long long)r.value);
+    } else {
+        CHECK(r.value == 0 && strstr(r.err, want_err) != NULL, "native add error \"%s\"", r.err);
+    }
+    pthread_cond_destroy(&r.cv);
+    pthread_mutex_destroy(&r.mu);
+}
+
+static void test_native(void) {
+    native_add_expect(40, 2, RET_OK, 42, NULL);
+    native_add_expect(-5, -6, RET_OK, -11, NULL);
+    native_add_expect(INT64_MAX, 1, RET_ERR, 0, "overflow");
+
+    hc_reply r;
+    hc_reply_init(&r);
+    CHECK_STATUS(demo_native_version(ctx, hc_reply_cb, &r), HC_OK);
+    hc_reply_wait(&r);
+    CHECK_REPLY_OK(&r);
+    CHECK(r.len > 0 && (unsigned char)r.msg[0] != 0x66, "native version is raw text, not CBOR: %s", r.msg);
+    check_reply_thread(&r, "native version");
+    hc_reply_free(&r);
+
+    /* Unit result: an empty RET_OK payload; the message reaches notify. */
+    int before = atomic_load(&notify_calls);
+    hc_reply_init(&r);
+    const char *message = "native hello";
+    CHECK_STATUS(demo_native_ping_host(ctx, message, strlen(message), hc_reply_cb, &r), HC_OK);
+    hc_reply_wait(&r);
+    CHECK_REPLY_OK(&r);
+    CHECK(r.len == 0, "a unit native reply has %zu bytes", r.len);
+    CHECK(atomic_load(&notify_calls) == before + 1 && strcmp(notified, message) == 0, "notify got \"%s\"", notified);
+    hc_reply_free(&r);
+
+    hc_reply_init(&r);
+    CHECK_STATUS(demo_native_panic_with(ctx, "native boom", 11, hc_reply_cb, &r), HC_OK);
+    hc_reply_wait(&r);
+    CHECK_REPLY_ERR_HAS(&r, "native boom");
+    hc_reply_free(&r);
+    native_add_expect(1, 1, RET_OK, 2, NULL);
+}
+
 int main(void) {
     main_thread = pthread_self();
     ctx = demo_new(NULL, 0);
@@ -468,6 +550,7 @@ int main(void) {
     test_not_registered();
     test_panic();
     test_reentrancy();
+    test_native();
 
     CHECK_STATUS(demo_destroy(ctx), HC_OK);
     hc_queue_close(&work);

@@ -9,6 +9,22 @@ use std::ffi::{c_char, c_int, c_void};
 pub type FFICallBack =
     unsafe extern "C" fn(ret: c_int, msg: *const c_char, len: usize, user_data: *mut c_void);
 
+/// A native entry point's reply with an `int64_t` result (all signed
+/// integer results): `(ret, value, err, err_len, user_data)`. On `RET_OK`
+/// `err` is NULL; on `RET_ERR` `value` is 0 and `err` is UTF-8 text valid
+/// during the call.
+pub type FFICallBackI64 =
+    unsafe extern "C" fn(ret: c_int, value: i64, err: *const c_char, err_len: usize, user_data: *mut c_void);
+/// As [`FFICallBackI64`], for unsigned integer results.
+pub type FFICallBackU64 =
+    unsafe extern "C" fn(ret: c_int, value: u64, err: *const c_char, err_len: usize, user_data: *mut c_void);
+/// As [`FFICallBackI64`], for float results.
+pub type FFICallBackF64 =
+    unsafe extern "C" fn(ret: c_int, value: f64, err: *const c_char, err_len: usize, user_data: *mut c_void);
+/// As [`FFICallBackI64`], for boolean results.
+pub type FFICallBackBool =
+    unsafe extern "C" fn(ret: c_int, value: bool, err: *const c_char, err_len: usize, user_data: *mut c_void);
+
 /// A host fn implementation: `(token, req, req_len, user_data)`.
 ///
 /// Invoked on the context's loop thread; it must return promptly and answer

@@ -84,6 +84,10 @@ pub struct FnDesc {
     pub ret: TypeDesc,
     /// Whether the result may instead be an error text (`RET_ERR`).
     pub fallible: bool,
+    /// Whether the library exports a native entry point for it
+    /// (`<prefix>_native_<name>`; handlers only).
+    #[serde(default)]
+    pub native: bool,
 }
 
 /// An event the library emits.

@@ -186,7 +186,7 @@ impl LoopState {
             result
         };
         match &result {
-            Ok(bytes) => tracing::debug!(len = bytes.len(), "replied"),
+            Ok(value) => tracing::debug!(reply = %value.brief(), "replied"),
             Err(problem) => tracing::debug!(%problem, "request failed"),
         }
         reply.send(result);

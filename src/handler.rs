@@ -23,10 +23,47 @@ use std::task::{Context, Poll};
 
 use serde::Serialize;
 
-use crate::abi::{FFICallBack, UserData};
+use std::ffi::{c_char, c_int};
 
-/// What a handler produced: CBOR bytes, or error text.
-pub type Reply = Result<Vec<u8>, String>;
+use crate::abi::{FFICallBack, FFICallBackBool, FFICallBackF64, FFICallBackI64, FFICallBackU64, UserData};
+use crate::status::{RET_ERR, RET_OK};
+
+/// A handler's successful result, in the form its caller asked for: CBOR
+/// for `<lib>_call`, a plain value for a native entry point.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// CBOR bytes (the `<lib>_call` path).
+    Cbor(Vec<u8>),
+    /// UTF-8 text (native path).
+    Text(String),
+    /// Raw bytes (native path).
+    Bytes(Vec<u8>),
+    /// Nothing (native path).
+    Unit,
+    /// A signed integer (native path).
+    I64(i64),
+    /// An unsigned integer (native path).
+    U64(u64),
+    /// A float (native path).
+    F64(f64),
+    /// A boolean (native path).
+    Bool(bool),
+}
+
+impl Value {
+    /// A short description for logs (never the whole payload).
+    pub fn brief(&self) -> String {
+        match self {
+            Value::Cbor(bytes) => format!("{} bytes of CBOR", bytes.len()),
+            Value::Text(text) => format!("{} bytes of text", text.len()),
+            Value::Bytes(bytes) => format!("{} bytes", bytes.len()),
+            other => format!("{other:?}"),
+        }
+    }
+}
+
+/// What a handler produced: a value, or error text.
+pub type Reply = Result<Value, String>;
 
 /// A decoded request, ready to run on the loop thread.
 pub enum Invocation {
@@ -45,17 +82,63 @@ impl std::fmt::Debug for Invocation {
     }
 }
 
-/// Encodes an infallible handler's result.
+/// Encodes an infallible handler's result as CBOR.
 pub fn reply_value<T: Serialize>(value: T) -> Reply {
-    crate::wire::to_cbor(&value).map_err(|e| format!("the result could not be encoded: {e}"))
+    crate::wire::to_cbor(&value)
+        .map(Value::Cbor)
+        .map_err(|e| format!("the result could not be encoded: {e}"))
 }
 
-/// Encodes a fallible handler's result.
+/// Encodes a fallible handler's result as CBOR.
 pub fn reply_result<T: Serialize, E: Display>(result: Result<T, E>) -> Reply {
     match result {
         Ok(value) => reply_value(value),
         Err(error) => Err(error.to_string()),
     }
+}
+
+/// Results a native entry point hands back without serialization.
+pub trait IntoNative {
+    /// The plain value.
+    fn into_native(self) -> Value;
+}
+
+macro_rules! into_native {
+    ($($t:ty => $variant:ident as $as:ty),* $(,)?) => {
+        $(impl IntoNative for $t {
+            fn into_native(self) -> Value {
+                Value::$variant(<$as>::from(self))
+            }
+        })*
+    };
+}
+
+into_native! {
+    i8 => I64 as i64, i16 => I64 as i64, i32 => I64 as i64, i64 => I64 as i64,
+    u8 => U64 as u64, u16 => U64 as u64, u32 => U64 as u64, u64 => U64 as u64,
+    f32 => F64 as f64, f64 => F64 as f64, bool => Bool as bool, String => Text as String,
+}
+
+impl IntoNative for crate::Bytes {
+    fn into_native(self) -> Value {
+        Value::Bytes(self.0)
+    }
+}
+
+impl IntoNative for () {
+    fn into_native(self) -> Value {
+        Value::Unit
+    }
+}
+
+/// A native entry point's infallible result.
+pub fn native_value<T: IntoNative>(value: T) -> Reply {
+    Ok(value.into_native())
+}
+
+/// A native entry point's fallible result.
+pub fn native_result<T: IntoNative, E: Display>(result: Result<T, E>) -> Reply {
+    result.map(IntoNative::into_native).map_err(|e| e.to_string())
 }
 
 /// The error text substituted for an empty one, so a `RET_ERR` callback
@@ -65,14 +148,114 @@ const EMPTY_ERROR: &str = "unknown error";
 /// The reply a request gets when the context is destroyed before it finished.
 pub(crate) const SHUTTING_DOWN: &str = "context shutting down";
 
+/// The callback a reply goes to: the generic one (`FFICallBack`, bytes) or
+/// a native entry point's typed one.
+#[derive(Debug, Clone, Copy)]
+pub enum Callback {
+    /// `(ret, msg, len, user_data)`: CBOR, text or raw bytes on success.
+    Bytes(FFICallBack),
+    /// `(ret, int64_t, err, err_len, user_data)`.
+    I64(FFICallBackI64),
+    /// `(ret, uint64_t, err, err_len, user_data)`.
+    U64(FFICallBackU64),
+    /// `(ret, double, err, err_len, user_data)`.
+    F64(FFICallBackF64),
+    /// `(ret, bool, err, err_len, user_data)`.
+    Bool(FFICallBackBool),
+}
+
+impl Callback {
+    /// Invokes the callback once with `reply`.
+    fn invoke(self, reply: Reply, user_data: UserData) {
+        let error = |text: &str| {
+            let text = if text.is_empty() { EMPTY_ERROR } else { text };
+            (text.as_ptr().cast::<c_char>(), text.len())
+        };
+        let ud = user_data.0;
+        // SAFETY (every arm): the host registered this callback with this
+        // user data for exactly one reply; the payload and error text are
+        // valid for their lengths during the call (contract 5).
+        match (self, reply) {
+            (Callback::Bytes(cb), Ok(value)) => match value {
+                Value::Cbor(bytes) | Value::Bytes(bytes) => crate::abi::invoke(cb, true, &bytes, user_data),
+                Value::Text(text) => crate::abi::invoke(cb, true, text.as_bytes(), user_data),
+                Value::Unit => crate::abi::invoke(cb, true, &[], user_data),
+                other => {
+                    let text = format!("internal error: a {other:?} reply for a bytes callback");
+                    crate::abi::invoke(cb, false, text.as_bytes(), user_data);
+                }
+            },
+            (Callback::Bytes(cb), Err(text)) => {
+                let (ptr, len) = error(&text);
+                // SAFETY: see above.
+                unsafe { cb(RET_ERR, ptr, len, ud) }
+            }
+            (Callback::I64(cb), reply) => {
+                let (ret, value, text) = scalar(reply, |v| match v {
+                    Value::I64(n) => Some(n),
+                    _ => None,
+                });
+                let (ptr, len) = text.as_deref().map_or((std::ptr::null(), 0), error);
+                // SAFETY: see above.
+                unsafe { cb(ret, value, ptr, len, ud) }
+            }
+            (Callback::U64(cb), reply) => {
+                let (ret, value, text) = scalar(reply, |v| match v {
+                    Value::U64(n) => Some(n),
+                    _ => None,
+                });
+                let (ptr, len) = text.as_deref().map_or((std::ptr::null(), 0), error);
+                // SAFETY: see above.
+                unsafe { cb(ret, value, ptr, len, ud) }
+            }
+            (Callback::F64(cb), reply) => {
+                let (ret, value, text) = scalar(reply, |v| match v {
+                    Value::F64(n) => Some(n),
+                    _ => None,
+                });
+                let (ptr, len) = text.as_deref().map_or((std::ptr::null(), 0), error);
+                // SAFETY: see above.
+                unsafe { cb(ret, value, ptr, len, ud) }
+            }
+            (Callback::Bool(cb), reply) => {
+                let (ret, value, text) = scalar(reply, |v| match v {
+                    Value::Bool(b) => Some(b),
+                    _ => None,
+                });
+                let (ptr, len) = text.as_deref().map_or((std::ptr::null(), 0), error);
+                // SAFETY: see above.
+                unsafe { cb(ret, value, ptr, len, ud) }
+            }
+        }
+    }
+}
+
+/// Splits a reply for a typed callback into `(ret, value, error text)`.
+fn scalar<T: Default>(reply: Reply, pick: impl FnOnce(Value) -> Option<T>) -> (c_int, T, Option<String>) {
+    match reply {
+        Ok(value) => {
+            let kind = format!("{value:?}");
+            match pick(value) {
+                Some(v) => (RET_OK, v, None),
+                None => (
+                    RET_ERR,
+                    T::default(),
+                    Some(format!("internal error: a {kind} reply for a typed callback")),
+                ),
+            }
+        }
+        Err(text) => (RET_ERR, T::default(), Some(text)),
+    }
+}
+
 /// Where a request's one reply goes.
 pub(crate) struct ReplyTo {
     /// `None` once the reply was sent.
-    target: Option<(FFICallBack, UserData)>,
+    target: Option<(Callback, UserData)>,
 }
 
 impl ReplyTo {
-    pub(crate) fn new(callback: FFICallBack, user_data: UserData) -> Self {
+    pub(crate) fn new(callback: Callback, user_data: UserData) -> Self {
         Self {
             target: Some((callback, user_data)),
         }
@@ -81,13 +264,7 @@ impl ReplyTo {
     /// Sends the reply (step 4). Loop thread only.
     pub(crate) fn send(mut self, reply: Reply) {
         if let Some((callback, user_data)) = self.target.take() {
-            match reply {
-                Ok(bytes) => crate::abi::invoke(callback, true, &bytes, user_data),
-                Err(text) => {
-                    let text = if text.is_empty() { EMPTY_ERROR } else { &text };
-                    crate::abi::invoke(callback, false, text.as_bytes(), user_data);
-                }
-            }
+            callback.invoke(reply, user_data);
         }
     }
 }
@@ -95,7 +272,7 @@ impl ReplyTo {
 impl Drop for ReplyTo {
     fn drop(&mut self) {
         if let Some((callback, user_data)) = self.target.take() {
-            crate::abi::invoke(callback, false, SHUTTING_DOWN.as_bytes(), user_data);
+            callback.invoke(Err(SHUTTING_DOWN.to_owned()), user_data);
         }
     }
 }
@@ -171,9 +348,12 @@ mod tests {
 
     #[test]
     fn results_encode_as_cbor_and_errors_as_text() {
-        assert_eq!(reply_value(7u8), Ok(vec![7]));
+        assert_eq!(reply_value(7u8), Ok(Value::Cbor(vec![7])));
         assert_eq!(reply_result::<u8, _>(Err("nope")), Err("nope".to_owned()));
-        assert_eq!(reply_value(()), Ok(crate::wire::CBOR_NULL.to_vec()));
+        assert_eq!(reply_value(()), Ok(Value::Cbor(crate::wire::CBOR_NULL.to_vec())));
+        assert_eq!(native_value(7u8), Ok(Value::U64(7)));
+        assert_eq!(native_value(-7i32), Ok(Value::I64(-7)));
+        assert_eq!(native_result::<String, _>(Err("no")), Err("no".to_owned()));
     }
 
     #[test]

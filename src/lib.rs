@@ -79,7 +79,7 @@ outside_loom! {
     pub mod wire;
 
     pub use {
-        abi::{FFICallBack, FFIHostCancelFn, FFIHostFn},
+        abi::{FFICallBack, FFICallBackBool, FFICallBackF64, FFICallBackI64, FFICallBackU64, FFIHostCancelFn, FFIHostFn},
         config::Config,
         describe::{Describe, LibraryDesc, TypeDesc},
         error::HostError,
@@ -95,7 +95,10 @@ outside_loom! {
     #[doc(hidden)]
     pub mod __private {
         pub use crate::describe::{FieldDesc, RecordDesc, Records, TypeDesc, TypeRef};
-        pub use crate::handler::{Invocation, Reply, reply_result, reply_value};
+        pub use crate::ffi::{NativeArgError, native_bytes, native_call, native_text};
+        pub use crate::handler::{
+            Callback, Invocation, Reply, Value, native_result, native_value, reply_result, reply_value,
+        };
         pub use crate::library::{ArgDef, EventDef, HandlerDef, HostFnDef, Library, LibraryDef};
         pub use crate::wire::decode_args;
     }

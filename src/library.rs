@@ -33,6 +33,9 @@ pub struct HandlerDef {
     pub ret: TypeRef,
     /// Whether the handler returns `Result`.
     pub fallible: bool,
+    /// Whether `export!` emits a native entry point `<prefix>_native_<name>`
+    /// (all arguments and the result are scalars, `String` or `Bytes`).
+    pub native: bool,
     /// Decodes a request into a ready-to-run invocation. Runs on the calling
     /// host thread, so argument errors are found before anything is queued.
     pub decode: fn(&[u8]) -> Result<Invocation, String>,
@@ -102,7 +105,7 @@ fn fn_desc(
     doc: &str,
     args: &[ArgDef],
     ret: TypeRef,
-    fallible: bool,
+    (fallible, native): (bool, bool),
     records: &mut Records,
 ) -> FnDesc {
     for arg in args {
@@ -122,6 +125,7 @@ fn fn_desc(
             .collect(),
         ret: (ret.describe)(),
         fallible,
+        native,
     }
 }
 
@@ -152,12 +156,12 @@ fn describe(def: &LibraryDef) -> Result<(LibraryDesc, Vec<u8>), String> {
     let handlers = def
         .handlers
         .iter()
-        .map(|h| fn_desc(h.name, h.doc, h.args, h.ret, h.fallible, &mut records))
+        .map(|h| fn_desc(h.name, h.doc, h.args, h.ret, (h.fallible, h.native), &mut records))
         .collect();
     let host_fns = def
         .host_fns
         .iter()
-        .map(|h| fn_desc(h.name, h.doc, h.args, h.ret, true, &mut records))
+        .map(|h| fn_desc(h.name, h.doc, h.args, h.ret, (true, false), &mut records))
         .collect();
     let events = def
         .events

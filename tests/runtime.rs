@@ -103,10 +103,53 @@ mod lib {
         "renamed".to_owned()
     }
 
+    /// Native entry point: every scalar kind in, a float out.
+    #[hostcall::handler]
+    pub fn mix(a: i8, b: u16, c: f32, flag: bool) -> f64 {
+        let sum = f64::from(a) + f64::from(b) + f64::from(c);
+        if flag { -sum } else { sum }
+    }
+
+    #[hostcall::handler]
+    pub fn shout(text: String) -> String {
+        text.to_uppercase()
+    }
+
+    #[hostcall::handler]
+    pub fn reverse(data: Bytes) -> Bytes {
+        Bytes(data.0.into_iter().rev().collect())
+    }
+
+    #[hostcall::handler]
+    pub fn is_even(n: u64) -> Result<bool, String> {
+        if n == 13 {
+            Err("unlucky".to_owned())
+        } else {
+            Ok(n.is_multiple_of(2))
+        }
+    }
+
+    #[hostcall::handler]
+    pub fn count_down(n: u32) -> Result<u32, String> {
+        n.checked_sub(1).ok_or_else(|| "already at zero".to_owned())
+    }
+
+    #[hostcall::handler]
+    pub fn native_panic(n: i64) -> i64 {
+        panic!("native {n}")
+    }
+
+    /// An async native entry point that awaits the host.
+    #[hostcall::handler]
+    pub async fn echo_native(text: String) -> Result<String, String> {
+        echo(text).await.map_err(|e| e.to_string())
+    }
+
     hostcall::export! {
         prefix = "rt",
         handlers = [echo_once, echo_or_give_up, echo_within, echo_patiently, echo_chain,
-                    host_thread, ticks, panic_after_await, byte_count, original_name],
+                    host_thread, ticks, panic_after_await, byte_count, original_name,
+                    mix, shout, reverse, is_even, count_down, native_panic, echo_native],
         host_fns = [echo, whereami],
         events = [Tick],
     }
@@ -818,4 +861,215 @@ fn contexts_are_independent_and_can_come_and_go_concurrently() {
     for thread in threads {
         thread.join().unwrap();
     }
+}
+
+#[test]
+fn native_entry_points_carry_plain_values_both_ways() {
+    let client = client();
+    echo_inline(&client);
+    let ud = |id| client.user_data(id);
+    let ctx = client.ctx.ptr();
+    let ids: Vec<u64> = (0..9).map(|_| next_id()).collect();
+    // SAFETY: every pointer is valid for its length; user data outlives the
+    // context (it belongs to `client`).
+    unsafe {
+        assert_eq!(
+            lib::rt_native_mix(ctx, -3, 10, 0.5, false, Some(on_f64), ud(ids[0])),
+            HC_OK
+        );
+        assert_eq!(
+            lib::rt_native_mix(ctx, -3, 10, 0.5, true, Some(on_f64), ud(ids[1])),
+            HC_OK
+        );
+        let text = "héllo";
+        assert_eq!(
+            lib::rt_native_shout(
+                ctx,
+                text.as_ptr().cast(),
+                text.len(),
+                Some(on_callback),
+                ud(ids[2])
+            ),
+            HC_OK
+        );
+        let data = [1u8, 2, 3];
+        assert_eq!(
+            lib::rt_native_reverse(
+                ctx,
+                data.as_ptr(),
+                data.len(),
+                Some(on_callback),
+                ud(ids[3])
+            ),
+            HC_OK
+        );
+        assert_eq!(
+            lib::rt_native_is_even(ctx, 8, Some(on_bool), ud(ids[4])),
+            HC_OK
+        );
+        assert_eq!(
+            lib::rt_native_is_even(ctx, 13, Some(on_bool), ud(ids[5])),
+            HC_OK
+        );
+        assert_eq!(
+            lib::rt_native_count_down(ctx, 0, Some(on_u64), ud(ids[6])),
+            HC_OK
+        );
+        assert_eq!(
+            lib::rt_native_native_panic(ctx, 5, Some(on_i64), ud(ids[7])),
+            HC_OK
+        );
+        let text = "via host";
+        assert_eq!(
+            lib::rt_native_echo_native(
+                ctx,
+                text.as_ptr().cast(),
+                text.len(),
+                Some(on_callback),
+                ud(ids[8])
+            ),
+            HC_OK
+        );
+    }
+    let got = |i: usize| client.sink.wait_for(ids[i], 1).remove(0);
+    assert_eq!((got(0).ret, got(0).text()), (RET_OK, "7.5".to_owned()));
+    assert_eq!(got(1).text(), "-7.5");
+    assert_eq!(got(2).text(), "HÉLLO", "text comes back raw, not CBOR");
+    assert_eq!(got(3).bytes, vec![3, 2, 1]);
+    assert_eq!(got(4).text(), "true");
+    assert_eq!((got(5).ret, got(5).text()), (RET_ERR, "unlucky".to_owned()));
+    assert_eq!(
+        (got(6).ret, got(6).text()),
+        (RET_ERR, "already at zero".to_owned())
+    );
+    assert_eq!(
+        (got(7).ret, got(7).text()),
+        (
+            RET_ERR,
+            "handler 'native_panic' panicked: native 5".to_owned()
+        )
+    );
+    assert_eq!((got(8).ret, got(8).text()), (RET_OK, "via host".to_owned()));
+}
+
+#[test]
+fn native_entry_points_refuse_bad_arguments_like_call_does() {
+    let client = client();
+    let ctx = client.ctx.ptr();
+    let (null, bad) = (next_id(), next_id());
+    let invalid = [0xffu8, 0xfe];
+    // SAFETY: pointers are valid for their lengths (or NULL); user data
+    // belongs to `client`.
+    unsafe {
+        assert_eq!(
+            lib::rt_native_shout(
+                ctx,
+                std::ptr::null(),
+                3,
+                Some(on_callback),
+                client.user_data(null)
+            ),
+            HC_ERR_NULL_ARG
+        );
+        assert_eq!(
+            lib::rt_native_shout(
+                ctx,
+                invalid.as_ptr().cast(),
+                2,
+                Some(on_callback),
+                client.user_data(bad)
+            ),
+            HC_OK
+        );
+        assert_eq!(
+            lib::rt_native_is_even(ctx, 1, None, std::ptr::null_mut()),
+            HC_ERR_NULL_ARG
+        );
+        assert_eq!(
+            lib::rt_native_is_even(std::ptr::null_mut(), 1, Some(on_bool), std::ptr::null_mut()),
+            HC_ERR_NULL_ARG
+        );
+        assert_eq!(
+            lib::rt_native_is_even(
+                0x1234_0000_0001 as *mut _,
+                1,
+                Some(on_bool),
+                std::ptr::null_mut()
+            ),
+            HC_ERR_INVALID_CONTEXT
+        );
+        let empty = lib::rt_native_shout(
+            ctx,
+            std::ptr::null(),
+            0,
+            Some(on_callback),
+            client.user_data(null),
+        );
+        assert_eq!(empty, HC_OK, "NULL with length 0 is the empty string");
+    }
+    let reply = client.sink.wait_for(bad, 1).remove(0);
+    assert_eq!(reply.ret, RET_ERR);
+    assert!(
+        reply
+            .text()
+            .starts_with("bad request for 'shout': argument `text` is not valid UTF-8"),
+        "{}",
+        reply.text()
+    );
+    let empty = client.sink.wait_for(null, 1);
+    assert_eq!(
+        (empty.len(), empty[0].ret, empty[0].text()),
+        (1, RET_OK, String::new())
+    );
+}
+
+#[test]
+fn native_replies_pending_at_destroy_say_shutting_down() {
+    let client = client();
+    let (pool, _) = echo_pool(&client);
+    let id = next_id();
+    let text = "held";
+    // SAFETY: valid pointers; user data belongs to `client`.
+    let status = unsafe {
+        lib::rt_native_echo_native(
+            client.ctx.ptr(),
+            text.as_ptr().cast(),
+            text.len(),
+            Some(on_callback),
+            client.user_data(id),
+        )
+    };
+    assert_eq!(status, HC_OK);
+    pool.wait_len(1);
+    assert_eq!(client.destroy(), HC_OK);
+    let reply = client.sink.wait_for(id, 1).remove(0);
+    assert_eq!(
+        (reply.ret, reply.text()),
+        (RET_ERR, "context shutting down".to_owned())
+    );
+}
+
+#[test]
+fn the_description_marks_which_handlers_are_native() {
+    let desc = lib::__HOSTCALL_LIBRARY.description().unwrap();
+    let native: Vec<&str> = desc
+        .handlers
+        .iter()
+        .filter(|h| h.native)
+        .map(|h| h.name.as_str())
+        .collect();
+    let not_native: Vec<&str> = desc
+        .handlers
+        .iter()
+        .filter(|h| !h.native)
+        .map(|h| h.name.as_str())
+        .collect();
+    assert_eq!(
+        not_native,
+        ["byte_count"],
+        "Option and Vec arguments need CBOR"
+    );
+    assert!(
+        native.contains(&"echo_once") && native.contains(&"mix") && native.contains(&"reverse")
+    );
 }

@@ -36,6 +36,64 @@ fn cbor_type(ty: &TypeDesc) -> String {
     }
 }
 
+/// The C parameter(s) of a native argument.
+fn native_params(arg: &FieldDesc) -> Option<String> {
+    let n = &arg.name;
+    let scalar = |c: &str| Some(format!("{c} {n}"));
+    match &arg.ty {
+        TypeDesc::I8 => scalar("int8_t"),
+        TypeDesc::I16 => scalar("int16_t"),
+        TypeDesc::I32 => scalar("int32_t"),
+        TypeDesc::I64 => scalar("int64_t"),
+        TypeDesc::U8 => scalar("uint8_t"),
+        TypeDesc::U16 => scalar("uint16_t"),
+        TypeDesc::U32 => scalar("uint32_t"),
+        TypeDesc::U64 => scalar("uint64_t"),
+        TypeDesc::F32 => scalar("float"),
+        TypeDesc::F64 => scalar("double"),
+        TypeDesc::Bool => scalar("bool"),
+        TypeDesc::String => Some(format!("const char *{n}, size_t {n}_len")),
+        TypeDesc::Bytes => Some(format!("const uint8_t *{n}, size_t {n}_len")),
+        _ => None,
+    }
+}
+
+/// The callback type of a native result, and what its success payload is.
+fn native_callback(ty: &TypeDesc) -> Option<(&'static str, &'static str)> {
+    Some(match ty {
+        TypeDesc::I8 | TypeDesc::I16 | TypeDesc::I32 | TypeDesc::I64 => {
+            ("FFICallBackI64", "the value")
+        }
+        TypeDesc::U8 | TypeDesc::U16 | TypeDesc::U32 | TypeDesc::U64 => {
+            ("FFICallBackU64", "the value")
+        }
+        TypeDesc::F32 | TypeDesc::F64 => ("FFICallBackF64", "the value"),
+        TypeDesc::Bool => ("FFICallBackBool", "the value"),
+        TypeDesc::String => ("FFICallBack", "RET_OK with the text (UTF-8, not CBOR)"),
+        TypeDesc::Bytes => ("FFICallBack", "RET_OK with the raw bytes (not CBOR)"),
+        TypeDesc::Unit => ("FFICallBack", "RET_OK with an empty payload"),
+        _ => return None,
+    })
+}
+
+/// The prototype of `<prefix>_native_<name>`, if the handler has one.
+fn native_prototype(prefix: &str, f: &FnDesc) -> Option<(String, &'static str)> {
+    if !f.native {
+        return None;
+    }
+    let (callback, payload) = native_callback(&f.ret)?;
+    let mut params = vec!["void *ctx".to_owned()];
+    for arg in &f.args {
+        params.push(native_params(arg)?);
+    }
+    params.push(format!("{callback} cb"));
+    params.push("void *user_data".to_owned());
+    Some((
+        format!("int {prefix}_native_{}({});", f.name, params.join(", ")),
+        payload,
+    ))
+}
+
 fn macro_name(text: &str) -> String {
     text.to_ascii_uppercase()
 }
@@ -108,6 +166,7 @@ pub fn header(desc: &LibraryDesc) -> String {
 #ifndef {pu}_H
 #define {pu}_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -132,6 +191,16 @@ typedef void (*FFICallBack)(int ret, const char *msg, size_t len, void *user_dat
 typedef void (*FFIHostFn)(uint64_t token, const char *req, size_t req_len, void *user_data);
 /** Told when the library abandons the call `token` (dropped, timed out, shutdown). */
 typedef void (*FFIHostCancelFn)(uint64_t token, void *user_data);
+/**
+ * Replies of native entry points with a scalar result: on RET_OK `value` is
+ * the result and `err` is NULL; on RET_ERR `value` is 0 and `err`/`err_len`
+ * is UTF-8 text valid only during the call. Signed results of any width
+ * arrive as int64_t, unsigned as uint64_t, floats as double.
+ */
+typedef void (*FFICallBackI64)(int ret, int64_t value, const char *err, size_t err_len, void *user_data);
+typedef void (*FFICallBackU64)(int ret, uint64_t value, const char *err, size_t err_len, void *user_data);
+typedef void (*FFICallBackF64)(int ret, double value, const char *err, size_t err_len, void *user_data);
+typedef void (*FFICallBackBool)(int ret, bool value, const char *err, size_t err_len, void *user_data);
 
 #endif /* HOSTCALL_ABI_DEFINED */
 ",
@@ -218,6 +287,32 @@ typedef void (*FFIHostCancelFn)(uint64_t token, void *user_data);
                 "#define {pu}_EVENT_{} \"{}\"",
                 macro_name(&event.name),
                 event.name
+            );
+        }
+    }
+
+    let natives: Vec<_> = desc
+        .handlers
+        .iter()
+        .filter_map(|f| native_prototype(p, f).map(|proto| (f, proto)))
+        .collect();
+    if !natives.is_empty() {
+        out.push_str(
+            "
+/*
+ * Native entry points: the same handlers with C arguments and results, no CBOR
+ * either way. Text arguments are (pointer, length) pairs of UTF-8 (copied
+ * before the call returns); the rules of _call apply: the callback runs once,
+ * on the loop thread, if and only if the call returns HC_OK.
+ */
+",
+        );
+        for (f, (prototype, payload)) in natives {
+            let _ = writeln!(
+                out,
+                "/** `{}` ({pu}_METHOD_{}); success: {payload}. */\n{prototype}",
+                f.name,
+                macro_name(&f.name)
             );
         }
     }

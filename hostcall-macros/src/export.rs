@@ -84,7 +84,17 @@ pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
         Some(v) => quote! { #v },
         None => quote! { ::std::env!("CARGO_PKG_VERSION") },
     };
-    let handlers = export.handlers.iter().map(|p| def_path(p, handler_static));
+    let handlers: Vec<Path> = export
+        .handlers
+        .iter()
+        .map(|p| def_path(p, handler_static))
+        .collect();
+    let natives = export.handlers.iter().zip(&handlers).map(|(handler, def)| {
+        let function = &handler.segments.last().expect("paths have a segment").ident;
+        let native_macro = def_path(handler, |f| format_ident!("__hostcall_native_{}", f));
+        let rust_name = format_ident!("{}_native_{}", prefix, function);
+        quote! { #native_macro!(#prefix, #rust_name, __HOSTCALL_LIBRARY, #handler, #def); }
+    });
     let host_fns = export.host_fns.iter().map(|p| def_path(p, host_fn_static));
     let events = &export.events;
     let symbol = |suffix: &str| format_ident!("{}_{}", prefix, suffix);
@@ -116,6 +126,8 @@ pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
                 host_fns: &[#(&#host_fns),*],
                 events: &[#(<#events as ::hostcall::Event>::DEF),*],
             });
+
+        #(#natives)*
 
         /// Creates a context from a CBOR config map (NULL/0 for defaults).
         /// Returns NULL on failure; `last_error` says why.

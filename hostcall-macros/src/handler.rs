@@ -4,7 +4,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use syn::{ItemFn, LitStr};
 
-use crate::util::{arg_defs, arg_name, args, doc, handler_static, success_type};
+use crate::util::{Native, arg_defs, arg_name, args, doc, handler_static, native, success_type};
 
 pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let function: ItemFn = syn::parse2(item)?;
@@ -61,8 +61,18 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
             }))
         }
     };
+    let native_macro = native_entry(&args, &ret, fallible, sig.asyncness.is_some(), &name, ident);
+    let is_native = native_macro.is_some();
+    let macro_name = quote::format_ident!("__hostcall_native_{}", ident);
+    let native_macro = native_macro.unwrap_or_else(|| quote! { ($($ignored:tt)*) => {}; });
     Ok(quote! {
         #function
+
+        #[doc(hidden)]
+        macro_rules! #macro_name { #native_macro }
+        #[doc(hidden)]
+        #[allow(unused_imports, reason = "used only when the handler is exported")]
+        pub(crate) use #macro_name;
 
         #[doc(hidden)]
         #[allow(non_upper_case_globals, reason = "named after the handler it describes")]
@@ -72,6 +82,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
             args: #arg_defs,
             ret: ::hostcall::__private::TypeRef::of::<#ret>(),
             fallible: #fallible,
+            native: #is_native,
             decode: |request: &[u8]| {
                 let (#(#names,)*) = ::hostcall::__private::decode_args::<(#(#types,)*)>(
                     request,
@@ -79,6 +90,114 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
                 )?;
                 ::std::result::Result::Ok(#invocation)
             },
+        };
+    })
+}
+
+/// The body of the `__hostcall_native_<fn>!` macro that `export!` invokes to
+/// emit `<prefix>_native_<method>`, or `None` when an argument or the result
+/// has no native form. Invoked as `(prefix, rust_name, library, handler,
+/// definition)`.
+fn native_entry(
+    args: &[crate::util::Arg],
+    ret: &syn::Type,
+    fallible: bool,
+    is_async: bool,
+    wire_name: &str,
+    function: &syn::Ident,
+) -> Option<TokenStream> {
+    let result = native(ret)?;
+    let mut params = Vec::new();
+    let mut converts = Vec::new();
+    let mut names = Vec::new();
+    for arg in args {
+        let kind = native(&arg.ty)?;
+        let name = &arg.name;
+        let label = arg_name(name);
+        let ty = &arg.ty;
+        names.push(name.clone());
+        match kind {
+            Native::Text => {
+                let len = quote::format_ident!("{}_len", name);
+                params.push(quote! { #name: *const ::std::ffi::c_char, #len: usize });
+                converts.push(quote! {
+                    // SAFETY: the C caller passes `len` readable bytes (or NULL, 0).
+                    let #name = unsafe { ::hostcall::__private::native_text(#name, #len, #label) }?;
+                });
+            }
+            Native::Bytes => {
+                let len = quote::format_ident!("{}_len", name);
+                params.push(quote! { #name: *const u8, #len: usize });
+                converts.push(quote! {
+                    // SAFETY: the C caller passes `len` readable bytes (or NULL, 0).
+                    let #name = unsafe { ::hostcall::__private::native_bytes(#name, #len, #label) }?;
+                });
+            }
+            Native::Unit => return None,
+            _ => params.push(quote! { #name: #ty }),
+        }
+    }
+    let (callback_ty, callback_variant) = match result {
+        Native::Int => (quote! { ::hostcall::FFICallBackI64 }, quote! { I64 }),
+        Native::Uint => (quote! { ::hostcall::FFICallBackU64 }, quote! { U64 }),
+        Native::Float => (quote! { ::hostcall::FFICallBackF64 }, quote! { F64 }),
+        Native::Bool => (quote! { ::hostcall::FFICallBackBool }, quote! { Bool }),
+        Native::Text | Native::Bytes | Native::Unit => {
+            (quote! { ::hostcall::FFICallBack }, quote! { Bytes })
+        }
+    };
+    let reply = if fallible {
+        quote! { ::hostcall::__private::native_result }
+    } else {
+        quote! { ::hostcall::__private::native_value }
+    };
+    let invocation = if is_async {
+        quote! {
+            ::hostcall::__private::Invocation::Async(::std::boxed::Box::new(move || {
+                ::std::boxed::Box::pin(async move { #reply($handler(#(#names),*).await) })
+            }))
+        }
+    } else {
+        quote! {
+            ::hostcall::__private::Invocation::Sync(::std::boxed::Box::new(move || {
+                #reply($handler(#(#names),*))
+            }))
+        }
+    };
+    let symbol = format!("_native_{wire_name}");
+    let doc = format!(
+        "Native (zero-serialization) entry point of `{wire_name}` (Rust fn `{function}`): \
+         the reply callback is invoked exactly once, on the loop thread, if and only if \
+         this returns `HC_OK`.\n\n# Safety\nPointer arguments must be NULL with length 0, \
+         or valid for reads of their length; `ctx` is only looked up."
+    );
+    Some(quote! {
+        ($prefix:literal, $rust_name:ident, $library:path, $handler:path, $def:path) => {
+            #[doc = #doc]
+            #[unsafe(export_name = ::std::concat!($prefix, #symbol))]
+            pub unsafe extern "C" fn $rust_name(
+                __ctx: *mut ::std::ffi::c_void,
+                #(#params,)*
+                __callback: ::std::option::Option<#callback_ty>,
+                __user_data: *mut ::std::ffi::c_void,
+            ) -> ::std::ffi::c_int {
+                let build = move || {
+                    #(#converts)*
+                    ::std::result::Result::Ok(#invocation)
+                };
+                // SAFETY: `build` reads only the caller's arguments, during
+                // the call (see `# Safety`).
+                unsafe {
+                    ::hostcall::__private::native_call(
+                        &$library,
+                        __ctx,
+                        &$def,
+                        __callback.map(::hostcall::__private::Callback::#callback_variant),
+                        __user_data,
+                        build,
+                    )
+                }
+            }
         };
     })
 }

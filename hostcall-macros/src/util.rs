@@ -107,3 +107,50 @@ pub fn host_fn_static(function: &Ident) -> Ident {
 pub fn error(message: impl std::fmt::Display) -> syn::Error {
     syn::Error::new(Span::call_site(), message)
 }
+
+/// How a type crosses a native (zero-serialization) entry point.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Native {
+    /// A signed integer: passed as itself, returned through `FFICallBackI64`.
+    Int,
+    /// An unsigned integer: passed as itself, returned through `FFICallBackU64`.
+    Uint,
+    /// A float: passed as itself, returned through `FFICallBackF64`.
+    Float,
+    /// A boolean.
+    Bool,
+    /// `String`: `(const char *, size_t)` in, raw UTF-8 out.
+    Text,
+    /// `hostcall::Bytes`: `(const uint8_t *, size_t)` in, raw bytes out.
+    Bytes,
+    /// `()`: nothing (results only).
+    Unit,
+}
+
+/// The native form of a type as written, if it has one. The decision is
+/// syntactic (a type alias has none); `export!` and the description agree
+/// with it because both come from this one function.
+pub fn native(ty: &Type) -> Option<Native> {
+    match ty {
+        Type::Tuple(t) if t.elems.is_empty() => Some(Native::Unit),
+        Type::Paren(p) => native(&p.elem),
+        Type::Path(tp) if tp.qself.is_none() => {
+            let last = tp.path.segments.last()?;
+            if !last.arguments.is_empty() {
+                return None;
+            }
+            let name = last.ident.to_string();
+            let single = tp.path.segments.len() == 1;
+            match name.as_str() {
+                "i8" | "i16" | "i32" | "i64" if single => Some(Native::Int),
+                "u8" | "u16" | "u32" | "u64" if single => Some(Native::Uint),
+                "f32" | "f64" if single => Some(Native::Float),
+                "bool" if single => Some(Native::Bool),
+                "String" => Some(Native::Text),
+                "Bytes" => Some(Native::Bytes),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}

@@ -159,6 +159,42 @@ pub unsafe extern "C" fn on_callback(
     target.sink.push(target.id, received);
 }
 
+macro_rules! typed_callback {
+    ($name:ident, $t:ty) => {
+        /// A typed native reply: records `value` (as text) or the error text
+        /// under the `Target`'s id.
+        pub unsafe extern "C" fn $name(
+            ret: c_int,
+            value: $t,
+            err: *const c_char,
+            err_len: usize,
+            user_data: *mut c_void,
+        ) {
+            // SAFETY: `user_data` is a live `Target`; `err` is valid for
+            // `err_len` bytes when non-null (contract 5).
+            let target = unsafe { &*(user_data as *const Target) };
+            let bytes = if err.is_null() {
+                assert_eq!(ret, 0, "RET_ERR must carry error text");
+                value.to_string().into_bytes()
+            } else {
+                // SAFETY: see above.
+                unsafe { std::slice::from_raw_parts(err.cast::<u8>(), err_len) }.to_vec()
+            };
+            let received = Received {
+                ret,
+                bytes,
+                thread: std::thread::current().id(),
+            };
+            target.sink.push(target.id, received);
+        }
+    };
+}
+
+typed_callback!(on_i64, i64);
+typed_callback!(on_u64, u64);
+typed_callback!(on_f64, f64);
+typed_callback!(on_bool, bool);
+
 /// The host side of a host fn: a closure called with `(token, request)`.
 pub type HostBody = Box<dyn Fn(u64, &[u8]) + Send + Sync>;
 
@@ -252,6 +288,12 @@ impl Client {
             targets: Mutex::new(Vec::new()),
             hosts: Mutex::new(Vec::new()),
         })
+    }
+
+    /// A `user_data` for a callback the test invokes itself (native entry
+    /// points): replies land in `self.sink` under `id`.
+    pub fn user_data(&self, id: u64) -> *mut c_void {
+        self.target(id, None)
     }
 
     fn target(&self, id: u64, then: Option<Hook>) -> *mut c_void {

@@ -15,6 +15,7 @@
 #ifndef DEMO_H
 #define DEMO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -57,11 +58,21 @@ typedef void (*FFICallBack)(int ret, const char *msg, size_t len, void *user_dat
 typedef void (*FFIHostFn)(uint64_t token, const char *req, size_t req_len, void *user_data);
 /** Told when the library abandons the call `token` (dropped, timed out, shutdown). */
 typedef void (*FFIHostCancelFn)(uint64_t token, void *user_data);
+/**
+ * Replies of native entry points with a scalar result: on RET_OK `value` is
+ * the result and `err` is NULL; on RET_ERR `value` is 0 and `err`/`err_len`
+ * is UTF-8 text valid only during the call. Signed results of any width
+ * arrive as int64_t, unsigned as uint64_t, floats as double.
+ */
+typedef void (*FFICallBackI64)(int ret, int64_t value, const char *err, size_t err_len, void *user_data);
+typedef void (*FFICallBackU64)(int ret, uint64_t value, const char *err, size_t err_len, void *user_data);
+typedef void (*FFICallBackF64)(int ret, double value, const char *err, size_t err_len, void *user_data);
+typedef void (*FFICallBackBool)(int ret, bool value, const char *err, size_t err_len, void *user_data);
 
 #endif /* HOSTCALL_ABI_DEFINED */
 
 /** The interface this header was generated from; compare with demo_interface_hash(). */
-#define DEMO_INTERFACE_HASH UINT64_C(0x80bd177a9ca25478)
+#define DEMO_INTERFACE_HASH UINT64_C(0x496290bcdd4c37c0)
 
 /*
  * Records: CBOR maps keyed by field name.
@@ -162,6 +173,21 @@ typedef void (*FFIHostCancelFn)(uint64_t token, void *user_data);
  * payload: Progress
  */
 #define DEMO_EVENT_PROGRESS "progress"
+
+/*
+ * Native entry points: the same handlers with C arguments and results, no CBOR
+ * either way. Text arguments are (pointer, length) pairs of UTF-8 (copied
+ * before the call returns); the rules of _call apply: the callback runs once,
+ * on the loop thread, if and only if the call returns HC_OK.
+ */
+/** `version` (DEMO_METHOD_VERSION); success: RET_OK with the text (UTF-8, not CBOR). */
+int demo_native_version(void *ctx, FFICallBack cb, void *user_data);
+/** `add` (DEMO_METHOD_ADD); success: the value. */
+int demo_native_add(void *ctx, int64_t a, int64_t b, FFICallBackI64 cb, void *user_data);
+/** `ping_host` (DEMO_METHOD_PING_HOST); success: RET_OK with an empty payload. */
+int demo_native_ping_host(void *ctx, const char *message, size_t message_len, FFICallBack cb, void *user_data);
+/** `panic_with` (DEMO_METHOD_PANIC_WITH); success: RET_OK with an empty payload. */
+int demo_native_panic_with(void *ctx, const char *message, size_t message_len, FFICallBack cb, void *user_data);
 
 /**
  * Creates a context. `config` is a CBOR map (NULL/0 for defaults) with keys
