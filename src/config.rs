@@ -5,6 +5,7 @@
 //! | `max_in_flight` | outstanding host calls per context; past it a host call fails at once as overloaded (1 ..= 16 777 215) | 1 048 576 |
 //! | `host_call_timeout_ms` | default timeout of each host call; 0 means none | 0 |
 //! | `max_pending_requests` | requests queued or running per context; past it `call` returns `HC_ERR_OVERLOADED`; 0 means unbounded | 0 |
+//! | `spin_us` | how long the idle loop thread watches for completions before it sleeps, only while host calls are outstanding; 0 never spins | 50 |
 //!
 //! Unknown keys, duplicate keys and values of the wrong type are errors.
 
@@ -23,6 +24,9 @@ pub struct Config {
     pub host_call_timeout: Option<Duration>,
     /// Bound on requests queued or running; `None` means unbounded.
     pub max_pending_requests: Option<usize>,
+    /// How long the idle loop spins for completions before parking, while
+    /// host calls are outstanding; `None` never spins.
+    pub spin: Option<Duration>,
 }
 
 impl Default for Config {
@@ -31,6 +35,7 @@ impl Default for Config {
             max_in_flight: 1 << 20,
             host_call_timeout: None,
             max_pending_requests: None,
+            spin: Some(Duration::from_micros(DEFAULT_SPIN_US)),
         }
     }
 }
@@ -40,7 +45,14 @@ pub const KEYS: &[&str] = &[
     "max_in_flight",
     "host_call_timeout_ms",
     "max_pending_requests",
+    "spin_us",
 ];
+
+/// The default `spin_us`: about the cost of waking a sleeping thread here.
+pub const DEFAULT_SPIN_US: u64 = 50;
+
+/// The largest `spin_us` accepted (10 ms): a spin is meant to be short.
+pub const MAX_SPIN_US: u64 = 10_000;
 
 impl Config {
     /// Parses the CBOR map given to `<lib>_new`; an empty input means defaults.
@@ -83,6 +95,10 @@ impl Config {
                 "host_call_timeout_ms" => {
                     let n = number(u64::MAX)?;
                     config.host_call_timeout = (n > 0).then(|| Duration::from_millis(n));
+                }
+                "spin_us" => {
+                    let n = number(MAX_SPIN_US)?;
+                    config.spin = (n > 0).then(|| Duration::from_micros(n));
                 }
                 "max_pending_requests" => {
                     let n = number(usize::MAX as u64)?;
@@ -128,8 +144,10 @@ mod tests {
             ("max_in_flight", Value::Integer(3.into())),
             ("host_call_timeout_ms", Value::Integer(250.into())),
             ("max_pending_requests", Value::Integer(9.into())),
+            ("spin_us", Value::Integer(0.into())),
         ]))
         .unwrap();
+        assert_eq!(config.spin, None);
         assert_eq!(config.max_in_flight, 3);
         assert_eq!(config.host_call_timeout, Some(Duration::from_millis(250)));
         assert_eq!(config.max_pending_requests, Some(9));

@@ -74,6 +74,9 @@ pub(crate) struct Shared {
     pub(crate) next_request: std::sync::atomic::AtomicU64,
     /// The loop thread, until someone joins (or detaches) it.
     pub(crate) thread: Mutex<Option<JoinHandle<()>>>,
+    /// This context's handle (`void *ctx`), once published; lets the loop
+    /// thread recognise its own context without entering the handle table.
+    pub(crate) handle: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
@@ -90,6 +93,7 @@ impl Shared {
             pending: AtomicUsize::new(0),
             next_request: std::sync::atomic::AtomicU64::new(1),
             thread: Mutex::new(None),
+            handle: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 

@@ -143,6 +143,7 @@ pub unsafe fn new(
         }
         match CONTEXTS.insert(Arc::clone(&shared)) {
             Some(handle) => {
+                shared.handle.store(handle as usize, std::sync::atomic::Ordering::Relaxed);
                 tracing::debug!(prefix = library.def().prefix, "context created");
                 handle
             }
@@ -461,29 +462,49 @@ pub unsafe fn host_complete(
                 );
             }
         };
+        // Completed from this context's own loop thread (typically inline,
+        // inside the host fn): the loop's state keeps the context alive, so
+        // the handle table is not entered, and the completion is delivered
+        // directly, with no queue and no wake-up.
+        if let Some(state) = LoopState::current().filter(|state| {
+            let shared = &state.shared;
+            std::ptr::eq(shared.library, library)
+                && shared.handle.load(std::sync::atomic::Ordering::Relaxed) == ctx as usize
+                && !shared.closing.load(std::sync::atomic::Ordering::Acquire)
+        }) {
+            return match claim(&state.shared, token, ok, payload) {
+                Ok(completion) => {
+                    state.deliver(token, completion);
+                    HC_OK
+                }
+                Err(status) => status,
+            };
+        }
         let shared = match enter(library, ctx) {
             Ok(shared) => shared,
             Err(status) => return status,
         };
-        if !shared.inflight.claim(token) {
-            return fail(
-                HC_ERR_UNKNOWN_TOKEN,
-                format!(
-                    "token {token:#x} is not awaiting completion (unknown, completed, cancelled or timed out)"
-                ),
-            );
+        match claim(&shared, token, ok, payload) {
+            Ok(completion) => {
+                shared.send(Msg::Completion { token, completion });
+                HC_OK
+            }
+            Err(status) => status,
         }
-        let completion = Completion {
-            ok,
-            payload: payload.to_vec(),
-        };
-        match LoopState::current().filter(|state| std::ptr::eq(&*state.shared, &*shared)) {
-            // Completed from the loop thread (typically inline, inside the host
-            // fn): deliver directly, no queue and no wake-up.
-            Some(state) => state.deliver(token, completion),
-            None => shared.send(Msg::Completion { token, completion }),
-        }
-        HC_OK
+    })
+}
+
+/// In-flight protocol step 2, then the copy of the host's bytes.
+fn claim(shared: &Shared, token: u64, ok: bool, payload: &[u8]) -> Result<Completion, c_int> {
+    if !shared.inflight.claim(token) {
+        return Err(fail(
+            HC_ERR_UNKNOWN_TOKEN,
+            format!("token {token:#x} is not awaiting completion (unknown, completed, cancelled or timed out)"),
+        ));
+    }
+    Ok(Completion {
+        ok,
+        payload: payload.to_vec(),
     })
 }
 

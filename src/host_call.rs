@@ -50,7 +50,9 @@ pub struct HostCall<T> {
 
 enum Stage {
     New(Result<Vec<u8>, String>),
-    Waiting(Waiting),
+    /// Boxed: only calls that really wait pay for it, and the future every
+    /// handler holds across its `.await` stays small (cheap to move).
+    Waiting(Box<Waiting>),
     Done,
 }
 
@@ -127,24 +129,22 @@ impl<T: DeserializeOwned> HostCall<T> {
             // borrow is held, so the host may re-enter any entry point.
             unsafe { (entry.func)(token, args.as_ptr().cast(), args.len(), entry.user_data.0) };
         }
-        let mut waiting = Waiting {
+        // Step 3: completed inline, inside the host fn.
+        if let Some(completion) = state.take(token) {
+            let _entered = span.enter();
+            tracing::debug!(ok = completion.ok, "host call completed inline");
+            return Poll::Ready(decode(self.def, completion));
+        }
+        let timeout = self.timeout.unwrap_or(shared.config.host_call_timeout);
+        let mut waiting = Box::new(Waiting {
             state,
             def: self.def,
             token,
             cancel: entry.cancel.map(|cancel| (cancel, entry.user_data)),
-            deadline: None,
+            deadline: timeout.map(|after| (Box::pin(tokio::time::sleep(after)), after)),
             live: true,
             span,
-        };
-        if let Some(completion) = waiting.take() {
-            return Poll::Ready(decode(self.def, completion));
-        }
-        let timeout = self
-            .timeout
-            .unwrap_or(waiting.state.shared.config.host_call_timeout);
-        if let Some(after) = timeout {
-            waiting.deadline = Some((Box::pin(tokio::time::sleep(after)), after));
-        }
+        });
         let poll = waiting.poll(cx);
         if poll.is_pending() {
             self.stage = Stage::Waiting(waiting);
@@ -250,17 +250,23 @@ impl<T: DeserializeOwned> Future for HostCall<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        match std::mem::replace(&mut this.stage, Stage::Done) {
-            Stage::New(args) => this.start(args, cx),
-            Stage::Waiting(mut waiting) => match waiting.poll(cx) {
-                Poll::Ready(result) => Poll::Ready(result.and_then(|c| decode(this.def, c))),
-                Poll::Pending => {
-                    this.stage = Stage::Waiting(waiting);
-                    Poll::Pending
-                }
+        // Poll the waiting stage in place: moving it out and back on every
+        // poll costs a memmove of the whole stage.
+        let ready = match &mut this.stage {
+            Stage::Waiting(waiting) => match waiting.poll(cx) {
+                Poll::Ready(result) => result,
+                Poll::Pending => return Poll::Pending,
             },
+            Stage::New(_) => {
+                let Stage::New(args) = std::mem::replace(&mut this.stage, Stage::Done) else {
+                    unreachable!()
+                };
+                return this.start(args, cx);
+            }
             Stage::Done => panic!("HostCall for '{}' polled after it finished", this.def.name),
-        }
+        };
+        this.stage = Stage::Done;
+        Poll::Ready(ready.and_then(|c| decode(this.def, c)))
     }
 }
 

@@ -17,6 +17,13 @@
 //!    again ([`Inbox::prepare_sleep`]). If a message slipped in, clear the flag
 //!    and drain again; otherwise wait for a wake.
 //!
+//! 4. **Spin** (loop thread, just before the thread would park, only while
+//!    host calls are outstanding): [`Inbox::begin_spin`] takes the wake-up job
+//!    back from producers (clears `sleeping`), so pushes cost producers
+//!    nothing; the loop watches the queue for a bounded time and wakes its
+//!    own dispatcher when a message lands. When the budget runs out,
+//!    [`Inbox::end_spin`] hands the job back with step 3's check.
+//!
 //! Steps 1 and 3 form a Dekker pair on `SeqCst`: either the producer sees
 //! `sleeping` and wakes the loop, or the loop sees the message. The wake is a
 //! stored permit (`Notify::notify_one`), so a wake that lands before the loop
@@ -97,6 +104,28 @@ impl<T> Inbox<T> {
     }
 }
 
+impl<T> Inbox<T> {
+    /// Whether no message is queued. Loop thread only.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// Step 4: takes the wake-up job back from producers. Returns `false`
+    /// when the loop was not asleep (a producer already took the job, so a
+    /// wake-up is on its way): nothing to spin for.
+    pub(crate) fn begin_spin(&self) -> bool {
+        self.sleeping.swap(false, Ordering::AcqRel)
+    }
+
+    /// Step 4, end: hands the wake-up job back (step 3). Returns `true` when
+    /// the thread may park; `false` when a message arrived meanwhile, so the
+    /// caller must wake the dispatcher itself.
+    pub(crate) fn end_spin(&self) -> bool {
+        self.prepare_sleep()
+    }
+}
+
 #[cfg(all(test, not(hostcall_loom)))]
 mod tests {
     use super::*;
@@ -116,6 +145,31 @@ mod tests {
         assert_eq!(inbox.pop(), Some(2));
         assert_eq!(inbox.pop(), Some(3));
         assert_eq!(inbox.pop(), None);
+    }
+
+    #[test]
+    fn a_spinning_loop_takes_the_wake_up_job() {
+        let inbox = Inbox::new();
+        assert!(!inbox.begin_spin(), "an awake loop has no job to take");
+        assert!(inbox.prepare_sleep());
+        assert!(inbox.begin_spin());
+        assert!(
+            !inbox.push(1),
+            "while the loop spins, producers need not wake it"
+        );
+        assert!(!inbox.is_empty());
+        assert!(
+            !inbox.end_spin(),
+            "the message arrived: wake the dispatcher yourself"
+        );
+        assert_eq!(inbox.pop(), Some(1));
+        assert!(inbox.prepare_sleep());
+        assert!(inbox.begin_spin());
+        assert!(inbox.end_spin(), "nothing came: park");
+        assert!(
+            inbox.push(2),
+            "after the spin, producers wake the loop again"
+        );
     }
 }
 
@@ -154,6 +208,48 @@ mod loom_tests {
             for producer in producers {
                 producer.join().unwrap();
             }
+        });
+    }
+
+    /// The same with the park-time spin in the middle: the loop takes the
+    /// wake-up job, watches the queue a bounded number of times, and either
+    /// wakes itself or hands the job back; still no wake-up is lost.
+    #[test]
+    fn no_wake_up_is_lost_around_a_spin() {
+        crate::sync::model(|| {
+            let inbox = Arc::new(Inbox::new());
+            let notify = Arc::new(Notify::new());
+            let producer = {
+                let (inbox, notify) = (inbox.clone(), notify.clone());
+                loom::thread::spawn(move || {
+                    if inbox.push(1) {
+                        notify.notify();
+                    }
+                })
+            };
+            let mut received = 0;
+            while received < 1 {
+                while inbox.pop().is_some() {
+                    received += 1;
+                }
+                if received == 0 && inbox.prepare_sleep() {
+                    if inbox.begin_spin() {
+                        let mut arrived = false;
+                        for _ in 0..2 {
+                            if !inbox.is_empty() {
+                                arrived = true;
+                                break;
+                            }
+                            loom::thread::yield_now();
+                        }
+                        if arrived || !inbox.end_spin() {
+                            notify.notify();
+                        }
+                    }
+                    notify.wait();
+                }
+            }
+            producer.join().unwrap();
         });
     }
 }

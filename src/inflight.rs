@@ -354,14 +354,13 @@ impl InFlight {
         let (index, generation) = split(token);
         let slot = self.slot(index).expect("allocated slot exists");
         // SAFETY: loop thread only, not re-entrant (caller's obligation).
+        // The waker goes in every case: a timed-out future that keeps waiting
+        // registers it again, and a waker left in a released slot would keep
+        // its task (and what that task references) alive.
         let delivered = unsafe {
             slot.local.with_mut(|local| {
-                if abandon {
-                    local.waker = None;
-                    local.parked.take().is_some()
-                } else {
-                    false
-                }
+                local.waker = None;
+                abandon && local.parked.take().is_some()
             })
         };
         if delivered {
@@ -408,7 +407,6 @@ impl InFlight {
     ///
     /// # Safety
     /// Loop thread only.
-    #[cfg(any(test, hostcall_loom))]
     pub(crate) unsafe fn outstanding(&self) -> u32 {
         // SAFETY: loop thread only (caller's obligation).
         unsafe { self.owner.with_mut(|owner| owner.outstanding) }

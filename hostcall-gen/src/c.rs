@@ -322,8 +322,8 @@ typedef void (*FFICallBackBool)(int ret, bool value, const char *err, size_t err
         "
 /**
  * Creates a context. `config` is a CBOR map (NULL/0 for defaults) with keys
- * max_in_flight, host_call_timeout_ms and max_pending_requests; unknown keys
- * are an error. Returns NULL on failure ({p}_last_error says why).
+ * max_in_flight, host_call_timeout_ms, max_pending_requests and spin_us;
+ * unknown keys are an error. Returns NULL on failure ({p}_last_error says why).
  */
 void *{p}_new(const char *config, size_t config_len);
 

@@ -191,8 +191,8 @@ int demo_native_panic_with(void *ctx, const char *message, size_t message_len, F
 
 /**
  * Creates a context. `config` is a CBOR map (NULL/0 for defaults) with keys
- * max_in_flight, host_call_timeout_ms and max_pending_requests; unknown keys
- * are an error. Returns NULL on failure (demo_last_error says why).
+ * max_in_flight, host_call_timeout_ms, max_pending_requests and spin_us;
+ * unknown keys are an error. Returns NULL on failure (demo_last_error says why).
  */
 void *demo_new(const char *config, size_t config_len);
 
