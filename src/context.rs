@@ -28,13 +28,13 @@ pub(crate) struct HostFnEntry {
     pub(crate) user_data: UserData,
 }
 
-/// An accepted request on its way to the loop.
+/// An accepted request on its way to the loop. Kept small: it is copied
+/// into and out of the inbox.
 pub(crate) struct Request {
     pub(crate) handler: &'static HandlerDef,
-    /// The decoded call, or the decode error to reply with.
-    pub(crate) invocation: Result<Invocation, String>,
+    /// The decoded call (or the decode error to reply with).
+    pub(crate) invocation: Invocation,
     pub(crate) reply: ReplyTo,
-    pub(crate) id: u64,
 }
 
 /// A message for the loop thread.
@@ -71,7 +71,6 @@ pub(crate) struct Shared {
     /// Requests queued or running; counted only when `max_pending_requests`
     /// is set.
     pub(crate) pending: AtomicUsize,
-    pub(crate) next_request: std::sync::atomic::AtomicU64,
     /// The loop thread, until someone joins (or detaches) it.
     pub(crate) thread: Mutex<Option<JoinHandle<()>>>,
     /// This context's handle (`void *ctx`), once published; lets the loop
@@ -91,7 +90,6 @@ impl Shared {
             closing: AtomicBool::new(false),
             failed: AtomicBool::new(false),
             pending: AtomicUsize::new(0),
-            next_request: std::sync::atomic::AtomicU64::new(1),
             thread: Mutex::new(None),
             handle: std::sync::atomic::AtomicUsize::new(0),
         }

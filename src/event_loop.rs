@@ -40,7 +40,7 @@ use tokio::task::LocalSet;
 use tracing::Instrument;
 
 use crate::context::{HostFnEntry, Msg, Request, Shared};
-use crate::handler::{CatchUnwind, Invocation, Reply, ReplyTo, run_sync};
+use crate::handler::{Invocation, Reply, ReplyTo, catch_unwind_future, run_sync};
 use crate::inflight::{Cancel, Completion};
 
 /// Messages handled before the dispatcher yields to handler tasks.
@@ -60,6 +60,8 @@ pub(crate) struct LoopState {
     pub(crate) shared: Arc<Shared>,
     /// Host fns by their index in the library's `host_fns`.
     registry: RefCell<Vec<Option<HostFnEntry>>>,
+    /// Numbers requests for the `request` span's `id` (debug logging only).
+    next_request: std::cell::Cell<u64>,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -69,6 +71,7 @@ impl LoopState {
         Self {
             shared,
             registry: RefCell::new(vec![None; host_fns]),
+            next_request: std::cell::Cell::new(1),
             _not_send: PhantomData,
         }
     }
@@ -160,29 +163,36 @@ impl LoopState {
             handler,
             invocation,
             reply,
-            id,
         } = request;
-        let span = tracing::debug_span!("request", method = handler.name, id);
+        let span = if tracing::enabled!(tracing::Level::DEBUG) {
+            let id = self.next_request.get();
+            self.next_request.set(id + 1);
+            tracing::debug_span!("request", method = handler.name, id)
+        } else {
+            tracing::Span::none()
+        };
         match invocation {
-            Err(problem) => {
+            Invocation::Failed(problem) => {
                 let _entered = span.enter();
                 tracing::debug!(%problem, "request refused");
                 self.finish(reply, Err(problem));
             }
-            Ok(Invocation::Sync(run)) => {
+            Invocation::Sync(run) => {
                 let _entered = span.enter();
                 let result = run_sync(handler.name, run);
                 self.finish(reply, result);
             }
-            Ok(Invocation::Async(make)) => {
-                let state = Rc::clone(self);
-                tokio::task::spawn_local(
-                    async move {
-                        let result = CatchUnwind::new(handler.name, make).await;
-                        state.finish(reply, result);
-                    }
-                    .instrument(span),
-                );
+            Invocation::Async(spawn) => {
+                let responder = Responder {
+                    state: Rc::clone(self),
+                    reply,
+                    method: handler.name,
+                    span,
+                };
+                // The generated closure only builds the handler's future; if
+                // it ever panicked, the responder's `ReplyTo` would answer
+                // "panicked" while unwinding.
+                let _ = catch_unwind(AssertUnwindSafe(|| spawn.call(responder)));
             }
         }
     }
@@ -201,6 +211,45 @@ impl LoopState {
         }
         reply.send(result);
         self.shared.request_done();
+    }
+}
+
+/// What an async handler's invocation receives: everything needed to run
+/// its future as a local task and send the one reply. Handing the future to
+/// [`Responder::spawn`] keeps it unboxed: it lives in the task itself.
+pub struct Responder {
+    state: Rc<LoopState>,
+    reply: ReplyTo,
+    method: &'static str,
+    span: tracing::Span,
+}
+
+impl std::fmt::Debug for Responder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Responder").field("method", &self.method).finish()
+    }
+}
+
+impl Responder {
+    /// Runs `future` as the request's task; its output is the reply.
+    pub fn spawn<F: std::future::Future<Output = Reply> + 'static>(self, future: F) {
+        let Responder {
+            state,
+            reply,
+            method,
+            span,
+        } = self;
+        let task = async move {
+            let result = catch_unwind_future(method, future).await;
+            state.finish(reply, result);
+        };
+        // Entering even a disabled span on every poll shows up in profiles;
+        // only instrument when logging is on.
+        if span.is_disabled() {
+            tokio::task::spawn_local(task);
+        } else {
+            tokio::task::spawn_local(task.instrument(span));
+        }
     }
 }
 
@@ -320,7 +369,7 @@ fn spin_before_park(shared: &Shared, budget: std::time::Duration) {
             break true;
         }
         spins = spins.wrapping_add(1);
-        if spins % 64 == 0 && (start.elapsed() >= budget || shared.closing.load(Ordering::Acquire)) {
+        if spins.is_multiple_of(64) && (start.elapsed() >= budget || shared.closing.load(Ordering::Acquire)) {
             break !shared.inbox.end_spin();
         }
         std::hint::spin_loop();

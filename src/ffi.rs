@@ -258,19 +258,11 @@ pub unsafe fn call(
         }
         let invocation = catch_unwind(AssertUnwindSafe(|| (handler.decode)(request)))
             .unwrap_or_else(|payload| Err(panic_text(handler.name, &*payload)))
-            .map_err(|problem| format!("bad request for '{}': {problem}", handler.name));
-        let id = if tracing::enabled!(tracing::Level::DEBUG) {
-            shared
-                .next_request
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        } else {
-            0
-        };
+            .unwrap_or_else(|problem| Invocation::Failed(format!("bad request for '{}': {problem}", handler.name)));
         shared.send(Msg::Request(Request {
             handler,
             invocation,
-            reply: ReplyTo::new(Callback::Bytes(callback), UserData(user_data)),
-            id,
+            reply: ReplyTo::new(Callback::Bytes(callback), UserData(user_data), handler),
         }));
         HC_OK
     })
@@ -344,12 +336,14 @@ pub unsafe fn native_call(
             return fail(HC_ERR_SHUTTING_DOWN, "the context's event loop has failed");
         }
         let invocation = match catch_unwind(AssertUnwindSafe(build)) {
-            Ok(Ok(invocation)) => Ok(invocation),
+            Ok(Ok(invocation)) => invocation,
             Ok(Err(NativeArgError::Null(name))) => {
                 return fail(HC_ERR_NULL_ARG, format!("argument `{name}` is NULL but its length is not 0"));
             }
-            Ok(Err(NativeArgError::Invalid(problem))) => Err(format!("bad request for '{}': {problem}", handler.name)),
-            Err(payload) => Err(panic_text(handler.name, &*payload)),
+            Ok(Err(NativeArgError::Invalid(problem))) => {
+                Invocation::Failed(format!("bad request for '{}': {problem}", handler.name))
+            }
+            Err(payload) => Invocation::Failed(panic_text(handler.name, &*payload)),
         };
         if !shared.admit_request() {
             return fail(
@@ -360,16 +354,10 @@ pub unsafe fn native_call(
                 ),
             );
         }
-        let id = if tracing::enabled!(tracing::Level::DEBUG) {
-            shared.next_request.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        } else {
-            0
-        };
         shared.send(Msg::Request(Request {
             handler,
             invocation,
-            reply: ReplyTo::new(callback, UserData(user_data)),
-            id,
+            reply: ReplyTo::new(callback, UserData(user_data), handler),
         }));
         HC_OK
     })
@@ -504,7 +492,7 @@ fn claim(shared: &Shared, token: u64, ok: bool, payload: &[u8]) -> Result<Comple
     }
     Ok(Completion {
         ok,
-        payload: payload.to_vec(),
+        payload: crate::inflight::Payload::from_slice(payload),
     })
 }
 

@@ -18,13 +18,15 @@ use std::any::Any;
 use std::fmt::Display;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use serde::Serialize;
 
 use std::ffi::{c_char, c_int};
 
+use crate::event_loop::Responder;
+use crate::library::HandlerDef;
+use crate::small_fn::SmallFn;
 use crate::abi::{FFICallBack, FFICallBackBool, FFICallBackF64, FFICallBackI64, FFICallBackU64, UserData};
 use crate::status::{RET_ERR, RET_OK};
 
@@ -65,12 +67,29 @@ impl Value {
 /// What a handler produced: a value, or error text.
 pub type Reply = Result<Value, String>;
 
-/// A decoded request, ready to run on the loop thread.
+/// A decoded request, ready to run on the loop thread. The closure holds
+/// the typed arguments; it is stored inline when small ([`SmallFn`]).
 pub enum Invocation {
     /// A synchronous handler: runs to completion when called.
-    Sync(Box<dyn FnOnce() -> Reply + Send>),
-    /// An async handler: produces the future to drive.
-    Async(Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = Reply>>> + Send>),
+    Sync(SmallFn<(), Reply>),
+    /// An async handler: given the request's [`Responder`], spawns its
+    /// future as a local task.
+    Async(SmallFn<Responder, ()>),
+    /// The request could not be decoded: this is the error reply.
+    Failed(String),
+}
+
+impl Invocation {
+    /// A synchronous handler call.
+    pub fn sync(run: impl FnOnce() -> Reply + Send + 'static) -> Self {
+        Invocation::Sync(SmallFn::new(move |()| run()))
+    }
+
+    /// An async handler call: `spawn` receives the [`Responder`] and hands it
+    /// the handler's future.
+    pub fn spawn(spawn: impl FnOnce(Responder) + Send + 'static) -> Self {
+        Invocation::Async(SmallFn::new(spawn))
+    }
 }
 
 impl std::fmt::Debug for Invocation {
@@ -78,6 +97,7 @@ impl std::fmt::Debug for Invocation {
         f.write_str(match self {
             Invocation::Sync(_) => "Invocation::Sync",
             Invocation::Async(_) => "Invocation::Async",
+            Invocation::Failed(_) => "Invocation::Failed",
         })
     }
 }
@@ -192,7 +212,7 @@ impl Callback {
             }
             (Callback::I64(cb), reply) => {
                 let (ret, value, text) = scalar(reply, |v| match v {
-                    Value::I64(n) => Some(n),
+                    Value::I64(n) => Some(*n),
                     _ => None,
                 });
                 let (ptr, len) = text.as_deref().map_or((std::ptr::null(), 0), error);
@@ -201,7 +221,7 @@ impl Callback {
             }
             (Callback::U64(cb), reply) => {
                 let (ret, value, text) = scalar(reply, |v| match v {
-                    Value::U64(n) => Some(n),
+                    Value::U64(n) => Some(*n),
                     _ => None,
                 });
                 let (ptr, len) = text.as_deref().map_or((std::ptr::null(), 0), error);
@@ -210,7 +230,7 @@ impl Callback {
             }
             (Callback::F64(cb), reply) => {
                 let (ret, value, text) = scalar(reply, |v| match v {
-                    Value::F64(n) => Some(n),
+                    Value::F64(n) => Some(*n),
                     _ => None,
                 });
                 let (ptr, len) = text.as_deref().map_or((std::ptr::null(), 0), error);
@@ -219,7 +239,7 @@ impl Callback {
             }
             (Callback::Bool(cb), reply) => {
                 let (ret, value, text) = scalar(reply, |v| match v {
-                    Value::Bool(b) => Some(b),
+                    Value::Bool(b) => Some(*b),
                     _ => None,
                 });
                 let (ptr, len) = text.as_deref().map_or((std::ptr::null(), 0), error);
@@ -231,19 +251,16 @@ impl Callback {
 }
 
 /// Splits a reply for a typed callback into `(ret, value, error text)`.
-fn scalar<T: Default>(reply: Reply, pick: impl FnOnce(Value) -> Option<T>) -> (c_int, T, Option<String>) {
+fn scalar<T: Default>(reply: Reply, pick: impl FnOnce(&Value) -> Option<T>) -> (c_int, T, Option<String>) {
     match reply {
-        Ok(value) => {
-            let kind = format!("{value:?}");
-            match pick(value) {
-                Some(v) => (RET_OK, v, None),
-                None => (
-                    RET_ERR,
-                    T::default(),
-                    Some(format!("internal error: a {kind} reply for a typed callback")),
-                ),
-            }
-        }
+        Ok(value) => match pick(&value) {
+            Some(v) => (RET_OK, v, None),
+            None => (
+                RET_ERR,
+                T::default(),
+                Some(format!("internal error: a {} reply for a typed callback", value.brief())),
+            ),
+        },
         Err(text) => (RET_ERR, T::default(), Some(text)),
     }
 }
@@ -252,12 +269,14 @@ fn scalar<T: Default>(reply: Reply, pick: impl FnOnce(Value) -> Option<T>) -> (c
 pub(crate) struct ReplyTo {
     /// `None` once the reply was sent.
     target: Option<(Callback, UserData)>,
+    handler: &'static HandlerDef,
 }
 
 impl ReplyTo {
-    pub(crate) fn new(callback: Callback, user_data: UserData) -> Self {
+    pub(crate) fn new(callback: Callback, user_data: UserData, handler: &'static HandlerDef) -> Self {
         Self {
             target: Some((callback, user_data)),
+            handler,
         }
     }
 
@@ -270,9 +289,16 @@ impl ReplyTo {
 }
 
 impl Drop for ReplyTo {
+    /// Dropped unanswered: the task was dropped at teardown (`context shutting
+    /// down`), or a panic is unwinding through the code that held it.
     fn drop(&mut self) {
         if let Some((callback, user_data)) = self.target.take() {
-            callback.invoke(Err(SHUTTING_DOWN.to_owned()), user_data);
+            let text = if std::thread::panicking() {
+                format!("handler '{}' panicked", self.handler.name)
+            } else {
+                SHUTTING_DOWN.to_owned()
+            };
+            callback.invoke(Err(text), user_data);
         }
     }
 }
@@ -288,58 +314,19 @@ pub(crate) fn panic_text(method: &str, payload: &(dyn Any + Send)) -> String {
 }
 
 /// Runs a synchronous handler, turning a panic into an error reply.
-pub(crate) fn run_sync(method: &str, run: Box<dyn FnOnce() -> Reply + Send>) -> Reply {
-    catch_unwind(AssertUnwindSafe(run)).unwrap_or_else(|payload| Err(panic_text(method, &*payload)))
+pub(crate) fn run_sync(method: &str, run: SmallFn<(), Reply>) -> Reply {
+    catch_unwind(AssertUnwindSafe(|| run.call(()))).unwrap_or_else(|payload| Err(panic_text(method, &*payload)))
 }
 
 /// Drives an async handler's future, turning a panic into an error reply.
 /// After a panic the future is dropped, never polled again.
-pub(crate) struct CatchUnwind {
-    method: &'static str,
-    future: Option<Pin<Box<dyn Future<Output = Reply>>>>,
-}
-
-impl CatchUnwind {
-    pub(crate) fn new(
-        method: &'static str,
-        make: Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = Reply>>> + Send>,
-    ) -> Self {
-        match catch_unwind(AssertUnwindSafe(make)) {
-            Ok(future) => Self {
-                method,
-                future: Some(future),
-            },
-            Err(payload) => {
-                let text = panic_text(method, &*payload);
-                Self {
-                    method,
-                    future: Some(Box::pin(std::future::ready(Err(text)))),
-                }
-            }
-        }
-    }
-}
-
-impl Future for CatchUnwind {
-    type Output = Reply;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Reply> {
-        let method = self.method;
-        let Some(future) = self.future.as_mut() else {
-            return Poll::Ready(Err(format!("handler '{method}' polled after it finished")));
-        };
-        match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(reply)) => {
-                self.future = None;
-                Poll::Ready(reply)
-            }
-            Err(payload) => {
-                self.future = None;
-                Poll::Ready(Err(panic_text(method, &*payload)))
-            }
-        }
-    }
+pub(crate) async fn catch_unwind_future<F: Future<Output = Reply>>(method: &'static str, future: F) -> Reply {
+    let mut future = std::pin::pin!(future);
+    std::future::poll_fn(|cx: &mut Context<'_>| {
+        catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx)))
+            .unwrap_or_else(|payload| Poll::Ready(Err(panic_text(method, &*payload))))
+    })
+    .await
 }
 
 #[cfg(test)]
@@ -358,9 +345,9 @@ mod tests {
 
     #[test]
     fn panics_become_error_text() {
-        let reply = run_sync("m", Box::new(|| panic!("boom {}", 1)));
+        let reply = run_sync("m", SmallFn::new(|()| panic!("boom {}", 1)));
         assert_eq!(reply, Err("handler 'm' panicked: boom 1".to_owned()));
-        let reply = run_sync("m", Box::new(|| std::panic::panic_any(5u8)));
+        let reply = run_sync("m", SmallFn::new(|()| std::panic::panic_any(5u8)));
         assert_eq!(
             reply,
             Err("handler 'm' panicked: non-string panic payload".to_owned())
@@ -372,15 +359,10 @@ mod tests {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        let reply = runtime.block_on(CatchUnwind::new(
-            "a",
-            Box::new(|| {
-                Box::pin(async {
-                    tokio::task::yield_now().await;
-                    panic!("late")
-                })
-            }),
-        ));
+        let reply = runtime.block_on(catch_unwind_future("a", async {
+            tokio::task::yield_now().await;
+            panic!("late")
+        }));
         assert_eq!(reply, Err("handler 'a' panicked: late".to_owned()));
     }
 }

@@ -50,21 +50,25 @@ pub struct HostCall<T> {
 
 enum Stage {
     New(Result<Vec<u8>, String>),
-    /// Boxed: only calls that really wait pay for it, and the future every
-    /// handler holds across its `.await` stays small (cheap to move).
-    Waiting(Box<Waiting>),
+    Waiting(Waiting),
     Done,
 }
 
+/// A host call between start and completion. Kept small: every in-flight
+/// call holds one, inside its handler's future.
 struct Waiting {
     state: Rc<LoopState>,
     def: &'static HostFnDef,
     token: u64,
     cancel: Option<(FFIHostCancelFn, UserData)>,
-    deadline: Option<(Pin<Box<tokio::time::Sleep>>, Duration)>,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
     /// Cleared once the token's use is over (taken, or cancelled).
     live: bool,
-    span: tracing::Span,
+}
+
+/// The span of one host call; events after the invocation re-enter it.
+fn span(def: &HostFnDef, token: u64) -> tracing::Span {
+    tracing::debug_span!("host_call", name = def.name, token)
 }
 
 impl<T: DeserializeOwned> HostCall<T> {
@@ -88,6 +92,11 @@ impl<T: DeserializeOwned> HostCall<T> {
     pub fn without_timeout(mut self) -> Self {
         self.timeout = Some(None);
         self
+    }
+
+    /// The timeout this call runs under.
+    fn timeout(&self, state: &LoopState) -> Option<Duration> {
+        self.timeout.unwrap_or(state.shared.config.host_call_timeout)
     }
 
     /// Step 2 (and 3).
@@ -120,69 +129,81 @@ impl<T: DeserializeOwned> HostCall<T> {
                 limit: shared.config.max_in_flight,
             }));
         };
-        let span = tracing::debug_span!("host_call", name, token);
-        {
-            let _entered = span.enter();
+        span(self.def, token).in_scope(|| {
             tracing::debug!(len = args.len(), "invoking host fn");
             // SAFETY: the host registered `func` for this host fn; `args` is
             // valid for `len` bytes during the call (contract 5). No lock or
             // borrow is held, so the host may re-enter any entry point.
             unsafe { (entry.func)(token, args.as_ptr().cast(), args.len(), entry.user_data.0) };
-        }
+        });
+        drop(args);
         // Step 3: completed inline, inside the host fn.
         if let Some(completion) = state.take(token) {
-            let _entered = span.enter();
-            tracing::debug!(ok = completion.ok, "host call completed inline");
+            span(self.def, token).in_scope(|| tracing::debug!(ok = completion.ok, "host call completed inline"));
             return Poll::Ready(decode(self.def, completion));
         }
-        let timeout = self.timeout.unwrap_or(shared.config.host_call_timeout);
-        let mut waiting = Box::new(Waiting {
+        let deadline = self
+            .timeout(&state)
+            .map(|after| Box::pin(tokio::time::sleep(after)));
+        self.stage = Stage::Waiting(Waiting {
             state,
             def: self.def,
             token,
             cancel: entry.cancel.map(|cancel| (cancel, entry.user_data)),
-            deadline: timeout.map(|after| (Box::pin(tokio::time::sleep(after)), after)),
+            deadline,
             live: true,
-            span,
         });
-        let poll = waiting.poll(cx);
-        if poll.is_pending() {
-            self.stage = Stage::Waiting(waiting);
-        }
-        poll.map(|completion| completion.and_then(|c| decode(self.def, c)))
+        self.poll_waiting(cx)
+    }
+
+    /// Steps 4 and 5, polling the waiting stage in place.
+    fn poll_waiting(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, HostError>> {
+        let Stage::Waiting(waiting) = &mut self.stage else {
+            unreachable!("only called while waiting")
+        };
+        let result = match waiting.poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Ok(completion)) => decode(self.def, completion),
+            Poll::Ready(Err(TimedOut)) => {
+                let after = self
+                    .timeout
+                    .unwrap_or(waiting.state.shared.config.host_call_timeout)
+                    .unwrap_or_default();
+                Err(HostError::TimedOut {
+                    name: self.def.name,
+                    after,
+                })
+            }
+        };
+        self.stage = Stage::Done;
+        Poll::Ready(result)
     }
 }
+
+/// The outcome of a timeout that really cancelled the call.
+struct TimedOut;
 
 impl Waiting {
     fn take(&mut self) -> Option<Completion> {
         let completion = self.state.take(self.token)?;
         self.live = false;
-        let _entered = self.span.enter();
-        tracing::debug!(
-            ok = completion.ok,
-            len = completion.payload.len(),
-            "host call completed"
-        );
+        span(self.def, self.token)
+            .in_scope(|| tracing::debug!(ok = completion.ok, len = completion.payload.len(), "host call completed"));
         Some(completion)
     }
 
     /// Steps 4 and 5.
-    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<Completion, HostError>> {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<Completion, TimedOut>> {
         if let Some(completion) = self.take() {
             return Poll::Ready(Ok(completion));
         }
-        if let Some((sleep, after)) = &mut self.deadline
+        if let Some(sleep) = &mut self.deadline
             && sleep.as_mut().poll(cx).is_ready()
         {
-            let after = *after;
             self.deadline = None;
             if self.cancel_token(false) {
-                let _entered = self.span.enter();
-                tracing::debug!(?after, "host call timed out");
-                return Poll::Ready(Err(HostError::TimedOut {
-                    name: self.def.name,
-                    after,
-                }));
+                span(self.def, self.token).in_scope(|| tracing::debug!("host call timed out"));
+                return Poll::Ready(Err(TimedOut));
             }
             if let Some(completion) = self.take() {
                 return Poll::Ready(Ok(completion));
@@ -199,11 +220,13 @@ impl Waiting {
             Cancel::Cancelled => {
                 self.live = false;
                 if let Some((notify, user_data)) = self.cancel {
-                    let _entered = self.span.enter();
-                    tracing::debug!("notifying the host of the cancellation");
-                    // SAFETY: the host registered `notify` with this user data
-                    // as the cancel notifier of this host fn. No lock is held.
-                    unsafe { notify(self.token, user_data.0) };
+                    span(self.def, self.token).in_scope(|| {
+                        tracing::debug!("notifying the host of the cancellation");
+                        // SAFETY: the host registered `notify` with this user
+                        // data as the cancel notifier of this host fn. No lock
+                        // is held.
+                        unsafe { notify(self.token, user_data.0) };
+                    });
                 }
                 true
             }
@@ -250,25 +273,29 @@ impl<T: DeserializeOwned> Future for HostCall<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        // Poll the waiting stage in place: moving it out and back on every
-        // poll costs a memmove of the whole stage.
-        let ready = match &mut this.stage {
-            Stage::Waiting(waiting) => match waiting.poll(cx) {
-                Poll::Ready(result) => result,
-                Poll::Pending => return Poll::Pending,
-            },
+        match &mut this.stage {
+            Stage::Waiting(_) => this.poll_waiting(cx),
             Stage::New(_) => {
                 let Stage::New(args) = std::mem::replace(&mut this.stage, Stage::Done) else {
                     unreachable!()
                 };
-                return this.start(args, cx);
+                this.start(args, cx)
             }
             Stage::Done => panic!("HostCall for '{}' polled after it finished", this.def.name),
-        };
-        this.stage = Stage::Done;
-        Poll::Ready(ready.and_then(|c| decode(this.def, c)))
+        }
     }
 }
 
 // The stage holds no self-references; pinning is not needed to move it.
 impl<T> Unpin for HostCall<T> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_host_call_stays_small() {
+        // Every in-flight call holds one inside its handler's future.
+        assert!(size_of::<HostCall<u64>>() <= 96, "{}", size_of::<HostCall<u64>>());
+    }
+}

@@ -64,13 +64,18 @@ const fn join(index: u32, generation: u64) -> u64 {
     generation << INDEX_BITS | index as u64
 }
 
+/// Bytes copied out of a host's buffer. Small payloads (most replies) live
+/// inline: no allocation on the host thread, and no free of another thread's
+/// allocation on the loop thread.
+pub(crate) type Payload = smallvec::SmallVec<[u8; 48]>;
+
 /// What the host sent back for one token.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Completion {
     /// `RET_OK` (payload is CBOR) or `RET_ERR` (payload is UTF-8 text).
     pub(crate) ok: bool,
     /// The bytes, copied out of the host's buffer.
-    pub(crate) payload: Vec<u8>,
+    pub(crate) payload: Payload,
 }
 
 /// How a cancellation ended (protocol step 4).
@@ -435,7 +440,7 @@ mod tests {
     fn done(ok: bool, payload: &[u8]) -> Completion {
         Completion {
             ok,
-            payload: payload.to_vec(),
+            payload: Payload::from_slice(payload),
         }
     }
 
@@ -645,7 +650,7 @@ mod loom_tests {
     fn done(payload: u8) -> Completion {
         Completion {
             ok: true,
-            payload: vec![payload],
+            payload: Payload::from_slice(&[payload]),
         }
     }
 

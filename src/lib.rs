@@ -75,6 +75,7 @@ outside_loom! {
     mod host_call;
     mod library;
     mod listeners;
+    mod small_fn;
     pub mod log;
     pub mod wire;
 
@@ -96,6 +97,7 @@ outside_loom! {
     pub mod __private {
         pub use crate::describe::{FieldDesc, RecordDesc, Records, TypeDesc, TypeRef};
         pub use crate::ffi::{NativeArgError, native_bytes, native_call, native_text};
+        pub use crate::event_loop::Responder;
         pub use crate::handler::{
             Callback, Invocation, Reply, Value, native_result, native_value, reply_result, reply_value,
         };

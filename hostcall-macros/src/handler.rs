@@ -50,15 +50,13 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     };
     let invocation = if sig.asyncness.is_some() {
         quote! {
-            ::hostcall::__private::Invocation::Async(::std::boxed::Box::new(move || {
-                ::std::boxed::Box::pin(async move { #reply(#ident(#(#names),*).await) })
-            }))
+            ::hostcall::__private::Invocation::spawn(move |responder: ::hostcall::__private::Responder| {
+                responder.spawn(async move { #reply(#ident(#(#names),*).await) })
+            })
         }
     } else {
         quote! {
-            ::hostcall::__private::Invocation::Sync(::std::boxed::Box::new(move || {
-                #reply(#ident(#(#names),*))
-            }))
+            ::hostcall::__private::Invocation::sync(move || #reply(#ident(#(#names),*)))
         }
     };
     let native_macro = native_entry(&args, &ret, fallible, sig.asyncness.is_some(), &name, ident);
@@ -153,15 +151,13 @@ fn native_entry(
     };
     let invocation = if is_async {
         quote! {
-            ::hostcall::__private::Invocation::Async(::std::boxed::Box::new(move || {
-                ::std::boxed::Box::pin(async move { #reply($handler(#(#names),*).await) })
-            }))
+            ::hostcall::__private::Invocation::spawn(move |responder: ::hostcall::__private::Responder| {
+                responder.spawn(async move { #reply($handler(#(#names),*).await) })
+            })
         }
     } else {
         quote! {
-            ::hostcall::__private::Invocation::Sync(::std::boxed::Box::new(move || {
-                #reply($handler(#(#names),*))
-            }))
+            ::hostcall::__private::Invocation::sync(move || #reply($handler(#(#names),*)))
         }
     };
     let symbol = format!("_native_{wire_name}");

@@ -1,0 +1,263 @@
+//! Baselines, measured in the same run as the bridge (group `baselines/…`).
+//!
+//! * `direct_call`: an `extern "C"` call through a function pointer — the
+//!   floor of any host call.
+//! * `crossbeam_ping_pong`, `atomic_spin_ping_pong`, `condvar_ping_pong`: a
+//!   round trip between two threads over a crossbeam channel, a spinning
+//!   atomic, and a condition variable between sleeping threads — the floors
+//!   of a cross-thread host call.
+//! * `naive_*`: the design a user would otherwise write (`common::naive`: a
+//!   tokio runtime + `LocalSet`, host calls in a `Mutex<HashMap<token,
+//!   oneshot::Sender>>` completed directly from the host thread), measured in
+//!   the same scenarios as `bridge/…`: inline round trip, sequential
+//!   cross-thread with a sleeping (and with a spinning) host worker, and
+//!   throughput with 10 000 requests in flight and one host thread.
+
+mod common;
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_main};
+use crossbeam_utils::CachePadded;
+
+use common::{Fixture, Mailbox, Side, Style};
+
+/// The function the direct call calls.
+extern "C" fn add_one(x: u64) -> u64 {
+    x.wrapping_add(1)
+}
+
+fn direct_call(group: &mut BenchmarkGroup<'_, WallTime>) {
+    group.bench_function("direct_call", |b| {
+        let func: extern "C" fn(u64) -> u64 = add_one;
+        let mut x = 0u64;
+        b.iter(|| {
+            x = black_box(func)(black_box(x));
+            x
+        });
+    });
+}
+
+/// An echo thread answering over crossbeam channels.
+struct ChannelEcho {
+    to: Option<crossbeam_channel::Sender<u64>>,
+    back: crossbeam_channel::Receiver<u64>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ChannelEcho {
+    fn new() -> Self {
+        let (to, rx) = crossbeam_channel::bounded::<u64>(1);
+        let (tx, back) = crossbeam_channel::bounded::<u64>(1);
+        let thread = std::thread::spawn(move || {
+            while let Ok(v) = rx.recv() {
+                if tx.send(v.wrapping_add(1)).is_err() {
+                    return;
+                }
+            }
+        });
+        Self {
+            to: Some(to),
+            back,
+            thread: Some(thread),
+        }
+    }
+
+    #[inline]
+    fn round_trip(&self, v: u64) -> u64 {
+        self.to.as_ref().expect("live").send(v).expect("echo alive");
+        self.back.recv().expect("echo alive")
+    }
+}
+
+impl Drop for ChannelEcho {
+    fn drop(&mut self) {
+        drop(self.to.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn crossbeam_ping_pong(group: &mut BenchmarkGroup<'_, WallTime>) {
+    let mut echo = None;
+    group.bench_function("crossbeam_ping_pong", |b| {
+        let echo = echo.get_or_insert_with(ChannelEcho::new);
+        b.iter(|| echo.round_trip(black_box(1)));
+    });
+}
+
+/// An echo thread spinning on one atomic: odd = a ping for it, even = the
+/// pong back.
+struct SpinEcho {
+    ball: Arc<CachePadded<AtomicU64>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl SpinEcho {
+    fn new() -> Self {
+        let ball = Arc::new(CachePadded::new(AtomicU64::new(0)));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (b, s) = (Arc::clone(&ball), Arc::clone(&stop));
+        let thread = std::thread::spawn(move || {
+            loop {
+                let v = b.load(Ordering::Acquire);
+                if v & 1 == 1 {
+                    b.store(v + 1, Ordering::Release);
+                } else if s.load(Ordering::Relaxed) {
+                    return;
+                } else {
+                    std::hint::spin_loop();
+                }
+            }
+        });
+        Self {
+            ball,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn run(&self, iters: u64) -> Duration {
+        let start = Instant::now();
+        for _ in 0..iters {
+            let v = self.ball.load(Ordering::Relaxed);
+            self.ball.store(v + 1, Ordering::Release);
+            while self.ball.load(Ordering::Acquire) != v + 2 {
+                std::hint::spin_loop();
+            }
+        }
+        start.elapsed()
+    }
+}
+
+impl Drop for SpinEcho {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn atomic_spin_ping_pong(group: &mut BenchmarkGroup<'_, WallTime>) {
+    let mut echo = None;
+    group.bench_function("atomic_spin_ping_pong", |b| {
+        let echo = echo.get_or_insert_with(SpinEcho::new);
+        b.iter_custom(|iters| echo.run(iters));
+    });
+}
+
+/// An echo thread; both sides sleep on a condition variable while waiting.
+struct CondvarEcho {
+    to: Arc<Mailbox<Option<u64>>>,
+    back: Arc<Mailbox<u64>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl CondvarEcho {
+    fn new() -> Self {
+        let to = Arc::new(Mailbox::<Option<u64>>::default());
+        let back = Arc::new(Mailbox::<u64>::default());
+        let (rx, tx) = (Arc::clone(&to), Arc::clone(&back));
+        let thread = std::thread::spawn(move || {
+            while let Some(v) = rx.take() {
+                tx.put(v.wrapping_add(1));
+            }
+        });
+        Self {
+            to,
+            back,
+            thread: Some(thread),
+        }
+    }
+
+    #[inline]
+    fn round_trip(&self, v: u64) -> u64 {
+        self.to.put(Some(v));
+        self.back.take()
+    }
+}
+
+impl Drop for CondvarEcho {
+    fn drop(&mut self) {
+        self.to.put(None);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn condvar_ping_pong(group: &mut BenchmarkGroup<'_, WallTime>) {
+    let mut echo = None;
+    group.bench_function("condvar_ping_pong", |b| {
+        let echo = echo.get_or_insert_with(CondvarEcho::new);
+        b.iter(|| echo.round_trip(black_box(1)));
+    });
+}
+
+/// `pump` on the naive design, host answering in `style`: time per host call.
+fn naive_sequential(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, style: Style) {
+    let mut fixture = None;
+    group.bench_function(name, |b| {
+        let fixture = fixture.get_or_insert_with(|| Fixture::new(Side::Naive, style));
+        b.iter_custom(|iters| fixture.pump(iters));
+    });
+}
+
+fn naive_throughput(group: &mut BenchmarkGroup<'_, WallTime>) {
+    let (requests, per_request) = common::throughput_shape();
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .measurement_time(Duration::from_secs(3))
+        .throughput(Throughput::Elements(
+            u64::from(requests) * u64::from(per_request),
+        ));
+    let mut fixture = None;
+    group.bench_function("naive_throughput_1_host_thread", |b| {
+        let fixture =
+            fixture.get_or_insert_with(|| Fixture::new(Side::Naive, Style::Queue { threads: 1 }));
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| fixture.throughput(requests, per_request))
+                .sum()
+        });
+    });
+}
+
+fn baselines(c: &mut Criterion) {
+    common::cbor::self_check();
+    let mut group = c.benchmark_group("baselines");
+    direct_call(&mut group);
+    crossbeam_ping_pong(&mut group);
+    atomic_spin_ping_pong(&mut group);
+    condvar_ping_pong(&mut group);
+    naive_sequential(&mut group, "naive_inline_round_trip", Style::Inline);
+    naive_sequential(
+        &mut group,
+        "naive_cross_thread_sleeping_host",
+        Style::Sleeping,
+    );
+    naive_sequential(
+        &mut group,
+        "naive_cross_thread_spinning_host",
+        Style::Spinning,
+    );
+    naive_throughput(&mut group);
+    group.finish();
+}
+
+/// What `criterion_group!` would write, minus its undocumented `pub fn`.
+fn benches() {
+    let mut criterion = common::criterion().configure_from_args();
+    baselines(&mut criterion);
+}
+
+criterion_main!(benches);

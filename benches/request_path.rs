@@ -1,0 +1,323 @@
+//! The request path through the C ABI of the reference library `demo`
+//! (group `request_path/…`), driven exactly as a C host drives it: the CBOR
+//! request is written per call into a stack buffer, `demo_call` is given a
+//! reply callback, and the callback decodes the CBOR result.
+//!
+//! * `add_cbor_latency`: `add(a, b)`, one call outstanding at a time (the
+//!   caller spins briefly for the reply, then sleeps).
+//! * `add_cbor_pipelined`: batches of 1024 `add` calls issued back to back,
+//!   then all replies awaited; time per call.
+//! * `login_inline_latency` / `login_inline_pipelined`: `login(id)`, whose
+//!   handler awaits the host fn `fetch_profile`, which the host completes
+//!   inline (inside the host fn) with a CBOR `Profile`; the reply is a CBOR
+//!   `Session`. CBOR both ways.
+//! * `add_native_latency` / `add_native_pipelined`: the same `add` through
+//!   the native typed entry point `demo_native_add`: no CBOR on either side.
+
+mod common;
+
+use std::ffi::{CStr, c_char, c_void};
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, criterion_main};
+
+use common::cbor::{Reader, Writer};
+use common::{Abi, Ctx, DEMO_ABI, HC_OK, Replies};
+
+/// Calls issued back to back before waiting, in the pipelined benches.
+const PIPELINE: u64 = 1024;
+
+/// The user id every `login` asks for.
+const USER_ID: &str = "user-000042";
+
+/// The request of `add(a, b)`: `[a, b]`.
+#[inline]
+fn add_request(a: i64, b: i64) -> Writer<24> {
+    let mut w = Writer::new();
+    w.array(2).int(a).int(b);
+    w
+}
+
+/// The request of `login(user_id)`: `[user_id]`.
+#[inline]
+fn login_request(user_id: &str) -> Writer<64> {
+    let mut w = Writer::new();
+    w.array(1).text(user_id);
+    w
+}
+
+/// Reads `add`'s CBOR integer result.
+fn read_add(bytes: &[u8]) -> Option<u64> {
+    common::cbor::read_int(bytes).map(|v| v as u64)
+}
+
+/// Reads `login`'s `Session` map and checks the greeting.
+fn read_session(bytes: &[u8]) -> Option<u64> {
+    let mut r = Reader::new(bytes);
+    if r.map()? != 2 {
+        return None;
+    }
+    let mut greeting = None;
+    for _ in 0..2 {
+        match r.text()? {
+            "user_id" => {
+                (r.text()? == USER_ID).then_some(())?;
+            }
+            "greeting" => greeting = Some(r.text()?),
+            _ => return None,
+        }
+    }
+    let greeting = greeting?;
+    (r.done() && greeting.starts_with("Hello, ")).then_some(greeting.len() as u64)
+}
+
+/// The host side of `fetch_profile`: answers inline with a `Profile`.
+struct ProfileHost {
+    abi: Abi,
+    ctx: Ctx,
+}
+
+/// `fetch_profile(user_id)`, completed inside the host fn.
+///
+/// # Safety
+/// `user_data` must point at a live `ProfileHost`; `req` valid for `len`.
+unsafe extern "C" fn fetch_profile_inline(
+    token: u64,
+    req: *const c_char,
+    len: usize,
+    user_data: *mut c_void,
+) {
+    // SAFETY: registered with a `ProfileHost` that outlives the context; the
+    // request is valid during this call.
+    let (host, req) = unsafe { (&*user_data.cast::<ProfileHost>(), common::payload(req, len)) };
+    let mut r = Reader::new(req);
+    assert_eq!(r.array(), Some(1), "fetch_profile takes [user_id]");
+    let user_id = r.text().expect("user_id is text");
+    let mut profile = Writer::<128>::new();
+    profile
+        .map(3)
+        .text("user_id")
+        .text(user_id)
+        .text("name")
+        .text("Ada Lovelace")
+        .text("age")
+        .uint(36);
+    let status = common::complete(&host.abi, host.ctx, token, profile.bytes());
+    assert_eq!(status, HC_OK, "fetch_profile completion refused");
+}
+
+/// A `demo` context, its replies, and (for `login`) its host.
+struct Rig {
+    // Drop order: the context first, then what its callbacks point at.
+    context: common::Context,
+    replies: Arc<Replies>,
+    _host: Option<Box<ProfileHost>>,
+    expected: u64,
+}
+
+impl Rig {
+    fn add() -> Self {
+        Self {
+            context: common::Context::new(DEMO_ABI),
+            replies: Replies::new(read_add),
+            _host: None,
+            expected: 0,
+        }
+    }
+
+    fn login() -> Self {
+        let context = common::Context::new(DEMO_ABI);
+        let host = Box::new(ProfileHost {
+            abi: context.abi(),
+            ctx: context.ctx(),
+        });
+        context.register(
+            c"fetch_profile",
+            fetch_profile_inline,
+            None,
+            std::ptr::from_ref(&*host).cast(),
+        );
+        Self {
+            context,
+            replies: Replies::new(read_session),
+            _host: Some(host),
+            expected: 0,
+        }
+    }
+
+    #[inline]
+    fn issue(&mut self, method: &CStr, request: &[u8]) {
+        self.context.call(method, request, &self.replies);
+        self.expected += 1;
+    }
+
+    /// `iters` calls, one outstanding at a time: issue, wait, repeat.
+    fn one_at_a_time<const N: usize>(
+        &mut self,
+        iters: u64,
+        method: &CStr,
+        request: impl Fn(u64) -> Writer<N>,
+    ) -> Duration {
+        let start = Instant::now();
+        for i in 0..iters {
+            self.issue(method, request(i).bytes());
+            self.replies.done.wait_for(self.expected);
+        }
+        let elapsed = start.elapsed();
+        self.replies.check();
+        elapsed
+    }
+
+    /// `iters` calls in batches of [`PIPELINE`] issued back to back, every
+    /// reply of a batch awaited before the next.
+    fn pipelined<const N: usize>(
+        &mut self,
+        iters: u64,
+        method: &CStr,
+        request: impl Fn(u64) -> Writer<N>,
+    ) -> Duration {
+        let start = Instant::now();
+        let mut i = 0;
+        while i < iters {
+            let end = (i + PIPELINE).min(iters);
+            while i < end {
+                self.issue(method, request(i).bytes());
+                i += 1;
+            }
+            self.replies.done.wait_for(self.expected);
+        }
+        let elapsed = start.elapsed();
+        self.replies.check();
+        elapsed
+    }
+}
+
+fn add_cbor_benches(group: &mut BenchmarkGroup<'_, WallTime>) {
+    let mut rig = None;
+    group.bench_function("add_cbor_latency", |b| {
+        let rig = rig.get_or_insert_with(Rig::add);
+        b.iter_custom(|iters| {
+            rig.one_at_a_time(iters, c"add", |i| add_request(black_box(i as i64), 1))
+        });
+    });
+    group.bench_function("add_cbor_pipelined", |b| {
+        let rig = rig.get_or_insert_with(Rig::add);
+        b.iter_custom(|iters| {
+            rig.pipelined(iters, c"add", |i| add_request(black_box(i as i64), 1))
+        });
+    });
+}
+
+fn login_benches(group: &mut BenchmarkGroup<'_, WallTime>) {
+    let mut rig = None;
+    group.bench_function("login_inline_latency", |b| {
+        let rig = rig.get_or_insert_with(Rig::login);
+        b.iter_custom(|iters| {
+            rig.one_at_a_time(iters, c"login", |_| login_request(black_box(USER_ID)))
+        });
+    });
+    group.bench_function("login_inline_pipelined", |b| {
+        let rig = rig.get_or_insert_with(Rig::login);
+        b.iter_custom(|iters| {
+            rig.pipelined(iters, c"login", |_| login_request(black_box(USER_ID)))
+        });
+    });
+}
+
+/// The typed reply callback of `demo_native_add`: no CBOR to decode.
+///
+/// # Safety
+/// `user_data` must point at a live [`Replies`]; `err` must be valid for
+/// `err_len` bytes when non-null.
+unsafe extern "C" fn on_native_add(
+    ret: std::ffi::c_int,
+    value: i64,
+    err: *const c_char,
+    err_len: usize,
+    user_data: *mut c_void,
+) {
+    // SAFETY: the caller's obligations above; the library passes the error
+    // text valid for the duration of the callback.
+    let (replies, error) =
+        unsafe { (&*user_data.cast::<Replies>(), common::payload(err, err_len)) };
+    let value = (ret == common::RET_OK).then_some(value as u64);
+    replies.record_value(ret, value, error);
+}
+
+impl Rig {
+    /// `demo_native_add(ctx, a, b, cb, user_data)`: typed arguments in, a
+    /// typed value out, no CBOR on either side.
+    #[inline]
+    fn issue_native_add(&mut self, a: i64, b: i64) {
+        // SAFETY: the handle is only looked up; `replies` outlives the
+        // context (see the field order of `Rig`).
+        let status = unsafe {
+            demo::demo_native_add(
+                self.context.ctx().ptr(),
+                a,
+                b,
+                Some(on_native_add),
+                Arc::as_ptr(&self.replies).cast_mut().cast(),
+            )
+        };
+        assert_eq!(status, HC_OK, "demo_native_add refused");
+        self.expected += 1;
+    }
+}
+
+/// The native typed entry point `demo_native_add`, benched the same two ways
+/// as the CBOR `add` above (`add_native_latency`, `add_native_pipelined`).
+fn native_add_benches(group: &mut BenchmarkGroup<'_, WallTime>) {
+    let mut rig = None;
+    group.bench_function("add_native_latency", |b| {
+        let rig = rig.get_or_insert_with(Rig::add);
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for i in 0..iters {
+                rig.issue_native_add(black_box(i as i64), 1);
+                rig.replies.done.wait_for(rig.expected);
+            }
+            let elapsed = start.elapsed();
+            rig.replies.check();
+            elapsed
+        });
+    });
+    group.bench_function("add_native_pipelined", |b| {
+        let rig = rig.get_or_insert_with(Rig::add);
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            let mut i = 0;
+            while i < iters {
+                let end = (i + PIPELINE).min(iters);
+                while i < end {
+                    rig.issue_native_add(black_box(i as i64), 1);
+                    i += 1;
+                }
+                rig.replies.done.wait_for(rig.expected);
+            }
+            let elapsed = start.elapsed();
+            rig.replies.check();
+            elapsed
+        });
+    });
+}
+
+fn request_path(c: &mut Criterion) {
+    common::cbor::self_check();
+    let mut group = c.benchmark_group("request_path");
+    add_cbor_benches(&mut group);
+    native_add_benches(&mut group);
+    login_benches(&mut group);
+    group.finish();
+}
+
+/// What `criterion_group!` would write, minus its undocumented `pub fn`.
+fn benches() {
+    let mut criterion = common::criterion().configure_from_args();
+    request_path(&mut criterion);
+}
+
+criterion_main!(benches);

@@ -1,0 +1,689 @@
+#!/usr/bin/env python3
+"""Turns the benchmark results into docs/benchmarks/results.md and chart.svg.
+
+Reads criterion's output (target/criterion/<group>/<bench>/new/estimates.json
+for the median, benchmark.json for the throughput element count) and the
+benches' own JSON (target/hostcall-bench/footprint.json), compares every
+figure with the baseline measured in the same run and with the target from
+the issue, and writes:
+
+  docs/benchmarks/results.md   one table with every figure, then details
+  docs/benchmarks/chart.svg    a hand-written SVG bar chart
+
+Run `cargo bench` first, then:  python3 scripts/bench-report.py
+Python 3 standard library only. Missing figures appear as "not measured".
+"""
+
+from __future__ import annotations
+
+import datetime
+import html
+import json
+import math
+import os
+import platform
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+CRITERION = Path(os.environ.get("CRITERION_HOME", TARGET / "criterion"))
+OWN = TARGET / "hostcall-bench"
+OUT = ROOT / "docs" / "benchmarks"
+
+# "About 0 %" for an idle context, made concrete.
+IDLE_CPU_LIMIT = 0.5
+
+
+# --------------------------------------------------------------------------
+# Reading the results
+
+
+@dataclass
+class Bench:
+    """One criterion benchmark: median time per iteration (ns)."""
+
+    id: str
+    median_ns: float
+    low_ns: float
+    high_ns: float
+    mean_ns: float
+    elements: int | None
+
+    @property
+    def noisy(self) -> bool:
+        """Samples from two different regimes (the mean far from the median)
+        or a wide confidence interval: on a VM, typically thread wake-ups
+        that are sometimes cheap (same CPU) and sometimes not."""
+        ratio = self.mean_ns / self.median_ns if self.median_ns else 1.0
+        spread = (self.high_ns - self.low_ns) / self.median_ns if self.median_ns else 0.0
+        return ratio > 1.5 or ratio < 1 / 1.5 or spread > 0.5
+
+    @property
+    def rate(self) -> float | None:
+        """Elements per second, for benches with a throughput."""
+        if not self.elements:
+            return None
+        return self.elements / (self.median_ns * 1e-9)
+
+
+def read_criterion() -> dict[str, Bench]:
+    benches: dict[str, Bench] = {}
+    if not CRITERION.is_dir():
+        return benches
+    for estimates in sorted(CRITERION.glob("*/*/new/estimates.json")):
+        new = estimates.parent
+        try:
+            e = json.loads(estimates.read_text())
+            median = e["median"]
+            meta = {}
+            if (new / "benchmark.json").exists():
+                meta = json.loads((new / "benchmark.json").read_text())
+        except (OSError, ValueError, KeyError) as problem:
+            print(f"skipping {estimates}: {problem}", file=sys.stderr)
+            continue
+        bench_id = meta.get("full_id") or f"{new.parent.parent.name}/{new.parent.name}"
+        throughput = meta.get("throughput") or {}
+        elements = throughput.get("Elements") if isinstance(throughput, dict) else None
+        ci = median.get("confidence_interval", {})
+        benches[bench_id] = Bench(
+            id=bench_id,
+            median_ns=float(median["point_estimate"]),
+            low_ns=float(ci.get("lower_bound", median["point_estimate"])),
+            high_ns=float(ci.get("upper_bound", median["point_estimate"])),
+            mean_ns=float(e.get("mean", median)["point_estimate"]),
+            elements=int(elements) if elements else None,
+        )
+    return benches
+
+
+def read_footprint() -> dict | None:
+    path = OWN / "footprint.json"
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as problem:
+        print(f"skipping {path}: {problem}", file=sys.stderr)
+        return None
+    return data
+
+
+# --------------------------------------------------------------------------
+# Formatting
+
+
+def fmt_time(ns: float | None) -> str:
+    if ns is None:
+        return "not measured"
+    if ns < 1e3:
+        return f"{ns:.3g} ns" if ns < 100 else f"{ns:.0f} ns"
+    if ns < 1e6:
+        return f"{ns / 1e3:.3g} µs"
+    if ns < 1e9:
+        return f"{ns / 1e6:.3g} ms"
+    return f"{ns / 1e9:.3g} s"
+
+
+def fmt_rate(per_s: float | None) -> str:
+    if per_s is None:
+        return "not measured"
+    if per_s >= 1e6:
+        return f"{per_s / 1e6:.3g} M/s"
+    if per_s >= 1e3:
+        return f"{per_s / 1e3:.3g} k/s"
+    return f"{per_s:.3g} /s"
+
+
+def fmt_bytes(b: float | None) -> str:
+    return "not measured" if b is None else f"{b:.0f} B"
+
+
+def fmt_percent(p: float | None) -> str:
+    return "not measured" if p is None else f"{p:.3f} %"
+
+
+def fmt_ratio(r: float | None) -> str:
+    if r is None:
+        return "—"
+    return f"{r:.2f}×" if r < 100 else f"{r:.0f}×"
+
+
+# --------------------------------------------------------------------------
+# The table
+
+
+@dataclass
+class Row:
+    """One line of the results table."""
+
+    what: str
+    value: str
+    baseline: str = "—"
+    baseline_value: str = "—"
+    ratio: str = "—"
+    target: str = "—"
+    status: str = "—"  # "met", "missed", "not measured", "—" (no target)
+    # For the chart: (label, ns, kind) with kind "figure" or "baseline".
+    bars: list = field(default_factory=list)
+
+
+def status_of(checks: list[bool | None]) -> str:
+    if any(c is None for c in checks):
+        return "not measured"
+    return "met" if all(checks) else "missed"
+
+
+def ns_of(benches: dict[str, Bench], bench_id: str) -> float | None:
+    b = benches.get(bench_id)
+    return b.median_ns if b else None
+
+
+NOISE_MARK = " ⚠"
+
+
+def noise_mark(benches: dict[str, Bench], bench_id: str | None) -> str:
+    b = benches.get(bench_id) if bench_id else None
+    return NOISE_MARK if b and b.noisy else ""
+
+
+def time_row(
+    benches: dict[str, Bench],
+    what: str,
+    figure: str,
+    baseline: str | None,
+    target: str,
+    checks,
+    extra_bars: tuple[str, ...] = (),
+) -> Row:
+    """A latency row: ratio = figure / baseline (lower is better)."""
+    f = ns_of(benches, figure)
+    b = ns_of(benches, baseline) if baseline else None
+    ratio = f / b if f is not None and b is not None else None
+    row = Row(
+        what=what,
+        value=fmt_time(f) + noise_mark(benches, figure),
+        baseline=f"`{baseline}`" if baseline else "—",
+        baseline_value=(fmt_time(b) + noise_mark(benches, baseline)) if baseline else "—",
+        ratio=fmt_ratio(ratio),
+        target=target,
+        status=status_of(checks(f, ratio)) if checks else "—",
+    )
+    row.bars.append((figure, f, "figure", row.status))
+    if baseline:
+        row.bars.append((baseline, b, "baseline", None))
+    for extra in extra_bars:
+        row.bars.append((extra, ns_of(benches, extra), "baseline", None))
+    return row
+
+
+def build_rows(benches: dict[str, Bench], footprint: dict | None) -> list[Row]:
+    rows: list[Row] = []
+
+    # Inline round trip.
+    rows.append(
+        time_row(
+            benches,
+            "Inline round trip (host completes inside the host fn), per host call",
+            "bridge/inline_round_trip",
+            "baselines/naive_inline_round_trip",
+            "≤ 150 ns, and ≤ 1× the naive design",
+            lambda f, r: [None if f is None else f <= 150, None if r is None else r <= 1.0],
+            ("baselines/direct_call",),
+        )
+    )
+
+    # login through the C ABI.
+    for kind, add in (("latency", "add_cbor_latency"), ("pipelined", "add_cbor_pipelined")):
+        label = (
+            "one call outstanding"
+            if kind == "latency"
+            else "1024 calls back to back, per call"
+        )
+        rows.append(
+            time_row(
+                benches,
+                f"`login` through the C ABI, inline completion, CBOR both ways ({label})",
+                f"request_path/login_inline_{kind}",
+                f"request_path/{add}",
+                "≤ 1.5 µs",
+                lambda f, r: [None if f is None else f <= 1500],
+            )
+        )
+
+    # Sequential cross-thread.
+    rows.append(
+        time_row(
+            benches,
+            "Sequential cross-thread round trip, spinning host worker",
+            "bridge/cross_thread_spinning_host",
+            "baselines/crossbeam_ping_pong",
+            "≤ 3× the crossbeam ping-pong",
+            lambda f, r: [None if r is None else r <= 3.0],
+            ("baselines/atomic_spin_ping_pong", "baselines/naive_cross_thread_spinning_host"),
+        )
+    )
+    rows.append(
+        time_row(
+            benches,
+            "Sequential cross-thread round trip, sleeping host worker",
+            "bridge/cross_thread_sleeping_host",
+            "baselines/condvar_ping_pong",
+            "≤ 1.2× the condvar ping-pong",
+            lambda f, r: [None if r is None else r <= 1.2],
+            ("baselines/naive_cross_thread_sleeping_host",),
+        )
+    )
+
+    # Throughput.
+    naive = benches.get("baselines/naive_throughput_1_host_thread")
+    for threads in (1, 4):
+        name = f"bridge/throughput_{threads}_host_thread{'s' if threads > 1 else ''}"
+        b = benches.get(name)
+        rate = b.rate if b else None
+        naive_rate = naive.rate if naive else None
+        ratio = rate / naive_rate if rate and naive_rate else None
+        calls = b.elements if b and b.elements else None
+        what = (
+            f"Throughput, 10 000 requests in flight, {threads} host thread"
+            f"{'s' if threads > 1 else ''}"
+            + (f" ({calls:,} host calls, {fmt_time(b.median_ns)} each run)" if b and calls else "")
+        )
+        if threads == 1:
+            target = "≥ 5 M completions/s, and ≥ 2× the naive design"
+            status = status_of(
+                [None if rate is None else rate >= 5e6, None if ratio is None else ratio >= 2.0]
+            )
+        else:
+            target, status = "— (for comparison)", "—"
+        row = Row(
+            what=what,
+            value=fmt_rate(rate),
+            baseline="`baselines/naive_throughput_1_host_thread`",
+            baseline_value=fmt_rate(naive_rate),
+            ratio=fmt_ratio(ratio),
+            target=target,
+            status=status,
+        )
+        per = 1e9 / rate if rate else None
+        row.bars.append((f"{name} (per completion)", per, "figure", status))
+        if threads == 1:
+            row.bars.append(
+                (
+                    "baselines/naive_throughput_1_host_thread (per completion)",
+                    1e9 / naive_rate if naive_rate else None,
+                    "baseline",
+                    None,
+                )
+            )
+        rows.append(row)
+
+    # Native add versus CBOR add.
+    for kind in ("latency", "pipelined"):
+        native = ns_of(benches, f"request_path/add_native_{kind}")
+        cbor = ns_of(benches, f"request_path/add_cbor_{kind}")
+        speedup = cbor / native if native and cbor else None
+        row = Row(
+            what=f"Native `add` versus CBOR `add` ({kind})",
+            value=fmt_time(native),
+            baseline=f"`request_path/add_cbor_{kind}`",
+            baseline_value=fmt_time(cbor),
+            ratio=(fmt_ratio(speedup) + " faster") if speedup else "—",
+            target="≥ 3× faster than CBOR add",
+            status=status_of([None if speedup is None else speedup >= 3.0]),
+        )
+        row.bars.append((f"request_path/add_native_{kind}", native, "figure", row.status))
+        row.bars.append((f"request_path/add_cbor_{kind}", cbor, "baseline", None))
+        rows.append(row)
+
+    # Teardown.
+    t = benches.get("bridge/teardown")
+    pending = t.elements if t and t.elements else None
+    row = Row(
+        what="Teardown: `destroy` with "
+        + (f"{pending:,}" if pending else "100 000")
+        + " host calls pending"
+        + (f" ({t.median_ns / pending:.0f} ns per pending call)" if t and pending else ""),
+        value=fmt_time(t.median_ns if t else None),
+        target="≤ 50 ms",
+        status=status_of([None if t is None else t.median_ns <= 50e6]),
+    )
+    row.bars.append(("bridge/teardown", t.median_ns if t else None, "figure", row.status))
+    rows.append(row)
+
+    # Memory.
+    memory = (footprint or {}).get("memory", {})
+    for key, label, naive_key in (
+        ("demo_login_each", "N `login` requests on demo, one pending fetch each", "naive_pump_each"),
+        ("demo_login_many", "one `login_many` of N ids on demo (all in flight)", "naive_hold"),
+    ):
+        m = memory.get(key)
+        nv = memory.get(naive_key)
+        value = m["reused_bytes_per_call"] if m else None
+        naive_value = nv["reused_bytes_per_call"] if nv else None
+        n = f"N = {m['n']:,}; " if m else ""
+        rows.append(
+            Row(
+                what=f"Memory per in-flight host call: {label} "
+                f"({n}fresh context: {fmt_bytes(m['fresh_bytes_per_call']) if m else '—'})",
+                value=fmt_bytes(value),
+                baseline=f"naive design, `{naive_key}`",
+                baseline_value=fmt_bytes(naive_value),
+                ratio=fmt_ratio(value / naive_value if value and naive_value else None),
+                target="≤ 256 bytes per in-flight call",
+                status=status_of([None if value is None else value <= 256]),
+            )
+        )
+
+    # Memory, like for like: the same handlers on hostcall and on the naive design.
+    for key, naive_key, label in (
+        ("bench_pump_each", "naive_pump_each", "N `pump(1)` requests, one pending call each"),
+        ("bench_hold", "naive_hold", "one `hold(N)`, a task per call"),
+    ):
+        m, nv = memory.get(key), memory.get(naive_key)
+        value = m["reused_bytes_per_call"] if m else None
+        naive_value = nv["reused_bytes_per_call"] if nv else None
+        rows.append(
+            Row(
+                what=f"Memory per in-flight host call, hostcall versus the naive design: {label}",
+                value=fmt_bytes(value),
+                baseline=f"naive design, `{naive_key}`",
+                baseline_value=fmt_bytes(naive_value),
+                ratio=fmt_ratio(value / naive_value if value and naive_value else None),
+                target="— (for comparison)",
+            )
+        )
+
+    # Idle CPU.
+    idle = (footprint or {}).get("idle_cpu", {})
+    reference = idle.get("no_context", {}).get("percent")
+    for key, label in (
+        ("idle_context", "Idle context, nothing to do"),
+        ("one_pending", "Idle context, one host call pending, host idle"),
+    ):
+        p = idle.get(key, {}).get("percent")
+        window = idle.get("window_s")
+        rows.append(
+            Row(
+                what=f"{label} (CPU over {window:g} s)" if window else label,
+                value=fmt_percent(p),
+                baseline="the process with no context",
+                baseline_value=fmt_percent(reference),
+                target=f"about 0 % (taken as < {IDLE_CPU_LIMIT} % of a core)",
+                status=status_of([None if p is None else p < IDLE_CPU_LIMIT]),
+            )
+        )
+    return rows
+
+
+# --------------------------------------------------------------------------
+# results.md
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}"
+
+
+STATUS_MARK = {"met": "✅ met", "missed": "❌ missed", "not measured": "not measured", "—": "—"}
+
+
+def write_markdown(rows: list[Row], benches: dict[str, Bench], footprint: dict | None) -> str:
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    out = []
+    out.append("# Benchmark results\n")
+    out.append(
+        "Generated by `scripts/bench-report.py` from the last `cargo bench` "
+        f"({now}; {machine()}). Every figure is the median of its criterion "
+        "run; every baseline was measured in the same run, on the same machine, "
+        "so the ratios are what count.\n"
+    )
+    out.append("![benchmark chart](chart.svg)\n")
+    if footprint and footprint.get("quick"):
+        out.append("> The footprint figures come from a quick run and are not representative.\n")
+    out.append("## Figures against targets\n")
+    out.append("| figure | median | compared with | its median | ratio | target | result |")
+    out.append("| --- | ---: | --- | ---: | ---: | --- | --- |")
+    for r in rows:
+        out.append(
+            f"| {r.what} | {r.value} | {r.baseline} | {r.baseline_value} | {r.ratio} "
+            f"| {r.target} | {STATUS_MARK.get(r.status, r.status)} |"
+        )
+    met = sum(r.status == "met" for r in rows)
+    missed = sum(r.status == "missed" for r in rows)
+    unmeasured = sum(r.status == "not measured" for r in rows)
+    out.append(
+        f"\n{met} met, {missed} missed, {unmeasured} not measured. Ratios are "
+        "figure ÷ baseline for times (lower is better), figure ÷ baseline for "
+        "throughput (higher is better), CBOR ÷ native for the native entry point.\n"
+    )
+
+    if any(b.noisy for b in benches.values()):
+        out.append(
+            f"{NOISE_MARK.strip()} marks a noisy figure: its mean is more than 1.5× away from "
+            "its median, or the confidence interval of the median is wider than half of it. "
+            "These are benches whose cost is a thread wake-up, which on a virtual machine "
+            "is sometimes cheap (both threads end up on one CPU) and sometimes an "
+            "inter-processor wake of a halted virtual CPU; their ratios vary from run "
+            "to run. See the mean in the next table.\n"
+        )
+
+    out.append("## Every criterion figure\n")
+    out.append("| benchmark | median | 95 % CI of the median | mean | throughput |")
+    out.append("| --- | ---: | --- | ---: | ---: |")
+    for b in sorted(benches.values(), key=lambda b: b.id):
+        rate = fmt_rate(b.rate) if b.rate else "—"
+        out.append(
+            f"| `{b.id}`{noise_mark(benches, b.id)} | {fmt_time(b.median_ns)} | {fmt_time(b.low_ns)} – "
+            f"{fmt_time(b.high_ns)} | {fmt_time(b.mean_ns)} | {rate} |"
+        )
+    if not benches:
+        out.append("| (no criterion results found under `target/criterion`) | | | | |")
+    out.append("")
+
+    out.append("## Memory per in-flight host call\n")
+    memory = (footprint or {}).get("memory", {})
+    if memory:
+        out.append(
+            "Counting global allocator (requested bytes, all threads). *Fresh*: a new "
+            "context, so the in-flight table and queues grow to N along the way; "
+            "*reused*: a second round on the same context after the first was "
+            "completed (the steady state, judged against the target). Blocks are the "
+            "live allocations each call adds, by size.\n"
+        )
+        out.append("| scenario | N | fresh | reused | allocations per call | live blocks per call (reused) |")
+        out.append("| --- | ---: | ---: | ---: | ---: | --- |")
+        for key, m in memory.items():
+            blocks = " + ".join(f"{k:.2g}×{size} B" for size, k in m.get("reused_blocks", []))
+            out.append(
+                f"| {m['what']} (`{key}`) | {m['n']:,} | {fmt_bytes(m['fresh_bytes_per_call'])} "
+                f"| {fmt_bytes(m['reused_bytes_per_call'])} | {m['reused_allocs_per_call']:.2f} "
+                f"| {blocks or '—'} |"
+            )
+    else:
+        out.append("not measured (run `cargo bench --bench footprint`).")
+    out.append("")
+
+    out.append("## Idle CPU\n")
+    idle = (footprint or {}).get("idle_cpu", {})
+    if idle:
+        out.append(
+            f"Process CPU time (`CLOCK_PROCESS_CPUTIME_ID`) over {idle.get('window_s', 0):g} s "
+            "while the main thread sleeps, as a percentage of one core; `/proc/self/stat` "
+            "(10 ms ticks) as a cross-check.\n"
+        )
+        out.append("| scenario | CPU | /proc ticks |")
+        out.append("| --- | ---: | ---: |")
+        for key, r in idle.items():
+            if not isinstance(r, dict):
+                continue
+            stat = r.get("proc_stat_percent")
+            out.append(
+                f"| {r['what']} (`{key}`) | {fmt_percent(r['percent'])} | "
+                f"{fmt_percent(stat) if stat is not None else '—'} |"
+            )
+    else:
+        out.append("not measured (run `cargo bench --bench footprint`).")
+    out.append("")
+
+    out.append("## How to reproduce\n")
+    out.append("```sh")
+    out.append("cargo bench                       # every bench (a few minutes)")
+    out.append("python3 scripts/bench-report.py   # this page and chart.svg")
+    out.append("cargo bench -- --test             # smoke mode: one iteration each, no figures")
+    out.append("```\n")
+    out.append(
+        "What each bench does is described at the top of its file in `benches/`. "
+        "Host calls use the bench library in `benches/common/mod.rs` (`pump(n)` awaits "
+        "`ping` n times in sequence; `hold(n)` starts n at once); the naive design is "
+        "`benches/common/naive.rs`. Hosts encode and decode CBOR by hand into stack "
+        "buffers, as a C host would (`benches/common/cbor.rs`).\n"
+    )
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------
+# chart.svg
+
+
+def write_svg(rows: list[Row], footprint: dict | None) -> str:
+    """Latency bars on a log scale, each figure beside its baseline(s); then
+    memory per call on a linear scale with the 256 B target."""
+    colors = {"met": "#2e7d32", "missed": "#c62828", "not measured": "#9e9e9e", "—": "#1565c0"}
+    baseline_color = "#b0bec5"
+    width, label_w, right = 1000, 430, 90
+    plot_w = width - label_w - right
+    bar_h, gap, group_gap = 14, 4, 12
+    lo, hi = 1.0, 1e9  # 1 ns .. 1 s
+
+    def x_of(ns: float) -> float:
+        ns = min(max(ns, lo), hi)
+        return label_w + plot_w * (math.log10(ns) - math.log10(lo)) / (math.log10(hi) - math.log10(lo))
+
+    groups = [r for r in rows if r.bars]
+    parts: list[str] = []
+    y = 60
+    body: list[str] = []
+    for r in groups:
+        title = r.what.replace("`", "")
+        if len(title) > 120:
+            title = title[:119] + "…"
+        body.append(
+            f'<text x="8" y="{y + 10}" class="group">{html.escape(title)}</text>'
+        )
+        y += 16
+        for label, ns, kind, status in r.bars:
+            color = colors.get(status or "—") if kind == "figure" else baseline_color
+            body.append(f'<text x="{label_w - 6}" y="{y + bar_h - 3}" class="label" text-anchor="end">{html.escape(label)}</text>')
+            if ns is None:
+                body.append(f'<text x="{label_w + 4}" y="{y + bar_h - 3}" class="none">not measured</text>')
+            else:
+                x1 = x_of(ns)
+                body.append(
+                    f'<rect x="{label_w}" y="{y}" width="{max(x1 - label_w, 1):.1f}" height="{bar_h}" fill="{color}">'
+                    f"<title>{html.escape(label)}: {html.escape(fmt_time(ns))}</title></rect>"
+                )
+                body.append(f'<text x="{x1 + 4:.1f}" y="{y + bar_h - 3}" class="value">{html.escape(fmt_time(ns))}</text>')
+            y += bar_h + gap
+        y += group_gap
+    latency_bottom = y
+
+    # Decade grid for the latency panel.
+    grid: list[str] = []
+    for exp in range(0, 10):
+        x = x_of(10.0**exp)
+        grid.append(f'<line x1="{x:.1f}" y1="44" x2="{x:.1f}" y2="{latency_bottom}" class="grid"/>')
+        grid.append(f'<text x="{x:.1f}" y="40" class="axis" text-anchor="middle">{html.escape(fmt_time(10.0**exp))}</text>')
+
+    # Memory panel.
+    mem: list[str] = []
+    memory = (footprint or {}).get("memory", {})
+    y = latency_bottom + 40
+    mem.append(f'<text x="8" y="{y}" class="title">Memory per in-flight host call (dark: reused context, judged; light: fresh context)</text>')
+    y += 14
+    # Leave room right of the longest bar for its value label.
+    max_b = max([512.0] + [m.get("fresh_bytes_per_call", 0) for m in memory.values()]) * 1.4
+
+    def xb(b: float) -> float:
+        return label_w + plot_w * max(b, 0) / max_b
+
+    top = y
+    for key, m in memory.items():
+        label = m["what"].replace("`", "")
+        naive = key.startswith("naive")
+        color = baseline_color if naive else (colors["met"] if m["reused_bytes_per_call"] <= 256 else colors["missed"])
+        mem.append(f'<text x="{label_w - 6}" y="{y + bar_h - 3}" class="label" text-anchor="end">{html.escape(label)}</text>')
+        mem.append(f'<rect x="{label_w}" y="{y}" width="{xb(m["fresh_bytes_per_call"]) - label_w:.1f}" height="{bar_h}" fill="{color}" opacity="0.35"/>')
+        mem.append(
+            f'<rect x="{label_w}" y="{y}" width="{xb(m["reused_bytes_per_call"]) - label_w:.1f}" height="{bar_h}" fill="{color}">'
+            f"<title>{html.escape(label)}: {m['reused_bytes_per_call']:.0f} B reused, {m['fresh_bytes_per_call']:.0f} B fresh</title></rect>"
+        )
+        mem.append(
+            f'<text x="{xb(m["fresh_bytes_per_call"]) + 4:.1f}" y="{y + bar_h - 3}" class="value">'
+            f"{m['reused_bytes_per_call']:.0f} B ({m['fresh_bytes_per_call']:.0f} B fresh)</text>"
+        )
+        y += bar_h + gap
+    if not memory:
+        mem.append(f'<text x="{label_w}" y="{y + bar_h - 3}" class="none">not measured</text>')
+        y += bar_h + gap
+    x256 = xb(256)
+    mem.append(f'<line x1="{x256:.1f}" y1="{top - 4}" x2="{x256:.1f}" y2="{y}" class="target"/>')
+    mem.append(f'<text x="{x256 + 3:.1f}" y="{y + 12}" class="axis">target 256 B</text>')
+    height = y + 30
+
+    legend = (
+        f'<rect x="{label_w}" y="8" width="10" height="10" fill="{colors["met"]}"/><text x="{label_w + 14}" y="17" class="axis">met</text>'
+        f'<rect x="{label_w + 50}" y="8" width="10" height="10" fill="{colors["missed"]}"/><text x="{label_w + 64}" y="17" class="axis">missed</text>'
+        f'<rect x="{label_w + 118}" y="8" width="10" height="10" fill="{colors["—"]}"/><text x="{label_w + 132}" y="17" class="axis">no target</text>'
+        f'<rect x="{label_w + 200}" y="8" width="10" height="10" fill="{baseline_color}"/><text x="{label_w + 214}" y="17" class="axis">baseline (same run)</text>'
+    )
+    parts.append(
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="Helvetica, Arial, sans-serif">'
+    )
+    parts.append(
+        "<style>"
+        ".title{font-size:13px;font-weight:bold}.group{font-size:12px;font-weight:bold;fill:#263238}"
+        ".label{font-size:11px;fill:#37474f}.value{font-size:11px;fill:#263238}.none{font-size:11px;fill:#9e9e9e;font-style:italic}"
+        ".axis{font-size:10px;fill:#546e7a}.grid{stroke:#eceff1;stroke-width:1}.target{stroke:#c62828;stroke-width:1.5;stroke-dasharray:4 3}"
+        "</style>"
+    )
+    parts.append(f'<rect width="{width}" height="{height}" fill="white"/>')
+    parts.append('<text x="8" y="17" class="title">hostcall benchmarks: median time (log scale)</text>')
+    parts.append(legend)
+    parts.extend(grid)
+    parts.extend(body)
+    parts.extend(mem)
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+def main() -> int:
+    benches = read_criterion()
+    footprint = read_footprint()
+    if not benches and not footprint:
+        print(
+            "no results: run `cargo bench` first (looked in "
+            f"{CRITERION} and {OWN})",
+            file=sys.stderr,
+        )
+    rows = build_rows(benches, footprint)
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "results.md").write_text(write_markdown(rows, benches, footprint))
+    (OUT / "chart.svg").write_text(write_svg(rows, footprint))
+    for r in rows:
+        print(f"{r.what[:80]:<80}  {r.value:>14}  {r.ratio:>14}  {r.status}")
+    print(f"\nwrote {OUT / 'results.md'} and {OUT / 'chart.svg'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
