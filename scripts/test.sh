@@ -6,7 +6,8 @@
 #
 # Steps: formatting, clippy, every cargo test (Rust unit and integration
 # tests, the C programs plain and under valgrind, the generated-header drift
-# check), the loom models, and the C demo end to end.
+# check), the benches in smoke mode, the loom models, and the C demo end to
+# end.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -68,6 +69,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 step "cargo test (Rust tests, C programs plain and under valgrind, header drift)"
 cargo test --workspace
+
+step "benches, smoke mode (each bench once; asserts nothing about speed)"
+cargo bench --workspace -- --test
 
 step "loom models of the completion bridge, the inbox and the handle guard"
 RUSTFLAGS="--cfg hostcall_loom" CARGO_TARGET_DIR="$root/target/loom" \

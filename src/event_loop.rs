@@ -40,7 +40,7 @@ use tokio::task::LocalSet;
 use tracing::Instrument;
 
 use crate::context::{HostFnEntry, Msg, Request, Shared};
-use crate::handler::{Invocation, Reply, ReplyTo, catch_unwind_future, run_sync};
+use crate::handler::{CatchUnwind, Invocation, Reply, ReplyTo, run_sync};
 use crate::inflight::{Cancel, Completion};
 
 /// Messages handled before the dispatcher yields to handler tasks.
@@ -239,9 +239,9 @@ impl Responder {
             method,
             span,
         } = self;
-        let task = async move {
-            let result = catch_unwind_future(method, future).await;
-            state.finish(reply, result);
+        let task = RequestTask {
+            handler: CatchUnwind::new(method, future),
+            finish: Some((state, reply)),
         };
         // Entering even a disabled span on every poll shows up in profiles;
         // only instrument when logging is on.
@@ -250,6 +250,35 @@ impl Responder {
         } else {
             tokio::task::spawn_local(task.instrument(span));
         }
+    }
+}
+
+/// An async request's task: the handler's future, then the reply. A plain
+/// struct rather than an `async` block, which would store the handler's
+/// future twice (as a captured value and as the awaited one).
+struct RequestTask<F> {
+    /// Structurally pinned.
+    handler: CatchUnwind<F>,
+    /// Taken when the reply is sent.
+    finish: Option<(Rc<LoopState>, ReplyTo)>,
+}
+
+impl<F: std::future::Future<Output = Reply>> std::future::Future for RequestTask<F> {
+    type Output = ();
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        // SAFETY: `handler` is structurally pinned (never moved out; no
+        // `Drop` impl; `finish` is not pinned and is only taken).
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: as above.
+        let handler = unsafe { std::pin::Pin::new_unchecked(&mut this.handler) };
+        let std::task::Poll::Ready(result) = handler.poll(cx) else {
+            return std::task::Poll::Pending;
+        };
+        if let Some((state, reply)) = this.finish.take() {
+            state.finish(reply, result);
+        }
+        std::task::Poll::Ready(())
     }
 }
 

@@ -319,14 +319,36 @@ pub(crate) fn run_sync(method: &str, run: SmallFn<(), Reply>) -> Reply {
 }
 
 /// Drives an async handler's future, turning a panic into an error reply.
-/// After a panic the future is dropped, never polled again.
-pub(crate) async fn catch_unwind_future<F: Future<Output = Reply>>(method: &'static str, future: F) -> Reply {
-    let mut future = std::pin::pin!(future);
-    std::future::poll_fn(|cx: &mut Context<'_>| {
-        catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx)))
+/// A plain struct rather than an `async fn`: an `async fn` would keep both
+/// its argument and its pinned local in its state, doubling the size of
+/// every request's task.
+pub(crate) struct CatchUnwind<F> {
+    method: &'static str,
+    /// Structurally pinned: never moved out of a pinned `CatchUnwind`.
+    future: F,
+}
+
+impl<F> CatchUnwind<F> {
+    pub(crate) fn new(method: &'static str, future: F) -> Self {
+        Self { method, future }
+    }
+}
+
+impl<F: Future<Output = Reply>> Future for CatchUnwind<F> {
+    type Output = Reply;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Reply> {
+        // SAFETY: `future` is structurally pinned: `CatchUnwind` never moves it
+        // out, has no `Drop` and is not `Unpin` unless `F` is.
+        let (method, future) = unsafe {
+            let this = self.get_unchecked_mut();
+            (this.method, std::pin::Pin::new_unchecked(&mut this.future))
+        };
+        // After a panic this returns `Ready`, so the panicked future is never
+        // polled again.
+        catch_unwind(AssertUnwindSafe(|| future.poll(cx)))
             .unwrap_or_else(|payload| Poll::Ready(Err(panic_text(method, &*payload))))
-    })
-    .await
+    }
 }
 
 #[cfg(test)]
@@ -359,7 +381,7 @@ mod tests {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        let reply = runtime.block_on(catch_unwind_future("a", async {
+        let reply = runtime.block_on(CatchUnwind::new("a", async {
             tokio::task::yield_now().await;
             panic!("late")
         }));
