@@ -40,7 +40,7 @@ use tokio::task::LocalSet;
 use tracing::Instrument;
 
 use crate::context::{HostFnEntry, Msg, Request, Shared};
-use crate::handler::{CatchUnwind, Invocation, Reply, ReplyTo, run_sync};
+use crate::handler::{Invocation, Reply, ReplyTo, panic_text, run_sync};
 use crate::inflight::{Cancel, Completion};
 
 /// Messages handled before the dispatcher yields to handler tasks.
@@ -183,12 +183,7 @@ impl LoopState {
                 self.finish(reply, result);
             }
             Invocation::Async(spawn) => {
-                let responder = Responder {
-                    state: Rc::clone(self),
-                    reply,
-                    method: handler.name,
-                    span,
-                };
+                let responder = Responder { reply, span };
                 // The generated closure only builds the handler's future; if
                 // it ever panicked, the responder's `ReplyTo` would answer
                 // "panicked" while unwinding.
@@ -218,30 +213,30 @@ impl LoopState {
 /// its future as a local task and send the one reply. Handing the future to
 /// [`Responder::spawn`] keeps it unboxed: it lives in the task itself.
 pub struct Responder {
-    state: Rc<LoopState>,
     reply: ReplyTo,
-    method: &'static str,
     span: tracing::Span,
 }
 
 impl std::fmt::Debug for Responder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Responder").field("method", &self.method).finish()
+        f.debug_struct("Responder").field("method", &self.reply.method()).finish()
     }
 }
 
 impl Responder {
-    /// Runs `future` as the request's task; its output is the reply.
-    pub fn spawn<F: std::future::Future<Output = Reply> + 'static>(self, future: F) {
-        let Responder {
-            state,
-            reply,
-            method,
-            span,
-        } = self;
+    /// Runs `future` as the request's task; `reply` turns its output into
+    /// the reply. Taking the two apart (rather than one `async` block that
+    /// awaits and converts) keeps the future stored once in the task.
+    pub fn spawn<F, M>(self, future: F, reply: M)
+    where
+        F: std::future::Future + 'static,
+        M: FnOnce(F::Output) -> Reply + 'static,
+    {
+        let Responder { reply: to, span } = self;
         let task = RequestTask {
-            handler: CatchUnwind::new(method, future),
-            finish: Some((state, reply)),
+            handler: future,
+            convert: Some(reply),
+            reply: Some(to),
         };
         // Entering even a disabled span on every poll shows up in profiles;
         // only instrument when logging is on.
@@ -253,29 +248,50 @@ impl Responder {
     }
 }
 
-/// An async request's task: the handler's future, then the reply. A plain
-/// struct rather than an `async` block, which would store the handler's
-/// future twice (as a captured value and as the awaited one).
-struct RequestTask<F> {
-    /// Structurally pinned.
-    handler: CatchUnwind<F>,
+/// An async request's task: the handler's future, then the one reply. A
+/// plain struct rather than an `async` block, which would store the
+/// handler's future twice (as a captured value and as the awaited one);
+/// every pending request is one of these, so its size is what a pending
+/// request costs.
+struct RequestTask<F, M> {
+    /// Structurally pinned: never moved out of a pinned `RequestTask`.
+    handler: F,
+    /// Turns the handler's output into the reply; taken once.
+    convert: Option<M>,
     /// Taken when the reply is sent.
-    finish: Option<(Rc<LoopState>, ReplyTo)>,
+    reply: Option<ReplyTo>,
 }
 
-impl<F: std::future::Future<Output = Reply>> std::future::Future for RequestTask<F> {
+impl<F, M> std::future::Future for RequestTask<F, M>
+where
+    F: std::future::Future,
+    M: FnOnce(F::Output) -> Reply,
+{
     type Output = ();
 
     fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
-        // SAFETY: `handler` is structurally pinned (never moved out; no
-        // `Drop` impl; `finish` is not pinned and is only taken).
+        // SAFETY: `handler` is structurally pinned: it is never moved out,
+        // `RequestTask` has no `Drop` impl, and `convert`/`reply` (not
+        // pinned) are only taken.
         let this = unsafe { self.get_unchecked_mut() };
+        let Some(method) = this.reply.as_ref().map(ReplyTo::method) else {
+            return std::task::Poll::Ready(());
+        };
         // SAFETY: as above.
         let handler = unsafe { std::pin::Pin::new_unchecked(&mut this.handler) };
-        let std::task::Poll::Ready(result) = handler.poll(cx) else {
-            return std::task::Poll::Pending;
+        // A panic is caught here and becomes the reply; the panicked future
+        // is never polled again (`reply` is gone after this).
+        let convert = &mut this.convert;
+        let result = match catch_unwind(AssertUnwindSafe(|| match handler.poll(cx) {
+            std::task::Poll::Pending => None,
+            std::task::Poll::Ready(output) => Some(convert.take().map(|convert| convert(output))),
+        })) {
+            Ok(None) => return std::task::Poll::Pending,
+            Ok(Some(Some(result))) => result,
+            Ok(Some(None)) => Err(format!("handler '{method}' finished twice")),
+            Err(payload) => Err(panic_text(method, &*payload)),
         };
-        if let Some((state, reply)) = this.finish.take() {
+        if let (Some(reply), Some(state)) = (this.reply.take(), LoopState::current()) {
             state.finish(reply, result);
         }
         std::task::Poll::Ready(())

@@ -16,9 +16,7 @@
 
 use std::any::Any;
 use std::fmt::Display;
-use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::task::{Context, Poll};
 
 use serde::Serialize;
 
@@ -280,6 +278,11 @@ impl ReplyTo {
         }
     }
 
+    /// The method this reply answers.
+    pub(crate) fn method(&self) -> &'static str {
+        self.handler.name
+    }
+
     /// Sends the reply (step 4). Loop thread only.
     pub(crate) fn send(mut self, reply: Reply) {
         if let Some((callback, user_data)) = self.target.take() {
@@ -318,39 +321,6 @@ pub(crate) fn run_sync(method: &str, run: SmallFn<(), Reply>) -> Reply {
     catch_unwind(AssertUnwindSafe(|| run.call(()))).unwrap_or_else(|payload| Err(panic_text(method, &*payload)))
 }
 
-/// Drives an async handler's future, turning a panic into an error reply.
-/// A plain struct rather than an `async fn`: an `async fn` would keep both
-/// its argument and its pinned local in its state, doubling the size of
-/// every request's task.
-pub(crate) struct CatchUnwind<F> {
-    method: &'static str,
-    /// Structurally pinned: never moved out of a pinned `CatchUnwind`.
-    future: F,
-}
-
-impl<F> CatchUnwind<F> {
-    pub(crate) fn new(method: &'static str, future: F) -> Self {
-        Self { method, future }
-    }
-}
-
-impl<F: Future<Output = Reply>> Future for CatchUnwind<F> {
-    type Output = Reply;
-
-    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Reply> {
-        // SAFETY: `future` is structurally pinned: `CatchUnwind` never moves it
-        // out, has no `Drop` and is not `Unpin` unless `F` is.
-        let (method, future) = unsafe {
-            let this = self.get_unchecked_mut();
-            (this.method, std::pin::Pin::new_unchecked(&mut this.future))
-        };
-        // After a panic this returns `Ready`, so the panicked future is never
-        // polled again.
-        catch_unwind(AssertUnwindSafe(|| future.poll(cx)))
-            .unwrap_or_else(|payload| Poll::Ready(Err(panic_text(method, &*payload))))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -376,15 +346,4 @@ mod tests {
         );
     }
 
-    #[test]
-    fn async_panics_become_error_text() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        let reply = runtime.block_on(CatchUnwind::new("a", async {
-            tokio::task::yield_now().await;
-            panic!("late")
-        }));
-        assert_eq!(reply, Err("handler 'a' panicked: late".to_owned()));
-    }
 }

@@ -58,7 +58,6 @@ enum Stage {
 /// call holds one, inside its handler's future.
 struct Waiting {
     state: Rc<LoopState>,
-    def: &'static HostFnDef,
     token: u64,
     cancel: Option<(FFIHostCancelFn, UserData)>,
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
@@ -147,7 +146,6 @@ impl<T: DeserializeOwned> HostCall<T> {
             .map(|after| Box::pin(tokio::time::sleep(after)));
         self.stage = Stage::Waiting(Waiting {
             state,
-            def: self.def,
             token,
             cancel: entry.cancel.map(|cancel| (cancel, entry.user_data)),
             deadline,
@@ -161,7 +159,7 @@ impl<T: DeserializeOwned> HostCall<T> {
         let Stage::Waiting(waiting) = &mut self.stage else {
             unreachable!("only called while waiting")
         };
-        let result = match waiting.poll(cx) {
+        let result = match waiting.poll(self.def, cx) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Ok(completion)) => decode(self.def, completion),
             Poll::Ready(Err(TimedOut)) => {
@@ -184,28 +182,28 @@ impl<T: DeserializeOwned> HostCall<T> {
 struct TimedOut;
 
 impl Waiting {
-    fn take(&mut self) -> Option<Completion> {
+    fn take(&mut self, def: &HostFnDef) -> Option<Completion> {
         let completion = self.state.take(self.token)?;
         self.live = false;
-        span(self.def, self.token)
+        span(def, self.token)
             .in_scope(|| tracing::debug!(ok = completion.ok, len = completion.payload.len(), "host call completed"));
         Some(completion)
     }
 
     /// Steps 4 and 5.
-    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<Completion, TimedOut>> {
-        if let Some(completion) = self.take() {
+    fn poll(&mut self, def: &HostFnDef, cx: &mut Context<'_>) -> Poll<Result<Completion, TimedOut>> {
+        if let Some(completion) = self.take(def) {
             return Poll::Ready(Ok(completion));
         }
         if let Some(sleep) = &mut self.deadline
             && sleep.as_mut().poll(cx).is_ready()
         {
             self.deadline = None;
-            if self.cancel_token(false) {
-                span(self.def, self.token).in_scope(|| tracing::debug!("host call timed out"));
+            if self.cancel_token(def, false) {
+                span(def, self.token).in_scope(|| tracing::debug!("host call timed out"));
                 return Poll::Ready(Err(TimedOut));
             }
-            if let Some(completion) = self.take() {
+            if let Some(completion) = self.take(def) {
                 return Poll::Ready(Ok(completion));
             }
         }
@@ -215,12 +213,12 @@ impl Waiting {
 
     /// Step 6, and step 5 with `abandon == false`. Returns `true` when the
     /// token was still pending, i.e. the call really was cancelled.
-    fn cancel_token(&mut self, abandon: bool) -> bool {
+    fn cancel_token(&mut self, def: &HostFnDef, abandon: bool) -> bool {
         match self.state.cancel(self.token, abandon) {
             Cancel::Cancelled => {
                 self.live = false;
                 if let Some((notify, user_data)) = self.cancel {
-                    span(self.def, self.token).in_scope(|| {
+                    span(def, self.token).in_scope(|| {
                         tracing::debug!("notifying the host of the cancellation");
                         // SAFETY: the host registered `notify` with this user
                         // data as the cancel notifier of this host fn. No lock
@@ -244,10 +242,13 @@ impl Waiting {
     }
 }
 
-impl Drop for Waiting {
+impl<T> Drop for HostCall<T> {
+    /// Step 6: a host call dropped before it finished is cancelled.
     fn drop(&mut self) {
-        if self.live {
-            self.cancel_token(true);
+        if let Stage::Waiting(waiting) = &mut self.stage
+            && waiting.live
+        {
+            waiting.cancel_token(self.def, true);
         }
     }
 }

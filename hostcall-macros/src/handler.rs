@@ -51,7 +51,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     let invocation = if sig.asyncness.is_some() {
         quote! {
             ::hostcall::__private::Invocation::spawn(move |responder: ::hostcall::__private::Responder| {
-                responder.spawn(async move { #reply(#ident(#(#names),*).await) })
+                responder.spawn(#ident(#(#names),*), #reply)
             })
         }
     } else {
@@ -152,7 +152,7 @@ fn native_entry(
     let invocation = if is_async {
         quote! {
             ::hostcall::__private::Invocation::spawn(move |responder: ::hostcall::__private::Responder| {
-                responder.spawn(async move { #reply($handler(#(#names),*).await) })
+                responder.spawn($handler(#(#names),*), #reply)
             })
         }
     } else {
