@@ -57,9 +57,15 @@ need_rust_component fmt rustfmt
 need_rust_component clippy clippy
 need_apt cc gcc
 need_apt valgrind valgrind
+command -v go >/dev/null 2>&1 || need_apt go golang-go
+# Go >= 1.21 fetches the toolchain bindings/go/go.mod asks for by itself.
+go_minor=$(go env GOVERSION | sed -n 's/^go1\.\([0-9]*\).*/\1/p')
+[ "${go_minor:-0}" -ge 21 ] || die "Go >= 1.21 is required for the Go bindings (found $(go env GOVERSION)); install it from https://go.dev/dl"
+command -v gofmt >/dev/null 2>&1 || die "gofmt is required (it comes with Go)"
 cargo --version
 cc --version | head -n1
 valgrind --version
+go version
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -84,6 +90,24 @@ if git -C "$root" rev-parse --git-dir >/dev/null 2>&1; then
 else
     echo "(not a git checkout: the drift test above already compared them)"
 fi
+
+step "Go bindings: gofmt, go vet, go test -race, and go test under GOEXPERIMENT=cgocheck2"
+cargo build -p demo
+lib_dir="${CARGO_TARGET_DIR:-$root/target}/debug"
+case "$lib_dir" in /*) ;; *) lib_dir="$root/$lib_dir" ;; esac
+(
+    cd "$root/bindings/go"
+    export CGO_LDFLAGS="-L$lib_dir -Wl,-rpath,$lib_dir"
+    unformatted=$(gofmt -l .)
+    [ -z "$unformatted" ] || die "gofmt would change: $unformatted"
+    go vet ./...
+    go test -race -count=1 ./...
+    # The strict cgo pointer checks (GODEBUG=cgocheck=2 became this build-time
+    # experiment in Go 1.21).
+    GOEXPERIMENT=cgocheck2 go test -count=1 ./...
+    # Benchmarks in smoke mode: each once, nothing asserted about speed.
+    go test -run '^$' -bench . -benchtime 1x ./...
+)
 
 step "the C demo, end to end"
 bash "$root/scripts/demo.sh"

@@ -14,6 +14,7 @@ use std::path::Path;
 pub use hostcall::LibraryDesc;
 
 pub mod c;
+pub mod go;
 
 /// The prefix a library file implies: `path/libdemo.so` → `demo`.
 pub fn prefix_of(path: &Path) -> Option<String> {

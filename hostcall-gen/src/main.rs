@@ -4,15 +4,17 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 const USAGE: &str = "\
-usage: hostcall-gen <c> --lib <path/to/lib<prefix>.so> [--prefix <prefix>] [--out <file>] [--check]
+usage: hostcall-gen <c|go> --lib <path/to/lib<prefix>.so> [--prefix <prefix>] [--out <path>] [--check]
 
 Reads the library's own description and writes its binding:
-  c    the C header
+  c    the C header (--out: a file)
+  go   the Go package and a copy of the header (--out: a directory)
 
   --lib      the built hostcall library (cdylib)
   --prefix   its C prefix (default: from the file name, libdemo.so -> demo)
   --out      where to write (default: stdout)
-  --check    compare with --out instead of writing; exit 1 if they differ";
+  --check    compare with --out instead of writing; exit 1 if they differ
+  --go-runtime <import path>  the Go runtime support package";
 
 struct Args {
     language: String,
@@ -20,11 +22,13 @@ struct Args {
     prefix: Option<String>,
     out: Option<PathBuf>,
     check: bool,
+    go_runtime: String,
 }
 
 fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
     let language = argv.next().ok_or("missing the language")?;
     let (mut lib, mut prefix, mut out, mut check) = (None, None, None, false);
+    let mut go_runtime = hostcall_gen::go::DEFAULT_RUNTIME.to_owned();
     while let Some(flag) = argv.next() {
         let mut value = || argv.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
@@ -32,6 +36,7 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
             "--prefix" => prefix = Some(value()?),
             "--out" => out = Some(PathBuf::from(value()?)),
             "--check" => check = true,
+            "--go-runtime" => go_runtime = value()?,
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument '{other}'")),
         }
@@ -42,6 +47,7 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
         prefix,
         out,
         check,
+        go_runtime,
     })
 }
 
@@ -52,32 +58,49 @@ fn run(args: Args) -> Result<(), String> {
             .ok_or("cannot tell the prefix from the file name; pass --prefix")?,
     };
     let desc = hostcall_gen::load(&args.lib, &prefix)?;
-    let text = match args.language.as_str() {
-        "c" => hostcall_gen::c::header(&desc),
-        other => return Err(format!("unknown language '{other}' (known: c)")),
+    // (path, contents) of every file to write; a C header is one file at
+    // --out, a Go package is files inside the --out directory.
+    let files: Vec<(Option<String>, String)> = match args.language.as_str() {
+        "c" => vec![(None, hostcall_gen::c::header(&desc))],
+        "go" => hostcall_gen::go::package(&desc, &args.go_runtime)?
+            .into_iter()
+            .map(|(name, text)| (Some(name), text))
+            .collect(),
+        other => return Err(format!("unknown language '{other}' (known: c, go)")),
     };
-    match (args.out, args.check) {
-        (Some(out), true) => {
-            let current = std::fs::read_to_string(&out)
-                .map_err(|e| format!("cannot read {}: {e}", out.display()))?;
-            if current != text {
-                return Err(format!(
-                    "{} is out of date with {}; regenerate it with hostcall-gen",
-                    out.display(),
-                    args.lib.display()
-                ));
+    let target = |name: &Option<String>| -> Option<PathBuf> {
+        let out = args.out.as_ref()?;
+        Some(match name {
+            Some(name) => out.join(name),
+            None => out.clone(),
+        })
+    };
+    for (name, text) in &files {
+        match (target(name), args.check) {
+            (Some(path), true) => {
+                let current = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                if &current != text {
+                    return Err(format!(
+                        "{} is out of date with {}; regenerate it with hostcall-gen",
+                        path.display(),
+                        args.lib.display()
+                    ));
+                }
             }
-            Ok(())
-        }
-        (Some(out), false) => {
-            std::fs::write(&out, text).map_err(|e| format!("cannot write {}: {e}", out.display()))
-        }
-        (None, true) => Err("--check needs --out".to_owned()),
-        (None, false) => {
-            print!("{text}");
-            Ok(())
+            (Some(path), false) => {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                }
+                std::fs::write(&path, text)
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            }
+            (None, true) => return Err("--check needs --out".to_owned()),
+            (None, false) => print!("{text}"),
         }
     }
+    Ok(())
 }
 
 fn main() -> ExitCode {

@@ -36,6 +36,27 @@ fn demo_header_matches_the_built_library() {
 }
 
 #[test]
+fn go_package_matches_the_built_library() {
+    let desc = hostcall_gen::load(&libdemo(), "demo").expect("description loads");
+    let files =
+        hostcall_gen::go::package(&desc, hostcall_gen::go::DEFAULT_RUNTIME).expect("Go package");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bindings/go/demo");
+    let mut stale = Vec::new();
+    for (name, fresh) in files {
+        let path = dir.join(&name);
+        if std::fs::read_to_string(&path).unwrap_or_default() != fresh {
+            std::fs::write(&path, &fresh).expect("rewrite the Go package");
+            stale.push(path.display().to_string());
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "{} were out of date and have been regenerated; review and commit them",
+        stale.join(", ")
+    );
+}
+
+#[test]
 fn the_command_checks_for_drift() {
     let run = |out: &Path| {
         Command::new(env!("CARGO_BIN_EXE_hostcall-gen"))

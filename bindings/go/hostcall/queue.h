@@ -1,0 +1,63 @@
+/*
+ * queue.h - the C side of the Go runtime support for hostcall bindings.
+ *
+ * Every callback a hostcall library makes (replies, host fn invocations,
+ * cancel notices, events) lands in one of these trampolines, on the
+ * library's loop thread. A trampoline copies what it was given into an item
+ * and appends it to its context's queue; it never calls into Go. One
+ * goroutine per context takes the queued items in batches (a blocking cgo
+ * call) and dispatches them. A callback from a foreign thread into Go costs
+ * microseconds; an append costs tens of nanoseconds, and the goroutine pays
+ * one cgo call per batch.
+ *
+ * The user data of every callback is a key: queue index << 48 | id.
+ */
+#ifndef HOSTCALL_GO_QUEUE_H
+#define HOSTCALL_GO_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+    HC_ITEM_REPLY = 1,      /* bytes reply of <lib>_call or a native text/bytes/unit call */
+    HC_ITEM_REPLY_I64 = 2,  /* typed native replies: the value is in `value` */
+    HC_ITEM_REPLY_U64 = 3,
+    HC_ITEM_REPLY_F64 = 4,
+    HC_ITEM_REPLY_BOOL = 5,
+    HC_ITEM_HOST_FN = 6,    /* a host fn invocation: `value` is the token */
+    HC_ITEM_CANCEL = 7,     /* a cancel notice: `value` is the token */
+    HC_ITEM_EVENT = 8       /* an event for a listener */
+};
+
+typedef struct {
+    uint8_t kind;
+    int32_t ret;
+    uint64_t id;      /* the low 48 bits of the key */
+    uint64_t value;   /* token, or a typed reply's bits */
+    char *data;       /* malloc'd copy of the payload, or NULL */
+    size_t len;
+} hc_item;
+
+/* Opens a queue; returns its index (>= 1) or -1 when none is free. */
+int hc_queue_open(void);
+/* Waits until the queue has items (or is closed), then hands them all over:
+ * *items receives a malloc'd array to pass to hc_items_free. Returns the
+ * count; 0 means closed and empty (the queue is released then). */
+int hc_queue_take(int queue, hc_item **items);
+/* Closes the queue: hc_queue_take returns what is left, then 0. */
+void hc_queue_close(int queue);
+/* Frees a batch returned by hc_queue_take. */
+void hc_items_free(hc_item *items, int count);
+
+/* The trampolines, as untyped pointers to hand to a library's entry points. */
+void *hc_reply_trampoline(void);
+void *hc_reply_i64_trampoline(void);
+void *hc_reply_u64_trampoline(void);
+void *hc_reply_f64_trampoline(void);
+void *hc_reply_bool_trampoline(void);
+void *hc_host_fn_trampoline(void);
+void *hc_cancel_trampoline(void);
+void *hc_event_trampoline(void);
+
+#endif
