@@ -32,9 +32,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"math"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -78,6 +80,10 @@ type Runtime struct {
 	base     context.Context
 	stop     context.CancelFunc
 	done     chan struct{}
+
+	// inListener is set while the dispatcher runs an event listener, so
+	// that a Close called from inside one does not wait for itself.
+	inListener atomic.Bool
 
 	mu        sync.Mutex
 	nextID    uint64
@@ -181,11 +187,15 @@ func (r *Runtime) Unlisten(key uint64) {
 
 // Close stops the dispatcher once every queued item is delivered, and
 // cancels the contexts of host calls still running. Call it after the
-// library context is destroyed (so nothing more is queued).
+// library context is destroyed (so nothing more is queued). It waits for
+// the dispatcher, unless an event listener is running: that listener may be
+// the caller, and the dispatcher finishes the queue after it returns.
 func (r *Runtime) Close() {
 	r.stop()
 	C.hc_queue_close(r.queue)
-	<-r.done
+	if !r.inListener.Load() {
+		<-r.done
+	}
 }
 
 func (r *Runtime) dispatch() {
@@ -248,9 +258,22 @@ func (r *Runtime) deliver(item *C.hc_item) {
 		listener := r.listeners[id]
 		r.mu.Unlock()
 		if listener != nil {
-			listener(bytesOf(item))
+			r.listen(listener, bytesOf(item))
 		}
 	}
+}
+
+// listen runs an event listener on the dispatcher. A panic is logged and
+// does not stop the dispatcher.
+func (r *Runtime) listen(listener func([]byte), payload []byte) {
+	r.inListener.Store(true)
+	defer r.inListener.Store(false)
+	defer func() {
+		if p := recover(); p != nil {
+			log.Printf("hostcall: an event listener panicked: %v\n%s", p, debug.Stack())
+		}
+	}()
+	listener(payload)
 }
 
 // run executes one host call on its own goroutine and completes it. A panic
