@@ -15,6 +15,7 @@ pub use hostcall::LibraryDesc;
 
 pub mod c;
 pub mod go;
+pub mod kotlin;
 
 /// The prefix a library file implies: `path/libdemo.so` → `demo`.
 pub fn prefix_of(path: &Path) -> Option<String> {

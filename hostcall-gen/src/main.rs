@@ -4,17 +4,20 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 const USAGE: &str = "\
-usage: hostcall-gen <c|go> --lib <path/to/lib<prefix>.so> [--prefix <prefix>] [--out <path>] [--check]
+usage: hostcall-gen <c|go|kotlin> --lib <path/to/lib<prefix>.so> [--prefix <prefix>] [--out <path>] [--check]
 
 Reads the library's own description and writes its binding:
-  c    the C header (--out: a file)
-  go   the Go package and a copy of the header (--out: a directory)
+  c       the C header (--out: a file)
+  go      the Go package and a copy of the header (--out: a directory)
+  kotlin  the Kotlin file, the JNI glue and a copy of the header
+          (--out: the Maven project directory)
 
   --lib      the built hostcall library (cdylib)
   --prefix   its C prefix (default: from the file name, libdemo.so -> demo)
   --out      where to write (default: stdout)
   --check    compare with --out instead of writing; exit 1 if they differ
-  --go-runtime <import path>  the Go runtime support package";
+  --go-runtime <import path>  the Go runtime support package
+  --kotlin-package <name>     the Kotlin package (default dev.hostcall.<prefix>)";
 
 struct Args {
     language: String,
@@ -23,12 +26,14 @@ struct Args {
     out: Option<PathBuf>,
     check: bool,
     go_runtime: String,
+    kotlin_package: Option<String>,
 }
 
 fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
     let language = argv.next().ok_or("missing the language")?;
     let (mut lib, mut prefix, mut out, mut check) = (None, None, None, false);
     let mut go_runtime = hostcall_gen::go::DEFAULT_RUNTIME.to_owned();
+    let mut kotlin_package = None;
     while let Some(flag) = argv.next() {
         let mut value = || argv.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
@@ -37,6 +42,7 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
             "--out" => out = Some(PathBuf::from(value()?)),
             "--check" => check = true,
             "--go-runtime" => go_runtime = value()?,
+            "--kotlin-package" => kotlin_package = Some(value()?),
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument '{other}'")),
         }
@@ -48,6 +54,7 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
         out,
         check,
         go_runtime,
+        kotlin_package,
     })
 }
 
@@ -66,7 +73,17 @@ fn run(args: Args) -> Result<(), String> {
             .into_iter()
             .map(|(name, text)| (Some(name), text))
             .collect(),
-        other => return Err(format!("unknown language '{other}' (known: c, go)")),
+        "kotlin" => {
+            let package = args
+                .kotlin_package
+                .clone()
+                .unwrap_or_else(|| hostcall_gen::kotlin::default_package(&desc.prefix));
+            hostcall_gen::kotlin::binding(&desc, &package)
+                .into_iter()
+                .map(|(name, text)| (Some(name), text))
+                .collect()
+        }
+        other => return Err(format!("unknown language '{other}' (known: c, go, kotlin)")),
     };
     let target = |name: &Option<String>| -> Option<PathBuf> {
         let out = args.out.as_ref()?;

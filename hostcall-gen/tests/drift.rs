@@ -15,37 +15,17 @@ fn libdemo() -> PathBuf {
     lib
 }
 
-fn header_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/demo/include/demo.h")
-}
-
-#[test]
-fn demo_header_matches_the_built_library() {
-    let desc = hostcall_gen::load(&libdemo(), "demo").expect("description loads");
-    assert_eq!(desc.prefix, "demo");
-    let fresh = hostcall_gen::c::header(&desc);
-    let path = header_path();
-    let current = std::fs::read_to_string(&path).unwrap_or_default();
-    if current != fresh {
-        std::fs::write(&path, &fresh).expect("rewrite demo.h");
-        panic!(
-            "{} was out of date and has been regenerated; review and commit it",
-            path.display()
-        );
-    }
-}
-
-#[test]
-fn go_package_matches_the_built_library() {
-    let desc = hostcall_gen::load(&libdemo(), "demo").expect("description loads");
-    let files =
-        hostcall_gen::go::package(&desc, hostcall_gen::go::DEFAULT_RUNTIME).expect("Go package");
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bindings/go/demo");
+/// Writes each generated file under `dir` if it differs from what is
+/// there, and fails naming the files that had drifted (so the fix is one
+/// review and one commit away).
+fn regenerate(dir: &Path, files: Vec<(String, String)>) {
     let mut stale = Vec::new();
     for (name, fresh) in files {
         let path = dir.join(&name);
         if std::fs::read_to_string(&path).unwrap_or_default() != fresh {
-            std::fs::write(&path, &fresh).expect("rewrite the Go package");
+            std::fs::create_dir_all(path.parent().expect("a file has a directory"))
+                .expect("create the directory");
+            std::fs::write(&path, &fresh).expect("rewrite the generated file");
             stale.push(path.display().to_string());
         }
     }
@@ -54,6 +34,38 @@ fn go_package_matches_the_built_library() {
         "{} were out of date and have been regenerated; review and commit them",
         stale.join(", ")
     );
+}
+
+fn demo() -> hostcall_gen::LibraryDesc {
+    let desc = hostcall_gen::load(&libdemo(), "demo").expect("description loads");
+    assert_eq!(desc.prefix, "demo");
+    desc
+}
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+}
+
+#[test]
+fn demo_header_matches_the_built_library() {
+    regenerate(
+        &repo("examples/demo/include"),
+        vec![("demo.h".to_owned(), hostcall_gen::c::header(&demo()))],
+    );
+}
+
+#[test]
+fn go_package_matches_the_built_library() {
+    let files =
+        hostcall_gen::go::package(&demo(), hostcall_gen::go::DEFAULT_RUNTIME).expect("Go package");
+    regenerate(&repo("bindings/go/demo"), files);
+}
+
+#[test]
+fn kotlin_binding_matches_the_built_library() {
+    let files =
+        hostcall_gen::kotlin::binding(&demo(), &hostcall_gen::kotlin::default_package("demo"));
+    regenerate(&repo("bindings/kotlin"), files);
 }
 
 #[test]

@@ -1,0 +1,241 @@
+package dev.hostcall.runtime
+
+import java.io.ByteArrayOutputStream
+
+/**
+ * The CBOR subset hostcall's wire form uses: unsigned and negative
+ * integers, floats, text and byte strings, arrays, maps with text keys,
+ * booleans and null. Generated bindings write and read records with it
+ * field by field, so unsigned values keep their full range.
+ */
+class CborWriter {
+    private val out = ByteArrayOutputStream(64)
+
+    fun bytes(): ByteArray = out.toByteArray()
+
+    private fun head(major: Int, value: ULong) {
+        val m = major shl 5
+        when {
+            value < 24u -> out.write(m or value.toInt())
+            value <= 0xffu -> {
+                out.write(m or 24)
+                out.write(value.toInt())
+            }
+            value <= 0xffffu -> {
+                out.write(m or 25)
+                for (shift in 8 downTo 0 step 8) out.write((value shr shift).toInt() and 0xff)
+            }
+            value <= 0xffff_ffffu -> {
+                out.write(m or 26)
+                for (shift in 24 downTo 0 step 8) out.write((value shr shift).toInt() and 0xff)
+            }
+            else -> {
+                out.write(m or 27)
+                for (shift in 56 downTo 0 step 8) out.write((value shr shift).toInt() and 0xff)
+            }
+        }
+    }
+
+    fun uint(value: ULong): CborWriter = apply { head(0, value) }
+
+    fun int(value: Long): CborWriter = apply {
+        if (value >= 0) head(0, value.toULong()) else head(1, (-1 - value).toULong())
+    }
+
+    fun double(value: Double): CborWriter = apply {
+        out.write(0xfb)
+        val bits = value.toRawBits()
+        for (shift in 56 downTo 0 step 8) out.write((bits shr shift).toInt() and 0xff)
+    }
+
+    fun bool(value: Boolean): CborWriter = apply { out.write(if (value) 0xf5 else 0xf4) }
+
+    fun nil(): CborWriter = apply { out.write(0xf6) }
+
+    fun text(value: String): CborWriter = apply {
+        val utf8 = value.encodeToByteArray()
+        head(3, utf8.size.toULong())
+        out.write(utf8)
+    }
+
+    fun bytes(value: ByteArray): CborWriter = apply {
+        head(2, value.size.toULong())
+        out.write(value)
+    }
+
+    fun array(size: Int): CborWriter = apply { head(4, size.toULong()) }
+
+    fun map(size: Int): CborWriter = apply { head(5, size.toULong()) }
+}
+
+/** A malformed or unexpected CBOR value. */
+class CborException(message: String) : RuntimeException(message)
+
+/** Reads the values [CborWriter] writes; strict about types, lenient about widths. */
+class CborReader(private val data: ByteArray) {
+    private var pos = 0
+
+    val atEnd: Boolean get() = pos == data.size
+
+    private fun byte(): Int {
+        if (pos >= data.size) throw CborException("truncated CBOR at byte $pos")
+        return data[pos++].toInt() and 0xff
+    }
+
+    private fun argument(info: Int): ULong = when {
+        info < 24 -> info.toULong()
+        info == 24 -> byte().toULong()
+        info == 25 -> (byte().toULong() shl 8) or byte().toULong()
+        info == 26 -> (0 until 4).fold(0uL) { acc, _ -> (acc shl 8) or byte().toULong() }
+        info == 27 -> (0 until 8).fold(0uL) { acc, _ -> (acc shl 8) or byte().toULong() }
+        else -> throw CborException("unsupported CBOR length encoding $info at byte ${pos - 1}")
+    }
+
+    private fun header(): Pair<Int, ULong> {
+        var initial = byte()
+        while (initial shr 5 == 6) { // a tag: skip its number, read the tagged value
+            argument(initial and 31)
+            initial = byte()
+        }
+        return (initial shr 5) to if (initial shr 5 == 7) (initial and 31).toULong() else argument(initial and 31)
+    }
+
+    private fun expect(major: Int, what: String): ULong {
+        val start = pos
+        val (m, arg) = header()
+        if (m != major) {
+            pos = start
+            throw CborException("expected $what, found ${describe(m, arg)} at byte $start")
+        }
+        return arg
+    }
+
+    private fun describe(major: Int, arg: ULong): String = when (major) {
+        0, 1 -> "an integer"
+        2 -> "a byte string"
+        3 -> "a text string"
+        4 -> "an array"
+        5 -> "a map"
+        else -> when (arg) {
+            20uL, 21uL -> "a boolean"
+            22uL -> "null"
+            else -> "a float or simple value"
+        }
+    }
+
+    fun uint(): ULong = expect(0, "an unsigned integer")
+
+    fun int(): Long {
+        val start = pos
+        val (m, arg) = header()
+        return when (m) {
+            0 -> if (arg <= Long.MAX_VALUE.toULong()) arg.toLong() else throw CborException("integer $arg out of range at byte $start")
+            1 -> if (arg <= Long.MAX_VALUE.toULong()) -1 - arg.toLong() else throw CborException("integer out of range at byte $start")
+            else -> {
+                pos = start
+                throw CborException("expected an integer, found ${describe(m, arg)} at byte $start")
+            }
+        }
+    }
+
+    private fun ranged(value: Long, min: Long, max: Long, what: String): Long =
+        if (value in min..max) value else throw CborException("$value does not fit in $what")
+
+    fun i8(): Byte = ranged(int(), Byte.MIN_VALUE.toLong(), Byte.MAX_VALUE.toLong(), "i8").toByte()
+
+    fun i16(): Short = ranged(int(), Short.MIN_VALUE.toLong(), Short.MAX_VALUE.toLong(), "i16").toShort()
+
+    fun i32(): Int = ranged(int(), Int.MIN_VALUE.toLong(), Int.MAX_VALUE.toLong(), "i32").toInt()
+
+    private fun unsigned(max: ULong, what: String): ULong =
+        uint().also { if (it > max) throw CborException("$it does not fit in $what") }
+
+    fun u8(): UByte = unsigned(UByte.MAX_VALUE.toULong(), "u8").toUByte()
+
+    fun u16(): UShort = unsigned(UShort.MAX_VALUE.toULong(), "u16").toUShort()
+
+    fun u32(): UInt = unsigned(UInt.MAX_VALUE.toULong(), "u32").toUInt()
+
+    fun double(): Double {
+        val start = pos
+        return when (val initial = byte()) {
+            0xfb -> Double.fromBits((0 until 8).fold(0L) { acc, _ -> (acc shl 8) or byte().toLong() })
+            0xfa -> Float.fromBits((0 until 4).fold(0) { acc, _ -> (acc shl 8) or byte() }).toDouble()
+            0xf9 -> halfToDouble((byte() shl 8) or byte())
+            else -> {
+                pos = start
+                if (initial shr 5 <= 1) int().toDouble() else throw CborException("expected a float at byte $start")
+            }
+        }
+    }
+
+    private fun halfToDouble(half: Int): Double {
+        val exp = (half shr 10) and 0x1f
+        val mant = half and 0x3ff
+        val value = when (exp) {
+            0 -> mant * Math.pow(2.0, -24.0)
+            31 -> if (mant == 0) Double.POSITIVE_INFINITY else Double.NaN
+            else -> (mant + 1024) * Math.pow(2.0, exp - 25.0)
+        }
+        return if (half and 0x8000 != 0) -value else value
+    }
+
+    fun bool(): Boolean = when (val b = byte()) {
+        0xf5 -> true
+        0xf4 -> false
+        else -> throw CborException("expected a boolean, found initial byte $b at byte ${pos - 1}")
+    }
+
+    /** True (and consumed) if the next value is null. */
+    fun nil(): Boolean {
+        if (pos < data.size && (data[pos].toInt() and 0xff) == 0xf6) {
+            pos++
+            return true
+        }
+        return false
+    }
+
+    fun text(): String {
+        val len = expect(3, "a text string").toInt()
+        if (len < 0 || pos + len > data.size) throw CborException("truncated text at byte $pos")
+        val decoder = Charsets.UTF_8.newDecoder()
+        val text = try {
+            decoder.decode(java.nio.ByteBuffer.wrap(data, pos, len)).toString()
+        } catch (e: java.nio.charset.CharacterCodingException) {
+            throw CborException("text at byte $pos is not valid UTF-8")
+        }
+        pos += len
+        return text
+    }
+
+    fun bytes(): ByteArray {
+        val len = expect(2, "a byte string").toInt()
+        if (len < 0 || pos + len > data.size) throw CborException("truncated bytes at byte $pos")
+        return data.copyOfRange(pos, pos + len).also { pos += len }
+    }
+
+    fun array(): Int = expect(4, "an array").toInt()
+
+    fun map(): Int = expect(5, "a map").toInt()
+
+    /** Skips one value (an unknown map entry). */
+    fun skip() {
+        val (m, arg) = header()
+        when (m) {
+            2, 3 -> pos += arg.toInt()
+            4 -> repeat(arg.toInt()) { skip() }
+            5 -> repeat(arg.toInt() * 2) { skip() }
+            7 -> when (arg.toInt()) {
+                25 -> pos += 2
+                26 -> pos += 4
+                27 -> pos += 8
+            }
+        }
+        if (pos > data.size) throw CborException("truncated CBOR")
+    }
+
+    /** Fails unless every byte was read. */
+    fun end() {
+        if (!atEnd) throw CborException("${data.size - pos} trailing bytes after the CBOR value")
+    }
+}
