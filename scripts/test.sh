@@ -62,10 +62,16 @@ command -v go >/dev/null 2>&1 || need_apt go golang-go
 go_minor=$(go env GOVERSION | sed -n 's/^go1\.\([0-9]*\).*/\1/p')
 [ "${go_minor:-0}" -ge 21 ] || die "Go >= 1.21 is required for the Go bindings (found $(go env GOVERSION)); install it from https://go.dev/dl"
 command -v gofmt >/dev/null 2>&1 || die "gofmt is required (it comes with Go)"
+command -v java >/dev/null 2>&1 || need_apt java default-jdk-headless
+command -v mvn >/dev/null 2>&1 || need_apt mvn maven
+java_home=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.home = //p')
+[ -f "$java_home/include/jni.h" ] || die "a JDK with JNI headers is required ($java_home/include/jni.h is missing; install a JDK, not a JRE)"
 cargo --version
 cc --version | head -n1
 valgrind --version
 go version
+java -version 2>&1 | head -n1
+mvn -v | head -n1
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -107,6 +113,22 @@ case "$lib_dir" in /*) ;; *) lib_dir="$root/$lib_dir" ;; esac
     GOEXPERIMENT=cgocheck2 go test -count=1 ./...
     # Benchmarks in smoke mode: each once, nothing asserted about speed.
     go test -run '^$' -bench . -benchtime 1x ./...
+)
+
+step "Kotlin binding: mvn -B test (JNI glue built by Maven, tests under -Xcheck:jni)"
+(
+    cd "$root/bindings/kotlin"
+    log=$(mktemp)
+    if ! mvn -B test -Dhostcall.lib.dir="$lib_dir" >"$log" 2>&1; then
+        cat "$log"
+        die "the Kotlin tests failed"
+    fi
+    grep -E "Tests run:|BUILD" "$log" | tail -n 3
+    # -Xcheck:jni reports misuse as warnings: they must stay quiet.
+    if grep -rh "WARNING in native method\|JNI WARNING" "$log" target/surefire-reports 2>/dev/null; then
+        die "-Xcheck:jni reported JNI misuse (above)"
+    fi
+    rm -f "$log"
 )
 
 step "the C demo, end to end"
