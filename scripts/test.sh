@@ -91,7 +91,7 @@ RUSTFLAGS="--cfg hostcall_loom" CARGO_TARGET_DIR="$root/target/loom" \
 
 step "generated files match what is checked in"
 if git -C "$root" rev-parse --git-dir >/dev/null 2>&1; then
-    git -C "$root" diff --exit-code -- examples/demo/include ||
+    git -C "$root" diff --exit-code -- examples/demo/include bindings/go/demo bindings/kotlin/src ||
         die "generated files differ from what is checked in (see the diff above); commit them"
 else
     echo "(not a git checkout: the drift test above already compared them)"

@@ -255,13 +255,34 @@ impl<'a> Gen<'a> {
 
 // The context handle and user data cross as integers: they are opaque
 // values, not Go pointers, and must not look like one to the Go runtime.
-static uintptr_t hcgo_new(const char *config, size_t len) {{ return (uintptr_t){p}_new(config, len); }}
-static int hcgo_destroy(uintptr_t ctx) {{ return {p}_destroy((void *)ctx); }}
-static int hcgo_call(uintptr_t ctx, const char *method, const char *req, size_t len, void *cb, uint64_t key) {{
-    return {p}_call((void *)ctx, method, req, len, (FFICallBack)cb, (void *)(uintptr_t)key);
+//
+// A refusal carries its detail, read in the same C call: the library keeps
+// the last error per thread, and a goroutine's next cgo call may run on
+// another thread. The Go side frees the detail.
+typedef struct {{ int code; char *detail; }} hcgo_status;
+static char *hcgo_detail(void) {{
+    size_t n = {p}_last_error(NULL, 0);
+    char *buf = malloc(n + 1);
+    if (buf != NULL) {p}_last_error(buf, n + 1);
+    return buf;
 }}
-static int hcgo_register(uintptr_t ctx, const char *name, void *fn, void *cancel, uint64_t key) {{
-    return {p}_register_host_fn_cancellable((void *)ctx, name, (FFIHostFn)fn, (FFIHostCancelFn)cancel, (void *)(uintptr_t)key);
+static hcgo_status hcgo_status_of(int code) {{
+    hcgo_status s = {{code, NULL}};
+    if (code != 0) s.detail = hcgo_detail();
+    return s;
+}}
+typedef struct {{ uintptr_t handle; char *detail; }} hcgo_created;
+static hcgo_created hcgo_new(const char *config, size_t len) {{
+    hcgo_created c = {{(uintptr_t){p}_new(config, len), NULL}};
+    if (c.handle == 0) c.detail = hcgo_detail();
+    return c;
+}}
+static int hcgo_destroy(uintptr_t ctx) {{ return {p}_destroy((void *)ctx); }}
+static hcgo_status hcgo_call(uintptr_t ctx, const char *method, const char *req, size_t len, void *cb, uint64_t key) {{
+    return hcgo_status_of({p}_call((void *)ctx, method, req, len, (FFICallBack)cb, (void *)(uintptr_t)key));
+}}
+static hcgo_status hcgo_register(uintptr_t ctx, const char *name, void *fn, void *cancel, uint64_t key) {{
+    return hcgo_status_of({p}_register_host_fn_cancellable((void *)ctx, name, (FFIHostFn)fn, (FFIHostCancelFn)cancel, (void *)(uintptr_t)key));
 }}
 static int hcgo_complete(uintptr_t ctx, uint64_t token, int ret, const char *msg, size_t len) {{
     return {p}_host_complete((void *)ctx, token, ret, msg, len);
@@ -270,7 +291,6 @@ static uint64_t hcgo_listen(uintptr_t ctx, const char *event, void *cb, uint64_t
     return {p}_add_event_listener((void *)ctx, event, (FFICallBack)cb, (void *)(uintptr_t)key);
 }}
 static int hcgo_unlisten(uintptr_t ctx, uint64_t id) {{ return {p}_remove_event_listener((void *)ctx, id); }}
-static size_t hcgo_last_error(char *buf, size_t cap) {{ return {p}_last_error(buf, cap); }}
 static uint64_t hcgo_interface_hash(void) {{ return {p}_interface_hash(); }}
 "
         );
@@ -331,9 +351,11 @@ func WithMaxInFlight(n uint32) Option {{
 }}
 
 // WithHostCallTimeout sets the timeout of every host call (default none):
-// a host function still running then has its context cancelled.
+// a host function still running then has its context cancelled. The
+// library counts whole milliseconds, so d is rounded up to one; d <= 0
+// means no timeout.
 func WithHostCallTimeout(d time.Duration) Option {{
-\treturn func(o *options) {{ o.config[\"host_call_timeout_ms\"] = uint64(d / time.Millisecond) }}
+\treturn func(o *options) {{ o.config[\"host_call_timeout_ms\"] = ceilUnits(d, time.Millisecond) }}
 }}
 
 // WithMaxPendingRequests bounds the calls queued or running; past it a call
@@ -343,23 +365,32 @@ func WithMaxPendingRequests(n uint64) Option {{
 }}
 
 // WithSpin sets how long the library's idle loop spins for host results
-// before it sleeps, while host calls are outstanding (default 50µs; 0 never
-// spins).
+// before it sleeps, while host calls are outstanding (default 50µs, at most
+// 10ms). The library counts whole microseconds, so d is rounded up to one;
+// d <= 0 never spins.
 func WithSpin(d time.Duration) Option {{
-\treturn func(o *options) {{ o.config[\"spin_us\"] = uint64(d / time.Microsecond) }}
+\treturn func(o *options) {{ o.config[\"spin_us\"] = ceilUnits(d, time.Microsecond) }}
 }}
 
-func lastError() string {{
-\tvar buf [512]C.char
-\tn := C.hcgo_last_error(&buf[0], C.size_t(len(buf)))
-\tif n == 0 {{
+// ceilUnits is d in whole units, rounded up; 0 when d <= 0.
+func ceilUnits(d, unit time.Duration) uint64 {{
+\tif d <= 0 {{
+\t\treturn 0
+\t}}
+\treturn uint64((d-1)/unit) + 1
+}}
+
+// takeDetail is a refusal's detail as a Go string; it frees the C copy.
+func takeDetail(detail *C.char) string {{
+\tif detail == nil {{
 \t\treturn \"\"
 \t}}
-\treturn C.GoString(&buf[0])
+\tdefer C.free(unsafe.Pointer(detail))
+\treturn C.GoString(detail)
 }}
 
-func refused(op string, status C.int) error {{
-\treturn &hostcall.StatusError{{Op: op, Code: int(status), Detail: lastError()}}
+func refused(op string, status C.hcgo_status) error {{
+\treturn &hostcall.StatusError{{Op: op, Code: int(status.code), Detail: takeDetail(status.detail)}}
 }}
 
 // New creates a Context.
@@ -377,11 +408,11 @@ func New(opts ...Option) (*Context, error) {{
 \t}}
 \tcConfig := C.CBytes(config)
 \tdefer C.free(cConfig)
-\thandle := C.hcgo_new((*C.char)(cConfig), C.size_t(len(config)))
-\tif handle == 0 {{
-\t\treturn nil, fmt.Errorf(\"{p}: new: %s\", lastError())
+\tcreated := C.hcgo_new((*C.char)(cConfig), C.size_t(len(config)))
+\tif created.handle == 0 {{
+\t\treturn nil, fmt.Errorf(\"{p}: new: %s\", takeDetail(created.detail))
 \t}}
-\tc := &Context{{handle: handle}}
+\tc := &Context{{handle: created.handle}}
 \tc.rt, err = hostcall.NewRuntime(c.complete)
 \tif err != nil {{
 \t\tC.hcgo_destroy(c.handle)
@@ -428,8 +459,8 @@ func (c *Context) call(ctx context.Context, method string, cMethod *C.char, requ
 }}
 
 // await turns a call's status and reply into a result.
-func (c *Context) await(ctx context.Context, method string, key uint64, replies chan hostcall.Reply, status C.int) (hostcall.Reply, error) {{
-\tif status != 0 {{
+func (c *Context) await(ctx context.Context, method string, key uint64, replies chan hostcall.Reply, status C.hcgo_status) (hostcall.Reply, error) {{
+\tif status.code != 0 {{
 \t\tc.rt.Forget(key)
 \t\treturn hostcall.Reply{{}}, refused(\"{p}: \"+method, status)
 \t}}
@@ -655,7 +686,7 @@ var _ = cbytes
         };
         let _ = writeln!(
             self.preamble,
-            "static int hcgo_native_{name}(uintptr_t ctx{c_params}, void *cb, uint64_t key) {{\n    return {p}_native_{name}((void *)ctx{c_args}, ({callback})cb, (void *)(uintptr_t)key);\n}}",
+            "static hcgo_status hcgo_native_{name}(uintptr_t ctx{c_params}, void *cb, uint64_t key) {{\n    return hcgo_status_of({p}_native_{name}((void *)ctx{c_args}, ({callback})cb, (void *)(uintptr_t)key));\n}}",
             name = f.name
         );
     }
@@ -723,7 +754,7 @@ var _ = cbytes
         );
         let _ = writeln!(
             self.body,
-            "\tif status != 0 {{\n\t\treturn refused(\"{}: register {}\", status)\n\t}}\n\treturn nil\n}}",
+            "\tif status.code != 0 {{\n\t\treturn refused(\"{}: register {}\", status)\n\t}}\n\treturn nil\n}}",
             self.p(),
             f.name
         );

@@ -13,13 +13,34 @@ package demo
 
 // The context handle and user data cross as integers: they are opaque
 // values, not Go pointers, and must not look like one to the Go runtime.
-static uintptr_t hcgo_new(const char *config, size_t len) { return (uintptr_t)demo_new(config, len); }
-static int hcgo_destroy(uintptr_t ctx) { return demo_destroy((void *)ctx); }
-static int hcgo_call(uintptr_t ctx, const char *method, const char *req, size_t len, void *cb, uint64_t key) {
-    return demo_call((void *)ctx, method, req, len, (FFICallBack)cb, (void *)(uintptr_t)key);
+//
+// A refusal carries its detail, read in the same C call: the library keeps
+// the last error per thread, and a goroutine's next cgo call may run on
+// another thread. The Go side frees the detail.
+typedef struct { int code; char *detail; } hcgo_status;
+static char *hcgo_detail(void) {
+    size_t n = demo_last_error(NULL, 0);
+    char *buf = malloc(n + 1);
+    if (buf != NULL) demo_last_error(buf, n + 1);
+    return buf;
 }
-static int hcgo_register(uintptr_t ctx, const char *name, void *fn, void *cancel, uint64_t key) {
-    return demo_register_host_fn_cancellable((void *)ctx, name, (FFIHostFn)fn, (FFIHostCancelFn)cancel, (void *)(uintptr_t)key);
+static hcgo_status hcgo_status_of(int code) {
+    hcgo_status s = {code, NULL};
+    if (code != 0) s.detail = hcgo_detail();
+    return s;
+}
+typedef struct { uintptr_t handle; char *detail; } hcgo_created;
+static hcgo_created hcgo_new(const char *config, size_t len) {
+    hcgo_created c = {(uintptr_t)demo_new(config, len), NULL};
+    if (c.handle == 0) c.detail = hcgo_detail();
+    return c;
+}
+static int hcgo_destroy(uintptr_t ctx) { return demo_destroy((void *)ctx); }
+static hcgo_status hcgo_call(uintptr_t ctx, const char *method, const char *req, size_t len, void *cb, uint64_t key) {
+    return hcgo_status_of(demo_call((void *)ctx, method, req, len, (FFICallBack)cb, (void *)(uintptr_t)key));
+}
+static hcgo_status hcgo_register(uintptr_t ctx, const char *name, void *fn, void *cancel, uint64_t key) {
+    return hcgo_status_of(demo_register_host_fn_cancellable((void *)ctx, name, (FFIHostFn)fn, (FFIHostCancelFn)cancel, (void *)(uintptr_t)key));
 }
 static int hcgo_complete(uintptr_t ctx, uint64_t token, int ret, const char *msg, size_t len) {
     return demo_host_complete((void *)ctx, token, ret, msg, len);
@@ -28,19 +49,18 @@ static uint64_t hcgo_listen(uintptr_t ctx, const char *event, void *cb, uint64_t
     return demo_add_event_listener((void *)ctx, event, (FFICallBack)cb, (void *)(uintptr_t)key);
 }
 static int hcgo_unlisten(uintptr_t ctx, uint64_t id) { return demo_remove_event_listener((void *)ctx, id); }
-static size_t hcgo_last_error(char *buf, size_t cap) { return demo_last_error(buf, cap); }
 static uint64_t hcgo_interface_hash(void) { return demo_interface_hash(); }
-static int hcgo_native_version(uintptr_t ctx, void *cb, uint64_t key) {
-    return demo_native_version((void *)ctx, (FFICallBack)cb, (void *)(uintptr_t)key);
+static hcgo_status hcgo_native_version(uintptr_t ctx, void *cb, uint64_t key) {
+    return hcgo_status_of(demo_native_version((void *)ctx, (FFICallBack)cb, (void *)(uintptr_t)key));
 }
-static int hcgo_native_add(uintptr_t ctx, int64_t a, int64_t b, void *cb, uint64_t key) {
-    return demo_native_add((void *)ctx, a, b, (FFICallBackI64)cb, (void *)(uintptr_t)key);
+static hcgo_status hcgo_native_add(uintptr_t ctx, int64_t a, int64_t b, void *cb, uint64_t key) {
+    return hcgo_status_of(demo_native_add((void *)ctx, a, b, (FFICallBackI64)cb, (void *)(uintptr_t)key));
 }
-static int hcgo_native_ping_host(uintptr_t ctx, const char *message, size_t message_len, void *cb, uint64_t key) {
-    return demo_native_ping_host((void *)ctx, message, message_len, (FFICallBack)cb, (void *)(uintptr_t)key);
+static hcgo_status hcgo_native_ping_host(uintptr_t ctx, const char *message, size_t message_len, void *cb, uint64_t key) {
+    return hcgo_status_of(demo_native_ping_host((void *)ctx, message, message_len, (FFICallBack)cb, (void *)(uintptr_t)key));
 }
-static int hcgo_native_panic_with(uintptr_t ctx, const char *message, size_t message_len, void *cb, uint64_t key) {
-    return demo_native_panic_with((void *)ctx, message, message_len, (FFICallBack)cb, (void *)(uintptr_t)key);
+static hcgo_status hcgo_native_panic_with(uintptr_t ctx, const char *message, size_t message_len, void *cb, uint64_t key) {
+    return hcgo_status_of(demo_native_panic_with((void *)ctx, message, message_len, (FFICallBack)cb, (void *)(uintptr_t)key));
 }
 */
 import "C"
@@ -91,9 +111,11 @@ func WithMaxInFlight(n uint32) Option {
 }
 
 // WithHostCallTimeout sets the timeout of every host call (default none):
-// a host function still running then has its context cancelled.
+// a host function still running then has its context cancelled. The
+// library counts whole milliseconds, so d is rounded up to one; d <= 0
+// means no timeout.
 func WithHostCallTimeout(d time.Duration) Option {
-	return func(o *options) { o.config["host_call_timeout_ms"] = uint64(d / time.Millisecond) }
+	return func(o *options) { o.config["host_call_timeout_ms"] = ceilUnits(d, time.Millisecond) }
 }
 
 // WithMaxPendingRequests bounds the calls queued or running; past it a call
@@ -103,23 +125,32 @@ func WithMaxPendingRequests(n uint64) Option {
 }
 
 // WithSpin sets how long the library's idle loop spins for host results
-// before it sleeps, while host calls are outstanding (default 50µs; 0 never
-// spins).
+// before it sleeps, while host calls are outstanding (default 50µs, at most
+// 10ms). The library counts whole microseconds, so d is rounded up to one;
+// d <= 0 never spins.
 func WithSpin(d time.Duration) Option {
-	return func(o *options) { o.config["spin_us"] = uint64(d / time.Microsecond) }
+	return func(o *options) { o.config["spin_us"] = ceilUnits(d, time.Microsecond) }
 }
 
-func lastError() string {
-	var buf [512]C.char
-	n := C.hcgo_last_error(&buf[0], C.size_t(len(buf)))
-	if n == 0 {
+// ceilUnits is d in whole units, rounded up; 0 when d <= 0.
+func ceilUnits(d, unit time.Duration) uint64 {
+	if d <= 0 {
+		return 0
+	}
+	return uint64((d-1)/unit) + 1
+}
+
+// takeDetail is a refusal's detail as a Go string; it frees the C copy.
+func takeDetail(detail *C.char) string {
+	if detail == nil {
 		return ""
 	}
-	return C.GoString(&buf[0])
+	defer C.free(unsafe.Pointer(detail))
+	return C.GoString(detail)
 }
 
-func refused(op string, status C.int) error {
-	return &hostcall.StatusError{Op: op, Code: int(status), Detail: lastError()}
+func refused(op string, status C.hcgo_status) error {
+	return &hostcall.StatusError{Op: op, Code: int(status.code), Detail: takeDetail(status.detail)}
 }
 
 // New creates a Context.
@@ -137,11 +168,11 @@ func New(opts ...Option) (*Context, error) {
 	}
 	cConfig := C.CBytes(config)
 	defer C.free(cConfig)
-	handle := C.hcgo_new((*C.char)(cConfig), C.size_t(len(config)))
-	if handle == 0 {
-		return nil, fmt.Errorf("demo: new: %s", lastError())
+	created := C.hcgo_new((*C.char)(cConfig), C.size_t(len(config)))
+	if created.handle == 0 {
+		return nil, fmt.Errorf("demo: new: %s", takeDetail(created.detail))
 	}
-	c := &Context{handle: handle}
+	c := &Context{handle: created.handle}
 	c.rt, err = hostcall.NewRuntime(c.complete)
 	if err != nil {
 		C.hcgo_destroy(c.handle)
@@ -188,8 +219,8 @@ func (c *Context) call(ctx context.Context, method string, cMethod *C.char, requ
 }
 
 // await turns a call's status and reply into a result.
-func (c *Context) await(ctx context.Context, method string, key uint64, replies chan hostcall.Reply, status C.int) (hostcall.Reply, error) {
-	if status != 0 {
+func (c *Context) await(ctx context.Context, method string, key uint64, replies chan hostcall.Reply, status C.hcgo_status) (hostcall.Reply, error) {
+	if status.code != 0 {
 		c.rt.Forget(key)
 		return hostcall.Reply{}, refused("demo: "+method, status)
 	}
@@ -402,7 +433,7 @@ func (c *Context) RegisterFetchProfile(fn func(ctx context.Context, userID strin
 		return hostcall.Encode(out)
 	})
 	status := C.hcgo_register(c.handle, hostFns.fetchProfile, hostcall.HostFnTrampoline, hostcall.CancelTrampoline, C.uint64_t(key))
-	if status != 0 {
+	if status.code != 0 {
 		return refused("demo: register fetch_profile", status)
 	}
 	return nil
@@ -429,7 +460,7 @@ func (c *Context) RegisterNotify(fn func(ctx context.Context, message string) er
 		return hostcall.Null, nil
 	})
 	status := C.hcgo_register(c.handle, hostFns.notify, hostcall.HostFnTrampoline, hostcall.CancelTrampoline, C.uint64_t(key))
-	if status != 0 {
+	if status.code != 0 {
 		return refused("demo: register notify", status)
 	}
 	return nil

@@ -13,7 +13,11 @@ var (
 
 func init() {
 	var err error
-	if encMode, err = cbor.CoreDetEncOptions().EncMode(); err != nil {
+	options := cbor.CoreDetEncOptions()
+	// A nil slice or map is an empty one, as Go code treats it; null is
+	// kept for nil pointers (optional values).
+	options.NilContainers = cbor.NilContainerAsEmpty
+	if encMode, err = options.EncMode(); err != nil {
 		panic(err)
 	}
 	if decMode, err = (cbor.DecOptions{}).DecMode(); err != nil {

@@ -34,10 +34,14 @@ import (
 	"fmt"
 	"log"
 	"math"
+	"runtime"
 	"runtime/debug"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/hostcall/hostcall/bindings/go/internal/gostack"
 )
 
 // The trampolines, to hand to a library's entry points as its callbacks.
@@ -53,6 +57,22 @@ var (
 )
 
 const idBits = 48
+
+// goid is the current goroutine's id, from the header of its stack trace.
+// Only Close uses it, to tell whether it runs on the dispatcher.
+func goid() uint64 {
+	var buf [64]byte
+	n := runtime.Stack(buf[:], false)
+	field := buf[len("goroutine "):n]
+	for i, c := range field {
+		if c == ' ' {
+			field = field[:i]
+			break
+		}
+	}
+	id, _ := strconv.ParseUint(string(field), 10, 64)
+	return id
+}
 
 // Reply is what a call got back: Data (CBOR, text or bytes) or Value (a
 // typed native result) when OK, else the error text in Data.
@@ -77,19 +97,19 @@ type Completer func(token uint64, ok bool, payload []byte)
 type Runtime struct {
 	queue    C.int
 	complete Completer
-	base     context.Context
-	stop     context.CancelFunc
 	done     chan struct{}
 
-	// inListener is set while the dispatcher runs an event listener, so
-	// that a Close called from inside one does not wait for itself.
-	inListener atomic.Bool
+	// dispatcher is the dispatcher goroutine's id, so that a Close called
+	// from inside an event listener (which runs on it) does not wait for
+	// itself.
+	dispatcher atomic.Uint64
 
 	mu        sync.Mutex
 	nextID    uint64
 	pending   map[uint64]chan Reply
 	hostFns   map[uint64]HostFn
 	running   map[uint64]context.CancelFunc // host calls by token
+	closed    bool
 	listeners map[uint64]func([]byte)
 }
 
@@ -100,12 +120,9 @@ func NewRuntime(complete Completer) (*Runtime, error) {
 	if queue < 0 {
 		return nil, errors.New("hostcall: too many open contexts in this process")
 	}
-	base, stop := context.WithCancel(context.Background())
 	r := &Runtime{
 		queue:     queue,
 		complete:  complete,
-		base:      base,
-		stop:      stop,
 		done:      make(chan struct{}),
 		pending:   make(map[uint64]chan Reply),
 		hostFns:   make(map[uint64]HostFn),
@@ -188,17 +205,23 @@ func (r *Runtime) Unlisten(key uint64) {
 // Close stops the dispatcher once every queued item is delivered, and
 // cancels the contexts of host calls still running. Call it after the
 // library context is destroyed (so nothing more is queued). It waits for
-// the dispatcher, unless an event listener is running: that listener may be
-// the caller, and the dispatcher finishes the queue after it returns.
+// the dispatcher, unless it is called from an event listener, which runs on
+// the dispatcher: then the dispatcher finishes the queue after it returns.
 func (r *Runtime) Close() {
-	r.stop()
+	r.mu.Lock()
+	r.closed = true
+	for _, cancel := range r.running {
+		cancel()
+	}
+	r.mu.Unlock()
 	C.hc_queue_close(r.queue)
-	if !r.inListener.Load() {
+	if goid() != r.dispatcher.Load() {
 		<-r.done
 	}
 }
 
 func (r *Runtime) dispatch() {
+	r.dispatcher.Store(goid())
 	defer close(r.done)
 	for {
 		var items *C.hc_item
@@ -241,10 +264,19 @@ func (r *Runtime) deliver(item *C.hc_item) {
 			go r.complete(token, false, []byte("no Go function is registered for this host fn"))
 			return
 		}
-		ctx, cancel := context.WithCancel(r.base)
+		// Not derived from a shared parent: with thousands of calls in
+		// flight, registering each with one parent context serialises them
+		// on its lock. Close cancels them through `running` instead.
+		ctx, cancel := context.WithCancel(context.Background())
 		r.mu.Lock()
-		r.running[token] = cancel
+		closed := r.closed
+		if !closed {
+			r.running[token] = cancel
+		}
 		r.mu.Unlock()
+		if closed {
+			cancel()
+		}
 		go r.run(ctx, cancel, token, fn, request)
 	case C.HC_ITEM_CANCEL:
 		r.mu.Lock()
@@ -266,8 +298,6 @@ func (r *Runtime) deliver(item *C.hc_item) {
 // listen runs an event listener on the dispatcher. A panic is logged and
 // does not stop the dispatcher.
 func (r *Runtime) listen(listener func([]byte), payload []byte) {
-	r.inListener.Store(true)
-	defer r.inListener.Store(false)
 	defer func() {
 		if p := recover(); p != nil {
 			log.Printf("hostcall: an event listener panicked: %v\n%s", p, debug.Stack())
@@ -279,12 +309,16 @@ func (r *Runtime) listen(listener func([]byte), payload []byte) {
 // run executes one host call on its own goroutine and completes it. A panic
 // becomes an error result.
 func (r *Runtime) run(ctx context.Context, cancel context.CancelFunc, token uint64, fn HostFn, request []byte) {
+	gostack.Grow()
 	var result []byte
 	var err error
 	func() {
 		defer func() {
 			if p := recover(); p != nil {
-				err = fmt.Errorf("host function panicked: %v\n%s", p, debug.Stack())
+				// The caller gets the panic value; the stack goes to the
+				// log, where whoever fixes the host fn will look.
+				log.Printf("hostcall: a host function panicked: %v\n%s", p, debug.Stack())
+				err = fmt.Errorf("host function panicked: %v", p)
 			}
 		}()
 		result, err = fn(ctx, request)
@@ -294,7 +328,11 @@ func (r *Runtime) run(ctx context.Context, cancel context.CancelFunc, token uint
 	r.mu.Unlock()
 	cancel()
 	if err != nil {
-		r.complete(token, false, []byte(err.Error()))
+		text := err.Error()
+		if text == "" {
+			text = fmt.Sprintf("host function failed with an empty %T error", err)
+		}
+		r.complete(token, false, []byte(text))
 		return
 	}
 	r.complete(token, true, result)
