@@ -5,9 +5,10 @@
 #   bash scripts/test.sh
 #
 # Steps: formatting, clippy, every cargo test (Rust unit and integration
-# tests, the C programs plain and under valgrind, the generated-header drift
-# check), the benches in smoke mode, the loom models, and the C demo end to
-# end.
+# tests, the C programs plain and under valgrind, the drift check of the
+# generated header and bindings), the benches in smoke mode, the loom
+# models, the Go bindings' tests, the Kotlin bindings' tests, and the C demo
+# end to end.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -17,7 +17,7 @@ use proc_macro::TokenStream;
 
 /// Makes a function callable by the host as a method of the library.
 ///
-/// ```ignore
+/// ```text
 /// /// Adds two numbers.
 /// #[hostcall::handler]
 /// pub fn add(a: i64, b: i64) -> Result<i64, String> { … }
@@ -39,7 +39,7 @@ pub fn handler(attr: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Declares functions the host implements, for handlers to await.
 ///
-/// ```ignore
+/// ```text
 /// hostcall::host_fn! {
 ///     /// Looks a profile up in the host's store.
 ///     pub fn fetch_profile(user_id: String) -> Profile;
@@ -59,7 +59,7 @@ pub fn host_fn(input: TokenStream) -> TokenStream {
 
 /// Exports the library to C under a symbol prefix.
 ///
-/// ```ignore
+/// ```text
 /// hostcall::export! {
 ///     prefix = "demo",
 ///     handlers = [version, add, login],
