@@ -2,15 +2,27 @@
 //!
 //! * `src/main/kotlin/<package path>/<Class>.kt`: `class <Class>` with
 //!   `open(config, scope)`, one `suspend fun` per handler, one registration
-//!   method per host fn taking a suspend lambda, one `Flow` per event, data
-//!   classes for records, and the CBOR codecs of the records;
+//!   method per host fn taking a suspend lambda (`demo.fetchProfile { … }`),
+//!   one `Flow` per event, data classes for records, and the CBOR codecs of
+//!   the records;
 //! * `src/main/c/<prefix>_jni.c`: the JNI functions behind the Kotlin
 //!   `external fun`s, calling the library's C ABI, plus `JNI_OnLoad`; the
-//!   upcall trampolines are in the hand-written `hostcall_jni.h`;
+//!   upcall trampolines and the JNI rules are in the hand-written
+//!   `hostcall_jni.h`;
 //! * `src/main/c/<prefix>.h`: a copy of the C header.
 //!
 //! Handlers with a native entry point are called natively; the rest through
-//! CBOR. The runtime support (`dev.hostcall.runtime`) is hand-written.
+//! CBOR. A refused entry point throws `StatusException` from inside its JNI
+//! function, with the library's last error read in that same native call
+//! (it is per OS thread). The runtime support (`dev.hostcall.runtime`) is
+//! hand-written.
+//!
+//! Names: `login_many` → `loginMany`, records and the class in
+//! `UpperCamelCase`, Kotlin keywords in backticks. A host fn's registration
+//! method has the host fn's name (`notify { … }` is an overload, not
+//! `java.lang.Object.notify()`, which Kotlin does not expose anyway); if a
+//! handler has the same name, or a handler is called `close`, the generated
+//! member gets a suffix (`…HostFn`, `closeCall`) instead of clashing.
 
 use std::fmt::Write;
 
@@ -48,6 +60,24 @@ pub fn member(name: &str) -> String {
             format!("`{name}`")
         }
         _ => name,
+    }
+}
+
+/// The member calling handler `name`: [`member`], except that `close` would
+/// clash with `AutoCloseable.close()`.
+pub fn handler_member(name: &str) -> String {
+    let m = member(name);
+    if m == "close" { "closeCall".into() } else { m }
+}
+
+/// The member registering host fn `name`: [`member`], with a suffix if a
+/// handler of `desc` already has that name.
+pub fn host_fn_member(desc: &LibraryDesc, name: &str) -> String {
+    let m = member(name);
+    if desc.handlers.iter().any(|h| handler_member(&h.name) == m) {
+        format!("{}HostFn", m.trim_matches('`'))
+    } else {
+        m
     }
 }
 
@@ -164,16 +194,37 @@ fn jni_mangle(name: &str) -> String {
     out
 }
 
-/// How a native argument crosses JNI: (Kotlin parameter type of the
-/// `external fun`, the Kotlin argument expression, the JNI C type, the C
-/// argument expression(s), setup and cleanup statements in C).
+/// A C string literal of `s` (names are identifiers, but be safe).
+fn c_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for b in s.bytes() {
+        match b {
+            b'"' | b'\\' => {
+                out.push('\\');
+                out.push(b as char);
+            }
+            0x20..=0x7e => out.push(b as char),
+            _ => {
+                let _ = write!(out, "\\{b:03o}");
+            }
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// How a native argument crosses JNI.
 struct NativeArg {
+    /// Kotlin parameter type of the `external fun`.
     kotlin_type: &'static str,
+    /// The Kotlin argument expression.
     kotlin_expr: String,
+    /// The JNI C parameter type.
     jni_type: &'static str,
+    /// The C argument expression(s) given to the entry point.
     c_expr: String,
-    setup: String,
-    cleanup: String,
+    /// Whether it is a borrowed byte array (`<name>_b`).
+    borrowed: bool,
 }
 
 fn native_arg(arg: &FieldDesc) -> Option<NativeArg> {
@@ -186,8 +237,7 @@ fn native_arg(arg: &FieldDesc) -> Option<NativeArg> {
         kotlin_expr,
         jni_type,
         c_expr: format!("({c_cast}){n}"),
-        setup: String::new(),
-        cleanup: String::new(),
+        borrowed: false,
     };
     let m = member(&arg.name);
     Some(match &arg.ty {
@@ -215,8 +265,7 @@ fn native_arg(arg: &FieldDesc) -> Option<NativeArg> {
             } else {
                 format!("(const uint8_t *){n}_b.data, {n}_b.len")
             },
-            setup: format!("    hcj_borrowed {n}_b = hcj_borrow(env, {n});\n"),
-            cleanup: format!("    hcj_release(env, &{n}_b);\n"),
+            borrowed: true,
         },
         _ => return None,
     })
@@ -243,6 +292,275 @@ fn native_result(ty: &TypeDesc) -> Option<(&'static str, &'static str)> {
     })
 }
 
+/// C statements borrowing the byte arrays among `args` around `call`
+/// (which assigns `status`): every length first, then every pin, so that
+/// no JNI function runs inside a critical region.
+fn c_borrowing(args: &[(String, bool)], call: &str) -> String {
+    let borrowed: Vec<&str> = args
+        .iter()
+        .filter(|(_, b)| *b)
+        .map(|(n, _)| n.as_str())
+        .collect();
+    let mut out = String::new();
+    for n in &borrowed {
+        let _ = writeln!(out, "    hcj_borrowed {n}_b = hcj_measure(env, {n});");
+    }
+    for (i, n) in borrowed.iter().enumerate() {
+        let _ = writeln!(out, "    if (!hcj_pin(env, &{n}_b)) {{");
+        for earlier in borrowed[..i].iter().rev() {
+            let _ = writeln!(out, "        hcj_release(env, &{earlier}_b);");
+        }
+        let _ = writeln!(out, "        return;\n    }}");
+    }
+    let _ = writeln!(out, "    {call}");
+    for n in borrowed.iter().rev() {
+        let _ = writeln!(out, "    hcj_release(env, &{n}_b);");
+    }
+    out
+}
+
+const C_PRELUDE: &str = r#"/*
+ * @P@_jni.c - JNI glue of the Kotlin binding of lib@P@.
+ *
+ * Generated by hostcall-gen from the library's own description. Do not edit.
+ * Built by the Maven build (see pom.xml) into lib@P@_jni.so, linked against
+ * lib@P@. Handles and user data cross as jlong; byte arrays are borrowed
+ * for the duration of a call, which copies them before returning. A refused
+ * call throws StatusException with the library's last error, read here, on
+ * the thread that got it. The rules for the callbacks are in hostcall_jni.h.
+ */
+#include "hostcall_jni.h"
+#include "@P@.h"
+
+/* Indexed by the generated Kotlin code, which passes only valid indices. */
+static const char *const methods[] = {@METHODS@};
+static const char *const host_fns[] = {@HOST_FNS@};
+static const char *const events[] = {@EVENTS@};
+
+static void *ctx_of(jlong handle) { return (void *)(uintptr_t)handle; }
+static void *key_of(jlong key) { return (void *)(uintptr_t)key; }
+
+static void fail(JNIEnv *env, const char *what, const char *name, int status) {
+    hcj_throw_status(env, "@P@", what, name, status, @P@_last_error);
+}
+
+JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved) {
+    (void)reserved;
+    return hcj_on_load(vm);
+}
+
+JNIEXPORT jlong JNICALL @JNI@interfaceHash(JNIEnv *env, jclass cls) {
+    (void)env, (void)cls;
+    return (jlong)@P@_interface_hash();
+}
+
+JNIEXPORT jlong JNICALL @JNI@create(JNIEnv *env, jclass cls, jbyteArray config) {
+    (void)cls;
+    void *ctx;
+@CREATE@    if (ctx == NULL) {
+        fail(env, "open", NULL, 0);
+    }
+    return (jlong)(uintptr_t)ctx;
+}
+
+JNIEXPORT jint JNICALL @JNI@destroy(JNIEnv *env, jclass cls, jlong handle) {
+    (void)env, (void)cls;
+    return @P@_destroy(ctx_of(handle));
+}
+
+JNIEXPORT void JNICALL @JNI@call(JNIEnv *env, jclass cls, jlong handle, jint method, jbyteArray request, jlong key) {
+    (void)cls;
+    int status;
+@CALL@    if (status != HC_OK) {
+        fail(env, methods[method], NULL, status);
+    }
+}
+
+JNIEXPORT void JNICALL @JNI@registerHostFn(JNIEnv *env, jclass cls, jlong handle, jint index, jlong key) {
+    (void)cls;
+    int status = @P@_register_host_fn_cancellable(ctx_of(handle), host_fns[index], hcj_on_host_fn, hcj_on_cancel, key_of(key));
+    if (status != HC_OK) {
+        fail(env, "register", host_fns[index], status);
+    }
+}
+
+JNIEXPORT jint JNICALL @JNI@hostComplete(JNIEnv *env, jclass cls, jlong handle, jlong token, jint ret, jbyteArray payload) {
+    (void)cls;
+    int status = HC_ERR_NULL_ARG;
+@COMPLETE@    return status;
+}
+
+JNIEXPORT jlong JNICALL @JNI@addListener(JNIEnv *env, jclass cls, jlong handle, jint event, jlong key) {
+    (void)cls;
+    uint64_t id = @P@_add_event_listener(ctx_of(handle), events[event], hcj_on_event, key_of(key));
+    if (id == 0) {
+        fail(env, "listen", events[event], 0);
+    }
+    return (jlong)id;
+}
+
+JNIEXPORT jint JNICALL @JNI@removeListener(JNIEnv *env, jclass cls, jlong handle, jlong id) {
+    (void)env, (void)cls;
+    return @P@_remove_event_listener(ctx_of(handle), (uint64_t)id);
+}
+"#;
+
+const KOTLIN_NATIVES: &str = r#"
+/**
+ * The JNI functions of lib@P@_jni (generated C, `src/main/c/@P@_jni.c`).
+ * Those marked "throws" throw [StatusException] when the library refuses.
+ */
+internal object @C@Native {
+    init {
+        System.loadLibrary("@P@_jni")
+    }
+
+    @JvmStatic external fun interfaceHash(): Long
+
+    /** Throws; returns the handle. */
+    @JvmStatic external fun create(config: ByteArray?): Long
+    @JvmStatic external fun destroy(handle: Long): Int
+
+    /** Throws. */
+    @JvmStatic external fun call(handle: Long, method: Int, request: ByteArray?, key: Long)
+
+    /** Throws. */
+    @JvmStatic external fun registerHostFn(handle: Long, index: Int, key: Long)
+
+    /** Returns the status: a refusal is normal here (the call was abandoned, or the context closed). */
+    @JvmStatic external fun hostComplete(handle: Long, token: Long, ret: Int, payload: ByteArray?): Int
+
+    /** Throws; returns the listener id. */
+    @JvmStatic external fun addListener(handle: Long, event: Int, key: Long): Long
+    @JvmStatic external fun removeListener(handle: Long, id: Long): Int
+"#;
+
+const KOTLIN_CLASS: &str = r#"
+/**
+ * Settings of a [@C@] context; `null` keeps the library's default.
+ *
+ * @property maxInFlight host calls outstanding at once (1 ..= 16 777 215); past it a host call
+ *   fails at once as overloaded. Library default: 1 048 576.
+ * @property hostCallTimeout timeout of every host call, rounded up to whole milliseconds; when it
+ *   elapses the awaiting Rust code gets an error and the host function's coroutine is cancelled.
+ *   Must be positive; [Duration.INFINITE] means none, as does `null`.
+ * @property maxPendingRequests calls queued or running at once; past it a call fails at once with
+ *   [StatusException] (`HC_ERR_OVERLOADED`). 0 means unbounded, the library default.
+ * @property spin how long the library's idle loop thread watches for host results before it
+ *   sleeps, while host calls are outstanding (at most 10 ms, rounded up to whole microseconds;
+ *   zero: never spin). Library default: 50 µs.
+ */
+data class @C@Config(
+    val maxInFlight: UInt? = null,
+    val hostCallTimeout: Duration? = null,
+    val maxPendingRequests: ULong? = null,
+    val spin: Duration? = null,
+) {
+    internal fun encode(): ByteArray {
+        val entries = listOfNotNull(
+            maxInFlight?.let { "max_in_flight" to it.toULong() },
+            hostCallTimeout?.let { "host_call_timeout_ms" to ConfigUnits.timeoutMillis(it) },
+            maxPendingRequests?.let { "max_pending_requests" to it },
+            spin?.let { "spin_us" to ConfigUnits.spinMicros(it) },
+        )
+        val w = CborWriter().map(entries.size)
+        for ((key, value) in entries) w.text(key).uint(value)
+        return w.bytes()
+    }
+}
+
+/**
+ * A context of the @P@ library: its own event loop (the library's thread
+ * `hostcall-@P@`), host functions and event listeners. Every member is safe
+ * to use from any thread or coroutine.
+ *
+ * Calls are `suspend` functions: cancelling the calling coroutine abandons
+ * the call at once (the library's late reply is dropped). Host functions
+ * are suspend lambdas, each invocation a coroutine in the context's
+ * [CoroutineScope], cancelled when the library drops the call. Events are
+ * [Flow]s. No code of yours runs on the library's thread.
+ *
+ * [close] ends the context: calls still pending then fail with
+ * [CallException.shuttingDown], later ones with [StatusException.closed].
+ */
+class @C@ private constructor(
+    private val handle: Long,
+    private val scope: CoroutineScope,
+    private val ownsScope: Boolean,
+) : AutoCloseable {
+    private val closed = AtomicBoolean(false)
+    internal val runtime = Runtime(scope, @HOST_FN_COUNT@) { token, ret, payload ->
+        @C@Native.hostComplete(handle, token, ret, payload)
+    }
+
+    companion object {
+        /** The interface these bindings were generated for; [open] refuses a library with another. */
+        const val INTERFACE_HASH: ULong = 0x@HASH@uL
+
+        /**
+         * Creates a context (and the library's loop thread).
+         *
+         * Host functions run in [scope]: by default a new scope on
+         * [Dispatchers.Default] that [close] cancels; a scope you supply is
+         * left running by [close] (only the host function coroutines of
+         * this context are cancelled).
+         *
+         * @throws InterfaceMismatchException if the loaded lib@P@ has another interface.
+         * @throws StatusException if the library refuses [config] (its message says why).
+         * @throws IllegalArgumentException for a duration the library cannot take.
+         */
+        fun open(config: @C@Config = @C@Config(), scope: CoroutineScope? = null): @C@ {
+            checkInterface(@C@Native.interfaceHash().toULong())
+            val encoded = config.encode()
+            val handle = @C@Native.create(encoded)
+            return try {
+                val hostScope = scope ?: CoroutineScope(SupervisorJob() + Dispatchers.Default + CoroutineName("@P@ host fns"))
+                @C@(handle, hostScope, scope == null)
+            } catch (e: Throwable) {
+                @C@Native.destroy(handle)
+                throw e
+            }
+        }
+
+        internal fun checkInterface(loaded: ULong) {
+            if (loaded != INTERFACE_HASH) {
+                throw InterfaceMismatchException(
+                    "these bindings were generated for interface 0x${INTERFACE_HASH.toString(16)}, " +
+                        "but the loaded lib@P@ has 0x${loaded.toString(16)}; regenerate them with hostcall-gen",
+                )
+            }
+        }
+    }
+
+    /** True once [close] has been called. */
+    val isClosed: Boolean get() = closed.get()
+
+    /**
+     * Destroys the context. When it returns (called from anywhere but a
+     * callback of this context): every pending call has failed with
+     * [CallException.shuttingDown], every running host function coroutine
+     * is cancelled (whatever it answers later is discarded), every event
+     * flow has completed, and the library's thread has exited. Idempotent;
+     * later calls fail with [StatusException.closed].
+     */
+    override fun close() {
+        if (!closed.compareAndSet(false, true)) return
+        @C@Native.destroy(handle)
+        runtime.close()
+        if (ownsScope) scope.cancel()
+    }
+
+    private inline fun <T> decodeReply(method: String, reply: Reply, read: CborReader.() -> T): T {
+        if (!reply.ok) throw CallException(method, reply.message)
+        try {
+            val r = CborReader(reply.data ?: NIL)
+            return r.read().also { r.end() }
+        } catch (e: CborException) {
+            throw DecodeException("$method: ${e.message}", e)
+        }
+    }
+"#;
+
 struct Gen<'a> {
     desc: &'a LibraryDesc,
     package: &'a str,
@@ -257,174 +575,73 @@ impl<'a> Gen<'a> {
         &self.desc.prefix
     }
 
-    fn jni_name(&self, function: &str) -> String {
+    fn jni_prefix(&self) -> String {
         format!(
-            "Java_{}_{}Native_{}",
+            "Java_{}_{}Native_",
             jni_mangle(self.package),
-            jni_mangle(&self.class),
-            jni_mangle(function)
+            jni_mangle(&self.class)
         )
     }
 
+    fn jni_name(&self, function: &str) -> String {
+        format!("{}{}", self.jni_prefix(), jni_mangle(function))
+    }
+
+    fn fill(&self, template: &str) -> String {
+        template
+            .replace("@P@", self.p())
+            .replace("@C@", &self.class)
+            .replace("@JNI@", &self.jni_prefix())
+    }
+
     fn c_prelude(&mut self) {
-        let p = self.p();
-        let methods: Vec<String> = self
-            .desc
-            .handlers
-            .iter()
-            .map(|h| format!("\"{}\"", h.name))
-            .collect();
-        let host_fns: Vec<String> = self
-            .desc
-            .host_fns
-            .iter()
-            .map(|h| format!("\"{}\"", h.name))
-            .collect();
-        let events: Vec<String> = self
-            .desc
-            .events
-            .iter()
-            .map(|e| format!("\"{}\"", e.name))
-            .collect();
-        let list = |v: &[String]| {
-            if v.is_empty() {
+        let list = |names: Vec<&str>| {
+            if names.is_empty() {
                 "NULL".to_owned()
             } else {
-                v.join(", ")
+                names
+                    .into_iter()
+                    .map(c_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             }
         };
-        let _ = write!(
-            self.c,
-            "\
-/*
- * {p}_jni.c - JNI glue of the Kotlin binding of lib{p}.
- *
- * Generated by hostcall-gen from the library's own description. Do not edit.
- * Built by the Maven build (see pom.xml) into lib{p}_jni.so, linked against
- * lib{p}. Handles and user data cross as jlong; byte arrays are borrowed
- * for the duration of a call, which copies them before returning.
- */
-#include \"hostcall_jni.h\"
-#include \"{p}.h\"
-
-static const char *const methods[] = {{{}}};
-static const char *const host_fns[] = {{{}}};
-static const char *const events[] = {{{}}};
-
-static void *ctx_of(jlong handle) {{ return (void *)(uintptr_t)handle; }}
-static void *key_of(jlong key) {{ return (void *)(uintptr_t)key; }}
-
-JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved) {{
-    (void)reserved;
-    return hcj_on_load(vm);
-}}
-",
-            list(&methods),
-            list(&host_fns),
-            list(&events)
+        let p = self.p();
+        let methods = list(self.desc.handlers.iter().map(|h| h.name.as_str()).collect());
+        let host_fns = list(self.desc.host_fns.iter().map(|h| h.name.as_str()).collect());
+        let events = list(self.desc.events.iter().map(|e| e.name.as_str()).collect());
+        let create = c_borrowing(
+            &[("config".into(), true)],
+            &format!("ctx = {p}_new(config_b.data, config_b.len);"),
+        )
+        .replace("        return;", "        return 0;");
+        let call = c_borrowing(
+            &[("request".into(), true)],
+            &format!(
+                "status = {p}_call(ctx_of(handle), methods[method], request_b.data, request_b.len, hcj_on_reply, key_of(key));"
+            ),
         );
-        let fns = [
-            (
-                "interfaceHash",
-                "jlong",
-                "",
-                format!("    (void)env, (void)cls;\n    return (jlong){p}_interface_hash();\n"),
+        let complete = c_borrowing(
+            &[("payload".into(), true)],
+            &format!(
+                "status = {p}_host_complete(ctx_of(handle), (uint64_t)token, ret, payload_b.data, payload_b.len);"
             ),
-            (
-                "create",
-                "jlong",
-                ", jbyteArray config",
-                format!(
-                    "    (void)cls;\n    hcj_borrowed c = hcj_borrow(env, config);\n    void *ctx = {p}_new(c.data, c.len);\n    hcj_release(env, &c);\n    return (jlong)(uintptr_t)ctx;\n"
-                ),
-            ),
-            (
-                "destroy",
-                "jint",
-                ", jlong handle",
-                format!("    (void)env, (void)cls;\n    return {p}_destroy(ctx_of(handle));\n"),
-            ),
-            (
-                "call",
-                "jint",
-                ", jlong handle, jint method, jbyteArray request, jlong key",
-                format!(
-                    "    (void)cls;\n    hcj_borrowed r = hcj_borrow(env, request);\n    int status = {p}_call(ctx_of(handle), methods[method], r.data, r.len, hcj_on_reply, key_of(key));\n    hcj_release(env, &r);\n    return status;\n"
-                ),
-            ),
-            (
-                "registerHostFn",
-                "jint",
-                ", jlong handle, jint index, jlong key",
-                format!(
-                    "    (void)env, (void)cls;\n    return {p}_register_host_fn_cancellable(ctx_of(handle), host_fns[index], hcj_on_host_fn, hcj_on_cancel, key_of(key));\n"
-                ),
-            ),
-            (
-                "hostComplete",
-                "jint",
-                ", jlong handle, jlong token, jint ret, jbyteArray payload",
-                format!(
-                    "    (void)cls;\n    hcj_borrowed b = hcj_borrow(env, payload);\n    int status = {p}_host_complete(ctx_of(handle), (uint64_t)token, ret, b.data, b.len);\n    hcj_release(env, &b);\n    return status;\n"
-                ),
-            ),
-            (
-                "addListener",
-                "jlong",
-                ", jlong handle, jint event, jlong key",
-                format!(
-                    "    (void)env, (void)cls;\n    return (jlong){p}_add_event_listener(ctx_of(handle), events[event], hcj_on_event, key_of(key));\n"
-                ),
-            ),
-            (
-                "removeListener",
-                "jint",
-                ", jlong handle, jlong id",
-                format!(
-                    "    (void)env, (void)cls;\n    return {p}_remove_event_listener(ctx_of(handle), (uint64_t)id);\n"
-                ),
-            ),
-            (
-                "lastError",
-                "jstring",
-                "",
-                format!(
-                    "    (void)cls;\n    char buf[512];\n    {p}_last_error(buf, sizeof buf);\n    return (*env)->NewStringUTF(env, buf);\n"
-                ),
-            ),
-        ];
-        for (name, ret, params, body) in fns {
-            let _ = write!(
-                self.c,
-                "\nJNIEXPORT {ret} JNICALL {}(JNIEnv *env, jclass cls{params}) {{\n{body}}}\n",
-                self.jni_name(name)
-            );
-        }
+        )
+        .replace("        return;", "        return status;");
+        let text = self
+            .fill(C_PRELUDE)
+            .replace("@METHODS@", &methods)
+            .replace("@HOST_FNS@", &host_fns)
+            .replace("@EVENTS@", &events)
+            .replace("@CREATE@", &create)
+            .replace("@CALL@", &call)
+            .replace("@COMPLETE@", &complete);
+        self.c.push_str(&text);
     }
 
     fn natives_object(&mut self) {
-        let class = &self.class;
-        let _ = write!(
-            self.natives,
-            "
-/** The JNI functions of lib{p}_jni (generated C, `src/main/c/{p}_jni.c`). */
-internal object {class}Native {{
-    init {{
-        System.loadLibrary(\"{p}_jni\")
-    }}
-
-    @JvmStatic external fun interfaceHash(): Long
-    @JvmStatic external fun create(config: ByteArray?): Long
-    @JvmStatic external fun destroy(handle: Long): Int
-    @JvmStatic external fun call(handle: Long, method: Int, request: ByteArray?, key: Long): Int
-    @JvmStatic external fun registerHostFn(handle: Long, index: Int, key: Long): Int
-    @JvmStatic external fun hostComplete(handle: Long, token: Long, ret: Int, payload: ByteArray?): Int
-    @JvmStatic external fun addListener(handle: Long, event: Int, key: Long): Long
-    @JvmStatic external fun removeListener(handle: Long, id: Long): Int
-    @JvmStatic external fun lastError(): String
-",
-            p = self.p()
-        );
+        let text = self.fill(KOTLIN_NATIVES);
+        self.natives.push_str(&text);
     }
 
     fn records(&mut self) {
@@ -505,117 +722,16 @@ internal object {class}Native {{
     }
 
     fn class_open(&mut self) {
-        let class = self.class.clone();
-        let p = self.p();
-        let host_fns = self.desc.host_fns.len();
-        let _ = write!(
-            self.kotlin,
-            "
-/**
- * Settings of a [{class}] context; `null` keeps the library's default.
- *
- * @property maxInFlight bound on host calls outstanding at once; past it a host call fails at once.
- * @property hostCallTimeout timeout of every host call (whole milliseconds); the host function's coroutine is cancelled then.
- * @property maxPendingRequests bound on calls queued or running; past it a call fails at once.
- * @property spin how long the idle loop spins for host results before sleeping, while host calls are outstanding.
- */
-data class {class}Config(
-    val maxInFlight: UInt? = null,
-    val hostCallTimeout: Duration? = null,
-    val maxPendingRequests: ULong? = null,
-    val spin: Duration? = null,
-) {{
-    internal fun encode(): ByteArray {{
-        val entries = listOfNotNull(
-            maxInFlight?.let {{ \"max_in_flight\" to it.toULong() }},
-            hostCallTimeout?.let {{ \"host_call_timeout_ms\" to it.inWholeMilliseconds.toULong() }},
-            maxPendingRequests?.let {{ \"max_pending_requests\" to it }},
-            spin?.let {{ \"spin_us\" to it.inWholeMicroseconds.toULong() }},
-        )
-        val w = CborWriter().map(entries.size)
-        for ((key, value) in entries) w.text(key).uint(value)
-        return w.bytes()
-    }}
-}}
-
-/**
- * A context of the {p} library: its own event loop, host functions and
- * listeners. Every member is safe to use from any thread or coroutine.
- *
- * Calls are `suspend` functions: cancelling the calling coroutine abandons
- * the call at once (the library's late reply is then dropped). Host
- * functions are suspend lambdas run in the context's [CoroutineScope].
- * [close] ends the context; calls still pending then fail with
- * [CallException.shuttingDown], later ones with [StatusException.closed].
- */
-class {class} private constructor(
-    private val handle: Long,
-    private val scope: CoroutineScope,
-    private val ownsScope: Boolean,
-) : AutoCloseable {{
-    private val closed = AtomicBoolean(false)
-    private val runtime = Runtime(scope, {host_fns}, {class}Native::lastError) {{ token, ok, payload ->
-        // A refusal (the call was abandoned meanwhile, or the context
-        // closed) needs no action: the library no longer waits for it.
-        {class}Native.hostComplete(handle, token, if (ok) 0 else 1, payload)
-    }}
-
-    companion object {{
-        /** The interface these bindings were generated for; [open] refuses any other. */
-        const val INTERFACE_HASH: ULong = 0x{hash:016x}uL
-
-        /**
-         * Creates a context. Host functions run in [scope] (by default a new
-         * scope on [Dispatchers.Default], cancelled by [close]).
-         */
-        fun open(config: {class}Config = {class}Config(), scope: CoroutineScope? = null): {class} {{
-            val loaded = {class}Native.interfaceHash().toULong()
-            if (loaded != INTERFACE_HASH) {{
-                throw InterfaceMismatchException(
-                    \"these bindings were generated for interface 0x${{INTERFACE_HASH.toString(16)}}, \" +
-                        \"but the loaded lib{p} has 0x${{loaded.toString(16)}}; regenerate them with hostcall-gen\",
-                )
-            }}
-            val handle = {class}Native.create(config.encode())
-            if (handle == 0L) throw StatusException(\"{p}: open\", Status.INVALID_ARG, {class}Native.lastError())
-            val owned = scope == null
-            return {class}(handle, scope ?: CoroutineScope(SupervisorJob() + Dispatchers.Default), owned)
-        }}
-    }}
-
-    /**
-     * Destroys the context: pending calls fail with
-     * [CallException.shuttingDown], running host functions are cancelled,
-     * and nothing is called back afterwards. Idempotent.
-     */
-    override fun close() {{
-        if (!closed.compareAndSet(false, true)) return
-        {class}Native.destroy(handle)
-        runtime.close()
-        if (ownsScope) scope.cancel()
-    }}
-
-    private fun check(status: Int, what: String) {{
-        if (status != 0) throw StatusException(\"{p}: $what\", status, {class}Native.lastError())
-    }}
-
-    private fun <T> decode(method: String, reply: Reply, read: CborReader.() -> T): T {{
-        if (!reply.ok) throw CallException(method, reply.message)
-        try {{
-            val r = CborReader(reply.data ?: byteArrayOf(0xf6.toByte()))
-            return r.read().also {{ r.end() }}
-        }} catch (e: CborException) {{
-            throw DecodeException(\"$method: ${{e.message}}\", e)
-        }}
-    }}
-",
-            hash = self.desc.interface_hash,
-        );
+        let text = self
+            .fill(KOTLIN_CLASS)
+            .replace("@HOST_FN_COUNT@", &self.desc.host_fns.len().to_string())
+            .replace("@HASH@", &format!("{:016x}", self.desc.interface_hash));
+        self.kotlin.push_str(&text);
     }
 
     fn handler(&mut self, index: usize, f: &FnDesc) {
         let class = self.class.clone();
-        let name = member(&f.name);
+        let name = handler_member(&f.name);
         let ret = kotlin_type(&f.ret);
         let params: Vec<String> = f
             .args
@@ -633,7 +749,13 @@ class {class} private constructor(
         } else {
             format!("Calls `{}`: {}", f.name, f.doc)
         };
-        kdoc(&mut self.kotlin, "    ", &doc);
+        kdoc(
+            &mut self.kotlin,
+            "    ",
+            &format!(
+                "{doc}\n\n@throws CallException if the library answers with an error.\n@throws StatusException if the library refuses the call (closed, overloaded)."
+            ),
+        );
         let _ = writeln!(
             self.kotlin,
             "    suspend fun {name}({}){ret_clause} {{",
@@ -658,7 +780,7 @@ class {class} private constructor(
                 .collect();
             let _ = writeln!(
                 self.natives,
-                "    @JvmStatic external fun {ext}(handle: Long{}, key: Long): Int",
+                "\n    /** Throws. */\n    @JvmStatic external fun {ext}(handle: Long{}, key: Long)",
                 kparams.iter().map(|p| format!(", {p}")).collect::<String>()
             );
             let cparams: String = f
@@ -667,17 +789,26 @@ class {class} private constructor(
                 .zip(&args)
                 .map(|(a, n)| format!(", {} {}", n.jni_type, member(&a.name).trim_matches('`')))
                 .collect();
-            let setup: String = args.iter().map(|a| a.setup.as_str()).collect();
-            let cleanup: String = args.iter().map(|a| a.cleanup.as_str()).collect();
             let cargs: String = args.iter().map(|a| format!(", {}", a.c_expr)).collect();
-            let uses_env = !setup.is_empty();
+            let names: Vec<(String, bool)> = f
+                .args
+                .iter()
+                .zip(&args)
+                .map(|(a, n)| (member(&a.name).trim_matches('`').to_owned(), n.borrowed))
+                .collect();
+            let body = c_borrowing(
+                &names,
+                &format!(
+                    "status = {p}_native_{}(ctx_of(handle){cargs}, {trampoline}, key_of(key));",
+                    f.name,
+                    p = self.p()
+                ),
+            );
             let _ = write!(
                 self.c,
-                "\nJNIEXPORT jint JNICALL {}(JNIEnv *env, jclass cls, jlong handle{cparams}, jlong key) {{\n    (void)cls;{}\n{setup}    int status = {p}_native_{}(ctx_of(handle){cargs}, {trampoline}, key_of(key));\n{cleanup}    return status;\n}}\n",
+                "\nJNIEXPORT void JNICALL {}(JNIEnv *env, jclass cls, jlong handle{cparams}, jlong key) {{\n    (void)cls;\n    int status;\n{body}    if (status != HC_OK) {{\n        fail(env, {}, NULL, status);\n    }}\n}}\n",
                 self.jni_name(&ext),
-                if uses_env { "" } else { " (void)env;" },
-                f.name,
-                p = self.p()
+                c_string(&f.name),
             );
             let kargs: String = args
                 .iter()
@@ -685,8 +816,7 @@ class {class} private constructor(
                 .collect();
             let _ = writeln!(
                 self.kotlin,
-                "        val reply = runtime.call(\"{}\") {{ key -> {class}Native.{ext}(handle{kargs}, key) }}",
-                f.name
+                "        val reply = runtime.call {{ key -> {class}Native.{ext}(handle{kargs}, key) }}"
             );
             let _ = writeln!(
                 self.kotlin,
@@ -714,19 +844,18 @@ class {class} private constructor(
         let _ = writeln!(self.kotlin, "        val request = w.bytes()");
         let _ = writeln!(
             self.kotlin,
-            "        val reply = runtime.call(\"{}\") {{ key -> {class}Native.call(handle, {index}, request, key) }}",
-            f.name
+            "        val reply = runtime.call {{ key -> {class}Native.call(handle, {index}, request, key) }}"
         );
         if f.ret == TypeDesc::Unit {
             let _ = writeln!(
                 self.kotlin,
-                "        decode(\"{}\", reply) {{ nil() }}",
+                "        decodeReply(\"{}\", reply) {{ nil() }}",
                 f.name
             );
         } else {
             let _ = writeln!(
                 self.kotlin,
-                "        return decode(\"{}\", reply) {{ val r = this; {} }}",
+                "        return decodeReply(\"{}\", reply) {{ val r = this; {} }}",
                 f.name,
                 decode(&f.ret)
             );
@@ -736,7 +865,7 @@ class {class} private constructor(
 
     fn host_fn(&mut self, index: usize, f: &FnDesc) {
         let class = self.class.clone();
-        let name = member(&f.name);
+        let name = host_fn_member(self.desc, &f.name);
         let params: Vec<String> = f
             .args
             .iter()
@@ -756,7 +885,7 @@ class {class} private constructor(
             &mut self.kotlin,
             "    ",
             &format!(
-                "{doc}\n\n[block] runs in this context's scope. Its coroutine is cancelled when the\nlibrary abandons the call (the Rust future was dropped or timed out) or the\ncontext closes. An exception it throws reaches the library as the call's error\ntext."
+                "{doc}\n\nEach invocation runs [block] in a new coroutine of this context's scope\n(never on the library's thread). Its value is the host fn's result; an\nexception it throws reaches the library as an error with the exception's\nmessage. The coroutine is cancelled when the library drops the call (the\nawaiting Rust future was dropped or timed out) or the context closes; what\nit returns after that is discarded. Registering again replaces [block] for\nlater invocations.\n\n@throws StatusException if the context is closed."
             ),
         );
         let _ = writeln!(
@@ -786,19 +915,23 @@ class {class} private constructor(
         }
         let _ = writeln!(self.kotlin, "            r.end()");
         let call_args: Vec<String> = f.args.iter().map(|a| member(&a.name)).collect();
-        let _ = writeln!(
-            self.kotlin,
-            "            val result = block({})",
-            call_args.join(", ")
-        );
-        let _ = writeln!(self.kotlin, "            val w = CborWriter()");
-        let _ = writeln!(self.kotlin, "            {}", encode(&f.ret, "result", 0));
-        let _ = writeln!(self.kotlin, "            w.bytes()");
+        if f.ret == TypeDesc::Unit {
+            let _ = writeln!(self.kotlin, "            block({})", call_args.join(", "));
+            let _ = writeln!(self.kotlin, "            UNIT_RESULT");
+        } else {
+            let _ = writeln!(
+                self.kotlin,
+                "            val result = block({})",
+                call_args.join(", ")
+            );
+            let _ = writeln!(self.kotlin, "            val w = CborWriter()");
+            let _ = writeln!(self.kotlin, "            {}", encode(&f.ret, "result", 0));
+            let _ = writeln!(self.kotlin, "            w.bytes()");
+        }
         self.kotlin.push_str("        }\n");
         let _ = writeln!(
             self.kotlin,
-            "        check({class}Native.registerHostFn(handle, {index}, key), \"register {}\")\n    }}",
-            f.name
+            "        {class}Native.registerHostFn(handle, {index}, key)\n    }}"
         );
     }
 
@@ -815,23 +948,14 @@ class {class} private constructor(
             &mut self.kotlin,
             "    ",
             &format!(
-                "{lead}\n\nCollecting subscribes; cancelling the collection unsubscribes. Events\narrive in order and are buffered without bound (none is dropped). On a\nclosed context the flow fails with [StatusException]."
+                "{lead}\n\nA cold flow: each collection subscribes when it starts (before its first\nsuspension; start the collector with `CoroutineStart.UNDISPATCHED` to be\nsure it is subscribed before your next call) and unsubscribes when it ends.\nEvents arrive in emission order and are buffered without bound, none\ndropped; the events a call emits are all in the buffer before that call\nreturns. When the context closes the flow completes after the buffered\nevents. Collecting on a closed context throws [StatusException]."
             ),
         );
         let _ = writeln!(
             self.kotlin,
-            "    val {}: Flow<{ty}>\n        get() = callbackFlow {{",
-            member(name)
-        );
-        let _ = writeln!(
-            self.kotlin,
-            "            val key = runtime.listen {{ payload ->\n                try {{\n                    val r = CborReader(payload ?: byteArrayOf(0xf6.toByte()))\n                    trySend({})\n                }} catch (e: CborException) {{\n                    close(DecodeException(\"{name}: ${{e.message}}\", e))\n                }}\n            }}",
+            "    val {}: Flow<{ty}>\n        get() = runtime.events(\n            subscribe = {{ key -> {class}Native.addListener(handle, {index}, key) }},\n            unsubscribe = {{ id -> {class}Native.removeListener(handle, id) }},\n        ) {{ payload ->\n            try {{\n                val r = CborReader(payload)\n                {}.also {{ r.end() }}\n            }} catch (e: CborException) {{\n                throw DecodeException(\"{name}: ${{e.message}}\", e)\n            }}\n        }}",
+            member(name),
             decode(payload)
-        );
-        let _ = writeln!(
-            self.kotlin,
-            "            val id = {class}Native.addListener(handle, {index}, key)\n            if (id == 0L) {{\n                runtime.unlisten(key)\n                throw StatusException(\"{}: listen {name}\", Status.INVALID_CONTEXT, {class}Native.lastError())\n            }}\n            awaitClose {{\n                {class}Native.removeListener(handle, id)\n                runtime.unlisten(key)\n            }}\n        }}.buffer(Channel.UNLIMITED)",
-            self.p()
         );
     }
 }
@@ -872,23 +996,24 @@ pub fn binding(desc: &LibraryDesc, package: &str) -> Vec<(String, String)> {
          import dev.hostcall.runtime.CborException\n\
          import dev.hostcall.runtime.CborReader\n\
          import dev.hostcall.runtime.CborWriter\n\
+         import dev.hostcall.runtime.ConfigUnits\n\
          import dev.hostcall.runtime.DecodeException\n\
          import dev.hostcall.runtime.InterfaceMismatchException\n\
          import dev.hostcall.runtime.Reply\n\
          import dev.hostcall.runtime.Runtime\n\
-         import dev.hostcall.runtime.Status\n\
          import dev.hostcall.runtime.StatusException\n\
          import java.util.concurrent.atomic.AtomicBoolean\n\
          import kotlin.time.Duration\n\
+         import kotlinx.coroutines.CoroutineName\n\
          import kotlinx.coroutines.CoroutineScope\n\
          import kotlinx.coroutines.Dispatchers\n\
          import kotlinx.coroutines.SupervisorJob\n\
          import kotlinx.coroutines.cancel\n\
-         import kotlinx.coroutines.channels.Channel\n\
-         import kotlinx.coroutines.channels.awaitClose\n\
-         import kotlinx.coroutines.flow.Flow\n\
-         import kotlinx.coroutines.flow.buffer\n\
-         import kotlinx.coroutines.flow.callbackFlow\n{}{}",
+         import kotlinx.coroutines.flow.Flow\n\n\
+         /** CBOR null: the reply of a handler returning nothing. */\n\
+         private val NIL = byteArrayOf(0xf6.toByte())\n\n\
+         /** The answer of a host fn returning nothing (an empty payload reads as CBOR null). */\n\
+         private val UNIT_RESULT = ByteArray(0)\n{}{}",
         g.kotlin, g.natives
     );
     let path = package.replace('.', "/");
@@ -914,5 +1039,53 @@ mod tests {
             "UInt?"
         );
         assert_eq!(jni_mangle("dev.hostcall.my_lib"), "dev_hostcall_my_1lib");
+        assert_eq!(handler_member("close"), "closeCall");
+        assert_eq!(c_string("a\"b\\c\u{e9}"), "\"a\\\"b\\\\c\\303\\251\"");
+    }
+
+    fn function(name: &str) -> FnDesc {
+        FnDesc {
+            name: name.into(),
+            doc: String::new(),
+            args: vec![],
+            ret: TypeDesc::Unit,
+            fallible: false,
+            native: false,
+        }
+    }
+
+    #[test]
+    fn a_host_fn_named_like_a_handler_gets_a_suffix() {
+        let desc = LibraryDesc {
+            prefix: "x".into(),
+            version: "0".into(),
+            runtime_version: "0".into(),
+            interface_hash: 0,
+            handlers: vec![function("notify")],
+            host_fns: vec![function("notify"), function("fetch")],
+            events: vec![],
+            records: vec![],
+        };
+        assert_eq!(host_fn_member(&desc, "notify"), "notifyHostFn");
+        assert_eq!(host_fn_member(&desc, "fetch"), "fetch");
+    }
+
+    #[test]
+    fn borrowed_arrays_are_measured_before_any_is_pinned() {
+        let c = c_borrowing(
+            &[("a".into(), true), ("n".into(), false), ("b".into(), true)],
+            "status = f();",
+        );
+        let measure_b = c.find("hcj_measure(env, b)").unwrap();
+        let pin_a = c.find("hcj_pin(env, &a_b)").unwrap();
+        assert!(measure_b < pin_a, "{c}");
+        assert!(c.contains(
+            "if (!hcj_pin(env, &b_b)) {\n        hcj_release(env, &a_b);\n        return;"
+        ));
+        assert!(
+            c.find("status = f();").unwrap()
+                < c.find("hcj_release(env, &b_b);\n    hcj_release(env, &a_b);")
+                    .unwrap()
+        );
     }
 }

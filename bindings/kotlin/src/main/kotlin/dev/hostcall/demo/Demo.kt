@@ -7,23 +7,26 @@ import dev.hostcall.runtime.CallException
 import dev.hostcall.runtime.CborException
 import dev.hostcall.runtime.CborReader
 import dev.hostcall.runtime.CborWriter
+import dev.hostcall.runtime.ConfigUnits
 import dev.hostcall.runtime.DecodeException
 import dev.hostcall.runtime.InterfaceMismatchException
 import dev.hostcall.runtime.Reply
 import dev.hostcall.runtime.Runtime
-import dev.hostcall.runtime.Status
 import dev.hostcall.runtime.StatusException
 import java.util.concurrent.atomic.AtomicBoolean
 import kotlin.time.Duration
+import kotlinx.coroutines.CoroutineName
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.SupervisorJob
 import kotlinx.coroutines.cancel
-import kotlinx.coroutines.channels.Channel
-import kotlinx.coroutines.channels.awaitClose
 import kotlinx.coroutines.flow.Flow
-import kotlinx.coroutines.flow.buffer
-import kotlinx.coroutines.flow.callbackFlow
+
+/** CBOR null: the reply of a handler returning nothing. */
+private val NIL = byteArrayOf(0xf6.toByte())
+
+/** The answer of a host fn returning nothing (an empty payload reads as CBOR null). */
+private val UNIT_RESULT = ByteArray(0)
 
 /**
  * A signed-in session.
@@ -160,10 +163,16 @@ internal fun CborReader.readProgress(): Progress {
 /**
  * Settings of a [Demo] context; `null` keeps the library's default.
  *
- * @property maxInFlight bound on host calls outstanding at once; past it a host call fails at once.
- * @property hostCallTimeout timeout of every host call (whole milliseconds); the host function's coroutine is cancelled then.
- * @property maxPendingRequests bound on calls queued or running; past it a call fails at once.
- * @property spin how long the idle loop spins for host results before sleeping, while host calls are outstanding.
+ * @property maxInFlight host calls outstanding at once (1 ..= 16 777 215); past it a host call
+ *   fails at once as overloaded. Library default: 1 048 576.
+ * @property hostCallTimeout timeout of every host call, rounded up to whole milliseconds; when it
+ *   elapses the awaiting Rust code gets an error and the host function's coroutine is cancelled.
+ *   Must be positive; [Duration.INFINITE] means none, as does `null`.
+ * @property maxPendingRequests calls queued or running at once; past it a call fails at once with
+ *   [StatusException] (`HC_ERR_OVERLOADED`). 0 means unbounded, the library default.
+ * @property spin how long the library's idle loop thread watches for host results before it
+ *   sleeps, while host calls are outstanding (at most 10 ms, rounded up to whole microseconds;
+ *   zero: never spin). Library default: 50 µs.
  */
 data class DemoConfig(
     val maxInFlight: UInt? = null,
@@ -174,9 +183,9 @@ data class DemoConfig(
     internal fun encode(): ByteArray {
         val entries = listOfNotNull(
             maxInFlight?.let { "max_in_flight" to it.toULong() },
-            hostCallTimeout?.let { "host_call_timeout_ms" to it.inWholeMilliseconds.toULong() },
+            hostCallTimeout?.let { "host_call_timeout_ms" to ConfigUnits.timeoutMillis(it) },
             maxPendingRequests?.let { "max_pending_requests" to it },
-            spin?.let { "spin_us" to it.inWholeMicroseconds.toULong() },
+            spin?.let { "spin_us" to ConfigUnits.spinMicros(it) },
         )
         val w = CborWriter().map(entries.size)
         for ((key, value) in entries) w.text(key).uint(value)
@@ -185,13 +194,17 @@ data class DemoConfig(
 }
 
 /**
- * A context of the demo library: its own event loop, host functions and
- * listeners. Every member is safe to use from any thread or coroutine.
+ * A context of the demo library: its own event loop (the library's thread
+ * `hostcall-demo`), host functions and event listeners. Every member is safe
+ * to use from any thread or coroutine.
  *
  * Calls are `suspend` functions: cancelling the calling coroutine abandons
- * the call at once (the library's late reply is then dropped). Host
- * functions are suspend lambdas run in the context's [CoroutineScope].
- * [close] ends the context; calls still pending then fail with
+ * the call at once (the library's late reply is dropped). Host functions
+ * are suspend lambdas, each invocation a coroutine in the context's
+ * [CoroutineScope], cancelled when the library drops the call. Events are
+ * [Flow]s. No code of yours runs on the library's thread.
+ *
+ * [close] ends the context: calls still pending then fail with
  * [CallException.shuttingDown], later ones with [StatusException.closed].
  */
 class Demo private constructor(
@@ -200,39 +213,59 @@ class Demo private constructor(
     private val ownsScope: Boolean,
 ) : AutoCloseable {
     private val closed = AtomicBoolean(false)
-    private val runtime = Runtime(scope, 2, DemoNative::lastError) { token, ok, payload ->
-        // A refusal (the call was abandoned meanwhile, or the context
-        // closed) needs no action: the library no longer waits for it.
-        DemoNative.hostComplete(handle, token, if (ok) 0 else 1, payload)
+    internal val runtime = Runtime(scope, 2) { token, ret, payload ->
+        DemoNative.hostComplete(handle, token, ret, payload)
     }
 
     companion object {
-        /** The interface these bindings were generated for; [open] refuses any other. */
+        /** The interface these bindings were generated for; [open] refuses a library with another. */
         const val INTERFACE_HASH: ULong = 0x496290bcdd4c37c0uL
 
         /**
-         * Creates a context. Host functions run in [scope] (by default a new
-         * scope on [Dispatchers.Default], cancelled by [close]).
+         * Creates a context (and the library's loop thread).
+         *
+         * Host functions run in [scope]: by default a new scope on
+         * [Dispatchers.Default] that [close] cancels; a scope you supply is
+         * left running by [close] (only the host function coroutines of
+         * this context are cancelled).
+         *
+         * @throws InterfaceMismatchException if the loaded libdemo has another interface.
+         * @throws StatusException if the library refuses [config] (its message says why).
+         * @throws IllegalArgumentException for a duration the library cannot take.
          */
         fun open(config: DemoConfig = DemoConfig(), scope: CoroutineScope? = null): Demo {
-            val loaded = DemoNative.interfaceHash().toULong()
+            checkInterface(DemoNative.interfaceHash().toULong())
+            val encoded = config.encode()
+            val handle = DemoNative.create(encoded)
+            return try {
+                val hostScope = scope ?: CoroutineScope(SupervisorJob() + Dispatchers.Default + CoroutineName("demo host fns"))
+                Demo(handle, hostScope, scope == null)
+            } catch (e: Throwable) {
+                DemoNative.destroy(handle)
+                throw e
+            }
+        }
+
+        internal fun checkInterface(loaded: ULong) {
             if (loaded != INTERFACE_HASH) {
                 throw InterfaceMismatchException(
                     "these bindings were generated for interface 0x${INTERFACE_HASH.toString(16)}, " +
                         "but the loaded libdemo has 0x${loaded.toString(16)}; regenerate them with hostcall-gen",
                 )
             }
-            val handle = DemoNative.create(config.encode())
-            if (handle == 0L) throw StatusException("demo: open", Status.INVALID_ARG, DemoNative.lastError())
-            val owned = scope == null
-            return Demo(handle, scope ?: CoroutineScope(SupervisorJob() + Dispatchers.Default), owned)
         }
     }
 
+    /** True once [close] has been called. */
+    val isClosed: Boolean get() = closed.get()
+
     /**
-     * Destroys the context: pending calls fail with
-     * [CallException.shuttingDown], running host functions are cancelled,
-     * and nothing is called back afterwards. Idempotent.
+     * Destroys the context. When it returns (called from anywhere but a
+     * callback of this context): every pending call has failed with
+     * [CallException.shuttingDown], every running host function coroutine
+     * is cancelled (whatever it answers later is discarded), every event
+     * flow has completed, and the library's thread has exited. Idempotent;
+     * later calls fail with [StatusException.closed].
      */
     override fun close() {
         if (!closed.compareAndSet(false, true)) return
@@ -241,14 +274,10 @@ class Demo private constructor(
         if (ownsScope) scope.cancel()
     }
 
-    private fun check(status: Int, what: String) {
-        if (status != 0) throw StatusException("demo: $what", status, DemoNative.lastError())
-    }
-
-    private fun <T> decode(method: String, reply: Reply, read: CborReader.() -> T): T {
+    private inline fun <T> decodeReply(method: String, reply: Reply, read: CborReader.() -> T): T {
         if (!reply.ok) throw CallException(method, reply.message)
         try {
-            val r = CborReader(reply.data ?: byteArrayOf(0xf6.toByte()))
+            val r = CborReader(reply.data ?: NIL)
             return r.read().also { r.end() }
         } catch (e: CborException) {
             throw DecodeException("$method: ${e.message}", e)
@@ -257,82 +286,108 @@ class Demo private constructor(
 
     /**
      * Calls `version`: The library's version.
+     *
+     * @throws CallException if the library answers with an error.
+     * @throws StatusException if the library refuses the call (closed, overloaded).
      */
     suspend fun version(): String {
-        val reply = runtime.call("version") { key -> DemoNative.nativeVersion(handle, key) }
+        val reply = runtime.call { key -> DemoNative.nativeVersion(handle, key) }
         if (!reply.ok) throw CallException("version", reply.message)
         return reply.data?.decodeToString() ?: ""
     }
 
     /**
      * Calls `add`: Adds two integers; overflow is an error, not a wrap.
+     *
+     * @throws CallException if the library answers with an error.
+     * @throws StatusException if the library refuses the call (closed, overloaded).
      */
     suspend fun add(a: Long, b: Long): Long {
-        val reply = runtime.call("add") { key -> DemoNative.nativeAdd(handle, a, b, key) }
+        val reply = runtime.call { key -> DemoNative.nativeAdd(handle, a, b, key) }
         if (!reply.ok) throw CallException("add", reply.message)
         return reply.value
     }
 
     /**
      * Calls `login`: Signs a user in: fetches the profile from the host and greets them.
+     *
+     * @throws CallException if the library answers with an error.
+     * @throws StatusException if the library refuses the call (closed, overloaded).
      */
     suspend fun login(userId: String): Session {
         val w = CborWriter().array(1)
         w.text(userId)
         val request = w.bytes()
-        val reply = runtime.call("login") { key -> DemoNative.call(handle, 2, request, key) }
-        return decode("login", reply) { val r = this; r.readSession() }
+        val reply = runtime.call { key -> DemoNative.call(handle, 2, request, key) }
+        return decodeReply("login", reply) { val r = this; r.readSession() }
     }
 
     /**
      * Calls `login_many`: Signs many users in with every fetch in flight at once. Sessions come
      * back in input order; a `progress` event follows each completed fetch. The
      * first failed fetch fails the call (and cancels the fetches still running).
+     *
+     * @throws CallException if the library answers with an error.
+     * @throws StatusException if the library refuses the call (closed, overloaded).
      */
     suspend fun loginMany(userIds: List<String>): List<Session> {
         val w = CborWriter().array(1)
         w.array(userIds.size); for (e0 in userIds) { w.text(e0) }
         val request = w.bytes()
-        val reply = runtime.call("login_many") { key -> DemoNative.call(handle, 3, request, key) }
-        return decode("login_many", reply) { val r = this; List(r.array()) { r.readSession() } }
+        val reply = runtime.call { key -> DemoNative.call(handle, 3, request, key) }
+        return decodeReply("login_many", reply) { val r = this; List(r.array()) { r.readSession() } }
     }
 
     /**
      * Calls `first_profile`: Fetches several profiles at once and returns the first that arrives;
      * the fetches still running are dropped, which cancels them in the host.
+     *
+     * @throws CallException if the library answers with an error.
+     * @throws StatusException if the library refuses the call (closed, overloaded).
      */
     suspend fun firstProfile(userIds: List<String>): Profile {
         val w = CborWriter().array(1)
         w.array(userIds.size); for (e0 in userIds) { w.text(e0) }
         val request = w.bytes()
-        val reply = runtime.call("first_profile") { key -> DemoNative.call(handle, 4, request, key) }
-        return decode("first_profile", reply) { val r = this; r.readProfile() }
+        val reply = runtime.call { key -> DemoNative.call(handle, 4, request, key) }
+        return decodeReply("first_profile", reply) { val r = this; r.readProfile() }
     }
 
     /**
      * Calls `ping_host`: Sends a message to the host's user through the `notify` host fn.
+     *
+     * @throws CallException if the library answers with an error.
+     * @throws StatusException if the library refuses the call (closed, overloaded).
      */
     suspend fun pingHost(message: String) {
-        val reply = runtime.call("ping_host") { key -> DemoNative.nativePingHost(handle, message.encodeToByteArray(), key) }
+        val reply = runtime.call { key -> DemoNative.nativePingHost(handle, message.encodeToByteArray(), key) }
         if (!reply.ok) throw CallException("ping_host", reply.message)
     }
 
     /**
      * Calls `panic_with`: Panics with `message`: shows that a panicking handler becomes an error
      * reply and leaves the context working.
+     *
+     * @throws CallException if the library answers with an error.
+     * @throws StatusException if the library refuses the call (closed, overloaded).
      */
     suspend fun panicWith(message: String) {
-        val reply = runtime.call("panic_with") { key -> DemoNative.nativePanicWith(handle, message.encodeToByteArray(), key) }
+        val reply = runtime.call { key -> DemoNative.nativePanicWith(handle, message.encodeToByteArray(), key) }
         if (!reply.ok) throw CallException("panic_with", reply.message)
     }
 
     /**
      * Implements the host fn `fetch_profile` with [block]: Looks a user's profile up in the host's store.
      *
-     * [block] runs in this context's scope. Its coroutine is cancelled when the
-     * library abandons the call (the Rust future was dropped or timed out) or the
-     * context closes. An exception it throws reaches the library as the call's error
-     * text.
+     * Each invocation runs [block] in a new coroutine of this context's scope
+     * (never on the library's thread). Its value is the host fn's result; an
+     * exception it throws reaches the library as an error with the exception's
+     * message. The coroutine is cancelled when the library drops the call (the
+     * awaiting Rust future was dropped or timed out) or the context closes; what
+     * it returns after that is discarded. Registering again replaces [block] for
+     * later invocations.
+     *
+     * @throws StatusException if the context is closed.
      */
     fun fetchProfile(block: suspend (userId: String) -> Profile) {
         val key = runtime.hostFn(0) { request ->
@@ -345,16 +400,21 @@ class Demo private constructor(
             w.writeProfile(result)
             w.bytes()
         }
-        check(DemoNative.registerHostFn(handle, 0, key), "register fetch_profile")
+        DemoNative.registerHostFn(handle, 0, key)
     }
 
     /**
      * Implements the host fn `notify` with [block]: Shows a message to the host's user.
      *
-     * [block] runs in this context's scope. Its coroutine is cancelled when the
-     * library abandons the call (the Rust future was dropped or timed out) or the
-     * context closes. An exception it throws reaches the library as the call's error
-     * text.
+     * Each invocation runs [block] in a new coroutine of this context's scope
+     * (never on the library's thread). Its value is the host fn's result; an
+     * exception it throws reaches the library as an error with the exception's
+     * message. The coroutine is cancelled when the library drops the call (the
+     * awaiting Rust future was dropped or timed out) or the context closes; what
+     * it returns after that is discarded. Registering again replaces [block] for
+     * later invocations.
+     *
+     * @throws StatusException if the context is closed.
      */
     fun notify(block: suspend (message: String) -> Unit) {
         val key = runtime.hostFn(1) { request ->
@@ -362,60 +422,74 @@ class Demo private constructor(
             if (r.array() != 1) throw CborException("notify: expected 1 argument(s)")
             val message = r.text()
             r.end()
-            val result = block(message)
-            val w = CborWriter()
-            w.nil()
-            w.bytes()
+            block(message)
+            UNIT_RESULT
         }
-        check(DemoNative.registerHostFn(handle, 1, key), "register notify")
+        DemoNative.registerHostFn(handle, 1, key)
     }
 
     /**
      * The `progress` events: Progress of `login_many`: emitted after each profile fetch completes.
      *
-     * Collecting subscribes; cancelling the collection unsubscribes. Events
-     * arrive in order and are buffered without bound (none is dropped). On a
-     * closed context the flow fails with [StatusException].
+     * A cold flow: each collection subscribes when it starts (before its first
+     * suspension; start the collector with `CoroutineStart.UNDISPATCHED` to be
+     * sure it is subscribed before your next call) and unsubscribes when it ends.
+     * Events arrive in emission order and are buffered without bound, none
+     * dropped; the events a call emits are all in the buffer before that call
+     * returns. When the context closes the flow completes after the buffered
+     * events. Collecting on a closed context throws [StatusException].
      */
     val progress: Flow<Progress>
-        get() = callbackFlow {
-            val key = runtime.listen { payload ->
-                try {
-                    val r = CborReader(payload ?: byteArrayOf(0xf6.toByte()))
-                    trySend(r.readProgress())
-                } catch (e: CborException) {
-                    close(DecodeException("progress: ${e.message}", e))
-                }
+        get() = runtime.events(
+            subscribe = { key -> DemoNative.addListener(handle, 0, key) },
+            unsubscribe = { id -> DemoNative.removeListener(handle, id) },
+        ) { payload ->
+            try {
+                val r = CborReader(payload)
+                r.readProgress().also { r.end() }
+            } catch (e: CborException) {
+                throw DecodeException("progress: ${e.message}", e)
             }
-            val id = DemoNative.addListener(handle, 0, key)
-            if (id == 0L) {
-                runtime.unlisten(key)
-                throw StatusException("demo: listen progress", Status.INVALID_CONTEXT, DemoNative.lastError())
-            }
-            awaitClose {
-                DemoNative.removeListener(handle, id)
-                runtime.unlisten(key)
-            }
-        }.buffer(Channel.UNLIMITED)
+        }
 }
 
-/** The JNI functions of libdemo_jni (generated C, `src/main/c/demo_jni.c`). */
+/**
+ * The JNI functions of libdemo_jni (generated C, `src/main/c/demo_jni.c`).
+ * Those marked "throws" throw [StatusException] when the library refuses.
+ */
 internal object DemoNative {
     init {
         System.loadLibrary("demo_jni")
     }
 
     @JvmStatic external fun interfaceHash(): Long
+
+    /** Throws; returns the handle. */
     @JvmStatic external fun create(config: ByteArray?): Long
     @JvmStatic external fun destroy(handle: Long): Int
-    @JvmStatic external fun call(handle: Long, method: Int, request: ByteArray?, key: Long): Int
-    @JvmStatic external fun registerHostFn(handle: Long, index: Int, key: Long): Int
+
+    /** Throws. */
+    @JvmStatic external fun call(handle: Long, method: Int, request: ByteArray?, key: Long)
+
+    /** Throws. */
+    @JvmStatic external fun registerHostFn(handle: Long, index: Int, key: Long)
+
+    /** Returns the status: a refusal is normal here (the call was abandoned, or the context closed). */
     @JvmStatic external fun hostComplete(handle: Long, token: Long, ret: Int, payload: ByteArray?): Int
+
+    /** Throws; returns the listener id. */
     @JvmStatic external fun addListener(handle: Long, event: Int, key: Long): Long
     @JvmStatic external fun removeListener(handle: Long, id: Long): Int
-    @JvmStatic external fun lastError(): String
-    @JvmStatic external fun nativeVersion(handle: Long, key: Long): Int
-    @JvmStatic external fun nativeAdd(handle: Long, a: Long, b: Long, key: Long): Int
-    @JvmStatic external fun nativePingHost(handle: Long, message: ByteArray, key: Long): Int
-    @JvmStatic external fun nativePanicWith(handle: Long, message: ByteArray, key: Long): Int
+
+    /** Throws. */
+    @JvmStatic external fun nativeVersion(handle: Long, key: Long)
+
+    /** Throws. */
+    @JvmStatic external fun nativeAdd(handle: Long, a: Long, b: Long, key: Long)
+
+    /** Throws. */
+    @JvmStatic external fun nativePingHost(handle: Long, message: ByteArray, key: Long)
+
+    /** Throws. */
+    @JvmStatic external fun nativePanicWith(handle: Long, message: ByteArray, key: Long)
 }

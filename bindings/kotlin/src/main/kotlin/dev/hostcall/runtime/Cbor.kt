@@ -1,37 +1,46 @@
 package dev.hostcall.runtime
 
-import java.io.ByteArrayOutputStream
-
 /**
  * The CBOR subset hostcall's wire form uses: unsigned and negative
  * integers, floats, text and byte strings, arrays, maps with text keys,
  * booleans and null. Generated bindings write and read records with it
  * field by field, so unsigned values keep their full range.
  */
-class CborWriter {
-    private val out = ByteArrayOutputStream(64)
+class CborWriter(initialCapacity: Int = 64) {
+    private var buf = ByteArray(initialCapacity)
+    private var len = 0
 
-    fun bytes(): ByteArray = out.toByteArray()
+    fun bytes(): ByteArray = buf.copyOf(len)
+
+    private fun room(n: Int) {
+        if (len + n > buf.size) buf = buf.copyOf(maxOf(buf.size * 2, len + n))
+    }
+
+    private fun put(b: Int) {
+        room(1)
+        buf[len++] = b.toByte()
+    }
 
     private fun head(major: Int, value: ULong) {
         val m = major shl 5
+        room(9)
         when {
-            value < 24u -> out.write(m or value.toInt())
+            value < 24u -> buf[len++] = (m or value.toInt()).toByte()
             value <= 0xffu -> {
-                out.write(m or 24)
-                out.write(value.toInt())
+                buf[len++] = (m or 24).toByte()
+                buf[len++] = value.toInt().toByte()
             }
             value <= 0xffffu -> {
-                out.write(m or 25)
-                for (shift in 8 downTo 0 step 8) out.write((value shr shift).toInt() and 0xff)
+                buf[len++] = (m or 25).toByte()
+                for (shift in 8 downTo 0 step 8) buf[len++] = (value shr shift).toInt().toByte()
             }
             value <= 0xffff_ffffu -> {
-                out.write(m or 26)
-                for (shift in 24 downTo 0 step 8) out.write((value shr shift).toInt() and 0xff)
+                buf[len++] = (m or 26).toByte()
+                for (shift in 24 downTo 0 step 8) buf[len++] = (value shr shift).toInt().toByte()
             }
             else -> {
-                out.write(m or 27)
-                for (shift in 56 downTo 0 step 8) out.write((value shr shift).toInt() and 0xff)
+                buf[len++] = (m or 27).toByte()
+                for (shift in 56 downTo 0 step 8) buf[len++] = (value shr shift).toInt().toByte()
             }
         }
     }
@@ -43,24 +52,43 @@ class CborWriter {
     }
 
     fun double(value: Double): CborWriter = apply {
-        out.write(0xfb)
+        room(9)
+        buf[len++] = 0xfb.toByte()
         val bits = value.toRawBits()
-        for (shift in 56 downTo 0 step 8) out.write((bits shr shift).toInt() and 0xff)
+        for (shift in 56 downTo 0 step 8) buf[len++] = (bits shr shift).toInt().toByte()
     }
 
-    fun bool(value: Boolean): CborWriter = apply { out.write(if (value) 0xf5 else 0xf4) }
+    fun bool(value: Boolean): CborWriter = apply { put(if (value) 0xf5 else 0xf4) }
 
-    fun nil(): CborWriter = apply { out.write(0xf6) }
+    fun nil(): CborWriter = apply { put(0xf6) }
 
+    /** UTF-8; ASCII text is copied char by char, anything else goes through the encoder (a lone surrogate becomes '?'). */
     fun text(value: String): CborWriter = apply {
-        val utf8 = value.encodeToByteArray()
-        head(3, utf8.size.toULong())
-        out.write(utf8)
+        val n = value.length
+        var ascii = true
+        for (i in 0 until n) {
+            if (value[i].code >= 0x80) {
+                ascii = false
+                break
+            }
+        }
+        if (ascii) {
+            head(3, n.toULong())
+            room(n)
+            for (i in 0 until n) buf[len + i] = value[i].code.toByte()
+            len += n
+        } else {
+            raw(3, value.encodeToByteArray())
+        }
     }
 
-    fun bytes(value: ByteArray): CborWriter = apply {
-        head(2, value.size.toULong())
-        out.write(value)
+    fun bytes(value: ByteArray): CborWriter = apply { raw(2, value) }
+
+    private fun raw(major: Int, value: ByteArray) {
+        head(major, value.size.toULong())
+        room(value.size)
+        value.copyInto(buf, len)
+        len += value.size
     }
 
     fun array(size: Int): CborWriter = apply { head(4, size.toULong()) }
@@ -195,36 +223,62 @@ class CborReader(private val data: ByteArray) {
         return false
     }
 
+    /** UTF-8, strictly: invalid text is an error, not replaced. ASCII takes a shortcut. */
     fun text(): String {
-        val len = expect(3, "a text string").toInt()
-        if (len < 0 || pos + len > data.size) throw CborException("truncated text at byte $pos")
-        val decoder = Charsets.UTF_8.newDecoder()
-        val text = try {
-            decoder.decode(java.nio.ByteBuffer.wrap(data, pos, len)).toString()
-        } catch (e: java.nio.charset.CharacterCodingException) {
-            throw CborException("text at byte $pos is not valid UTF-8")
+        val arg = expect(3, "a text string")
+        if (arg > (data.size - pos).toULong()) throw CborException("truncated text at byte $pos")
+        val len = arg.toInt()
+        var ascii = true
+        for (i in pos until pos + len) {
+            if (data[i] < 0) {
+                ascii = false
+                break
+            }
+        }
+        val text = if (ascii) {
+            String(data, pos, len, Charsets.ISO_8859_1)
+        } else {
+            try {
+                Charsets.UTF_8.newDecoder().decode(java.nio.ByteBuffer.wrap(data, pos, len)).toString()
+            } catch (e: java.nio.charset.CharacterCodingException) {
+                throw CborException("text at byte $pos is not valid UTF-8")
+            }
         }
         pos += len
         return text
     }
 
     fun bytes(): ByteArray {
-        val len = expect(2, "a byte string").toInt()
-        if (len < 0 || pos + len > data.size) throw CborException("truncated bytes at byte $pos")
+        val arg = expect(2, "a byte string")
+        if (arg > (data.size - pos).toULong()) throw CborException("truncated bytes at byte $pos")
+        val len = arg.toInt()
         return data.copyOfRange(pos, pos + len).also { pos += len }
     }
 
-    fun array(): Int = expect(4, "an array").toInt()
+    /** A count of items, each at least one byte: more than the bytes left is malformed, not a huge allocation. */
+    private fun count(major: Int, what: String, perItem: Int): Int {
+        val start = pos
+        val arg = expect(major, what)
+        if (arg > ((data.size - pos) / perItem).toULong()) throw CborException("$what at byte $start claims $arg items, more than the data holds")
+        return arg.toInt()
+    }
 
-    fun map(): Int = expect(5, "a map").toInt()
+    fun array(): Int = count(4, "an array", 1)
+
+    fun map(): Int = count(5, "a map", 2)
 
     /** Skips one value (an unknown map entry). */
     fun skip() {
+        val start = pos
         val (m, arg) = header()
+        if (m in 2..5 && arg > (data.size - pos).toULong()) throw CborException("truncated CBOR at byte $start")
         when (m) {
             2, 3 -> pos += arg.toInt()
             4 -> repeat(arg.toInt()) { skip() }
-            5 -> repeat(arg.toInt() * 2) { skip() }
+            5 -> repeat(arg.toInt()) {
+                skip()
+                skip()
+            }
             7 -> when (arg.toInt()) {
                 25 -> pos += 2
                 26 -> pos += 4

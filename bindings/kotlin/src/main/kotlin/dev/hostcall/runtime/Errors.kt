@@ -25,6 +25,11 @@ object Status {
         PANIC -> "HC_ERR_PANIC"
         else -> "status $code"
     }
+
+    private val byName = (-8..0).associateBy { name(it) }
+
+    /** The status a last-error text names in its prefix (`HC_ERR_INVALID_ARG: …`), else [INVALID_ARG]. */
+    fun of(detail: String): Int = byName[detail.substringBefore(':')] ?: INVALID_ARG
 }
 
 /** Errors of hostcall bindings. */

@@ -3,24 +3,64 @@ package dev.hostcall.runtime
 import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.atomic.AtomicLong
 import java.util.concurrent.atomic.AtomicReferenceArray
+import kotlin.coroutines.ContinuationInterceptor
+import kotlin.coroutines.CoroutineContext
 import kotlin.coroutines.resume
 import kotlin.coroutines.resumeWithException
 import kotlinx.coroutines.CancellableContinuation
 import kotlinx.coroutines.CancellationException
+import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.CoroutineStart
+import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.Job
+import kotlinx.coroutines.channels.Channel
+import kotlinx.coroutines.currentCoroutineContext
+import kotlinx.coroutines.flow.Flow
+import kotlinx.coroutines.flow.MutableStateFlow
+import kotlinx.coroutines.flow.StateFlow
+import kotlinx.coroutines.flow.flow
+import kotlinx.coroutines.flow.update
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.suspendCancellableCoroutine
+import kotlinx.coroutines.withContext
 
-/** What a call got back: [data] (CBOR, text or bytes) or [value] (a typed native result) when [ok], else the error text in [data]. */
+/**
+ * What a call got back: when [ok], [data] (CBOR, text or bytes) or [value]
+ * (a typed native result); otherwise the error text in [data].
+ */
 class Reply(val ok: Boolean, val data: ByteArray?, val value: Long) {
     /** The error text of a failed reply. */
     val message: String get() = data?.decodeToString() ?: ""
+
+    internal companion object {
+        val SHUTTING_DOWN = Reply(false, "context shutting down".encodeToByteArray(), 0)
+        val LOST = Reply(false, "the reply could not be copied into the JVM (out of memory)".encodeToByteArray(), 0)
+    }
 }
 
 /** A registered host function: the CBOR argument array in, the CBOR result out. */
 typealias HostFn = suspend (request: ByteArray) -> ByteArray
+
+/** Outcome codes of the C ABI. */
+internal const val RET_OK = 0
+internal const val RET_ERR = 1
+
+/** The ret the JNI glue gives a reply whose payload the JVM could not copy (HCJ_RET_LOST). */
+internal const val RET_LOST = 2
+
+/**
+ * Ids of calls, listeners and host fn registrations: one counter for the
+ * process, so an id is never reused (2^47 of them), and a key that outlived
+ * its runtime can never name something in the runtime that took its slot.
+ */
+internal object Ids {
+    private val last = AtomicLong()
+
+    fun next(): Long = last.incrementAndGet()
+
+    fun current(): Long = last.get()
+}
 
 /**
  * The Kotlin side of one library context: the calls waiting for replies,
@@ -28,115 +68,289 @@ typealias HostFn = suspend (request: ByteArray) -> ByteArray
  *
  * The library calls back on its loop thread through the JNI trampolines
  * (`hostcall_jni.h`) into [Upcalls], which finds the runtime by the key the
- * call was made with: `slot shl 40 or id`. Upcalls only hand work over:
- * they resume a continuation, launch a coroutine, cancel a job or offer an
- * event to a channel, and return.
+ * call was made with (`slot shl 47 or id`). An upcall only hands work over
+ * and returns: it resumes a continuation, hands a host fn invocation to a
+ * dispatcher (the coroutine is created there, not on the loop thread),
+ * schedules a cancellation, or buffers an event. No user code runs on the
+ * loop thread: continuations whose dispatcher would run them in place
+ * ([kotlinx.coroutines.Dispatchers.Unconfined]) are resumed from
+ * [Dispatchers.Default] instead, and so are cancellations (whose handlers
+ * run in the thread that cancels).
+ *
+ * @param complete answers a host call (`<lib>_host_complete`); returns its status.
  */
 class Runtime(
     private val scope: CoroutineScope,
     hostFnCount: Int,
-    private val lastError: () -> String,
-    private val complete: (token: Long, ok: Boolean, payload: ByteArray?) -> Unit,
+    private val complete: (token: Long, ret: Int, payload: ByteArray?) -> Int,
 ) {
+    private class Registration(val id: Long, val fn: HostFn)
+
+    /** Every id this runtime hands out is above this one. */
+    private val baseId = Ids.current()
+
     /** This runtime's slot in the upcall registry. */
     val slot: Int = Registry.add(this)
 
-    private val nextId = AtomicLong()
     private val pending = ConcurrentHashMap<Long, CancellableContinuation<Reply>>()
-    private val hostFns = AtomicReferenceArray<HostFn?>(hostFnCount)
-    private val running = ConcurrentHashMap<Long, Job>()
-    private val listeners = ConcurrentHashMap<Long, (ByteArray?) -> Unit>()
+    private val hostFns = AtomicReferenceArray<Registration?>(hostFnCount)
 
-    fun key(id: Long): Long = (slot.toLong() shl ID_BITS) or id
+    /** Host fns registered before a re-registration replaced them: their calls may still be in flight. */
+    private val replaced = ConcurrentHashMap<Long, HostFn>()
+    private val running = ConcurrentHashMap<Long, HostCall>()
+    private val listeners = ConcurrentHashMap<Long, Channel<ByteArray?>>()
 
-    private fun newId(): Long = nextId.incrementAndGet() and ID_MASK
+    /** The scope's dispatcher, if it has one: host fn invocations start there. */
+    private val scopeDispatcher = scope.coroutineContext[ContinuationInterceptor] as? CoroutineDispatcher
+
+    @Volatile
+    private var closed = false
+
+    private fun key(id: Long): Long = (slot.toLong() shl ID_BITS) or id
+
+    /** Calls waiting for their reply (for tests). */
+    val pendingCalls: Int get() = pending.size
+
+    /** Event subscriptions (for tests). */
+    val listenerCount: Int get() = listeners.size
+
+    private val dropped = MutableStateFlow(0L)
+
+    /** Replies that arrived after their caller had given up, and were dropped (for tests). */
+    val droppedReplies: StateFlow<Long> get() = dropped
 
     /**
-     * Makes a call: [start] receives the key to pass as user data and
-     * returns the entry point's status. Suspends until the reply; if the
-     * caller is cancelled first, the call is forgotten (its late reply is
-     * dropped). A status other than HC_OK throws [StatusException].
+     * Makes a call: [start] gets the key to pass as user data and starts
+     * it, throwing [StatusException] if the library refuses (the generated
+     * JNI functions do). Suspends until the reply. A caller cancelled
+     * before the call starts sends nothing; one cancelled while waiting
+     * returns at once, and the library's late reply is dropped.
      */
-    suspend fun call(method: String, start: (key: Long) -> Int): Reply = suspendCancellableCoroutine { cont ->
-        val id = newId()
+    suspend fun call(start: (key: Long) -> Unit): Reply = suspendCancellableCoroutine { cont ->
+        if (!cont.isActive) return@suspendCancellableCoroutine // cancelled already: send nothing
+        val id = Ids.next()
         pending[id] = cont
         cont.invokeOnCancellation { pending.remove(id) }
-        val status = start(key(id))
-        if (status != 0 && pending.remove(id) != null) {
-            cont.resumeWithException(StatusException(method, status, lastError()))
+        try {
+            start(key(id))
+        } catch (e: Throwable) {
+            if (pending.remove(id) != null) cont.resumeWithException(e)
         }
     }
 
     /** Registers [fn] as host function number [index]; returns the key to register with the library. */
     fun hostFn(index: Int, fn: HostFn): Long {
-        hostFns.set(index, fn)
-        return key(index.toLong())
+        val registration = Registration(Ids.next(), fn)
+        hostFns.getAndSet(index, registration)?.let { replaced[it.id] = it.fn }
+        return key(registration.id)
     }
 
-    /** Adds an event listener; returns its key. It runs on the loop thread: it must only hand the payload over. */
-    fun listen(listener: (ByteArray?) -> Unit): Long {
-        val id = newId()
-        listeners[id] = listener
-        return key(id)
-    }
+    /**
+     * The events behind one listener: [subscribe] registers the key with
+     * the library and returns the listener id, [unsubscribe] removes it,
+     * [decode] reads a payload (on the collector's coroutine, not the loop
+     * thread).
+     *
+     * The listener is registered when collection starts, before its first
+     * suspension, and removed when the collection ends. Payloads are
+     * buffered without bound in emission order. When the context closes
+     * the flow completes after the buffered events.
+     */
+    fun <T> events(subscribe: (key: Long) -> Long, unsubscribe: (id: Long) -> Unit, decode: (ByteArray) -> T): Flow<T> =
+        flow {
+            val channel = Channel<ByteArray?>(Channel.UNLIMITED)
+            val id = Ids.next()
+            listeners[id] = channel
+            val listener = try {
+                subscribe(key(id))
+            } catch (e: Throwable) {
+                listeners.remove(id)
+                throw e
+            }
+            if (closed) channel.close() // close() may have swept the listeners before this one was added
+            try {
+                // A collector whose dispatcher runs it in place would be
+                // resumed on the loop thread by the listener's send.
+                val hop = runsInPlace(currentCoroutineContext())
+                while (true) {
+                    val next = if (hop) {
+                        withContext(Dispatchers.Default) { channel.receiveCatching() }
+                    } else {
+                        channel.receiveCatching()
+                    }
+                    if (next.isClosed) break
+                    val payload = next.getOrThrow()
+                        ?: throw DecodeException("an event could not be copied into the JVM (out of memory)")
+                    emit(decode(payload))
+                }
+            } finally {
+                listeners.remove(id)
+                unsubscribe(listener)
+            }
+        }
 
-    /** Drops a listener; payloads still arriving for it are ignored. */
-    fun unlisten(key: Long) {
-        listeners.remove(key and ID_MASK)
-    }
-
-    /** After the library context is destroyed: frees the slot. Running host calls are cancelled with [scope]'s owner. */
+    /**
+     * After the library context is destroyed: ends what is left. Calls
+     * still waiting (only possible if the destroy was deferred) fail with
+     * `context shutting down`, running host functions are cancelled (their
+     * late answers are refused by the library as an invalid context), event
+     * flows complete, and the slot is freed.
+     */
     fun close() {
-        running.values.forEach { it.cancel() }
-        Registry.remove(slot)
+        closed = true
+        for ((id, cont) in pending) {
+            if (pending.remove(id, cont)) resumeOffLoop(cont, Reply.SHUTTING_DOWN)
+        }
+        val cancellation = CancellationException("the context was closed")
+        for (call in running.values) {
+            call.cancelled = cancellation
+            call.job?.cancel(cancellation)
+        }
+        for (channel in listeners.values) channel.close()
+        Registry.remove(slot, this)
     }
+
+    internal fun owns(id: Long): Boolean = id > baseId
 
     internal fun onReply(id: Long, reply: Reply) {
-        pending.remove(id)?.resume(reply)
-    }
-
-    internal fun onHostFn(index: Long, token: Long, request: ByteArray?) {
-        val fn = if (index < hostFns.length()) hostFns.get(index.toInt()) else null
-        if (fn == null) {
-            complete(token, false, "no Kotlin function is registered for this host fn".encodeToByteArray())
+        val cont = pending.remove(id)
+        if (cont == null) { // its caller was cancelled
+            dropped.update { it + 1 }
             return
         }
-        val job = scope.launch(start = CoroutineStart.LAZY) {
-            val result = try {
-                fn(request ?: EMPTY)
-            } catch (e: CancellationException) {
-                throw e
-            } catch (e: Throwable) {
-                complete(token, false, (e.message ?: e.toString()).encodeToByteArray())
-                return@launch
-            }
-            complete(token, true, result)
-        }
-        running[token] = job
-        job.invokeOnCompletion { cause ->
-            running.remove(token)
-            // Cancelled by the library: it no longer waits for the token, and
-            // this completion is refused. Cancelled by anything else (the
-            // scope was cancelled): the library must not wait forever.
-            if (cause is CancellationException) {
-                complete(token, false, "host function cancelled: ${cause.message}".encodeToByteArray())
-            }
-        }
-        job.start()
+        resumeOffLoop(cont, reply)
     }
 
-    internal fun onCancel(token: Long) {
-        running[token]?.cancel(CancellationException("the library abandoned this host call"))
+    private fun registered(id: Long): HostFn? {
+        for (i in 0 until hostFns.length()) {
+            val registration = hostFns.get(i)
+            if (registration != null && registration.id == id) return registration.fn
+        }
+        return replaced[id]
+    }
+
+    /**
+     * One host fn invocation, from the upcall to its answer. The loop
+     * thread only records it and hands it to the dispatcher; [run], on a
+     * thread of that dispatcher, starts the coroutine in place (so there is
+     * one dispatch per invocation, and the loop thread pays for none of the
+     * coroutine machinery). A cancel notice may come before or after the
+     * coroutine exists: [cancelled] and [job] are both volatile, the
+     * notifier writes the first and reads the second, [run] the other way
+     * round, so one of them always sees the other.
+     */
+    private inner class HostCall(
+        val token: Long,
+        val fn: HostFn,
+        val request: ByteArray,
+        val context: CoroutineContext,
+    ) : Runnable {
+        @Volatile
+        var cancelled: CancellationException? = null
+
+        @Volatile
+        var job: Job? = null
+
+        override fun run() {
+            if (cancelled != null) { // abandoned before it started: nobody waits for an answer
+                running.remove(token, this)
+                return
+            }
+            if (scope.coroutineContext[Job]?.isActive == false) { // the scope was cancelled: do not start user code
+                running.remove(token, this)
+                complete(token, RET_ERR, "host function cancelled: its scope is cancelled".encodeToByteArray())
+                return
+            }
+            val job = scope.launch(context, CoroutineStart.UNDISPATCHED) {
+                val result = try {
+                    fn(request)
+                } catch (e: CancellationException) {
+                    throw e
+                } catch (e: Throwable) {
+                    complete(token, RET_ERR, errorText(e).encodeToByteArray())
+                    return@launch
+                }
+                complete(token, RET_OK, result)
+            }
+            this.job = job
+            cancelled?.let { job.cancel(it) }
+            // A job that ended cancelled has not answered: tell the library,
+            // unless it was the one that gave up (then this is refused).
+            job.invokeOnCompletion { cause ->
+                running.remove(token, this)
+                if (cause is CancellationException) {
+                    complete(token, RET_ERR, "host function cancelled: ${cause.message}".encodeToByteArray())
+                }
+            }
+        }
+
+        /** Cancels the invocation; the coroutine's own cancellation runs off the calling thread. */
+        fun cancel(cause: CancellationException) {
+            cancelled = cause
+            val job = job ?: return
+            Dispatchers.Default.dispatch(EMPTY_CONTEXT, Runnable { job.cancel(cause) })
+        }
+    }
+
+    internal fun onHostFn(id: Long, token: Long, request: ByteArray?) {
+        // Not ours (a key of a runtime that had this slot before): the
+        // token is another context's, so it must not be completed here.
+        val fn = registered(id) ?: return
+        if (request == null) {
+            complete(token, RET_ERR, "the request could not be copied into the JVM (out of memory)".encodeToByteArray())
+            return
+        }
+        // The scope's dispatcher, unless it has none or would run the
+        // coroutine in place (Unconfined: that place is the loop thread).
+        val dispatcher = scopeDispatcher
+        val inScope = dispatcher != null && dispatcher.isDispatchNeeded(scope.coroutineContext)
+        val call = HostCall(token, fn, request, if (inScope) EMPTY_CONTEXT else Dispatchers.Default)
+        running[token] = call
+        try {
+            if (inScope) dispatcher.dispatch(scope.coroutineContext, call) else Dispatchers.Default.dispatch(EMPTY_CONTEXT, call)
+        } catch (e: Throwable) { // a dispatcher that refuses work (a closed executor)
+            running.remove(token, call)
+            complete(token, RET_ERR, "the host function could not be started: ${errorText(e)}".encodeToByteArray())
+        }
+    }
+
+    internal fun onCancel(id: Long, token: Long) {
+        if (registered(id) == null) return
+        running[token]?.cancel(ABANDONED)
     }
 
     internal fun onEvent(id: Long, payload: ByteArray?) {
-        listeners[id]?.invoke(payload)
+        listeners[id]?.trySend(payload)
     }
 
     companion object {
-        const val ID_BITS = 40
+        const val ID_BITS = 47
         const val ID_MASK = (1L shl ID_BITS) - 1
-        private val EMPTY = ByteArray(0)
+        private val EMPTY_CONTEXT: CoroutineContext = kotlin.coroutines.EmptyCoroutineContext
+
+        private val ABANDONED: CancellationException
+            get() = CancellationException("the library no longer waits for this host call")
+
+        /** The error text the library gets for a host function's exception. */
+        fun errorText(e: Throwable): String {
+            val message = e.message
+            return if (message.isNullOrBlank()) "host function threw ${e.javaClass.name} with no message" else message
+        }
+
+        /** True if [context]'s dispatcher would run a resumed coroutine in the resuming thread. */
+        fun runsInPlace(context: CoroutineContext): Boolean {
+            val dispatcher = context[ContinuationInterceptor] as? CoroutineDispatcher ?: return true
+            return !dispatcher.isDispatchNeeded(context)
+        }
+
+        /** Resumes [cont] with [value], never running its code on the calling (loop) thread. */
+        private fun <T> resumeOffLoop(cont: CancellableContinuation<T>, value: T) {
+            if (runsInPlace(cont.context)) {
+                Dispatchers.Default.dispatch(cont.context, Runnable { cont.resume(value) })
+            } else {
+                cont.resume(value)
+            }
+        }
     }
 }
 
@@ -151,46 +365,60 @@ internal object Registry {
             val slot = (next.incrementAndGet() % (SIZE - 1) + 1).toInt()
             if (slots.compareAndSet(slot, null, runtime)) return slot
         }
-        error("hostcall: too many open contexts in this process")
+        error("hostcall: more than ${SIZE - 1} contexts are open in this process")
     }
 
-    fun remove(slot: Int) {
-        slots.set(slot, null)
+    fun remove(slot: Int, runtime: Runtime) {
+        slots.compareAndSet(slot, runtime, null)
     }
 
+    /** The runtime a key belongs to, or null for a stale key. */
     fun get(key: Long): Runtime? {
         val slot = (key ushr Runtime.ID_BITS).toInt()
-        return if (slot in 1 until SIZE) slots.get(slot) else null
+        if (slot !in 1 until SIZE) return null
+        return slots.get(slot)?.takeIf { it.owns(key and Runtime.ID_MASK) }
     }
 }
 
 /**
- * The static methods the JNI trampolines call, on the library's loop
- * thread. Each catches everything: an exception must not stay pending in
- * the loop thread's JNI environment.
+ * The static methods the JNI glue calls. All but [statusError] run on a
+ * library's loop thread; each catches everything, so no exception stays
+ * pending in the loop thread's JNI environment.
  */
 object Upcalls {
     @JvmStatic
     fun reply(key: Long, ret: Int, data: ByteArray?) = guard {
-        Registry.get(key)?.onReply(key and Runtime.ID_MASK, Reply(ret == 0, data, 0))
+        val reply = if (ret == RET_LOST) Reply.LOST else Reply(ret == RET_OK, data, 0)
+        Registry.get(key)?.onReply(key and Runtime.ID_MASK, reply)
     }
 
     @JvmStatic
     fun replyValue(key: Long, ret: Int, value: Long, error: ByteArray?) = guard {
-        Registry.get(key)?.onReply(key and Runtime.ID_MASK, Reply(ret == 0, error, value))
+        val reply = if (ret == RET_LOST) Reply.LOST else Reply(ret == RET_OK, error, value)
+        Registry.get(key)?.onReply(key and Runtime.ID_MASK, reply)
     }
 
     @JvmStatic
     fun hostFn(key: Long, token: Long, request: ByteArray?) = guard {
-        val runtime = Registry.get(key)
-        if (runtime != null) runtime.onHostFn(key and Runtime.ID_MASK, token, request)
+        Registry.get(key)?.onHostFn(key and Runtime.ID_MASK, token, request)
     }
 
     @JvmStatic
-    fun cancel(key: Long, token: Long) = guard { Registry.get(key)?.onCancel(token) }
+    fun cancel(key: Long, token: Long) = guard { Registry.get(key)?.onCancel(key and Runtime.ID_MASK, token) }
 
     @JvmStatic
     fun event(key: Long, data: ByteArray?) = guard { Registry.get(key)?.onEvent(key and Runtime.ID_MASK, data) }
+
+    /**
+     * The exception a refused entry point throws, built by the JNI glue on
+     * the calling thread: [code] 0 means "read it from [detail]" (entry
+     * points that return a handle or an id have no status).
+     */
+    @JvmStatic
+    fun statusError(operation: ByteArray?, code: Int, detail: ByteArray?): Throwable {
+        val text = detail?.decodeToString() ?: ""
+        return StatusException(operation?.decodeToString() ?: "", if (code != 0) code else Status.of(text), text)
+    }
 
     private inline fun guard(body: () -> Unit) {
         try {
