@@ -1,0 +1,147 @@
+package dev.hostcall.demo
+
+import kotlin.time.Duration
+import kotlin.time.Duration.Companion.seconds
+import kotlin.time.TimeSource
+import kotlinx.coroutines.CoroutineStart
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.async
+import kotlinx.coroutines.awaitAll
+import kotlinx.coroutines.coroutineScope
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withContext
+
+/**
+ * Benchmarks of the Kotlin binding against the real libdemo; the figures
+ * and how they were taken are in docs/benchmarks.md ("Kotlin bindings").
+ * Measure against a release build of libdemo:
+ *
+ *     cargo build -p demo --release
+ *     cd bindings/kotlin
+ *     mvn -B -q test-compile exec:exec@bench -Dhostcall.lib.dir=$PWD/../../target/release
+ *     mvn -B -q test-compile exec:exec@bench -Dhostcall.lib.dir=… -Dbench.args="--runs 5 --seconds 1 --only login"
+ *
+ * Each benchmark runs `--runs` times (default 5) for about `--seconds`
+ * each (default 1, after a warm-up of the same length) and reports the
+ * median and every run. `--smoke` runs each once, a few operations, for
+ * BenchSmokeTest. Nothing here asserts anything about speed.
+ */
+object Bench {
+    /** Host calls kept in flight by the throughput benchmarks. */
+    const val IN_FLIGHT = 10_000
+
+    class Result(val name: String, val unit: String, val runs: List<Double>, val note: String) {
+        val median: Double get() = runs.sorted().let { (it[(it.size - 1) / 2] + it[it.size / 2]) / 2 }
+    }
+
+    class Options(val runs: Int = 5, val time: Duration = 1.seconds, val only: String? = null, val smoke: Boolean = false)
+
+    /** One benchmark: `op` is one operation; `perOp` host calls (or calls) per operation; per-call time or calls/s. */
+    private class Case(
+        val name: String,
+        val note: String,
+        val rate: Boolean,
+        val perOp: Int,
+        val config: DemoConfig = DemoConfig(),
+        val events: Boolean = false,
+        val op: suspend (Demo) -> Unit,
+    )
+
+    private val userIds = ids("u", IN_FLIGHT)
+
+    private val cases = listOf(
+        Case("login", "login one at a time, fetch_profile in Kotlin (caller on Dispatchers.Default)", false, 1) {
+            check(it.login("u1").userId == "u1")
+        },
+        Case("loginNoSpin", "the same with spin = 0", false, 1, DemoConfig(spin = Duration.ZERO)) {
+            check(it.login("u1").userId == "u1")
+        },
+        Case("loginMany10k", "one loginMany of 10 000 ids per op: 10 000 host calls in flight", true, IN_FLIGHT) {
+            check(it.loginMany(userIds).size == IN_FLIGHT)
+        },
+        Case("loginMany10kNoSpin", "the same with spin = 0", true, IN_FLIGHT, DemoConfig(spin = Duration.ZERO)) {
+            check(it.loginMany(userIds).size == IN_FLIGHT)
+        },
+        Case("loginMany10kEvents", "loginMany10k with a progress collector: 10 000 events per op too", true, IN_FLIGHT, events = true) {
+            check(it.loginMany(userIds).size == IN_FLIGHT)
+        },
+        Case("login10kCoroutines", "10 000 coroutines on Dispatchers.Default, one login each per op", true, IN_FLIGHT) { demo ->
+            coroutineScope {
+                userIds.map { id -> async(Dispatchers.Default) { demo.login(id) } }.awaitAll()
+            }
+        },
+        Case("add", "native add one at a time", false, 1) { check(it.add(1, 2) == 3L) },
+        Case("addParallel", "native add from 2 coroutines on Dispatchers.Default (time per call)", false, 2) { demo ->
+            coroutineScope { List(2) { launch(Dispatchers.Default) { demo.add(1, 2) } } }
+        },
+        Case("cborCall", "loginMany of no ids (CBOR both ways, no host call) one at a time", false, 1) {
+            check(it.loginMany(emptyList()).isEmpty())
+        },
+        Case("pingHost", "native ping_host awaiting notify in Kotlin, one at a time", false, 1) { it.pingHost("hi") },
+    )
+
+    fun run(options: Options, report: (String) -> Unit = ::println): List<Result> {
+        val selected = cases.filter { options.only == null || it.name == options.only }
+        require(selected.isNotEmpty()) { "no benchmark named ${options.only}; known: ${cases.joinToString { it.name }}" }
+        return selected.map { case -> measure(case, options).also { report(format(it)) } }
+    }
+
+    private fun measure(case: Case, options: Options): Result = runBlocking(Dispatchers.Default) {
+        Demo.open(case.config).use { demo ->
+            demo.fetchProfile { userId -> Profile(userId, "Name of $userId", 36u) }
+            demo.notify { }
+            val collector = if (case.events) {
+                launch(Dispatchers.Default, start = CoroutineStart.UNDISPATCHED) { demo.progress.collect { } }
+            } else {
+                null
+            }
+            if (options.smoke) {
+                val start = TimeSource.Monotonic.markNow()
+                case.op(demo)
+                val took = start.elapsedNow()
+                collector?.cancel()
+                return@runBlocking Result(case.name, "smoke", listOf(took.inWholeNanoseconds.toDouble()), case.note)
+            }
+            timed(case, demo, options.time) // warm-up: JIT, the library's tables, the dispatcher's threads
+            val runs = List(options.runs) { timed(case, demo, options.time) }
+            collector?.cancel()
+            Result(case.name, if (case.rate) "calls/s" else "µs/call", runs, case.note)
+        }
+    }
+
+    /** Runs `case.op` for about [time]; returns calls/s or µs per call. */
+    private suspend fun timed(case: Case, demo: Demo, time: Duration): Double = withContext(Dispatchers.Default) {
+        val start = TimeSource.Monotonic.markNow()
+        var ops = 0L
+        while (start.elapsedNow() < time) {
+            case.op(demo)
+            ops++
+        }
+        val seconds = start.elapsedNow().inWholeNanoseconds / 1e9
+        val calls = ops * case.perOp
+        if (case.rate) calls / seconds else seconds * 1e6 / calls
+    }
+
+    private fun format(r: Result): String {
+        fun num(x: Double) = if (r.unit == "calls/s") "%,.0f".format(x) else "%.1f".format(x)
+        return "%-20s %14s %-8s  runs: %s  (%s)".format(r.name, num(r.median), r.unit, r.runs.joinToString(" ") { num(it) }, r.note)
+    }
+
+    @JvmStatic
+    fun main(args: Array<String>) {
+        val words = args.flatMap { it.split(' ') }.filter { it.isNotBlank() }.iterator()
+        var options = Options()
+        while (words.hasNext()) {
+            when (val word = words.next()) {
+                "--runs" -> options = Options(words.next().toInt(), options.time, options.only, options.smoke)
+                "--seconds" -> options = Options(options.runs, words.next().toDouble().seconds, options.only, options.smoke)
+                "--only" -> options = Options(options.runs, options.time, words.next(), options.smoke)
+                "--smoke" -> options = Options(1, options.time, options.only, true)
+                else -> error("unknown argument '$word' (known: --runs N, --seconds S, --only NAME, --smoke)")
+            }
+        }
+        println("hostcall Kotlin benchmarks: ${Runtime.getRuntime().availableProcessors()} CPUs, ${System.getProperty("java.vm.name")} ${System.getProperty("java.version")}")
+        run(options)
+    }
+}

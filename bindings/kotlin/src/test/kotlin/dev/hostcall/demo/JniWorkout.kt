@@ -1,0 +1,96 @@
+package dev.hostcall.demo
+
+import dev.hostcall.runtime.CallException
+import dev.hostcall.runtime.StatusException
+import java.util.concurrent.atomic.AtomicInteger
+import kotlin.system.exitProcess
+import kotlinx.coroutines.CoroutineStart
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.async
+import kotlinx.coroutines.awaitAll
+import kotlinx.coroutines.awaitCancellation
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withTimeout
+
+/**
+ * Every kind of JNI crossing, many times, for JniTest to run in a child
+ * JVM under -Xcheck:jni and read its output: host fn upcalls, event
+ * upcalls, reply upcalls (CBOR and typed), cancel upcalls, refusals thrown
+ * from native code, borrowed arrays in both directions.
+ *
+ *     java -Xcheck:jni -Djava.library.path=… -cp … dev.hostcall.demo.JniWorkout [rounds]
+ *
+ * Prints one line, `ok <counts>`, and exits 0; anything else is a failure.
+ */
+object JniWorkout {
+    @JvmStatic
+    fun main(args: Array<String>) {
+        val rounds = args.firstOrNull()?.toInt() ?: 10
+        val counts = try {
+            runBlocking { withTimeout(WAIT * 3) { workout(rounds) } }
+        } catch (e: Throwable) {
+            e.printStackTrace()
+            exitProcess(1)
+        }
+        println("ok $counts")
+    }
+
+    private suspend fun workout(rounds: Int): String = kotlinx.coroutines.coroutineScope {
+        val hostCalls = AtomicInteger()
+        val cancels = AtomicInteger()
+        val events = AtomicInteger()
+        var refusals = 0
+        Demo.open().use { demo ->
+            demo.fetchProfile { userId ->
+                when {
+                    // Dropped by first_profile; one dropped before its
+                    // coroutine starts never runs, so these are not counted.
+                    userId.startsWith("slow") -> try {
+                        awaitCancellation()
+                    } finally {
+                        cancels.incrementAndGet()
+                    }
+                    userId == "bad" -> {
+                        hostCalls.incrementAndGet()
+                        error("refused")
+                    }
+                    else -> {
+                        hostCalls.incrementAndGet()
+                        profileOf(userId)
+                    }
+                }
+            }
+            demo.notify { }
+            val collector = launch(Dispatchers.Default, start = CoroutineStart.UNDISPATCHED) {
+                demo.progress.collect { events.incrementAndGet() }
+            }
+            repeat(rounds) { round ->
+                check(demo.loginMany(ids("r$round", 10_000)).size == 10_000)
+            }
+            (0 until 2000).map { async(Dispatchers.Default) { demo.login("c$it") } }.awaitAll()
+            repeat(100) { check(demo.firstProfile(listOf("slow-1", "fast", "slow-2")).userId == "fast") }
+            repeat(100) {
+                try {
+                    demo.login("bad")
+                    error("login(bad) succeeded")
+                } catch (_: CallException) {
+                }
+            }
+            repeat(1000) { check(demo.add(it.toLong(), 1) == it + 1L) }
+            repeat(100) { demo.pingHost("ping $it") }
+            check(demo.version().isNotEmpty())
+            demo.close()
+            collector.join()
+            repeat(1000) {
+                try {
+                    demo.login("closed")
+                } catch (e: StatusException) {
+                    refusals++
+                }
+            }
+        }
+        check(cancels.get() <= 200) { "${cancels.get()} cancellations of 200 dropped fetches" }
+        "hostCalls=${hostCalls.get()} events=${events.get()} refusals=$refusals"
+    }
+}
