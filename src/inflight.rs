@@ -663,6 +663,28 @@ mod loom_tests {
         }
     }
 
+    /// A host thread that claims `token` and, if it won, sends the
+    /// completion (carrying `payload`) to the loop; joins to whether it won.
+    fn host_claims(
+        table: &Arc<InFlight>,
+        token: u64,
+        payload: u8,
+    ) -> (
+        loom::thread::JoinHandle<bool>,
+        loom::sync::mpsc::Receiver<Completion>,
+    ) {
+        let (sender, receiver) = loom::sync::mpsc::channel();
+        let table = table.clone();
+        let host = loom::thread::spawn(move || {
+            let won = table.claim(token);
+            if won {
+                sender.send(done(payload)).unwrap();
+            }
+            won
+        });
+        (host, receiver)
+    }
+
     /// A host thread completes while the loop drops the future: exactly one
     /// side wins, the host is told only if it lost, and the slot is released
     /// exactly once either way.
@@ -672,18 +694,7 @@ mod loom_tests {
             let table = Arc::new(InFlight::new(2));
             // SAFETY: the model's main thread plays the loop thread.
             let token = unsafe { table.allocate().unwrap() };
-            let (sender, receiver) = loom::sync::mpsc::channel();
-            let host = {
-                let table = table.clone();
-                loom::thread::spawn(move || {
-                    if table.claim(token) {
-                        sender.send(done(1)).unwrap();
-                        true
-                    } else {
-                        false
-                    }
-                })
-            };
+            let (host, receiver) = host_claims(&table, token, 1);
             // SAFETY: loop thread.
             let cancel = unsafe { table.cancel(token, true) };
             let claimed = host.join().unwrap();
@@ -718,7 +729,6 @@ mod loom_tests {
                 .collect();
             let wins = claimers
                 .into_iter()
-                .filter(|_| true)
                 .map(|c| c.join().unwrap())
                 .filter(|won| *won)
                 .count();
@@ -734,15 +744,7 @@ mod loom_tests {
             let table = Arc::new(InFlight::new(1));
             // SAFETY: the model's main thread plays the loop thread.
             let token = unsafe { table.allocate().unwrap() };
-            let (sender, receiver) = loom::sync::mpsc::channel();
-            let host = {
-                let table = table.clone();
-                loom::thread::spawn(move || {
-                    if table.claim(token) {
-                        sender.send(done(7)).unwrap();
-                    }
-                })
-            };
+            let (host, receiver) = host_claims(&table, token, 7);
             // SAFETY: loop thread.
             match unsafe { table.cancel(token, false) } {
                 Cancel::Cancelled => {
