@@ -47,6 +47,21 @@ fn fail(status: c_int, message: impl Into<String>) -> c_int {
     status
 }
 
+/// Counts a new request against `max_pending_requests`, or refuses it
+/// with `HC_ERR_OVERLOADED`.
+fn admit(shared: &Shared) -> Result<(), c_int> {
+    if shared.admit_request() {
+        return Ok(());
+    }
+    Err(fail(
+        HC_ERR_OVERLOADED,
+        format!(
+            "{} requests already pending (max_pending_requests)",
+            shared.config.max_pending_requests.unwrap_or_default()
+        ),
+    ))
+}
+
 /// Step 1: runs `body`, turning a panic into `fallback`.
 fn guarded<R>(entry: &str, fallback: R, body: impl FnOnce() -> R) -> R {
     catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|payload| {
@@ -247,14 +262,8 @@ pub unsafe fn call(
             },
             Err(problem) => return fail(HC_ERR_UNKNOWN_METHOD, problem),
         };
-        if !shared.admit_request() {
-            return fail(
-                HC_ERR_OVERLOADED,
-                format!(
-                    "{} requests already pending (max_pending_requests)",
-                    shared.config.max_pending_requests.unwrap_or_default()
-                ),
-            );
+        if let Err(status) = admit(&shared) {
+            return status;
         }
         let invocation = catch_unwind(AssertUnwindSafe(|| (handler.decode)(request)))
             .unwrap_or_else(|payload| Err(panic_text(handler.name, &*payload)))
@@ -345,14 +354,8 @@ pub unsafe fn native_call(
             }
             Err(payload) => Invocation::Failed(panic_text(handler.name, &*payload)),
         };
-        if !shared.admit_request() {
-            return fail(
-                HC_ERR_OVERLOADED,
-                format!(
-                    "{} requests already pending (max_pending_requests)",
-                    shared.config.max_pending_requests.unwrap_or_default()
-                ),
-            );
+        if let Err(status) = admit(&shared) {
+            return status;
         }
         shared.send(Msg::Request(Request {
             handler,
