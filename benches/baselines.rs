@@ -22,7 +22,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
-use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_main};
+use criterion::{BenchmarkGroup, Criterion, criterion_main};
 use crossbeam_utils::CachePadded;
 
 use common::{Fixture, Mailbox, Side, Style};
@@ -212,14 +212,7 @@ fn naive_sequential(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, style:
 }
 
 fn naive_throughput(group: &mut BenchmarkGroup<'_, WallTime>) {
-    let (requests, per_request) = common::throughput_shape();
-    group
-        .sample_size(10)
-        .sampling_mode(SamplingMode::Flat)
-        .measurement_time(Duration::from_secs(3))
-        .throughput(Throughput::Elements(
-            u64::from(requests) * u64::from(per_request),
-        ));
+    let (requests, per_request) = common::throughput_shape(group);
     let mut fixture = None;
     group.bench_function("naive_throughput_1_host_thread", |b| {
         let fixture =

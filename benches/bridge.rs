@@ -36,14 +36,7 @@ fn sequential(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, style: Style
 }
 
 fn throughput(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, threads: usize) {
-    let (requests, per_request) = common::throughput_shape();
-    group
-        .sample_size(10)
-        .sampling_mode(SamplingMode::Flat)
-        .measurement_time(Duration::from_secs(3))
-        .throughput(Throughput::Elements(
-            u64::from(requests) * u64::from(per_request),
-        ));
+    let (requests, per_request) = common::throughput_shape(group);
     let mut fixture = None;
     group.bench_function(name, |b| {
         let fixture =

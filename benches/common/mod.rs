@@ -1073,6 +1073,17 @@ pub fn output_dir() -> std::path::PathBuf {
 
 /// The throughput scenario: `(requests, host calls per request)` — 10 000
 /// `pump(100)` requests in flight at once, 1M host calls (small when quick).
-pub fn throughput_shape() -> (u32, u32) {
-    scaled((10_000, 100), (200, 10))
+/// Sets `group` up for it: few long flat samples, counted in host calls.
+pub fn throughput_shape(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+) -> (u32, u32) {
+    let (requests, per_request) = scaled((10_000, 100), (200, 10));
+    group
+        .sample_size(10)
+        .sampling_mode(criterion::SamplingMode::Flat)
+        .measurement_time(Duration::from_secs(3))
+        .throughput(criterion::Throughput::Elements(
+            u64::from(requests) * u64::from(per_request),
+        ));
+    (requests, per_request)
 }
