@@ -215,19 +215,6 @@ struct Rig {
     expected: u64,
 }
 
-/// The `Profile` a `demo` host answers `fetch_profile` with.
-fn profile(user_id: &str) -> Writer<128> {
-    let mut w = Writer::new();
-    w.map(3)
-        .text("user_id")
-        .text(user_id)
-        .text("name")
-        .text("Ada Lovelace")
-        .text("age")
-        .uint(36);
-    w
-}
-
 /// `user-NNNNNN`, formatted without allocating.
 fn user_id(i: usize, buf: &mut [u8; 24]) -> &str {
     let mut cursor = &mut buf[..];
@@ -321,7 +308,7 @@ impl Rig {
             match &self.driver {
                 RigDriver::Hostcall(context) => {
                     let payload = match self.lib {
-                        Lib::Demo => profile(user_id(i, &mut buf)).bytes().to_vec(),
+                        Lib::Demo => cbor::profile(user_id(i, &mut buf)).bytes().to_vec(),
                         Lib::Bench | Lib::Naive => cbor::uint(1).bytes().to_vec(),
                     };
                     assert_eq!(context.complete(token, &payload), HC_OK);

@@ -96,15 +96,7 @@ unsafe extern "C" fn fetch_profile_inline(
     let mut r = Reader::new(req);
     assert_eq!(r.array(), Some(1), "fetch_profile takes [user_id]");
     let user_id = r.text().expect("user_id is text");
-    let mut profile = Writer::<128>::new();
-    profile
-        .map(3)
-        .text("user_id")
-        .text(user_id)
-        .text("name")
-        .text("Ada Lovelace")
-        .text("age")
-        .uint(36);
+    let profile = common::cbor::profile(user_id);
     let status = common::complete(&host.abi, host.ctx, token, profile.bytes());
     assert_eq!(status, HC_OK, "fetch_profile completion refused");
 }

@@ -232,6 +232,19 @@ pub fn read_int(bytes: &[u8]) -> Option<i64> {
     r.done().then_some(n)
 }
 
+/// The `Profile` a `demo` host answers `fetch_profile` with.
+pub fn profile(user_id: &str) -> Writer<128> {
+    let mut w = Writer::new();
+    w.map(3)
+        .text("user_id")
+        .text(user_id)
+        .text("name")
+        .text("Ada Lovelace")
+        .text("age")
+        .uint(36);
+    w
+}
+
 /// Checks the hand-written encoder against ciborium once (cheap; the benches
 /// call it at start-up so a wrong byte here cannot silently skew a figure).
 pub fn self_check() {
