@@ -68,11 +68,13 @@ command -v mvn >/dev/null 2>&1 || need_apt mvn maven
 java_home=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.home = //p')
 [ -f "$java_home/include/jni.h" ] || die "a JDK with JNI headers is required ($java_home/include/jni.h is missing; install a JDK, not a JRE)"
 cargo --version
-cc --version | head -n1
+# sed reads every line: `head` would close the pipe early and, under
+# pipefail, a tool that dies of the broken pipe fails the run (mvn does).
+cc --version | sed -n 1p
 valgrind --version
 go version
-java -version 2>&1 | head -n1
-mvn -v | head -n1
+java -version 2>&1 | sed -n 1p
+mvn -B -v -Dstyle.color=never | sed -n 1p
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
