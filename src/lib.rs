@@ -63,6 +63,7 @@ macro_rules! outside_loom {
 
 outside_loom! {
     mod abi;
+    mod cbor_fast;
     mod config;
     mod context;
     pub mod describe;

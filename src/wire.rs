@@ -14,7 +14,9 @@
 use std::fmt;
 
 use ciborium::Value;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, SeqAccess};
+
+use crate::cbor_fast;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The CBOR encoding of null.
@@ -85,11 +87,20 @@ fn describe_de_error(error: ciborium::de::Error<std::io::Error>) -> String {
 }
 
 fn read_exact<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    if let Some(value) = cbor_fast::from_slice(bytes) {
+        return Ok(value);
+    }
+    read_exact_by_ciborium(bytes)
+}
+
+/// [`read_exact`] by ciborium alone: the reference, and the source of
+/// every decoding error's text.
+fn read_exact_by_ciborium<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     let mut rest = bytes;
     // ciborium's `from_reader` zeroes a 4 KiB scratch buffer on every call;
     // the scratch only stages text and byte strings chunk by chunk, so a small
     // one decodes the same values without the cost.
-    let mut scratch = [0u8; 256];
+    let mut scratch = [0u8; cbor_fast::SCRATCH_LEN];
     let value = ciborium::de::from_reader_with_buffer(&mut rest, &mut scratch).map_err(describe_de_error)?;
     if !rest.is_empty() {
         return Err(format!(
@@ -118,6 +129,9 @@ pub trait ArgTuple: Sized {
     const LEN: usize;
     /// Builds the tuple from exactly [`ArgTuple::LEN`] decoded values.
     fn from_values(values: Vec<Value>, names: &[&str]) -> Result<Self, String>;
+    /// Reads the tuple's elements in order from `seq`; `None` if it ends early.
+    #[doc(hidden)]
+    fn from_seq<'de, A: SeqAccess<'de>>(seq: &mut A) -> Result<Option<Self>, A::Error>;
 }
 
 fn arg<T: DeserializeOwned>(value: &Value, names: &[&str], index: usize) -> Result<T, String> {
@@ -134,6 +148,13 @@ macro_rules! arg_tuples {
             #[allow(unused_variables, reason = "the zero-argument case uses neither")]
             fn from_values(values: Vec<Value>, names: &[&str]) -> Result<Self, String> {
                 Ok(($(arg::<$t>(&values[$i], names, $i)?,)*))
+            }
+            #[allow(unused_variables, reason = "the zero-argument case reads nothing")]
+            fn from_seq<'de, S: SeqAccess<'de>>(seq: &mut S) -> Result<Option<Self>, S::Error> {
+                Ok(Some(($(match seq.next_element::<$t>()? {
+                    Some(value) => value,
+                    None => return Ok(None),
+                },)*)))
             }
         }
     )*};
@@ -158,6 +179,15 @@ arg_tuples! {
 /// Decodes a request: a CBOR array holding exactly `names.len()` arguments.
 pub fn decode_args<T: ArgTuple>(bytes: &[u8], names: &[&str]) -> Result<T, String> {
     debug_assert_eq!(names.len(), T::LEN);
+    match cbor_fast::array_of(bytes, T::LEN, |elements| T::from_seq(elements)) {
+        Some(args) => Ok(args),
+        None => decode_args_by_value(bytes, names),
+    }
+}
+
+/// [`decode_args`] through `ciborium::Value`: the reference, and the
+/// source of every argument error's text.
+fn decode_args_by_value<T: ArgTuple>(bytes: &[u8], names: &[&str]) -> Result<T, String> {
     let expected = || {
         if names.is_empty() {
             "no arguments".to_owned()
@@ -273,5 +303,223 @@ mod tests {
         assert_eq!(encoded[0] >> 5, 2, "major type 2: byte string");
         assert_eq!(from_cbor::<Bytes>(&encoded).unwrap(), bytes);
         assert!(from_cbor::<String>(&[]).is_err());
+    }
+
+    /// The fast decoder (`cbor_fast`) against ciborium: wherever the fast
+    /// one succeeds, ciborium must succeed with the same value. Inputs are
+    /// random values of every CBOR kind (tags, big integers, half floats,
+    /// long strings, deep nesting), random records of the shapes handlers
+    /// use, and corrupted copies of both.
+    mod differential {
+        use std::collections::BTreeMap;
+        use std::fmt::Debug;
+
+        use rand::rngs::StdRng;
+        use rand::{Rng, SeedableRng};
+        use serde::Deserialize;
+
+        use super::super::*;
+        use super::cbor;
+
+        #[derive(Debug, Serialize, Deserialize)]
+        enum Shape {
+            Unit,
+            Newtype(i32),
+            Tuple(u8, String),
+            Struct { a: Option<bool>, b: Vec<u16> },
+        }
+
+        #[derive(Debug, Serialize, Deserialize)]
+        struct Record {
+            name: String,
+            age: u32,
+            tags: Vec<String>,
+            score: f64,
+            ratio: f32,
+            data: Bytes,
+            shape: Shape,
+            extra: Option<BTreeMap<String, i64>>,
+            big: i128,
+            small: i8,
+            wide: u64,
+            unit: (),
+        }
+
+        fn text(rng: &mut StdRng) -> String {
+            let len = if rng.random_bool(0.1) { rng.random_range(250..300) } else { rng.random_range(0..12) };
+            (0..len)
+                .map(|_| if rng.random_bool(0.9) { rng.random_range('a'..='z') } else { 'é' })
+                .collect()
+        }
+
+        fn integer(rng: &mut StdRng) -> i128 {
+            match rng.random_range(0..4) {
+                0 => rng.random_range(-30..30),
+                1 => i128::from(rng.random::<i64>()),
+                2 => i128::from(rng.random::<u64>()),
+                _ => -1 - i128::from(rng.random::<u64>()),
+            }
+        }
+
+        fn value(rng: &mut StdRng, depth: u32) -> Value {
+            let leaf = depth == 0 || rng.random_bool(0.4);
+            match rng.random_range(0..if leaf { 7 } else { 10 }) {
+                0 => Value::Integer(integer(rng).try_into().unwrap()),
+                1 => Value::Text(text(rng)),
+                2 => Value::Bytes((0..rng.random_range(0..300)).map(|_| rng.random()).collect()),
+                3 => Value::Float(*[1.5, 0.1, f64::from(rng.random::<f32>()), rng.random(), f64::NAN].get(rng.random_range(0..5)).unwrap()),
+                4 => Value::Bool(rng.random()),
+                5 => Value::Null,
+                6 => Value::Integer(rng.random_range(0..24).into()),
+                7 => Value::Array((0..rng.random_range(0..5)).map(|_| value(rng, depth - 1)).collect()),
+                8 => Value::Map(
+                    (0..rng.random_range(0..5))
+                        .map(|_| (if rng.random_bool(0.8) { Value::Text(text(rng)) } else { value(rng, depth - 1) }, value(rng, depth - 1)))
+                        .collect(),
+                ),
+                _ => Value::Tag(rng.random_range(0..40), Box::new(value(rng, depth - 1))),
+            }
+        }
+
+        fn record(rng: &mut StdRng) -> Record {
+            Record {
+                name: text(rng),
+                age: rng.random(),
+                tags: (0..rng.random_range(0..4)).map(|_| text(rng)).collect(),
+                score: rng.random(),
+                ratio: rng.random(),
+                data: Bytes((0..rng.random_range(0..300)).map(|_| rng.random()).collect()),
+                shape: match rng.random_range(0..4) {
+                    0 => Shape::Unit,
+                    1 => Shape::Newtype(rng.random()),
+                    2 => Shape::Tuple(rng.random(), text(rng)),
+                    _ => Shape::Struct { a: rng.random_bool(0.5).then(|| rng.random()), b: vec![rng.random(); 3] },
+                },
+                extra: rng.random_bool(0.5).then(|| (0..3).map(|_| (text(rng), rng.random())).collect()),
+                big: integer(rng),
+                small: rng.random(),
+                wide: rng.random(),
+                unit: (),
+            }
+        }
+
+        /// Flips, drops or adds a byte, or cuts the input short.
+        fn corrupt(rng: &mut StdRng, mut bytes: Vec<u8>) -> Vec<u8> {
+            let at = rng.random_range(0..bytes.len());
+            match rng.random_range(0..4) {
+                0 => bytes[at] = rng.random(),
+                1 => drop(bytes.remove(at)),
+                2 => bytes.insert(at, rng.random()),
+                _ => bytes.truncate(at),
+            }
+            bytes
+        }
+
+        /// Checks one input as `T`; true if the fast decoder took it.
+        fn agrees<T: DeserializeOwned + Debug>(bytes: &[u8]) -> bool {
+            let Some(fast) = cbor_fast::from_slice::<T>(bytes) else { return false };
+            match read_exact_by_ciborium::<T>(bytes) {
+                Ok(reference) => assert_eq!(format!("{fast:?}"), format!("{reference:?}"), "input {bytes:02x?}"),
+                Err(e) => panic!("the fast decoder took {bytes:02x?} as {fast:?}; ciborium refused it: {e}"),
+            }
+            true
+        }
+
+        fn args_agree<T: ArgTuple + Debug>(bytes: &[u8], names: &[&str]) -> bool {
+            let Some(fast) = cbor_fast::array_of(bytes, T::LEN, |elements| T::from_seq(elements)) else { return false };
+            match decode_args_by_value::<T>(bytes, names) {
+                Ok(reference) => assert_eq!(format!("{fast:?}"), format!("{reference:?}"), "input {bytes:02x?}"),
+                Err(e) => panic!("the fast decoder took {bytes:02x?} as {fast:?}; the value path refused it: {e}"),
+            }
+            true
+        }
+
+        #[test]
+        fn random_values_decode_alike() {
+            let mut rng = StdRng::seed_from_u64(0x5eed_0001);
+            let mut taken = 0;
+            for _ in 0..20_000 {
+                let bytes = cbor(&value(&mut rng, 4));
+                let bytes = if rng.random_bool(0.3) { corrupt(&mut rng, bytes) } else { bytes };
+                taken += usize::from(agrees::<Value>(&bytes));
+                agrees::<Record>(&bytes);
+                agrees::<Vec<String>>(&bytes);
+                agrees::<Option<i64>>(&bytes);
+                agrees::<BTreeMap<String, Value>>(&bytes);
+                agrees::<(u8, String, Bytes)>(&bytes);
+                agrees::<Shape>(&bytes);
+                args_agree::<(Value,)>(&bytes, &["v"]);
+                args_agree::<(String, Option<u32>)>(&bytes, &["s", "n"]);
+            }
+            // Most untagged, uncorrupted values are in the fast subset.
+            assert!(taken > 5_000, "the fast decoder took only {taken} of 20 000 values");
+        }
+
+        #[test]
+        fn random_records_decode_alike() {
+            let mut rng = StdRng::seed_from_u64(0x5eed_0002);
+            let (mut whole, mut taken, mut taken_args) = (0, 0, 0);
+            for _ in 0..10_000 {
+                let record = record(&mut rng);
+                let bytes = cbor(&record);
+                let as_args = cbor(&(&record, record.age, &record.name));
+                if rng.random_bool(0.5) {
+                    whole += 1;
+                    taken += usize::from(agrees::<Record>(&bytes));
+                    taken_args += usize::from(args_agree::<(Record, u32, String)>(&as_args, &["r", "n", "s"]));
+                } else {
+                    let bytes = corrupt(&mut rng, bytes);
+                    agrees::<Record>(&bytes);
+                    agrees::<Value>(&bytes);
+                    args_agree::<(Record, u32, String)>(&corrupt(&mut rng, as_args), &["r", "n", "s"]);
+                }
+            }
+            // A record falls back only for a half float in `score`/`ratio`,
+            // a name key over 256 bytes, or an i128 beyond 64 bits.
+            assert!(taken * 2 > whole, "the fast decoder took only {taken} of {whole} records");
+            assert!(taken_args * 2 > whole, "the fast decoder took only {taken_args} of {whole} argument lists");
+        }
+
+        #[test]
+        fn edge_cases_decode_alike() {
+            let text = |n: usize| cbor(&"x".repeat(n));
+            // The length rule for borrowed strings, at its edge.
+            for n in [255, 256, 257] {
+                assert!(agrees::<String>(&text(n)));
+                agrees::<Shape>(&text(n));
+                assert_eq!(from_cbor::<String>(&text(n)).unwrap().len(), n);
+            }
+            // Non-minimal heads, f32 and f64 floats, undefined as none.
+            assert!(agrees::<u64>(&[0x18, 0x05]));
+            assert!(agrees::<u64>(&[0x1b, 0, 0, 0, 0, 0, 0, 0, 0x07]));
+            assert!(agrees::<f64>(&[0xfa, 0x3f, 0xc0, 0, 0]));
+            assert!(agrees::<f64>(&cbor(&0.1f64)));
+            assert!(agrees::<Option<u8>>(&[0xf7]));
+            // Outside the subset: decoded by ciborium, never by the fast path.
+            for bytes in [
+                &[0xf9, 0x3e, 0x00][..],        // half float
+                &[0xc1, 0x01],                   // tag 1
+                &[0x9f, 0x01, 0xff],             // indefinite array
+                &[0x7f, 0x61, 0x61, 0xff],       // indefinite text
+                &[0xf8, 0x14],                   // two-byte simple value
+            ] {
+                assert!(!agrees::<Value>(bytes), "{bytes:02x?}");
+                assert!(from_cbor::<Value>(bytes).is_ok(), "{bytes:02x?}");
+            }
+            // Nesting: 256 levels decode, 257 are refused, alike.
+            let nested = |depth: usize| [vec![0x81; depth], vec![0x01]].concat();
+            assert!(agrees::<Value>(&nested(256)));
+            assert!(!agrees::<Value>(&nested(257)));
+            assert!(from_cbor::<Value>(&nested(257)).is_err());
+            assert!(args_agree::<(Value,)>(&nested(256), &["v"]));
+            assert!(!args_agree::<(Value,)>(&nested(257), &["v"]));
+            // A visitor that stops early hands the input to ciborium.
+            assert!(!agrees::<(u8,)>(&cbor(&(1u8, 2u8))));
+            // Unit variant with a value, newtype variant without one.
+            assert!(!agrees::<Shape>(&cbor(&BTreeMap::from([("Unit", 1)]))));
+            assert!(!agrees::<Shape>(&cbor(&"Newtype")));
+            assert!(agrees::<Shape>(&cbor(&Shape::Unit)));
+            assert!(agrees::<Shape>(&cbor(&Shape::Tuple(1, "a".into()))));
+        }
     }
 }
