@@ -3,17 +3,21 @@ package dev.hostcall.runtime
 import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.atomic.AtomicLong
 import java.util.concurrent.atomic.AtomicReferenceArray
+import kotlin.coroutines.Continuation
 import kotlin.coroutines.ContinuationInterceptor
 import kotlin.coroutines.CoroutineContext
+import kotlin.coroutines.intrinsics.createCoroutineUnintercepted
+import kotlin.coroutines.intrinsics.intercepted
 import kotlin.coroutines.resume
 import kotlin.coroutines.resumeWithException
 import kotlinx.coroutines.CancellableContinuation
 import kotlinx.coroutines.CancellationException
+import kotlinx.coroutines.CompletableJob
 import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.CoroutineScope
-import kotlinx.coroutines.CoroutineStart
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.Job
+import kotlinx.coroutines.ThreadContextElement
 import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.currentCoroutineContext
 import kotlinx.coroutines.flow.Flow
@@ -21,7 +25,6 @@ import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.flow.flow
 import kotlinx.coroutines.flow.update
-import kotlinx.coroutines.launch
 import kotlinx.coroutines.suspendCancellableCoroutine
 import kotlinx.coroutines.withContext
 
@@ -102,6 +105,18 @@ class Runtime(
 
     /** The scope's dispatcher, if it has one: host fn invocations start there. */
     private val scopeDispatcher = scope.coroutineContext[ContinuationInterceptor] as? CoroutineDispatcher
+
+    /** The scope's job: each host fn coroutine's job is a child of it. */
+    private val scopeJob = scope.coroutineContext[Job]
+
+    /** A host fn coroutine's context but for its job, on the scope's dispatcher... */
+    private val scopeBase = scope.coroutineContext.minusKey(Job)
+
+    /** ...or on [Dispatchers.Default], when the scope has no dispatcher that leaves the loop thread. */
+    private val defaultBase = scopeBase + Dispatchers.Default
+
+    /** Whether the scope's context has elements that must be installed on the thread a coroutine runs on. */
+    private val threadElements = scopeBase.fold(false) { found, element -> found || element is ThreadContextElement<*> }
 
     @Volatile
     private var closed = false
@@ -230,58 +245,71 @@ class Runtime(
     }
 
     /**
-     * One host fn invocation, from the upcall to its answer. The loop
-     * thread only records it and hands it to the dispatcher; [run], on a
-     * thread of that dispatcher, starts the coroutine in place (so there is
-     * one dispatch per invocation, and the loop thread pays for none of the
-     * coroutine machinery). A cancel notice may come before or after the
-     * coroutine exists: [cancelled] and [job] are both volatile, the
-     * notifier writes the first and reads the second, [run] the other way
-     * round, so one of them always sees the other.
+     * One host fn invocation, from the upcall to its answer, and the
+     * completion of its coroutine.
+     *
+     * 1. The loop thread ([onHostFn]) records it in [running] and hands it
+     *    to the dispatcher it will run on; the loop thread pays for none of
+     *    the coroutine machinery.
+     * 2. [run], on a thread of that dispatcher, gives it a [Job] of its own,
+     *    a child of the scope's (so cancelling the scope cancels it), and
+     *    starts the host fn as a bare coroutine in place: no `launch`, so no
+     *    per-call context fold and no completion handler list.
+     * 3. The coroutine ends in [resumeWith]: the answer goes to the library
+     *    (an exception becomes `RET_ERR` with its message, a cancellation
+     *    `RET_ERR` "host function cancelled"), then the job completes,
+     *    which detaches it from the scope's.
+     *
+     * A cancel notice may come before or after the job exists: [cancelled]
+     * and [job] are both volatile, the notifier writes the first and reads
+     * the second, [run] the other way round, so one of them always sees the
+     * other.
      */
     private inner class HostCall(
         val token: Long,
         val fn: HostFn,
         val request: ByteArray,
-        val context: CoroutineContext,
-    ) : Runnable {
+        /** The context the coroutine runs in, but for its job. */
+        val base: CoroutineContext,
+    ) : Runnable, Continuation<ByteArray> {
         @Volatile
         var cancelled: CancellationException? = null
 
         @Volatile
-        var job: Job? = null
+        var job: CompletableJob? = null
+
+        override lateinit var context: CoroutineContext
 
         override fun run() {
             if (cancelled != null) { // abandoned before it started: nobody waits for an answer
                 running.remove(token, this)
                 return
             }
-            if (scope.coroutineContext[Job]?.isActive == false) { // the scope was cancelled: do not start user code
+            if (scopeJob?.isActive == false) { // the scope was cancelled: do not start user code
                 running.remove(token, this)
                 complete(token, RET_ERR, "host function cancelled: its scope is cancelled".encodeToByteArray())
                 return
             }
-            val job = scope.launch(context, CoroutineStart.UNDISPATCHED) {
-                val result = try {
-                    fn(request)
-                } catch (e: CancellationException) {
-                    throw e
-                } catch (e: Throwable) {
-                    complete(token, RET_ERR, errorText(e).encodeToByteArray())
-                    return@launch
-                }
-                complete(token, RET_OK, result)
-            }
+            val job = Job(scopeJob)
+            context = base + job
             this.job = job
             cancelled?.let { job.cancel(it) }
-            // A job that ended cancelled has not answered: tell the library,
-            // unless it was the one that gave up (then this is refused).
-            job.invokeOnCompletion { cause ->
-                running.remove(token, this)
-                if (cause is CancellationException) {
-                    complete(token, RET_ERR, "host function cancelled: ${cause.message}".encodeToByteArray())
-                }
+            val coroutine = fn.createCoroutineUnintercepted(request, this)
+            // Thread context elements are applied by a dispatched start only.
+            if (threadElements) coroutine.intercepted().resume(Unit) else coroutine.resume(Unit)
+        }
+
+        override fun resumeWith(result: Result<ByteArray>) {
+            running.remove(token, this)
+            val error = result.exceptionOrNull()
+            when {
+                error == null -> complete(token, RET_OK, result.getOrThrow())
+                // Unless the library was the one that gave up (then this is refused).
+                error is CancellationException ->
+                    complete(token, RET_ERR, "host function cancelled: ${error.message}".encodeToByteArray())
+                else -> complete(token, RET_ERR, errorText(error).encodeToByteArray())
             }
+            job?.complete()
         }
 
         /** Cancels the invocation; the coroutine's own cancellation runs off the calling thread. */
@@ -304,7 +332,7 @@ class Runtime(
         // coroutine in place (Unconfined: that place is the loop thread).
         val dispatcher = scopeDispatcher
         val inScope = dispatcher != null && dispatcher.isDispatchNeeded(scope.coroutineContext)
-        val call = HostCall(token, fn, request, if (inScope) EMPTY_CONTEXT else Dispatchers.Default)
+        val call = HostCall(token, fn, request, if (inScope) scopeBase else defaultBase)
         running[token] = call
         try {
             if (inScope) dispatcher.dispatch(scope.coroutineContext, call) else Dispatchers.Default.dispatch(EMPTY_CONTEXT, call)
