@@ -12,6 +12,7 @@ import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.NonCancellable
 import kotlinx.coroutines.TimeoutCancellationException
+import kotlinx.coroutines.asContextElement
 import kotlinx.coroutines.async
 import kotlinx.coroutines.awaitCancellation
 import kotlinx.coroutines.cancel
@@ -23,6 +24,7 @@ import kotlinx.coroutines.job
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
 import kotlinx.coroutines.withTimeout
+import kotlinx.coroutines.yield
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertNotEquals
 import org.junit.jupiter.api.Assertions.assertTrue
@@ -231,6 +233,42 @@ class CancelTest : DemoTest() {
             assertEquals(List(10) { true }, parents.toList())
         }
         assertTrue(scopeJob.isActive, "closing the context cancelled the user's scope")
+        scope.cancel()
+    }
+
+    @Test
+    fun `cancelling the user's scope cancels its running host fns`() = bounded {
+        val scope = CoroutineScope(Job() + Dispatchers.Default)
+        Demo.open(scope = scope).use { demo ->
+            val started = CompletableDeferred<Unit>()
+            demo.fetchProfile {
+                started.complete(Unit)
+                awaitCancellation()
+            }
+            val login = async(Dispatchers.Default) { runCatching { demo.login("u1") } }
+            started.within("the host fn to start")
+            scope.cancel(CancellationException("the app shuts this scope"))
+            val error = login.within("the login").exceptionOrNull() as? CallException
+            assertTrue(error?.text?.contains("host function cancelled: the app shuts this scope") == true, "$error")
+        }
+    }
+
+    /** Thread context elements (MDC, thread locals) hold inside a host fn, before and after it suspends. */
+    @Test
+    fun `a scope's thread context elements are installed for host fns`() = bounded {
+        val local = ThreadLocal<String?>()
+        val scope = CoroutineScope(Job() + Dispatchers.Default + local.asContextElement("from the scope"))
+        Demo.open(scope = scope).use { demo ->
+            val seen = ConcurrentLinkedQueue<String?>()
+            demo.fetchProfile { userId ->
+                seen.add(local.get())
+                yield()
+                seen.add(local.get())
+                profileOf(userId)
+            }
+            demo.loginMany(ids("t", 20))
+            assertEquals(List(40) { "from the scope" }, seen.toList())
+        }
         scope.cancel()
     }
 
