@@ -682,6 +682,16 @@ impl<'a> Gen<'a> {
                 );
             }
             codecs.push_str("    return w\n}\n");
+            let keys: Vec<String> = record
+                .fields
+                .iter()
+                .map(|field| format!("\"{}\"", field.name))
+                .collect();
+            let _ = writeln!(
+                codecs,
+                "\nprivate val keysOf{name} = Keys({})",
+                keys.join(", ")
+            );
             let _ = writeln!(codecs, "\ninternal fun CborReader.read{name}(): {name} {{");
             let _ = writeln!(codecs, "    val r = this");
             for field in &record.fields {
@@ -692,12 +702,14 @@ impl<'a> Gen<'a> {
                     kotlin_type(&field.ty).trim_end_matches('?')
                 );
             }
-            codecs.push_str("    repeat(r.map()) {\n        when (r.text()) {\n");
-            for field in &record.fields {
+            let _ = writeln!(
+                codecs,
+                "    repeat(r.map()) {{\n        when (r.key(keysOf{name})) {{"
+            );
+            for (index, field) in record.fields.iter().enumerate() {
                 let _ = writeln!(
                     codecs,
-                    "            \"{}\" -> {} = {}",
-                    field.name,
+                    "            {index} -> {} = {}",
                     member(&field.name),
                     decode(&field.ty)
                 );
@@ -999,6 +1011,7 @@ pub fn binding(desc: &LibraryDesc, package: &str) -> Vec<(String, String)> {
          import dev.hostcall.runtime.ConfigUnits\n\
          import dev.hostcall.runtime.DecodeException\n\
          import dev.hostcall.runtime.InterfaceMismatchException\n\
+         import dev.hostcall.runtime.Keys\n\
          import dev.hostcall.runtime.Reply\n\
          import dev.hostcall.runtime.Runtime\n\
          import dev.hostcall.runtime.StatusException\n\

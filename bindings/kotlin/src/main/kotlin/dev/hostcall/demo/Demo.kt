@@ -10,6 +10,7 @@ import dev.hostcall.runtime.CborWriter
 import dev.hostcall.runtime.ConfigUnits
 import dev.hostcall.runtime.DecodeException
 import dev.hostcall.runtime.InterfaceMismatchException
+import dev.hostcall.runtime.Keys
 import dev.hostcall.runtime.Reply
 import dev.hostcall.runtime.Runtime
 import dev.hostcall.runtime.StatusException
@@ -84,14 +85,16 @@ internal fun CborWriter.writeSession(v: Session): CborWriter {
     return w
 }
 
+private val keysOfSession = Keys("user_id", "greeting")
+
 internal fun CborReader.readSession(): Session {
     val r = this
     var userId: String? = null
     var greeting: String? = null
     repeat(r.map()) {
-        when (r.text()) {
-            "user_id" -> userId = r.text()
-            "greeting" -> greeting = r.text()
+        when (r.key(keysOfSession)) {
+            0 -> userId = r.text()
+            1 -> greeting = r.text()
             else -> r.skip()
         }
     }
@@ -113,16 +116,18 @@ internal fun CborWriter.writeProfile(v: Profile): CborWriter {
     return w
 }
 
+private val keysOfProfile = Keys("user_id", "name", "age")
+
 internal fun CborReader.readProfile(): Profile {
     val r = this
     var userId: String? = null
     var name: String? = null
     var age: UInt? = null
     repeat(r.map()) {
-        when (r.text()) {
-            "user_id" -> userId = r.text()
-            "name" -> name = r.text()
-            "age" -> age = r.u32()
+        when (r.key(keysOfProfile)) {
+            0 -> userId = r.text()
+            1 -> name = r.text()
+            2 -> age = r.u32()
             else -> r.skip()
         }
     }
@@ -143,14 +148,16 @@ internal fun CborWriter.writeProgress(v: Progress): CborWriter {
     return w
 }
 
+private val keysOfProgress = Keys("done", "total")
+
 internal fun CborReader.readProgress(): Progress {
     val r = this
     var done: UInt? = null
     var total: UInt? = null
     repeat(r.map()) {
-        when (r.text()) {
-            "done" -> done = r.u32()
-            "total" -> total = r.u32()
+        when (r.key(keysOfProgress)) {
+            0 -> done = r.u32()
+            1 -> total = r.u32()
             else -> r.skip()
         }
     }

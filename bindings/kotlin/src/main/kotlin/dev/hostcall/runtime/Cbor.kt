@@ -99,6 +99,11 @@ class CborWriter(initialCapacity: Int = 64) {
 /** A malformed or unexpected CBOR value. */
 class CborException(message: String) : RuntimeException(message)
 
+/** The field names of a record, as [CborReader.key] matches them. */
+class Keys(vararg names: String) {
+    internal val utf8: Array<ByteArray> = Array(names.size) { names[it].encodeToByteArray() }
+}
+
 /** Reads the values [CborWriter] writes; strict about types, lenient about widths. */
 class CborReader(private val data: ByteArray) {
     private var pos = 0
@@ -119,21 +124,26 @@ class CborReader(private val data: ByteArray) {
         else -> throw CborException("unsupported CBOR length encoding $info at byte ${pos - 1}")
     }
 
-    private fun header(): Pair<Int, ULong> {
+    /** The major type of the item [header] read last. */
+    private var major = 0
+
+    /** Reads an item's head: sets [major], returns its argument (for major 7, the additional info). */
+    private fun header(): ULong {
         var initial = byte()
         while (initial shr 5 == 6) { // a tag: skip its number, read the tagged value
             argument(initial and 31)
             initial = byte()
         }
-        return (initial shr 5) to if (initial shr 5 == 7) (initial and 31).toULong() else argument(initial and 31)
+        major = initial shr 5
+        return if (major == 7) (initial and 31).toULong() else argument(initial and 31)
     }
 
     private fun expect(major: Int, what: String): ULong {
         val start = pos
-        val (m, arg) = header()
-        if (m != major) {
+        val arg = header()
+        if (this.major != major) {
             pos = start
-            throw CborException("expected $what, found ${describe(m, arg)} at byte $start")
+            throw CborException("expected $what, found ${describe(this.major, arg)} at byte $start")
         }
         return arg
     }
@@ -155,8 +165,8 @@ class CborReader(private val data: ByteArray) {
 
     fun int(): Long {
         val start = pos
-        val (m, arg) = header()
-        return when (m) {
+        val arg = header()
+        return when (val m = major) {
             0 -> if (arg <= Long.MAX_VALUE.toULong()) arg.toLong() else throw CborException("integer $arg out of range at byte $start")
             1 -> if (arg <= Long.MAX_VALUE.toULong()) -1 - arg.toLong() else throw CborException("integer out of range at byte $start")
             else -> {
@@ -248,6 +258,28 @@ class CborReader(private val data: ByteArray) {
         return text
     }
 
+    /**
+     * Reads a map key that must be text and returns its index in [keys],
+     * or -1 for a key not among them; compares bytes, allocates nothing.
+     */
+    fun key(keys: Keys): Int {
+        val head = pos
+        val arg = expect(3, "a text string")
+        if (arg > (data.size - pos).toULong()) throw CborException("truncated text at byte $pos")
+        val len = arg.toInt()
+        val start = pos
+        for (i in keys.utf8.indices) {
+            val key = keys.utf8[i]
+            if (key.size == len && java.util.Arrays.equals(data, start, start + len, key, 0, len)) {
+                pos = start + len
+                return i
+            }
+        }
+        pos = head
+        text() // an unknown key is still checked: it must be valid UTF-8
+        return -1
+    }
+
     fun bytes(): ByteArray {
         val arg = expect(2, "a byte string")
         if (arg > (data.size - pos).toULong()) throw CborException("truncated bytes at byte $pos")
@@ -270,7 +302,8 @@ class CborReader(private val data: ByteArray) {
     /** Skips one value (an unknown map entry). */
     fun skip() {
         val start = pos
-        val (m, arg) = header()
+        val arg = header()
+        val m = major
         if (m in 2..5 && arg > (data.size - pos).toULong()) throw CborException("truncated CBOR at byte $start")
         when (m) {
             2, 3 -> pos += arg.toInt()
