@@ -302,14 +302,19 @@ class Runtime(
         override fun resumeWith(result: Result<ByteArray>) {
             running.remove(token, this)
             val error = result.exceptionOrNull()
-            when {
-                error == null -> complete(token, RET_OK, result.getOrThrow())
-                // Unless the library was the one that gave up (then this is refused).
-                error is CancellationException ->
-                    complete(token, RET_ERR, "host function cancelled: ${error.message}".encodeToByteArray())
-                else -> complete(token, RET_ERR, errorText(error).encodeToByteArray())
+            try {
+                when {
+                    error == null -> complete(token, RET_OK, result.getOrThrow())
+                    // Unless the library was the one that gave up (then this is refused).
+                    error is CancellationException ->
+                        complete(token, RET_ERR, "host function cancelled: ${error.message}".encodeToByteArray())
+                    else -> complete(token, RET_ERR, errorText(error).encodeToByteArray())
+                }
+            } catch (e: Throwable) { // nothing to tell: the answer itself failed (out of memory)
+                System.err.println("hostcall: answering host call $token failed: $e")
+            } finally {
+                job?.complete()
             }
-            job?.complete()
         }
 
         /** Cancels the invocation; the coroutine's own cancellation runs off the calling thread. */
