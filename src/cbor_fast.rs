@@ -30,7 +30,7 @@
 
 use std::fmt;
 
-use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, Visitor};
+use serde::de::{self, DeserializeOwned, DeserializeSeed, Visitor};
 
 /// Strings up to this length go to `visit_str`/`visit_bytes` (ciborium
 /// stages them in its scratch buffer of this size), longer ones to
@@ -236,11 +236,8 @@ impl<'de> de::EnumAccess<'de> for Variant<'_, 'de> {
     type Variant = Self;
 
     fn variant_seed<S: DeserializeSeed<'de>>(self, seed: S) -> Result<(S::Value, Self), Unsupported> {
-        let name = match self.de.head()? {
-            Head::Text(len) if len <= SCRATCH_LEN => self.de.text(len)?,
-            _ => return Err(Unsupported),
-        };
-        let variant = seed.deserialize(name.into_deserializer())?;
+        // The name, read as the seed asks (an identifier: text only).
+        let variant = seed.deserialize(&mut *self.de)?;
         Ok((variant, self))
     }
 }

@@ -10,14 +10,17 @@
 //!
 //! Decoding is strict: trailing bytes, a wrong argument count and a wrong
 //! argument type are errors that say which argument and what was wrong.
+//! It tries the slice decoder in `cbor_fast` first and decodes with
+//! ciborium whatever that one declines; results and error texts are
+//! ciborium's either way.
 
 use std::fmt;
 
 use ciborium::Value;
 use serde::de::{DeserializeOwned, SeqAccess};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::cbor_fast;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The CBOR encoding of null.
 pub const CBOR_NULL: &[u8] = &[0xf6];
