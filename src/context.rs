@@ -7,7 +7,7 @@
 //! ([`crate::event_loop::LoopState`]).
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 
 use tokio::sync::Notify;
@@ -55,6 +55,9 @@ pub(crate) enum Msg {
 
 /// The part of a context any thread may touch.
 pub(crate) struct Shared {
+    /// Unique in the process for the life of the process: this context's
+    /// node in the wait-for graph ([`crate::waits`]).
+    pub(crate) id: u64,
     pub(crate) library: &'static Library,
     pub(crate) config: Config,
     pub(crate) inbox: Inbox<Msg>,
@@ -80,7 +83,9 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn new(library: &'static Library, config: Config) -> Self {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         Self {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             library,
             inflight: InFlight::new(config.max_in_flight),
             config,

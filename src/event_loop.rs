@@ -81,15 +81,13 @@ impl LoopState {
         CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
     }
 
-    /// Whether the calling thread is `shared`'s loop thread.
-    pub(crate) fn is_current_for(shared: &Shared) -> bool {
+    /// The id of the context whose loop thread this is, if any: the
+    /// caller's node in the wait-for graph ([`crate::waits`]).
+    pub(crate) fn current_id() -> Option<u64> {
         CURRENT
-            .try_with(|c| {
-                c.borrow()
-                    .as_ref()
-                    .is_some_and(|state| std::ptr::eq(&*state.shared, shared))
-            })
-            .unwrap_or(false)
+            .try_with(|c| c.borrow().as_ref().map(|state| state.shared.id))
+            .ok()
+            .flatten()
     }
 
     /// The registered implementation of host fn `index`.

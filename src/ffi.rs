@@ -171,20 +171,28 @@ pub unsafe fn new(
     })
 }
 
-/// Stops the loop and, unless called from it, joins it.
+/// Stops the loop and joins it, unless that wait could close a cycle of
+/// loop threads waiting for each other (contract 7, [`crate::waits`]): its
+/// own loop thread, or one that waits (through a chain of destroys and
+/// listener removals) for the caller's. Then the thread is detached and
+/// tears down as soon as the callback it is in returns.
 fn shut_down(shared: &Shared) {
+    // Ask before the loop is told to stop: its teardown may run callbacks
+    // that destroy the caller's context, and they must see this edge.
+    let waiting = crate::waits::begin(LoopState::current_id(), shared.id);
     shared.close();
     let thread = shared
         .thread
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .take();
-    if LoopState::is_current_for(shared) {
-        // Contract 7: never join our own thread. Dropping the handle detaches
-        // it; the loop tears down as soon as the current callback returns.
-        drop(thread);
-    } else if let Some(thread) = thread {
-        let _ = thread.join();
+    match waiting {
+        Some(_waiting) => {
+            if let Some(thread) = thread {
+                let _ = thread.join();
+            }
+        }
+        None => drop(thread),
     }
 }
 
@@ -551,8 +559,9 @@ pub unsafe fn add_event_listener(
     })
 }
 
-/// `<lib>_remove_event_listener`. Once it returns `HC_OK` the listener is
-/// not running and never runs again.
+/// `<lib>_remove_event_listener`. Once it returns `HC_OK` the listener never
+/// runs again, and is not running unless waiting for it could deadlock (it
+/// runs on the caller's own loop thread, or on one waiting for it).
 ///
 /// # Safety
 /// Always safe to call.
@@ -566,12 +575,14 @@ pub unsafe fn remove_event_listener(
             Ok(guard) => guard,
             Err(status) => return status,
         };
-        let on_loop_thread = LoopState::is_current_for(&guard);
         // Waiting for a running listener must not hold the handle guard, or a
         // destroy issued from that listener would wait for us.
         let shared = guard.to_arc();
         drop(guard);
-        if shared.listeners.remove(listener_id, on_loop_thread) {
+        // From the listener's own loop thread, or one it waits for, there is
+        // nothing to wait for or no waiting allowed (contract 7).
+        let waiting = crate::waits::begin(LoopState::current_id(), shared.id);
+        if shared.listeners.remove(listener_id, waiting.is_some()) {
             HC_OK
         } else {
             fail(

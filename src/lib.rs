@@ -77,6 +77,7 @@ outside_loom! {
     mod library;
     mod listeners;
     mod small_fn;
+    mod waits;
     pub mod log;
     pub mod wire;
 

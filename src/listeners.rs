@@ -10,11 +10,12 @@
 //! 2. **Emit** (loop thread): snapshot the ids subscribed to the event. For
 //!    each id, under the lock, check it is still present and mark it
 //!    `invoking`; unlock; call it; relock and clear the mark, waking removers.
-//! 3. **Remove** (any thread): delete the entry. Off the loop thread, wait
-//!    while that listener is being invoked, so that once remove returns the
-//!    callback is not running and will never run again: its user data may be
-//!    freed. On the loop thread (from inside a callback) there is nothing to
-//!    wait for.
+//! 3. **Remove** (any thread): delete the entry, then wait while that
+//!    listener is being invoked, so that once remove returns the callback is
+//!    not running and will never run again: its user data may be freed. The
+//!    caller skips the wait where waiting could deadlock: on the loop thread
+//!    itself (from inside a callback, where there is nothing to wait for),
+//!    or on a loop thread the listener's is waiting for ([`crate::waits`]).
 
 use std::sync::{Condvar, Mutex, MutexGuard};
 
@@ -106,15 +107,15 @@ impl Listeners {
         delivered
     }
 
-    /// Step 3. `on_loop_thread` skips the wait. Returns `false` for an
-    /// unknown id.
-    pub(crate) fn remove(&self, id: u64, on_loop_thread: bool) -> bool {
+    /// Step 3; without `may_wait` it does not wait for a running listener.
+    /// Returns `false` for an unknown id.
+    pub(crate) fn remove(&self, id: u64, may_wait: bool) -> bool {
         let mut inner = self.lock();
         let Some(position) = inner.listeners.iter().position(|l| l.id == id) else {
             return false;
         };
         inner.listeners.remove(position);
-        if !on_loop_thread {
+        if may_wait {
             while inner.invoking == id {
                 inner.waiters += 1;
                 inner = self.idle.wait(inner).unwrap_or_else(|e| e.into_inner());

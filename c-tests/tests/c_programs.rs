@@ -314,6 +314,16 @@ fn teardown_under_valgrind() {
 }
 
 #[test]
+fn cycles() {
+    run_plain("cycles", &[]);
+}
+
+#[test]
+fn cycles_under_valgrind() {
+    run_under_valgrind("cycles", &[]);
+}
+
+#[test]
 fn stress() {
     run_plain("stress", &[STRESS_CALLS]);
 }
