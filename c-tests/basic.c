@@ -382,6 +382,59 @@ static void test_not_registered(void) {
     CHECK_STATUS(demo_destroy(fresh), HC_OK);
 }
 
+/* Registrations and requests sent from one thread are handled in that
+ * order, and a request runs the host fns registered when it was handled:
+ * register A, call login, register B from one thread and the login runs A,
+ * never B, however the three land in the loop's batches. */
+static void fetch_as(void *fresh, uint64_t token, const char *req, size_t len, const char *name) {
+    char user[HC_ARG_MAX];
+    CHECK(demo_decode_text_arg(req, len, user, sizeof user), "fetch_profile request is not [text]");
+    CHECK_STATUS(hc_complete_profile(fresh, token, user, name, 1), HC_OK);
+}
+
+static void fetch_as_a(uint64_t token, const char *req, size_t len, void *user_data) {
+    fetch_as(user_data, token, req, len, "A");
+}
+
+static void fetch_as_b(uint64_t token, const char *req, size_t len, void *user_data) {
+    fetch_as(user_data, token, req, len, "B");
+}
+
+#define ORDER_TRIES 2000
+
+static void test_registration_order(void) {
+    void *fresh = demo_new(NULL, 0);
+    CHECK(fresh != NULL, "demo_new: %s", hc_last_error());
+    uint8_t buf[64];
+    cbor_enc e;
+    cbor_enc_init(&e, buf, sizeof buf);
+    demo_put_text_request(&e, "u");
+    int ran_b = 0;
+    for (int i = 0; i < ORDER_TRIES; i++) {
+        hc_reply r;
+        demo_session s;
+        CHECK_STATUS(demo_register_host_fn(fresh, DEMO_HOST_FN_FETCH_PROFILE, fetch_as_a, fresh), HC_OK);
+        CHECK_STATUS(hc_call(fresh, DEMO_METHOD_LOGIN, &e, &r), HC_OK);
+        CHECK_STATUS(demo_register_host_fn(fresh, DEMO_HOST_FN_FETCH_PROFILE, fetch_as_b, fresh), HC_OK);
+        hc_reply_wait(&r);
+        CHECK_REPLY_OK(&r);
+        CHECK(demo_decode_session(r.msg, r.len, &s), "not a Session");
+        ran_b += strcmp(s.greeting, "Hello, A") != 0;
+        hc_reply_free(&r);
+    }
+    CHECK(ran_b == 0, "%d of %d logins ran the host fn registered after them", ran_b, ORDER_TRIES);
+    /* The next request sees the later registration. */
+    hc_reply r;
+    demo_session s;
+    CHECK_STATUS(hc_call(fresh, DEMO_METHOD_LOGIN, &e, &r), HC_OK);
+    hc_reply_wait(&r);
+    CHECK_REPLY_OK(&r);
+    CHECK(demo_decode_session(r.msg, r.len, &s) && strcmp(s.greeting, "Hello, B") == 0, "greeting \"%s\"",
+          s.greeting);
+    hc_reply_free(&r);
+    CHECK_STATUS(demo_destroy(fresh), HC_OK);
+}
+
 static void test_panic(void) {
     hc_reply r;
     call_text(DEMO_METHOD_PANIC_WITH, "kaboom", &r);
@@ -548,6 +601,7 @@ int main(void) {
     test_login_many();
     test_host_error();
     test_not_registered();
+    test_registration_order();
     test_panic();
     test_reentrancy();
     test_native();

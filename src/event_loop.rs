@@ -27,7 +27,7 @@
 //! `failed`, tears down as above, and keeps answering whatever still arrives
 //! with `context shutting down` until the host destroys the context.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
@@ -48,7 +48,17 @@ const BATCH: usize = 256;
 
 thread_local! {
     static CURRENT: RefCell<Option<Rc<LoopState>>> = const { RefCell::new(None) };
+    /// The registry snapshot of the request whose task is being polled.
+    static SERVING: Cell<Option<Rc<Registry>>> = const { Cell::new(None) };
 }
+
+/// Host fns by their index in the library's `host_fns`.
+///
+/// Registrations replace the loop's registry (copy on write); each request
+/// keeps the one that was current when it started, so it sees exactly the
+/// registrations sent before it: a host call runs the implementation that
+/// was registered when the request it serves was handled.
+type Registry = Vec<Option<HostFnEntry>>;
 
 /// The loop thread's own state.
 ///
@@ -58,8 +68,8 @@ thread_local! {
 /// it.
 pub(crate) struct LoopState {
     pub(crate) shared: Arc<Shared>,
-    /// Host fns by their index in the library's `host_fns`.
-    registry: RefCell<Vec<Option<HostFnEntry>>>,
+    /// The registry as of the last registration handled.
+    registry: RefCell<Rc<Registry>>,
     /// Numbers requests for the `request` span's `id` (debug logging only).
     next_request: std::cell::Cell<u64>,
     _not_send: PhantomData<*const ()>,
@@ -70,7 +80,7 @@ impl LoopState {
         let host_fns = shared.library.def().host_fns.len();
         Self {
             shared,
-            registry: RefCell::new(vec![None; host_fns]),
+            registry: RefCell::new(Rc::new(vec![None; host_fns])),
             next_request: std::cell::Cell::new(1),
             _not_send: PhantomData,
         }
@@ -90,9 +100,17 @@ impl LoopState {
             .flatten()
     }
 
-    /// The registered implementation of host fn `index`.
+    /// The implementation of host fn `index` for the request being polled
+    /// (registered when it started), or else (a task the handler spawned
+    /// itself) the one registered last.
     pub(crate) fn host_fn(&self, index: usize) -> Option<HostFnEntry> {
-        self.registry.borrow().get(index).copied().flatten()
+        let serving = SERVING.try_with(Cell::take).ok().flatten();
+        let entry = match &serving {
+            Some(registry) => registry.get(index).copied().flatten(),
+            None => self.registry.borrow().get(index).copied().flatten(),
+        };
+        let _ = SERVING.try_with(|cell| cell.set(serving));
+        entry
     }
 
     /// Host calls allocated and not yet released.
@@ -140,7 +158,8 @@ impl LoopState {
             Msg::Request(request) => self.start(request),
             Msg::Completion { token, completion } => self.deliver(token, completion),
             Msg::Register { index, entry } => {
-                if let Some(slot) = self.registry.borrow_mut().get_mut(index) {
+                // Copies the registry only while a request still uses it.
+                if let Some(slot) = Rc::make_mut(&mut self.registry.borrow_mut()).get_mut(index) {
                     *slot = Some(entry);
                 }
             }
@@ -181,7 +200,12 @@ impl LoopState {
                 self.finish(reply, result);
             }
             Invocation::Async(spawn) => {
-                let responder = Responder { reply, span };
+                let registry = Rc::clone(&self.registry.borrow());
+                let responder = Responder {
+                    reply,
+                    span,
+                    registry,
+                };
                 // The generated closure only builds the handler's future; if
                 // it ever panicked, the responder's `ReplyTo` would answer
                 // "panicked" while unwinding.
@@ -213,6 +237,8 @@ impl LoopState {
 pub struct Responder {
     reply: ReplyTo,
     span: tracing::Span,
+    /// The host fns registered when the request was handled.
+    registry: Rc<Registry>,
 }
 
 impl std::fmt::Debug for Responder {
@@ -230,11 +256,16 @@ impl Responder {
         F: std::future::Future + 'static,
         M: FnOnce(F::Output) -> Reply + 'static,
     {
-        let Responder { reply: to, span } = self;
+        let Responder {
+            reply: to,
+            span,
+            registry,
+        } = self;
         let task = RequestTask {
             handler: future,
             convert: Some(reply),
             reply: Some(to),
+            registry: Some(registry),
         };
         // Entering even a disabled span on every poll shows up in profiles;
         // only instrument when logging is on.
@@ -258,6 +289,9 @@ struct RequestTask<F, M> {
     convert: Option<M>,
     /// Taken when the reply is sent.
     reply: Option<ReplyTo>,
+    /// The request's host fns: lent to [`SERVING`] while the handler is
+    /// polled (so `None` only during a poll).
+    registry: Option<Rc<Registry>>,
 }
 
 impl<F, M> std::future::Future for RequestTask<F, M>
@@ -280,10 +314,13 @@ where
         // A panic is caught here and becomes the reply; the panicked future
         // is never polled again (`reply` is gone after this).
         let convert = &mut this.convert;
-        let result = match catch_unwind(AssertUnwindSafe(|| match handler.poll(cx) {
+        let outer = SERVING.try_with(|cell| cell.replace(this.registry.take())).ok().flatten();
+        let polled = catch_unwind(AssertUnwindSafe(|| match handler.poll(cx) {
             std::task::Poll::Pending => None,
             std::task::Poll::Ready(output) => Some(convert.take().map(|convert| convert(output))),
-        })) {
+        }));
+        this.registry = SERVING.try_with(|cell| cell.replace(outer)).ok().flatten();
+        let result = match polled {
             Ok(None) => return std::task::Poll::Pending,
             Ok(Some(Some(result))) => result,
             Ok(Some(None)) => Err(format!("handler '{method}' finished twice")),

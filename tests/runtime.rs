@@ -232,6 +232,37 @@ fn inline_and_cross_thread_completion_both_work() {
     answerer.join().unwrap();
 }
 
+/// Takes the one token `pool` holds (bounded wait) and answers it.
+fn answer_one(client: &Client, pool: &TokenPool) {
+    let (token, request) = pool.wait_len(1).remove(0);
+    assert_eq!(pool.drain().len(), 1, "exactly one host call was waiting");
+    assert_eq!(client.complete(token, true, &echo_text(&request)), HC_OK);
+}
+
+#[test]
+fn a_request_runs_the_host_fns_registered_before_it_not_after() {
+    let client = client();
+    let (before, _a) = echo_pool(&client);
+    let id = next_id();
+    assert_eq!(client.call_raw("echo_chain", &cbor(&("x",)), id), HC_OK);
+    let (after, _b) = echo_pool(&client);
+    // Both host calls the handler itself makes, the second after an await
+    // (so after the re-registration was handled), run what was registered
+    // when the request was handled.
+    answer_one(&client, &before);
+    answer_one(&client, &before);
+    // A task the handler spawns is not the request: it sees the latest.
+    answer_one(&client, &after);
+    assert_eq!(client.sink.wait_for(id, 1)[0].value::<String>(), "x");
+    assert!(before.drain().is_empty());
+    // A request sent after the re-registration runs the new host fn.
+    let id = next_id();
+    assert_eq!(client.call_raw("echo_once", &cbor(&("y",)), id), HC_OK);
+    answer_one(&client, &after);
+    assert_eq!(client.sink.wait_for(id, 1)[0].value::<String>(), "y");
+    assert!(before.drain().is_empty());
+}
+
 #[test]
 fn host_fns_replies_and_events_run_on_the_one_loop_thread() {
     let client = client();
