@@ -74,7 +74,7 @@ impl fmt::Display for HostError {
             }
             HostError::Overloaded { name, limit } => write!(
                 f,
-                "host fn '{name}' refused: {limit} host calls already in flight (max_in_flight)"
+                "host fn '{name}' overloaded: {limit} host calls already in flight (max_in_flight)"
             ),
             HostError::ShuttingDown => f.write_str("context shutting down"),
             HostError::BadReply { name, reason } => {

@@ -426,7 +426,7 @@ fn max_in_flight_refuses_the_extra_call_at_once() {
     let reply = client.call("echo_once", &("2",));
     assert_eq!(
         reply.text(),
-        "host fn 'echo' refused: 1 host calls already in flight (max_in_flight)"
+        "host fn 'echo' overloaded: 1 host calls already in flight (max_in_flight)"
     );
     assert_eq!(client.complete(token, true, &cbor("1")), HC_OK);
     assert_eq!(client.sink.wait_for(first, 1)[0].value::<String>(), "1");
