@@ -10,35 +10,42 @@
 //! 2. This decoder takes only definite-length items without tags: integers,
 //!    byte and text strings (valid UTF-8), arrays, maps, `false`, `true`,
 //!    `null`, `undefined`, 32- and 64-bit floats: the CBOR that every
-//!    binding writes. For each it makes the visitor call ciborium's
-//!    streaming deserializer makes for the same bytes (`visit_str` or
-//!    `visit_string` by the same length rule, the same integer widths, the
-//!    same size hints).
+//!    binding writes. For each it makes the visitor call that the
+//!    reference — ciborium decoding the bytes into a `ciborium::Value`,
+//!    then `Value::deserialized` — makes for the same bytes: `visit_str`
+//!    and `visit_bytes` for strings of any length, the integer width the
+//!    type asks for, `deserialize_seq` for a tuple variant and
+//!    `deserialize_map` for a struct variant, the same nesting limit.
 //! 3. Anything else (a tag, an indefinite length, a half float, another
 //!    simple value, truncation, invalid UTF-8, trailing bytes, a container
 //!    the visitor left unfinished) and any error at all, the visitor's
 //!    included, ends this attempt with [`Unsupported`]; nothing is kept.
-//! 4. `wire` then decodes the input again with ciborium, whose result and
-//!    error text are the answer.
+//! 4. `wire` then decodes the input again by the reference, whose result
+//!    and error text are the answer.
 //!
 //! So a success here is a success there with the same value; the
-//! differential tests in `wire` hold it to that. Where ciborium's streaming
-//! deserializer and the argument path (through `ciborium::Value`) differ,
-//! this one declines: it reads identifiers only from text, byte strings
-//! only from byte strings, and enum variants only in the shapes both read
-//! alike.
+//! differential tests in `wire` and the fuzz target `cbor_differential`
+//! hold it to that. Where the reference is lenient in ways the bindings
+//! never need (an enum variant name that is not text, a unit variant
+//! written as a map), this one declines rather than copy it.
+//!
+//! # Size hints
+//!
+//! A container's declared length is untrusted: an array may claim 2^64 − 1
+//! elements in a few bytes. Every element takes at least one byte of input,
+//! so the size hints of all the containers one decode opens add up to at
+//! most the input's length: each container's hint is its declared length,
+//! cut down to what is left of that budget. Honest input never meets the
+//! cut (its declared lengths add up to at most its item count); a hostile
+//! one makes `Vec`s pre-allocate in proportion to its length, not to the
+//! lengths it claims.
 
 use std::fmt;
 
 use serde::de::{self, DeserializeOwned, DeserializeSeed, Visitor};
 
-/// Strings up to this length go to `visit_str`/`visit_bytes` (ciborium
-/// stages them in its scratch buffer of this size), longer ones to
-/// `visit_string`/`visit_byte_buf`; `deserialize_str` refuses longer ones.
-/// The same value as the scratch buffer `wire` gives ciborium.
-pub(crate) const SCRATCH_LEN: usize = 256;
-
-/// How deep containers may nest: ciborium's default recursion limit.
+/// How deep containers may nest: ciborium's default recursion limit, which
+/// the reference meets decoding the bytes into a `Value`.
 const MAX_DEPTH: u32 = 256;
 
 /// Why the fast path gave up: the input or the type needs ciborium.
@@ -61,7 +68,7 @@ impl de::Error for Unsupported {
 
 /// Decodes `bytes` as one `T` with nothing after it, or gives up.
 pub(crate) fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
-    let mut de = Fast { input: bytes, depth: 0 };
+    let mut de = Fast::new(bytes);
     let value = T::deserialize(&mut de).ok()?;
     de.input.is_empty().then_some(value)
 }
@@ -73,14 +80,15 @@ pub(crate) fn array_of<T>(
     len: usize,
     read: impl FnOnce(&mut Elements<'_, '_>) -> Result<Option<T>, Unsupported>,
 ) -> Option<T> {
-    let mut de = Fast { input: bytes, depth: 0 };
+    let mut de = Fast::new(bytes);
     match de.head().ok()? {
         Head::Array(n) if n == len => {}
         _ => return None,
     }
     // The argument path decodes the outer array as one level of nesting.
     de.depth = 1;
-    let mut elements = Elements { de: &mut de, left: len };
+    let hint = de.reserve(len);
+    let mut elements = Elements { de: &mut de, left: len, hint };
     let value = read(&mut elements).ok()??;
     (elements.left == 0 && de.input.is_empty()).then_some(value)
 }
@@ -101,13 +109,33 @@ enum Head {
     Float(f64),
 }
 
-/// The decoder: the input not read yet, and the nesting depth.
+/// The decoder: the input not read yet, the nesting depth and what is left
+/// of the size-hint budget.
 pub(crate) struct Fast<'de> {
     input: &'de [u8],
     depth: u32,
+    /// Elements the size hints may still promise: starts at the input's
+    /// length, and every container's hint is taken from it.
+    hints: usize,
 }
 
 impl<'de> Fast<'de> {
+    fn new(input: &'de [u8]) -> Self {
+        Self {
+            input,
+            depth: 0,
+            hints: input.len(),
+        }
+    }
+
+    /// The size hint for a container declaring `len` items, taken from the
+    /// budget.
+    fn reserve(&mut self, len: usize) -> usize {
+        let hint = len.min(self.hints);
+        self.hints -= hint;
+        hint
+    }
+
     fn take(&mut self, n: usize) -> Result<&'de [u8], Unsupported> {
         if n > self.input.len() {
             return Err(Unsupported);
@@ -165,19 +193,23 @@ impl<'de> Fast<'de> {
             return Err(Unsupported);
         }
         self.depth += 1;
-        let mut elements = Elements { de: self, left: len };
+        let hint = self.reserve(len);
+        let mut elements = Elements { de: self, left: len, hint };
         let value = visit(&mut elements)?;
         let finished = elements.left == 0;
         self.depth -= 1;
         if finished { Ok(value) } else { Err(Unsupported) }
     }
 
-    fn integer(&mut self) -> Result<(bool, u64), Unsupported> {
-        match self.head()? {
-            Head::Positive(n) => Ok((false, n)),
-            Head::Negative(n) => Ok((true, n)),
-            _ => Err(Unsupported),
-        }
+    /// An integer as the reference reads one for a type of range `N`: the
+    /// CBOR integer, converted (a value out of range is its error).
+    fn integer<N: TryFrom<i128>>(&mut self) -> Result<N, Unsupported> {
+        let value = match self.head()? {
+            Head::Positive(n) => i128::from(n),
+            Head::Negative(n) => !i128::from(n),
+            _ => return Err(Unsupported),
+        };
+        N::try_from(value).map_err(|_| Unsupported)
     }
 }
 
@@ -185,21 +217,34 @@ impl<'de> Fast<'de> {
 pub(crate) struct Elements<'a, 'de> {
     de: &'a mut Fast<'de>,
     left: usize,
+    /// The size hint: `left`, unless the budget cut it down.
+    hint: usize,
+}
+
+impl Elements<'_, '_> {
+    /// Counts one item read off `left` and the hint.
+    fn next(&mut self) -> bool {
+        if self.left == 0 {
+            return false;
+        }
+        self.left -= 1;
+        self.hint = self.hint.saturating_sub(1);
+        true
+    }
 }
 
 impl<'de> de::SeqAccess<'de> for Elements<'_, 'de> {
     type Error = Unsupported;
 
     fn next_element_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<Option<S::Value>, Unsupported> {
-        if self.left == 0 {
+        if !self.next() {
             return Ok(None);
         }
-        self.left -= 1;
         seed.deserialize(&mut *self.de).map(Some)
     }
 
     fn size_hint(&self) -> Option<usize> {
-        Some(self.left)
+        Some(self.hint)
     }
 }
 
@@ -207,10 +252,9 @@ impl<'de> de::MapAccess<'de> for Elements<'_, 'de> {
     type Error = Unsupported;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Unsupported> {
-        if self.left == 0 {
+        if !self.next() {
             return Ok(None);
         }
-        self.left -= 1;
         seed.deserialize(&mut *self.de).map(Some)
     }
 
@@ -219,7 +263,7 @@ impl<'de> de::MapAccess<'de> for Elements<'_, 'de> {
     }
 
     fn size_hint(&self) -> Option<usize> {
-        Some(self.left)
+        Some(self.hint)
     }
 }
 
@@ -260,7 +304,8 @@ impl<'de> de::VariantAccess<'de> for Variant<'_, 'de> {
         if !self.has_value {
             return Err(Unsupported);
         }
-        de::Deserializer::deserialize_any(self.de, visitor)
+        // An array only, as the reference reads it.
+        de::Deserializer::deserialize_seq(self.de, visitor)
     }
 
     fn struct_variant<V: Visitor<'de>>(
@@ -271,7 +316,9 @@ impl<'de> de::VariantAccess<'de> for Variant<'_, 'de> {
         if !self.has_value {
             return Err(Unsupported);
         }
-        de::Deserializer::deserialize_any(self.de, visitor)
+        // A map only, as the reference reads it (ciborium's streaming
+        // deserializer would also take an array; its `Value` does not).
+        de::Deserializer::deserialize_map(self.de, visitor)
     }
 }
 
@@ -285,10 +332,8 @@ impl<'de> de::Deserializer<'de> for &mut Fast<'de> {
                 Ok(n) => visitor.visit_i64(!n),
                 Err(_) => visitor.visit_i128(!i128::from(n)),
             },
-            Head::Bytes(len) if len <= SCRATCH_LEN => visitor.visit_bytes(self.take(len)?),
-            Head::Bytes(len) => visitor.visit_byte_buf(self.take(len)?.to_vec()),
-            Head::Text(len) if len <= SCRATCH_LEN => visitor.visit_str(self.text(len)?),
-            Head::Text(len) => visitor.visit_string(self.text(len)?.to_owned()),
+            Head::Bytes(len) => visitor.visit_bytes(self.take(len)?),
+            Head::Text(len) => visitor.visit_str(self.text(len)?),
             Head::Array(len) => self.nested(len, |elements| visitor.visit_seq(elements)),
             Head::Map(len) => self.nested(len, |elements| visitor.visit_map(elements)),
             Head::Float(x) => visitor.visit_f64(x),
@@ -306,54 +351,44 @@ impl<'de> de::Deserializer<'de> for &mut Fast<'de> {
         }
     }
 
-    fn deserialize_i64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Unsupported> {
-        let (negative, n) = self.integer()?;
-        let n = i64::try_from(n).map_err(|_| Unsupported)?;
-        visitor.visit_i64(if negative { !n } else { n })
-    }
-
-    fn deserialize_i128<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Unsupported> {
-        let (negative, n) = self.integer()?;
-        let n = i128::from(n);
-        visitor.visit_i128(if negative { !n } else { n })
-    }
-
-    fn deserialize_u64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Unsupported> {
-        match self.integer()? {
-            (false, n) => visitor.visit_u64(n),
-            (true, _) => Err(Unsupported),
-        }
-    }
-
-    fn deserialize_u128<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Unsupported> {
-        match self.integer()? {
-            (false, n) => visitor.visit_u128(u128::from(n)),
-            (true, _) => Err(Unsupported),
-        }
-    }
-
     fn deserialize_i8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Unsupported> {
-        self.deserialize_i64(visitor)
+        visitor.visit_i8(self.integer()?)
     }
 
     fn deserialize_i16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Unsupported> {
-        self.deserialize_i64(visitor)
+        visitor.visit_i16(self.integer()?)
     }
 
     fn deserialize_i32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Unsupported> {
-        self.deserialize_i64(visitor)
+        visitor.visit_i32(self.integer()?)
+    }
+
+    fn deserialize_i64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Unsupported> {
+        visitor.visit_i64(self.integer()?)
+    }
+
+    fn deserialize_i128<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Unsupported> {
+        visitor.visit_i128(self.integer()?)
     }
 
     fn deserialize_u8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Unsupported> {
-        self.deserialize_u64(visitor)
+        visitor.visit_u8(self.integer()?)
     }
 
     fn deserialize_u16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Unsupported> {
-        self.deserialize_u64(visitor)
+        visitor.visit_u16(self.integer()?)
     }
 
     fn deserialize_u32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Unsupported> {
-        self.deserialize_u64(visitor)
+        visitor.visit_u32(self.integer()?)
+    }
+
+    fn deserialize_u64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Unsupported> {
+        visitor.visit_u64(self.integer()?)
+    }
+
+    fn deserialize_u128<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Unsupported> {
+        visitor.visit_u128(self.integer()?)
     }
 
     fn deserialize_f32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Unsupported> {
@@ -373,16 +408,13 @@ impl<'de> de::Deserializer<'de> for &mut Fast<'de> {
 
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Unsupported> {
         match self.head()? {
-            Head::Text(len) if len <= SCRATCH_LEN => visitor.visit_str(self.text(len)?),
+            Head::Text(len) => visitor.visit_str(self.text(len)?),
             _ => Err(Unsupported),
         }
     }
 
     fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Unsupported> {
-        match self.head()? {
-            Head::Text(len) => visitor.visit_string(self.text(len)?.to_owned()),
-            _ => Err(Unsupported),
-        }
+        self.deserialize_str(visitor)
     }
 
     fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Unsupported> {
@@ -391,16 +423,13 @@ impl<'de> de::Deserializer<'de> for &mut Fast<'de> {
 
     fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Unsupported> {
         match self.head()? {
-            Head::Bytes(len) if len <= SCRATCH_LEN => visitor.visit_bytes(self.take(len)?),
+            Head::Bytes(len) => visitor.visit_bytes(self.take(len)?),
             _ => Err(Unsupported),
         }
     }
 
     fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Unsupported> {
-        match self.head()? {
-            Head::Bytes(len) => visitor.visit_byte_buf(self.take(len)?.to_vec()),
-            _ => Err(Unsupported),
-        }
+        self.deserialize_bytes(visitor)
     }
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Unsupported> {
@@ -479,16 +508,20 @@ impl<'de> de::Deserializer<'de> for &mut Fast<'de> {
             return Err(Unsupported); // ciborium's tag capture
         }
         let before = self.input;
-        let has_value = match self.head()? {
-            Head::Map(1) => true,
+        match self.head()? {
+            // `{"Variant": value}` is a map: one level of nesting.
+            Head::Map(1) => self.nested(0, |elements| {
+                visitor.visit_enum(Variant {
+                    de: &mut *elements.de,
+                    has_value: true,
+                })
+            }),
             Head::Text(_) => {
                 self.input = before;
-                false
+                visitor.visit_enum(Variant { de: self, has_value: false })
             }
-            _ => return Err(Unsupported),
-        };
-        // An enum is one level of nesting, as in ciborium.
-        self.nested(0, |elements| visitor.visit_enum(Variant { de: &mut *elements.de, has_value }))
+            _ => Err(Unsupported),
+        }
     }
 
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Unsupported> {

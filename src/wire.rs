@@ -10,9 +10,15 @@
 //!
 //! Decoding is strict: trailing bytes, a wrong argument count and a wrong
 //! argument type are errors that say which argument and what was wrong.
-//! It tries the slice decoder in `cbor_fast` first and decodes with
-//! ciborium whatever that one declines; results and error texts are
-//! ciborium's either way.
+//!
+//! One reference decides every result and every error text: ciborium
+//! decodes the bytes into a `ciborium::Value`, and `Value::deserialized`
+//! turns that into the type (for a request, argument by argument). It is
+//! also what bounds memory: a `Value` holds only what the input really
+//! contains, whatever lengths it declares, while ciborium's streaming
+//! deserializer hands a declared length to serde as a size hint. The slice
+//! decoder in `cbor_fast` is tried first and, for what it takes, gives the
+//! same value faster; whatever it declines goes to the reference.
 
 use std::fmt;
 
@@ -93,17 +99,27 @@ fn read_exact<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     if let Some(value) = cbor_fast::from_slice(bytes) {
         return Ok(value);
     }
-    read_exact_by_ciborium(bytes)
+    read_exact_by_value(bytes)
 }
 
-/// [`read_exact`] by ciborium alone: the reference, and the source of
-/// every decoding error's text.
-fn read_exact_by_ciborium<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+/// [`read_exact`] by the reference alone (bytes → `Value` → `T`), the
+/// source of every decoding error's text.
+fn read_exact_by_value<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    read_value_by_ciborium(bytes)?
+        .deserialized()
+        .map_err(value_error)
+}
+
+/// The size of the scratch buffer ciborium stages text and byte strings in.
+const SCRATCH_LEN: usize = 256;
+
+/// Decodes exactly one CBOR value from `bytes` into a `Value`, by ciborium.
+fn read_value_by_ciborium(bytes: &[u8]) -> Result<Value, String> {
     let mut rest = bytes;
     // ciborium's `from_reader` zeroes a 4 KiB scratch buffer on every call;
     // the scratch only stages text and byte strings chunk by chunk, so a small
     // one decodes the same values without the cost.
-    let mut scratch = [0u8; cbor_fast::SCRATCH_LEN];
+    let mut scratch = [0u8; SCRATCH_LEN];
     let value = ciborium::de::from_reader_with_buffer(&mut rest, &mut scratch).map_err(describe_de_error)?;
     if !rest.is_empty() {
         return Err(format!(
@@ -188,8 +204,9 @@ pub fn decode_args<T: ArgTuple>(bytes: &[u8], names: &[&str]) -> Result<T, Strin
     }
 }
 
-/// [`decode_args`] through `ciborium::Value`: the reference, and the
-/// source of every argument error's text.
+/// [`decode_args`] by the reference alone (bytes → `Value`, then each
+/// argument by `Value::deserialized`), the source of every argument
+/// error's text.
 fn decode_args_by_value<T: ArgTuple>(bytes: &[u8], names: &[&str]) -> Result<T, String> {
     let expected = || {
         if names.is_empty() {
@@ -208,7 +225,7 @@ fn decode_args_by_value<T: ArgTuple>(bytes: &[u8], names: &[&str]) -> Result<T, 
             ))
         };
     }
-    let values = match read_exact::<Value>(bytes)? {
+    let values = match read_value_by_ciborium(bytes)? {
         Value::Array(values) => values,
         other => {
             return Err(format!(
@@ -308,8 +325,9 @@ mod tests {
         assert!(from_cbor::<String>(&[]).is_err());
     }
 
-    /// The fast decoder (`cbor_fast`) against ciborium: wherever the fast
-    /// one succeeds, ciborium must succeed with the same value. Inputs are
+    /// The fast decoder (`cbor_fast`) against the reference (ciborium into
+    /// a `Value`, then `Value::deserialized`): wherever the fast one
+    /// succeeds, the reference must succeed with the same value. Inputs are
     /// random values of every CBOR kind (tags, big integers, half floats,
     /// long strings, deep nesting), random records of the shapes handlers
     /// use, and corrupted copies of both.
@@ -421,9 +439,9 @@ mod tests {
         /// Checks one input as `T`; true if the fast decoder took it.
         fn agrees<T: DeserializeOwned + Debug>(bytes: &[u8]) -> bool {
             let Some(fast) = cbor_fast::from_slice::<T>(bytes) else { return false };
-            match read_exact_by_ciborium::<T>(bytes) {
+            match read_exact_by_value::<T>(bytes) {
                 Ok(reference) => assert_eq!(format!("{fast:?}"), format!("{reference:?}"), "input {bytes:02x?}"),
-                Err(e) => panic!("the fast decoder took {bytes:02x?} as {fast:?}; ciborium refused it: {e}"),
+                Err(e) => panic!("the fast decoder took {bytes:02x?} as {fast:?}; the reference refused it: {e}"),
             }
             true
         }
@@ -516,13 +534,31 @@ mod tests {
             assert!(from_cbor::<Value>(&nested(257)).is_err());
             assert!(args_agree::<(Value,)>(&nested(256), &["v"]));
             assert!(!args_agree::<(Value,)>(&nested(257), &["v"]));
-            // A visitor that stops early hands the input to ciborium.
+            // A visitor that stops early hands the input to the reference.
             assert!(!agrees::<(u8,)>(&cbor(&(1u8, 2u8))));
             // Unit variant with a value, newtype variant without one.
             assert!(!agrees::<Shape>(&cbor(&BTreeMap::from([("Unit", 1)]))));
             assert!(!agrees::<Shape>(&cbor(&"Newtype")));
             assert!(agrees::<Shape>(&cbor(&Shape::Unit)));
             assert!(agrees::<Shape>(&cbor(&Shape::Tuple(1, "a".into()))));
+            assert!(agrees::<Shape>(&cbor(&Shape::Struct { a: None, b: vec![] })));
+            // A struct variant written as an array, a tuple variant as a
+            // map: the reference refuses both, so the fast path must too
+            // (ciborium's streaming deserializer takes the first).
+            let struct_as_array = [0x81, 0xa1, 0x66, 0x53, 0x74, 0x72, 0x75, 0x63, 0x74, 0x82, 0xf6, 0x80];
+            assert!(!args_agree::<(Shape,)>(&struct_as_array, &["shape"]));
+            assert!(decode_args::<(Shape,)>(&struct_as_array, &["shape"]).is_err());
+            assert!(!agrees::<Shape>(&struct_as_array[1..]));
+            assert!(from_cbor::<Shape>(&struct_as_array[1..]).is_err());
+            let tuple_as_map = cbor(&BTreeMap::from([("Tuple", BTreeMap::from([("0", 1)]))]));
+            assert!(!agrees::<Shape>(&tuple_as_map));
+            // Integers are read at the width the type asks for; out of
+            // range is the reference's error.
+            assert!(agrees::<i8>(&cbor(&-128i64)));
+            assert!(!agrees::<i8>(&cbor(&-129i64)));
+            assert!(!agrees::<u8>(&cbor(&256u64)));
+            assert!(agrees::<u128>(&cbor(&u64::MAX)));
+            assert!(!agrees::<u128>(&cbor(&-1i64)));
         }
     }
 }
