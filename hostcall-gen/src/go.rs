@@ -334,7 +334,6 @@ var (
 type Context struct {{
 \thandle C.uintptr_t
 \trt     *hostcall.Runtime
-\tclose  sync.Once
 }}
 
 type options struct {{
@@ -424,12 +423,10 @@ func New(opts ...Option) (*Context, error) {{
 // Close destroys the context: pending calls return an error matching
 // ErrShuttingDown, running host functions see their context cancelled, and
 // nothing is called back afterwards. Later calls return ErrClosed. Close is
-// idempotent.
+// idempotent, and may be called from a listener of any Context; when it
+// returns without waiting is documented on hostcall.Runtime.Close.
 func (c *Context) Close() error {{
-\tc.close.Do(func() {{
-\t\tC.hcgo_destroy(c.handle)
-\t\tc.rt.Close()
-\t}})
+\tc.rt.Close(func() {{ C.hcgo_destroy(c.handle) }})
 \treturn nil
 }}
 

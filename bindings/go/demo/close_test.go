@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log"
 	"os"
 	"strings"
@@ -238,6 +239,235 @@ func TestCloseFromListener(t *testing.T) {
 		t.Errorf("LoginMany whose listener closed the context: err = %v, want success or ErrShuttingDown", err)
 	}
 	checkClosed(t, c)
+}
+
+// barrier lets n parties meet: each arrives, then waits until all have.
+type barrier struct {
+	mu      sync.Mutex
+	missing int
+	all     chan struct{}
+}
+
+func newBarrier(n int) *barrier { return &barrier{missing: n, all: make(chan struct{})} }
+
+// meet arrives at the barrier and waits, at most waitLimit, for the other
+// parties; it reports whether they all came.
+func (b *barrier) meet() bool {
+	b.mu.Lock()
+	b.missing--
+	if b.missing == 0 {
+		close(b.all)
+	}
+	b.mu.Unlock()
+	timer := time.NewTimer(waitLimit)
+	defer timer.Stop()
+	select {
+	case <-b.all:
+		return true
+	case <-timer.C:
+		return false
+	}
+}
+
+// closeInCycle makes n contexts whose listeners close each other in a
+// ring: the listener of context i, on its first event, waits until every
+// listener has started (so all n dispatchers are inside a listener at the
+// same moment) and then closes context i+1 (mod n). Every dispatcher then
+// waits for the next one if Close waits for the dispatcher of the context
+// it closes regardless: a deadlock. Every Close must return, and every
+// context must then be closed.
+func closeInCycle(t *testing.T, n int) {
+	contexts := make([]*demo.Context, n)
+	for i := range contexts {
+		contexts[i] = withStore(t)
+	}
+	meeting := newBarrier(n)
+	closed := make(chan error, n)
+	for i, c := range contexts {
+		next := contexts[(i+1)%n]
+		var once sync.Once
+		c.OnProgress(func(demo.Progress) {
+			once.Do(func() {
+				if !meeting.meet() {
+					closed <- fmt.Errorf("listener %d: the other listeners did not start within %v", i, waitLimit)
+					return
+				}
+				closed <- next.Close()
+			})
+		})
+	}
+	results := make(chan error, n)
+	for _, c := range contexts {
+		ctx := bounded(t)
+		go func() { _, err := c.LoginMany(ctx, ids("u", 10)); results <- err }()
+	}
+	for range n {
+		if err := receive(t, closed, "every listener's Close of the next context to return (deadlock)"); err != nil {
+			t.Error(err)
+		}
+	}
+	for range n {
+		// The library may have finished login_many before its context was
+		// closed (its reply then waits in the queue behind the listener).
+		if err := receive(t, results, "LoginMany to return"); err != nil && !errors.Is(err, demo.ErrShuttingDown) {
+			t.Errorf("LoginMany whose context a listener closed: err = %v, want success or ErrShuttingDown", err)
+		}
+	}
+	for _, c := range contexts {
+		checkClosed(t, c)
+	}
+}
+
+// TestCloseEachOtherFromListeners: two contexts whose listeners, running at
+// the same moment, each close the other. The listener of A waits in Close
+// for B's dispatcher, which is in the listener that closes A: Close must
+// see the cycle and return without waiting.
+func TestCloseEachOtherFromListeners(t *testing.T) { closeInCycle(t, 2) }
+
+// TestCloseCycleFromListeners: the same with three contexts, A's listener
+// closing B, B's closing C and C's closing A, all at once.
+func TestCloseCycleFromListeners(t *testing.T) { closeInCycle(t, 3) }
+
+// TestCloseFromListenerWaitsWithoutCycle: a listener of A closing B, whose
+// dispatcher does not wait for A's (it is only busy in its own listener),
+// waits for B's dispatcher like any other Close: it returns only after B's
+// listener did, and B's listener never runs after it returned.
+//
+// Like TestCloseWaitsForRunningListener, this is partly a test about time:
+// it checks that the Close has not returned half a second after it started
+// while B's listener is held.
+func TestCloseFromListenerWaitsWithoutCycle(t *testing.T) {
+	a, b := withStore(t), withStore(t)
+	bEntered := make(chan struct{})
+	release := make(chan struct{})
+	var closeReturned atomic.Bool
+	var calledAfterClose atomic.Int32
+	var bOnce sync.Once
+	b.OnProgress(func(demo.Progress) {
+		if closeReturned.Load() {
+			calledAfterClose.Add(1)
+		}
+		bOnce.Do(func() {
+			close(bEntered)
+			<-release
+		})
+		if closeReturned.Load() {
+			calledAfterClose.Add(1)
+		}
+	})
+	bResult := make(chan error, 1)
+	bCtx := bounded(t)
+	go func() { _, err := b.LoginMany(bCtx, ids("b", 100)); bResult <- err }()
+	receive(t, bEntered, "B's listener to run")
+
+	closing := make(chan struct{})
+	closed := make(chan struct{})
+	var aOnce sync.Once
+	a.OnProgress(func(demo.Progress) {
+		aOnce.Do(func() {
+			close(closing)
+			b.Close()
+			closeReturned.Store(true)
+			close(closed)
+		})
+	})
+	aResult := make(chan error, 1)
+	aCtx := bounded(t)
+	go func() { _, err := a.LoginMany(aCtx, ids("a", 10)); aResult <- err }()
+	receive(t, closing, "A's listener to close B")
+	timer := time.NewTimer(500 * time.Millisecond)
+	defer timer.Stop()
+	select {
+	case <-closed:
+		t.Errorf("Close of B from A's listener returned while B's listener was still running")
+	case <-timer.C:
+	}
+	close(release)
+	receive(t, closed, "Close of B from A's listener to return once B's listener did")
+	// B's LoginMany returns after its events were handled (they precede
+	// its reply on B's dispatcher), so B's listener is done with them now.
+	if err := receive(t, bResult, "B's LoginMany"); err != nil && !errors.Is(err, demo.ErrShuttingDown) {
+		t.Errorf("B's LoginMany, closed while its listener ran: err = %v, want success or ErrShuttingDown", err)
+	}
+	if n := calledAfterClose.Load(); n > 0 {
+		t.Errorf("B's listener ran %d times after Close returned", n)
+	}
+	if err := receive(t, aResult, "A's LoginMany"); err != nil {
+		t.Errorf("A's LoginMany: %v", err)
+	}
+	checkClosed(t, b)
+}
+
+// TestCloseRacingAnotherClose: a goroutine's Close of A waits for A's
+// dispatcher, which is in a listener closing B; B's listener then closes A
+// too. That second Close of A must not wait for the first one to finish
+// (A's dispatcher waits for B's, which would wait for A's): it sees the
+// cycle through A's dispatcher and returns. Then everything unwinds and
+// the goroutine's Close returns.
+func TestCloseRacingAnotherClose(t *testing.T) {
+	a, b := newContext(t), withStore(t)
+	// A's store holds the fetch of "held" until its context is cancelled,
+	// which the first Close of A does right after destroying it.
+	heldStarted, heldCancelled := make(chan struct{}), make(chan struct{})
+	if err := a.RegisterFetchProfile(func(ctx context.Context, userID string) (demo.Profile, error) {
+		if userID != "held" {
+			return profileOf(userID), nil
+		}
+		close(heldStarted)
+		<-ctx.Done()
+		close(heldCancelled)
+		return demo.Profile{}, ctx.Err()
+	}); err != nil {
+		t.Fatalf("RegisterFetchProfile: %v", err)
+	}
+	heldResult := make(chan error, 1)
+	heldCtx := bounded(t)
+	go func() { _, err := a.Login(heldCtx, "held"); heldResult <- err }()
+	receive(t, heldStarted, "A's held fetch to start")
+
+	bEntered, releaseB, bClosedA := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	var bOnce sync.Once
+	b.OnProgress(func(demo.Progress) {
+		bOnce.Do(func() {
+			close(bEntered)
+			<-releaseB
+			bClosedA <- a.Close()
+		})
+	})
+	aClosingB, aClosedB := make(chan struct{}), make(chan error, 1)
+	var aOnce sync.Once
+	a.OnProgress(func(demo.Progress) {
+		aOnce.Do(func() {
+			close(aClosingB)
+			aClosedB <- b.Close()
+		})
+	})
+	bCtx, aCtx := bounded(t), bounded(t)
+	go func() { _, _ = b.LoginMany(bCtx, ids("b", 3)) }()
+	receive(t, bEntered, "B's listener to run")
+	go func() { _, _ = a.LoginMany(aCtx, ids("a", 3)) }()
+	receive(t, aClosingB, "A's listener to close B")
+
+	// The first Close of A: it destroys A (cancelling the held fetch), then
+	// waits for A's dispatcher.
+	firstClose := make(chan error, 1)
+	go func() { firstClose <- a.Close() }()
+	receive(t, heldCancelled, "the first Close of A to destroy it")
+	close(releaseB)
+	if err := receive(t, bClosedA, "B's listener's Close of A to return (deadlock)"); err != nil {
+		t.Errorf("Close of A from B's listener: %v", err)
+	}
+	if err := receive(t, aClosedB, "A's listener's Close of B to return"); err != nil {
+		t.Errorf("Close of B from A's listener: %v", err)
+	}
+	if err := receive(t, firstClose, "the first Close of A to return"); err != nil {
+		t.Errorf("Close of A: %v", err)
+	}
+	if err := receive(t, heldResult, "the held Login"); !errors.Is(err, demo.ErrShuttingDown) {
+		t.Errorf("held Login: err = %v, want ErrShuttingDown", err)
+	}
+	checkClosed(t, a)
+	checkClosed(t, b)
 }
 
 // TestCloseWaitsForRunningListener: Close promises that nothing is called

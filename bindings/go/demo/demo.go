@@ -94,7 +94,6 @@ var (
 type Context struct {
 	handle C.uintptr_t
 	rt     *hostcall.Runtime
-	close  sync.Once
 }
 
 type options struct {
@@ -184,12 +183,10 @@ func New(opts ...Option) (*Context, error) {
 // Close destroys the context: pending calls return an error matching
 // ErrShuttingDown, running host functions see their context cancelled, and
 // nothing is called back afterwards. Later calls return ErrClosed. Close is
-// idempotent.
+// idempotent, and may be called from a listener of any Context; when it
+// returns without waiting is documented on hostcall.Runtime.Close.
 func (c *Context) Close() error {
-	c.close.Do(func() {
-		C.hcgo_destroy(c.handle)
-		c.rt.Close()
-	})
+	c.rt.Close(func() { C.hcgo_destroy(c.handle) })
 	return nil
 }
 

@@ -42,9 +42,11 @@ var (
 	baseline map[string]bool
 )
 
-// newContext returns a fresh Context that is closed when the test ends;
-// when it is the last test context open, the cleanup then checks that no
-// goroutine of the runtime (dispatcher, workers) or of the test is left.
+// newContext returns a fresh Context that is closed when the test ends (a
+// Close that does not return within waitLimit fails the test as a
+// deadlock instead of hanging it); when it is the last test context open,
+// the cleanup then checks that no goroutine of the runtime (dispatcher,
+// workers) or of the test is left.
 func newContext(tb testing.TB, opts ...demo.Option) *demo.Context {
 	tb.Helper()
 	openMu.Lock()
@@ -58,13 +60,29 @@ func newContext(tb testing.TB, opts ...demo.Option) *demo.Context {
 		tb.Fatalf("demo.New: %v", err)
 	}
 	tb.Cleanup(func() {
-		if err := c.Close(); err != nil {
+		closed := make(chan error, 1)
+		go func() { closed <- c.Close() }()
+		timer := time.NewTimer(waitLimit)
+		defer timer.Stop()
+		var err error
+		deadlocked := false
+		select {
+		case err = <-closed:
+		case <-timer.C:
+			deadlocked = true
+		}
+		if err != nil {
 			tb.Errorf("Close: %v", err)
 		}
 		openMu.Lock()
 		open--
 		last, before := open == 0, baseline
 		openMu.Unlock()
+		if deadlocked {
+			// What is stuck stays so; the goroutines check is moot.
+			tb.Errorf("Close did not return within %v: deadlock", waitLimit)
+			return
+		}
 		if !last {
 			return
 		}

@@ -17,9 +17,22 @@
 //     library's host_complete;
 //     - a cancel notice cancels that goroutine's context;
 //     - an event is passed to the listener, in order, on the dispatcher.
-//  3. Close destroys the library context (which answers every pending call
-//     with "context shutting down" and cancels every host call), lets the
-//     dispatcher deliver what is left, and stops it.
+//  3. Close first decides whether it may wait (step 4), then, the first
+//     time only, destroys the library context (which answers every pending
+//     call with "context shutting down" and cancels every host call) and
+//     closes the queue; the dispatcher delivers what is left and stops.
+//  4. Close waits for the dispatcher to finish (then nothing of that context
+//     is called back any more), unless waiting could deadlock: when the
+//     caller is a dispatcher (of any runtime in the process) and the closed
+//     runtime's dispatcher is the caller itself, or is blocked in a Close
+//     waiting for the caller's, directly or through a chain of other
+//     dispatchers blocked in Close. Then Close returns at once, and the
+//     closed runtime's dispatcher finishes its queue once the callback it
+//     is in returns. A goroutine that is not a dispatcher always waits. A
+//     process-wide wait-for registry (waits) tells which goroutines are
+//     dispatchers and which dispatcher is blocked in Close waiting for
+//     which runtime. The wait is recorded before the destroy, so that a
+//     listener the destroy's teardown runs sees it.
 package hostcall
 
 /*
@@ -38,7 +51,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"unsafe"
 
 	"github.com/hostcall/hostcall/bindings/go/internal/gostack"
@@ -59,7 +71,8 @@ var (
 const idBits = 48
 
 // goid is the current goroutine's id, from the header of its stack trace.
-// Only Close uses it, to tell whether it runs on the dispatcher.
+// Only a dispatcher starting and Close use it, to tell which runtime's
+// dispatcher (if any) is calling Close.
 func goid() uint64 {
 	var buf [64]byte
 	n := runtime.Stack(buf[:], false)
@@ -99,10 +112,8 @@ type Runtime struct {
 	complete Completer
 	done     chan struct{}
 
-	// dispatcher is the dispatcher goroutine's id, so that a Close called
-	// from inside an event listener (which runs on it) does not wait for
-	// itself.
-	dispatcher atomic.Uint64
+	// closing runs the destroy and the queue's close once.
+	closing sync.Once
 
 	mu        sync.Mutex
 	nextID    uint64
@@ -202,27 +213,119 @@ func (r *Runtime) Unlisten(key uint64) {
 	r.mu.Unlock()
 }
 
-// Close stops the dispatcher once every queued item is delivered, and
-// cancels the contexts of host calls still running. Call it after the
-// library context is destroyed (so nothing more is queued). It waits for
-// the dispatcher, unless it is called from an event listener, which runs on
-// the dispatcher: then the dispatcher finishes the queue after it returns.
-func (r *Runtime) Close() {
-	r.mu.Lock()
-	r.closed = true
-	for _, cancel := range r.running {
-		cancel()
+// Close destroys the library context (destroy calls the library's destroy
+// entry point; only the first Close runs it), cancels the contexts of host
+// calls still running, and stops the dispatcher once every queued item is
+// delivered. It is idempotent.
+//
+// Close waits for the dispatcher to finish, so that once it returns nothing
+// of this runtime is called back any more, unless waiting could deadlock:
+// when Close is called on a dispatcher goroutine (from an event listener,
+// of this runtime or of any other in the process) and this runtime's
+// dispatcher is the caller's, or is itself blocked in a Close waiting for
+// the caller's dispatcher, directly or through a chain of other
+// dispatchers blocked in Close. Then Close returns without waiting, and the
+// dispatcher finishes the queue once the callback it is in returns. A
+// goroutine that is not a dispatcher always waits: no dispatcher waits for
+// it.
+func (r *Runtime) Close(destroy func()) {
+	// Decided before the destroy: its teardown may run a listener that
+	// closes the caller's context, which must see this wait.
+	caller, wait := waits.enter(r)
+	// A later Close waits here only for the first one's destroy and queue
+	// close, which never wait for a dispatcher (the library's thread never
+	// calls into Go).
+	r.closing.Do(func() {
+		destroy()
+		r.mu.Lock()
+		r.closed = true
+		for _, cancel := range r.running {
+			cancel()
+		}
+		r.mu.Unlock()
+		C.hc_queue_close(r.queue)
+	})
+	if !wait {
+		return
 	}
-	r.mu.Unlock()
-	C.hc_queue_close(r.queue)
-	if goid() != r.dispatcher.Load() {
-		<-r.done
+	<-r.done
+	waits.leave(caller)
+}
+
+// waits is the process-wide wait-for registry that lets Close tell whether
+// waiting for a dispatcher could deadlock. It is shared by every Runtime
+// (every generated binding in the process uses this package), and touched
+// only when a dispatcher starts or ends and in Close.
+var waits = waitGraph{
+	dispatchers: make(map[uint64]*Runtime),
+	blocked:     make(map[*Runtime]*Runtime),
+}
+
+type waitGraph struct {
+	mu sync.Mutex
+	// dispatchers maps each running dispatcher's goroutine id to its
+	// runtime.
+	dispatchers map[uint64]*Runtime
+	// blocked maps a runtime whose dispatcher is blocked in Close to the
+	// runtime whose dispatcher it waits for. A dispatcher waits for one
+	// thing at a time, and no edge that would close a cycle is added, so
+	// following it from any runtime ends.
+	blocked map[*Runtime]*Runtime
+}
+
+// started records that the calling goroutine is r's dispatcher.
+func (w *waitGraph) started(r *Runtime) uint64 {
+	id := goid()
+	w.mu.Lock()
+	w.dispatchers[id] = r
+	w.mu.Unlock()
+	return id
+}
+
+// ended forgets dispatcher id.
+func (w *waitGraph) ended(id uint64) {
+	w.mu.Lock()
+	delete(w.dispatchers, id)
+	w.mu.Unlock()
+}
+
+// enter decides whether the calling goroutine may wait for target's
+// dispatcher. A dispatcher that may is recorded as waiting for target
+// (caller is its runtime, to pass to leave); one whose wait would close a
+// cycle (target's dispatcher is the caller, or waits for it through a chain
+// of Close waits) must not wait.
+func (w *waitGraph) enter(target *Runtime) (caller *Runtime, wait bool) {
+	id := goid()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	caller = w.dispatchers[id]
+	if caller == nil {
+		return nil, true // not a dispatcher: none waits for it
 	}
+	for next := target; next != nil; next = w.blocked[next] {
+		if next == caller {
+			return caller, false
+		}
+	}
+	w.blocked[caller] = target
+	return caller, true
+}
+
+// leave records that caller's dispatcher is no longer blocked in Close.
+func (w *waitGraph) leave(caller *Runtime) {
+	if caller == nil {
+		return
+	}
+	w.mu.Lock()
+	delete(w.blocked, caller)
+	w.mu.Unlock()
 }
 
 func (r *Runtime) dispatch() {
-	r.dispatcher.Store(goid())
 	defer close(r.done)
+	// Registered now (a deferred call's arguments are evaluated at once),
+	// forgotten before done is closed.
+	defer waits.ended(waits.started(r))
 	for {
 		var items *C.hc_item
 		n := int(C.hc_queue_take(r.queue, &items))

@@ -169,4 +169,4 @@ func (q *QueuedTransport) HostFns(n int) error {
 }
 
 // Close implements Transport.
-func (q *QueuedTransport) Close() { q.rt.Close() }
+func (q *QueuedTransport) Close() { q.rt.Close(func() {}) }
