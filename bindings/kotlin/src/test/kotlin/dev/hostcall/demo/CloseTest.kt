@@ -9,6 +9,7 @@ import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.CoroutineExceptionHandler
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.CoroutineStart
+import kotlinx.coroutines.Deferred
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.NonCancellable
@@ -17,15 +18,19 @@ import kotlinx.coroutines.async
 import kotlinx.coroutines.awaitAll
 import kotlinx.coroutines.awaitCancellation
 import kotlinx.coroutines.cancel
+import kotlinx.coroutines.completeWith
 import kotlinx.coroutines.coroutineScope
 import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.currentCoroutineContext
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.job
 import kotlinx.coroutines.launch
+import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withContext
+import kotlinx.coroutines.withTimeoutOrNull
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertTrue
+import org.junit.jupiter.api.Assertions.fail
 import org.junit.jupiter.api.Test
 
 class CloseTest : DemoTest() {
@@ -226,5 +231,182 @@ class CloseTest : DemoTest() {
         demo.close()
         val ended = collector.within("the flow to end").exceptionOrNull()
         assertTrue(ended is NoSuchElementException, "the flow ended with $ended, not by completing")
+    }
+
+    // Cross-context close (issue 9): contexts closing each other from inside
+    // their event collectors or host fns. The C library and the Go binding
+    // both deadlocked here once; the Kotlin close() must return in all of
+    // these, and each context must end exactly as a plain close() ends it.
+
+    /**
+     * Two contexts whose progress collectors close each other, both inside
+     * their collect block at the same moment.
+     */
+    @Test
+    fun `two contexts whose event collectors close each other both close`() = collectorsCloseTheNext(2)
+
+    /** A cycle of three: A's collector closes B, B's closes C, C's closes A. */
+    @Test
+    fun `a cycle of three contexts whose event collectors close the next all close`() = collectorsCloseTheNext(3)
+
+    /**
+     * [n] contexts in a ring, the progress collector of context i closing
+     * context i + 1 (mod n), all of them inside their collect block at
+     * once: each collector, at its event, says it entered, waits until
+     * every collector has entered (and every held fetch is running), then
+     * closes the next context.
+     *
+     * Each context's `login_many` has one fetch that answers at once (its
+     * progress event is the only one) and [HELD] that never answer, so every
+     * `login_many` is still pending when its context is closed and must fail
+     * as shutting down, and every held fetch must be cancelled.
+     */
+    private fun collectorsCloseTheNext(n: Int) = crossClose { outside ->
+        val heldRunning = Countdown(n * HELD)
+        val heldCancelled = Countdown(n * HELD)
+        val demos = List(n) { Demo.open().apply { fetchProfile { userId -> held(userId, heldRunning, heldCancelled) } } }
+        val entered = Countdown(n)
+        val events = List(n) { AtomicInteger() }
+        val closed = List(n) { CompletableDeferred<Unit>() } // closed[i]: collector i's close of the next returned
+        val collectors = demos.mapIndexed { i, demo ->
+            outside.launch(start = CoroutineStart.UNDISPATCHED) { // subscribed before the calls below
+                demo.progress.collect {
+                    if (events[i].incrementAndGet() != 1) return@collect
+                    closed[i].completeWith(
+                        runCatching {
+                            entered.arrive()
+                            entered.await("every collector to be inside its collect block")
+                            heldRunning.await("every held fetch to be running")
+                            demos[(i + 1) % n].close()
+                        },
+                    )
+                }
+            }
+        }
+        val logins = demos.map { demo -> outside.async { runCatching { demo.loginMany(listOf(ANSWERED) + ids("held", HELD)) } } }
+
+        for (i in 0 until n) closed[i].orDeadlock("close() of context ${(i + 1) % n} from the collector of context $i")
+        for ((i, login) in logins.withIndex()) {
+            val result = login.orDeadlock("login_many of context $i to end")
+            val e = result.exceptionOrNull()
+            assertTrue(e is CallException && e.method == "login_many" && e.shuttingDown, "login_many of context $i: $result")
+        }
+        heldCancelled.await("every held fetch to be cancelled by close")
+        for ((i, collector) in collectors.withIndex()) collector.joinOrDeadlock("the progress flow of context $i to complete")
+        assertEquals(List(n) { 1 }, events.map { it.get() }, "progress events collected per context")
+        for (demo in demos) checkClosed(demo)
+    }
+
+    /**
+     * A host fn of A, while running, closes B, while B's host fn closes A.
+     * Each host fn, after its close returned, waits (bounded) until its own
+     * context has been closed too, so that every login is pending when its
+     * context closes and must fail as shutting down. The host fns run
+     * non-cancellable: the other's close cancels each of them (checked)
+     * before or while it closes the other.
+     */
+    @Test
+    fun `host fns of two contexts may close each other`() = crossClose { outside ->
+        val demos = List(2) { Demo.open() }
+        val entered = Countdown(2)
+        val closed = List(2) { CompletableDeferred<Unit>() } // closed[i]: host fn i's close of the other returned
+        val hostJobs = List(2) { CompletableDeferred<Job>() }
+        for ((i, demo) in demos.withIndex()) {
+            demo.fetchProfile { userId ->
+                hostJobs[i].complete(currentCoroutineContext().job)
+                withContext(NonCancellable) {
+                    closed[i].completeWith(
+                        runCatching {
+                            entered.arrive()
+                            entered.await("both host fns to be running")
+                            demos[1 - i].close()
+                        },
+                    )
+                    closed[1 - i].orDeadlock("close() of context $i from the host fn of context ${1 - i}")
+                }
+                profileOf(userId) // not reached: the coroutine was cancelled by the close of its context
+            }
+        }
+        val logins = demos.map { demo -> outside.async { runCatching { demo.login("u") } } }
+
+        for (i in 0 until 2) closed[i].orDeadlock("close() of context ${1 - i} from the host fn of context $i")
+        for ((i, login) in logins.withIndex()) {
+            val result = login.orDeadlock("login of context $i to end")
+            val e = result.exceptionOrNull()
+            assertTrue(e is CallException && e.method == "login" && e.shuttingDown, "login of context $i: $result")
+        }
+        for ((i, job) in hostJobs.withIndex()) {
+            val hostJob = job.orDeadlock("the host fn of context $i to start")
+            assertTrue(hostJob.isCancelled, "the host fn of context $i was not cancelled by its context's close")
+            hostJob.joinOrDeadlock("the host fn of context $i to end")
+        }
+        for (demo in demos) checkClosed(demo)
+    }
+
+    /**
+     * A fetch_profile for the tests above: [ANSWERED] is answered at once,
+     * any other id is held until the host fn is cancelled.
+     */
+    private suspend fun held(userId: String, running: Countdown, cancelled: Countdown): Profile {
+        if (userId == ANSWERED) return profileOf(userId)
+        running.arrive()
+        try {
+            awaitCancellation()
+        } catch (e: CancellationException) {
+            cancelled.arrive()
+            throw e
+        }
+    }
+
+    /**
+     * Runs a cross-close test. Everything that may hang runs in `outside`,
+     * a scope outside runBlocking's tree: a close() stuck in native code
+     * cannot be cancelled, and would keep a structured parent (and the
+     * timeout around it) from ever returning. So a hang fails the test
+     * with "deadlock: ..." and a thread dump instead of stalling it.
+     */
+    private fun crossClose(body: suspend (outside: CoroutineScope) -> Unit): Unit = runBlocking {
+        val outside = CoroutineScope(SupervisorJob() + Dispatchers.Default)
+        try {
+            withTimeoutOrNull(WAIT * 3) { body(outside) }
+                ?: fail<Unit>("deadlock: the test did not end within ${WAIT * 3}\n${threadDump()}")
+        } finally {
+            outside.cancel()
+        }
+    }
+
+    /** Counts arrivals down to zero; [await] is bounded by [WAIT]. */
+    private class Countdown(count: Int) {
+        private val left = AtomicInteger(count)
+        private val zero = CompletableDeferred<Unit>()
+
+        fun arrive() {
+            if (left.decrementAndGet() == 0) zero.complete(Unit)
+        }
+
+        suspend fun await(what: String) {
+            withTimeoutOrNull(WAIT) { zero.await() }
+                ?: fail("timed out after $WAIT waiting for $what (${left.get()} still to come)\n${threadDump()}")
+        }
+    }
+
+    private companion object {
+        /** The one id of a login_many that fetch_profile answers in the cross-close tests. */
+        const val ANSWERED = "answered"
+
+        /** The fetches of each login_many held until close. */
+        const val HELD = 2
+
+        suspend fun <T> Deferred<T>.orDeadlock(what: String): T =
+            withTimeoutOrNull(WAIT) { await() } ?: fail("deadlock: $what did not happen within $WAIT\n${threadDump()}")
+
+        suspend fun Job.joinOrDeadlock(what: String) {
+            withTimeoutOrNull(WAIT) { join() } ?: fail("deadlock: $what did not happen within $WAIT\n${threadDump()}")
+        }
+
+        /** Every thread's stack, for a failure that may be a deadlock. */
+        fun threadDump(): String = Thread.getAllStackTraces().entries.joinToString("\n") { (thread, stack) ->
+            "\"${thread.name}\" ${thread.state}\n" + stack.joinToString("") { "    at $it\n" }
+        }
     }
 }
