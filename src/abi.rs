@@ -13,17 +13,37 @@ pub type FFICallBack =
 /// integer results): `(ret, value, err, err_len, user_data)`. On `RET_OK`
 /// `err` is NULL; on `RET_ERR` `value` is 0 and `err` is UTF-8 text valid
 /// during the call.
-pub type FFICallBackI64 =
-    unsafe extern "C" fn(ret: c_int, value: i64, err: *const c_char, err_len: usize, user_data: *mut c_void);
+pub type FFICallBackI64 = unsafe extern "C" fn(
+    ret: c_int,
+    value: i64,
+    err: *const c_char,
+    err_len: usize,
+    user_data: *mut c_void,
+);
 /// As [`FFICallBackI64`], for unsigned integer results.
-pub type FFICallBackU64 =
-    unsafe extern "C" fn(ret: c_int, value: u64, err: *const c_char, err_len: usize, user_data: *mut c_void);
+pub type FFICallBackU64 = unsafe extern "C" fn(
+    ret: c_int,
+    value: u64,
+    err: *const c_char,
+    err_len: usize,
+    user_data: *mut c_void,
+);
 /// As [`FFICallBackI64`], for float results.
-pub type FFICallBackF64 =
-    unsafe extern "C" fn(ret: c_int, value: f64, err: *const c_char, err_len: usize, user_data: *mut c_void);
+pub type FFICallBackF64 = unsafe extern "C" fn(
+    ret: c_int,
+    value: f64,
+    err: *const c_char,
+    err_len: usize,
+    user_data: *mut c_void,
+);
 /// As [`FFICallBackI64`], for boolean results.
-pub type FFICallBackBool =
-    unsafe extern "C" fn(ret: c_int, value: bool, err: *const c_char, err_len: usize, user_data: *mut c_void);
+pub type FFICallBackBool = unsafe extern "C" fn(
+    ret: c_int,
+    value: bool,
+    err: *const c_char,
+    err_len: usize,
+    user_data: *mut c_void,
+);
 
 /// A host fn implementation: `(token, req, req_len, user_data)`.
 ///

@@ -88,7 +88,11 @@ pub(crate) fn array_of<T>(
     // The argument path decodes the outer array as one level of nesting.
     de.depth = 1;
     let hint = de.reserve(len);
-    let mut elements = Elements { de: &mut de, left: len, hint };
+    let mut elements = Elements {
+        de: &mut de,
+        left: len,
+        hint,
+    };
     let value = read(&mut elements).ok()??;
     (elements.left == 0 && de.input.is_empty()).then_some(value)
 }
@@ -151,8 +155,12 @@ impl<'de> Fast<'de> {
         let arg = match info {
             0..=23 => u64::from(info),
             24 => u64::from(self.take(1)?[0]),
-            25 => u64::from(u16::from_be_bytes(self.take(2)?.try_into().map_err(|_| Unsupported)?)),
-            26 => u64::from(u32::from_be_bytes(self.take(4)?.try_into().map_err(|_| Unsupported)?)),
+            25 => u64::from(u16::from_be_bytes(
+                self.take(2)?.try_into().map_err(|_| Unsupported)?,
+            )),
+            26 => u64::from(u32::from_be_bytes(
+                self.take(4)?.try_into().map_err(|_| Unsupported)?,
+            )),
             27 => u64::from_be_bytes(self.take(8)?.try_into().map_err(|_| Unsupported)?),
             _ => return Err(Unsupported), // reserved, or an indefinite length
         };
@@ -170,7 +178,10 @@ impl<'de> Fast<'de> {
                 21 => Head::True,
                 22 => Head::Null,
                 23 => Head::Undefined,
-                #[allow(clippy::cast_possible_truncation, reason = "info 26 carries exactly four bytes")]
+                #[allow(
+                    clippy::cast_possible_truncation,
+                    reason = "info 26 carries exactly four bytes"
+                )]
                 26 => Head::Float(f64::from(f32::from_bits(arg as u32))),
                 27 => Head::Float(f64::from_bits(arg)),
                 _ => return Err(Unsupported), // other simple values, half floats
@@ -194,11 +205,19 @@ impl<'de> Fast<'de> {
         }
         self.depth += 1;
         let hint = self.reserve(len);
-        let mut elements = Elements { de: self, left: len, hint };
+        let mut elements = Elements {
+            de: self,
+            left: len,
+            hint,
+        };
         let value = visit(&mut elements)?;
         let finished = elements.left == 0;
         self.depth -= 1;
-        if finished { Ok(value) } else { Err(Unsupported) }
+        if finished {
+            Ok(value)
+        } else {
+            Err(Unsupported)
+        }
     }
 
     /// An integer as the reference reads one for a type of range `N`: the
@@ -236,7 +255,10 @@ impl Elements<'_, '_> {
 impl<'de> de::SeqAccess<'de> for Elements<'_, 'de> {
     type Error = Unsupported;
 
-    fn next_element_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<Option<S::Value>, Unsupported> {
+    fn next_element_seed<S: DeserializeSeed<'de>>(
+        &mut self,
+        seed: S,
+    ) -> Result<Option<S::Value>, Unsupported> {
         if !self.next() {
             return Ok(None);
         }
@@ -251,14 +273,20 @@ impl<'de> de::SeqAccess<'de> for Elements<'_, 'de> {
 impl<'de> de::MapAccess<'de> for Elements<'_, 'de> {
     type Error = Unsupported;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Unsupported> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Unsupported> {
         if !self.next() {
             return Ok(None);
         }
         seed.deserialize(&mut *self.de).map(Some)
     }
 
-    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Unsupported> {
+    fn next_value_seed<V: DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, Unsupported> {
         seed.deserialize(&mut *self.de)
     }
 
@@ -279,7 +307,10 @@ impl<'de> de::EnumAccess<'de> for Variant<'_, 'de> {
     type Error = Unsupported;
     type Variant = Self;
 
-    fn variant_seed<S: DeserializeSeed<'de>>(self, seed: S) -> Result<(S::Value, Self), Unsupported> {
+    fn variant_seed<S: DeserializeSeed<'de>>(
+        self,
+        seed: S,
+    ) -> Result<(S::Value, Self), Unsupported> {
         // The name, read as the seed asks (an identifier: text only).
         let variant = seed.deserialize(&mut *self.de)?;
         Ok((variant, self))
@@ -290,17 +321,28 @@ impl<'de> de::VariantAccess<'de> for Variant<'_, 'de> {
     type Error = Unsupported;
 
     fn unit_variant(self) -> Result<(), Unsupported> {
-        if self.has_value { Err(Unsupported) } else { Ok(()) }
+        if self.has_value {
+            Err(Unsupported)
+        } else {
+            Ok(())
+        }
     }
 
-    fn newtype_variant_seed<S: DeserializeSeed<'de>>(self, seed: S) -> Result<S::Value, Unsupported> {
+    fn newtype_variant_seed<S: DeserializeSeed<'de>>(
+        self,
+        seed: S,
+    ) -> Result<S::Value, Unsupported> {
         if !self.has_value {
             return Err(Unsupported);
         }
         seed.deserialize(self.de)
     }
 
-    fn tuple_variant<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, Unsupported> {
+    fn tuple_variant<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, Unsupported> {
         if !self.has_value {
             return Err(Unsupported);
         }
@@ -450,7 +492,11 @@ impl<'de> de::Deserializer<'de> for &mut Fast<'de> {
         }
     }
 
-    fn deserialize_unit_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value, Unsupported> {
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Unsupported> {
         self.deserialize_unit(visitor)
     }
 
@@ -469,7 +515,11 @@ impl<'de> de::Deserializer<'de> for &mut Fast<'de> {
         }
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, Unsupported> {
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, Unsupported> {
         self.deserialize_seq(visitor)
     }
 
@@ -518,7 +568,10 @@ impl<'de> de::Deserializer<'de> for &mut Fast<'de> {
             }),
             Head::Text(_) => {
                 self.input = before;
-                visitor.visit_enum(Variant { de: self, has_value: false })
+                visitor.visit_enum(Variant {
+                    de: self,
+                    has_value: false,
+                })
             }
             _ => Err(Unsupported),
         }

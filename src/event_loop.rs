@@ -243,7 +243,9 @@ pub struct Responder {
 
 impl std::fmt::Debug for Responder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Responder").field("method", &self.reply.method()).finish()
+        f.debug_struct("Responder")
+            .field("method", &self.reply.method())
+            .finish()
     }
 }
 
@@ -301,7 +303,10 @@ where
 {
     type Output = ();
 
-    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
         // SAFETY: `handler` is structurally pinned: it is never moved out,
         // `RequestTask` has no `Drop` impl, and `convert`/`reply` (not
         // pinned) are only taken.
@@ -314,7 +319,10 @@ where
         // A panic is caught here and becomes the reply; the panicked future
         // is never polled again (`reply` is gone after this).
         let convert = &mut this.convert;
-        let outer = SERVING.try_with(|cell| cell.replace(this.registry.take())).ok().flatten();
+        let outer = SERVING
+            .try_with(|cell| cell.replace(this.registry.take()))
+            .ok()
+            .flatten();
         let polled = catch_unwind(AssertUnwindSafe(|| match handler.poll(cx) {
             std::task::Poll::Pending => None,
             std::task::Poll::Ready(output) => Some(convert.take().map(|convert| convert(output))),
@@ -449,7 +457,9 @@ fn spin_before_park(shared: &Shared, budget: std::time::Duration) {
             break true;
         }
         spins = spins.wrapping_add(1);
-        if spins.is_multiple_of(64) && (start.elapsed() >= budget || shared.closing.load(Ordering::Acquire)) {
+        if spins.is_multiple_of(64)
+            && (start.elapsed() >= budget || shared.closing.load(Ordering::Acquire))
+        {
             break !shared.inbox.end_spin();
         }
         std::hint::spin_loop();

@@ -24,8 +24,8 @@ use crate::context::{HostFnEntry, Msg, Request, Shared};
 use crate::event_loop::{self, LoopState};
 use crate::handle::{Guard, HandleTable};
 use crate::handler::{Callback, Invocation, ReplyTo, panic_text};
-use crate::library::HandlerDef;
 use crate::inflight::Completion;
+use crate::library::HandlerDef;
 use crate::library::Library;
 use crate::status::*;
 
@@ -158,7 +158,9 @@ pub unsafe fn new(
         }
         match CONTEXTS.insert(Arc::clone(&shared)) {
             Some(handle) => {
-                shared.handle.store(handle as usize, std::sync::atomic::Ordering::Relaxed);
+                shared
+                    .handle
+                    .store(handle as usize, std::sync::atomic::Ordering::Relaxed);
                 tracing::debug!(prefix = library.def().prefix, "context created");
                 handle
             }
@@ -275,7 +277,9 @@ pub unsafe fn call(
         }
         let invocation = catch_unwind(AssertUnwindSafe(|| (handler.decode)(request)))
             .unwrap_or_else(|payload| Err(panic_text(handler.name, &*payload)))
-            .unwrap_or_else(|problem| Invocation::Failed(format!("bad request for '{}': {problem}", handler.name)));
+            .unwrap_or_else(|problem| {
+                Invocation::Failed(format!("bad request for '{}': {problem}", handler.name))
+            });
         shared.send(Msg::Request(Request {
             handler,
             invocation,
@@ -298,7 +302,11 @@ pub enum NativeArgError {
 ///
 /// # Safety
 /// Unless NULL, `ptr` must be valid for reads of `len` bytes.
-pub unsafe fn native_text(ptr: *const c_char, len: usize, name: &'static str) -> Result<String, NativeArgError> {
+pub unsafe fn native_text(
+    ptr: *const c_char,
+    len: usize,
+    name: &'static str,
+) -> Result<String, NativeArgError> {
     // SAFETY: forwarded caller obligation.
     let bytes = unsafe { native_slice(ptr, len, name) }?;
     String::from_utf8(bytes.to_vec())
@@ -309,16 +317,30 @@ pub unsafe fn native_text(ptr: *const c_char, len: usize, name: &'static str) ->
 ///
 /// # Safety
 /// Unless NULL, `ptr` must be valid for reads of `len` bytes.
-pub unsafe fn native_bytes(ptr: *const u8, len: usize, name: &'static str) -> Result<crate::Bytes, NativeArgError> {
+pub unsafe fn native_bytes(
+    ptr: *const u8,
+    len: usize,
+    name: &'static str,
+) -> Result<crate::Bytes, NativeArgError> {
     // SAFETY: forwarded caller obligation.
-    Ok(crate::Bytes(unsafe { native_slice(ptr.cast(), len, name) }?.to_vec()))
+    Ok(crate::Bytes(
+        unsafe { native_slice(ptr.cast(), len, name) }?.to_vec(),
+    ))
 }
 
 /// # Safety
 /// Unless NULL, `ptr` must be valid for reads of `len` bytes for `'a`.
-unsafe fn native_slice<'a>(ptr: *const c_char, len: usize, name: &'static str) -> Result<&'a [u8], NativeArgError> {
+unsafe fn native_slice<'a>(
+    ptr: *const c_char,
+    len: usize,
+    name: &'static str,
+) -> Result<&'a [u8], NativeArgError> {
     if ptr.is_null() {
-        return if len == 0 { Ok(&[]) } else { Err(NativeArgError::Null(name)) };
+        return if len == 0 {
+            Ok(&[])
+        } else {
+            Err(NativeArgError::Null(name))
+        };
     }
     // SAFETY: non-null and valid for `len` bytes (caller's obligation).
     Ok(unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) })
@@ -355,7 +377,10 @@ pub unsafe fn native_call(
         let invocation = match catch_unwind(AssertUnwindSafe(build)) {
             Ok(Ok(invocation)) => invocation,
             Ok(Err(NativeArgError::Null(name))) => {
-                return fail(HC_ERR_NULL_ARG, format!("argument `{name}` is NULL but its length is not 0"));
+                return fail(
+                    HC_ERR_NULL_ARG,
+                    format!("argument `{name}` is NULL but its length is not 0"),
+                );
             }
             Ok(Err(NativeArgError::Invalid(problem))) => {
                 Invocation::Failed(format!("bad request for '{}': {problem}", handler.name))
@@ -498,7 +523,9 @@ fn claim(shared: &Shared, token: u64, ok: bool, payload: &[u8]) -> Result<Comple
     if !shared.inflight.claim(token) {
         return Err(fail(
             HC_ERR_UNKNOWN_TOKEN,
-            format!("token {token:#x} is not awaiting completion (unknown, completed, cancelled or timed out)"),
+            format!(
+                "token {token:#x} is not awaiting completion (unknown, completed, cancelled or timed out)"
+            ),
         ));
     }
     Ok(Completion {

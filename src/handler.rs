@@ -22,10 +22,12 @@ use serde::Serialize;
 
 use std::ffi::{c_char, c_int};
 
+use crate::abi::{
+    FFICallBack, FFICallBackBool, FFICallBackF64, FFICallBackI64, FFICallBackU64, UserData,
+};
 use crate::event_loop::Responder;
 use crate::library::HandlerDef;
 use crate::small_fn::SmallFn;
-use crate::abi::{FFICallBack, FFICallBackBool, FFICallBackF64, FFICallBackI64, FFICallBackU64, UserData};
 use crate::status::{RET_ERR, RET_OK};
 
 /// A handler's successful result, in the form its caller asked for: CBOR
@@ -156,7 +158,9 @@ pub fn native_value<T: IntoNative>(value: T) -> Reply {
 
 /// A native entry point's fallible result.
 pub fn native_result<T: IntoNative, E: Display>(result: Result<T, E>) -> Reply {
-    result.map(IntoNative::into_native).map_err(|e| e.to_string())
+    result
+        .map(IntoNative::into_native)
+        .map_err(|e| e.to_string())
 }
 
 /// The error text substituted for an empty one, so a `RET_ERR` callback
@@ -195,7 +199,9 @@ impl Callback {
         // valid for their lengths during the call (contract 5).
         match (self, reply) {
             (Callback::Bytes(cb), Ok(value)) => match value {
-                Value::Cbor(bytes) | Value::Bytes(bytes) => crate::abi::invoke(cb, true, &bytes, user_data),
+                Value::Cbor(bytes) | Value::Bytes(bytes) => {
+                    crate::abi::invoke(cb, true, &bytes, user_data)
+                }
                 Value::Text(text) => crate::abi::invoke(cb, true, text.as_bytes(), user_data),
                 Value::Unit => crate::abi::invoke(cb, true, &[], user_data),
                 other => {
@@ -249,14 +255,20 @@ impl Callback {
 }
 
 /// Splits a reply for a typed callback into `(ret, value, error text)`.
-fn scalar<T: Default>(reply: Reply, pick: impl FnOnce(&Value) -> Option<T>) -> (c_int, T, Option<String>) {
+fn scalar<T: Default>(
+    reply: Reply,
+    pick: impl FnOnce(&Value) -> Option<T>,
+) -> (c_int, T, Option<String>) {
     match reply {
         Ok(value) => match pick(&value) {
             Some(v) => (RET_OK, v, None),
             None => (
                 RET_ERR,
                 T::default(),
-                Some(format!("internal error: a {} reply for a typed callback", value.brief())),
+                Some(format!(
+                    "internal error: a {} reply for a typed callback",
+                    value.brief()
+                )),
             ),
         },
         Err(text) => (RET_ERR, T::default(), Some(text)),
@@ -271,7 +283,11 @@ pub(crate) struct ReplyTo {
 }
 
 impl ReplyTo {
-    pub(crate) fn new(callback: Callback, user_data: UserData, handler: &'static HandlerDef) -> Self {
+    pub(crate) fn new(
+        callback: Callback,
+        user_data: UserData,
+        handler: &'static HandlerDef,
+    ) -> Self {
         Self {
             target: Some((callback, user_data)),
             handler,
@@ -318,7 +334,8 @@ pub(crate) fn panic_text(method: &str, payload: &(dyn Any + Send)) -> String {
 
 /// Runs a synchronous handler, turning a panic into an error reply.
 pub(crate) fn run_sync(method: &str, run: SmallFn<(), Reply>) -> Reply {
-    catch_unwind(AssertUnwindSafe(|| run.call(()))).unwrap_or_else(|payload| Err(panic_text(method, &*payload)))
+    catch_unwind(AssertUnwindSafe(|| run.call(())))
+        .unwrap_or_else(|payload| Err(panic_text(method, &*payload)))
 }
 
 #[cfg(test)]
@@ -329,7 +346,10 @@ mod tests {
     fn results_encode_as_cbor_and_errors_as_text() {
         assert_eq!(reply_value(7u8), Ok(Value::Cbor(vec![7])));
         assert_eq!(reply_result::<u8, _>(Err("nope")), Err("nope".to_owned()));
-        assert_eq!(reply_value(()), Ok(Value::Cbor(crate::wire::CBOR_NULL.to_vec())));
+        assert_eq!(
+            reply_value(()),
+            Ok(Value::Cbor(crate::wire::CBOR_NULL.to_vec()))
+        );
         assert_eq!(native_value(7u8), Ok(Value::U64(7)));
         assert_eq!(native_value(-7i32), Ok(Value::I64(-7)));
         assert_eq!(native_result::<String, _>(Err("no")), Err("no".to_owned()));
@@ -345,5 +365,4 @@ mod tests {
             Err("handler 'm' panicked: non-string panic payload".to_owned())
         );
     }
-
 }

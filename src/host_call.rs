@@ -95,7 +95,8 @@ impl<T: DeserializeOwned> HostCall<T> {
 
     /// The timeout this call runs under.
     fn timeout(&self, state: &LoopState) -> Option<Duration> {
-        self.timeout.unwrap_or(state.shared.config.host_call_timeout)
+        self.timeout
+            .unwrap_or(state.shared.config.host_call_timeout)
     }
 
     /// Step 2 (and 3).
@@ -138,7 +139,8 @@ impl<T: DeserializeOwned> HostCall<T> {
         drop(args);
         // Step 3: completed inline, inside the host fn.
         if let Some(completion) = state.take(token) {
-            span(self.def, token).in_scope(|| tracing::debug!(ok = completion.ok, "host call completed inline"));
+            span(self.def, token)
+                .in_scope(|| tracing::debug!(ok = completion.ok, "host call completed inline"));
             return Poll::Ready(decode(self.def, completion));
         }
         let deadline = self
@@ -185,13 +187,22 @@ impl Waiting {
     fn take(&mut self, def: &HostFnDef) -> Option<Completion> {
         let completion = self.state.take(self.token)?;
         self.live = false;
-        span(def, self.token)
-            .in_scope(|| tracing::debug!(ok = completion.ok, len = completion.payload.len(), "host call completed"));
+        span(def, self.token).in_scope(|| {
+            tracing::debug!(
+                ok = completion.ok,
+                len = completion.payload.len(),
+                "host call completed"
+            )
+        });
         Some(completion)
     }
 
     /// Steps 4 and 5.
-    fn poll(&mut self, def: &HostFnDef, cx: &mut Context<'_>) -> Poll<Result<Completion, TimedOut>> {
+    fn poll(
+        &mut self,
+        def: &HostFnDef,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Completion, TimedOut>> {
         if let Some(completion) = self.take(def) {
             return Poll::Ready(Ok(completion));
         }
@@ -297,6 +308,10 @@ mod tests {
     #[test]
     fn a_host_call_stays_small() {
         // Every in-flight call holds one inside its handler's future.
-        assert!(size_of::<HostCall<u64>>() <= 96, "{}", size_of::<HostCall<u64>>());
+        assert!(
+            size_of::<HostCall<u64>>() <= 96,
+            "{}",
+            size_of::<HostCall<u64>>()
+        );
     }
 }

@@ -156,7 +156,16 @@ fn describe(def: &LibraryDef) -> Result<(LibraryDesc, Vec<u8>), String> {
     let handlers = def
         .handlers
         .iter()
-        .map(|h| fn_desc(h.name, h.doc, h.args, h.ret, (h.fallible, h.native), &mut records))
+        .map(|h| {
+            fn_desc(
+                h.name,
+                h.doc,
+                h.args,
+                h.ret,
+                (h.fallible, h.native),
+                &mut records,
+            )
+        })
         .collect();
     let host_fns = def
         .host_fns

@@ -157,7 +157,11 @@ mod tests {
                 let _keep = (&counted, big);
             });
             drop(never_called);
-            assert_eq!(drops.load(Ordering::SeqCst), 2, "dropped uncalled, size {size}");
+            assert_eq!(
+                drops.load(Ordering::SeqCst),
+                2,
+                "dropped uncalled, size {size}"
+            );
         }
     }
 

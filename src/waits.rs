@@ -87,7 +87,10 @@ pub(crate) fn begin(caller: Option<u64>, target: u64) -> Option<Waiting> {
         }
     }
     let previous = map.insert(caller, target);
-    debug_assert!(previous.is_none(), "a blocked loop thread asked to wait again");
+    debug_assert!(
+        previous.is_none(),
+        "a blocked loop thread asked to wait again"
+    );
     Some(Waiting {
         waiter: Some(caller),
     })
@@ -109,9 +112,15 @@ mod tests {
     fn the_wait_that_would_close_a_cycle_is_refused() {
         let (a, b, c) = (2_000_001, 2_000_002, 2_000_003);
         let a_waits = begin(Some(a), b).expect("nothing waits yet");
-        assert!(begin(Some(b), a).is_none(), "b would wait for a, who waits for b");
+        assert!(
+            begin(Some(b), a).is_none(),
+            "b would wait for a, who waits for b"
+        );
         let b_waits = begin(Some(b), c).expect("c waits for nobody");
-        assert!(begin(Some(c), a).is_none(), "a → b → c: c must not wait for a");
+        assert!(
+            begin(Some(c), a).is_none(),
+            "a → b → c: c must not wait for a"
+        );
         assert!(begin(Some(c), b).is_none(), "b → c: c must not wait for b");
         drop(b_waits);
         let c_waits = begin(Some(c), a).expect("b no longer waits: a → b only");

@@ -120,7 +120,8 @@ fn read_value_by_ciborium(bytes: &[u8]) -> Result<Value, String> {
     // the scratch only stages text and byte strings chunk by chunk, so a small
     // one decodes the same values without the cost.
     let mut scratch = [0u8; SCRATCH_LEN];
-    let value = ciborium::de::from_reader_with_buffer(&mut rest, &mut scratch).map_err(describe_de_error)?;
+    let value = ciborium::de::from_reader_with_buffer(&mut rest, &mut scratch)
+        .map_err(describe_de_error)?;
     if !rest.is_empty() {
         return Err(format!(
             "{} trailing bytes after the CBOR value",
@@ -239,6 +240,26 @@ fn decode_args_by_value<T: ArgTuple>(bytes: &[u8], names: &[&str]) -> Result<T, 
         return Err(format!("expected {}, got {}", expected(), values.len()));
     }
     T::from_values(values, names)
+}
+
+/// The reference decoders alone, without the fast path in front: what the
+/// differential tests and the `cbor_differential` fuzz target compare
+/// [`from_cbor`] and [`decode_args`] with. Not part of the API.
+#[doc(hidden)]
+pub mod reference {
+    use serde::de::DeserializeOwned;
+
+    use super::{ArgTuple, CBOR_NULL};
+
+    /// [`super::from_cbor`] by the reference alone.
+    pub fn from_cbor<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+        super::read_exact_by_value(if bytes.is_empty() { CBOR_NULL } else { bytes })
+    }
+
+    /// [`super::decode_args`] by the reference alone.
+    pub fn decode_args<T: ArgTuple>(bytes: &[u8], names: &[&str]) -> Result<T, String> {
+        super::decode_args_by_value(bytes, names)
+    }
 }
 
 fn kind(value: &Value) -> &'static str {
@@ -367,9 +388,19 @@ mod tests {
         }
 
         fn text(rng: &mut StdRng) -> String {
-            let len = if rng.random_bool(0.1) { rng.random_range(250..300) } else { rng.random_range(0..12) };
+            let len = if rng.random_bool(0.1) {
+                rng.random_range(250..300)
+            } else {
+                rng.random_range(0..12)
+            };
             (0..len)
-                .map(|_| if rng.random_bool(0.9) { rng.random_range('a'..='z') } else { 'é' })
+                .map(|_| {
+                    if rng.random_bool(0.9) {
+                        rng.random_range('a'..='z')
+                    } else {
+                        'é'
+                    }
+                })
                 .collect()
         }
 
@@ -387,15 +418,42 @@ mod tests {
             match rng.random_range(0..if leaf { 7 } else { 10 }) {
                 0 => Value::Integer(integer(rng).try_into().unwrap()),
                 1 => Value::Text(text(rng)),
-                2 => Value::Bytes((0..rng.random_range(0..300)).map(|_| rng.random()).collect()),
-                3 => Value::Float(*[1.5, 0.1, f64::from(rng.random::<f32>()), rng.random(), f64::NAN].get(rng.random_range(0..5)).unwrap()),
+                2 => Value::Bytes(
+                    (0..rng.random_range(0..300))
+                        .map(|_| rng.random())
+                        .collect(),
+                ),
+                3 => Value::Float(
+                    *[
+                        1.5,
+                        0.1,
+                        f64::from(rng.random::<f32>()),
+                        rng.random(),
+                        f64::NAN,
+                    ]
+                    .get(rng.random_range(0..5))
+                    .unwrap(),
+                ),
                 4 => Value::Bool(rng.random()),
                 5 => Value::Null,
                 6 => Value::Integer(rng.random_range(0..24).into()),
-                7 => Value::Array((0..rng.random_range(0..5)).map(|_| value(rng, depth - 1)).collect()),
+                7 => Value::Array(
+                    (0..rng.random_range(0..5))
+                        .map(|_| value(rng, depth - 1))
+                        .collect(),
+                ),
                 8 => Value::Map(
                     (0..rng.random_range(0..5))
-                        .map(|_| (if rng.random_bool(0.8) { Value::Text(text(rng)) } else { value(rng, depth - 1) }, value(rng, depth - 1)))
+                        .map(|_| {
+                            (
+                                if rng.random_bool(0.8) {
+                                    Value::Text(text(rng))
+                                } else {
+                                    value(rng, depth - 1)
+                                },
+                                value(rng, depth - 1),
+                            )
+                        })
                         .collect(),
                 ),
                 _ => Value::Tag(rng.random_range(0..40), Box::new(value(rng, depth - 1))),
@@ -409,14 +467,23 @@ mod tests {
                 tags: (0..rng.random_range(0..4)).map(|_| text(rng)).collect(),
                 score: rng.random(),
                 ratio: rng.random(),
-                data: Bytes((0..rng.random_range(0..300)).map(|_| rng.random()).collect()),
+                data: Bytes(
+                    (0..rng.random_range(0..300))
+                        .map(|_| rng.random())
+                        .collect(),
+                ),
                 shape: match rng.random_range(0..4) {
                     0 => Shape::Unit,
                     1 => Shape::Newtype(rng.random()),
                     2 => Shape::Tuple(rng.random(), text(rng)),
-                    _ => Shape::Struct { a: rng.random_bool(0.5).then(|| rng.random()), b: vec![rng.random(); 3] },
+                    _ => Shape::Struct {
+                        a: rng.random_bool(0.5).then(|| rng.random()),
+                        b: vec![rng.random(); 3],
+                    },
                 },
-                extra: rng.random_bool(0.5).then(|| (0..3).map(|_| (text(rng), rng.random())).collect()),
+                extra: rng
+                    .random_bool(0.5)
+                    .then(|| (0..3).map(|_| (text(rng), rng.random())).collect()),
                 big: integer(rng),
                 small: rng.random(),
                 wide: rng.random(),
@@ -438,19 +505,36 @@ mod tests {
 
         /// Checks one input as `T`; true if the fast decoder took it.
         fn agrees<T: DeserializeOwned + Debug>(bytes: &[u8]) -> bool {
-            let Some(fast) = cbor_fast::from_slice::<T>(bytes) else { return false };
+            let Some(fast) = cbor_fast::from_slice::<T>(bytes) else {
+                return false;
+            };
             match read_exact_by_value::<T>(bytes) {
-                Ok(reference) => assert_eq!(format!("{fast:?}"), format!("{reference:?}"), "input {bytes:02x?}"),
-                Err(e) => panic!("the fast decoder took {bytes:02x?} as {fast:?}; the reference refused it: {e}"),
+                Ok(reference) => assert_eq!(
+                    format!("{fast:?}"),
+                    format!("{reference:?}"),
+                    "input {bytes:02x?}"
+                ),
+                Err(e) => panic!(
+                    "the fast decoder took {bytes:02x?} as {fast:?}; the reference refused it: {e}"
+                ),
             }
             true
         }
 
         fn args_agree<T: ArgTuple + Debug>(bytes: &[u8], names: &[&str]) -> bool {
-            let Some(fast) = cbor_fast::array_of(bytes, T::LEN, |elements| T::from_seq(elements)) else { return false };
+            let Some(fast) = cbor_fast::array_of(bytes, T::LEN, |elements| T::from_seq(elements))
+            else {
+                return false;
+            };
             match decode_args_by_value::<T>(bytes, names) {
-                Ok(reference) => assert_eq!(format!("{fast:?}"), format!("{reference:?}"), "input {bytes:02x?}"),
-                Err(e) => panic!("the fast decoder took {bytes:02x?} as {fast:?}; the value path refused it: {e}"),
+                Ok(reference) => assert_eq!(
+                    format!("{fast:?}"),
+                    format!("{reference:?}"),
+                    "input {bytes:02x?}"
+                ),
+                Err(e) => panic!(
+                    "the fast decoder took {bytes:02x?} as {fast:?}; the value path refused it: {e}"
+                ),
             }
             true
         }
@@ -461,7 +545,11 @@ mod tests {
             let mut taken = 0;
             for _ in 0..20_000 {
                 let bytes = cbor(&value(&mut rng, 4));
-                let bytes = if rng.random_bool(0.3) { corrupt(&mut rng, bytes) } else { bytes };
+                let bytes = if rng.random_bool(0.3) {
+                    corrupt(&mut rng, bytes)
+                } else {
+                    bytes
+                };
                 taken += usize::from(agrees::<Value>(&bytes));
                 agrees::<Record>(&bytes);
                 agrees::<Vec<String>>(&bytes);
@@ -473,7 +561,10 @@ mod tests {
                 args_agree::<(String, Option<u32>)>(&bytes, &["s", "n"]);
             }
             // Most untagged, uncorrupted values are in the fast subset.
-            assert!(taken > 5_000, "the fast decoder took only {taken} of 20 000 values");
+            assert!(
+                taken > 5_000,
+                "the fast decoder took only {taken} of 20 000 values"
+            );
         }
 
         #[test]
@@ -487,18 +578,30 @@ mod tests {
                 if rng.random_bool(0.5) {
                     whole += 1;
                     taken += usize::from(agrees::<Record>(&bytes));
-                    taken_args += usize::from(args_agree::<(Record, u32, String)>(&as_args, &["r", "n", "s"]));
+                    taken_args += usize::from(args_agree::<(Record, u32, String)>(
+                        &as_args,
+                        &["r", "n", "s"],
+                    ));
                 } else {
                     let bytes = corrupt(&mut rng, bytes);
                     agrees::<Record>(&bytes);
                     agrees::<Value>(&bytes);
-                    args_agree::<(Record, u32, String)>(&corrupt(&mut rng, as_args), &["r", "n", "s"]);
+                    args_agree::<(Record, u32, String)>(
+                        &corrupt(&mut rng, as_args),
+                        &["r", "n", "s"],
+                    );
                 }
             }
             // A record falls back only for a half float in `score`/`ratio`,
             // a name key over 256 bytes, or an i128 beyond 64 bits.
-            assert!(taken * 2 > whole, "the fast decoder took only {taken} of {whole} records");
-            assert!(taken_args * 2 > whole, "the fast decoder took only {taken_args} of {whole} argument lists");
+            assert!(
+                taken * 2 > whole,
+                "the fast decoder took only {taken} of {whole} records"
+            );
+            assert!(
+                taken_args * 2 > whole,
+                "the fast decoder took only {taken_args} of {whole} argument lists"
+            );
         }
 
         #[test]
@@ -518,11 +621,11 @@ mod tests {
             assert!(agrees::<Option<u8>>(&[0xf7]));
             // Outside the subset: decoded by ciborium, never by the fast path.
             for bytes in [
-                &[0xf9, 0x3e, 0x00][..],        // half float
-                &[0xc1, 0x01],                   // tag 1
-                &[0x9f, 0x01, 0xff],             // indefinite array
-                &[0x7f, 0x61, 0x61, 0xff],       // indefinite text
-                &[0xf8, 0x14],                   // two-byte simple value
+                &[0xf9, 0x3e, 0x00][..],   // half float
+                &[0xc1, 0x01],             // tag 1
+                &[0x9f, 0x01, 0xff],       // indefinite array
+                &[0x7f, 0x61, 0x61, 0xff], // indefinite text
+                &[0xf8, 0x14],             // two-byte simple value
             ] {
                 assert!(!agrees::<Value>(bytes), "{bytes:02x?}");
                 assert!(from_cbor::<Value>(bytes).is_ok(), "{bytes:02x?}");
@@ -541,11 +644,16 @@ mod tests {
             assert!(!agrees::<Shape>(&cbor(&"Newtype")));
             assert!(agrees::<Shape>(&cbor(&Shape::Unit)));
             assert!(agrees::<Shape>(&cbor(&Shape::Tuple(1, "a".into()))));
-            assert!(agrees::<Shape>(&cbor(&Shape::Struct { a: None, b: vec![] })));
+            assert!(agrees::<Shape>(&cbor(&Shape::Struct {
+                a: None,
+                b: vec![]
+            })));
             // A struct variant written as an array, a tuple variant as a
             // map: the reference refuses both, so the fast path must too
             // (ciborium's streaming deserializer takes the first).
-            let struct_as_array = [0x81, 0xa1, 0x66, 0x53, 0x74, 0x72, 0x75, 0x63, 0x74, 0x82, 0xf6, 0x80];
+            let struct_as_array = [
+                0x81, 0xa1, 0x66, 0x53, 0x74, 0x72, 0x75, 0x63, 0x74, 0x82, 0xf6, 0x80,
+            ];
             assert!(!args_agree::<(Shape,)>(&struct_as_array, &["shape"]));
             assert!(decode_args::<(Shape,)>(&struct_as_array, &["shape"]).is_err());
             assert!(!agrees::<Shape>(&struct_as_array[1..]));
