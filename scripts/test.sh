@@ -2,17 +2,25 @@
 # The whole test suite: what CI runs (.ci/run) and what the README tells a
 # newcomer to run. Installs what is missing; fails loudly when it cannot.
 #
-#   bash scripts/test.sh
+#   bash scripts/test.sh            every part, in the order below
+#   bash scripts/test.sh <part>...  only those parts
 #
-# Steps: formatting, clippy, every cargo test (Rust unit and integration
-# tests, the C programs plain and under valgrind, the drift check of the
-# generated header and bindings), the benches in smoke mode, the loom
-# models, the Go bindings' tests, the Kotlin bindings' tests, and the C demo
-# end to end.
+# Parts:
+#   rust    rustfmt over every .rs file, clippy, the Rust tests, the loom
+#           models, the benches in smoke mode, the generated files' drift
+#   c       the C programs driving libdemo (plain and under valgrind; the
+#           chaos run among them) and the C demo end to end
+#   go      the Go bindings: gofmt, go vet, go test -race and under the
+#           strict cgo pointer checks, benchmarks in smoke mode
+#   kotlin  the Kotlin binding's Maven tests under -Xcheck:jni
+#   fuzz    each cargo-fuzz target for a short bounded time
+#           (FUZZ_SECONDS per target, default 20; see docs/fuzzing.md)
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+
+all_parts=(rust c go kotlin fuzz)
 
 step() { printf '\n==> %s\n' "$*"; }
 die() {
@@ -52,93 +60,155 @@ need_rust_component() {
     fi
 }
 
-step "checking tools"
-command -v cargo >/dev/null 2>&1 || die "cargo is required: install Rust from https://rustup.rs"
-need_rust_component fmt rustfmt
-need_rust_component clippy clippy
-need_apt cc gcc
-need_apt valgrind valgrind
-command -v go >/dev/null 2>&1 || need_apt go golang-go
-# Go >= 1.21 fetches the toolchain bindings/go/go.mod asks for by itself.
-go_minor=$(go env GOVERSION | sed -n 's/^go1\.\([0-9]*\).*/\1/p')
-[ "${go_minor:-0}" -ge 21 ] || die "Go >= 1.21 is required for the Go bindings (found $(go env GOVERSION)); install it from https://go.dev/dl"
-command -v gofmt >/dev/null 2>&1 || die "gofmt is required (it comes with Go)"
-command -v java >/dev/null 2>&1 || need_apt java default-jdk-headless
-command -v mvn >/dev/null 2>&1 || need_apt mvn maven
-java_home=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.home = //p')
-[ -f "$java_home/include/jni.h" ] || die "a JDK with JNI headers is required ($java_home/include/jni.h is missing; install a JDK, not a JRE)"
-cargo --version
-# sed reads every line: `head` would close the pipe early and, under
-# pipefail, a tool that dies of the broken pipe fails the run (mvn does).
-cc --version | sed -n 1p
-valgrind --version
-go version
-java -version 2>&1 | sed -n 1p
-mvn -B -v -Dstyle.color=never | sed -n 1p
+need_cargo() {
+    command -v cargo >/dev/null 2>&1 || die "cargo is required: install Rust from https://rustup.rs"
+    cargo --version
+}
 
-step "cargo fmt --check"
-cargo fmt --all -- --check
+# Where cargo leaves libdemo.so (respecting CARGO_TARGET_DIR).
+lib_dir() {
+    local dir="${CARGO_TARGET_DIR:-$root/target}/debug"
+    case "$dir" in /*) ;; *) dir="$root/$dir" ;; esac
+    printf '%s\n' "$dir"
+}
 
-step "cargo clippy (warnings are errors)"
-cargo clippy --workspace --all-targets -- -D warnings
+part_rust() {
+    step "rust: checking tools"
+    need_cargo
+    need_rust_component fmt rustfmt
+    need_rust_component clippy clippy
+    # The C tests are the c part's; the cc crate still needs a compiler to
+    # build them for clippy.
+    need_apt cc gcc
 
-step "cargo test (Rust tests, C programs plain and under valgrind, header drift)"
-cargo test --workspace
+    # `cargo fmt` skips modules declared inside macros (the runtime's are,
+    # in `outside_loom!`) and crates outside the workspace (fuzz/): rustfmt
+    # checks every tracked .rs file by name instead.
+    step "rustfmt --check on every .rs file"
+    git ls-files -z -- '*.rs' | xargs -0 rustfmt --edition 2024 --check
+    cargo fmt --all -- --check
 
-step "benches, smoke mode (each bench once; asserts nothing about speed)"
-cargo bench --workspace -- --test
+    step "cargo clippy (warnings are errors)"
+    cargo clippy --workspace --all-targets -- -D warnings
 
-step "loom models of the completion bridge, the inbox and the handle guard"
-RUSTFLAGS="--cfg hostcall_loom" CARGO_TARGET_DIR="$root/target/loom" \
-    cargo test -p hostcall --lib --release
+    step "cargo test (Rust unit and integration tests, generated files' drift)"
+    cargo test --workspace --exclude hostcall-c-tests
 
-step "generated files match what is checked in"
-if git -C "$root" rev-parse --git-dir >/dev/null 2>&1; then
-    git -C "$root" diff --exit-code -- examples/demo/include bindings/go/demo bindings/kotlin/src ||
-        die "generated files differ from what is checked in (see the diff above); commit them"
-else
-    echo "(not a git checkout: the drift test above already compared them)"
-fi
+    step "benches, smoke mode (each bench once; asserts nothing about speed)"
+    cargo bench --workspace -- --test
 
-step "Go bindings: gofmt, go vet, go test -race, and go test under GOEXPERIMENT=cgocheck2"
-cargo build -p demo
-lib_dir="${CARGO_TARGET_DIR:-$root/target}/debug"
-case "$lib_dir" in /*) ;; *) lib_dir="$root/$lib_dir" ;; esac
-(
-    cd "$root/bindings/go"
-    export CGO_LDFLAGS="-L$lib_dir -Wl,-rpath,$lib_dir"
-    unformatted=$(gofmt -l .)
-    [ -z "$unformatted" ] || die "gofmt would change: $unformatted"
-    go vet ./...
-    go test -race -count=1 ./...
-    # The strict cgo pointer checks (GODEBUG=cgocheck=2 became this build-time
-    # experiment in Go 1.21).
-    GOEXPERIMENT=cgocheck2 go test -count=1 ./...
-    # Benchmarks in smoke mode: each once, nothing asserted about speed.
-    go test -run '^$' -bench . -benchtime 1x ./...
-)
+    step "loom models of the completion bridge, the inbox and the handle guard"
+    RUSTFLAGS="--cfg hostcall_loom" CARGO_TARGET_DIR="$root/target/loom" \
+        cargo test -p hostcall --lib --release
 
-step "Kotlin binding: mvn -B test (JNI glue built by Maven, tests under -Xcheck:jni)"
-(
-    cd "$root/bindings/kotlin"
-    log=$(mktemp)
-    # clean: a report left by an earlier run must not fail (or pass) this one.
-    if ! mvn -B clean test -Dhostcall.lib.dir="$lib_dir" >"$log" 2>&1; then
-        cat "$log"
-        die "the Kotlin tests failed"
+    step "generated files match what is checked in"
+    if git -C "$root" rev-parse --git-dir >/dev/null 2>&1; then
+        git -C "$root" diff --exit-code -- examples/demo/include bindings/go/demo bindings/kotlin/src ||
+            die "generated files differ from what is checked in (see the diff above); commit them"
+    else
+        echo "(not a git checkout: the drift test above already compared them)"
     fi
-    grep -E "Tests run:|BUILD" "$log" | tail -n 3
-    # -Xcheck:jni reports misuse as warnings: they must stay quiet. A local
-    # reference leak reads "WARNING: JNI local refs: 33, exceeds capacity: 32";
-    # misuse "WARNING in native method: …". (JniTest also runs a workout in a
-    # child JVM under -Xcheck:jni and fails on any such line.)
-    if grep -rh "WARNING in native method\|JNI WARNING\|WARNING: JNI local refs\|FATAL ERROR in native method" "$log" target/surefire-reports 2>/dev/null; then
-        die "-Xcheck:jni reported JNI misuse (above)"
-    fi
-    rm -f "$log"
-)
+}
 
-step "the C demo, end to end"
-bash "$root/scripts/demo.sh"
+part_c() {
+    step "c: checking tools"
+    need_cargo
+    need_apt cc gcc
+    need_apt valgrind valgrind
+    cc --version | sed -n 1p
+    valgrind --version
 
-printf '\nAll tests passed.\n'
+    step "the C programs against libdemo, plain and under valgrind (chaos run included)"
+    cargo test -p hostcall-c-tests
+
+    step "the C demo, end to end"
+    bash "$root/scripts/demo.sh"
+}
+
+part_go() {
+    step "go: checking tools"
+    need_cargo
+    need_apt cc gcc
+    command -v go >/dev/null 2>&1 || need_apt go golang-go
+    # Go >= 1.21 fetches the toolchain bindings/go/go.mod asks for by itself.
+    local go_minor
+    go_minor=$(go env GOVERSION | sed -n 's/^go1\.\([0-9]*\).*/\1/p')
+    [ "${go_minor:-0}" -ge 21 ] || die "Go >= 1.21 is required for the Go bindings (found $(go env GOVERSION)); install it from https://go.dev/dl"
+    command -v gofmt >/dev/null 2>&1 || die "gofmt is required (it comes with Go)"
+    go version
+
+    step "Go bindings: gofmt, go vet, go test -race, and go test under GOEXPERIMENT=cgocheck2"
+    cargo build -p demo
+    local dir
+    dir=$(lib_dir)
+    (
+        cd "$root/bindings/go"
+        export CGO_LDFLAGS="-L$dir -Wl,-rpath,$dir"
+        unformatted=$(gofmt -l .)
+        [ -z "$unformatted" ] || die "gofmt would change: $unformatted"
+        go vet ./...
+        go test -race -count=1 ./...
+        # The strict cgo pointer checks (GODEBUG=cgocheck=2 became this build-time
+        # experiment in Go 1.21).
+        GOEXPERIMENT=cgocheck2 go test -count=1 ./...
+        # Benchmarks in smoke mode: each once, nothing asserted about speed.
+        go test -run '^$' -bench . -benchtime 1x ./...
+    )
+}
+
+part_kotlin() {
+    step "kotlin: checking tools"
+    need_cargo
+    command -v java >/dev/null 2>&1 || need_apt java default-jdk-headless
+    command -v mvn >/dev/null 2>&1 || need_apt mvn maven
+    local java_home
+    java_home=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.home = //p')
+    [ -f "$java_home/include/jni.h" ] || die "a JDK with JNI headers is required ($java_home/include/jni.h is missing; install a JDK, not a JRE)"
+    # sed reads every line: `head` would close the pipe early and, under
+    # pipefail, a tool that dies of the broken pipe fails the run (mvn does).
+    java -version 2>&1 | sed -n 1p
+    mvn -B -v -Dstyle.color=never | sed -n 1p
+
+    step "Kotlin binding: mvn -B test (JNI glue built by Maven, tests under -Xcheck:jni)"
+    cargo build -p demo
+    local dir
+    dir=$(lib_dir)
+    (
+        cd "$root/bindings/kotlin"
+        log=$(mktemp)
+        # clean: a report left by an earlier run must not fail (or pass) this one.
+        if ! mvn -B clean test -Dhostcall.lib.dir="$dir" >"$log" 2>&1; then
+            cat "$log"
+            die "the Kotlin tests failed"
+        fi
+        grep -E "Tests run:|BUILD" "$log" | tail -n 3
+        # -Xcheck:jni reports misuse as warnings: they must stay quiet. A local
+        # reference leak reads "WARNING: JNI local refs: 33, exceeds capacity: 32";
+        # misuse "WARNING in native method: …". (JniTest also runs a workout in a
+        # child JVM under -Xcheck:jni and fails on any such line.)
+        if grep -rh "WARNING in native method\|JNI WARNING\|WARNING: JNI local refs\|FATAL ERROR in native method" "$log" target/surefire-reports 2>/dev/null; then
+            die "-Xcheck:jni reported JNI misuse (above)"
+        fi
+        rm -f "$log"
+    )
+}
+
+part_fuzz() {
+    step "fuzz: each cargo-fuzz target for ${FUZZ_SECONDS:-20} s"
+    need_cargo
+    bash "$root/scripts/fuzz.sh" "${FUZZ_SECONDS:-20}"
+}
+
+parts=("$@")
+[ ${#parts[@]} -gt 0 ] || parts=("${all_parts[@]}")
+for part in "${parts[@]}"; do
+    case " ${all_parts[*]} " in
+    *" $part "*) ;;
+    *) die "unknown part '$part' (parts: ${all_parts[*]})" ;;
+    esac
+done
+for part in "${parts[@]}"; do
+    "part_$part"
+done
+
+printf '\nAll tests passed (%s).\n' "${parts[*]}"
