@@ -48,8 +48,6 @@ const BATCH: usize = 256;
 
 thread_local! {
     static CURRENT: RefCell<Option<Rc<LoopState>>> = const { RefCell::new(None) };
-    /// The registry snapshot of the request whose task is being polled.
-    static SERVING: Cell<Option<Rc<Registry>>> = const { Cell::new(None) };
 }
 
 /// Host fns by their index in the library's `host_fns`.
@@ -70,6 +68,9 @@ pub(crate) struct LoopState {
     pub(crate) shared: Arc<Shared>,
     /// The registry as of the last registration handled.
     registry: RefCell<Rc<Registry>>,
+    /// The registry snapshot of the request whose task is being polled
+    /// (lent by its [`RequestTask`] for the poll).
+    serving: Cell<Option<Rc<Registry>>>,
     /// Numbers requests for the `request` span's `id` (debug logging only).
     next_request: std::cell::Cell<u64>,
     _not_send: PhantomData<*const ()>,
@@ -81,6 +82,7 @@ impl LoopState {
         Self {
             shared,
             registry: RefCell::new(Rc::new(vec![None; host_fns])),
+            serving: Cell::new(None),
             next_request: std::cell::Cell::new(1),
             _not_send: PhantomData,
         }
@@ -104,12 +106,12 @@ impl LoopState {
     /// (registered when it started), or else (a task the handler spawned
     /// itself) the one registered last.
     pub(crate) fn host_fn(&self, index: usize) -> Option<HostFnEntry> {
-        let serving = SERVING.try_with(Cell::take).ok().flatten();
+        let serving = self.serving.take();
         let entry = match &serving {
             Some(registry) => registry.get(index).copied().flatten(),
             None => self.registry.borrow().get(index).copied().flatten(),
         };
-        let _ = SERVING.try_with(|cell| cell.set(serving));
+        self.serving.set(serving);
         entry
     }
 
@@ -291,8 +293,8 @@ struct RequestTask<F, M> {
     convert: Option<M>,
     /// Taken when the reply is sent.
     reply: Option<ReplyTo>,
-    /// The request's host fns: lent to [`SERVING`] while the handler is
-    /// polled (so `None` only during a poll).
+    /// The request's host fns: lent to [`LoopState::serving`] while the
+    /// handler is polled (so `None` only during a poll).
     registry: Option<Rc<Registry>>,
 }
 
@@ -319,22 +321,25 @@ where
         // A panic is caught here and becomes the reply; the panicked future
         // is never polled again (`reply` is gone after this).
         let convert = &mut this.convert;
-        let outer = SERVING
-            .try_with(|cell| cell.replace(this.registry.take()))
-            .ok()
-            .flatten();
+        // Request tasks run only on their loop thread, inside `run`.
+        let state = LoopState::current();
+        let outer = state
+            .as_ref()
+            .and_then(|state| state.serving.replace(this.registry.take()));
         let polled = catch_unwind(AssertUnwindSafe(|| match handler.poll(cx) {
             std::task::Poll::Pending => None,
             std::task::Poll::Ready(output) => Some(convert.take().map(|convert| convert(output))),
         }));
-        this.registry = SERVING.try_with(|cell| cell.replace(outer)).ok().flatten();
+        if let Some(state) = &state {
+            this.registry = state.serving.replace(outer);
+        }
         let result = match polled {
             Ok(None) => return std::task::Poll::Pending,
             Ok(Some(Some(result))) => result,
             Ok(Some(None)) => Err(format!("handler '{method}' finished twice")),
             Err(payload) => Err(panic_text(method, &*payload)),
         };
-        if let (Some(reply), Some(state)) = (this.reply.take(), LoopState::current()) {
+        if let (Some(reply), Some(state)) = (this.reply.take(), state) {
             state.finish(reply, result);
         }
         std::task::Poll::Ready(())
