@@ -271,14 +271,23 @@ class Demo private constructor(
      * callback of this context): every pending call has failed with
      * [CallException.shuttingDown], every running host function coroutine
      * is cancelled (whatever it answers later is discarded), every event
-     * flow has completed, and the library's thread has exited. Idempotent;
-     * later calls fail with [StatusException.closed].
+     * flow has completed, and the library's thread has exited. Calls and
+     * registrations made afterwards fail with [StatusException.closed].
+     *
+     * Idempotent: only the first call tears down; every later one, from
+     * any thread, returns when that teardown is over, unless waiting would
+     * wait for the caller itself. Then it returns at once: called on the
+     * thread running the teardown (from a cancellation handler the
+     * teardown runs), or on a thread running another context's teardown
+     * that this one's is blocked waiting for, directly or through a chain
+     * of such closes.
      */
     override fun close() {
-        if (!closed.compareAndSet(false, true)) return
-        DemoNative.destroy(handle)
-        runtime.close()
-        if (ownsScope) scope.cancel()
+        runtime.closeOnce(closed.compareAndSet(false, true)) {
+            DemoNative.destroy(handle)
+            runtime.close()
+            if (ownsScope) scope.cancel()
+        }
     }
 
     private inline fun <T> decodeReply(method: String, reply: Reply, read: CborReader.() -> T): T {

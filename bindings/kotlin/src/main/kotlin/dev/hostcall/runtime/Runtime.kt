@@ -1,6 +1,7 @@
 package dev.hostcall.runtime
 
 import java.util.concurrent.ConcurrentHashMap
+import java.util.concurrent.CountDownLatch
 import java.util.concurrent.atomic.AtomicLong
 import java.util.concurrent.atomic.AtomicReferenceArray
 import kotlin.coroutines.Continuation
@@ -121,6 +122,13 @@ class Runtime(
     @Volatile
     private var closed = false
 
+    /** Counted down when the first close's teardown has ended. */
+    private val torndown = CountDownLatch(1)
+
+    /** The thread running the first close's teardown, while it runs (written under [CloseWaits]). */
+    @Volatile
+    internal var closer: Thread? = null
+
     private fun key(id: Long): Long = (slot.toLong() shl ID_BITS) or id
 
     /** Calls waiting for their reply (for tests). */
@@ -203,6 +211,40 @@ class Runtime(
                 unsubscribe(listener)
             }
         }
+
+    /**
+     * Runs a close of the context: the first one ([first]: the caller won
+     * the context's closed flag) runs [teardown]; every later one returns
+     * only when that teardown has ended, so that what the first close
+     * promises holds when any close returns. Unless waiting would wait for
+     * the caller itself: when the caller's thread is the one running that
+     * teardown (a close from a cancellation handler the teardown runs), or
+     * when that thread is itself blocked in a close waiting, directly or
+     * through a chain of such closes of other contexts, for a teardown the
+     * caller's thread is running. Then it returns at once.
+     *
+     * Nothing else can block this wait for good: a teardown waits only for
+     * the library's loop thread, which runs no Kotlin user code, and for
+     * the cancellation handlers it runs. The wait is not interruptible (an
+     * interrupt is kept for the caller to see afterwards).
+     */
+    fun closeOnce(first: Boolean, teardown: () -> Unit) {
+        if (first) {
+            CloseWaits.startTeardown(this)
+            try {
+                teardown()
+            } finally {
+                CloseWaits.endTeardown(this)
+                torndown.countDown()
+            }
+        } else if (CloseWaits.enter(this)) {
+            try {
+                awaitUninterruptibly(torndown)
+            } finally {
+                CloseWaits.leave()
+            }
+        }
+    }
 
     /**
      * After the library context is destroyed: ends what is left. Calls
@@ -385,6 +427,58 @@ class Runtime(
             }
         }
     }
+}
+
+/**
+ * The process-wide wait-for graph of closes: which thread runs the teardown
+ * of which context ([Runtime.closer]), and which thread is blocked in a
+ * later close waiting for which context's teardown ([waiting]). A later
+ * close waits only if that adds no cycle; every change and check is made
+ * under one lock, so no cycle ever forms. Touched only by close.
+ */
+internal object CloseWaits {
+    private val waiting = HashMap<Thread, Runtime>()
+
+    fun startTeardown(runtime: Runtime) = synchronized(this) { runtime.closer = Thread.currentThread() }
+
+    fun endTeardown(runtime: Runtime) = synchronized(this) { runtime.closer = null }
+
+    /**
+     * Records that the calling thread waits for [runtime]'s teardown, and
+     * returns true; or returns false if that wait would wait for the
+     * calling thread itself.
+     */
+    fun enter(runtime: Runtime): Boolean = synchronized(this) {
+        val me = Thread.currentThread()
+        var next: Runtime? = runtime
+        while (next != null) {
+            // No closer: the teardown is over, or its first close has not
+            // started it yet (that thread is not waiting for anybody).
+            val closer = next.closer ?: break
+            if (closer === me) return false
+            next = waiting[closer]
+        }
+        waiting[me] = runtime
+        true
+    }
+
+    fun leave() {
+        synchronized(this) { waiting.remove(Thread.currentThread()) }
+    }
+}
+
+/** Waits for [latch] to reach zero, through interrupts; the thread's interrupt status is kept. */
+private fun awaitUninterruptibly(latch: CountDownLatch) {
+    var interrupted = false
+    while (true) {
+        try {
+            latch.await()
+            break
+        } catch (_: InterruptedException) {
+            interrupted = true
+        }
+    }
+    if (interrupted) Thread.currentThread().interrupt()
 }
 
 /** Runtimes by slot, for the upcalls. */

@@ -3,7 +3,12 @@ package dev.hostcall.demo
 import dev.hostcall.runtime.CallException
 import dev.hostcall.runtime.StatusException
 import java.util.concurrent.ConcurrentLinkedQueue
+import java.util.concurrent.CountDownLatch
+import java.util.concurrent.TimeUnit
+import java.util.concurrent.atomic.AtomicBoolean
 import java.util.concurrent.atomic.AtomicInteger
+import java.util.concurrent.atomic.AtomicReference
+import kotlin.time.TimeSource
 import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.CoroutineExceptionHandler
@@ -11,6 +16,7 @@ import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.CoroutineStart
 import kotlinx.coroutines.Deferred
 import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.ExperimentalCoroutinesApi
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.NonCancellable
 import kotlinx.coroutines.SupervisorJob
@@ -233,6 +239,181 @@ class CloseTest : DemoTest() {
         assertTrue(ended is NoSuchElementException, "the flow ended with $ended, not by completing")
     }
 
+    // A close racing the first close of the same context (from another
+    // thread) must not return before the first one's teardown is over.
+    // What a close runs of yours on its own thread, at a known point of its
+    // teardown, is the cancellation of a job in the context's own scope:
+    // close cancels the scope it made last, on the closing thread. (The
+    // cancellation handlers of a running host fn coroutine are no good for
+    // this: the library's cancel notice at destroy usually cancels it
+    // first, on a Dispatchers.Default thread, racing close's own cancel.)
+
+    @Test
+    fun `a close racing the first one returns only when the teardown is over`() = bounded {
+        val demo = Demo.open() // close cancels the scope open made, last, on the closing thread
+        val entered = CountDownLatch(1)
+        val release = CountDownLatch(1)
+        val handlerThread = AtomicReference<Thread>()
+        val handlerDone = AtomicBoolean()
+        val teardown = inTeardown(demo) {
+            handlerThread.set(Thread.currentThread())
+            entered.countDown()
+            release.await(WAIT.inWholeMilliseconds, TimeUnit.MILLISECONDS)
+            handlerDone.set(true)
+        }
+        val first = Closer("the first close") { demo.close() }
+        val seen = AtomicReference<List<Any>>()
+        val second = Closer("the second close", start = false) {
+            demo.close()
+            seen.set(teardown.state(handlerDone.get()))
+        }
+        try {
+            assertTrue(entered.await(WAIT.inWholeMilliseconds, TimeUnit.MILLISECONDS), "the first close to reach its teardown's end")
+            assertEquals(first.thread, handlerThread.get(), "the handler ran on another thread than the first close")
+            second.start()
+            val state = blockedOrEnded(second.thread, "the second close")
+            // The first close is held in its teardown: a second close that
+            // ended by now returned before the teardown was over.
+            assertTrue(state != Thread.State.TERMINATED, "the second close returned while the first one was still tearing down")
+        } finally {
+            release.countDown()
+        }
+        first.join("the first close to return")
+        second.join("the second close to return")
+        assertEquals(teardown.state(handlerDone = true), seen.get(), "what held when the second close returned")
+        teardown.checkLoginFailed()
+        checkClosed(demo)
+    }
+
+    @Test
+    fun `a close called in the first close's teardown, on its thread, returns at once`() = bounded {
+        val demo = Demo.open()
+        val handlerThread = AtomicReference<Thread>()
+        val inner = CompletableDeferred<Result<Unit>>()
+        val teardown = inTeardown(demo) {
+            handlerThread.set(Thread.currentThread())
+            inner.complete(runCatching { demo.close() }) // waiting for the teardown would wait for itself
+        }
+        val first = Closer("the close") { demo.close() }
+        first.join("the close whose teardown closes the context again to return")
+        assertEquals(first.thread, handlerThread.get(), "the handler ran on another thread than the close")
+        assertEquals(Result.success(Unit), inner.within("the close inside the teardown"), "the close inside the teardown")
+        teardown.checkLoginFailed()
+        checkClosed(demo)
+    }
+
+    /**
+     * The teardown of A's close (on thread 1) closes B while B's close (on
+     * thread 2) is in its teardown, closing A. B's teardown waits for A's,
+     * so A's close of B, which would wait for B's teardown and so for
+     * itself, returns at once; B's close of A returns when A's teardown is
+     * over, then B's ends too.
+     */
+    @Test
+    fun `two closes whose teardowns close each other's context both return`() = bounded {
+        val a = Demo.open()
+        val b = Demo.open()
+        val aEntered = CountDownLatch(1)
+        val bEntered = CountDownLatch(1)
+        val secondThread = AtomicReference<Thread>()
+        val aDone = AtomicBoolean()
+        val bCloseInA = CompletableDeferred<Result<Unit>>()
+        val aCloseInB = CompletableDeferred<Result<Boolean>>() // true: A's teardown was over when it returned
+        val teardownA = inTeardown(a) {
+            aEntered.countDown()
+            bCloseInA.complete(
+                runCatching {
+                    assertTrue(bEntered.await(WAIT.inWholeMilliseconds, TimeUnit.MILLISECONDS), "B's close to reach its teardown's end")
+                    val state = blockedOrEnded(secondThread.get(), "B's teardown to close A")
+                    assertTrue(state != Thread.State.TERMINATED, "the close of A in B's teardown returned while A's teardown ran")
+                    b.close()
+                },
+            )
+            aDone.set(true)
+        }
+        val teardownB = inTeardown(b) {
+            bEntered.countDown()
+            aCloseInB.complete(runCatching {
+                a.close()
+                aDone.get()
+            })
+        }
+        val first = Closer("the close of A") { a.close() }
+        assertTrue(aEntered.await(WAIT.inWholeMilliseconds, TimeUnit.MILLISECONDS), "A's close to reach its teardown's end")
+        val second = Closer("the close of B", start = false) { b.close() }
+        secondThread.set(second.thread)
+        second.start()
+        first.join("the close of A to return")
+        second.join("the close of B to return")
+        assertEquals(Result.success(Unit), bCloseInA.within("the close of B in A's teardown"), "the close of B in A's teardown")
+        assertEquals(Result.success(true), aCloseInB.within("the close of A in B's teardown"), "the close of A in B's teardown")
+        teardownA.checkLoginFailed()
+        teardownB.checkLoginFailed()
+        checkClosed(a)
+        checkClosed(b)
+    }
+
+    /** A login in flight, its host fn's coroutine and the scope of the context it runs in. */
+    private class Teardown(val demo: Demo, val login: Deferred<Result<Session>>, val hostJob: Job, val scopeJob: Job) {
+        /**
+         * What must hold once a close has returned (and the teardown's
+         * handler has ended): the host fn cancelled, no call pending, the
+         * scope cancelled, no library thread left.
+         */
+        fun state(handlerDone: Boolean): List<Any> = listOf(
+            "handler done" to handlerDone,
+            "host fn cancelled" to hostJob.isCancelled,
+            "pending calls" to demo.runtime.pendingCalls,
+            "scope cancelled" to scopeJob.isCancelled,
+            "loop threads attached" to loopThreads().size,
+            "loop threads running" to loopTasks(),
+        )
+
+        suspend fun checkLoginFailed() {
+            val e = login.within("the pending login").exceptionOrNull()
+            assertTrue(e is CallException && e.shuttingDown, "the login pending at close: $e")
+        }
+    }
+
+    /**
+     * Starts a login whose fetch_profile suspends until cancelled, and, in
+     * the context's scope (the one [Demo.open] made, which close cancels
+     * after everything else, on the closing thread), a job whose
+     * cancellation runs [handler]. An exception of [handler] would escape
+     * from close: it catches its own.
+     */
+    @OptIn(ExperimentalCoroutinesApi::class)
+    private suspend fun CoroutineScope.inTeardown(demo: Demo, handler: () -> Unit): Teardown {
+        val started = CompletableDeferred<Job>()
+        demo.fetchProfile {
+            val job = currentCoroutineContext().job
+            Job(job.parent).invokeOnCompletion { handler() }
+            started.complete(job)
+            awaitCancellation()
+        }
+        val login = async(Dispatchers.Default) { runCatching { demo.login("u") } }
+        val hostJob = started.within("the host fn to start")
+        return Teardown(demo, login, hostJob, hostJob.parent!!)
+    }
+
+    /** A thread running [body], which must return (bounded by [join]) without throwing. */
+    private class Closer(name: String, start: Boolean = true, body: () -> Unit) {
+        private val error = AtomicReference<Throwable>()
+        val thread = Thread({ runCatching(body).onFailure(error::set) }, name).apply { isDaemon = true }
+
+        init {
+            if (start) start()
+        }
+
+        fun start() = thread.start()
+
+        fun join(what: String) {
+            thread.join(WAIT.inWholeMilliseconds)
+            if (thread.isAlive) fail<Unit>("deadlock: $what did not happen within $WAIT\n${threadDump()}")
+            error.get()?.let { throw AssertionError("${thread.name} threw $it", it) }
+        }
+    }
+
     // Cross-context close (issue 9): contexts closing each other from inside
     // their event collectors or host fns. The C library and the Go binding
     // both deadlocked here once; the Kotlin close() must return in all of
@@ -402,6 +583,21 @@ class CloseTest : DemoTest() {
 
         suspend fun Job.joinOrDeadlock(what: String) {
             withTimeoutOrNull(WAIT) { join() } ?: fail("deadlock: $what did not happen within $WAIT\n${threadDump()}")
+        }
+
+        /**
+         * Spins until [thread] waits (blocked on a latch, a lock's condition,
+         * a join) or has ended, and returns that state: an observable event,
+         * bounded by [WAIT].
+         */
+        fun blockedOrEnded(thread: Thread, what: String): Thread.State {
+            val deadline = TimeSource.Monotonic.markNow() + WAIT
+            while (true) {
+                val state = thread.state
+                if (state == Thread.State.WAITING || state == Thread.State.TIMED_WAITING || state == Thread.State.TERMINATED) return state
+                if (deadline.hasPassedNow()) fail<Unit>("timed out after $WAIT waiting for $what to wait or end (${thread.state})\n${threadDump()}")
+                Thread.onSpinWait()
+            }
         }
 
         /** Every thread's stack, for a failure that may be a deadlock. */
