@@ -9,6 +9,16 @@
 //! because `demo` is a dev-dependency of this crate.
 //!
 //! The valgrind tests fail, never skip, when valgrind is missing.
+//!
+//! `chaos` runs a random schedule of every entry point for a while
+//! ([`CHAOS_SECS`] plainly, [`CHAOS_SECS_VALGRIND`] under valgrind). Longer
+//! runs by environment: `HOSTCALL_CHAOS_SECS=300` sets the plain run's
+//! duration, and `HOSTCALL_CHAOS_SEED=<n>` the seed of both runs (without it
+//! the program picks one from the clock and prints it first, for a replay):
+//!
+//! ```text
+//! HOSTCALL_CHAOS_SECS=300 cargo test -p hostcall-c-tests --test c_programs chaos -- --nocapture
+//! ```
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -25,6 +35,17 @@ const TIMEOUT: Duration = Duration::from_secs(120);
 const STRESS_CALLS: &str = "100000";
 /// The same, under valgrind, which runs one thread at a time and ~50x slower.
 const STRESS_CALLS_VALGRIND: &str = "3000";
+
+/// Seconds of the plain chaos run, unless `HOSTCALL_CHAOS_SECS` says otherwise.
+const CHAOS_SECS: u64 = 30;
+/// Seconds of the chaos run under valgrind: it runs ~50x slower (one thread
+/// at a time), so this is some thousands of calls and a few dozen destroys;
+/// with start-up, drain and leak check the run takes about 25 s.
+const CHAOS_SECS_VALGRIND: u64 = 20;
+/// What a chaos run may take beyond its seconds before it is killed: its own
+/// watchdog (`alarm`) fires at seconds + 90 s, naming the phase that hung, and
+/// must get the first word.
+const CHAOS_MARGIN: Duration = Duration::from_secs(150);
 
 /// What valgrind exits with when it found an error (and the program did not fail).
 const VALGRIND_ERROR_EXIT: i32 = 99;
@@ -127,6 +148,7 @@ struct Run {
     label: String,
     status: ExitStatus,
     timed_out: bool,
+    timeout: Duration,
     stdout: String,
     stderr: String,
     elapsed: Duration,
@@ -139,7 +161,7 @@ impl Run {
             self.label,
             self.status,
             if self.timed_out {
-                format!(" (killed: still running after {TIMEOUT:?})")
+                format!(" (killed: still running after {:?})", self.timeout)
             } else {
                 String::new()
             },
@@ -176,7 +198,12 @@ fn read_all(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {
 }
 
 /// Runs `cmd`, killing it (by its pid) if it outlives [`TIMEOUT`].
-fn run(mut cmd: Command, label: String) -> Run {
+fn run(cmd: Command, label: String) -> Run {
+    run_with_timeout(cmd, label, TIMEOUT)
+}
+
+/// Runs `cmd`, killing it (by its pid) if it outlives `timeout`.
+fn run_with_timeout(mut cmd: Command, label: String, timeout: Duration) -> Run {
     // panic_with panics on purpose; its message is enough, a backtrace is noise.
     // cargo test puts target/<profile> on LD_LIBRARY_PATH, which outranks
     // the programs' RUNPATH: a stale `libdemo.so` left there by an earlier
@@ -197,7 +224,7 @@ fn run(mut cmd: Command, label: String) -> Run {
     let waiter = std::thread::spawn(move || {
         let _ = done_tx.send(child.wait());
     });
-    let (status, timed_out) = match done_rx.recv_timeout(TIMEOUT) {
+    let (status, timed_out) = match done_rx.recv_timeout(timeout) {
         Ok(status) => (status, false),
         Err(_) => {
             // The child is not reaped until `wait` returns, so `pid` is still ours.
@@ -213,6 +240,7 @@ fn run(mut cmd: Command, label: String) -> Run {
         label,
         status,
         timed_out,
+        timeout,
         stdout: stdout.join().expect("stdout reader"),
         stderr: stderr.join().expect("stderr reader"),
         elapsed: start.elapsed(),
@@ -227,13 +255,23 @@ fn label(program: &str, args: &[&str]) -> String {
 }
 
 fn run_plain(program: &'static str, args: &[&str]) {
+    run_plain_for(program, args, TIMEOUT);
+}
+
+fn run_plain_for(program: &'static str, args: &[&str], timeout: Duration) -> Run {
     let exe = binary(program);
     let mut cmd = Command::new(&exe);
     cmd.args(args);
-    run(cmd, label(program, args)).assert_ok();
+    let run = run_with_timeout(cmd, label(program, args), timeout);
+    run.assert_ok();
+    run
 }
 
 fn run_under_valgrind(program: &'static str, args: &[&str]) {
+    run_under_valgrind_for(program, args, TIMEOUT);
+}
+
+fn run_under_valgrind_for(program: &'static str, args: &[&str], timeout: Duration) -> Run {
     if let Err(e) = Command::new("valgrind")
         .arg("--version")
         .stdout(Stdio::null())
@@ -263,7 +301,7 @@ fn run_under_valgrind(program: &'static str, args: &[&str]) {
         cmd.arg(format!("--suppressions={}", suppressions.display()));
     }
     cmd.arg(&exe).args(args);
-    let run = run(cmd, format!("valgrind {}", label(program, args)));
+    let run = run_with_timeout(cmd, format!("valgrind {}", label(program, args)), timeout);
     if run.status.code() == Some(VALGRIND_ERROR_EXIT) {
         panic!(
             "valgrind reported memory errors or definite leaks:\n{}",
@@ -271,6 +309,7 @@ fn run_under_valgrind(program: &'static str, args: &[&str]) {
         );
     }
     run.assert_ok();
+    run
 }
 
 #[test]
@@ -331,6 +370,56 @@ fn stress() {
 #[test]
 fn stress_under_valgrind() {
     run_under_valgrind("stress", &[STRESS_CALLS_VALGRIND]);
+}
+
+/// The chaos program's arguments: `<seconds> [seed]`, the seed from
+/// `HOSTCALL_CHAOS_SEED` when it is set.
+fn chaos_args(secs: u64) -> Vec<String> {
+    let mut args = vec![secs.to_string()];
+    if let Ok(seed) = std::env::var("HOSTCALL_CHAOS_SEED") {
+        let seed = seed.trim().to_owned();
+        assert!(
+            seed.parse::<u64>().is_ok(),
+            "HOSTCALL_CHAOS_SEED={seed:?} is not an unsigned integer"
+        );
+        args.push(seed);
+    }
+    args
+}
+
+/// A random schedule of every entry point from many threads against several
+/// contexts for [`CHAOS_SECS`] (or `HOSTCALL_CHAOS_SECS`) seconds; every
+/// reply and every host call is accounted for.
+#[test]
+fn chaos() {
+    let secs = match std::env::var("HOSTCALL_CHAOS_SECS") {
+        Ok(value) => value
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|&secs| secs > 0)
+            .unwrap_or_else(|| {
+                panic!("HOSTCALL_CHAOS_SECS={value:?} is not a positive number of seconds")
+            }),
+        Err(_) => CHAOS_SECS,
+    };
+    let args = chaos_args(secs);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = run_plain_for("chaos", &args, Duration::from_secs(secs) + CHAOS_MARGIN);
+    // The seed and the summary: seen with --nocapture.
+    eprintln!("{}", run.stdout);
+}
+
+#[test]
+fn chaos_under_valgrind() {
+    let args = chaos_args(CHAOS_SECS_VALGRIND);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = run_under_valgrind_for(
+        "chaos",
+        &args,
+        Duration::from_secs(CHAOS_SECS_VALGRIND) + CHAOS_MARGIN,
+    );
+    eprintln!("{}", run.stdout);
 }
 
 /// `HOSTCALL_LOG=debug` prints the request and host-call spans to stderr;
