@@ -194,8 +194,30 @@ part_kotlin() {
 }
 
 part_fuzz() {
-    step "fuzz: each cargo-fuzz target for ${FUZZ_SECONDS:-20} s"
+    step "fuzz: checking tools"
     need_cargo
+    need_rust_component clippy clippy
+    need_apt c++ g++
+
+    # The fuzz crate is a workspace of its own (fuzz/Cargo.toml); it builds
+    # without the sanitizer flags for clippy, its unit tests and the corpus
+    # generator.
+    step "fuzz crate: clippy (warnings are errors) and unit tests"
+    cargo clippy --manifest-path "$root/fuzz/Cargo.toml" --all-targets -- -D warnings
+    cargo test --manifest-path "$root/fuzz/Cargo.toml" --lib
+
+    step "the seed corpus is what fuzz/examples/gen_corpus.rs writes"
+    cargo run -q --manifest-path "$root/fuzz/Cargo.toml" --example gen_corpus
+    if git -C "$root" rev-parse --git-dir >/dev/null 2>&1; then
+        local untracked
+        git -C "$root" diff --exit-code --stat -- fuzz/corpus ||
+            die "fuzz/corpus differs from what gen_corpus writes (above); commit it"
+        untracked=$(git -C "$root" ls-files --others --exclude-standard -- fuzz/corpus)
+        [ -z "$untracked" ] || die "gen_corpus wrote seeds that are not committed:
+$untracked"
+    fi
+
+    step "each cargo-fuzz target for ${FUZZ_SECONDS:-20} s"
     bash "$root/scripts/fuzz.sh" "${FUZZ_SECONDS:-20}"
 }
 
