@@ -6,9 +6,11 @@
 //! 1. **Start**: [`spawn`] starts the thread, which builds its runtime and
 //!    reports back before `<lib>_new` returns.
 //! 2. **Dispatch**: one task drains the inbox in batches. A request starts (a
-//!    synchronous handler runs at once, an async one becomes a local task), a
-//!    completion is delivered to its waiting host call, a registration is
-//!    installed. Every [`BATCH`] messages it yields so handlers keep running.
+//!    synchronous handler runs at once, an async one becomes a local task
+//!    holding the registry as it is now, which it lends to its host calls
+//!    while it is polled), a completion is delivered to its waiting host
+//!    call, a registration replaces the registry (copy on write). Every
+//!    [`BATCH`] messages it yields so handlers keep running.
 //! 3. **Sleep**: with the inbox empty it sleeps (inbox protocol step 3) until
 //!    a producer or a destroy wakes it. When no task is left to run the
 //!    runtime parks the thread, but first — only while host calls are
