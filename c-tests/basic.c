@@ -402,6 +402,14 @@ static void fetch_as_b(uint64_t token, const char *req, size_t len, void *user_d
 
 #define ORDER_TRIES 2000
 
+/* Waits for a login's reply and decodes its Session into `s`. */
+static void wait_session(hc_reply *r, demo_session *s) {
+    hc_reply_wait(r);
+    CHECK_REPLY_OK(r);
+    CHECK(demo_decode_session(r->msg, r->len, s), "not a Session");
+    hc_reply_free(r);
+}
+
 static void test_registration_order(void) {
     void *fresh = demo_new(NULL, 0);
     CHECK(fresh != NULL, "demo_new: %s", hc_last_error());
@@ -409,29 +417,21 @@ static void test_registration_order(void) {
     cbor_enc e;
     cbor_enc_init(&e, buf, sizeof buf);
     demo_put_text_request(&e, "u");
+    hc_reply r;
+    demo_session s;
     int ran_b = 0;
     for (int i = 0; i < ORDER_TRIES; i++) {
-        hc_reply r;
-        demo_session s;
         CHECK_STATUS(demo_register_host_fn(fresh, DEMO_HOST_FN_FETCH_PROFILE, fetch_as_a, fresh), HC_OK);
         CHECK_STATUS(hc_call(fresh, DEMO_METHOD_LOGIN, &e, &r), HC_OK);
         CHECK_STATUS(demo_register_host_fn(fresh, DEMO_HOST_FN_FETCH_PROFILE, fetch_as_b, fresh), HC_OK);
-        hc_reply_wait(&r);
-        CHECK_REPLY_OK(&r);
-        CHECK(demo_decode_session(r.msg, r.len, &s), "not a Session");
+        wait_session(&r, &s);
         ran_b += strcmp(s.greeting, "Hello, A") != 0;
-        hc_reply_free(&r);
     }
     CHECK(ran_b == 0, "%d of %d logins ran the host fn registered after them", ran_b, ORDER_TRIES);
     /* The next request sees the later registration. */
-    hc_reply r;
-    demo_session s;
     CHECK_STATUS(hc_call(fresh, DEMO_METHOD_LOGIN, &e, &r), HC_OK);
-    hc_reply_wait(&r);
-    CHECK_REPLY_OK(&r);
-    CHECK(demo_decode_session(r.msg, r.len, &s) && strcmp(s.greeting, "Hello, B") == 0, "greeting \"%s\"",
-          s.greeting);
-    hc_reply_free(&r);
+    wait_session(&r, &s);
+    CHECK(strcmp(s.greeting, "Hello, B") == 0, "greeting \"%s\"", s.greeting);
     CHECK_STATUS(demo_destroy(fresh), HC_OK);
 }
 
