@@ -1,0 +1,155 @@
+//! The keys of the config map given to `<prefix>_new`.
+//!
+//! Declared once here: the runtime parses by this list (an unknown key is an
+//! error that names the known ones), the header documents it, and the Go and
+//! Kotlin bindings render one option per key from it.
+
+/// What a key's value means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigValue {
+    /// A count from `min` to `max`.
+    Count {
+        /// The smallest value accepted.
+        min: u64,
+        /// The largest value accepted.
+        max: u64,
+    },
+    /// A duration in whole `unit`s from 0 to `max`; 0 means none.
+    Duration {
+        /// The unit of the number on the wire.
+        unit: TimeUnit,
+        /// The largest value accepted.
+        max: u64,
+    },
+}
+
+/// The unit of a duration key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeUnit {
+    /// Milliseconds (keys ending `_ms`).
+    Millis,
+    /// Microseconds (keys ending `_us`).
+    Micros,
+}
+
+/// Which setting a key is; the runtime matches on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigId {
+    /// `max_in_flight`.
+    MaxInFlight,
+    /// `host_call_timeout_ms`.
+    HostCallTimeout,
+    /// `max_pending_requests`.
+    MaxPendingRequests,
+    /// `spin_us`.
+    Spin,
+}
+
+/// One key of the config map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfigKey {
+    /// Which setting it is.
+    pub id: ConfigId,
+    /// The key on the wire.
+    pub key: &'static str,
+    /// The setting's name without its unit (`host_call_timeout`), which
+    /// bindings name their option after.
+    pub setting: &'static str,
+    /// What it bounds or sets, one sentence or two.
+    pub doc: &'static str,
+    /// Its values.
+    pub value: ConfigValue,
+    /// The value used when the key is absent.
+    pub default: u64,
+}
+
+/// The largest `max_in_flight`: a token holds a 24-bit slot index.
+pub const MAX_IN_FLIGHT_LIMIT: u64 = (1 << 24) - 1;
+
+/// The largest `spin_us` (10 ms): a spin is meant to be short.
+pub const MAX_SPIN_US: u64 = 10_000;
+
+/// The default `spin_us`: about the cost of waking a sleeping thread here.
+pub const DEFAULT_SPIN_US: u64 = 50;
+
+/// Every key, in the order the docs list them.
+pub const CONFIG_KEYS: &[ConfigKey] = &[
+    ConfigKey {
+        id: ConfigId::MaxInFlight,
+        key: "max_in_flight",
+        setting: "max_in_flight",
+        doc: "Host calls outstanding at once per context; past it a host call fails at once as overloaded.",
+        value: ConfigValue::Count {
+            min: 1,
+            max: MAX_IN_FLIGHT_LIMIT,
+        },
+        default: 1 << 20,
+    },
+    ConfigKey {
+        id: ConfigId::HostCallTimeout,
+        key: "host_call_timeout_ms",
+        setting: "host_call_timeout",
+        doc: "The default timeout of each host call; 0 means none.",
+        value: ConfigValue::Duration {
+            unit: TimeUnit::Millis,
+            max: u64::MAX,
+        },
+        default: 0,
+    },
+    ConfigKey {
+        id: ConfigId::MaxPendingRequests,
+        key: "max_pending_requests",
+        setting: "max_pending_requests",
+        doc: "Requests queued or running per context; past it `call` returns HC_ERR_OVERLOADED; 0 means unbounded.",
+        value: ConfigValue::Count {
+            min: 0,
+            max: u64::MAX,
+        },
+        default: 0,
+    },
+    ConfigKey {
+        id: ConfigId::Spin,
+        key: "spin_us",
+        setting: "spin",
+        doc: "How long the idle loop thread watches for completions before it sleeps, only while host calls are outstanding; 0 never spins.",
+        value: ConfigValue::Duration {
+            unit: TimeUnit::Micros,
+            max: MAX_SPIN_US,
+        },
+        default: DEFAULT_SPIN_US,
+    },
+];
+
+/// The key named `key`.
+pub fn config_key(key: &str) -> Option<&'static ConfigKey> {
+    CONFIG_KEYS.iter().find(|k| k.key == key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_unique_and_units_match_their_suffix() {
+        for (i, k) in CONFIG_KEYS.iter().enumerate() {
+            assert!(
+                CONFIG_KEYS[i + 1..]
+                    .iter()
+                    .all(|o| o.key != k.key && o.id != k.id)
+            );
+            assert_eq!(config_key(k.key), Some(k));
+            let suffix = match k.value {
+                ConfigValue::Duration {
+                    unit: TimeUnit::Millis,
+                    ..
+                } => "_ms",
+                ConfigValue::Duration {
+                    unit: TimeUnit::Micros,
+                    ..
+                } => "_us",
+                ConfigValue::Count { .. } => "",
+            };
+            assert_eq!(k.key, format!("{}{suffix}", k.setting));
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! The entry points every hostcall library exports, `<prefix>_<name>`.
+//!
+//! Each is declared once below, in Rust, with its documentation and its
+//! safety contract. From that one declaration come:
+//!
+//! 1. [`EntryPoints`], a table of typed function pointers: `export!` emits
+//!    one, `__HOSTCALL_ENTRY_POINTS`, filled with the library's symbols, and
+//!    the tests and benches call a library through it;
+//! 2. [`ENTRY_POINTS`], the same list as data: `export!` emits each symbol
+//!    from it (forwarding to `hostcall::ffi::<name>`), and `hostcall-gen`
+//!    renders each prototype of `<prefix>.h` from it (C types by
+//!    [`crate::ctype`]).
+//!
+//! The order is the order of the header. The native entry points
+//! (`<prefix>_native_<method>`) are per handler and come from
+//! [`crate::native`].
+
+use std::ffi::{c_char, c_int, c_void};
+
+use crate::callbacks::{FFICallBack, FFIHostCancelFn, FFIHostFn};
+use crate::{Param, Signature};
+
+/// Declares the table type [`EntryPoints`] and the list [`ENTRY_POINTS`].
+macro_rules! entry_points {
+    ($(
+        doc $doc:literal
+        safety $safety:literal
+        fn $name:ident($($param:ident: $ty:ty),* $(,)?) -> $ret:ty;
+    )*) => {
+        /// A library's entry points as typed function pointers, one field
+        /// per entry point (named by its suffix). `export!` emits one for
+        /// each library as `__HOSTCALL_ENTRY_POINTS`.
+        #[derive(Debug, Clone, Copy)]
+        pub struct EntryPoints {
+            $(#[doc = $doc] pub $name: unsafe extern "C" fn($($ty),*) -> $ret,)*
+        }
+
+        /// Every entry point, in the order of the header.
+        pub const ENTRY_POINTS: &[Signature] = &[$(Signature {
+            name: stringify!($name),
+            doc: $doc,
+            safety: $safety,
+            params: &[$(Param { name: stringify!($param), rust: stringify!($ty) }),*],
+            ret: stringify!($ret),
+        }),*];
+    };
+}
+
+entry_points! {
+    doc "Creates a context from `config`, a CBOR map of the config keys \
+         (NULL/0 for defaults); unknown keys are an error. Returns NULL on \
+         failure (last_error says why)."
+    safety "`config` must be NULL or valid for reads of `config_len` bytes."
+    fn new(config: *const c_char, config_len: usize) -> *mut c_void;
+
+    doc "Destroys a context. Pending requests get one RET_ERR \"context \
+         shutting down\" reply, pending host calls are cancelled, the loop \
+         thread is joined and memory is freed. From a callback on the loop \
+         thread, teardown finishes when the callback returns. Later use of \
+         `ctx` returns HC_ERR_INVALID_CONTEXT."
+    safety "None: `ctx` is looked up, never dereferenced."
+    fn destroy(ctx: *mut c_void) -> c_int;
+
+    doc "Calls `method` with a CBOR argument array. If and only if this \
+         returns HC_OK, `cb` is invoked exactly once, on the loop thread."
+    safety "`method` must be NULL or NUL-terminated; `req` NULL or valid for \
+            reads of `req_len` bytes."
+    fn call(
+        ctx: *mut c_void,
+        method: *const c_char,
+        req: *const c_char,
+        req_len: usize,
+        cb: Option<FFICallBack>,
+        user_data: *mut c_void,
+    ) -> c_int;
+
+    doc "Registers the host's implementation of host fn `name` (replacing any)."
+    safety "`name` must be NULL or NUL-terminated; `func` must be callable \
+            with `user_data` on the loop thread until the context is destroyed."
+    fn register_host_fn(
+        ctx: *mut c_void,
+        name: *const c_char,
+        func: Option<FFIHostFn>,
+        user_data: *mut c_void,
+    ) -> c_int;
+
+    doc "As register_host_fn, plus `cancel`, told when a call is abandoned \
+         (dropped, timed out, shutting down)."
+    safety "As for register_host_fn; `cancel` may be NULL."
+    fn register_host_fn_cancellable(
+        ctx: *mut c_void,
+        name: *const c_char,
+        func: Option<FFIHostFn>,
+        cancel: Option<FFIHostCancelFn>,
+        user_data: *mut c_void,
+    ) -> c_int;
+
+    doc "Completes host call `token` with RET_OK and CBOR, or RET_ERR and \
+         UTF-8 text. Any thread, any time, including inline from the host fn. \
+         Returns HC_ERR_UNKNOWN_TOKEN for a token that is unknown, already \
+         completed, cancelled or timed out."
+    safety "`msg` must be NULL or valid for reads of `len` bytes."
+    fn host_complete(
+        ctx: *mut c_void,
+        token: u64,
+        ret: c_int,
+        msg: *const c_char,
+        len: usize,
+    ) -> c_int;
+
+    doc "Adds a listener for `event`; returns its id, or 0 on failure."
+    safety "`event` must be NULL or NUL-terminated; `cb` must be callable \
+            with `user_data` on the loop thread until removed or destroyed."
+    fn add_event_listener(
+        ctx: *mut c_void,
+        event: *const c_char,
+        cb: Option<FFICallBack>,
+        user_data: *mut c_void,
+    ) -> u64;
+
+    doc "Removes a listener; once this returns it is not running and never \
+         runs again."
+    safety "None: `ctx` is looked up, never dereferenced."
+    fn remove_event_listener(ctx: *mut c_void, listener_id: u64) -> c_int;
+
+    doc "Copies the calling thread's last failure message into `buf` (always \
+         NUL-terminated when cap > 0) and returns its full length."
+    safety "`buf` must be NULL or valid for writes of `cap` bytes."
+    fn last_error(buf: *mut c_char, cap: usize) -> usize;
+
+    doc "The library's self-description (CBOR), valid for the process's \
+         life; `*len` receives its length."
+    safety "`len` must be NULL or valid for a write."
+    fn hostcall_description(len: *mut usize) -> *const u8;
+
+    doc "The interface hash of the loaded library; generated bindings compare \
+         it with the hash they were generated from."
+    safety "None."
+    fn interface_hash() -> u64;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_documented() {
+        for (i, a) in ENTRY_POINTS.iter().enumerate() {
+            assert!(!a.doc.is_empty() && !a.safety.is_empty(), "{}", a.name);
+            assert!(ENTRY_POINTS[i + 1..].iter().all(|b| b.name != a.name));
+        }
+    }
+
+    #[test]
+    fn prototypes_read_as_c() {
+        let call = ENTRY_POINTS.iter().find(|e| e.name == "call").unwrap();
+        assert_eq!(call.c_ret(), "int");
+        assert_eq!(
+            call.c_params().join(", "),
+            "void *ctx, const char *method, const char *req, size_t req_len, \
+             FFICallBack cb, void *user_data"
+        );
+        let hash = ENTRY_POINTS.last().unwrap();
+        assert!(hash.params.is_empty());
+        assert_eq!(hash.c_ret(), "uint64_t");
+    }
+}
