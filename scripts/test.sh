@@ -12,7 +12,8 @@
 #           chaos run among them) and the C demo end to end
 #   go      the Go bindings: gofmt, go vet, go test -race and under the
 #           strict cgo pointer checks, benchmarks in smoke mode
-#   kotlin  the Kotlin binding's Maven tests under -Xcheck:jni
+#   kotlin  the Kotlin Maven reactor (runtime and demo modules), tests under
+#           -Xcheck:jni
 #   fuzz    each cargo-fuzz target for a short bounded time
 #           (FUZZ_SECONDS per target, default 20; see docs/fuzzing.md)
 set -euo pipefail
@@ -103,7 +104,7 @@ part_rust() {
 
     step "generated files match what is checked in"
     if git -C "$root" rev-parse --git-dir >/dev/null 2>&1; then
-        git -C "$root" diff --exit-code -- examples/demo/include bindings/go/demo bindings/kotlin/src ||
+        git -C "$root" diff --exit-code -- examples/demo/include bindings/go/demo bindings/kotlin/demo/src ||
             die "generated files differ from what is checked in (see the diff above); commit them"
     else
         echo "(not a git checkout: the drift test above already compared them)"
@@ -169,11 +170,12 @@ part_kotlin() {
     java -version 2>&1 | sed -n 1p
     mvn -B -v -Dstyle.color=never | sed -n 1p
 
-    step "Kotlin binding: mvn -B test (JNI glue built by Maven, tests under -Xcheck:jni)"
+    step "Kotlin runtime and binding: mvn -B test over both modules (JNI glue built by Maven, tests under -Xcheck:jni)"
     cargo build -p demo
     local dir
     dir=$(lib_dir)
     (
+        # The parent pom: the reactor builds runtime, then demo (its tests).
         cd "$root/bindings/kotlin"
         log=$(mktemp)
         # clean: a report left by an earlier run must not fail (or pass) this one.
@@ -186,7 +188,7 @@ part_kotlin() {
         # reference leak reads "WARNING: JNI local refs: 33, exceeds capacity: 32";
         # misuse "WARNING in native method: …". (JniTest also runs a workout in a
         # child JVM under -Xcheck:jni and fails on any such line.)
-        if grep -rh "WARNING in native method\|JNI WARNING\|WARNING: JNI local refs\|FATAL ERROR in native method" "$log" target/surefire-reports 2>/dev/null; then
+        if grep -rh "WARNING in native method\|JNI WARNING\|WARNING: JNI local refs\|FATAL ERROR in native method" "$log" runtime/target/surefire-reports demo/target/surefire-reports 2>/dev/null; then
             die "-Xcheck:jni reported JNI misuse (above)"
         fi
         rm -f "$log"

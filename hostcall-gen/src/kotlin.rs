@@ -1042,7 +1042,6 @@ pub fn binding(desc: &LibraryDesc, package: &str) -> Vec<(String, String)> {
     vec![
         (format!("src/main/kotlin/{path}/{class}.kt"), file),
         (format!("src/main/c/{p}_jni.c"), g.c),
-        (format!("src/main/c/{p}.h"), crate::c::header(desc)),
     ]
 }
 

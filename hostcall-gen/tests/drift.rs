@@ -65,7 +65,7 @@ fn go_package_matches_the_built_library() {
 fn kotlin_binding_matches_the_built_library() {
     let files =
         hostcall_gen::kotlin::binding(&demo(), &hostcall_gen::kotlin::default_package("demo"));
-    regenerate(&repo("bindings/kotlin"), files);
+    regenerate(&repo("bindings/kotlin/demo"), files);
 }
 
 #[test]

@@ -193,7 +193,9 @@ class CallsTest : DemoTest() {
 
     @Test
     fun `the interface hash matches the header and the loaded library`() {
-        val header = File("src/main/c/demo.h").readLines()
+        // The library's header, where the build compiled the glue from (surefire passes the directory).
+        val includeDir = System.getProperty("hostcall.include.dir") ?: "../../../examples/demo/include"
+        val header = File(includeDir, "demo.h").readLines()
             .firstNotNullOf { it.removePrefix("#define DEMO_INTERFACE_HASH UINT64_C(").takeIf { rest -> rest != it } }
         assertEquals(Demo.INTERFACE_HASH, header.removeSuffix(")").removePrefix("0x").toULong(16))
         assertEquals(Demo.INTERFACE_HASH, DemoNative.interfaceHash().toULong())

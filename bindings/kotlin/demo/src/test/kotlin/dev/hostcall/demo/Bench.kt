@@ -19,8 +19,8 @@ import kotlinx.coroutines.withContext
  *
  *     cargo build -p demo --release
  *     cd bindings/kotlin
- *     mvn -B -q test-compile exec:exec@bench -Dhostcall.lib.dir=$PWD/../../target/release
- *     mvn -B -q test-compile exec:exec@bench -Dhostcall.lib.dir=… -Dbench.args="--runs 5 --seconds 1 --only login"
+ *     mvn -B -q -pl demo -am test-compile -Pbench -Dhostcall.lib.dir=$PWD/../../target/release
+ *     mvn -B -q -pl demo -am test-compile -Pbench -Dhostcall.lib.dir=… -Dbench.args="--runs 5 --seconds 1 --only login"
  *
  * Each benchmark runs `--runs` times (default 5) for about `--seconds`
  * each (default 1, after a warm-up of the same length) and reports the
