@@ -8,10 +8,7 @@
 //! reference. This binary counts every allocation to check it, against the
 //! bound the fuzz target `cbor_differential` holds every input to.
 
-#[path = "support/decode_cost.rs"]
-mod decode_cost;
-
-use decode_cost::{Counting, Tree, bound, lying_tree, peak_of};
+use hostcall_testkit::decode_cost::{Counting, Tree, bound, lying_tree, peak_of};
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;

@@ -4,14 +4,12 @@
 //! `extern "C"` entry points (prefix `rt`) are called from Rust exactly as a
 //! C host would call them.
 
-mod support;
-
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hostcall::status::*;
-use support::*;
+use hostcall_testkit::*;
 
 mod lib {
     use std::time::Duration;
@@ -155,23 +153,27 @@ mod lib {
     }
 }
 
-const ABI: Abi = Abi {
+/// The test library's entry points, the one table every test calls through.
+static ABI: EntryPoints = EntryPoints {
     new: lib::rt_new,
     destroy: lib::rt_destroy,
     call: lib::rt_call,
-    register: lib::rt_register_host_fn_cancellable,
-    complete: lib::rt_host_complete,
-    add_listener: lib::rt_add_event_listener,
-    remove_listener: lib::rt_remove_event_listener,
+    register_host_fn: lib::rt_register_host_fn,
+    register_host_fn_cancellable: lib::rt_register_host_fn_cancellable,
+    host_complete: lib::rt_host_complete,
+    add_event_listener: lib::rt_add_event_listener,
+    remove_event_listener: lib::rt_remove_event_listener,
     last_error: lib::rt_last_error,
+    hostcall_description: lib::rt_hostcall_description,
+    interface_hash: lib::rt_interface_hash,
 };
 
 fn client() -> Client {
-    Client::new(ABI, &[]).expect("context")
+    Client::new(&ABI, &[]).expect("context")
 }
 
 fn client_with(entries: &[(&str, u64)]) -> Client {
-    Client::new(ABI, &config(entries)).expect("context")
+    Client::new(&ABI, &config(entries)).expect("context")
 }
 
 /// A host `echo` that completes inline, inside the host fn.
@@ -181,7 +183,7 @@ fn echo_inline(client: &Client) -> Arc<HostImpl> {
         "echo",
         Box::new(move |token, request| {
             let (text,): (String,) = hostcall::wire::from_cbor(request).unwrap();
-            assert_eq!(complete(&abi, ctx, token, true, &cbor(&text)), HC_OK);
+            assert_eq!(complete(abi, ctx, token, true, &cbor(&text)), HC_OK);
         }),
         true,
     );
@@ -222,10 +224,7 @@ fn inline_and_cross_thread_completion_both_work() {
     let answerer = std::thread::spawn(move || {
         for _ in 0..3 {
             let (token, request) = pool.take(|_| 0).unwrap();
-            assert_eq!(
-                complete(&abi, ctx, token, true, &echo_text(&request)),
-                HC_OK
-            );
+            assert_eq!(complete(abi, ctx, token, true, &echo_text(&request)), HC_OK);
         }
     });
     assert_eq!(client.sink.wait_for(id, 1)[0].value::<String>(), "y");
@@ -271,7 +270,7 @@ fn host_fns_replies_and_events_run_on_the_one_loop_thread() {
         "whereami",
         Box::new(move |token, _| {
             let me = thread_number();
-            assert_eq!(complete(&abi, ctx, token, true, &cbor(&me)), HC_OK);
+            assert_eq!(complete(abi, ctx, token, true, &cbor(&me)), HC_OK);
         }),
         false,
     );
@@ -347,16 +346,7 @@ fn a_bad_outcome_code_leaves_the_token_completable() {
 }
 
 fn complete_raw(client: &Client, token: u64, ret: i32, payload: &[u8]) -> i32 {
-    // SAFETY: `payload` is valid for its length; the context is live.
-    unsafe {
-        (client.abi.complete)(
-            client.ctx.ptr(),
-            token,
-            ret,
-            payload.as_ptr().cast(),
-            payload.len(),
-        )
-    }
+    complete_with(client.abi, client.ctx, token, ret, payload)
 }
 
 #[test]
@@ -444,7 +434,7 @@ fn max_pending_requests_bounds_the_queue() {
         client.call_raw("echo_once", &cbor(&("c",)), extra),
         HC_ERR_OVERLOADED
     );
-    assert!(last_error(&client.abi).contains("max_pending_requests"));
+    assert!(last_error(client.abi).contains("max_pending_requests"));
     for (token, request) in pool.wait_len(2) {
         assert_eq!(client.complete(token, true, &echo_text(&request)), HC_OK);
     }
@@ -504,7 +494,7 @@ fn registering_an_undeclared_host_fn_is_refused() {
     let client = client();
     let (status, _) = client.register("ehco", Box::new(|_, _| {}), false);
     assert_eq!(status, HC_ERR_INVALID_ARG);
-    let message = last_error(&client.abi);
+    let message = last_error(client.abi);
     assert!(
         message.contains("declares no host fn 'ehco' (declared: echo, whereami)"),
         "{message}"
@@ -559,8 +549,8 @@ fn destroy_from_inside_a_host_fn_is_deferred_not_deadlocked() {
         "echo",
         Box::new(move |_token, _| {
             let mut seen = seen.lock().unwrap();
-            seen.push(destroy(&abi, ctx));
-            seen.push(destroy(&abi, ctx));
+            seen.push(destroy(abi, ctx));
+            seen.push(destroy(abi, ctx));
         }),
         true,
     );
@@ -596,7 +586,7 @@ fn destroy_from_inside_a_reply_callback_is_deferred() {
             &request,
             id,
             Some(Box::new(
-                move |_| seen.store(destroy(&abi, ctx) as usize, Ordering::SeqCst)
+                move |_| seen.store(destroy(abi, ctx) as usize, Ordering::SeqCst)
             )),
         ),
         HC_OK
@@ -653,7 +643,7 @@ fn listeners_can_be_removed_and_never_run_afterwards() {
     assert_eq!(kept, vec![1, 2, 3, 1, 2]);
     assert_eq!(client.sink.count(2), 3);
     assert_eq!(client.listen("tock", 3), 0);
-    assert!(last_error(&client.abi).contains("emits no event 'tock' (events: tick)"));
+    assert!(last_error(client.abi).contains("emits no event 'tock' (events: tick)"));
 }
 
 #[test]
@@ -708,11 +698,11 @@ fn removing_a_running_listener_waits_for_it_to_return() {
 
 #[test]
 fn bad_configs_are_refused_with_a_reason() {
-    let err = Client::new(ABI, &config(&[("max_in_flite", 3)]))
+    let err = Client::new(&ABI, &config(&[("max_in_flite", 3)]))
         .err()
         .unwrap();
     assert!(err.contains("unknown config key 'max_in_flite'"), "{err}");
-    let err = Client::new(ABI, &[0xff, 0x00]).err().unwrap();
+    let err = Client::new(&ABI, &[0xff, 0x00]).err().unwrap();
     assert!(err.contains("config"), "{err}");
 }
 
@@ -781,13 +771,13 @@ fn many_host_threads_complete_in_random_order_with_late_and_double_completions()
                     } else {
                         b"host says no".to_vec()
                     };
-                    assert_eq!(complete(&abi, ctx, token, ok, &payload), HC_OK);
+                    assert_eq!(complete(abi, ctx, token, ok, &payload), HC_OK);
                     done.push(token);
                     if rng.random_bool(0.05) {
                         // A double completion, or a late one for an earlier token.
                         let stale = done[rng.random_range(0..done.len())];
                         assert_eq!(
-                            complete(&abi, ctx, stale, true, &payload),
+                            complete(abi, ctx, stale, true, &payload),
                             HC_ERR_UNKNOWN_TOKEN
                         );
                         refused.fetch_add(1, Ordering::Relaxed);
@@ -842,7 +832,7 @@ fn destroy_in_the_middle_of_concurrent_completions_accounts_for_every_reply() {
                     let mut rng = rand::rngs::StdRng::seed_from_u64(round * 10 + seed);
                     let mut invalid = 0;
                     while let Some((token, request)) = pool.take(|n| rng.random_range(0..n)) {
-                        match complete(&abi, ctx, token, true, &echo_text(&request)) {
+                        match complete(abi, ctx, token, true, &echo_text(&request)) {
                             HC_OK => {}
                             HC_ERR_INVALID_CONTEXT => invalid += 1,
                             other => panic!("unexpected status {other}"),

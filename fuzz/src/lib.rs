@@ -5,8 +5,9 @@
 //! See docs/fuzzing.md.
 
 /// The decoding-memory bound, its counting allocator and the lying-length
-/// input, shared with `tests/decode_bounds.rs`.
-#[path = "../../tests/support/decode_cost.rs"]
+/// input, shared with `tests/decode_bounds.rs`: the test kit's module
+/// (`testkit/`), included by path.
+#[path = "../../testkit/src/decode_cost.rs"]
 pub mod decode_cost;
 pub mod script;
 pub mod types;
