@@ -7,8 +7,8 @@
 
 use serde::Serialize;
 
-use crate::describe::Describe;
-use crate::event_loop::LoopState;
+use crate::library::describe::Describe;
+use crate::context::event_loop::LoopState;
 use crate::library::EventDef;
 
 /// A type that is emitted as a named event.

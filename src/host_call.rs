@@ -31,8 +31,8 @@ use serde::de::DeserializeOwned;
 
 use crate::abi::{FFIHostCancelFn, UserData};
 use crate::error::HostError;
-use crate::event_loop::LoopState;
-use crate::inflight::{Cancel, Completion};
+use crate::context::event_loop::LoopState;
+use crate::core::inflight::{Cancel, Completion};
 use crate::library::HostFnDef;
 
 /// A call into the host, awaiting its typed result.

@@ -47,63 +47,64 @@
 // crate too.
 extern crate self as hostcall;
 
-mod sync;
+// The layers, from the bottom: each module uses only those above it in this
+// list (`tests/layering.rs` checks that the graph has no cycle). A loom build
+// (`--cfg hostcall_loom`) compiles only the concurrent cores and the status
+// codes.
+mod core;
+pub(crate) mod abi;
+pub use abi::status;
+#[cfg(not(hostcall_loom))]
+mod error;
+#[cfg(not(hostcall_loom))]
+pub mod log;
+#[cfg(not(hostcall_loom))]
+pub mod wire;
+#[cfg(not(hostcall_loom))]
+mod request;
+#[cfg(not(hostcall_loom))]
+mod library;
+#[cfg(not(hostcall_loom))]
+pub use library::describe;
+#[cfg(not(hostcall_loom))]
+mod context;
+#[cfg(not(hostcall_loom))]
+mod host_call;
+#[cfg(not(hostcall_loom))]
+mod events;
+#[doc(hidden)]
+#[cfg(not(hostcall_loom))]
+pub mod ffi;
 
-// The concurrent cores: all that a loom build (`--cfg hostcall_loom`)
-// compiles, besides the status codes.
-pub(crate) mod handle;
-pub(crate) mod inbox;
-pub(crate) mod inflight;
-pub mod status;
+#[cfg(not(hostcall_loom))]
+pub use {
+    abi::{
+        FFICallBack, FFICallBackBool, FFICallBackF64, FFICallBackI64, FFICallBackU64,
+        FFIHostCancelFn, FFIHostFn,
+    },
+    context::config::Config,
+    error::HostError,
+    events::{EmitError, Event, emit},
+    host_call::HostCall,
+    library::Library,
+    library::describe::{Describe, LibraryDesc, TypeDesc},
+    wire::Bytes,
+};
 
-/// Applies `#[cfg(not(hostcall_loom))]` to each item.
-macro_rules! outside_loom {
-    ($($item:item)*) => { $(#[cfg(not(hostcall_loom))] $item)* };
-}
+#[cfg(not(hostcall_loom))]
+pub use hostcall_macros::{Event, Record, export, handler, host_fn};
 
-outside_loom! {
-    mod abi;
-    mod cbor_fast;
-    mod config;
-    mod context;
-    pub mod describe;
-    mod error;
-    mod event_loop;
-    mod events;
-    #[doc(hidden)]
-    pub mod ffi;
-    mod handler;
-    mod host_call;
-    mod library;
-    mod listeners;
-    mod small_fn;
-    mod waits;
-    pub mod log;
-    pub mod wire;
-
-    pub use {
-        abi::{FFICallBack, FFICallBackBool, FFICallBackF64, FFICallBackI64, FFICallBackU64, FFIHostCancelFn, FFIHostFn},
-        config::Config,
-        describe::{Describe, LibraryDesc, TypeDesc},
-        error::HostError,
-        events::{EmitError, Event, emit},
-        host_call::HostCall,
-        library::Library,
-        wire::Bytes,
+/// Items the macros' generated code uses. Not part of the public API.
+#[doc(hidden)]
+#[cfg(not(hostcall_loom))]
+pub mod __private {
+    pub use crate::context::event_loop::Responder;
+    pub use crate::ffi::{NativeArgError, native_bytes, native_call, native_text};
+    pub use crate::library::describe::{FieldDesc, RecordDesc, Records, TypeDesc, TypeRef};
+    pub use crate::library::{ArgDef, EventDef, HandlerDef, HostFnDef, Library, LibraryDef};
+    pub use crate::request::{
+        Callback, Invocation, Reply, Value, native_result, native_value, reply_result,
+        reply_value,
     };
-
-    pub use hostcall_macros::{Event, Record, export, handler, host_fn};
-
-    /// Items the macros' generated code uses. Not part of the public API.
-    #[doc(hidden)]
-    pub mod __private {
-        pub use crate::describe::{FieldDesc, RecordDesc, Records, TypeDesc, TypeRef};
-        pub use crate::ffi::{NativeArgError, native_bytes, native_call, native_text};
-        pub use crate::event_loop::Responder;
-        pub use crate::handler::{
-            Callback, Invocation, Reply, Value, native_result, native_value, reply_result, reply_value,
-        };
-        pub use crate::library::{ArgDef, EventDef, HandlerDef, HostFnDef, Library, LibraryDef};
-        pub use crate::wire::decode_args;
-    }
+    pub use crate::wire::decode_args;
 }

@@ -3,7 +3,7 @@
 //!
 //! Every type that crosses the boundary implements [`Describe`]. The macros
 //! record, for each handler, host fn and event, how to describe its argument
-//! and result types; [`crate::Library`] walks those descriptions once into a
+//! and result types; [`Library`](crate::library::Library) walks those descriptions once into a
 //! [`LibraryDesc`], which the library exports (as CBOR) through
 //! `<lib>_hostcall_description`. `hostcall-gen` reads it from the built
 //! library and writes the C header and the language bindings.
@@ -40,7 +40,7 @@ pub enum TypeDesc {
     F64,
     /// UTF-8 text.
     String,
-    /// A byte string ([`crate::Bytes`]).
+    /// A byte string ([`crate::wire::Bytes`]).
     Bytes,
     /// A CBOR array of one element type.
     List(Box<TypeDesc>),
@@ -144,7 +144,7 @@ impl LibraryDesc {
 /// A type that can cross the boundary and say what it looks like.
 ///
 /// Implemented for `()`, `bool`, the integer and float types, `String`,
-/// [`crate::Bytes`], `Vec<T>` and `Option<T>`; `#[derive(hostcall::Record)]`
+/// [`crate::wire::Bytes`], `Vec<T>` and `Option<T>`; `#[derive(hostcall::Record)]`
 /// implements it for structs with named fields.
 pub trait Describe {
     /// The wire shape of this type.
@@ -237,7 +237,7 @@ scalar! {
     i8 => I8, i16 => I16, i32 => I32, i64 => I64,
     u8 => U8, u16 => U16, u32 => U32, u64 => U64,
     f32 => F32, f64 => F64,
-    String => String, crate::Bytes => Bytes,
+    String => String, crate::wire::Bytes => Bytes,
 }
 
 impl Describe for str {

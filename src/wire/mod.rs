@@ -26,7 +26,7 @@ use ciborium::Value;
 use serde::de::{DeserializeOwned, SeqAccess};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::cbor_fast;
+mod cbor_fast;
 
 /// The CBOR encoding of null.
 pub const CBOR_NULL: &[u8] = &[0xf6];

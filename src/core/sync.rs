@@ -1,7 +1,7 @@
 //! The synchronisation primitives the concurrent cores are built on.
 //!
-//! The completion bridge ([`crate::inflight`], [`crate::inbox`]) and the handle
-//! guard ([`crate::handle`]) import their atomics and cells from here, so the
+//! The completion bridge ([`crate::core::inflight`], [`crate::core::inbox`]) and the handle
+//! guard ([`crate::core::handle`]) import their atomics and cells from here, so the
 //! same code runs on `std` in production and on `loom` under
 //! `RUSTFLAGS="--cfg hostcall_loom"`, where every interleaving is explored.
 

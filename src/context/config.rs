@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use ciborium::Value;
 
-use crate::inflight::MAX_SLOTS;
+use crate::core::inflight::MAX_SLOTS;
 
 /// A context's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]

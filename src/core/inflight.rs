@@ -32,7 +32,7 @@
 
 use std::task::Waker;
 
-use crate::sync::{AtomicPtr, AtomicU64, Ordering, OwnedCell};
+use crate::core::sync::{AtomicPtr, AtomicU64, Ordering, OwnedCell};
 
 /// Bits of a token that hold the slot index.
 pub(crate) const INDEX_BITS: u32 = 24;
@@ -690,7 +690,7 @@ mod loom_tests {
     /// exactly once either way.
     #[test]
     fn claim_races_an_abandoning_cancel() {
-        crate::sync::model(|| {
+        crate::core::sync::model(|| {
             let table = Arc::new(InFlight::new(2));
             // SAFETY: the model's main thread plays the loop thread.
             let token = unsafe { table.allocate().unwrap() };
@@ -717,7 +717,7 @@ mod loom_tests {
     /// Two host threads complete the same token: exactly one claim wins.
     #[test]
     fn two_claims_one_winner() {
-        crate::sync::model(|| {
+        crate::core::sync::model(|| {
             let table = Arc::new(InFlight::new(1));
             // SAFETY: the model's main thread plays the loop thread.
             let token = unsafe { table.allocate().unwrap() };
@@ -740,7 +740,7 @@ mod loom_tests {
     /// won, the completion is still delivered to the waiting future.
     #[test]
     fn a_timeout_losing_to_a_claim_still_gets_the_value() {
-        crate::sync::model(|| {
+        crate::core::sync::model(|| {
             let table = Arc::new(InFlight::new(1));
             // SAFETY: the model's main thread plays the loop thread.
             let token = unsafe { table.allocate().unwrap() };

@@ -5,11 +5,13 @@
 //! and `export!` the [`LibraryDef`] listing them plus a `static` [`Library`]
 //! that every generated `extern "C"` entry point hands to the runtime.
 
+pub mod describe;
+
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use crate::describe::{EventDesc, FieldDesc, FnDesc, LibraryDesc, Records, TypeRef};
-use crate::handler::Invocation;
+use crate::library::describe::{EventDesc, FieldDesc, FnDesc, LibraryDesc, Records, TypeRef};
+use crate::request::Invocation;
 
 /// One argument of a handler or host fn.
 #[derive(Debug, Clone, Copy)]
@@ -230,7 +232,7 @@ fn interface_hash(desc: &LibraryDesc) -> u64 {
         record.fields.iter_mut().for_each(|f| f.doc.clear());
     }
     let bytes = crate::wire::to_cbor(&shape).expect("descriptions always encode");
-    crate::describe::fnv1a(&bytes)
+    crate::library::describe::fnv1a(&bytes)
 }
 
 impl Library {

@@ -42,8 +42,8 @@ use tokio::task::LocalSet;
 use tracing::Instrument;
 
 use crate::context::{HostFnEntry, Msg, Request, Shared};
-use crate::handler::{Invocation, Reply, ReplyTo, panic_text, run_sync};
-use crate::inflight::{Cancel, Completion};
+use crate::request::{Invocation, Reply, ReplyTo, panic_text, run_sync};
+use crate::core::inflight::{Cancel, Completion};
 
 /// Messages handled before the dispatcher yields to handler tasks.
 const BATCH: usize = 256;
@@ -96,7 +96,7 @@ impl LoopState {
     }
 
     /// The id of the context whose loop thread this is, if any: the
-    /// caller's node in the wait-for graph ([`crate::waits`]).
+    /// caller's node in the wait-for graph ([`crate::context::waits`]).
     pub(crate) fn current_id() -> Option<u64> {
         CURRENT
             .try_with(|c| c.borrow().as_ref().map(|state| state.shared.id))
@@ -222,7 +222,7 @@ impl LoopState {
         // Once destroy has been called every reply still to go out says so,
         // even for a handler that finished in the same turn.
         let result = if self.shared.closing.load(Ordering::Acquire) {
-            Err(crate::handler::SHUTTING_DOWN.to_owned())
+            Err(crate::request::SHUTTING_DOWN.to_owned())
         } else {
             result
         };
@@ -401,7 +401,7 @@ fn run(shared: Arc<Shared>, ready: std::sync::mpsc::SyncSender<Result<(), String
         local.block_on(&runtime, dispatch(Rc::clone(&state)));
     }));
     if let Err(payload) = &dispatched {
-        let text = crate::handler::panic_text("<dispatcher>", &**payload);
+        let text = crate::request::panic_text("<dispatcher>", &**payload);
         tracing::error!(%text, "the event loop failed; the context now refuses all work");
         state.shared.failed.store(true, Ordering::Release);
     }

@@ -4,7 +4,20 @@
 //! inbox and its wake signal, the in-flight table's claim side, the listener
 //! table and the flags. Everything else — the host-fn registry, the handler
 //! tasks, the in-flight bookkeeping — belongs to the loop thread
-//! ([`crate::event_loop::LoopState`]).
+//! ([`event_loop::LoopState`]).
+//!
+//! This module is the context and the loop thread that serves it:
+//!
+//! * [`event_loop`]: the loop thread: dispatch, sleep, teardown;
+//! * [`config`]: the configuration `<lib>_new` takes;
+//! * [`listeners`]: the event listener table host threads add to;
+//! * [`waits`]: which loop thread waits for which context, so that no wait
+//!   closes a cycle.
+
+pub(crate) mod config;
+pub(crate) mod event_loop;
+pub(crate) mod listeners;
+pub(crate) mod waits;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -13,12 +26,12 @@ use std::thread::JoinHandle;
 use tokio::sync::Notify;
 
 use crate::abi::{FFIHostCancelFn, FFIHostFn, UserData};
-use crate::config::Config;
-use crate::handler::{Invocation, ReplyTo};
-use crate::inbox::Inbox;
-use crate::inflight::{Completion, InFlight};
+use crate::context::config::Config;
+use crate::request::{Invocation, ReplyTo};
+use crate::core::inbox::Inbox;
+use crate::core::inflight::{Completion, InFlight};
 use crate::library::{HandlerDef, Library};
-use crate::listeners::Listeners;
+use crate::context::listeners::Listeners;
 
 /// A registered host fn implementation.
 #[derive(Clone, Copy)]
@@ -41,7 +54,7 @@ pub(crate) struct Request {
 pub(crate) enum Msg {
     Request(Request),
     /// A claimed token's completion (protocol step 2 → 3 of
-    /// [`crate::inflight`]).
+    /// [`crate::core::inflight`]).
     Completion {
         token: u64,
         completion: Completion,
@@ -56,7 +69,7 @@ pub(crate) enum Msg {
 /// The part of a context any thread may touch.
 pub(crate) struct Shared {
     /// Unique in the process for the life of the process: this context's
-    /// node in the wait-for graph ([`crate::waits`]).
+    /// node in the wait-for graph ([`crate::context::waits`]).
     pub(crate) id: u64,
     pub(crate) library: &'static Library,
     pub(crate) config: Config,

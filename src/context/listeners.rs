@@ -15,7 +15,7 @@
 //!    not running and will never run again: its user data may be freed. The
 //!    caller skips the wait where waiting could deadlock: on the loop thread
 //!    itself (from inside a callback, where there is nothing to wait for),
-//!    or on a loop thread the listener's is waiting for ([`crate::waits`]).
+//!    or on a loop thread the listener's is waiting for ([`crate::context::waits`]).
 
 use std::sync::{Condvar, Mutex, MutexGuard};
 

@@ -30,7 +30,7 @@
 //! starts waiting is not lost either. At worst the loop wakes once for a
 //! message it already drained.
 
-use crate::sync::{AtomicBool, Ordering, fence};
+use crate::core::sync::{AtomicBool, Ordering, fence};
 
 #[cfg(not(hostcall_loom))]
 type Queue<T> = crossbeam_queue::SegQueue<T>;
@@ -183,7 +183,7 @@ mod loom_tests {
 
     #[test]
     fn no_wake_up_is_lost() {
-        crate::sync::model(|| {
+        crate::core::sync::model(|| {
             let inbox = Arc::new(Inbox::new());
             let notify = Arc::new(Notify::new());
             let producers: Vec<_> = (0..2)
@@ -216,7 +216,7 @@ mod loom_tests {
     /// wakes itself or hands the job back; still no wake-up is lost.
     #[test]
     fn no_wake_up_is_lost_around_a_spin() {
-        crate::sync::model(|| {
+        crate::core::sync::model(|| {
             let inbox = Arc::new(Inbox::new());
             let notify = Arc::new(Notify::new());
             let producer = {

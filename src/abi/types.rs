@@ -74,9 +74,9 @@ unsafe impl Sync for UserData {}
 /// Invokes a reply or event callback with a byte payload.
 pub(crate) fn invoke(callback: FFICallBack, ok: bool, payload: &[u8], user_data: UserData) {
     let ret = if ok {
-        crate::status::RET_OK
+        crate::abi::status::RET_OK
     } else {
-        crate::status::RET_ERR
+        crate::abi::status::RET_ERR
     };
     // SAFETY: the host registered `callback` for exactly this use; `payload`
     // is valid for `len` bytes for the duration of the call (contract 5).

@@ -14,6 +14,8 @@
 //!    because the context is shutting down) replies `context shutting down`
 //!    from its destructor, so every accepted request gets exactly one reply.
 
+pub(crate) mod small_fn;
+
 use std::any::Any;
 use std::fmt::Display;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -25,10 +27,10 @@ use std::ffi::{c_char, c_int};
 use crate::abi::{
     FFICallBack, FFICallBackBool, FFICallBackF64, FFICallBackI64, FFICallBackU64, UserData,
 };
-use crate::event_loop::Responder;
+use crate::context::event_loop::Responder;
 use crate::library::HandlerDef;
-use crate::small_fn::SmallFn;
-use crate::status::{RET_ERR, RET_OK};
+use small_fn::SmallFn;
+use crate::abi::status::{RET_ERR, RET_OK};
 
 /// A handler's successful result, in the form its caller asked for: CBOR
 /// for `<lib>_call`, a plain value for a native entry point.
@@ -139,7 +141,7 @@ into_native! {
     f32 => F64 as f64, f64 => F64 as f64, bool => Bool as bool, String => Text as String,
 }
 
-impl IntoNative for crate::Bytes {
+impl IntoNative for crate::wire::Bytes {
     fn into_native(self) -> Value {
         Value::Bytes(self.0)
     }

@@ -13,21 +13,24 @@
 //! 5. returns a status, and invokes the callback it was given exactly once if
 //!    and only if that status is `HC_OK`.
 
+mod native;
+
+pub use native::{NativeArgError, native_bytes, native_call, native_text};
+
 use std::cell::RefCell;
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use crate::abi::{FFICallBack, FFIHostCancelFn, FFIHostFn, UserData};
-use crate::config::Config;
+use crate::context::config::Config;
 use crate::context::{HostFnEntry, Msg, Request, Shared};
-use crate::event_loop::{self, LoopState};
-use crate::handle::{Guard, HandleTable};
-use crate::handler::{Callback, Invocation, ReplyTo, panic_text};
-use crate::inflight::Completion;
-use crate::library::HandlerDef;
+use crate::context::event_loop::{self, LoopState};
+use crate::core::handle::{Guard, HandleTable};
+use crate::request::{Callback, Invocation, ReplyTo, panic_text};
+use crate::core::inflight::Completion;
 use crate::library::Library;
-use crate::status::*;
+use crate::abi::status::*;
 
 /// Every live context of every library in this binary.
 static CONTEXTS: HandleTable<Shared> = HandleTable::new();
@@ -174,14 +177,14 @@ pub unsafe fn new(
 }
 
 /// Stops the loop and joins it, unless that wait could close a cycle of
-/// loop threads waiting for each other (contract 7, [`crate::waits`]): its
+/// loop threads waiting for each other (contract 7, [`crate::context::waits`]): its
 /// own loop thread, or one that waits (through a chain of destroys and
 /// listener removals) for the caller's. Then the thread is detached and
 /// tears down as soon as the callback it is in returns.
 fn shut_down(shared: &Shared) {
     // Ask before the loop is told to stop: its teardown may run callbacks
     // that destroy the caller's context, and they must see this edge.
-    let waiting = crate::waits::begin(LoopState::current_id(), shared.id);
+    let waiting = crate::context::waits::begin(LoopState::current_id(), shared.id);
     shared.close();
     let thread = shared
         .thread
@@ -284,116 +287,6 @@ pub unsafe fn call(
             handler,
             invocation,
             reply: ReplyTo::new(Callback::Bytes(callback), UserData(user_data), handler),
-        }));
-        HC_OK
-    })
-}
-
-/// Why a native entry point's arguments were refused.
-#[derive(Debug)]
-pub enum NativeArgError {
-    /// A pointer argument was NULL with a non-zero length: `HC_ERR_NULL_ARG`.
-    Null(&'static str),
-    /// An argument was unusable (text that is not UTF-8): an error reply.
-    Invalid(String),
-}
-
-/// Copies a native text argument, checking it is UTF-8.
-///
-/// # Safety
-/// Unless NULL, `ptr` must be valid for reads of `len` bytes.
-pub unsafe fn native_text(
-    ptr: *const c_char,
-    len: usize,
-    name: &'static str,
-) -> Result<String, NativeArgError> {
-    // SAFETY: forwarded caller obligation.
-    let bytes = unsafe { native_slice(ptr, len, name) }?;
-    String::from_utf8(bytes.to_vec())
-        .map_err(|e| NativeArgError::Invalid(format!("argument `{name}` is not valid UTF-8: {e}")))
-}
-
-/// Copies a native byte-string argument.
-///
-/// # Safety
-/// Unless NULL, `ptr` must be valid for reads of `len` bytes.
-pub unsafe fn native_bytes(
-    ptr: *const u8,
-    len: usize,
-    name: &'static str,
-) -> Result<crate::Bytes, NativeArgError> {
-    // SAFETY: forwarded caller obligation.
-    Ok(crate::Bytes(
-        unsafe { native_slice(ptr.cast(), len, name) }?.to_vec(),
-    ))
-}
-
-/// # Safety
-/// Unless NULL, `ptr` must be valid for reads of `len` bytes for `'a`.
-unsafe fn native_slice<'a>(
-    ptr: *const c_char,
-    len: usize,
-    name: &'static str,
-) -> Result<&'a [u8], NativeArgError> {
-    if ptr.is_null() {
-        return if len == 0 {
-            Ok(&[])
-        } else {
-            Err(NativeArgError::Null(name))
-        };
-    }
-    // SAFETY: non-null and valid for `len` bytes (caller's obligation).
-    Ok(unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) })
-}
-
-/// A native (zero-serialization) entry point: `<lib>_native_<method>`.
-/// `build` converts the C arguments into an invocation; it runs before this
-/// returns, so every byte is copied by then.
-///
-/// # Safety
-/// Whatever `build` reads must be valid during the call.
-pub unsafe fn native_call(
-    library: &'static Library,
-    ctx: *mut c_void,
-    handler: &'static HandlerDef,
-    callback: Option<Callback>,
-    user_data: *mut c_void,
-    build: impl FnOnce() -> Result<Invocation, NativeArgError>,
-) -> c_int {
-    guarded(handler.name, HC_ERR_PANIC, || {
-        if ctx.is_null() {
-            return fail(HC_ERR_NULL_ARG, "ctx is NULL");
-        }
-        let Some(callback) = callback else {
-            return fail(HC_ERR_NULL_ARG, "callback is NULL");
-        };
-        let shared = match enter(library, ctx) {
-            Ok(shared) => shared,
-            Err(status) => return status,
-        };
-        if shared.is_closing() {
-            return fail(HC_ERR_SHUTTING_DOWN, "the context's event loop has failed");
-        }
-        let invocation = match catch_unwind(AssertUnwindSafe(build)) {
-            Ok(Ok(invocation)) => invocation,
-            Ok(Err(NativeArgError::Null(name))) => {
-                return fail(
-                    HC_ERR_NULL_ARG,
-                    format!("argument `{name}` is NULL but its length is not 0"),
-                );
-            }
-            Ok(Err(NativeArgError::Invalid(problem))) => {
-                Invocation::Failed(format!("bad request for '{}': {problem}", handler.name))
-            }
-            Err(payload) => Invocation::Failed(panic_text(handler.name, &*payload)),
-        };
-        if let Err(status) = admit(&shared) {
-            return status;
-        }
-        shared.send(Msg::Request(Request {
-            handler,
-            invocation,
-            reply: ReplyTo::new(callback, UserData(user_data), handler),
         }));
         HC_OK
     })
@@ -530,7 +423,7 @@ fn claim(shared: &Shared, token: u64, ok: bool, payload: &[u8]) -> Result<Comple
     }
     Ok(Completion {
         ok,
-        payload: crate::inflight::Payload::from_slice(payload),
+        payload: crate::core::inflight::Payload::from_slice(payload),
     })
 }
 
@@ -608,7 +501,7 @@ pub unsafe fn remove_event_listener(
         drop(guard);
         // From the listener's own loop thread, or one it waits for, there is
         // nothing to wait for or no waiting allowed (contract 7).
-        let waiting = crate::waits::begin(LoopState::current_id(), shared.id);
+        let waiting = crate::context::waits::begin(LoopState::current_id(), shared.id);
         if shared.listeners.remove(listener_id, waiting.is_some()) {
             HC_OK
         } else {

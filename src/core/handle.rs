@@ -33,7 +33,7 @@ use std::sync::Arc;
 
 use crossbeam_utils::CachePadded;
 
-use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence};
+use crate::core::sync::{AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence};
 
 /// Number of guard counters per slot.
 pub(crate) const STRIPES: usize = 8;
@@ -139,7 +139,7 @@ impl<T> HandleSlot<T> {
             // Acquire pairs with `exit`'s Release: what an entry did under
             // its guard happens before we hand the context back.
             while guard.load(Ordering::Acquire) != 0 {
-                crate::sync::yield_now();
+                crate::core::sync::yield_now();
             }
         }
         let value = self.value.swap(std::ptr::null_mut(), Ordering::AcqRel);
@@ -197,7 +197,7 @@ mod loom_tests {
 
     #[test]
     fn close_waits_for_admitted_entries() {
-        crate::sync::model(|| {
+        crate::core::sync::model(|| {
             let slot = std::sync::Arc::new(HandleSlot::new());
             let generation = slot.publish(Arc::new(UnsafeCell::new(7u32))).ok().unwrap();
             let entrant = {

@@ -1,0 +1,126 @@
+//! The native entry points, `<lib>_native_<method>`: C arguments in, a
+//! typed callback out, no CBOR on either side. `export!` emits one per
+//! handler whose arguments and result are scalars, text or bytes; its
+//! wrapper copies each argument with [`native_text`] or [`native_bytes`] and
+//! hands the invocation to [`native_call`], which follows the same five
+//! steps as every entry point ([`crate::ffi`]).
+
+use std::ffi::{c_char, c_int, c_void};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use super::{admit, enter, fail, guarded};
+use crate::abi::UserData;
+use crate::abi::status::*;
+use crate::context::{Msg, Request};
+use crate::library::{HandlerDef, Library};
+use crate::request::{Callback, Invocation, ReplyTo, panic_text};
+
+/// Why a native entry point's arguments were refused.
+#[derive(Debug)]
+pub enum NativeArgError {
+    /// A pointer argument was NULL with a non-zero length: `HC_ERR_NULL_ARG`.
+    Null(&'static str),
+    /// An argument was unusable (text that is not UTF-8): an error reply.
+    Invalid(String),
+}
+
+/// Copies a native text argument, checking it is UTF-8.
+///
+/// # Safety
+/// Unless NULL, `ptr` must be valid for reads of `len` bytes.
+pub unsafe fn native_text(
+    ptr: *const c_char,
+    len: usize,
+    name: &'static str,
+) -> Result<String, NativeArgError> {
+    // SAFETY: forwarded caller obligation.
+    let bytes = unsafe { native_slice(ptr, len, name) }?;
+    String::from_utf8(bytes.to_vec())
+        .map_err(|e| NativeArgError::Invalid(format!("argument `{name}` is not valid UTF-8: {e}")))
+}
+
+/// Copies a native byte-string argument.
+///
+/// # Safety
+/// Unless NULL, `ptr` must be valid for reads of `len` bytes.
+pub unsafe fn native_bytes(
+    ptr: *const u8,
+    len: usize,
+    name: &'static str,
+) -> Result<crate::wire::Bytes, NativeArgError> {
+    // SAFETY: forwarded caller obligation.
+    Ok(crate::wire::Bytes(
+        unsafe { native_slice(ptr.cast(), len, name) }?.to_vec(),
+    ))
+}
+
+/// # Safety
+/// Unless NULL, `ptr` must be valid for reads of `len` bytes for `'a`.
+unsafe fn native_slice<'a>(
+    ptr: *const c_char,
+    len: usize,
+    name: &'static str,
+) -> Result<&'a [u8], NativeArgError> {
+    if ptr.is_null() {
+        return if len == 0 {
+            Ok(&[])
+        } else {
+            Err(NativeArgError::Null(name))
+        };
+    }
+    // SAFETY: non-null and valid for `len` bytes (caller's obligation).
+    Ok(unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) })
+}
+
+/// A native (zero-serialization) entry point: `<lib>_native_<method>`.
+/// `build` converts the C arguments into an invocation; it runs before this
+/// returns, so every byte is copied by then.
+///
+/// # Safety
+/// Whatever `build` reads must be valid during the call.
+pub unsafe fn native_call(
+    library: &'static Library,
+    ctx: *mut c_void,
+    handler: &'static HandlerDef,
+    callback: Option<Callback>,
+    user_data: *mut c_void,
+    build: impl FnOnce() -> Result<Invocation, NativeArgError>,
+) -> c_int {
+    guarded(handler.name, HC_ERR_PANIC, || {
+        if ctx.is_null() {
+            return fail(HC_ERR_NULL_ARG, "ctx is NULL");
+        }
+        let Some(callback) = callback else {
+            return fail(HC_ERR_NULL_ARG, "callback is NULL");
+        };
+        let shared = match enter(library, ctx) {
+            Ok(shared) => shared,
+            Err(status) => return status,
+        };
+        if shared.is_closing() {
+            return fail(HC_ERR_SHUTTING_DOWN, "the context's event loop has failed");
+        }
+        let invocation = match catch_unwind(AssertUnwindSafe(build)) {
+            Ok(Ok(invocation)) => invocation,
+            Ok(Err(NativeArgError::Null(name))) => {
+                return fail(
+                    HC_ERR_NULL_ARG,
+                    format!("argument `{name}` is NULL but its length is not 0"),
+                );
+            }
+            Ok(Err(NativeArgError::Invalid(problem))) => {
+                Invocation::Failed(format!("bad request for '{}': {problem}", handler.name))
+            }
+            Err(payload) => Invocation::Failed(panic_text(handler.name, &*payload)),
+        };
+        if let Err(status) = admit(&shared) {
+            return status;
+        }
+        shared.send(Msg::Request(Request {
+            handler,
+            invocation,
+            reply: ReplyTo::new(callback, UserData(user_data), handler),
+        }));
+        HC_OK
+    })
+}
