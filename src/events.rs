@@ -7,9 +7,9 @@
 
 use serde::Serialize;
 
-use crate::library::describe::Describe;
 use crate::context::event_loop::LoopState;
 use crate::library::EventDef;
+use crate::library::describe::Describe;
 
 /// A type that is emitted as a named event.
 pub trait Event: Serialize + Describe {

@@ -30,9 +30,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::abi::{FFIHostCancelFn, UserData};
-use crate::error::HostError;
 use crate::context::event_loop::LoopState;
 use crate::core::inflight::{Cancel, Completion};
+use crate::error::HostError;
 use crate::library::HostFnDef;
 
 /// A call into the host, awaiting its typed result.

@@ -51,30 +51,30 @@ extern crate self as hostcall;
 // list (`tests/layering.rs` checks that the graph has no cycle). A loom build
 // (`--cfg hostcall_loom`) compiles only the concurrent cores and the status
 // codes.
-mod core;
 pub(crate) mod abi;
+mod core;
 pub use abi::status;
 #[cfg(not(hostcall_loom))]
 mod error;
 #[cfg(not(hostcall_loom))]
-pub mod log;
+mod library;
 #[cfg(not(hostcall_loom))]
-pub mod wire;
+pub mod log;
 #[cfg(not(hostcall_loom))]
 mod request;
 #[cfg(not(hostcall_loom))]
-mod library;
+pub mod wire;
 #[cfg(not(hostcall_loom))]
 pub use library::describe;
 #[cfg(not(hostcall_loom))]
 mod context;
 #[cfg(not(hostcall_loom))]
-mod host_call;
-#[cfg(not(hostcall_loom))]
 mod events;
 #[doc(hidden)]
 #[cfg(not(hostcall_loom))]
 pub mod ffi;
+#[cfg(not(hostcall_loom))]
+mod host_call;
 
 #[cfg(not(hostcall_loom))]
 pub use {
@@ -103,8 +103,7 @@ pub mod __private {
     pub use crate::library::describe::{FieldDesc, RecordDesc, Records, TypeDesc, TypeRef};
     pub use crate::library::{ArgDef, EventDef, HandlerDef, HostFnDef, Library, LibraryDef};
     pub use crate::request::{
-        Callback, Invocation, Reply, Value, native_result, native_value, reply_result,
-        reply_value,
+        Callback, Invocation, Reply, Value, native_result, native_value, reply_result, reply_value,
     };
     pub use crate::wire::decode_args;
 }

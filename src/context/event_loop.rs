@@ -42,8 +42,8 @@ use tokio::task::LocalSet;
 use tracing::Instrument;
 
 use crate::context::{HostFnEntry, Msg, Request, Shared};
-use crate::request::{Invocation, Reply, ReplyTo, panic_text, run_sync};
 use crate::core::inflight::{Cancel, Completion};
+use crate::request::{Invocation, Reply, ReplyTo, panic_text, run_sync};
 
 /// Messages handled before the dispatcher yields to handler tasks.
 const BATCH: usize = 256;

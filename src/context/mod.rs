@@ -27,11 +27,11 @@ use tokio::sync::Notify;
 
 use crate::abi::{FFIHostCancelFn, FFIHostFn, UserData};
 use crate::context::config::Config;
-use crate::request::{Invocation, ReplyTo};
+use crate::context::listeners::Listeners;
 use crate::core::inbox::Inbox;
 use crate::core::inflight::{Completion, InFlight};
 use crate::library::{HandlerDef, Library};
-use crate::context::listeners::Listeners;
+use crate::request::{Invocation, ReplyTo};
 
 /// A registered host fn implementation.
 #[derive(Clone, Copy)]

@@ -22,15 +22,15 @@ use std::ffi::{CStr, c_char, c_int, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
+use crate::abi::status::*;
 use crate::abi::{FFICallBack, FFIHostCancelFn, FFIHostFn, UserData};
 use crate::context::config::Config;
-use crate::context::{HostFnEntry, Msg, Request, Shared};
 use crate::context::event_loop::{self, LoopState};
+use crate::context::{HostFnEntry, Msg, Request, Shared};
 use crate::core::handle::{Guard, HandleTable};
-use crate::request::{Callback, Invocation, ReplyTo, panic_text};
 use crate::core::inflight::Completion;
 use crate::library::Library;
-use crate::abi::status::*;
+use crate::request::{Callback, Invocation, ReplyTo, panic_text};
 
 /// Every live context of every library in this binary.
 static CONTEXTS: HandleTable<Shared> = HandleTable::new();

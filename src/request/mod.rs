@@ -24,13 +24,13 @@ use serde::Serialize;
 
 use std::ffi::{c_char, c_int};
 
+use crate::abi::status::{RET_ERR, RET_OK};
 use crate::abi::{
     FFICallBack, FFICallBackBool, FFICallBackF64, FFICallBackI64, FFICallBackU64, UserData,
 };
 use crate::context::event_loop::Responder;
 use crate::library::HandlerDef;
 use small_fn::SmallFn;
-use crate::abi::status::{RET_ERR, RET_OK};
 
 /// A handler's successful result, in the form its caller asked for: CBOR
 /// for `<lib>_call`, a plain value for a native entry point.
