@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_main};
 
-use common::{BENCH_ABI, Context, Fixture, HC_OK, Replies, Side, Stash, Style};
+use common::{BENCH_ABI, Context, Fixture, Replies, Side, Stash, Style};
+use hostcall::status::HC_OK;
 
 /// `pump` through a bench-library context, host answering in `style`: time
 /// per host call.
@@ -54,7 +55,7 @@ fn throughput(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, threads: usi
 fn teardown_once(pending: u32) -> Duration {
     let stash = Stash::with_capacity(pending as usize);
     let replies = Replies::uint();
-    let mut context = Context::new(BENCH_ABI);
+    let mut context = Context::new(&BENCH_ABI);
     context.register(
         c"ping",
         Stash::FN,

@@ -38,7 +38,8 @@ use std::time::{Duration, Instant};
 
 use common::cbor::{self, Writer};
 use common::naive::Naive;
-use common::{BENCH_ABI, Context, DEMO_ABI, HC_OK, Replies, Stash};
+use common::{BENCH_ABI, Context, DEMO_ABI, Replies, Stash};
+use hostcall::status::HC_OK;
 
 /// The global allocator: `System`, counting live bytes and blocks.
 struct Counting;
@@ -230,12 +231,12 @@ impl Rig {
         let user_data: *const std::ffi::c_void = Arc::as_ptr(&stash).cast();
         let driver = match lib {
             Lib::Demo => {
-                let context = Context::new(DEMO_ABI);
+                let context = Context::new(&DEMO_ABI);
                 context.register(c"fetch_profile", Stash::FN, Some(Stash::CANCEL), user_data);
                 RigDriver::Hostcall(context)
             }
             Lib::Bench => {
-                let context = Context::new(BENCH_ABI);
+                let context = Context::new(&BENCH_ABI);
                 context.register(c"ping", Stash::FN, Some(Stash::CANCEL), user_data);
                 RigDriver::Hostcall(context)
             }

@@ -25,7 +25,9 @@ use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, criterion_main};
 
 use common::cbor::{Reader, Writer};
-use common::{Abi, Ctx, DEMO_ABI, HC_OK, Replies};
+use common::{DEMO_ABI, Replies};
+use hostcall::status::{HC_OK, RET_OK};
+use hostcall_testkit::{Ctx, EntryPoints, complete, payload};
 
 /// Calls issued back to back before waiting, in the pipelined benches.
 const PIPELINE: u64 = 1024;
@@ -76,7 +78,7 @@ fn read_session(bytes: &[u8]) -> Option<u64> {
 
 /// The host side of `fetch_profile`: answers inline with a `Profile`.
 struct ProfileHost {
-    abi: Abi,
+    abi: &'static EntryPoints,
     ctx: Ctx,
 }
 
@@ -92,12 +94,12 @@ unsafe extern "C" fn fetch_profile_inline(
 ) {
     // SAFETY: registered with a `ProfileHost` that outlives the context; the
     // request is valid during this call.
-    let (host, req) = unsafe { (&*user_data.cast::<ProfileHost>(), common::payload(req, len)) };
+    let (host, req) = unsafe { (&*user_data.cast::<ProfileHost>(), payload(req, len)) };
     let mut r = Reader::new(req);
     assert_eq!(r.array(), Some(1), "fetch_profile takes [user_id]");
     let user_id = r.text().expect("user_id is text");
     let profile = common::cbor::profile(user_id);
-    let status = common::complete(&host.abi, host.ctx, token, profile.bytes());
+    let status = complete(host.abi, host.ctx, token, true, profile.bytes());
     assert_eq!(status, HC_OK, "fetch_profile completion refused");
 }
 
@@ -113,7 +115,7 @@ struct Rig {
 impl Rig {
     fn add() -> Self {
         Self {
-            context: common::Context::new(DEMO_ABI),
+            context: common::Context::new(&DEMO_ABI),
             replies: Replies::new(read_add),
             _host: None,
             expected: 0,
@@ -121,7 +123,7 @@ impl Rig {
     }
 
     fn login() -> Self {
-        let context = common::Context::new(DEMO_ABI);
+        let context = common::Context::new(&DEMO_ABI);
         let host = Box::new(ProfileHost {
             abi: context.abi(),
             ctx: context.ctx(),
@@ -233,9 +235,8 @@ unsafe extern "C" fn on_native_add(
 ) {
     // SAFETY: the caller's obligations above; the library passes the error
     // text valid for the duration of the callback.
-    let (replies, error) =
-        unsafe { (&*user_data.cast::<Replies>(), common::payload(err, err_len)) };
-    let value = (ret == common::RET_OK).then_some(value as u64);
+    let (replies, error) = unsafe { (&*user_data.cast::<Replies>(), payload(err, err_len)) };
+    let value = (ret == RET_OK).then_some(value as u64);
     replies.record_value(ret, value, error);
 }
 
