@@ -878,7 +878,14 @@ pub fn package(desc: &LibraryDesc, runtime: &str) -> Result<Vec<(String, String)
     file.push_str(&g.body);
     Ok(vec![
         (format!("{p}.go"), file),
-        (format!("{p}.h"), crate::c::header(desc)),
+        (
+            format!("{p}.h"),
+            crate::c::header(&crate::Model::lower(desc)?),
+        ),
+        (
+            crate::c::ABI_HEADER.to_owned(),
+            crate::c::abi_header(&crate::model::Abi::new()),
+        ),
     ])
 }
 

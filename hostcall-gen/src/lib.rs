@@ -4,10 +4,13 @@
 //!    `<prefix>_hostcall_description` and decodes the CBOR it returns into a
 //!    [`LibraryDesc`] — the same structure the library built from its Rust
 //!    declarations, so the Rust source stays the single source of truth.
-//! 2. A language module renders the description: [`c::header`] writes the C
-//!    header.
-//! 3. The `hostcall-gen` binary writes the result to disk, or with `--check`
-//!    compares it with what is there and fails on drift.
+//! 2. [`Model::lower`] lowers it into the binding model, the one thing
+//!    backends read (see [`model`]).
+//! 3. A backend renders the model with its templates (`templates/<lang>/`,
+//!    checked at compile time by askama): [`c`], [`go`], [`kotlin`].
+//! 4. The `hostcall-gen` binary writes the files ([`write`]), or with
+//!    `--check` prints how they differ from what is there ([`drift`]) and
+//!    fails; so does the drift test, which never rewrites anything.
 
 use std::path::Path;
 
@@ -16,6 +19,10 @@ pub use hostcall::LibraryDesc;
 pub mod c;
 pub mod go;
 pub mod kotlin;
+pub mod model;
+mod text;
+
+pub use model::Model;
 
 /// The prefix a library file implies: `path/libdemo.so` → `demo`.
 pub fn prefix_of(path: &Path) -> Option<String> {
@@ -58,30 +65,40 @@ pub fn load(path: &Path, prefix: &str) -> Result<LibraryDesc, String> {
         .map_err(|e| format!("{}: the description does not decode: {e}", path.display()))
 }
 
-/// Re-wraps doc text to `width` columns, for comments: lines of a paragraph
-/// are joined, blank lines separate paragraphs.
-pub(crate) fn wrap(text: &str, width: usize) -> Vec<String> {
-    let mut lines = Vec::new();
-    for (i, paragraph) in text.split("\n\n").enumerate() {
-        if i > 0 {
-            lines.push(String::new());
+/// Generated files: `(path relative to the output directory, contents)`.
+pub type Files = Vec<(String, String)>;
+
+/// Writes each `(relative path, contents)` under `dir`.
+pub fn write(dir: &Path, files: &[(String, String)]) -> Result<(), String> {
+    for (name, text) in files {
+        let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
         }
-        let mut line = String::new();
-        for word in paragraph.split_whitespace() {
-            if !line.is_empty() && line.len() + 1 + word.len() > width {
-                lines.push(std::mem::take(&mut line));
-            }
-            if !line.is_empty() {
-                line.push(' ');
-            }
-            line.push_str(word);
-        }
-        lines.push(line);
+        std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
-    while lines.last().is_some_and(String::is_empty) {
-        lines.pop();
-    }
-    lines
+    Ok(())
+}
+
+/// The files under `dir` that differ from what would be generated, each
+/// with a unified diff (checked in → generated). Writes nothing.
+pub fn drift(dir: &Path, files: &[(String, String)]) -> Vec<(std::path::PathBuf, String)> {
+    files
+        .iter()
+        .filter_map(|(name, fresh)| {
+            let path = dir.join(name);
+            let current = std::fs::read_to_string(&path).unwrap_or_default();
+            (current != *fresh).then(|| {
+                let diff = similar::TextDiff::from_lines(&current, fresh)
+                    .unified_diff()
+                    .context_radius(2)
+                    .header("checked in", "generated")
+                    .to_string();
+                (path, diff)
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -96,12 +113,5 @@ mod tests {
         );
         assert_eq!(prefix_of(Path::new("demo.dll")).as_deref(), Some("demo"));
         assert_eq!(prefix_of(Path::new("lib.so")), None);
-    }
-
-    #[test]
-    fn wrapping_keeps_words_whole() {
-        assert_eq!(wrap("aa bb cc", 5), vec!["aa bb", "cc"]);
-        assert_eq!(wrap("one\n\ntwo", 80), vec!["one", "", "two"]);
-        assert_eq!(wrap("one\ntwo", 80), vec!["one two"]);
     }
 }

@@ -1,138 +1,140 @@
 //! The `hostcall-gen` command.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-const USAGE: &str = "\
-usage: hostcall-gen <c|go|kotlin> --lib <path/to/lib<prefix>.so> [--prefix <prefix>] [--out <path>] [--check]
+use clap::{Parser, Subcommand};
+use hostcall_gen::{Files, Model, model::Abi};
 
-Reads the library's own description and writes its binding:
-  c       the C header (--out: a file)
-  go      the Go package and a copy of the header (--out: a directory)
-  kotlin  the Kotlin file, the JNI glue and a copy of the header
-          (--out: the Maven project directory)
-
-  --lib      the built hostcall library (cdylib)
-  --prefix   its C prefix (default: from the file name, libdemo.so -> demo)
-  --out      where to write (default: stdout)
-  --check    compare with --out instead of writing; exit 1 if they differ
-  --go-runtime <import path>  the Go runtime support package
-  --kotlin-package <name>     the Kotlin package (default dev.hostcall.<prefix>)";
-
-struct Args {
-    language: String,
-    lib: PathBuf,
-    prefix: Option<String>,
-    out: Option<PathBuf>,
+/// Reads a built hostcall library's own description and writes its C
+/// headers and language bindings.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    #[command(subcommand)]
+    what: What,
+    /// Compare with what is in --out instead of writing; print the
+    /// differences and exit 1 if there are any.
+    #[arg(long, global = true)]
     check: bool,
-    go_runtime: String,
-    kotlin_package: Option<String>,
 }
 
-fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
-    let language = argv.next().ok_or("missing the language")?;
-    let (mut lib, mut prefix, mut out, mut check) = (None, None, None, false);
-    let mut go_runtime = hostcall_gen::go::DEFAULT_RUNTIME.to_owned();
-    let mut kotlin_package = None;
-    while let Some(flag) = argv.next() {
-        let mut value = || argv.next().ok_or(format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--lib" => lib = Some(PathBuf::from(value()?)),
-            "--prefix" => prefix = Some(value()?),
-            "--out" => out = Some(PathBuf::from(value()?)),
-            "--check" => check = true,
-            "--go-runtime" => go_runtime = value()?,
-            "--kotlin-package" => kotlin_package = Some(value()?),
-            "-h" | "--help" => return Err(String::new()),
-            other => return Err(format!("unknown argument '{other}'")),
-        }
+#[derive(Subcommand)]
+enum What {
+    /// `<prefix>.h` and `hostcall.h`, into the --out directory.
+    C(Library),
+    /// The Go package of the library, into the --out directory.
+    Go {
+        #[command(flatten)]
+        library: Library,
+        /// The import path of the Go runtime support package.
+        #[arg(long, default_value = hostcall_gen::go::DEFAULT_RUNTIME)]
+        go_runtime: String,
+    },
+    /// The Kotlin binding (API and JNI glue), into the --out directory (the
+    /// binding's Maven module).
+    Kotlin {
+        #[command(flatten)]
+        library: Library,
+        /// The Kotlin package (default dev.hostcall.<prefix>).
+        #[arg(long)]
+        kotlin_package: Option<String>,
+    },
+    /// The files of a language's runtime support that the ABI list
+    /// determines (no library needed): `c` writes hostcall.h, `go` the Go
+    /// runtime package's constants, `kotlin` the Kotlin runtime's.
+    Abi {
+        /// c, go or kotlin.
+        language: String,
+        /// The directory to write into.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct Library {
+    /// The built hostcall library (cdylib).
+    #[arg(long)]
+    lib: PathBuf,
+    /// Its C prefix (default: from the file name, libdemo.so -> demo).
+    #[arg(long)]
+    prefix: Option<String>,
+    /// The directory to write into.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+impl Library {
+    fn model(&self) -> Result<Model, String> {
+        Model::lower(&self.desc()?)
     }
-    Ok(Args {
-        language,
-        lib: lib.ok_or("--lib is required")?,
-        prefix,
-        out,
-        check,
-        go_runtime,
-        kotlin_package,
+
+    fn desc(&self) -> Result<hostcall_gen::LibraryDesc, String> {
+        let prefix = match &self.prefix {
+            Some(prefix) => prefix.clone(),
+            None => hostcall_gen::prefix_of(&self.lib)
+                .ok_or("cannot tell the prefix from the file name; pass --prefix")?,
+        };
+        hostcall_gen::load(&self.lib, &prefix)
+    }
+}
+
+fn files(what: &What) -> Result<(&Path, Files), String> {
+    Ok(match what {
+        What::C(library) => (&library.out, hostcall_gen::c::files(&library.model()?)),
+        What::Go {
+            library,
+            go_runtime,
+        } => (
+            &library.out,
+            hostcall_gen::go::package(&library.desc()?, go_runtime)?,
+        ),
+        What::Kotlin {
+            library,
+            kotlin_package,
+        } => {
+            let desc = library.desc()?;
+            let package = kotlin_package
+                .clone()
+                .unwrap_or_else(|| hostcall_gen::kotlin::default_package(&desc.prefix));
+            (&library.out, hostcall_gen::kotlin::binding(&desc, &package))
+        }
+        What::Abi { language, out } => {
+            let abi = Abi::new();
+            let files = match language.as_str() {
+                "c" => vec![(
+                    hostcall_gen::c::ABI_HEADER.to_owned(),
+                    hostcall_gen::c::abi_header(&abi),
+                )],
+                other => return Err(format!("unknown language '{other}' (known: c)")),
+            };
+            (out, files)
+        }
     })
 }
 
-fn run(args: Args) -> Result<(), String> {
-    let prefix = match args.prefix {
-        Some(prefix) => prefix,
-        None => hostcall_gen::prefix_of(&args.lib)
-            .ok_or("cannot tell the prefix from the file name; pass --prefix")?,
-    };
-    let desc = hostcall_gen::load(&args.lib, &prefix)?;
-    // (path, contents) of every file to write; a C header is one file at
-    // --out, a Go package is files inside the --out directory.
-    let files: Vec<(Option<String>, String)> = match args.language.as_str() {
-        "c" => vec![(None, hostcall_gen::c::header(&desc))],
-        "go" => hostcall_gen::go::package(&desc, &args.go_runtime)?
-            .into_iter()
-            .map(|(name, text)| (Some(name), text))
-            .collect(),
-        "kotlin" => {
-            let package = args
-                .kotlin_package
-                .clone()
-                .unwrap_or_else(|| hostcall_gen::kotlin::default_package(&desc.prefix));
-            hostcall_gen::kotlin::binding(&desc, &package)
-                .into_iter()
-                .map(|(name, text)| (Some(name), text))
-                .collect()
+fn run(cli: &Cli) -> Result<bool, String> {
+    let (out, files) = files(&cli.what)?;
+    if cli.check {
+        let stale = hostcall_gen::drift(out, &files);
+        for (path, diff) in &stale {
+            eprintln!("{} is out of date:\n{diff}", path.display());
         }
-        other => return Err(format!("unknown language '{other}' (known: c, go, kotlin)")),
-    };
-    let target = |name: &Option<String>| -> Option<PathBuf> {
-        let out = args.out.as_ref()?;
-        Some(match name {
-            Some(name) => out.join(name),
-            None => out.clone(),
-        })
-    };
-    for (name, text) in &files {
-        match (target(name), args.check) {
-            (Some(path), true) => {
-                let current = std::fs::read_to_string(&path)
-                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-                if &current != text {
-                    return Err(format!(
-                        "{} is out of date with {}; regenerate it with hostcall-gen",
-                        path.display(),
-                        args.lib.display()
-                    ));
-                }
-            }
-            (Some(path), false) => {
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir)
-                        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-                }
-                std::fs::write(&path, text)
-                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            }
-            (None, true) => return Err("--check needs --out".to_owned()),
-            (None, false) => print!("{text}"),
-        }
+        return Ok(stale.is_empty());
     }
-    Ok(())
+    hostcall_gen::write(out, &files)?;
+    Ok(true)
 }
 
 fn main() -> ExitCode {
-    let args = match parse(std::env::args().skip(1)) {
-        Ok(args) => args,
-        Err(problem) => {
-            if !problem.is_empty() {
-                eprintln!("hostcall-gen: {problem}");
-            }
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("hostcall-gen: generated files differ; regenerate with scripts/generate.sh");
+            ExitCode::FAILURE
         }
-    };
-    match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
         Err(problem) => {
             eprintln!("hostcall-gen: {problem}");
             ExitCode::FAILURE

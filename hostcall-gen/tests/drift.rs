@@ -1,9 +1,13 @@
-//! The checked-in `demo.h` must be exactly what `hostcall-gen` writes from
-//! the built `libdemo.so`. This test regenerates it: on drift it rewrites the
-//! file (so the fix is one commit away) and fails.
+//! Every generated file checked in must be exactly what `hostcall-gen`
+//! writes from the built `libdemo.so` (and, for the runtime files, from the
+//! ABI list). On drift a test fails with the diff and rewrites nothing;
+//! `scripts/generate.sh` regenerates the files.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use hostcall_gen::Model;
+use hostcall_gen::model::Abi;
 
 /// `libdemo.so` as cargo built it for this test run (a dev-dependency is
 /// built with all its crate types, next to the test binary).
@@ -15,31 +19,25 @@ fn libdemo() -> PathBuf {
     lib
 }
 
-/// Writes each generated file under `dir` if it differs from what is
-/// there, and fails naming the files that had drifted (so the fix is one
-/// review and one commit away).
-fn regenerate(dir: &Path, files: Vec<(String, String)>) {
-    let mut stale = Vec::new();
-    for (name, fresh) in files {
-        let path = dir.join(&name);
-        if std::fs::read_to_string(&path).unwrap_or_default() != fresh {
-            std::fs::create_dir_all(path.parent().expect("a file has a directory"))
-                .expect("create the directory");
-            std::fs::write(&path, &fresh).expect("rewrite the generated file");
-            stale.push(path.display().to_string());
-        }
-    }
+/// Fails, showing each file's diff, if any generated file under `dir`
+/// differs from what is checked in.
+fn assert_current(dir: &Path, files: &[(String, String)]) {
+    let stale = hostcall_gen::drift(dir, files);
+    let report: Vec<String> = stale
+        .iter()
+        .map(|(path, diff)| format!("{}:\n{diff}", path.display()))
+        .collect();
     assert!(
         stale.is_empty(),
-        "{} were out of date and have been regenerated; review and commit them",
-        stale.join(", ")
+        "generated files are out of date; run scripts/generate.sh, review and commit:\n{}",
+        report.join("\n")
     );
 }
 
-fn demo() -> hostcall_gen::LibraryDesc {
+fn demo() -> Model {
     let desc = hostcall_gen::load(&libdemo(), "demo").expect("description loads");
     assert_eq!(desc.prefix, "demo");
-    desc
+    Model::lower(&desc).expect("the description lowers")
 }
 
 fn repo(path: &str) -> PathBuf {
@@ -47,52 +45,76 @@ fn repo(path: &str) -> PathBuf {
 }
 
 #[test]
-fn demo_header_matches_the_built_library() {
-    regenerate(
+fn demo_headers_match_the_built_library() {
+    assert_current(
         &repo("examples/demo/include"),
-        vec![("demo.h".to_owned(), hostcall_gen::c::header(&demo()))],
+        &hostcall_gen::c::files(&demo()),
     );
 }
 
 #[test]
 fn go_package_matches_the_built_library() {
+    let desc = hostcall_gen::load(&libdemo(), "demo").expect("description loads");
     let files =
-        hostcall_gen::go::package(&demo(), hostcall_gen::go::DEFAULT_RUNTIME).expect("Go package");
-    regenerate(&repo("bindings/go/demo"), files);
+        hostcall_gen::go::package(&desc, hostcall_gen::go::DEFAULT_RUNTIME).expect("Go package");
+    assert_current(&repo("bindings/go/demo"), &files);
 }
 
 #[test]
 fn kotlin_binding_matches_the_built_library() {
+    let desc = hostcall_gen::load(&libdemo(), "demo").expect("description loads");
     let files =
-        hostcall_gen::kotlin::binding(&demo(), &hostcall_gen::kotlin::default_package("demo"));
-    regenerate(&repo("bindings/kotlin/demo"), files);
+        hostcall_gen::kotlin::binding(&desc, &hostcall_gen::kotlin::default_package("demo"));
+    assert_current(&repo("bindings/kotlin/demo"), &files);
 }
 
 #[test]
-fn the_command_checks_for_drift() {
-    let run = |out: &Path| {
-        Command::new(env!("CARGO_BIN_EXE_hostcall-gen"))
+fn the_abi_header_is_the_same_for_every_library() {
+    let from_library = hostcall_gen::c::files(&demo());
+    let alone = hostcall_gen::c::abi_header(&Abi::new());
+    assert!(
+        from_library
+            .iter()
+            .any(|(name, text)| name == hostcall_gen::c::ABI_HEADER && *text == alone)
+    );
+}
+
+#[test]
+fn the_command_checks_for_drift_without_writing() {
+    let dir = std::env::temp_dir().join(format!("hostcall-gen-drift-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |check: bool| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hostcall-gen"));
+        command
             .arg("c")
             .arg("--lib")
             .arg(libdemo())
             .arg("--out")
-            .arg(out)
-            .arg("--check")
-            .output()
-            .expect("hostcall-gen runs")
+            .arg(&dir);
+        if check {
+            command.arg("--check");
+        }
+        command.output().expect("hostcall-gen runs")
     };
-    let stale = std::env::temp_dir().join(format!("hostcall-gen-stale-{}.h", std::process::id()));
-    std::fs::write(&stale, "/* stale */\n").unwrap();
-    let output = run(&stale);
-    std::fs::remove_file(&stale).ok();
+    let header = dir.join("demo.h");
+    std::fs::write(&header, "/* stale */\n").unwrap();
+    let output = run(true);
     assert!(!output.status.success(), "a stale header must fail --check");
-    assert!(String::from_utf8_lossy(&output.stderr).contains("out of date"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("out of date") && stderr.contains("-/* stale */"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&header).unwrap(), "/* stale */\n");
 
-    let fresh = std::env::temp_dir().join(format!("hostcall-gen-fresh-{}.h", std::process::id()));
-    let desc = hostcall_gen::load(&libdemo(), "demo").unwrap();
-    std::fs::write(&fresh, hostcall_gen::c::header(&desc)).unwrap();
-    let output = run(&fresh);
-    std::fs::remove_file(&fresh).ok();
+    let output = run(false);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let output = run(true);
+    std::fs::remove_dir_all(&dir).ok();
     assert!(
         output.status.success(),
         "{}",

@@ -11,65 +11,17 @@
  * passed to a callback are valid only during the callback.
  * Wire form: requests are CBOR arrays of the arguments in order, results are
  * CBOR values, records are CBOR maps keyed by field name, errors are UTF-8.
+ * The codes and callback types every library shares are in hostcall.h,
+ * next to this file.
  */
 #ifndef DEMO_H
 #define DEMO_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
+#include "hostcall.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-#ifndef HOSTCALL_ABI_DEFINED
-#define HOSTCALL_ABI_DEFINED
-
-/* Outcome codes: the `ret` a callback receives and `host_complete` takes. */
-/** Success: the payload is CBOR. */
-#define RET_OK (0)
-/** Failure: the payload is UTF-8 error text. */
-#define RET_ERR (1)
-
-/* Status codes returned by the entry points. Stable: never renumbered. */
-/** The call was accepted. */
-#define HC_OK (0)
-/** A required pointer (ctx, method, name, event, callback, or a payload with len > 0) was NULL. */
-#define HC_ERR_NULL_ARG (-1)
-/** An argument was unusable: unknown host fn or event name, bad outcome code, unknown listener id. */
-#define HC_ERR_INVALID_ARG (-2)
-/** The context was destroyed or never existed; no memory behind it was touched. */
-#define HC_ERR_INVALID_CONTEXT (-3)
-/** The token is not awaiting completion: unknown, already completed, cancelled or timed out. */
-#define HC_ERR_UNKNOWN_TOKEN (-4)
-/** The library exports no method of that name. */
-#define HC_ERR_UNKNOWN_METHOD (-5)
-/** The context is shutting down and accepts no new work. */
-#define HC_ERR_SHUTTING_DOWN (-6)
-/** A configured bound was reached (max_pending_requests). */
-#define HC_ERR_OVERLOADED (-7)
-/** A panic was caught inside the entry point; nothing was done. */
-#define HC_ERR_PANIC (-8)
-
-/** A reply or event callback. `msg`/`len` are valid only during the call. */
-typedef void (*FFICallBack)(int ret, const char *msg, size_t len, void *user_data);
-/** A host fn: must return promptly, then answer `token` with host_complete. */
-typedef void (*FFIHostFn)(uint64_t token, const char *req, size_t req_len, void *user_data);
-/** Told when the library abandons the call `token` (dropped, timed out, shutdown). */
-typedef void (*FFIHostCancelFn)(uint64_t token, void *user_data);
-/**
- * Replies of native entry points with a scalar result: on RET_OK `value` is
- * the result and `err` is NULL; on RET_ERR `value` is 0 and `err`/`err_len`
- * is UTF-8 text valid only during the call. Signed results of any width
- * arrive as int64_t, unsigned as uint64_t, floats as double.
- */
-typedef void (*FFICallBackI64)(int ret, int64_t value, const char *err, size_t err_len, void *user_data);
-typedef void (*FFICallBackU64)(int ret, uint64_t value, const char *err, size_t err_len, void *user_data);
-typedef void (*FFICallBackF64)(int ret, double value, const char *err, size_t err_len, void *user_data);
-typedef void (*FFICallBackBool)(int ret, bool value, const char *err, size_t err_len, void *user_data);
-
-#endif /* HOSTCALL_ABI_DEFINED */
 
 /** The interface this header was generated from; compare with demo_interface_hash(). */
 #define DEMO_INTERFACE_HASH UINT64_C(0x496290bcdd4c37c0)
@@ -150,7 +102,7 @@ typedef void (*FFICallBackBool)(int ret, bool value, const char *err, size_t err
  */
 #define DEMO_METHOD_PANIC_WITH "panic_with"
 
-/* Host fns: demo_register_host_fn(ctx, DEMO_HOST_FN_..., fn, user_data). */
+/* Host fns: demo_register_host_fn(ctx, DEMO_HOST_FN_..., func, user_data). */
 /**
  * Looks a user's profile up in the host's store.
  *
@@ -189,10 +141,25 @@ int demo_native_ping_host(void *ctx, const char *message, size_t message_len, FF
 /** `panic_with` (DEMO_METHOD_PANIC_WITH); success: RET_OK with an empty payload. */
 int demo_native_panic_with(void *ctx, const char *message, size_t message_len, FFICallBack cb, void *user_data);
 
+/*
+ * The config map of demo_new: a CBOR map of these keys (all optional).
+ * - max_in_flight (1 ..= 16777215; default 1048576): Host calls
+ *   outstanding at once per context; past it a host call fails at once as
+ *   overloaded.
+ * - host_call_timeout_ms (ms; default 0): The default timeout of each host
+ *   call; 0 means none.
+ * - max_pending_requests (0 or more; default 0): Requests queued or
+ *   running per context; past it `call` returns HC_ERR_OVERLOADED; 0 means
+ *   unbounded.
+ * - spin_us (µs, at most 10000; default 50): How long the idle loop
+ *   thread watches for completions before it sleeps, only while host calls
+ *   are outstanding; 0 never spins.
+ */
+
 /**
- * Creates a context. `config` is a CBOR map (NULL/0 for defaults) with keys
- * max_in_flight, host_call_timeout_ms, max_pending_requests and spin_us;
- * unknown keys are an error. Returns NULL on failure (demo_last_error says why).
+ * Creates a context from `config`, a CBOR map of the config keys (NULL/0 for
+ * defaults); unknown keys are an error. Returns NULL on failure (last_error
+ * says why).
  */
 void *demo_new(const char *config, size_t config_len);
 
@@ -200,7 +167,8 @@ void *demo_new(const char *config, size_t config_len);
  * Destroys a context. Pending requests get one RET_ERR "context shutting
  * down" reply, pending host calls are cancelled, the loop thread is joined
  * and memory is freed. From a callback on the loop thread, teardown finishes
- * when the callback returns. Later use of `ctx` returns HC_ERR_INVALID_CONTEXT.
+ * when the callback returns. Later use of `ctx` returns
+ * HC_ERR_INVALID_CONTEXT.
  */
 int demo_destroy(void *ctx);
 
@@ -208,15 +176,18 @@ int demo_destroy(void *ctx);
  * Calls `method` with a CBOR argument array. If and only if this returns
  * HC_OK, `cb` is invoked exactly once, on the loop thread.
  */
-int demo_call(void *ctx, const char *method, const char *req, size_t req_len,
-              FFICallBack cb, void *user_data);
+int demo_call(void *ctx, const char *method, const char *req, size_t req_len, FFICallBack cb,
+              void *user_data);
 
 /** Registers the host's implementation of host fn `name` (replacing any). */
-int demo_register_host_fn(void *ctx, const char *name, FFIHostFn fn, void *user_data);
+int demo_register_host_fn(void *ctx, const char *name, FFIHostFn func, void *user_data);
 
-/** As demo_register_host_fn, plus `cancel`, told when a call is abandoned. */
-int demo_register_host_fn_cancellable(void *ctx, const char *name, FFIHostFn fn,
-                                       FFIHostCancelFn cancel, void *user_data);
+/**
+ * As register_host_fn, plus `cancel`, told when a call is abandoned
+ * (dropped, timed out, shutting down).
+ */
+int demo_register_host_fn_cancellable(void *ctx, const char *name, FFIHostFn func,
+                                      FFIHostCancelFn cancel, void *user_data);
 
 /**
  * Completes host call `token` with RET_OK and CBOR, or RET_ERR and UTF-8
@@ -238,10 +209,16 @@ int demo_remove_event_listener(void *ctx, uint64_t listener_id);
  */
 size_t demo_last_error(char *buf, size_t cap);
 
-/** The library's self-description (CBOR); `*len` receives its length. */
+/**
+ * The library's self-description (CBOR), valid for the process's life;
+ * `*len` receives its length.
+ */
 const uint8_t *demo_hostcall_description(size_t *len);
 
-/** The interface hash of the loaded library; compare with DEMO_INTERFACE_HASH. */
+/**
+ * The interface hash of the loaded library; generated bindings compare it
+ * with the hash they were generated from.
+ */
 uint64_t demo_interface_hash(void);
 
 #ifdef __cplusplus
