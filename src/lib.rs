@@ -47,34 +47,48 @@
 // crate too.
 extern crate self as hostcall;
 
-// The layers, from the bottom: each module uses only those above it in this
-// list (`tests/layering.rs` checks that the graph has no cycle). A loom build
-// (`--cfg hostcall_loom`) compiles only the concurrent cores and the status
-// codes.
+// The modules in layers, from the bottom: each uses only layers below it
+// (`tests/layering.rs` checks that the module graph has no cycle). A loom
+// build (`--cfg hostcall_loom`) compiles only the concurrent cores and the
+// status codes.
+
+// The concurrent cores, and the C ABI's vocabulary.
 pub(crate) mod abi;
 mod core;
 pub use abi::status;
+
+// Host call errors, logging, the CBOR wire form.
 #[cfg(not(hostcall_loom))]
 mod error;
 #[cfg(not(hostcall_loom))]
-mod library;
-#[cfg(not(hostcall_loom))]
 pub mod log;
 #[cfg(not(hostcall_loom))]
-mod request;
-#[cfg(not(hostcall_loom))]
 pub mod wire;
+
+// A request: its invocation, its one reply.
+#[cfg(not(hostcall_loom))]
+mod request;
+
+// The definitions the macros write, and the self-description.
+#[cfg(not(hostcall_loom))]
+mod library;
 #[cfg(not(hostcall_loom))]
 pub use library::describe;
+
+// A context and its loop thread.
 #[cfg(not(hostcall_loom))]
 mod context;
+
+// What handlers use on the loop thread: host calls and events.
 #[cfg(not(hostcall_loom))]
 mod events;
+#[cfg(not(hostcall_loom))]
+mod host_call;
+
+// The C entry points.
 #[doc(hidden)]
 #[cfg(not(hostcall_loom))]
 pub mod ffi;
-#[cfg(not(hostcall_loom))]
-mod host_call;
 
 #[cfg(not(hostcall_loom))]
 pub use {
@@ -98,12 +112,12 @@ pub use hostcall_macros::{Event, Record, export, handler, host_fn};
 #[doc(hidden)]
 #[cfg(not(hostcall_loom))]
 pub mod __private {
-    pub use crate::context::event_loop::Responder;
     pub use crate::ffi::{NativeArgError, native_bytes, native_call, native_text};
     pub use crate::library::describe::{FieldDesc, RecordDesc, Records, TypeDesc, TypeRef};
     pub use crate::library::{ArgDef, EventDef, HandlerDef, HostFnDef, Library, LibraryDef};
     pub use crate::request::{
-        Callback, Invocation, Reply, Value, native_result, native_value, reply_result, reply_value,
+        Callback, Invocation, Reply, Responder, Value, native_result, native_value, reply_result,
+        reply_value,
     };
     pub use crate::wire::decode_args;
 }

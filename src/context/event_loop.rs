@@ -41,9 +41,11 @@ use tokio::runtime::Runtime;
 use tokio::task::LocalSet;
 use tracing::Instrument;
 
-use crate::context::{HostFnEntry, Msg, Request, Shared};
+use crate::context::{Msg, Shared};
 use crate::core::inflight::{Cancel, Completion};
-use crate::request::{Invocation, Reply, ReplyTo, panic_text, run_sync};
+use crate::request::{
+    HostFnEntry, Invocation, Registry, Reply, ReplyTo, Request, Responder, panic_text, run_sync,
+};
 
 /// Messages handled before the dispatcher yields to handler tasks.
 const BATCH: usize = 256;
@@ -51,14 +53,6 @@ const BATCH: usize = 256;
 thread_local! {
     static CURRENT: RefCell<Option<Rc<LoopState>>> = const { RefCell::new(None) };
 }
-
-/// Host fns by their index in the library's `host_fns`.
-///
-/// Registrations replace the loop's registry (copy on write); each request
-/// keeps the one that was current when it started, so it sees exactly the
-/// registrations sent before it: a host call runs the implementation that
-/// was registered when the request it serves was handled.
-type Registry = Vec<Option<HostFnEntry>>;
 
 /// The loop thread's own state.
 ///
@@ -180,15 +174,12 @@ impl LoopState {
     }
 
     fn start(self: &Rc<Self>, request: Request) {
-        let Request {
-            handler,
-            invocation,
-            reply,
-        } = request;
+        let Request { invocation, reply } = request;
+        let method = reply.method();
         let span = if tracing::enabled!(tracing::Level::DEBUG) {
             let id = self.next_request.get();
             self.next_request.set(id + 1);
-            tracing::debug_span!("request", method = handler.name, id)
+            tracing::debug_span!("request", method, id)
         } else {
             tracing::Span::none()
         };
@@ -200,7 +191,7 @@ impl LoopState {
             }
             Invocation::Sync(run) => {
                 let _entered = span.enter();
-                let result = run_sync(handler.name, run);
+                let result = run_sync(method, run);
                 self.finish(reply, result);
             }
             Invocation::Async(spawn) => {
@@ -235,24 +226,9 @@ impl LoopState {
     }
 }
 
-/// What an async handler's invocation receives: everything needed to run
-/// its future as a local task and send the one reply. Handing the future to
-/// [`Responder::spawn`] keeps it unboxed: it lives in the task itself.
-pub struct Responder {
-    reply: ReplyTo,
-    span: tracing::Span,
-    /// The host fns registered when the request was handled.
-    registry: Rc<Registry>,
-}
-
-impl std::fmt::Debug for Responder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Responder")
-            .field("method", &self.reply.method())
-            .finish()
-    }
-}
-
+/// Spawning is the loop's half of [`Responder`] (the request path defines
+/// the type and carries it): the task it starts lends the request's registry
+/// to `LoopState` while it is polled and sends its reply through it.
 impl Responder {
     /// Runs `future` as the request's task; `reply` turns its output into
     /// the reply. Taking the two apart (rather than one `async` block that

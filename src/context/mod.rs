@@ -25,30 +25,12 @@ use std::thread::JoinHandle;
 
 use tokio::sync::Notify;
 
-use crate::abi::{FFIHostCancelFn, FFIHostFn, UserData};
 use crate::context::config::Config;
 use crate::context::listeners::Listeners;
 use crate::core::inbox::Inbox;
 use crate::core::inflight::{Completion, InFlight};
-use crate::library::{HandlerDef, Library};
-use crate::request::{Invocation, ReplyTo};
-
-/// A registered host fn implementation.
-#[derive(Clone, Copy)]
-pub(crate) struct HostFnEntry {
-    pub(crate) func: FFIHostFn,
-    pub(crate) cancel: Option<FFIHostCancelFn>,
-    pub(crate) user_data: UserData,
-}
-
-/// An accepted request on its way to the loop. Kept small: it is copied
-/// into and out of the inbox.
-pub(crate) struct Request {
-    pub(crate) handler: &'static HandlerDef,
-    /// The decoded call (or the decode error to reply with).
-    pub(crate) invocation: Invocation,
-    pub(crate) reply: ReplyTo,
-}
+use crate::library::Library;
+use crate::request::{HostFnEntry, Request};
 
 /// A message for the loop thread.
 pub(crate) enum Msg {

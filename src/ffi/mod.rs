@@ -26,11 +26,11 @@ use crate::abi::status::*;
 use crate::abi::{FFICallBack, FFIHostCancelFn, FFIHostFn, UserData};
 use crate::context::config::Config;
 use crate::context::event_loop::{self, LoopState};
-use crate::context::{HostFnEntry, Msg, Request, Shared};
+use crate::context::{Msg, Shared};
 use crate::core::handle::{Guard, HandleTable};
 use crate::core::inflight::Completion;
 use crate::library::Library;
-use crate::request::{Callback, Invocation, ReplyTo, panic_text};
+use crate::request::{Callback, HostFnEntry, Invocation, ReplyTo, Request, panic_text};
 
 /// Every live context of every library in this binary.
 static CONTEXTS: HandleTable<Shared> = HandleTable::new();
@@ -284,9 +284,8 @@ pub unsafe fn call(
                 Invocation::Failed(format!("bad request for '{}': {problem}", handler.name))
             });
         shared.send(Msg::Request(Request {
-            handler,
             invocation,
-            reply: ReplyTo::new(Callback::Bytes(callback), UserData(user_data), handler),
+            reply: ReplyTo::new(Callback::Bytes(callback), UserData(user_data), handler.name),
         }));
         HC_OK
     })

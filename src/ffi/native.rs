@@ -11,9 +11,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use super::{admit, enter, fail, guarded};
 use crate::abi::UserData;
 use crate::abi::status::*;
-use crate::context::{Msg, Request};
+use crate::context::Msg;
 use crate::library::{HandlerDef, Library};
-use crate::request::{Callback, Invocation, ReplyTo, panic_text};
+use crate::request::{Callback, Invocation, ReplyTo, Request, panic_text};
 
 /// Why a native entry point's arguments were refused.
 #[derive(Debug)]
@@ -117,9 +117,8 @@ pub unsafe fn native_call(
             return status;
         }
         shared.send(Msg::Request(Request {
-            handler,
             invocation,
-            reply: ReplyTo::new(callback, UserData(user_data), handler),
+            reply: ReplyTo::new(callback, UserData(user_data), handler.name),
         }));
         HC_OK
     })

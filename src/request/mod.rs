@@ -14,11 +14,15 @@
 //!    because the context is shutting down) replies `context shutting down`
 //!    from its destructor, so every accepted request gets exactly one reply.
 
+mod registry;
 pub(crate) mod small_fn;
+
+pub(crate) use registry::{HostFnEntry, Registry};
 
 use std::any::Any;
 use std::fmt::Display;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::Rc;
 
 use serde::Serialize;
 
@@ -28,8 +32,6 @@ use crate::abi::status::{RET_ERR, RET_OK};
 use crate::abi::{
     FFICallBack, FFICallBackBool, FFICallBackF64, FFICallBackI64, FFICallBackU64, UserData,
 };
-use crate::context::event_loop::Responder;
-use crate::library::HandlerDef;
 use small_fn::SmallFn;
 
 /// A handler's successful result, in the form its caller asked for: CBOR
@@ -277,28 +279,34 @@ fn scalar<T: Default>(
     }
 }
 
+/// An accepted request on its way to the loop (step 2). Kept small: it is
+/// copied into and out of the inbox.
+pub(crate) struct Request {
+    /// The decoded call (or the decode error to reply with).
+    pub(crate) invocation: Invocation,
+    /// Where the reply goes; also names the method.
+    pub(crate) reply: ReplyTo,
+}
+
 /// Where a request's one reply goes.
 pub(crate) struct ReplyTo {
     /// `None` once the reply was sent.
     target: Option<(Callback, UserData)>,
-    handler: &'static HandlerDef,
+    /// The method this reply answers (its handler's name).
+    method: &'static str,
 }
 
 impl ReplyTo {
-    pub(crate) fn new(
-        callback: Callback,
-        user_data: UserData,
-        handler: &'static HandlerDef,
-    ) -> Self {
+    pub(crate) fn new(callback: Callback, user_data: UserData, method: &'static str) -> Self {
         Self {
             target: Some((callback, user_data)),
-            handler,
+            method,
         }
     }
 
     /// The method this reply answers.
     pub(crate) fn method(&self) -> &'static str {
-        self.handler.name
+        self.method
     }
 
     /// Sends the reply (step 4). Loop thread only.
@@ -315,12 +323,33 @@ impl Drop for ReplyTo {
     fn drop(&mut self) {
         if let Some((callback, user_data)) = self.target.take() {
             let text = if std::thread::panicking() {
-                format!("handler '{}' panicked", self.handler.name)
+                format!("handler '{}' panicked", self.method)
             } else {
                 SHUTTING_DOWN.to_owned()
             };
             callback.invoke(Err(text), user_data);
         }
+    }
+}
+
+/// What an async handler's invocation receives: everything needed to run
+/// its future as a local task and send the one reply (step 3). Handing the
+/// future to [`Responder::spawn`] keeps it unboxed: it lives in the task
+/// itself. The loop builds it and implements `spawn`
+/// (`context::event_loop`), because the task is polled under the
+/// loop's state; the request path only carries it.
+pub struct Responder {
+    pub(crate) reply: ReplyTo,
+    pub(crate) span: tracing::Span,
+    /// The host fns registered when the request was handled.
+    pub(crate) registry: Rc<Registry>,
+}
+
+impl std::fmt::Debug for Responder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Responder")
+            .field("method", &self.reply.method())
+            .finish()
     }
 }
 
