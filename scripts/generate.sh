@@ -18,5 +18,6 @@ lib="$target/debug/libdemo.so"
 
 "$gen" c --lib "$lib" --out examples/demo/include
 "$gen" go --lib "$lib" --out bindings/go/demo
+"$gen" abi go --out bindings/go/hostcall
 "$gen" kotlin --lib "$lib" --out bindings/kotlin/demo
 git -c color.ui=never status --short -- examples/demo/include bindings/go bindings/kotlin

@@ -144,6 +144,8 @@ part_go() {
     dir=$(lib_dir)
     (
         cd "$root/bindings/go"
+        # demo.h and hostcall.h come from the library's include directory.
+        export CGO_CFLAGS="-I$root/examples/demo/include"
         export CGO_LDFLAGS="-L$dir -Wl,-rpath,$dir"
         unformatted=$(gofmt -l .)
         [ -z "$unformatted" ] || die "gofmt would change: $unformatted"

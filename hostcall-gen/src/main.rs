@@ -88,7 +88,7 @@ fn files(what: &What) -> Result<(&Path, Files), String> {
             go_runtime,
         } => (
             &library.out,
-            hostcall_gen::go::package(&library.desc()?, go_runtime)?,
+            hostcall_gen::go::package(&library.model()?, go_runtime)?,
         ),
         What::Kotlin {
             library,
@@ -107,6 +107,7 @@ fn files(what: &What) -> Result<(&Path, Files), String> {
                     hostcall_gen::c::ABI_HEADER.to_owned(),
                     hostcall_gen::c::abi_header(&abi),
                 )],
+                "go" => hostcall_gen::go::runtime_files(&abi),
                 other => return Err(format!("unknown language '{other}' (known: c)")),
             };
             (out, files)

@@ -54,10 +54,15 @@ fn demo_headers_match_the_built_library() {
 
 #[test]
 fn go_package_matches_the_built_library() {
-    let desc = hostcall_gen::load(&libdemo(), "demo").expect("description loads");
     let files =
-        hostcall_gen::go::package(&desc, hostcall_gen::go::DEFAULT_RUNTIME).expect("Go package");
+        hostcall_gen::go::package(&demo(), hostcall_gen::go::DEFAULT_RUNTIME).expect("Go package");
     assert_current(&repo("bindings/go/demo"), &files);
+}
+
+#[test]
+fn go_runtime_constants_match_the_abi_list() {
+    let files = hostcall_gen::go::runtime_files(&Abi::new());
+    assert_current(&repo("bindings/go/hostcall"), &files);
 }
 
 #[test]

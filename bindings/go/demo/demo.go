@@ -2,14 +2,26 @@
 
 // Package demo is the Go binding of the demo library (libdemo, C prefix `demo_`).
 //
-// Build with libdemo on the linker path, e.g.
+// Build with the library's include directory (demo.h and hostcall.h) on
+// the C include path and libdemo on the linker path, e.g.
+// CGO_CFLAGS="-I/path/to/include"
 // CGO_LDFLAGS="-L/path/to/lib -Wl,-rpath,/path/to/lib". See docs/go.md.
 package demo
 
 /*
+#cgo CFLAGS: -Werror=incompatible-pointer-types
 #cgo LDFLAGS: -ldemo
 #include <stdlib.h>
 #include "demo.h"
+
+// The runtime's trampolines (package hostcall, queue.c), with the exact
+// signatures of hostcall.h's callback types. The wrappers below pass them
+// where those types are expected: a mismatch does not compile.
+void hc_reply_trampoline(int ret, const char *msg, size_t len, void *user_data);
+void hc_reply_i64_trampoline(int ret, int64_t value, const char *err, size_t err_len, void *user_data);
+void hc_host_fn_trampoline(uint64_t token, const char *req, size_t req_len, void *user_data);
+void hc_cancel_trampoline(uint64_t token, void *user_data);
+void hc_event_trampoline(int ret, const char *msg, size_t len, void *user_data);
 
 // The context handle and user data cross as integers: they are opaque
 // values, not Go pointers, and must not look like one to the Go runtime.
@@ -26,7 +38,7 @@ static char *hcgo_detail(void) {
 }
 static hcgo_status hcgo_status_of(int code) {
     hcgo_status s = {code, NULL};
-    if (code != 0) s.detail = hcgo_detail();
+    if (code != HC_OK) s.detail = hcgo_detail();
     return s;
 }
 typedef struct { uintptr_t handle; char *detail; } hcgo_created;
@@ -36,31 +48,31 @@ static hcgo_created hcgo_new(const char *config, size_t len) {
     return c;
 }
 static int hcgo_destroy(uintptr_t ctx) { return demo_destroy((void *)ctx); }
-static hcgo_status hcgo_call(uintptr_t ctx, const char *method, const char *req, size_t len, void *cb, uint64_t key) {
-    return hcgo_status_of(demo_call((void *)ctx, method, req, len, (FFICallBack)cb, (void *)(uintptr_t)key));
+static hcgo_status hcgo_call(uintptr_t ctx, const char *method, const char *req, size_t len, uint64_t key) {
+    return hcgo_status_of(demo_call((void *)ctx, method, req, len, hc_reply_trampoline, (void *)(uintptr_t)key));
 }
-static hcgo_status hcgo_register(uintptr_t ctx, const char *name, void *fn, void *cancel, uint64_t key) {
-    return hcgo_status_of(demo_register_host_fn_cancellable((void *)ctx, name, (FFIHostFn)fn, (FFIHostCancelFn)cancel, (void *)(uintptr_t)key));
+static hcgo_status hcgo_register(uintptr_t ctx, const char *name, uint64_t key) {
+    return hcgo_status_of(demo_register_host_fn_cancellable((void *)ctx, name, hc_host_fn_trampoline, hc_cancel_trampoline, (void *)(uintptr_t)key));
 }
 static int hcgo_complete(uintptr_t ctx, uint64_t token, int ret, const char *msg, size_t len) {
     return demo_host_complete((void *)ctx, token, ret, msg, len);
 }
-static uint64_t hcgo_listen(uintptr_t ctx, const char *event, void *cb, uint64_t key) {
-    return demo_add_event_listener((void *)ctx, event, (FFICallBack)cb, (void *)(uintptr_t)key);
+static uint64_t hcgo_listen(uintptr_t ctx, const char *event, uint64_t key) {
+    return demo_add_event_listener((void *)ctx, event, hc_event_trampoline, (void *)(uintptr_t)key);
 }
 static int hcgo_unlisten(uintptr_t ctx, uint64_t id) { return demo_remove_event_listener((void *)ctx, id); }
 static uint64_t hcgo_interface_hash(void) { return demo_interface_hash(); }
-static hcgo_status hcgo_native_version(uintptr_t ctx, void *cb, uint64_t key) {
-    return hcgo_status_of(demo_native_version((void *)ctx, (FFICallBack)cb, (void *)(uintptr_t)key));
+static hcgo_status hcgo_native_version(uintptr_t ctx, uint64_t key) {
+    return hcgo_status_of(demo_native_version((void *)ctx, hc_reply_trampoline, (void *)(uintptr_t)key));
 }
-static hcgo_status hcgo_native_add(uintptr_t ctx, int64_t a, int64_t b, void *cb, uint64_t key) {
-    return hcgo_status_of(demo_native_add((void *)ctx, a, b, (FFICallBackI64)cb, (void *)(uintptr_t)key));
+static hcgo_status hcgo_native_add(uintptr_t ctx, int64_t a, int64_t b, uint64_t key) {
+    return hcgo_status_of(demo_native_add((void *)ctx, a, b, hc_reply_i64_trampoline, (void *)(uintptr_t)key));
 }
-static hcgo_status hcgo_native_ping_host(uintptr_t ctx, const char *message, size_t message_len, void *cb, uint64_t key) {
-    return hcgo_status_of(demo_native_ping_host((void *)ctx, message, message_len, (FFICallBack)cb, (void *)(uintptr_t)key));
+static hcgo_status hcgo_native_ping_host(uintptr_t ctx, const char *message, size_t message_len, uint64_t key) {
+    return hcgo_status_of(demo_native_ping_host((void *)ctx, message, message_len, hc_reply_trampoline, (void *)(uintptr_t)key));
 }
-static hcgo_status hcgo_native_panic_with(uintptr_t ctx, const char *message, size_t message_len, void *cb, uint64_t key) {
-    return hcgo_status_of(demo_native_panic_with((void *)ctx, message, message_len, (FFICallBack)cb, (void *)(uintptr_t)key));
+static hcgo_status hcgo_native_panic_with(uintptr_t ctx, const char *message, size_t message_len, uint64_t key) {
+    return hcgo_status_of(demo_native_panic_with((void *)ctx, message, message_len, hc_reply_trampoline, (void *)(uintptr_t)key));
 }
 */
 import "C"
@@ -191,9 +203,9 @@ func (c *Context) Close() error {
 }
 
 func (c *Context) complete(token uint64, ok bool, payload []byte) {
-	ret := C.int(1)
+	ret := C.int(hostcall.OutcomeErr)
 	if ok {
-		ret = 0
+		ret = hostcall.OutcomeOK
 	}
 	var ptr *C.char
 	if len(payload) > 0 {
@@ -211,13 +223,13 @@ func (c *Context) call(ctx context.Context, method string, cMethod *C.char, requ
 	if len(request) > 0 {
 		ptr = (*C.char)(unsafe.Pointer(&request[0]))
 	}
-	status := C.hcgo_call(c.handle, cMethod, ptr, C.size_t(len(request)), hostcall.ReplyTrampoline, C.uint64_t(key))
+	status := C.hcgo_call(c.handle, cMethod, ptr, C.size_t(len(request)), C.uint64_t(key))
 	return c.await(ctx, method, key, replies, status)
 }
 
 // await turns a call's status and reply into a result.
 func (c *Context) await(ctx context.Context, method string, key uint64, replies chan hostcall.Reply, status C.hcgo_status) (hostcall.Reply, error) {
-	if status.code != 0 {
+	if status.code != hostcall.StatusOK {
 		c.rt.Forget(key)
 		return hostcall.Reply{}, refused("demo: "+method, status)
 	}
@@ -282,7 +294,7 @@ type Progress struct {
 func (c *Context) Version(ctx context.Context) (string, error) {
 	var out string
 	key, replies := c.rt.Call()
-	status := C.hcgo_native_version(c.handle, hostcall.ReplyTrampoline, C.uint64_t(key))
+	status := C.hcgo_native_version(c.handle, C.uint64_t(key))
 	reply, err := c.await(ctx, "version", key, replies, status)
 	if err != nil {
 		return out, err
@@ -297,7 +309,7 @@ func (c *Context) Version(ctx context.Context) (string, error) {
 func (c *Context) Add(ctx context.Context, a int64, b int64) (int64, error) {
 	var out int64
 	key, replies := c.rt.Call()
-	status := C.hcgo_native_add(c.handle, C.int64_t(a), C.int64_t(b), hostcall.ReplyI64Trampoline, C.uint64_t(key))
+	status := C.hcgo_native_add(c.handle, C.int64_t(a), C.int64_t(b), C.uint64_t(key))
 	reply, err := c.await(ctx, "add", key, replies, status)
 	if err != nil {
 		return out, err
@@ -384,7 +396,7 @@ func (c *Context) FirstProfile(ctx context.Context, userIDs []string) (Profile, 
 func (c *Context) PingHost(ctx context.Context, message string) error {
 	messagePtr, messageLen := cstr(message)
 	key, replies := c.rt.Call()
-	status := C.hcgo_native_ping_host(c.handle, messagePtr, messageLen, hostcall.ReplyTrampoline, C.uint64_t(key))
+	status := C.hcgo_native_ping_host(c.handle, messagePtr, messageLen, C.uint64_t(key))
 	_, err := c.await(ctx, "ping_host", key, replies, status)
 	if err != nil {
 		return err
@@ -400,7 +412,7 @@ func (c *Context) PingHost(ctx context.Context, message string) error {
 func (c *Context) PanicWith(ctx context.Context, message string) error {
 	messagePtr, messageLen := cstr(message)
 	key, replies := c.rt.Call()
-	status := C.hcgo_native_panic_with(c.handle, messagePtr, messageLen, hostcall.ReplyTrampoline, C.uint64_t(key))
+	status := C.hcgo_native_panic_with(c.handle, messagePtr, messageLen, C.uint64_t(key))
 	_, err := c.await(ctx, "panic_with", key, replies, status)
 	if err != nil {
 		return err
@@ -429,8 +441,8 @@ func (c *Context) RegisterFetchProfile(fn func(ctx context.Context, userID strin
 		}
 		return hostcall.Encode(out)
 	})
-	status := C.hcgo_register(c.handle, hostFns.fetchProfile, hostcall.HostFnTrampoline, hostcall.CancelTrampoline, C.uint64_t(key))
-	if status.code != 0 {
+	status := C.hcgo_register(c.handle, hostFns.fetchProfile, C.uint64_t(key))
+	if status.code != hostcall.StatusOK {
 		return refused("demo: register fetch_profile", status)
 	}
 	return nil
@@ -456,8 +468,8 @@ func (c *Context) RegisterNotify(fn func(ctx context.Context, message string) er
 		}
 		return hostcall.Null, nil
 	})
-	status := C.hcgo_register(c.handle, hostFns.notify, hostcall.HostFnTrampoline, hostcall.CancelTrampoline, C.uint64_t(key))
-	if status.code != 0 {
+	status := C.hcgo_register(c.handle, hostFns.notify, C.uint64_t(key))
+	if status.code != hostcall.StatusOK {
 		return refused("demo: register notify", status)
 	}
 	return nil
@@ -475,7 +487,7 @@ func (c *Context) OnProgress(fn func(Progress)) (unsubscribe func()) {
 			fn(event)
 		}
 	})
-	id := C.hcgo_listen(c.handle, events.progress, hostcall.EventTrampoline, C.uint64_t(key))
+	id := C.hcgo_listen(c.handle, events.progress, C.uint64_t(key))
 	if id == 0 {
 		c.rt.Unlisten(key)
 		return func() {}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -336,12 +337,13 @@ func TestPanics(t *testing.T) {
 	})
 }
 
-// TestInterfaceHash checks that the bindings, the header next to them and
-// the loaded library describe the same interface. The mismatch path (New
-// returning ErrInterfaceMismatch) needs a different library to provoke.
+// TestInterfaceHash checks that the bindings, the header they are built
+// against (demo.h in an include directory of CGO_CFLAGS) and the loaded
+// library describe the same interface. The mismatch path (New returning
+// ErrInterfaceMismatch) needs a different library to provoke.
 func TestInterfaceHash(t *testing.T) {
 	newContext(t) // New compares demo.InterfaceHash with the library's
-	f, err := os.Open("demo.h")
+	f, err := os.Open(includedHeader(t, "demo.h"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,6 +364,28 @@ func TestInterfaceHash(t *testing.T) {
 		return
 	}
 	t.Fatal("demo.h has no DEMO_INTERFACE_HASH")
+}
+
+// includedHeader is the path of the header cgo includes as name: the first
+// -I directory of CGO_CFLAGS that has it.
+func includedHeader(t *testing.T, name string) string {
+	t.Helper()
+	flags := strings.Fields(os.Getenv("CGO_CFLAGS"))
+	for i, flag := range flags {
+		dir, ok := strings.CutPrefix(flag, "-I")
+		if ok && dir == "" && i+1 < len(flags) {
+			dir = flags[i+1]
+		}
+		if !ok || dir == "" {
+			continue
+		}
+		path := filepath.Join(dir, name)
+		if _, err := os.Stat(path); err == nil {
+			return path
+		}
+	}
+	t.Fatalf("no -I directory of CGO_CFLAGS (%q) has %s", os.Getenv("CGO_CFLAGS"), name)
+	return ""
 }
 
 func TestConfig(t *testing.T) {

@@ -17,32 +17,8 @@ var ErrShuttingDown = errors.New("context shutting down")
 // do not describe the loaded library.
 var ErrInterfaceMismatch = errors.New("hostcall: bindings do not match the loaded library")
 
-// Status codes of the C ABI (stable, never renumbered).
-const (
-	StatusOK             = 0
-	StatusNullArg        = -1
-	StatusInvalidArg     = -2
-	StatusInvalidContext = -3
-	StatusUnknownToken   = -4
-	StatusUnknownMethod  = -5
-	StatusShuttingDown   = -6
-	StatusOverloaded     = -7
-	StatusPanic          = -8
-)
-
-var statusNames = map[int]string{
-	StatusOK:             "HC_OK",
-	StatusNullArg:        "HC_ERR_NULL_ARG",
-	StatusInvalidArg:     "HC_ERR_INVALID_ARG",
-	StatusInvalidContext: "HC_ERR_INVALID_CONTEXT",
-	StatusUnknownToken:   "HC_ERR_UNKNOWN_TOKEN",
-	StatusUnknownMethod:  "HC_ERR_UNKNOWN_METHOD",
-	StatusShuttingDown:   "HC_ERR_SHUTTING_DOWN",
-	StatusOverloaded:     "HC_ERR_OVERLOADED",
-	StatusPanic:          "HC_ERR_PANIC",
-}
-
-// StatusName is the C macro name of a status code.
+// StatusName is the C macro name of a status code (status.go, generated
+// from the ABI list, has the codes and their names).
 func StatusName(code int) string {
 	if name, ok := statusNames[code]; ok {
 		return name

@@ -171,45 +171,36 @@ void hc_items_free(hc_item *items, int count) {
     free(items);
 }
 
-static void on_reply(int ret, const char *msg, size_t len, void *user_data) {
+void hc_reply_trampoline(int ret, const char *msg, size_t len, void *user_data) {
     push(user_data, HC_ITEM_REPLY, ret, 0, msg, len);
 }
 
-static void on_reply_i64(int ret, int64_t value, const char *err, size_t len, void *user_data) {
-    push(user_data, HC_ITEM_REPLY_I64, ret, (uint64_t)value, err, len);
+void hc_reply_i64_trampoline(int ret, int64_t value, const char *err, size_t err_len, void *user_data) {
+    push(user_data, HC_ITEM_REPLY_I64, ret, (uint64_t)value, err, err_len);
 }
 
-static void on_reply_u64(int ret, uint64_t value, const char *err, size_t len, void *user_data) {
-    push(user_data, HC_ITEM_REPLY_U64, ret, value, err, len);
+void hc_reply_u64_trampoline(int ret, uint64_t value, const char *err, size_t err_len, void *user_data) {
+    push(user_data, HC_ITEM_REPLY_U64, ret, value, err, err_len);
 }
 
-static void on_reply_f64(int ret, double value, const char *err, size_t len, void *user_data) {
+void hc_reply_f64_trampoline(int ret, double value, const char *err, size_t err_len, void *user_data) {
     uint64_t bits;
     memcpy(&bits, &value, sizeof bits);
-    push(user_data, HC_ITEM_REPLY_F64, ret, bits, err, len);
+    push(user_data, HC_ITEM_REPLY_F64, ret, bits, err, err_len);
 }
 
-static void on_reply_bool(int ret, bool value, const char *err, size_t len, void *user_data) {
-    push(user_data, HC_ITEM_REPLY_BOOL, ret, value ? 1 : 0, err, len);
+void hc_reply_bool_trampoline(int ret, bool value, const char *err, size_t err_len, void *user_data) {
+    push(user_data, HC_ITEM_REPLY_BOOL, ret, value ? 1 : 0, err, err_len);
 }
 
-static void on_host_fn(uint64_t token, const char *req, size_t len, void *user_data) {
-    push(user_data, HC_ITEM_HOST_FN, 0, token, req, len);
+void hc_host_fn_trampoline(uint64_t token, const char *req, size_t req_len, void *user_data) {
+    push(user_data, HC_ITEM_HOST_FN, 0, token, req, req_len);
 }
 
-static void on_cancel(uint64_t token, void *user_data) {
+void hc_cancel_trampoline(uint64_t token, void *user_data) {
     push(user_data, HC_ITEM_CANCEL, 0, token, NULL, 0);
 }
 
-static void on_event(int ret, const char *msg, size_t len, void *user_data) {
+void hc_event_trampoline(int ret, const char *msg, size_t len, void *user_data) {
     push(user_data, HC_ITEM_EVENT, ret, 0, msg, len);
 }
-
-void *hc_reply_trampoline(void) { return (void *)on_reply; }
-void *hc_reply_i64_trampoline(void) { return (void *)on_reply_i64; }
-void *hc_reply_u64_trampoline(void) { return (void *)on_reply_u64; }
-void *hc_reply_f64_trampoline(void) { return (void *)on_reply_f64; }
-void *hc_reply_bool_trampoline(void) { return (void *)on_reply_bool; }
-void *hc_host_fn_trampoline(void) { return (void *)on_host_fn; }
-void *hc_cancel_trampoline(void) { return (void *)on_cancel; }
-void *hc_event_trampoline(void) { return (void *)on_event; }

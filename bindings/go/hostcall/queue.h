@@ -19,6 +19,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The ABI's callback types. hostcall.h is the same for every library; the
+ * build finds it in a library's include directory (CGO_CFLAGS=-I...). */
+#include "hostcall.h"
+
 enum {
     HC_ITEM_REPLY = 1,      /* bytes reply of <lib>_call or a native text/bytes/unit call */
     HC_ITEM_REPLY_I64 = 2,  /* typed native replies: the value is in `value` */
@@ -50,14 +54,30 @@ void hc_queue_close(int queue);
 /* Frees a batch returned by hc_queue_take. */
 void hc_items_free(hc_item *items, int count);
 
-/* The trampolines, as untyped pointers to hand to a library's entry points. */
-void *hc_reply_trampoline(void);
-void *hc_reply_i64_trampoline(void);
-void *hc_reply_u64_trampoline(void);
-void *hc_reply_f64_trampoline(void);
-void *hc_reply_bool_trampoline(void);
-void *hc_host_fn_trampoline(void);
-void *hc_cancel_trampoline(void);
-void *hc_event_trampoline(void);
+/* The trampolines: each has the exact signature of its callback type in
+ * hostcall.h, so a library's entry points take them as they are (the
+ * generated glue passes them by name) and a mismatch does not compile. */
+void hc_reply_trampoline(int ret, const char *msg, size_t len, void *user_data);
+void hc_reply_i64_trampoline(int ret, int64_t value, const char *err, size_t err_len, void *user_data);
+void hc_reply_u64_trampoline(int ret, uint64_t value, const char *err, size_t err_len, void *user_data);
+void hc_reply_f64_trampoline(int ret, double value, const char *err, size_t err_len, void *user_data);
+void hc_reply_bool_trampoline(int ret, bool value, const char *err, size_t err_len, void *user_data);
+void hc_host_fn_trampoline(uint64_t token, const char *req, size_t req_len, void *user_data);
+void hc_cancel_trampoline(uint64_t token, void *user_data);
+void hc_event_trampoline(int ret, const char *msg, size_t len, void *user_data);
+
+/* The check, made wherever this header is included: each trampoline's type
+ * is its callback type's, exactly. */
+#define HC_TRAMPOLINE_IS(fn, type) \
+    _Static_assert(__builtin_types_compatible_p(__typeof__(&fn), type), #fn " is not a " #type)
+HC_TRAMPOLINE_IS(hc_reply_trampoline, FFICallBack);
+HC_TRAMPOLINE_IS(hc_reply_i64_trampoline, FFICallBackI64);
+HC_TRAMPOLINE_IS(hc_reply_u64_trampoline, FFICallBackU64);
+HC_TRAMPOLINE_IS(hc_reply_f64_trampoline, FFICallBackF64);
+HC_TRAMPOLINE_IS(hc_reply_bool_trampoline, FFICallBackBool);
+HC_TRAMPOLINE_IS(hc_host_fn_trampoline, FFIHostFn);
+HC_TRAMPOLINE_IS(hc_cancel_trampoline, FFIHostCancelFn);
+HC_TRAMPOLINE_IS(hc_event_trampoline, FFICallBack);
+#undef HC_TRAMPOLINE_IS
 
 #endif

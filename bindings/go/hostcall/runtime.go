@@ -2,6 +2,12 @@
 // hostcall-gen. Applications use the generated package (for example
 // `demo`); this package is what it is built on.
 //
+// Its C part needs hostcall.h, the ABI header every library shares, on the
+// C include path: any hostcall library's include directory has it
+// (CGO_CFLAGS=-I/path/to/include). The trampolines (queue.h) are declared
+// with its callback types' exact signatures, so they cannot disagree.
+// status.go is generated from the same ABI list.
+//
 // # How callbacks reach Go
 //
 //  1. Every callback a library makes lands in a C trampoline (queue.c) on the
@@ -54,18 +60,6 @@ import (
 	"unsafe"
 
 	"github.com/hostcall/hostcall/bindings/go/internal/gostack"
-)
-
-// The trampolines, to hand to a library's entry points as its callbacks.
-var (
-	ReplyTrampoline     = unsafe.Pointer(C.hc_reply_trampoline())
-	ReplyI64Trampoline  = unsafe.Pointer(C.hc_reply_i64_trampoline())
-	ReplyU64Trampoline  = unsafe.Pointer(C.hc_reply_u64_trampoline())
-	ReplyF64Trampoline  = unsafe.Pointer(C.hc_reply_f64_trampoline())
-	ReplyBoolTrampoline = unsafe.Pointer(C.hc_reply_bool_trampoline())
-	HostFnTrampoline    = unsafe.Pointer(C.hc_host_fn_trampoline())
-	CancelTrampoline    = unsafe.Pointer(C.hc_cancel_trampoline())
-	EventTrampoline     = unsafe.Pointer(C.hc_event_trampoline())
 )
 
 const idBits = 48
@@ -355,7 +349,7 @@ func (r *Runtime) deliver(item *C.hc_item) {
 		delete(r.pending, id)
 		r.mu.Unlock()
 		if ok {
-			reply <- Reply{OK: item.ret == 0, Data: bytesOf(item), Value: uint64(item.value)}
+			reply <- Reply{OK: item.ret == OutcomeOK, Data: bytesOf(item), Value: uint64(item.value)}
 		}
 	case C.HC_ITEM_HOST_FN:
 		r.mu.Lock()

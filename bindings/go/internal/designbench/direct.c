@@ -4,7 +4,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "../../demo/demo.h"
+#include "demo.h"
+#include "queue.h"
 #include "_cgo_export.h"
 
 static void a_host_fn(uint64_t token, const char *req, size_t len, void *user_data) {
@@ -39,12 +40,10 @@ int dba_complete(uintptr_t ctx, uint64_t token, int ret, const char *msg, size_t
  * library's loop thread is) calls a callback `n` times in a row, as fast as
  * it can. */
 
-typedef void (*host_fn_t)(uint64_t token, const char *req, size_t len, void *user_data);
-typedef void (*event_fn_t)(int ret, const char *msg, size_t len, void *user_data);
-
 struct drive {
     int kind; /* 0: a host fn callback, 1: an event callback */
-    void *fn;
+    FFIHostFn host_fn;
+    FFICallBack event;
     uint64_t n;
     uintptr_t key;
 };
@@ -54,21 +53,12 @@ static void *drive_thread(void *arg) {
     static const char req[] = {(char)0x81, (char)0x61, 'x'}; /* CBOR ["x"] */
     for (uint64_t i = 0; i < d->n; i++) {
         if (d->kind == 0) {
-            ((host_fn_t)d->fn)(i + 1, req, sizeof req, (void *)d->key);
+            d->host_fn(i + 1, req, sizeof req, (void *)d->key);
         } else {
-            ((event_fn_t)d->fn)(0, req, sizeof req, (void *)d->key);
+            d->event(0, req, sizeof req, (void *)d->key);
         }
     }
     return NULL;
-}
-
-int dba_drive(int kind, void *fn, uint64_t n, uintptr_t key) {
-    struct drive d = {kind, fn, n, key};
-    pthread_t thread;
-    if (pthread_create(&thread, NULL, drive_thread, &d) != 0) {
-        return -1;
-    }
-    return pthread_join(thread, NULL);
 }
 
 static void bare_host_fn(uint64_t token, const char *req, size_t len, void *user_data) {
@@ -79,5 +69,16 @@ static void bare_event(int ret, const char *msg, size_t len, void *user_data) {
     designABareEvent(ret, (char *)msg, len, (uintptr_t)user_data);
 }
 
-void *dba_bare_host_fn(void) { return (void *)bare_host_fn; }
-void *dba_bare_event(void) { return (void *)bare_event; }
+/* design 0 drives design A's bare callbacks, 1 the runtime's trampolines. */
+int dba_drive(int design, int kind, uint64_t n, uintptr_t key) {
+    struct drive d = {kind, bare_host_fn, bare_event, n, key};
+    if (design == 1) {
+        d.host_fn = hc_host_fn_trampoline;
+        d.event = hc_event_trampoline;
+    }
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, drive_thread, &d) != 0) {
+        return -1;
+    }
+    return pthread_join(thread, NULL);
+}

@@ -1,12 +1,11 @@
 package designbench
 
 /*
+#cgo CFLAGS: -I${SRCDIR}/../../hostcall
 #cgo LDFLAGS: -lpthread
 #include <stdint.h>
 
-int dba_drive(int kind, void *fn, uint64_t n, uintptr_t key);
-void *dba_bare_host_fn(void);
-void *dba_bare_event(void);
+int dba_drive(int design, int kind, uint64_t n, uintptr_t key);
 */
 import "C"
 
@@ -44,10 +43,15 @@ type Transport interface {
 const (
 	driveHostFn = 0
 	driveEvent  = 1
+
+	// The callbacks the C thread makes: design A's bare functions calling
+	// exported Go, or the shipped runtime's trampolines (design B).
+	designDirect = 0
+	designQueued = 1
 )
 
-func drive(kind int, fn unsafe.Pointer, n int, key uint64) error {
-	if C.dba_drive(C.int(kind), fn, C.uint64_t(n), C.uintptr_t(key)) != 0 {
+func drive(design, kind int, n int, key uint64) error {
+	if C.dba_drive(C.int(design), C.int(kind), C.uint64_t(n), C.uintptr_t(key)) != 0 {
 		return errors.New("designbench: could not start the C thread")
 	}
 	return nil
@@ -66,7 +70,7 @@ func (DirectTransport) Events(n int) error {
 	var wg sync.WaitGroup
 	wg.Add(n)
 	directWait.Store(&wg)
-	if err := drive(driveEvent, C.dba_bare_event(), n, 0); err != nil {
+	if err := drive(designDirect, driveEvent, n, 0); err != nil {
 		return err
 	}
 	wg.Wait()
@@ -78,7 +82,7 @@ func (DirectTransport) HostFns(n int) error {
 	var wg sync.WaitGroup
 	wg.Add(n)
 	directWait.Store(&wg)
-	if err := drive(driveHostFn, C.dba_bare_host_fn(), n, 0); err != nil {
+	if err := drive(designDirect, driveHostFn, n, 0); err != nil {
 		return err
 	}
 	wg.Wait()
@@ -149,7 +153,7 @@ func (q *QueuedTransport) Events(n int) error {
 	var wg sync.WaitGroup
 	wg.Add(n)
 	q.wait.Store(&wg)
-	if err := drive(driveEvent, hostcall.EventTrampoline, n, q.eventKey); err != nil {
+	if err := drive(designQueued, driveEvent, n, q.eventKey); err != nil {
 		return err
 	}
 	wg.Wait()
@@ -161,7 +165,7 @@ func (q *QueuedTransport) HostFns(n int) error {
 	var wg sync.WaitGroup
 	wg.Add(n)
 	q.wait.Store(&wg)
-	if err := drive(driveHostFn, hostcall.HostFnTrampoline, n, q.fnKey); err != nil {
+	if err := drive(designQueued, driveHostFn, n, q.fnKey); err != nil {
 		return err
 	}
 	wg.Wait()
