@@ -53,7 +53,7 @@ extern crate self as hostcall;
 // status codes.
 
 // The concurrent cores, and the C ABI's vocabulary.
-pub(crate) mod abi;
+pub mod abi;
 mod core;
 pub use abi::status;
 

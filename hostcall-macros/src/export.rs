@@ -6,7 +6,9 @@ use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::{Ident, LitStr, Path, Token, bracketed};
 
-use crate::util::{error, handler_static, host_fn_static};
+use hostcall_abi::ENTRY_POINTS;
+
+use crate::util::{abi_type, error, handler_static, host_fn_static};
 
 #[derive(Default)]
 struct Export {
@@ -97,22 +99,35 @@ pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
     });
     let host_fns = export.host_fns.iter().map(|p| def_path(p, host_fn_static));
     let events = &export.events;
-    let symbol = |suffix: &str| format_ident!("{}_{}", prefix, suffix);
-    let (new, destroy, call) = (symbol("new"), symbol("destroy"), symbol("call"));
-    let (register, register_cancellable) = (
-        symbol("register_host_fn"),
-        symbol("register_host_fn_cancellable"),
-    );
-    let (complete, add_listener, remove_listener) = (
-        symbol("host_complete"),
-        symbol("add_event_listener"),
-        symbol("remove_event_listener"),
-    );
-    let (last_error, description, hash) = (
-        symbol("last_error"),
-        symbol("hostcall_description"),
-        symbol("interface_hash"),
-    );
+    let entry_points: Vec<_> = ENTRY_POINTS
+        .iter()
+        .map(|sig| {
+            let symbol = format_ident!("{}_{}", prefix, sig.name);
+            let forward = format_ident!("{}", sig.name);
+            let names: Vec<_> = sig
+                .params
+                .iter()
+                .map(|p| format_ident!("{}", p.name))
+                .collect();
+            let types = sig.params.iter().map(|p| abi_type(p.rust));
+            let ret = abi_type(sig.ret);
+            let doc = format!("{}\n\n# Safety\n{}", sig.doc, sig.safety);
+            let function = quote! {
+                #[doc = #doc]
+                #[unsafe(no_mangle)]
+                pub unsafe extern "C" fn #symbol(#(#names: #types),*) -> #ret {
+                    // SAFETY: the caller's obligations are this function's
+                    // `# Safety`, which are the callee's.
+                    unsafe { ::hostcall::ffi::#forward(&__HOSTCALL_LIBRARY, #(#names),*) }
+                }
+            };
+            (forward, symbol, function)
+        })
+        .collect();
+    let functions = entry_points.iter().map(|(_, _, f)| f);
+    let fields = entry_points
+        .iter()
+        .map(|(field, symbol, _)| quote! { #field: #symbol });
 
     Ok(quote! {
         /// This library's definition and runtime tables, handed to every
@@ -129,155 +144,12 @@ pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
 
         #(#natives)*
 
-        /// Creates a context from a CBOR config map (NULL/0 for defaults).
-        /// Returns NULL on failure; `last_error` says why.
-        ///
-        /// # Safety
-        /// `config` must be NULL or valid for reads of `config_len` bytes.
-        #[unsafe(no_mangle)]
-        pub unsafe extern "C" fn #new(
-            config: *const ::std::ffi::c_char,
-            config_len: usize,
-        ) -> *mut ::std::ffi::c_void {
-            // SAFETY: forwarded caller obligation.
-            unsafe { ::hostcall::ffi::new(&__HOSTCALL_LIBRARY, config, config_len) }
-        }
+        #(#functions)*
 
-        /// Destroys a context: every pending request gets one `context
-        /// shutting down` reply, every pending host call is cancelled, the
-        /// loop thread is joined (or, from the loop thread, finishes after
-        /// the current callback) and memory is freed.
-        ///
-        /// # Safety
-        /// Always safe: `ctx` is looked up, never dereferenced.
-        #[unsafe(no_mangle)]
-        pub unsafe extern "C" fn #destroy(ctx: *mut ::std::ffi::c_void) -> ::std::ffi::c_int {
-            // SAFETY: forwarded; the callee never dereferences `ctx`.
-            unsafe { ::hostcall::ffi::destroy(&__HOSTCALL_LIBRARY, ctx) }
-        }
-
-        /// Calls a method with a CBOR argument array; `cb` gets exactly one
-        /// reply on the loop thread if and only if this returns `HC_OK`.
-        ///
-        /// # Safety
-        /// `method` must be NULL or NUL-terminated; `req` NULL or valid for
-        /// reads of `req_len` bytes.
-        #[unsafe(no_mangle)]
-        pub unsafe extern "C" fn #call(
-            ctx: *mut ::std::ffi::c_void,
-            method: *const ::std::ffi::c_char,
-            req: *const ::std::ffi::c_char,
-            req_len: usize,
-            cb: ::std::option::Option<::hostcall::FFICallBack>,
-            user_data: *mut ::std::ffi::c_void,
-        ) -> ::std::ffi::c_int {
-            // SAFETY: forwarded caller obligation.
-            unsafe { ::hostcall::ffi::call(&__HOSTCALL_LIBRARY, ctx, method, req, req_len, cb, user_data) }
-        }
-
-        /// Registers the host's implementation of a host fn.
-        ///
-        /// # Safety
-        /// `name` must be NULL or NUL-terminated; `func` must be callable with
-        /// `user_data` on the loop thread until the context is destroyed.
-        #[unsafe(no_mangle)]
-        pub unsafe extern "C" fn #register(
-            ctx: *mut ::std::ffi::c_void,
-            name: *const ::std::ffi::c_char,
-            func: ::std::option::Option<::hostcall::FFIHostFn>,
-            user_data: *mut ::std::ffi::c_void,
-        ) -> ::std::ffi::c_int {
-            // SAFETY: forwarded caller obligation.
-            unsafe { ::hostcall::ffi::register_host_fn(&__HOSTCALL_LIBRARY, ctx, name, func, None, user_data) }
-        }
-
-        /// Registers a host fn together with a cancel notifier, told when the
-        /// library abandons a call (dropped, timed out, shutting down).
-        ///
-        /// # Safety
-        /// As for the non-cancellable form; `cancel` may be NULL.
-        #[unsafe(no_mangle)]
-        pub unsafe extern "C" fn #register_cancellable(
-            ctx: *mut ::std::ffi::c_void,
-            name: *const ::std::ffi::c_char,
-            func: ::std::option::Option<::hostcall::FFIHostFn>,
-            cancel: ::std::option::Option<::hostcall::FFIHostCancelFn>,
-            user_data: *mut ::std::ffi::c_void,
-        ) -> ::std::ffi::c_int {
-            // SAFETY: forwarded caller obligation.
-            unsafe { ::hostcall::ffi::register_host_fn(&__HOSTCALL_LIBRARY, ctx, name, func, cancel, user_data) }
-        }
-
-        /// Completes a host call by token, from any thread, once.
-        ///
-        /// # Safety
-        /// `msg` must be NULL or valid for reads of `len` bytes.
-        #[unsafe(no_mangle)]
-        pub unsafe extern "C" fn #complete(
-            ctx: *mut ::std::ffi::c_void,
-            token: u64,
-            ret: ::std::ffi::c_int,
-            msg: *const ::std::ffi::c_char,
-            len: usize,
-        ) -> ::std::ffi::c_int {
-            // SAFETY: forwarded caller obligation.
-            unsafe { ::hostcall::ffi::host_complete(&__HOSTCALL_LIBRARY, ctx, token, ret, msg, len) }
-        }
-
-        /// Adds an event listener; returns its id, or 0 on failure.
-        ///
-        /// # Safety
-        /// `event` must be NULL or NUL-terminated; `cb` must be callable with
-        /// `user_data` on the loop thread until removed or destroyed.
-        #[unsafe(no_mangle)]
-        pub unsafe extern "C" fn #add_listener(
-            ctx: *mut ::std::ffi::c_void,
-            event: *const ::std::ffi::c_char,
-            cb: ::std::option::Option<::hostcall::FFICallBack>,
-            user_data: *mut ::std::ffi::c_void,
-        ) -> u64 {
-            // SAFETY: forwarded caller obligation.
-            unsafe { ::hostcall::ffi::add_event_listener(&__HOSTCALL_LIBRARY, ctx, event, cb, user_data) }
-        }
-
-        /// Removes an event listener; once this returns it never runs again.
-        ///
-        /// # Safety
-        /// Always safe: `ctx` is looked up, never dereferenced.
-        #[unsafe(no_mangle)]
-        pub unsafe extern "C" fn #remove_listener(
-            ctx: *mut ::std::ffi::c_void,
-            listener_id: u64,
-        ) -> ::std::ffi::c_int {
-            // SAFETY: forwarded; the callee never dereferences `ctx`.
-            unsafe { ::hostcall::ffi::remove_event_listener(&__HOSTCALL_LIBRARY, ctx, listener_id) }
-        }
-
-        /// Copies this thread's last failure message into `buf` and returns
-        /// its full length.
-        ///
-        /// # Safety
-        /// `buf` must be NULL or valid for writes of `cap` bytes.
-        #[unsafe(no_mangle)]
-        pub unsafe extern "C" fn #last_error(buf: *mut ::std::ffi::c_char, cap: usize) -> usize {
-            // SAFETY: forwarded caller obligation.
-            unsafe { ::hostcall::ffi::last_error(buf, cap) }
-        }
-
-        /// The library's self-description (CBOR), valid for the process's life.
-        ///
-        /// # Safety
-        /// `len` must be NULL or valid for a write.
-        #[unsafe(no_mangle)]
-        pub unsafe extern "C" fn #description(len: *mut usize) -> *const u8 {
-            // SAFETY: forwarded caller obligation.
-            unsafe { ::hostcall::ffi::description(&__HOSTCALL_LIBRARY, len) }
-        }
-
-        /// The hash of the library's interface, checked by generated bindings.
-        #[unsafe(no_mangle)]
-        pub extern "C" fn #hash() -> u64 {
-            ::hostcall::ffi::interface_hash(&__HOSTCALL_LIBRARY)
-        }
+        /// This library's entry points as typed function pointers (for
+        /// tests and benches that call it from Rust).
+        #[doc(hidden)]
+        pub static __HOSTCALL_ENTRY_POINTS: ::hostcall::abi::EntryPoints =
+            ::hostcall::abi::EntryPoints { #(#fields),* };
     })
 }

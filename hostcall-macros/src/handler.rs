@@ -4,7 +4,9 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use syn::{ItemFn, LitStr};
 
-use crate::util::{Native, arg_defs, arg_name, args, doc, handler_static, native, success_type};
+use hostcall_abi::native::{Conversion, Reply};
+
+use crate::util::{abi_type, arg_defs, arg_name, args, doc, handler_static, scalar, success_type};
 
 pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let function: ItemFn = syn::parse2(item)?;
@@ -104,45 +106,39 @@ fn native_entry(
     wire_name: &str,
     function: &syn::Ident,
 ) -> Option<TokenStream> {
-    let result = native(ret)?;
+    let result = scalar(ret)?;
     let mut params = Vec::new();
     let mut converts = Vec::new();
     let mut names = Vec::new();
     for arg in args {
-        let kind = native(&arg.ty)?;
         let name = &arg.name;
-        let label = arg_name(name);
-        let ty = &arg.ty;
+        let (conversion, c_params) = scalar(&arg.ty)?.arg_params(&name.to_string())?;
         names.push(name.clone());
-        match kind {
-            Native::Text => {
-                let len = quote::format_ident!("{}_len", name);
-                params.push(quote! { #name: *const ::std::ffi::c_char, #len: usize });
-                converts.push(quote! {
-                    // SAFETY: the C caller passes `len` readable bytes (or NULL, 0).
-                    let #name = unsafe { ::hostcall::__private::native_text(#name, #len, #label) }?;
-                });
-            }
-            Native::Bytes => {
-                let len = quote::format_ident!("{}_len", name);
-                params.push(quote! { #name: *const u8, #len: usize });
-                converts.push(quote! {
-                    // SAFETY: the C caller passes `len` readable bytes (or NULL, 0).
-                    let #name = unsafe { ::hostcall::__private::native_bytes(#name, #len, #label) }?;
-                });
-            }
-            Native::Unit => return None,
-            _ => params.push(quote! { #name: #ty }),
+        for (param, rust) in &c_params {
+            let param = quote::format_ident!("{}", param);
+            let ty = abi_type(rust);
+            params.push(quote! { #param: #ty });
         }
+        let label = arg_name(name);
+        let len = quote::format_ident!("{}_len", name);
+        let read = match conversion {
+            Conversion::Value => continue,
+            Conversion::Text => quote! { native_text },
+            Conversion::Bytes => quote! { native_bytes },
+        };
+        converts.push(quote! {
+            // SAFETY: the C caller passes `len` readable bytes (or NULL, 0).
+            let #name = unsafe { ::hostcall::__private::#read(#name, #len, #label) }?;
+        });
     }
-    let (callback_ty, callback_variant) = match result {
-        Native::Int => (quote! { ::hostcall::FFICallBackI64 }, quote! { I64 }),
-        Native::Uint => (quote! { ::hostcall::FFICallBackU64 }, quote! { U64 }),
-        Native::Float => (quote! { ::hostcall::FFICallBackF64 }, quote! { F64 }),
-        Native::Bool => (quote! { ::hostcall::FFICallBackBool }, quote! { Bool }),
-        Native::Text | Native::Bytes | Native::Unit => {
-            (quote! { ::hostcall::FFICallBack }, quote! { Bytes })
-        }
+    let reply_kind = result.reply();
+    let callback_ty = abi_type(reply_kind.callback());
+    let callback_variant = match reply_kind {
+        Reply::I64 => quote! { I64 },
+        Reply::U64 => quote! { U64 },
+        Reply::F64 => quote! { F64 },
+        Reply::Bool => quote! { Bool },
+        Reply::Bytes => quote! { Bytes },
     };
     let reply = if fallible {
         quote! { ::hostcall::__private::native_result }

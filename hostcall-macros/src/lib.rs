@@ -68,11 +68,11 @@ pub fn host_fn(input: TokenStream) -> TokenStream {
 /// }
 /// ```
 ///
-/// Emits `demo_new`, `demo_destroy`, `demo_call`, `demo_register_host_fn`,
-/// `demo_register_host_fn_cancellable`, `demo_host_complete`,
-/// `demo_add_event_listener`, `demo_remove_event_listener`,
-/// `demo_last_error`, `demo_hostcall_description` and `demo_interface_hash`.
-/// Use it once per library, in the crate built as the `cdylib`.
+/// Emits `demo_<name>` for every entry point of the ABI list
+/// (`hostcall_abi::ENTRY_POINTS`: `demo_new`, `demo_call`, …), one
+/// `demo_native_<method>` per handler with a native form, and
+/// `__HOSTCALL_ENTRY_POINTS`, the same symbols as a typed table. Use it once
+/// per library, in the crate built as the `cdylib`.
 #[proc_macro]
 pub fn export(input: TokenStream) -> TokenStream {
     export::expand(input.into())

@@ -1,5 +1,6 @@
 //! Helpers shared by the macros.
 
+use hostcall_abi::native::Scalar;
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 use syn::{Attribute, Expr, ExprLit, FnArg, Lit, Meta, Pat, ReturnType, Type};
@@ -108,49 +109,64 @@ pub fn error(message: impl std::fmt::Display) -> syn::Error {
     syn::Error::new(Span::call_site(), message)
 }
 
-/// How a type crosses a native (zero-serialization) entry point.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Native {
-    /// A signed integer: passed as itself, returned through `FFICallBackI64`.
-    Int,
-    /// An unsigned integer: passed as itself, returned through `FFICallBackU64`.
-    Uint,
-    /// A float: passed as itself, returned through `FFICallBackF64`.
-    Float,
-    /// A boolean.
-    Bool,
-    /// `String`: `(const char *, size_t)` in, raw UTF-8 out.
-    Text,
-    /// `hostcall::Bytes`: `(const uint8_t *, size_t)` in, raw bytes out.
-    Bytes,
-    /// `()`: nothing (results only).
-    Unit,
-}
-
-/// The native form of a type as written, if it has one. The decision is
-/// syntactic (a type alias has none); `export!` and the description agree
-/// with it because both come from this one function.
-pub fn native(ty: &Type) -> Option<Native> {
+/// The native scalar a type names as written, if any: the decision is
+/// [`hostcall_abi::native::Scalar::from_rust`]'s, asked about the type's
+/// last path segment (the generator asks the same table about the
+/// described type).
+pub fn scalar(ty: &Type) -> Option<Scalar> {
     match ty {
-        Type::Tuple(t) if t.elems.is_empty() => Some(Native::Unit),
-        Type::Paren(p) => native(&p.elem),
+        Type::Tuple(t) if t.elems.is_empty() => Some(Scalar::Unit),
+        Type::Paren(p) => scalar(&p.elem),
         Type::Path(tp) if tp.qself.is_none() => {
             let last = tp.path.segments.last()?;
             if !last.arguments.is_empty() {
                 return None;
             }
-            let name = last.ident.to_string();
-            let single = tp.path.segments.len() == 1;
-            match name.as_str() {
-                "i8" | "i16" | "i32" | "i64" if single => Some(Native::Int),
-                "u8" | "u16" | "u32" | "u64" if single => Some(Native::Uint),
-                "f32" | "f64" if single => Some(Native::Float),
-                "bool" if single => Some(Native::Bool),
-                "String" => Some(Native::Text),
-                "Bytes" => Some(Native::Bytes),
-                _ => None,
-            }
+            Scalar::from_rust(&last.ident.to_string(), tp.path.segments.len() == 1)
         }
         _ => None,
+    }
+}
+
+/// The tokens of a type the ABI list writes as text (`*const c_char`,
+/// `Option<FFICallBack>`), with every name qualified so that it resolves
+/// wherever `export!` is invoked.
+pub fn abi_type(rust: &str) -> TokenStream {
+    let ty: Type = syn::parse_str(rust).unwrap_or_else(|e| panic!("ABI type `{rust}`: {e}"));
+    qualify(&ty)
+}
+
+fn qualify(ty: &Type) -> TokenStream {
+    match ty {
+        Type::Ptr(p) => {
+            let inner = qualify(&p.elem);
+            match p.mutability {
+                Some(_) => quote! { *mut #inner },
+                None => quote! { *const #inner },
+            }
+        }
+        Type::Path(tp) if tp.qself.is_none() && tp.path.segments.len() == 1 => {
+            let segment = &tp.path.segments[0];
+            let name = segment.ident.to_string();
+            match &segment.arguments {
+                syn::PathArguments::AngleBracketed(ab) if name == "Option" => {
+                    let Some(syn::GenericArgument::Type(inner)) = ab.args.first() else {
+                        panic!("ABI type Option without a type argument");
+                    };
+                    let inner = qualify(inner);
+                    quote! { ::std::option::Option<#inner> }
+                }
+                _ if name.starts_with("c_") => {
+                    let ident = &segment.ident;
+                    quote! { ::std::ffi::#ident }
+                }
+                _ if name.starts_with("FFI") => {
+                    let ident = &segment.ident;
+                    quote! { ::hostcall::abi::#ident }
+                }
+                _ => quote! { #ty },
+            }
+        }
+        _ => quote! { #ty },
     }
 }

@@ -1,17 +1,14 @@
 //! Context configuration: the CBOR map given to `<lib>_new`.
 //!
-//! | key | meaning | default |
-//! | --- | --- | --- |
-//! | `max_in_flight` | outstanding host calls per context; past it a host call fails at once as overloaded (1 ..= 16 777 215) | 1 048 576 |
-//! | `host_call_timeout_ms` | default timeout of each host call; 0 means none | 0 |
-//! | `max_pending_requests` | requests queued or running per context; past it `call` returns `HC_ERR_OVERLOADED`; 0 means unbounded | 0 |
-//! | `spin_us` | how long the idle loop thread watches for completions before it sleeps, only while host calls are outstanding; 0 never spins | 50 |
-//!
-//! Unknown keys, duplicate keys and values of the wrong type are errors.
+//! The keys, their bounds and defaults are declared once, in
+//! `hostcall_abi::config::CONFIG_KEYS` (the header and the bindings
+//! document and offer the same list). Unknown keys, duplicate keys and
+//! values of the wrong type or out of bounds are errors.
 
 use std::time::Duration;
 
 use ciborium::Value;
+use hostcall_abi::config::{CONFIG_KEYS, ConfigId, ConfigValue, DEFAULT_SPIN_US, config_key};
 
 use crate::core::inflight::MAX_SLOTS;
 
@@ -32,7 +29,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            max_in_flight: 1 << 20,
+            max_in_flight: default(ConfigId::MaxInFlight) as u32,
             host_call_timeout: None,
             max_pending_requests: None,
             spin: Some(Duration::from_micros(DEFAULT_SPIN_US)),
@@ -40,19 +37,17 @@ impl Default for Config {
     }
 }
 
-/// The keys [`Config::from_cbor`] accepts.
-pub const KEYS: &[&str] = &[
-    "max_in_flight",
-    "host_call_timeout_ms",
-    "max_pending_requests",
-    "spin_us",
-];
+/// The default of a key, from the ABI list.
+fn default(id: ConfigId) -> u64 {
+    CONFIG_KEYS
+        .iter()
+        .find(|k| k.id == id)
+        .map(|k| k.default)
+        .expect("every setting has a key")
+}
 
-/// The default `spin_us`: about the cost of waking a sleeping thread here.
-pub const DEFAULT_SPIN_US: u64 = 50;
-
-/// The largest `spin_us` accepted (10 ms): a spin is meant to be short.
-pub const MAX_SPIN_US: u64 = 10_000;
+/// The ABI list's bound on `max_in_flight` is what a token can address.
+const _: () = assert!(hostcall_abi::config::MAX_IN_FLIGHT_LIMIT == MAX_SLOTS as u64);
 
 impl Config {
     /// Parses the CBOR map given to `<lib>_new`; an empty input means defaults.
@@ -75,40 +70,35 @@ impl Config {
             if seen.contains(&key) {
                 return Err(format!("config key '{key}' appears twice"));
             }
-            let number = |max: u64| -> Result<u64, String> {
-                match &value {
-                    Value::Integer(i) => u64::try_from(i128::from(*i))
-                        .ok()
-                        .filter(|n| *n <= max)
-                        .ok_or_else(|| format!("config key '{key}' must be between 0 and {max}")),
-                    _ => Err(format!("config key '{key}' must be an unsigned integer")),
-                }
+            let Some(spec) = config_key(&key) else {
+                let known: Vec<&str> = CONFIG_KEYS.iter().map(|k| k.key).collect();
+                return Err(format!(
+                    "unknown config key '{key}' (known keys: {})",
+                    known.join(", ")
+                ));
             };
-            match key.as_str() {
-                "max_in_flight" => {
-                    let n = number(u64::from(MAX_SLOTS))?;
-                    if n == 0 {
-                        return Err("config key 'max_in_flight' must be at least 1".to_owned());
-                    }
-                    config.max_in_flight = n as u32;
-                }
-                "host_call_timeout_ms" => {
-                    let n = number(u64::MAX)?;
+            let (min, max) = match spec.value {
+                ConfigValue::Count { min, max } => (min, max),
+                ConfigValue::Duration { max, .. } => (0, max),
+            };
+            let n = match &value {
+                Value::Integer(i) => u64::try_from(i128::from(*i))
+                    .ok()
+                    .filter(|n| *n <= max)
+                    .ok_or_else(|| format!("config key '{key}' must be between 0 and {max}"))?,
+                _ => return Err(format!("config key '{key}' must be an unsigned integer")),
+            };
+            if n < min {
+                return Err(format!("config key '{key}' must be at least {min}"));
+            }
+            match spec.id {
+                ConfigId::MaxInFlight => config.max_in_flight = n as u32,
+                ConfigId::HostCallTimeout => {
                     config.host_call_timeout = (n > 0).then(|| Duration::from_millis(n));
                 }
-                "spin_us" => {
-                    let n = number(MAX_SPIN_US)?;
-                    config.spin = (n > 0).then(|| Duration::from_micros(n));
-                }
-                "max_pending_requests" => {
-                    let n = number(usize::MAX as u64)?;
-                    config.max_pending_requests = (n > 0).then_some(n as usize);
-                }
-                _ => {
-                    return Err(format!(
-                        "unknown config key '{key}' (known keys: {})",
-                        KEYS.join(", ")
-                    ));
+                ConfigId::Spin => config.spin = (n > 0).then(|| Duration::from_micros(n)),
+                ConfigId::MaxPendingRequests => {
+                    config.max_pending_requests = usize::try_from(n).ok().filter(|n| *n > 0);
                 }
             }
             seen.push(key);

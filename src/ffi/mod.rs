@@ -291,12 +291,29 @@ pub unsafe fn call(
     })
 }
 
-/// `<lib>_register_host_fn` and `<lib>_register_host_fn_cancellable`.
+/// `<lib>_register_host_fn`: [`register_host_fn_cancellable`] without a
+/// cancel notifier.
+///
+/// # Safety
+/// `name` must be NULL or NUL-terminated. `func` must be safe to call with
+/// `user_data` on the loop thread until the context is destroyed.
+pub unsafe fn register_host_fn(
+    library: &'static Library,
+    ctx: *mut c_void,
+    host_fn: *const c_char,
+    func: Option<FFIHostFn>,
+    user_data: *mut c_void,
+) -> c_int {
+    // SAFETY: forwarded caller obligation; no cancel notifier.
+    unsafe { register_host_fn_cancellable(library, ctx, host_fn, func, None, user_data) }
+}
+
+/// `<lib>_register_host_fn_cancellable`.
 ///
 /// # Safety
 /// `name` must be NULL or NUL-terminated. `func` and `cancel` must be safe to
 /// call with `user_data` on the loop thread until the context is destroyed.
-pub unsafe fn register_host_fn(
+pub unsafe fn register_host_fn_cancellable(
     library: &'static Library,
     ctx: *mut c_void,
     host_fn: *const c_char,
@@ -515,9 +532,12 @@ pub unsafe fn remove_event_listener(
 /// `<lib>_last_error`: copies this thread's last failure message into `buf`
 /// (NUL-terminated, truncated to `cap - 1` bytes) and returns its full length.
 ///
+/// The message is per thread, not per library: `_library` is there because
+/// every entry point forwards its library.
+///
 /// # Safety
 /// `buf` must be NULL or valid for writes of `cap` bytes.
-pub unsafe fn last_error(buf: *mut c_char, cap: usize) -> usize {
+pub unsafe fn last_error(_library: &'static Library, buf: *mut c_char, cap: usize) -> usize {
     guarded("last_error", 0, || {
         LAST_ERROR
             .try_with(|last| {
@@ -543,7 +563,7 @@ pub unsafe fn last_error(buf: *mut c_char, cap: usize) -> usize {
 ///
 /// # Safety
 /// `len` must be NULL or valid for a write.
-pub unsafe fn description(library: &'static Library, len: *mut usize) -> *const u8 {
+pub unsafe fn hostcall_description(library: &'static Library, len: *mut usize) -> *const u8 {
     guarded("hostcall_description", std::ptr::null(), || {
         let bytes = library.description_cbor();
         if !len.is_null() {
@@ -555,7 +575,11 @@ pub unsafe fn description(library: &'static Library, len: *mut usize) -> *const 
 }
 
 /// `<lib>_interface_hash`.
-pub fn interface_hash(library: &'static Library) -> u64 {
+///
+/// # Safety
+/// None: it reads only the library's static definition (it is `unsafe` as
+/// every entry point's forwarding function is).
+pub unsafe fn interface_hash(library: &'static Library) -> u64 {
     guarded("interface_hash", 0, || {
         library.description().map_or(0, |desc| desc.interface_hash)
     })
