@@ -20,4 +20,5 @@ lib="$target/debug/libdemo.so"
 "$gen" go --lib "$lib" --out bindings/go/demo
 "$gen" abi go --out bindings/go/hostcall
 "$gen" kotlin --lib "$lib" --out bindings/kotlin/demo
+"$gen" abi kotlin --out bindings/kotlin/runtime
 git -c color.ui=never status --short -- examples/demo/include bindings/go bindings/kotlin

@@ -94,11 +94,14 @@ fn files(what: &What) -> Result<(&Path, Files), String> {
             library,
             kotlin_package,
         } => {
-            let desc = library.desc()?;
+            let model = library.model()?;
             let package = kotlin_package
                 .clone()
-                .unwrap_or_else(|| hostcall_gen::kotlin::default_package(&desc.prefix));
-            (&library.out, hostcall_gen::kotlin::binding(&desc, &package))
+                .unwrap_or_else(|| hostcall_gen::kotlin::default_package(&model.prefix.wire));
+            (
+                &library.out,
+                hostcall_gen::kotlin::binding(&model, &package),
+            )
         }
         What::Abi { language, out } => {
             let abi = Abi::new();
@@ -108,6 +111,7 @@ fn files(what: &What) -> Result<(&Path, Files), String> {
                     hostcall_gen::c::abi_header(&abi),
                 )],
                 "go" => hostcall_gen::go::runtime_files(&abi),
+                "kotlin" => hostcall_gen::kotlin::runtime_files(&abi),
                 other => return Err(format!("unknown language '{other}' (known: c)")),
             };
             (out, files)

@@ -67,10 +67,15 @@ fn go_runtime_constants_match_the_abi_list() {
 
 #[test]
 fn kotlin_binding_matches_the_built_library() {
-    let desc = hostcall_gen::load(&libdemo(), "demo").expect("description loads");
     let files =
-        hostcall_gen::kotlin::binding(&desc, &hostcall_gen::kotlin::default_package("demo"));
+        hostcall_gen::kotlin::binding(&demo(), &hostcall_gen::kotlin::default_package("demo"));
     assert_current(&repo("bindings/kotlin/demo"), &files);
+}
+
+#[test]
+fn kotlin_runtime_status_codes_match_the_abi_list() {
+    let files = hostcall_gen::kotlin::runtime_files(&Abi::new());
+    assert_current(&repo("bindings/kotlin/runtime"), &files);
 }
 
 #[test]

@@ -1,36 +1,7 @@
 package dev.hostcall.runtime
 
-/** Status codes of the C ABI (stable, never renumbered). */
-object Status {
-    const val OK = 0
-    const val NULL_ARG = -1
-    const val INVALID_ARG = -2
-    const val INVALID_CONTEXT = -3
-    const val UNKNOWN_TOKEN = -4
-    const val UNKNOWN_METHOD = -5
-    const val SHUTTING_DOWN = -6
-    const val OVERLOADED = -7
-    const val PANIC = -8
-
-    /** The C macro name of a status code. */
-    fun name(code: Int): String = when (code) {
-        OK -> "HC_OK"
-        NULL_ARG -> "HC_ERR_NULL_ARG"
-        INVALID_ARG -> "HC_ERR_INVALID_ARG"
-        INVALID_CONTEXT -> "HC_ERR_INVALID_CONTEXT"
-        UNKNOWN_TOKEN -> "HC_ERR_UNKNOWN_TOKEN"
-        UNKNOWN_METHOD -> "HC_ERR_UNKNOWN_METHOD"
-        SHUTTING_DOWN -> "HC_ERR_SHUTTING_DOWN"
-        OVERLOADED -> "HC_ERR_OVERLOADED"
-        PANIC -> "HC_ERR_PANIC"
-        else -> "status $code"
-    }
-
-    private val byName = (-8..0).associateBy { name(it) }
-
-    /** The status a last-error text names in its prefix (`HC_ERR_INVALID_ARG: …`), else [INVALID_ARG]. */
-    fun of(detail: String): Int = byName[detail.substringBefore(':')] ?: INVALID_ARG
-}
+// The status codes (object Status) are generated from the ABI list into
+// Status.kt (hostcall-gen abi kotlin).
 
 /** Errors of hostcall bindings. */
 sealed class HostcallException(message: String) : RuntimeException(message)

@@ -46,9 +46,7 @@ class Reply(val ok: Boolean, val data: ByteArray?, val value: Long) {
 /** A registered host function: the CBOR argument array in, the CBOR result out. */
 typealias HostFn = suspend (request: ByteArray) -> ByteArray
 
-/** Outcome codes of the C ABI. */
-internal const val RET_OK = 0
-internal const val RET_ERR = 1
+// The outcome codes of the C ABI, RET_OK and RET_ERR, are generated into Status.kt.
 
 /** The ret the JNI glue gives a reply whose payload the JVM could not copy (HCJ_RET_LOST). */
 internal const val RET_LOST = 2
