@@ -12,8 +12,8 @@
 #           chaos run among them) and the C demo end to end
 #   go      the Go bindings: gofmt, go vet, go test -race and under the
 #           strict cgo pointer checks, benchmarks in smoke mode
-#   kotlin  the Kotlin Maven reactor (runtime and demo modules), tests under
-#           -Xcheck:jni
+#   kotlin  the Kotlin generated files' drift, the Kotlin Maven reactor
+#           (runtime and demo modules), tests under -Xcheck:jni
 #   fuzz    each cargo-fuzz target for a short bounded time
 #           (FUZZ_SECONDS per target, default 20; see docs/fuzzing.md)
 set -euo pipefail
@@ -172,10 +172,18 @@ part_kotlin() {
     java -version 2>&1 | sed -n 1p
     mvn -B -v -Dstyle.color=never | sed -n 1p
 
-    step "Kotlin runtime and binding: mvn -B test over both modules (JNI glue built by Maven, tests under -Xcheck:jni)"
-    cargo build -p demo
+    # The tests run against the checked-in generated files: they must be what
+    # hostcall-gen writes (the rust part's drift test checks the same).
+    step "Kotlin generated files: Demo.kt and demo_jni.c from libdemo, Status.kt from the ABI list (hostcall-gen --check)"
+    cargo build -p demo -p hostcall-gen
     local dir
     dir=$(lib_dir)
+    "$dir/hostcall-gen" kotlin --lib "$dir/libdemo.so" --out "$root/bindings/kotlin/demo" --check ||
+        die "the Kotlin binding differs from what hostcall-gen writes (above); run scripts/generate.sh"
+    "$dir/hostcall-gen" abi kotlin --out "$root/bindings/kotlin/runtime" --check ||
+        die "the Kotlin runtime's Status.kt differs from what hostcall-gen writes (above); run scripts/generate.sh"
+
+    step "Kotlin runtime and binding: mvn -B test over both modules (JNI glue built by Maven, tests under -Xcheck:jni)"
     (
         # The parent pom: the reactor builds runtime, then demo (its tests).
         cd "$root/bindings/kotlin"

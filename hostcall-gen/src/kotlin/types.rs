@@ -161,6 +161,57 @@ pub fn native_result(scalar: Scalar) -> &'static str {
 mod tests {
     use super::*;
 
+    /// The types of C parameters, names dropped: `const char *err` →
+    /// `const char *`.
+    fn param_types<'a>(params: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+        params
+            .into_iter()
+            .map(|p| {
+                let p = p.trim();
+                p.trim_end_matches(|c: char| c.is_ascii_alphanumeric() || c == '_')
+                    .trim_end()
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_trampoline_has_its_callback_types_signature() {
+        let header = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../bindings/kotlin/runtime/src/main/c/hostcall_jni.h"
+        ))
+        .expect("hostcall_jni.h");
+        let abi = crate::model::Abi::new();
+        let replies = [
+            Reply::I64,
+            Reply::U64,
+            Reply::F64,
+            Reply::Bool,
+            Reply::Bytes,
+        ];
+        for reply in replies {
+            let callback = abi
+                .callbacks
+                .iter()
+                .find(|c| c.name == reply.callback())
+                .expect("a callback type of the ABI");
+            let head = format!("static inline void {}(", trampoline(reply));
+            let params = header
+                .split_once(&head)
+                .and_then(|(_, rest)| rest.split_once(')'))
+                .unwrap_or_else(|| panic!("hostcall_jni.h defines no {head}"))
+                .0;
+            assert_eq!(
+                param_types(params.split(',')),
+                param_types(callback.c_params.iter().map(String::as_str)),
+                "{} implements {}",
+                trampoline(reply),
+                callback.name
+            );
+        }
+    }
+
     #[test]
     fn types_and_codecs() {
         let optional = Type::Optional(Box::new(Type::Scalar(Scalar::U32)));
