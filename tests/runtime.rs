@@ -154,19 +154,7 @@ mod lib {
 }
 
 /// The test library's entry points, the one table every test calls through.
-static ABI: EntryPoints = EntryPoints {
-    new: lib::rt_new,
-    destroy: lib::rt_destroy,
-    call: lib::rt_call,
-    register_host_fn: lib::rt_register_host_fn,
-    register_host_fn_cancellable: lib::rt_register_host_fn_cancellable,
-    host_complete: lib::rt_host_complete,
-    add_event_listener: lib::rt_add_event_listener,
-    remove_event_listener: lib::rt_remove_event_listener,
-    last_error: lib::rt_last_error,
-    hostcall_description: lib::rt_hostcall_description,
-    interface_hash: lib::rt_interface_hash,
-};
+use lib::__HOSTCALL_ENTRY_POINTS as ABI;
 
 fn client() -> Client {
     Client::new(&ABI, &[]).expect("context")

@@ -8,8 +8,6 @@
 //!   outstanding;
 //! * handler `hold(n)`: starts n `ping` calls at once.
 
-use hostcall_testkit::EntryPoints;
-
 /// The bench library (prefix `bench`).
 pub mod lib {
     use hostcall::host_fn;
@@ -58,32 +56,8 @@ pub mod lib {
 
 /// The bench library's entry points: the one table the benches call it
 /// through.
-pub static BENCH_ABI: EntryPoints = EntryPoints {
-    new: lib::bench_new,
-    destroy: lib::bench_destroy,
-    call: lib::bench_call,
-    register_host_fn: lib::bench_register_host_fn,
-    register_host_fn_cancellable: lib::bench_register_host_fn_cancellable,
-    host_complete: lib::bench_host_complete,
-    add_event_listener: lib::bench_add_event_listener,
-    remove_event_listener: lib::bench_remove_event_listener,
-    last_error: lib::bench_last_error,
-    hostcall_description: lib::bench_hostcall_description,
-    interface_hash: lib::bench_interface_hash,
-};
+pub use lib::__HOSTCALL_ENTRY_POINTS as BENCH_ABI;
 
 /// The reference library's entry points: the one table the benches call it
 /// through.
-pub static DEMO_ABI: EntryPoints = EntryPoints {
-    new: demo::demo_new,
-    destroy: demo::demo_destroy,
-    call: demo::demo_call,
-    register_host_fn: demo::demo_register_host_fn,
-    register_host_fn_cancellable: demo::demo_register_host_fn_cancellable,
-    host_complete: demo::demo_host_complete,
-    add_event_listener: demo::demo_add_event_listener,
-    remove_event_listener: demo::demo_remove_event_listener,
-    last_error: demo::demo_last_error,
-    hostcall_description: demo::demo_hostcall_description,
-    interface_hash: demo::demo_interface_hash,
-};
+pub use demo::__HOSTCALL_ENTRY_POINTS as DEMO_ABI;

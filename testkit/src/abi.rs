@@ -1,60 +1,16 @@
 //! The entry-point table of one exported library and the plain calls
 //! through it.
 //!
-//! A library's table is built once, next to the library, from the symbols
-//! `hostcall::export!` generates (`<prefix>_new`, …); everything here takes
-//! it as `&'static EntryPoints`.
+//! The table is `hostcall::abi::EntryPoints`; `hostcall::export!` fills one
+//! per library with its symbols (`<prefix>_new`, …) as
+//! `__HOSTCALL_ENTRY_POINTS`. Everything here takes it as
+//! `&'static EntryPoints`.
 
 use std::ffi::{c_char, c_int, c_void};
 
 use hostcall::status::{RET_ERR, RET_OK};
-use hostcall::{FFICallBack, FFIHostCancelFn, FFIHostFn};
 
-// Temporary: replaced by `hostcall::abi::EntryPoints` (and each library's
-// `__HOSTCALL_ENTRY_POINTS`, emitted by `hostcall::export!`) once that
-// lands; the fields and signatures are the same.
-/// The `extern "C"` entry points of one exported library, named after their
-/// symbols' suffixes (`<prefix>_new` → `new`), with exactly the signatures
-/// `hostcall::export!` generates.
-pub struct EntryPoints {
-    /// `<prefix>_new`.
-    pub new: unsafe extern "C" fn(*const c_char, usize) -> *mut c_void,
-    /// `<prefix>_destroy`.
-    pub destroy: unsafe extern "C" fn(*mut c_void) -> c_int,
-    /// `<prefix>_call`.
-    pub call: unsafe extern "C" fn(
-        *mut c_void,
-        *const c_char,
-        *const c_char,
-        usize,
-        Option<FFICallBack>,
-        *mut c_void,
-    ) -> c_int,
-    /// `<prefix>_register_host_fn`.
-    pub register_host_fn:
-        unsafe extern "C" fn(*mut c_void, *const c_char, Option<FFIHostFn>, *mut c_void) -> c_int,
-    /// `<prefix>_register_host_fn_cancellable`.
-    pub register_host_fn_cancellable: unsafe extern "C" fn(
-        *mut c_void,
-        *const c_char,
-        Option<FFIHostFn>,
-        Option<FFIHostCancelFn>,
-        *mut c_void,
-    ) -> c_int,
-    /// `<prefix>_host_complete`.
-    pub host_complete: unsafe extern "C" fn(*mut c_void, u64, c_int, *const c_char, usize) -> c_int,
-    /// `<prefix>_add_event_listener`.
-    pub add_event_listener:
-        unsafe extern "C" fn(*mut c_void, *const c_char, Option<FFICallBack>, *mut c_void) -> u64,
-    /// `<prefix>_remove_event_listener`.
-    pub remove_event_listener: unsafe extern "C" fn(*mut c_void, u64) -> c_int,
-    /// `<prefix>_last_error`.
-    pub last_error: unsafe extern "C" fn(*mut c_char, usize) -> usize,
-    /// `<prefix>_hostcall_description`.
-    pub hostcall_description: unsafe extern "C" fn(*mut usize) -> *const u8,
-    /// `<prefix>_interface_hash`.
-    pub interface_hash: unsafe extern "C" fn() -> u64,
-}
+pub use hostcall::abi::EntryPoints;
 
 /// A context handle, as a number, so that host threads may hold it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
