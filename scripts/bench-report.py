@@ -570,7 +570,7 @@ def write_markdown(rows: list[Row], benches: dict[str, Bench], footprint: dict |
     out.append("```\n")
     out.append(
         "What each bench does is described at the top of its file in `benches/`. "
-        "Host calls use the bench library in `benches/common/mod.rs` (`pump(n)` awaits "
+        "Host calls use the bench library in `benches/common/library.rs` (`pump(n)` awaits "
         "`ping` n times in sequence; `hold(n)` starts n at once); the naive design is "
         "`benches/common/naive.rs`. Hosts encode and decode CBOR by hand into stack "
         "buffers, as a C host would (`benches/common/cbor.rs`).\n"

@@ -10,7 +10,7 @@
 //! Every one of those decodes must also peak at no more than
 //! `256 * input.len() + 64 KiB` bytes live above what was live before it:
 //! decoding allocates in proportion to the input, not to the lengths it
-//! declares (`tests/support/decode_cost.rs` explains the bound).
+//! declares (`testkit/src/decode_cost.rs` explains the bound).
 
 #![no_main]
 

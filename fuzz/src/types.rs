@@ -1,6 +1,6 @@
 //! The types `cbor_differential` decodes: the shapes of the differential
-//! tests at the bottom of `src/wire.rs`, plus a record that holds itself
-//! (from `tests/support/decode_cost.rs`, with the input that lies about its
+//! tests at the bottom of `src/wire/mod.rs`, plus a record that holds itself
+//! (from `testkit/src/decode_cost.rs`, with the input that lies about its
 //! lengths).
 
 use std::collections::BTreeMap;

@@ -112,7 +112,7 @@ fn files(what: &What) -> Result<(&Path, Files), String> {
                 )],
                 "go" => hostcall_gen::go::runtime_files(&abi),
                 "kotlin" => hostcall_gen::kotlin::runtime_files(&abi),
-                other => return Err(format!("unknown language '{other}' (known: c)")),
+                other => return Err(format!("unknown language '{other}' (known: c, go, kotlin)")),
             };
             (out, files)
         }
