@@ -12,8 +12,9 @@
 //! The values are part of the ABI contract: they are stable and are never
 //! renumbered. New codes may only be appended. Each is declared once below;
 //! the constants and the tables [`STATUS_CODES`] and [`OUTCOME_CODES`] come
-//! from that one declaration, and everything else (the header, the Go and
-//! Kotlin constants, the docs' tables) is rendered from the tables.
+//! from that one declaration; the header and the Go and Kotlin constants are
+//! rendered from the tables, and a test checks the tables of `docs/abi.md`
+//! against them.
 
 /// One named code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

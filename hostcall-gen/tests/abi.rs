@@ -71,3 +71,104 @@ fn the_typed_table_holds_the_exported_symbols() {
     let model = Model::lower(&hostcall_gen::load(&libdemo(), "demo").unwrap()).unwrap();
     assert_eq!(hash, model.interface_hash);
 }
+
+/// docs/abi.md, the hand-written reference.
+fn documented() -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/abi.md");
+    std::fs::read_to_string(path).expect("docs/abi.md")
+}
+
+/// `| \`NAME\` | value | …` rows: the first two cells, backticks dropped.
+fn table_rows(doc: &str) -> Vec<(String, String)> {
+    doc.lines()
+        .filter_map(|line| {
+            let mut cells = line.strip_prefix("| `")?.split('|');
+            let name = cells.next()?.trim().trim_end_matches('`').to_owned();
+            let second = cells.next()?.trim().to_owned();
+            Some((name, second))
+        })
+        .collect()
+}
+
+#[test]
+fn the_reference_documents_exactly_the_listed_codes() {
+    let rows = table_rows(&documented());
+    let documented: BTreeSet<(String, String)> = rows
+        .into_iter()
+        .filter(|(name, _)| name.starts_with("HC_") || name.starts_with("RET_"))
+        .collect();
+    let listed: BTreeSet<(String, String)> = hostcall_abi::STATUS_CODES
+        .iter()
+        .chain(hostcall_abi::OUTCOME_CODES)
+        .map(|c| (c.name.to_owned(), c.value.to_string()))
+        .collect();
+    assert_eq!(documented, listed);
+}
+
+#[test]
+fn the_reference_documents_exactly_the_listed_config_keys() {
+    let doc = documented();
+    // The table under `| key | type | meaning | default |`.
+    let table: Vec<&str> = doc
+        .lines()
+        .skip_while(|l| !l.starts_with("| key |"))
+        .take_while(|l| l.starts_with('|'))
+        .collect();
+    let documented: BTreeSet<String> = table
+        .iter()
+        .filter_map(|line| {
+            let key = line.strip_prefix("| `")?.split('`').next()?;
+            (key.chars().all(|c| c.is_ascii_lowercase() || c == '_')).then(|| key.to_owned())
+        })
+        .collect();
+    let listed: BTreeSet<String> = hostcall_abi::CONFIG_KEYS
+        .iter()
+        .map(|k| k.key.to_owned())
+        .collect();
+    assert_eq!(documented, listed);
+    for key in hostcall_abi::CONFIG_KEYS {
+        let row = table
+            .iter()
+            .find(|l| l.starts_with(&format!("| `{}` |", key.key)))
+            .unwrap();
+        let default: String = row
+            .rsplit('|')
+            .nth(1)
+            .unwrap()
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect();
+        assert_eq!(default, key.default.to_string(), "{row}");
+    }
+}
+
+#[test]
+fn the_reference_headings_show_the_listed_signatures() {
+    let doc = documented();
+    let mut seen = 0;
+    for entry in hostcall_abi::ENTRY_POINTS {
+        let symbol = format!("demo_{}(", entry.name);
+        let Some(heading) = doc
+            .lines()
+            .filter(|l| l.starts_with("### `"))
+            .find(|l| l.contains(&format!(" {symbol}")) || l.contains(&format!("*{symbol}")))
+        else {
+            continue;
+        };
+        seen += 1;
+        let params = if entry.params.is_empty() {
+            "void".to_owned()
+        } else {
+            entry.c_params().join(", ")
+        };
+        let prototype = format!(
+            "{}({params})",
+            hostcall_abi::ctype::declare(&entry.c_ret(), &format!("demo_{}", entry.name))
+        );
+        assert!(
+            heading.contains(&format!("`{prototype}`")),
+            "{heading}\nshould show {prototype}"
+        );
+    }
+    assert!(seen >= 8, "docs/abi.md documents {seen} entry points by heading");
+}

@@ -331,7 +331,7 @@ pub unsafe fn register_host_fn_cancellable(
             Err(status) => return status,
         };
         let Some(func) = func else {
-            return fail(HC_ERR_NULL_ARG, "fn is NULL");
+            return fail(HC_ERR_NULL_ARG, "func is NULL");
         };
         let shared = match enter(library, ctx) {
             Ok(shared) => shared,
