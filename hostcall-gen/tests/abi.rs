@@ -170,5 +170,8 @@ fn the_reference_headings_show_the_listed_signatures() {
             "{heading}\nshould show {prototype}"
         );
     }
-    assert!(seen >= 8, "docs/abi.md documents {seen} entry points by heading");
+    assert!(
+        seen >= 8,
+        "docs/abi.md documents {seen} entry points by heading"
+    );
 }
