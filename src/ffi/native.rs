@@ -118,7 +118,7 @@ pub unsafe fn native_call(
         }
         shared.send(Msg::Request(Request {
             invocation,
-            reply: ReplyTo::new(callback, UserData(user_data), handler.name),
+            reply: ReplyTo::new(callback, UserData(user_data), &handler.name),
         }));
         HC_OK
     })
