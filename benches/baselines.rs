@@ -11,7 +11,15 @@
 //!   oneshot::Sender>>` completed directly from the host thread), measured in
 //!   the same scenarios as `bridge/…`: inline round trip, sequential
 //!   cross-thread with a sleeping (and with a spinning) host worker, and
-//!   throughput with 10 000 requests in flight and one host thread.
+//!   throughput with 10 000 requests in flight and one host thread;
+//!   `naive_dashmap_throughput_1_host_thread` is the same with a `dashmap`
+//!   token table instead of the `Mutex<HashMap>`.
+//! * `wake_tokio_notify`, `wake_event_listener` (and `…_parked`): the loop
+//!   thread's wake-up alone — a thread waiting in a current-thread tokio
+//!   runtime, woken by a producer through tokio's `Notify` (what the inbox
+//!   uses) or through `event_listener::Event`, answering through an atomic
+//!   the producer spins on; back to back, and (`_parked`) each time after
+//!   the thread had 200 µs to fall asleep, timed from the wake.
 
 mod common;
 
@@ -225,6 +233,165 @@ fn naive_throughput(group: &mut BenchmarkGroup<'_, WallTime>) {
     });
 }
 
+fn naive_dashmap_throughput(group: &mut BenchmarkGroup<'_, WallTime>) {
+    let (requests, per_request) = common::throughput_shape(group);
+    let mut fixture = None;
+    group.bench_function("naive_dashmap_throughput_1_host_thread", |b| {
+        let fixture = fixture
+            .get_or_insert_with(|| Fixture::new(Side::NaiveDashMap, Style::Queue { threads: 1 }));
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| fixture.throughput(requests, per_request))
+                .sum()
+        });
+    });
+}
+
+/// A thread asleep in a current-thread tokio runtime until a producer
+/// stores a request and wakes it; it answers by storing the request back
+/// into `ack`, which the producer spins on. `listen` is the wake-up
+/// primitive under test: it returns a future that completes once woken
+/// (created before `request` is checked, so no wake is lost).
+struct WakeEcho {
+    request: Arc<AtomicU64>,
+    ack: Arc<CachePadded<AtomicU64>>,
+    stop: Arc<AtomicBool>,
+    wake: Box<dyn Fn() + Send + Sync>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl WakeEcho {
+    fn new<L, F>(listen: L, wake: impl Fn() + Send + Sync + 'static) -> Self
+    where
+        L: Fn() -> F + Send + 'static,
+        F: std::future::Future<Output = ()>,
+    {
+        let request = Arc::new(AtomicU64::new(0));
+        let ack = Arc::new(CachePadded::new(AtomicU64::new(0)));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (r, a, s) = (Arc::clone(&request), Arc::clone(&ack), Arc::clone(&stop));
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("a current-thread runtime");
+            runtime.block_on(async move {
+                let mut seen = 0;
+                loop {
+                    let woken = listen();
+                    let v = r.load(Ordering::Acquire);
+                    if s.load(Ordering::Acquire) {
+                        return;
+                    }
+                    if v != seen {
+                        seen = v;
+                        a.store(v, Ordering::Release);
+                        continue;
+                    }
+                    woken.await;
+                }
+            });
+        });
+        Self {
+            request,
+            ack,
+            stop,
+            wake: Box::new(wake),
+            thread: Some(thread),
+        }
+    }
+
+    fn round_trip(&self, v: u64) {
+        self.request.store(v, Ordering::Release);
+        (self.wake)();
+        while self.ack.load(Ordering::Acquire) != v {
+            std::hint::spin_loop();
+        }
+    }
+
+    /// `iters` round trips, each after the echo thread had `PARK_GAP` to
+    /// fall asleep (the producer spins through the gap, untimed): the
+    /// wake-up of a parked thread, timed from the wake to the answer.
+    fn parked_round_trips(&self, iters: u64, first: u64) -> Duration {
+        let mut total = Duration::ZERO;
+        for v in first..first + iters {
+            let gap = Instant::now();
+            while gap.elapsed() < PARK_GAP {
+                std::hint::spin_loop();
+            }
+            let start = Instant::now();
+            self.round_trip(v);
+            total += start.elapsed();
+        }
+        total
+    }
+}
+
+/// Long enough for a thread with nothing to do to be asleep in the kernel
+/// (it parks within a few microseconds of its last task).
+const PARK_GAP: Duration = Duration::from_micros(200);
+
+impl Drop for WakeEcho {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        (self.wake)();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The echo of `wake_tokio_notify*`: tokio's `Notify`, as the inbox uses it.
+fn notify_echo() -> WakeEcho {
+    let notify = Arc::new(tokio::sync::Notify::new());
+    let listen = Arc::clone(&notify);
+    WakeEcho::new(
+        move || {
+            let listen = Arc::clone(&listen);
+            async move { listen.notified().await }
+        },
+        move || notify.notify_one(),
+    )
+}
+
+/// The echo of `wake_event_listener*`.
+fn event_listener_echo() -> WakeEcho {
+    let event = Arc::new(event_listener::Event::new());
+    let listen = Arc::clone(&event);
+    WakeEcho::new(
+        move || listen.listen(),
+        move || {
+            event.notify(1);
+        },
+    )
+}
+
+/// Each primitive twice: woken back to back (the echo thread is usually
+/// still between polls, no system call) and woken from sleep.
+fn wake(group: &mut BenchmarkGroup<'_, WallTime>) {
+    type MakeEcho = fn() -> WakeEcho;
+    let echoes: [(&str, MakeEcho); 2] = [
+        ("wake_tokio_notify", notify_echo),
+        ("wake_event_listener", event_listener_echo),
+    ];
+    for (name, make) in echoes {
+        let echo = make();
+        let mut v = 0;
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                v += 1;
+                echo.round_trip(v)
+            });
+        });
+        group.bench_function(format!("{name}_parked"), |b| {
+            b.iter_custom(|iters| {
+                let first = v + 1;
+                v += iters;
+                echo.parked_round_trips(iters, first)
+            });
+        });
+    }
+}
+
 fn baselines(c: &mut Criterion) {
     common::cbor::self_check();
     let mut group = c.benchmark_group("baselines");
@@ -243,7 +410,10 @@ fn baselines(c: &mut Criterion) {
         "naive_cross_thread_spinning_host",
         Style::Spinning,
     );
+    // Before the throughput benches: those set the group's throughput.
+    wake(&mut group);
     naive_throughput(&mut group);
+    naive_dashmap_throughput(&mut group);
     group.finish();
 }
 

@@ -22,6 +22,8 @@ pub enum Side {
     Bridge,
     /// The naive design.
     Naive,
+    /// The naive design with a `dashmap` token table.
+    NaiveDashMap,
 }
 
 /// A hostcall context or a naive runtime.
@@ -38,6 +40,9 @@ impl Driver {
         match side {
             Side::Bridge => Driver::Bridge(Context::new(&BENCH_ABI)),
             Side::Naive => Driver::Naive(naive::Naive::new()),
+            Side::NaiveDashMap => Driver::Naive(naive::Naive::with_table(naive::Table::Sharded(
+                dashmap::DashMap::new(),
+            ))),
         }
     }
 

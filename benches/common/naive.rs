@@ -35,9 +35,46 @@ unsafe impl Send for Opaque {}
 // SAFETY: as above; only the pointer value is copied.
 unsafe impl Sync for Opaque {}
 
+/// The table of host calls awaiting the host: token → where its reply goes.
+pub enum Table {
+    /// One lock over a `HashMap` (what a user would write first).
+    Locked(Mutex<HashMap<u64, oneshot::Sender<Vec<u8>>>>),
+    /// `dashmap`: a sharded concurrent map (a lock per shard).
+    Sharded(dashmap::DashMap<u64, oneshot::Sender<Vec<u8>>>),
+}
+
+impl Table {
+    fn insert(&self, token: u64, sender: oneshot::Sender<Vec<u8>>) {
+        match self {
+            Table::Locked(map) => {
+                map.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(token, sender);
+            }
+            Table::Sharded(map) => {
+                map.insert(token, sender);
+            }
+        }
+    }
+
+    fn remove(&self, token: u64) -> Option<oneshot::Sender<Vec<u8>>> {
+        match self {
+            Table::Locked(map) => map.lock().unwrap_or_else(|e| e.into_inner()).remove(&token),
+            Table::Sharded(map) => map.remove(&token).map(|(_, sender)| sender),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Table::Locked(map) => map.lock().unwrap_or_else(|e| e.into_inner()).len(),
+            Table::Sharded(map) => map.len(),
+        }
+    }
+}
+
 /// What the host threads share with the runtime thread.
 pub struct Shared {
-    pending: Mutex<HashMap<u64, oneshot::Sender<Vec<u8>>>>,
+    pending: Table,
     next_token: AtomicU64,
     host_fn: OnceLock<(FFIHostFn, Opaque)>,
 }
@@ -66,12 +103,7 @@ impl Shared {
     /// The host answers `token` with the CBOR `payload`, from any thread:
     /// lock, remove, send. `false` for an unknown token.
     pub fn complete(&self, token: u64, payload: &[u8]) -> bool {
-        let sender = self
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&token);
-        match sender {
+        match self.pending.remove(token) {
             Some(sender) => sender.send(payload.to_vec()).is_ok(),
             None => false,
         }
@@ -79,7 +111,7 @@ impl Shared {
 
     /// Host calls awaiting the host (entries of the pending table).
     pub fn pending(&self) -> usize {
-        self.pending.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.pending.len()
     }
 
     /// The host call `ping(n) -> u64`.
@@ -91,10 +123,7 @@ impl Shared {
         let args = encode(&(n,))?;
         let token = self.next_token.fetch_add(1, Ordering::Relaxed);
         let (sender, receiver) = oneshot::channel();
-        self.pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(token, sender);
+        self.pending.insert(token, sender);
         // SAFETY: the host registered `func` for `ping` with this user data;
         // `args` is valid for its length during the call; no lock is held,
         // so the host may complete inline.
@@ -133,10 +162,15 @@ impl Default for Naive {
 }
 
 impl Naive {
-    /// Starts the runtime thread.
+    /// Starts the runtime thread, with a `Mutex<HashMap>` table.
     pub fn new() -> Self {
+        Self::with_table(Table::Locked(Mutex::new(HashMap::new())))
+    }
+
+    /// Starts the runtime thread with the given (empty) table.
+    pub fn with_table(pending: Table) -> Self {
         let shared = Arc::new(Shared {
-            pending: Mutex::new(HashMap::new()),
+            pending,
             next_token: AtomicU64::new(1),
             host_fn: OnceLock::new(),
         });
