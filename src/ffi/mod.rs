@@ -285,7 +285,11 @@ pub unsafe fn call(
             });
         shared.send(Msg::Request(Request {
             invocation,
-            reply: ReplyTo::new(Callback::Bytes(callback), UserData(user_data), &handler.name),
+            reply: ReplyTo::new(
+                Callback::Bytes(callback),
+                UserData(user_data),
+                &handler.name,
+            ),
         }));
         HC_OK
     })
