@@ -71,6 +71,19 @@ pub fn c_declaration(c: &str, name: &str) -> String {
     hostcall_abi::ctype::declare(c, name)
 }
 
+/// `1048576` → `1 048 576`: digits grouped by threes for docs.
+pub fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,6 +93,12 @@ mod tests {
         assert_eq!(wrap("aa bb cc", 5), vec!["aa bb", "cc"]);
         assert_eq!(wrap("one\n\ntwo", 80), vec!["one", "", "two"]);
         assert_eq!(wrap("one\ntwo", 80), vec!["one two"]);
+    }
+
+    #[test]
+    fn numbers_are_grouped_by_threes() {
+        assert_eq!(grouped(16_777_215), "16 777 215");
+        assert_eq!(grouped(50), "50");
     }
 
     #[test]

@@ -121,10 +121,10 @@ func WithMaxInFlight(n uint32) Option {
 	return func(o *options) { o.config["max_in_flight"] = uint64(n) }
 }
 
-// WithHostCallTimeout sets the timeout of every host call (default none):
-// a host function still running then has its context cancelled. The
-// library counts whole milliseconds, so d is rounded up to one; d <= 0
-// means no timeout.
+// WithHostCallTimeout sets the timeout of every host call (default none): a
+// host function still running then has its context cancelled. The library
+// counts whole milliseconds, so d is rounded up to one; d <= 0 means no
+// timeout.
 func WithHostCallTimeout(d time.Duration) Option {
 	return func(o *options) { o.config["host_call_timeout_ms"] = ceilUnits(d, time.Millisecond) }
 }
@@ -136,9 +136,9 @@ func WithMaxPendingRequests(n uint64) Option {
 }
 
 // WithSpin sets how long the library's idle loop spins for host results
-// before it sleeps, while host calls are outstanding (default 50µs, at most
-// 10ms). The library counts whole microseconds, so d is rounded up to one;
-// d <= 0 never spins.
+// before it sleeps, while host calls are outstanding (default 50µs, at
+// most 10ms). The library counts whole microseconds, so d is rounded up to
+// one; d <= 0 never spins.
 func WithSpin(d time.Duration) Option {
 	return func(o *options) { o.config["spin_us"] = ceilUnits(d, time.Microsecond) }
 }

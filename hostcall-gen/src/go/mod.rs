@@ -23,6 +23,7 @@
 //! trampolines by name where the ABI's callback types are expected, so a
 //! trampoline whose signature differs from `hostcall.h` does not compile.
 
+mod config;
 mod names;
 
 use askama::Template;
@@ -81,6 +82,8 @@ struct Package<'a> {
     host_fns: Vec<HostFn<'a>>,
     events: Vec<GoEvent>,
     tables: Vec<Table>,
+    /// `New`'s options, one per config key.
+    options: Vec<config::GoOption>,
 }
 
 /// A record as a Go struct.
@@ -236,6 +239,7 @@ pub fn package(model: &Model, runtime: &str) -> Result<Files, String> {
                 }
             })
             .collect(),
+        options: config::options(model.abi.config_keys),
         tables: vec![
             table("Method names", "methods", &model.handlers),
             table("Host fn names", "hostFns", &model.host_fns),

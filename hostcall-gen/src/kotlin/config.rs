@@ -77,7 +77,7 @@ fn prose(key: &ConfigKey) -> String {
             "host calls outstanding at once ({}); past it a host call fails at once as overloaded. \
              Library default: {}.",
             range(key),
-            grouped(key.default)
+            text::grouped(key.default)
         ),
         ConfigId::HostCallTimeout => format!(
             "timeout of every host call, rounded up to whole {}; when it elapses the awaiting \
@@ -113,8 +113,12 @@ fn prose(key: &ConfigKey) -> String {
 /// A count's range: `1 ..= 16 777 215`, `0 or more`.
 fn range(key: &ConfigKey) -> String {
     match key.value {
-        ConfigValue::Count { min, max } if max == u64::MAX => format!("{} or more", grouped(min)),
-        ConfigValue::Count { min, max } => format!("{} ..= {}", grouped(min), grouped(max)),
+        ConfigValue::Count { min, max } if max == u64::MAX => {
+            format!("{} or more", text::grouped(min))
+        }
+        ConfigValue::Count { min, max } => {
+            format!("{} ..= {}", text::grouped(min), text::grouped(max))
+        }
         ConfigValue::Duration { .. } => unreachable!("{} is a duration", key.key),
     }
 }
@@ -144,25 +148,12 @@ fn duration(key: &ConfigKey, value: u64) -> String {
         _ => value,
     };
     if micros > 0 && micros.is_multiple_of(1_000_000) {
-        format!("{} s", grouped(micros / 1_000_000))
+        format!("{} s", text::grouped(micros / 1_000_000))
     } else if micros > 0 && micros.is_multiple_of(1000) {
-        format!("{} ms", grouped(micros / 1000))
+        format!("{} ms", text::grouped(micros / 1000))
     } else {
-        format!("{} µs", grouped(micros))
+        format!("{} µs", text::grouped(micros))
     }
-}
-
-/// `1048576` → `1 048 576`.
-fn grouped(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(' ');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]
@@ -183,7 +174,5 @@ mod tests {
                 "spin"
             ]
         );
-        assert_eq!(grouped(16_777_215), "16 777 215");
-        assert_eq!(grouped(50), "50");
     }
 }

@@ -107,34 +107,13 @@ type options struct {
 
 // Option configures New.
 type Option func(*options)
+{%- for option in options %}
 
-// WithMaxInFlight bounds the host calls outstanding at once; past it a host
-// call fails at once as overloaded (default 1 048 576).
-func WithMaxInFlight(n uint32) Option {
-	return func(o *options) { o.config["max_in_flight"] = uint64(n) }
+{{ option.doc }}
+func {{ option.name }}({{ option.param }}) Option {
+	return func(o *options) { o.config["{{ option.key }}"] = {{ option.value }} }
 }
-
-// WithHostCallTimeout sets the timeout of every host call (default none):
-// a host function still running then has its context cancelled. The
-// library counts whole milliseconds, so d is rounded up to one; d <= 0
-// means no timeout.
-func WithHostCallTimeout(d time.Duration) Option {
-	return func(o *options) { o.config["host_call_timeout_ms"] = ceilUnits(d, time.Millisecond) }
-}
-
-// WithMaxPendingRequests bounds the calls queued or running; past it a call
-// is refused at once (default unbounded).
-func WithMaxPendingRequests(n uint64) Option {
-	return func(o *options) { o.config["max_pending_requests"] = n }
-}
-
-// WithSpin sets how long the library's idle loop spins for host results
-// before it sleeps, while host calls are outstanding (default 50µs, at most
-// 10ms). The library counts whole microseconds, so d is rounded up to one;
-// d <= 0 never spins.
-func WithSpin(d time.Duration) Option {
-	return func(o *options) { o.config["spin_us"] = ceilUnits(d, time.Microsecond) }
-}
+{%- endfor %}
 
 // ceilUnits is d in whole units, rounded up; 0 when d <= 0.
 func ceilUnits(d, unit time.Duration) uint64 {
