@@ -32,6 +32,42 @@ pub enum TimeUnit {
     Micros,
 }
 
+impl TimeUnit {
+    /// `milliseconds`, `microseconds`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TimeUnit::Millis => "milliseconds",
+            TimeUnit::Micros => "microseconds",
+        }
+    }
+
+    /// `ms`, `µs`.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            TimeUnit::Millis => "ms",
+            TimeUnit::Micros => "µs",
+        }
+    }
+
+    /// `n` of this unit in microseconds (saturating).
+    pub fn micros(self, n: u64) -> u64 {
+        match self {
+            TimeUnit::Millis => n.saturating_mul(1000),
+            TimeUnit::Micros => n,
+        }
+    }
+}
+
+impl ConfigKey {
+    /// The unit of a duration key; `None` for a count.
+    pub fn unit(&self) -> Option<TimeUnit> {
+        match self.value {
+            ConfigValue::Duration { unit, .. } => Some(unit),
+            ConfigValue::Count { .. } => None,
+        }
+    }
+}
+
 /// Which setting a key is; the runtime matches on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigId {

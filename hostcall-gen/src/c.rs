@@ -124,15 +124,12 @@ fn event_doc(e: &Event) -> String {
 /// A config key's lines: `- key (range; default N): what it does`,
 /// continued two columns in.
 fn config_lines(key: &hostcall_abi::ConfigKey) -> Vec<String> {
-    use hostcall_abi::config::{ConfigValue, TimeUnit};
+    use hostcall_abi::config::ConfigValue;
     let range = match key.value {
         ConfigValue::Count { min, max } if max == u64::MAX => format!("{min} or more"),
         ConfigValue::Count { min, max } => format!("{min} ..= {max}"),
         ConfigValue::Duration { unit, max } => {
-            let unit = match unit {
-                TimeUnit::Millis => "ms",
-                TimeUnit::Micros => "µs",
-            };
+            let unit = unit.symbol();
             if max == u64::MAX {
                 unit.to_owned()
             } else {

@@ -84,6 +84,18 @@ pub fn grouped(n: u64) -> String {
     out
 }
 
+/// A number of microseconds in the largest unit it is whole in:
+/// `(10, "ms")`, `(50, "µs")`, `(2, "s")`.
+pub fn whole_unit(micros: u64) -> (u64, &'static str) {
+    if micros > 0 && micros.is_multiple_of(1_000_000) {
+        (micros / 1_000_000, "s")
+    } else if micros > 0 && micros.is_multiple_of(1000) {
+        (micros / 1000, "ms")
+    } else {
+        (micros, "µs")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -106,35 +106,13 @@ fn prose(key: &ConfigKey) -> String {
 }
 
 fn unit_name(key: &ConfigKey) -> &'static str {
-    match key.value {
-        ConfigValue::Duration {
-            unit: TimeUnit::Millis,
-            ..
-        } => "milliseconds",
-        ConfigValue::Duration {
-            unit: TimeUnit::Micros,
-            ..
-        } => "microseconds",
-        ConfigValue::Count { .. } => unreachable!("{} is a count", key.key),
-    }
+    key.unit().expect("a duration key").name()
 }
 
 /// A duration key's `value` as Go prints durations: `50µs`, `10ms`.
 fn duration(key: &ConfigKey, value: u64) -> String {
-    let micros = match key.value {
-        ConfigValue::Duration {
-            unit: TimeUnit::Millis,
-            ..
-        } => value.saturating_mul(1000),
-        _ => value,
-    };
-    if micros > 0 && micros.is_multiple_of(1_000_000) {
-        format!("{}s", micros / 1_000_000)
-    } else if micros > 0 && micros.is_multiple_of(1000) {
-        format!("{}ms", micros / 1000)
-    } else {
-        format!("{micros}µs")
-    }
+    let (n, unit) = text::whole_unit(key.unit().expect("a duration key").micros(value));
+    format!("{n}{unit}")
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 //! Kotlin binding knows it.
 
 use hostcall_abi::ConfigKey;
-use hostcall_abi::config::{ConfigId, ConfigValue, TimeUnit};
+use hostcall_abi::config::{ConfigId, ConfigValue};
 
 use super::names::member;
 use crate::model::{Abi, Name};
@@ -124,36 +124,14 @@ fn range(key: &ConfigKey) -> String {
 }
 
 fn unit_name(key: &ConfigKey) -> &'static str {
-    match key.value {
-        ConfigValue::Duration {
-            unit: TimeUnit::Millis,
-            ..
-        } => "milliseconds",
-        ConfigValue::Duration {
-            unit: TimeUnit::Micros,
-            ..
-        } => "microseconds",
-        ConfigValue::Count { .. } => unreachable!("{} is a count", key.key),
-    }
+    key.unit().expect("a duration key").name()
 }
 
 /// `value` of the key's unit, in the largest unit it is whole in: `10 ms`,
 /// `50 µs`.
 fn duration(key: &ConfigKey, value: u64) -> String {
-    let micros = match key.value {
-        ConfigValue::Duration {
-            unit: TimeUnit::Millis,
-            ..
-        } => value.saturating_mul(1000),
-        _ => value,
-    };
-    if micros > 0 && micros.is_multiple_of(1_000_000) {
-        format!("{} s", text::grouped(micros / 1_000_000))
-    } else if micros > 0 && micros.is_multiple_of(1000) {
-        format!("{} ms", text::grouped(micros / 1000))
-    } else {
-        format!("{} µs", text::grouped(micros))
-    }
+    let (n, unit) = text::whole_unit(key.unit().expect("a duration key").micros(value));
+    format!("{} {unit}", text::grouped(n))
 }
 
 #[cfg(test)]

@@ -8,6 +8,13 @@
 #ifndef HOSTCALL_H
 #define HOSTCALL_H
 
+/*
+ * Headers generated before hostcall.h existed carry this block themselves,
+ * guarded by HOSTCALL_ABI_DEFINED: defining it here keeps one copy when
+ * such a header is included after this one.
+ */
+#define HOSTCALL_ABI_DEFINED
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
