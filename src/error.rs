@@ -60,6 +60,24 @@ pub enum HostError {
     },
 }
 
+impl HostError {
+    /// The outcome code a request that ends with this error gets (a handler
+    /// that passes a host call's error through keeps its kind).
+    pub fn outcome(&self) -> std::ffi::c_int {
+        use crate::abi::status::*;
+        match self {
+            HostError::Host(_) | HostError::NoContext { .. } | HostError::NotExported { .. } => {
+                RET_ERR
+            }
+            HostError::NotRegistered { .. } => RET_NOT_REGISTERED,
+            HostError::TimedOut { .. } => RET_TIMED_OUT,
+            HostError::Overloaded { .. } => RET_OVERLOADED,
+            HostError::ShuttingDown => RET_SHUTTING_DOWN,
+            HostError::BadReply { .. } | HostError::BadArguments { .. } => RET_INVALID_ARG,
+        }
+    }
+}
+
 impl fmt::Display for HostError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -36,6 +36,16 @@ mod lib {
         echo(text).await.map_err(|e| e.to_string())
     }
 
+    /// Passes the host call's own error through (`?`), so its kind reaches
+    /// the host as an outcome code.
+    #[hostcall::handler]
+    pub async fn echo_or_why(text: String, timeout_ms: u64) -> Result<String, hostcall::HostError> {
+        let reply = echo(text)
+            .with_timeout(Duration::from_millis(timeout_ms))
+            .await?;
+        Ok(reply)
+    }
+
     /// Races the host against a timer; the loser is dropped.
     #[hostcall::handler]
     pub async fn echo_or_give_up(text: String, wait_ms: u64) -> Result<String, String> {
@@ -145,7 +155,7 @@ mod lib {
 
     hostcall::export! {
         prefix = "rt",
-        handlers = [echo_once, echo_or_give_up, echo_within, echo_patiently, echo_chain,
+        handlers = [echo_once, echo_or_why, echo_or_give_up, echo_within, echo_patiently, echo_chain,
                     host_thread, ticks, panic_after_await, byte_count, original_name,
                     mix, shout, reverse, is_even, count_down, native_panic, echo_native],
         host_fns = [echo, whereami],
@@ -433,11 +443,52 @@ fn max_pending_requests_bounds_the_queue() {
 }
 
 #[test]
+fn a_host_call_error_passed_through_keeps_its_kind() {
+    let client = client();
+    let reply = client.call("echo_or_why", &("x", 60_000u64));
+    assert_eq!(
+        (reply.ret, reply.text().as_str()),
+        (RET_NOT_REGISTERED, "host fn 'echo' not registered")
+    );
+    // A host that never answers: the call times out, and says so.
+    let (status, _host) = client.register("echo", Box::new(|_token, _request| {}), true);
+    assert_eq!(status, HC_OK);
+    let reply = client.call("echo_or_why", &("x", 1u64));
+    assert_eq!(reply.ret, RET_TIMED_OUT, "{}", reply.text());
+    assert!(reply.text().contains("timed out"), "{}", reply.text());
+    // A handler whose own error is a string keeps RET_ERR, whatever it says.
+    let client = client_with(&[("max_in_flight", 1)]);
+    let (started, calls) = std::sync::mpsc::channel();
+    let started = std::sync::Mutex::new(started);
+    let (status, _host) = client.register(
+        "echo",
+        Box::new(move |token, _request| started.lock().unwrap().send(token).unwrap()),
+        true,
+    );
+    assert_eq!(status, HC_OK);
+    let first = next_id();
+    let held = hostcall::wire::to_cbor(&("held",)).unwrap();
+    assert_eq!(client.call_raw("echo_once", &held, first), HC_OK);
+    calls
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the first call reaches the host");
+    let reply = client.call("echo_or_why", &("x", 60_000u64));
+    assert_eq!(reply.ret, RET_OVERLOADED, "{}", reply.text());
+    assert!(reply.text().contains("overloaded"), "{}", reply.text());
+    let reply = client.call("echo_once", &("x",));
+    assert_eq!(reply.ret, RET_ERR, "{}", reply.text());
+    assert!(reply.text().contains("overloaded"), "{}", reply.text());
+    assert_eq!(client.destroy(), HC_OK);
+    let held = client.sink.wait_for(first, 1).remove(0);
+    assert_eq!(held.ret, RET_SHUTTING_DOWN);
+}
+
+#[test]
 fn panics_become_error_replies_and_the_context_lives_on() {
     let client = client();
     echo_inline(&client);
     let reply = client.call("panic_after_await", &("x",));
-    assert_eq!(reply.ret, RET_ERR);
+    assert_eq!(reply.ret, RET_PANIC);
     assert_eq!(
         reply.text(),
         "handler 'panic_after_await' panicked: after await"
@@ -459,7 +510,7 @@ fn requests_are_decoded_strictly() {
     let reply = client.call("byte_count", &(hostcall::Bytes(vec![]), None::<Vec<u8>>));
     assert_eq!(reply.value::<u64>(), 0);
     let reply = client.call("byte_count", &("not bytes", ()));
-    assert_eq!(reply.ret, RET_ERR);
+    assert_eq!(reply.ret, RET_INVALID_ARG);
     assert!(
         reply
             .text()
@@ -505,7 +556,7 @@ fn destroy_with_calls_pending_replies_to_everyone_and_cancels_every_host_call() 
         assert_eq!(got.len(), 1, "exactly one reply");
         assert_eq!(
             (got[0].ret, got[0].text().as_str()),
-            (RET_ERR, "context shutting down")
+            (RET_SHUTTING_DOWN, "context shutting down")
         );
     }
     let mut cancelled = host.cancelled_tokens();
@@ -546,7 +597,7 @@ fn destroy_from_inside_a_host_fn_is_deferred_not_deadlocked() {
     let reply = client.call("echo_once", &("x",));
     assert_eq!(
         (reply.ret, reply.text().as_str()),
-        (RET_ERR, "context shutting down")
+        (RET_SHUTTING_DOWN, "context shutting down")
     );
     assert_eq!(
         *statuses.lock().unwrap(),
@@ -954,7 +1005,7 @@ fn native_entry_points_carry_plain_values_both_ways() {
     assert_eq!(
         (got(7).ret, got(7).text()),
         (
-            RET_ERR,
+            RET_PANIC,
             "handler 'native_panic' panicked: native 5".to_owned()
         )
     );
@@ -1017,7 +1068,7 @@ fn native_entry_points_refuse_bad_arguments_like_call_does() {
         assert_eq!(empty, HC_OK, "NULL with length 0 is the empty string");
     }
     let reply = client.sink.wait_for(bad, 1).remove(0);
-    assert_eq!(reply.ret, RET_ERR);
+    assert_eq!(reply.ret, RET_INVALID_ARG);
     assert!(
         reply
             .text()
@@ -1054,7 +1105,7 @@ fn native_replies_pending_at_destroy_say_shutting_down() {
     let reply = client.sink.wait_for(id, 1).remove(0);
     assert_eq!(
         (reply.ret, reply.text()),
-        (RET_ERR, "context shutting down".to_owned())
+        (RET_SHUTTING_DOWN, "context shutting down".to_owned())
     );
 }
 

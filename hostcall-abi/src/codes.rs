@@ -63,10 +63,25 @@ codes! {
 }
 
 codes! {
-    /// Every outcome code.
+    /// Every outcome code. `RET_OK` is the only success; the runtime's own
+    /// failures have a code each, their payload UTF-8 text that still says
+    /// what happened.
     OUTCOME_CODES:
     RET_OK = 0 => "Success: the payload is CBOR.";
-    RET_ERR = 1 => "Failure: the payload is UTF-8 error text.";
+    RET_ERR = 1 => "Failure: the payload is the library's UTF-8 error text.";
+    RET_SHUTTING_DOWN = 2 => "The context is shutting down: the request or host call was ended by teardown.";
+    RET_OVERLOADED = 3 => "A configured bound was reached (max_in_flight host calls already outstanding).";
+    RET_TIMED_OUT = 4 => "A host call timed out (host_call_timeout_ms) and was cancelled.";
+    RET_CANCELLED = 5 => "The request was cancelled before it finished.";
+    RET_NOT_REGISTERED = 6 => "A host fn the request needed is not registered.";
+    RET_INVALID_ARG = 7 => "Arguments, or a host's reply, that do not decode as the declared types.";
+    RET_PANIC = 8 => "The handler panicked; the context goes on.";
+    RET_ERR_TYPED = 9 => "Failure with a typed error: the payload is the CBOR of the library's error value.";
+}
+
+/// Whether an outcome code is a failure: anything but `RET_OK`.
+pub const fn is_error(ret: i32) -> bool {
+    ret != RET_OK
 }
 
 /// The macro name of a status code, or `"HC_ERR_?"` for a value that is not one.
@@ -92,6 +107,14 @@ mod tests {
         }
         assert_eq!(status_name(HC_ERR_UNKNOWN_TOKEN), "HC_ERR_UNKNOWN_TOKEN");
         assert_eq!(status_name(42), "HC_ERR_?");
+    }
+
+    #[test]
+    fn outcome_codes_count_up_from_ok() {
+        for (i, code) in OUTCOME_CODES.iter().enumerate() {
+            assert_eq!(code.value, i as i32, "{} is out of order", code.name);
+            assert_eq!(is_error(code.value), code.value != RET_OK);
+        }
     }
 
     #[test]

@@ -44,7 +44,8 @@ use tracing::Instrument;
 use crate::context::{Msg, Shared};
 use crate::core::inflight::{Cancel, Completion};
 use crate::request::{
-    HostFnEntry, Invocation, Registry, Reply, ReplyTo, Request, Responder, panic_text, run_sync,
+    Failure, HostFnEntry, Invocation, Registry, Reply, ReplyTo, Request, Responder, panicked,
+    run_sync,
 };
 
 /// Messages handled before the dispatcher yields to handler tasks.
@@ -213,7 +214,10 @@ impl LoopState {
         // Once destroy has been called every reply still to go out says so,
         // even for a handler that finished in the same turn.
         let result = if self.shared.closing.load(Ordering::Acquire) {
-            Err(crate::request::SHUTTING_DOWN.to_owned())
+            Err(Failure::new(
+                crate::abi::status::RET_SHUTTING_DOWN,
+                crate::request::SHUTTING_DOWN,
+            ))
         } else {
             result
         };
@@ -314,8 +318,8 @@ where
         let result = match polled {
             Ok(None) => return std::task::Poll::Pending,
             Ok(Some(Some(result))) => result,
-            Ok(Some(None)) => Err(format!("handler '{method}' finished twice")),
-            Err(payload) => Err(panic_text(method, &*payload)),
+            Ok(Some(None)) => Err(Failure::error(format!("handler '{method}' finished twice"))),
+            Err(payload) => Err(panicked(method, &*payload)),
         };
         if let (Some(reply), Some(state)) = (this.reply.take(), state) {
             state.finish(reply, result);

@@ -30,7 +30,9 @@ use crate::context::{Msg, Shared};
 use crate::core::handle::{Guard, HandleTable};
 use crate::core::inflight::Completion;
 use crate::library::Library;
-use crate::request::{Callback, HostFnEntry, Invocation, ReplyTo, Request, panic_text};
+use crate::request::{
+    Callback, HostFnEntry, Invocation, ReplyTo, Request, bad_request, panic_text, panicked,
+};
 
 /// Every live context of every library in this binary.
 static CONTEXTS: HandleTable<Shared> = HandleTable::new();
@@ -278,11 +280,11 @@ pub unsafe fn call(
         if let Err(status) = admit(&shared) {
             return status;
         }
-        let invocation = catch_unwind(AssertUnwindSafe(|| (handler.decode)(request)))
-            .unwrap_or_else(|payload| Err(panic_text(handler.name, &*payload)))
-            .unwrap_or_else(|problem| {
-                Invocation::Failed(format!("bad request for '{}': {problem}", handler.name))
-            });
+        let invocation = match catch_unwind(AssertUnwindSafe(|| (handler.decode)(request))) {
+            Ok(Ok(invocation)) => invocation,
+            Ok(Err(problem)) => Invocation::Failed(bad_request(handler.name, problem)),
+            Err(payload) => Invocation::Failed(panicked(handler.name, &*payload)),
+        };
         shared.send(Msg::Request(Request {
             invocation,
             reply: ReplyTo::new(

@@ -13,7 +13,7 @@ use crate::abi::UserData;
 use crate::abi::status::*;
 use crate::context::Msg;
 use crate::library::{HandlerDef, Library};
-use crate::request::{Callback, Invocation, ReplyTo, Request, panic_text};
+use crate::request::{Callback, Invocation, ReplyTo, Request, bad_request, panicked};
 
 /// Why a native entry point's arguments were refused.
 #[derive(Debug)]
@@ -109,9 +109,9 @@ pub unsafe fn native_call(
                 );
             }
             Ok(Err(NativeArgError::Invalid(problem))) => {
-                Invocation::Failed(format!("bad request for '{}': {problem}", handler.name))
+                Invocation::Failed(bad_request(handler.name, problem))
             }
-            Err(payload) => Invocation::Failed(panic_text(handler.name, &*payload)),
+            Err(payload) => Invocation::Failed(panicked(handler.name, &*payload)),
         };
         if let Err(status) = admit(&shared) {
             return status;

@@ -28,10 +28,11 @@ use serde::Serialize;
 
 use std::ffi::{c_char, c_int};
 
-use crate::abi::status::{RET_ERR, RET_OK};
+use crate::abi::status::{RET_ERR, RET_INVALID_ARG, RET_OK, RET_PANIC, RET_SHUTTING_DOWN};
 use crate::abi::{
     FFICallBack, FFICallBackBool, FFICallBackF64, FFICallBackI64, FFICallBackU64, UserData,
 };
+use crate::error::HostError;
 use small_fn::SmallFn;
 
 /// A handler's successful result, in the form its caller asked for: CBOR
@@ -68,8 +69,54 @@ impl Value {
     }
 }
 
-/// What a handler produced: a value, or error text.
-pub type Reply = Result<Value, String>;
+/// Why a request ended without a value: the outcome code its callback
+/// gets, and the text that says what happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// `RET_ERR` for the library's own errors; the runtime's own failures
+    /// have a code each (`RET_SHUTTING_DOWN`, `RET_PANIC`, …).
+    pub outcome: c_int,
+    /// UTF-8 text; never empty when sent.
+    pub text: String,
+}
+
+impl Failure {
+    /// A failure with `outcome`.
+    pub fn new(outcome: c_int, text: impl Into<String>) -> Self {
+        Self {
+            outcome,
+            text: text.into(),
+        }
+    }
+
+    /// The library's own error (`RET_ERR`).
+    pub fn error(text: impl Into<String>) -> Self {
+        Self::new(RET_ERR, text)
+    }
+
+    /// A handler's error value: a [`HostError`] it passed through (`?` on
+    /// a host call) keeps its kind; anything else is the library's own
+    /// error text.
+    pub fn of<E: Display + 'static>(error: &E) -> Self {
+        let outcome = (error as &dyn Any)
+            .downcast_ref::<HostError>()
+            .map_or(RET_ERR, HostError::outcome);
+        Self::new(outcome, error.to_string())
+    }
+}
+
+impl Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = hostcall_abi::OUTCOME_CODES
+            .iter()
+            .find(|c| c.value == self.outcome)
+            .map_or("RET_?", |c| c.name);
+        write!(f, "{name}: {}", self.text)
+    }
+}
+
+/// What a handler produced: a value, or why it has none.
+pub type Reply = Result<Value, Failure>;
 
 /// A decoded request, ready to run on the loop thread. The closure holds
 /// the typed arguments; it is stored inline when small ([`SmallFn`]).
@@ -79,8 +126,9 @@ pub enum Invocation {
     /// An async handler: given the request's [`Responder`], spawns its
     /// future as a local task.
     Async(SmallFn<Responder, ()>),
-    /// The request could not be decoded: this is the error reply.
-    Failed(String),
+    /// The request could not be decoded (or its decoding panicked): this
+    /// is the error reply.
+    Failed(Failure),
 }
 
 impl Invocation {
@@ -110,14 +158,14 @@ impl std::fmt::Debug for Invocation {
 pub fn reply_value<T: Serialize>(value: T) -> Reply {
     crate::wire::to_cbor(&value)
         .map(Value::Cbor)
-        .map_err(|e| format!("the result could not be encoded: {e}"))
+        .map_err(|e| Failure::error(format!("the result could not be encoded: {e}")))
 }
 
 /// Encodes a fallible handler's result as CBOR.
-pub fn reply_result<T: Serialize, E: Display>(result: Result<T, E>) -> Reply {
+pub fn reply_result<T: Serialize, E: Display + 'static>(result: Result<T, E>) -> Reply {
     match result {
         Ok(value) => reply_value(value),
-        Err(error) => Err(error.to_string()),
+        Err(error) => Err(Failure::of(&error)),
     }
 }
 
@@ -161,10 +209,10 @@ pub fn native_value<T: IntoNative>(value: T) -> Reply {
 }
 
 /// A native entry point's fallible result.
-pub fn native_result<T: IntoNative, E: Display>(result: Result<T, E>) -> Reply {
+pub fn native_result<T: IntoNative, E: Display + 'static>(result: Result<T, E>) -> Reply {
     result
         .map(IntoNative::into_native)
-        .map_err(|e| e.to_string())
+        .map_err(|e| Failure::of(&e))
 }
 
 /// The error text substituted for an empty one, so a `RET_ERR` callback
@@ -213,10 +261,10 @@ impl Callback {
                     crate::abi::invoke(cb, false, text.as_bytes(), user_data);
                 }
             },
-            (Callback::Bytes(cb), Err(text)) => {
-                let (ptr, len) = error(&text);
+            (Callback::Bytes(cb), Err(failure)) => {
+                let (ptr, len) = error(&failure.text);
                 // SAFETY: see above.
-                unsafe { cb(RET_ERR, ptr, len, ud) }
+                unsafe { cb(failure.outcome, ptr, len, ud) }
             }
             (Callback::I64(cb), reply) => {
                 let (ret, value, text) = scalar(reply, |v| match v {
@@ -275,7 +323,7 @@ fn scalar<T: Default>(
                 )),
             ),
         },
-        Err(text) => (RET_ERR, T::default(), Some(text)),
+        Err(failure) => (failure.outcome, T::default(), Some(failure.text)),
     }
 }
 
@@ -333,12 +381,12 @@ impl Drop for ReplyTo {
     /// down`), or a panic is unwinding through the code that held it.
     fn drop(&mut self) {
         if let Some((callback, user_data)) = self.target.take() {
-            let text = if std::thread::panicking() {
-                format!("handler '{}' panicked", self.method)
+            let failure = if std::thread::panicking() {
+                Failure::new(RET_PANIC, format!("handler '{}' panicked", self.method))
             } else {
-                SHUTTING_DOWN.to_owned()
+                Failure::new(RET_SHUTTING_DOWN, SHUTTING_DOWN)
             };
-            callback.invoke(Err(text), user_data);
+            callback.invoke(Err(failure), user_data);
         }
     }
 }
@@ -374,10 +422,23 @@ pub(crate) fn panic_text(method: &str, payload: &(dyn Any + Send)) -> String {
     format!("handler '{method}' panicked: {detail}")
 }
 
+/// The reply of a caught panic (`RET_PANIC`).
+pub(crate) fn panicked(method: &str, payload: &(dyn Any + Send)) -> Failure {
+    Failure::new(RET_PANIC, panic_text(method, payload))
+}
+
+/// The reply of a request whose arguments do not decode (`RET_INVALID_ARG`).
+pub(crate) fn bad_request(method: &str, problem: impl Display) -> Failure {
+    Failure::new(
+        RET_INVALID_ARG,
+        format!("bad request for '{method}': {problem}"),
+    )
+}
+
 /// Runs a synchronous handler, turning a panic into an error reply.
 pub(crate) fn run_sync(method: &str, run: SmallFn<(), Reply>) -> Reply {
     catch_unwind(AssertUnwindSafe(|| run.call(())))
-        .unwrap_or_else(|payload| Err(panic_text(method, &*payload)))
+        .unwrap_or_else(|payload| Err(panicked(method, &*payload)))
 }
 
 #[cfg(test)]
@@ -387,24 +448,43 @@ mod tests {
     #[test]
     fn results_encode_as_cbor_and_errors_as_text() {
         assert_eq!(reply_value(7u8), Ok(Value::Cbor(vec![7])));
-        assert_eq!(reply_result::<u8, _>(Err("nope")), Err("nope".to_owned()));
+        assert_eq!(
+            reply_result::<u8, _>(Err("nope")),
+            Err(Failure::error("nope"))
+        );
         assert_eq!(
             reply_value(()),
             Ok(Value::Cbor(crate::wire::CBOR_NULL.to_vec()))
         );
         assert_eq!(native_value(7u8), Ok(Value::U64(7)));
         assert_eq!(native_value(-7i32), Ok(Value::I64(-7)));
-        assert_eq!(native_result::<String, _>(Err("no")), Err("no".to_owned()));
+        assert_eq!(
+            native_result::<String, _>(Err("no")),
+            Err(Failure::error("no"))
+        );
+        let overloaded = HostError::Overloaded {
+            name: "f",
+            limit: 1,
+        };
+        let failure = reply_result::<u8, _>(Err(overloaded)).unwrap_err();
+        assert_eq!(failure.outcome, crate::abi::status::RET_OVERLOADED);
+        assert!(failure.text.contains("overloaded"), "{}", failure.text);
     }
 
     #[test]
     fn panics_become_error_text() {
         let reply = run_sync("m", SmallFn::new(|()| panic!("boom {}", 1)));
-        assert_eq!(reply, Err("handler 'm' panicked: boom 1".to_owned()));
+        assert_eq!(
+            reply,
+            Err(Failure::new(RET_PANIC, "handler 'm' panicked: boom 1"))
+        );
         let reply = run_sync("m", SmallFn::new(|()| std::panic::panic_any(5u8)));
         assert_eq!(
             reply,
-            Err("handler 'm' panicked: non-string panic payload".to_owned())
+            Err(Failure::new(
+                RET_PANIC,
+                "handler 'm' panicked: non-string panic payload"
+            ))
         );
     }
 }

@@ -30,8 +30,24 @@ const (
 const (
 	// OutcomeOK is RET_OK: Success: the payload is CBOR.
 	OutcomeOK = 0
-	// OutcomeErr is RET_ERR: Failure: the payload is UTF-8 error text.
+	// OutcomeErr is RET_ERR: Failure: the payload is the library's UTF-8 error text.
 	OutcomeErr = 1
+	// OutcomeShuttingDown is RET_SHUTTING_DOWN: The context is shutting down: the request or host call was ended by teardown.
+	OutcomeShuttingDown = 2
+	// OutcomeOverloaded is RET_OVERLOADED: A configured bound was reached (max_in_flight host calls already outstanding).
+	OutcomeOverloaded = 3
+	// OutcomeTimedOut is RET_TIMED_OUT: A host call timed out (host_call_timeout_ms) and was cancelled.
+	OutcomeTimedOut = 4
+	// OutcomeCancelled is RET_CANCELLED: The request was cancelled before it finished.
+	OutcomeCancelled = 5
+	// OutcomeNotRegistered is RET_NOT_REGISTERED: A host fn the request needed is not registered.
+	OutcomeNotRegistered = 6
+	// OutcomeInvalidArg is RET_INVALID_ARG: Arguments, or a host's reply, that do not decode as the declared types.
+	OutcomeInvalidArg = 7
+	// OutcomePanic is RET_PANIC: The handler panicked; the context goes on.
+	OutcomePanic = 8
+	// OutcomeErrTyped is RET_ERR_TYPED: Failure with a typed error: the payload is the CBOR of the library's error value.
+	OutcomeErrTyped = 9
 )
 
 // statusNames are the status codes' C macro names, for StatusName.

@@ -23,11 +23,33 @@
 extern "C" {
 #endif
 
-/* Outcome codes: the `ret` a callback receives and `host_complete` takes. */
+/*
+ * Outcome codes: the `ret` a callback receives. A host completes a host
+ * call with RET_OK or RET_ERR only. Codes are only ever appended: treat an
+ * unknown one as a failure, as RET_IS_ERROR does.
+ */
 /** Success: the payload is CBOR. */
 #define RET_OK (0)
-/** Failure: the payload is UTF-8 error text. */
+/** Failure: the payload is the library's UTF-8 error text. */
 #define RET_ERR (1)
+/** The context is shutting down: the request or host call was ended by teardown. */
+#define RET_SHUTTING_DOWN (2)
+/** A configured bound was reached (max_in_flight host calls already outstanding). */
+#define RET_OVERLOADED (3)
+/** A host call timed out (host_call_timeout_ms) and was cancelled. */
+#define RET_TIMED_OUT (4)
+/** The request was cancelled before it finished. */
+#define RET_CANCELLED (5)
+/** A host fn the request needed is not registered. */
+#define RET_NOT_REGISTERED (6)
+/** Arguments, or a host's reply, that do not decode as the declared types. */
+#define RET_INVALID_ARG (7)
+/** The handler panicked; the context goes on. */
+#define RET_PANIC (8)
+/** Failure with a typed error: the payload is the CBOR of the library's error value. */
+#define RET_ERR_TYPED (9)
+/** Whether an outcome code is a failure (anything but RET_OK). */
+#define RET_IS_ERROR(ret) ((ret) != RET_OK)
 
 /* Status codes returned by the entry points. */
 /** The call was accepted. */

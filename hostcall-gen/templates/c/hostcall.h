@@ -23,11 +23,17 @@
 extern "C" {
 #endif
 
-/* Outcome codes: the `ret` a callback receives and `host_complete` takes. */
+/*
+ * Outcome codes: the `ret` a callback receives. A host completes a host
+ * call with RET_OK or RET_ERR only. Codes are only ever appended: treat an
+ * unknown one as a failure, as RET_IS_ERROR does.
+ */
 {%- for code in abi.outcome_codes %}
 /** {{ code.doc }} */
 #define {{ code.name }} ({{ code.value }})
 {%- endfor %}
+/** Whether an outcome code is a failure (anything but RET_OK). */
+#define RET_IS_ERROR(ret) ((ret) != RET_OK)
 
 /* Status codes returned by the entry points. */
 {%- for code in abi.status_codes %}

@@ -45,5 +45,29 @@ object Status {
 /** Outcome code of the C ABI (the `ret` of a callback and of `host_complete`): Success: the payload is CBOR. */
 internal const val RET_OK = 0
 
-/** Outcome code of the C ABI (the `ret` of a callback and of `host_complete`): Failure: the payload is UTF-8 error text. */
+/** Outcome code of the C ABI (the `ret` of a callback and of `host_complete`): Failure: the payload is the library's UTF-8 error text. */
 internal const val RET_ERR = 1
+
+/** Outcome code of the C ABI (the `ret` of a callback and of `host_complete`): The context is shutting down: the request or host call was ended by teardown. */
+internal const val RET_SHUTTING_DOWN = 2
+
+/** Outcome code of the C ABI (the `ret` of a callback and of `host_complete`): A configured bound was reached (max_in_flight host calls already outstanding). */
+internal const val RET_OVERLOADED = 3
+
+/** Outcome code of the C ABI (the `ret` of a callback and of `host_complete`): A host call timed out (host_call_timeout_ms) and was cancelled. */
+internal const val RET_TIMED_OUT = 4
+
+/** Outcome code of the C ABI (the `ret` of a callback and of `host_complete`): The request was cancelled before it finished. */
+internal const val RET_CANCELLED = 5
+
+/** Outcome code of the C ABI (the `ret` of a callback and of `host_complete`): A host fn the request needed is not registered. */
+internal const val RET_NOT_REGISTERED = 6
+
+/** Outcome code of the C ABI (the `ret` of a callback and of `host_complete`): Arguments, or a host's reply, that do not decode as the declared types. */
+internal const val RET_INVALID_ARG = 7
+
+/** Outcome code of the C ABI (the `ret` of a callback and of `host_complete`): The handler panicked; the context goes on. */
+internal const val RET_PANIC = 8
+
+/** Outcome code of the C ABI (the `ret` of a callback and of `host_complete`): Failure with a typed error: the payload is the CBOR of the library's error value. */
+internal const val RET_ERR_TYPED = 9
