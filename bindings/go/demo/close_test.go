@@ -72,6 +72,8 @@ func TestCloseWithPendingCalls(t *testing.T) {
 		var callErr *hostcall.CallError
 		if !errors.As(err, &callErr) {
 			t.Errorf("error %T is not a *hostcall.CallError", err)
+		} else if callErr.Outcome != hostcall.OutcomeShuttingDown {
+			t.Errorf("pending call after Close: outcome %s, want RET_SHUTTING_DOWN", hostcall.OutcomeName(callErr.Outcome))
 		}
 	}
 	for range logins + manyIDs {

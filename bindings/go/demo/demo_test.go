@@ -167,6 +167,9 @@ func TestHostErrorReachesCaller(t *testing.T) {
 			if callErr.Method != tt.method {
 				t.Errorf("CallError.Method = %q, want %q", callErr.Method, tt.method)
 			}
+			if callErr.Outcome != hostcall.OutcomeErr {
+				t.Errorf("CallError.Outcome = %s, want RET_ERR", hostcall.OutcomeName(callErr.Outcome))
+			}
 			if errors.Is(err, demo.ErrShuttingDown) || errors.Is(err, demo.ErrClosed) {
 				t.Errorf("a host error matches ErrShuttingDown or ErrClosed: %v", err)
 			}
@@ -239,6 +242,8 @@ func TestAdd(t *testing.T) {
 			var callErr *hostcall.CallError
 			if !errors.As(err, &callErr) || callErr.Method != "add" {
 				t.Errorf("error %#v is not a *hostcall.CallError for add", err)
+			} else if callErr.Outcome != hostcall.OutcomeErr || errors.Unwrap(err) != nil {
+				t.Errorf("Add's own error (a native typed reply): outcome %s, wraps %v; want RET_ERR and no sentinel", hostcall.OutcomeName(callErr.Outcome), errors.Unwrap(err))
 			}
 		})
 	}
@@ -317,6 +322,10 @@ func TestPanics(t *testing.T) {
 		if strings.Contains(err.Error(), "goroutine ") {
 			t.Errorf("the caller's error carries the host fn's stack trace: %v", err)
 		}
+		// The handler turned the host fn's failure into its own error.
+		if errors.Is(err, demo.ErrPanicked) {
+			t.Errorf("a Go host fn's panic matches ErrPanicked (the library's handler did not panic): %v", err)
+		}
 		if _, err := c.Login(bounded(t), "fine"); err != nil {
 			t.Fatalf("Login after a host fn panic: %v", err)
 		}
@@ -330,6 +339,11 @@ func TestPanics(t *testing.T) {
 		var callErr *hostcall.CallError
 		if !errors.As(err, &callErr) {
 			t.Errorf("error %T is not a *hostcall.CallError", err)
+		} else if callErr.Outcome != hostcall.OutcomePanic {
+			t.Errorf("PanicWith: outcome %s, want RET_PANIC", hostcall.OutcomeName(callErr.Outcome))
+		}
+		if !errors.Is(err, demo.ErrPanicked) {
+			t.Errorf("PanicWith: err = %v, want one matching ErrPanicked", err)
 		}
 		if got, err := c.Add(bounded(t), 1, 2); err != nil || got != 3 {
 			t.Fatalf("Add after a handler panic = %d, %v", got, err)

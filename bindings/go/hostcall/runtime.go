@@ -25,7 +25,7 @@
 //     - an event is passed to the listener, in order, on the dispatcher.
 //  3. Close first decides whether it may wait (step 4), then, the first
 //     time only, destroys the library context (which answers every pending
-//     call with "context shutting down" and cancels every host call) and
+//     call with RET_SHUTTING_DOWN and cancels every host call) and
 //     closes the queue; the dispatcher delivers what is left and stops.
 //  4. Close waits for the dispatcher to finish (then nothing of that context
 //     is called back any more), unless waiting could deadlock: when the
@@ -81,12 +81,26 @@ func goid() uint64 {
 	return id
 }
 
-// Reply is what a call got back: Data (CBOR, text or bytes) or Value (a
-// typed native result) when OK, else the error text in Data.
+// Reply is what a call got back: its outcome code, and Data (CBOR, text or
+// bytes) or Value (a typed native result) when OK, else the failure's text
+// in Data. Err turns a failure into its error.
 type Reply struct {
+	// Outcome is the callback's ret (an Outcome code): OutcomeOK is the
+	// only success; every other code, known or not, is a failure.
+	Outcome int
+	// OK is Outcome == OutcomeOK.
 	OK    bool
 	Data  []byte
 	Value uint64
+}
+
+// Err is the reply's error for a call of method: nil when OK, else a
+// *CallError carrying the outcome code (classified by the code only).
+func (r Reply) Err(method string) error {
+	if r.Outcome == OutcomeOK {
+		return nil
+	}
+	return NewCallError(method, r.Outcome, r.Data)
 }
 
 // F64 is Value read as a float.
@@ -349,7 +363,8 @@ func (r *Runtime) deliver(item *C.hc_item) {
 		delete(r.pending, id)
 		r.mu.Unlock()
 		if ok {
-			reply <- Reply{OK: item.ret == OutcomeOK, Data: bytesOf(item), Value: uint64(item.value)}
+			outcome := int(item.ret)
+			reply <- Reply{Outcome: outcome, OK: outcome == OutcomeOK, Data: bytesOf(item), Value: uint64(item.value)}
 		}
 	case C.HC_ITEM_HOST_FN:
 		r.mu.Lock()

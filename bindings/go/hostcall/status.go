@@ -62,3 +62,17 @@ var statusNames = map[int]string{
 	StatusOverloaded:     "HC_ERR_OVERLOADED",
 	StatusPanic:          "HC_ERR_PANIC",
 }
+
+// outcomeNames are the outcome codes' C macro names, for OutcomeName.
+var outcomeNames = map[int]string{
+	OutcomeOK:            "RET_OK",
+	OutcomeErr:           "RET_ERR",
+	OutcomeShuttingDown:  "RET_SHUTTING_DOWN",
+	OutcomeOverloaded:    "RET_OVERLOADED",
+	OutcomeTimedOut:      "RET_TIMED_OUT",
+	OutcomeCancelled:     "RET_CANCELLED",
+	OutcomeNotRegistered: "RET_NOT_REGISTERED",
+	OutcomeInvalidArg:    "RET_INVALID_ARG",
+	OutcomePanic:         "RET_PANIC",
+	OutcomeErrTyped:      "RET_ERR_TYPED",
+}

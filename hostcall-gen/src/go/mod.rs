@@ -183,6 +183,8 @@ struct Status {
     outcomes: Vec<GoCode>,
     /// The lines of the status names map, aligned.
     names: Vec<String>,
+    /// The lines of the outcome names map, aligned.
+    outcome_names: Vec<String>,
 }
 
 /// An ABI code as a Go constant.
@@ -266,14 +268,19 @@ pub fn runtime_files(abi: &Abi) -> Files {
             })
             .collect::<Vec<_>>()
     };
+    let rows = |codes: &[GoCode]| -> Vec<String> {
+        let rows: Vec<Vec<String>> = codes
+            .iter()
+            .map(|s| vec![format!("{}:", s.name), format!("\"{}\",", s.c)])
+            .collect();
+        align(&rows)
+    };
     let statuses = codes("Status", abi.status_codes);
-    let rows: Vec<Vec<String>> = statuses
-        .iter()
-        .map(|s| vec![format!("{}:", s.name), format!("\"{}\",", s.c)])
-        .collect();
+    let outcomes = codes("Outcome", abi.outcome_codes);
     let status = Status {
-        names: align(&rows),
-        outcomes: codes("Outcome", abi.outcome_codes),
+        names: rows(&statuses),
+        outcome_names: rows(&outcomes),
+        outcomes,
         statuses,
     };
     vec![("status.go".to_owned(), crate::c::render(&status))]
@@ -602,6 +609,10 @@ mod tests {
         assert!(text.contains("\tOutcomeErr = 1\n"), "{text}");
         assert!(
             text.contains("StatusPanic:          \"HC_ERR_PANIC\","),
+            "{text}"
+        );
+        assert!(
+            text.contains("OutcomePanic:         \"RET_PANIC\","),
             "{text}"
         );
     }

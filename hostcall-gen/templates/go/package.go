@@ -84,12 +84,27 @@ import (
 // for; New refuses a library whose interface differs.
 const InterfaceHash uint64 = 0x{{ "{:016x}"|format(model.interface_hash) }}
 
-// Errors callers can match with errors.Is.
+// Errors callers can match with errors.Is: the hostcall package's
+// sentinels. A call's failure is a *hostcall.CallError whose Outcome code
+// picks the sentinel it matches; the library's own errors (OutcomeErr)
+// match none.
 var (
 	// ErrClosed: the Context was closed.
 	ErrClosed = hostcall.ErrClosed
 	// ErrShuttingDown: the call was pending when the Context was closed.
 	ErrShuttingDown = hostcall.ErrShuttingDown
+	// ErrOverloaded: the handler passed through a host call refused by max_in_flight.
+	ErrOverloaded = hostcall.ErrOverloaded
+	// ErrTimedOut: the handler passed through a host call that timed out; also matches context.DeadlineExceeded.
+	ErrTimedOut = hostcall.ErrTimedOut
+	// ErrCancelled: the request was cancelled before it finished (reserved).
+	ErrCancelled = hostcall.ErrCancelled
+	// ErrNotRegistered: the handler passed through a host call to an unregistered host fn.
+	ErrNotRegistered = hostcall.ErrNotRegistered
+	// ErrInvalidArgument: the request's arguments (or a host's reply) did not decode.
+	ErrInvalidArgument = hostcall.ErrInvalidArgument
+	// ErrPanicked: the library's handler panicked.
+	ErrPanicked = hostcall.ErrPanicked
 	// ErrInterfaceMismatch: New found a library these bindings do not describe.
 	ErrInterfaceMismatch = hostcall.ErrInterfaceMismatch
 )
@@ -209,10 +224,7 @@ func (c *Context) await(ctx context.Context, method string, key uint64, replies 
 	if err != nil {
 		return reply, err
 	}
-	if !reply.OK {
-		return reply, &hostcall.CallError{Method: method, Message: string(reply.Data)}
-	}
-	return reply, nil
+	return reply, reply.Err(method)
 }
 
 // cstr pins a Go string's bytes for a C call that copies them.

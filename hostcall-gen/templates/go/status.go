@@ -26,3 +26,10 @@ var statusNames = map[int]string{
 	{{ line }}
 {%- endfor %}
 }
+
+// outcomeNames are the outcome codes' C macro names, for OutcomeName.
+var outcomeNames = map[int]string{
+{%- for line in outcome_names %}
+	{{ line }}
+{%- endfor %}
+}

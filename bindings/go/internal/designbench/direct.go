@@ -50,8 +50,8 @@ type Direct struct {
 }
 
 type reply struct {
-	ok   bool
-	data []byte
+	outcome int
+	data    []byte
 }
 
 const idBits = 48
@@ -150,8 +150,8 @@ func (d *Direct) call(ctx context.Context, method string, cMethod *C.char, reque
 	}
 	select {
 	case got := <-replies:
-		if !got.ok {
-			return nil, &hostcall.CallError{Method: method, Message: string(got.data)}
+		if got.outcome != hostcall.OutcomeOK {
+			return nil, hostcall.NewCallError(method, got.outcome, got.data)
 		}
 		return got.data, nil
 	case <-ctx.Done():
@@ -207,7 +207,7 @@ func designAReply(ret C.int, msg *C.char, n C.size_t, key C.uintptr_t) {
 	delete(d.pending, id)
 	d.mu.Unlock()
 	if ok {
-		replies <- reply{ok: ret == 0, data: C.GoBytes(unsafe.Pointer(msg), C.int(n))}
+		replies <- reply{outcome: int(ret), data: C.GoBytes(unsafe.Pointer(msg), C.int(n))}
 	}
 }
 
