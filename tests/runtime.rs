@@ -1133,3 +1133,232 @@ fn the_description_marks_which_handlers_are_native() {
         native.contains(&"echo_once") && native.contains(&"mix") && native.contains(&"reverse")
     );
 }
+
+/// A host `echo` that never answers by itself: each call's token goes to
+/// the returned channel.
+fn echo_held(client: &Client) -> (Arc<HostImpl>, std::sync::mpsc::Receiver<u64>) {
+    let (tokens, calls) = std::sync::mpsc::channel();
+    let tokens = std::sync::Mutex::new(tokens);
+    let (status, host) = client.register(
+        "echo",
+        Box::new(move |token, _request| tokens.lock().unwrap().send(token).unwrap()),
+        true,
+    );
+    assert_eq!(status, HC_OK);
+    (host, calls)
+}
+
+const HOST_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+#[test]
+fn a_withdrawn_request_cancels_its_host_calls_and_replies_cancelled_once() {
+    let client = client();
+    let (host, calls) = echo_held(&client);
+    let id = next_id();
+    let request = hostcall::wire::to_cbor(&("x",)).unwrap();
+    let (status, call_id) = client.call_cancellable_raw("echo_once", &request, id);
+    assert_eq!(status, HC_OK);
+    assert_ne!(call_id, 0);
+    let token = calls.recv_timeout(HOST_WAIT).expect("the host call starts");
+
+    assert_eq!(client.cancel(call_id), HC_OK);
+    let reply = client.sink.wait_for(id, 1).remove(0);
+    assert_eq!(
+        (reply.ret, reply.text().as_str()),
+        (RET_CANCELLED, "request 'echo_once' cancelled")
+    );
+    assert_eq!(
+        host.wait_cancelled(1),
+        vec![token],
+        "its host call is cancelled"
+    );
+    assert_eq!(client.cancel(call_id), HC_ERR_UNKNOWN_TOKEN, "only once");
+    assert_eq!(
+        client.complete(token, true, &cbor(&"late")),
+        HC_ERR_UNKNOWN_TOKEN
+    );
+    // Nothing more arrives: a call after it replies in order behind it.
+    let (status, call_id2) = client.call_cancellable_raw("echo_once", &request, next_id());
+    assert_eq!(status, HC_OK);
+    assert!(call_id2 > call_id, "ids are never reused");
+    assert_eq!(client.sink.count(id), 1);
+    assert_eq!(host.cancelled_tokens(), vec![token]);
+}
+
+#[test]
+fn a_request_that_replied_cannot_be_withdrawn() {
+    let client = client();
+    echo_inline(&client);
+    let id = next_id();
+    let request = hostcall::wire::to_cbor(&("done",)).unwrap();
+    let (status, call_id) = client.call_cancellable_raw("echo_once", &request, id);
+    assert_eq!(status, HC_OK);
+    let reply = client.sink.wait_for(id, 1).remove(0);
+    assert_eq!(reply.value::<String>(), "done");
+    assert_eq!(client.cancel(call_id), HC_ERR_UNKNOWN_TOKEN);
+    assert_eq!(client.cancel(0), HC_ERR_UNKNOWN_TOKEN);
+    assert_eq!(client.cancel(u64::MAX), HC_ERR_UNKNOWN_TOKEN);
+    // A synchronous handler replies inline: nothing to withdraw either.
+    let id = next_id();
+    let sync = hostcall::wire::to_cbor(&(3i64, 4i64)).unwrap();
+    let (status, call_id) = client.call_cancellable_raw("mix", &sync, id);
+    assert_eq!(status, HC_OK, "{}", last_error(&ABI));
+    client.sink.wait_for(id, 1);
+    assert_eq!(client.cancel(call_id), HC_ERR_UNKNOWN_TOKEN);
+    assert_eq!(client.destroy(), HC_OK);
+    assert_eq!(client.cancel(call_id), HC_ERR_INVALID_CONTEXT);
+}
+
+#[test]
+fn a_host_fn_can_withdraw_the_request_it_serves() {
+    let client = Arc::new(client());
+    // The id reaches the host fn through a channel: `call_cancellable`
+    // returns it to this thread, which may be after the loop already runs
+    // the request (the host fn waits for it; this thread waits for nothing).
+    let (publish, ids) = std::sync::mpsc::channel::<u64>();
+    let ids = std::sync::Mutex::new(ids);
+    let statuses = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (inner, seen) = (Arc::clone(&client), Arc::clone(&statuses));
+    let (status, host) = client.register(
+        "echo",
+        Box::new(move |_token, _request| {
+            let call_id = ids.lock().unwrap().recv_timeout(HOST_WAIT).unwrap();
+            // On the loop thread, inside the host fn: withdraw the caller.
+            seen.lock().unwrap().push(inner.cancel(call_id));
+        }),
+        true,
+    );
+    assert_eq!(status, HC_OK);
+    let id = next_id();
+    let request = hostcall::wire::to_cbor(&("x",)).unwrap();
+    let (status, call_id) = client.call_cancellable_raw("echo_once", &request, id);
+    assert_eq!(status, HC_OK);
+    publish.send(call_id).unwrap();
+    let reply = client.sink.wait_for(id, 1).remove(0);
+    assert_eq!(
+        (reply.ret, reply.text().as_str()),
+        (RET_CANCELLED, "request 'echo_once' cancelled")
+    );
+    assert_eq!(*statuses.lock().unwrap(), vec![HC_OK]);
+    assert_eq!(
+        host.wait_cancelled(1).len(),
+        1,
+        "its host call is cancelled"
+    );
+    assert_eq!(client.cancel(call_id), HC_ERR_UNKNOWN_TOKEN);
+}
+
+#[test]
+fn withdrawals_racing_replies_and_destroy_end_every_request_once() {
+    use rand::Rng;
+    const REQUESTS: usize = 2000;
+    let client = Arc::new(client_with(&[("max_pending_requests", REQUESTS as u64)]));
+    // The host answers each call from a pool thread, racing the cancels.
+    let (tokens, calls) = std::sync::mpsc::channel::<u64>();
+    let stop = tokens.clone();
+    let tokens = std::sync::Mutex::new(tokens);
+    let (status, host) = client.register(
+        "echo",
+        Box::new(move |token, _request| tokens.lock().unwrap().send(token).unwrap()),
+        true,
+    );
+    assert_eq!(status, HC_OK);
+    const STOP: u64 = u64::MAX;
+    let answerer = {
+        let client = Arc::clone(&client);
+        std::thread::spawn(move || {
+            while let Ok(token) = calls.recv_timeout(HOST_WAIT) {
+                if token == STOP {
+                    return;
+                }
+                // Unknown once cancelled, invalid once destroyed.
+                let status = client.complete(token, true, &cbor(&"answer"));
+                assert!(
+                    [HC_OK, HC_ERR_UNKNOWN_TOKEN, HC_ERR_INVALID_CONTEXT].contains(&status),
+                    "{status}"
+                );
+            }
+        })
+    };
+    let request = hostcall::wire::to_cbor(&("x",)).unwrap();
+    let mut calls = Vec::new();
+    for _ in 0..REQUESTS {
+        let id = next_id();
+        let (status, call_id) = client.call_cancellable_raw("echo_once", &request, id);
+        assert_eq!(status, HC_OK);
+        calls.push((id, call_id));
+    }
+    // Four threads cancel a random half, twice each (the second is late).
+    let cancelled: Vec<Vec<(u64, i32)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|t| {
+                let (client, calls) = (&client, &calls);
+                scope.spawn(move || {
+                    let mut rng = rand::rng();
+                    let mut out = Vec::new();
+                    for (i, (id, call_id)) in calls.iter().enumerate() {
+                        if i % 4 == t && rng.random_bool(0.5) {
+                            out.push((*id, client.cancel(*call_id)));
+                            out.push((*id, client.cancel(*call_id)));
+                        }
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut withdrawn = HashSet::new();
+    for (id, status) in cancelled.into_iter().flatten() {
+        assert!(
+            status == HC_OK || status == HC_ERR_UNKNOWN_TOKEN,
+            "{status}"
+        );
+        if status == HC_OK {
+            assert!(withdrawn.insert(id), "a second cancel succeeded for {id}");
+        }
+    }
+    for (id, _) in &calls {
+        let reply = client.sink.wait_for(*id, 1).remove(0);
+        if withdrawn.contains(id) {
+            assert_eq!(reply.ret, RET_CANCELLED, "{}", reply.text());
+        } else {
+            assert_eq!(reply.value::<String>(), "answer");
+        }
+    }
+    // Every request released its pending count: as many again are admitted.
+    let more: Vec<u64> = (0..REQUESTS)
+        .map(|_| {
+            let id = next_id();
+            assert_eq!(client.call_raw("echo_once", &request, id), HC_OK);
+            id
+        })
+        .collect();
+    // Destroy with those pending, cancelling some at the same time.
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for (_, call_id) in calls.iter().take(50) {
+                let status = client.cancel(*call_id);
+                assert!(
+                    status == HC_ERR_UNKNOWN_TOKEN || status == HC_ERR_INVALID_CONTEXT,
+                    "{status}"
+                );
+            }
+        });
+        assert_eq!(client.destroy(), HC_OK);
+    });
+    for id in more {
+        let replies = client.sink.wait_for(id, 1);
+        assert_eq!(replies.len(), 1);
+    }
+    stop.send(STOP).unwrap();
+    answerer.join().unwrap();
+    // Each host call was cancelled at most once.
+    let tokens = host.cancelled_tokens();
+    let unique: HashSet<_> = tokens.iter().collect();
+    assert_eq!(unique.len(), tokens.len());
+    // Nothing arrived twice.
+    for (id, _) in &calls {
+        assert_eq!(client.sink.count(*id), 1);
+    }
+}

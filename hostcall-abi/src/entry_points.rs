@@ -74,6 +74,30 @@ entry_points! {
         user_data: *mut c_void,
     ) -> c_int;
 
+    doc "As call, and `*call_id` receives the request's id for cancel_call \
+         when this returns HC_OK (set before any reply can run). Ids are \
+         never reused in a context's life."
+    safety "As for call; `call_id` must be valid for a write (NULL is \
+            refused with HC_ERR_NULL_ARG)."
+    fn call_cancellable(
+        ctx: *mut c_void,
+        method: *const c_char,
+        req: *const c_char,
+        req_len: usize,
+        cb: Option<FFICallBack>,
+        user_data: *mut c_void,
+        call_id: *mut u64,
+    ) -> c_int;
+
+    doc "Withdraws request `call_id`: the handler's future is dropped (its \
+         pending host calls are cancelled and their cancel notifiers run) \
+         and the request's one reply is RET_CANCELLED. HC_OK if the request \
+         had not replied; HC_ERR_UNKNOWN_TOKEN if the id is unknown or the \
+         request has replied (it got its real reply and nothing more). Any \
+         thread, any time, including from inside callbacks."
+    safety "None: `ctx` is looked up, never dereferenced."
+    fn cancel_call(ctx: *mut c_void, call_id: u64) -> c_int;
+
     doc "Registers the host's implementation of host fn `name` (replacing any)."
     safety "`name` must be NULL or NUL-terminated; `func` must be callable \
             with `user_data` on the loop thread until the context is destroyed."

@@ -30,6 +30,7 @@
 //! with `context shutting down` until the host destroys the context.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
@@ -70,6 +71,9 @@ pub(crate) struct LoopState {
     serving: Cell<Option<Rc<Registry>>>,
     /// Numbers requests for the `request` span's `id` (debug logging only).
     next_request: std::cell::Cell<u64>,
+    /// The tasks of running cancellable requests, by call id, so a cancel
+    /// can drop them.
+    cancellable: RefCell<HashMap<u64, tokio::task::AbortHandle>>,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -81,6 +85,7 @@ impl LoopState {
             registry: RefCell::new(Rc::new(vec![None; host_fns])),
             serving: Cell::new(None),
             next_request: std::cell::Cell::new(1),
+            cancellable: RefCell::new(HashMap::new()),
             _not_send: PhantomData,
         }
     }
@@ -162,7 +167,23 @@ impl LoopState {
                     *slot = Some(entry);
                 }
             }
+            Msg::Cancel { id, reply } => self.withdraw(id, reply),
         }
+    }
+
+    /// A withdrawn request: its task (if it runs) is dropped — tokio drops
+    /// an aborted local task's future on the loop's next turn, and its host
+    /// calls' destructors cancel them — and the reply `cancel_call` took is
+    /// sent now. The request's pending count is the cancel's to release.
+    fn withdraw(&self, id: u64, reply: ReplyTo) {
+        if let Some(task) = self.cancellable.borrow_mut().remove(&id) {
+            task.abort();
+        }
+        let text = format!("request '{}' cancelled", reply.method());
+        reply.send(
+            Err(Failure::new(crate::abi::status::RET_CANCELLED, text)),
+            || self.shared.request_done(),
+        );
     }
 
     /// Handles a message after shutdown: requests are answered `context
@@ -170,12 +191,17 @@ impl LoopState {
     fn discard(&self, message: Msg) {
         match message {
             Msg::Completion { token, completion } => self.deliver(token, completion),
+            Msg::Cancel { id, reply } => self.withdraw(id, reply),
             other => drop(other),
         }
     }
 
     fn start(self: &Rc<Self>, request: Request) {
         let Request { invocation, reply } = request;
+        if reply.is_withdrawn() {
+            // Cancelled while queued: its `Msg::Cancel` follows and answers.
+            return;
+        }
         let method = reply.method();
         let span = if tracing::enabled!(tracing::Level::DEBUG) {
             let id = self.next_request.get();
@@ -225,8 +251,12 @@ impl LoopState {
             Ok(value) => tracing::debug!(reply = %value.brief(), "replied"),
             Err(problem) => tracing::debug!(%problem, "request failed"),
         }
-        reply.send(result);
-        self.shared.request_done();
+        if let Some(id) = reply.call_id() {
+            self.cancellable.borrow_mut().remove(&id);
+        }
+        // A withdrawn request's reply goes nowhere; its cancel answers it
+        // and releases its pending count.
+        reply.send(result, || self.shared.request_done());
     }
 }
 
@@ -253,12 +283,21 @@ impl Responder {
             reply: Some(to),
             registry: Some(registry),
         };
+        let call_id = task.reply.as_ref().and_then(ReplyTo::call_id);
         // Entering even a disabled span on every poll shows up in profiles;
         // only instrument when logging is on.
-        if span.is_disabled() {
-            tokio::task::spawn_local(task);
+        let handle = if span.is_disabled() {
+            tokio::task::spawn_local(task)
         } else {
-            tokio::task::spawn_local(task.instrument(span));
+            tokio::task::spawn_local(task.instrument(span))
+        };
+        if let Some(id) = call_id
+            && let Some(state) = LoopState::current()
+        {
+            state
+                .cancellable
+                .borrow_mut()
+                .insert(id, handle.abort_handle());
         }
     }
 }

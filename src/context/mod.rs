@@ -19,8 +19,8 @@ pub(crate) mod event_loop;
 pub(crate) mod listeners;
 pub(crate) mod waits;
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use tokio::sync::Notify;
@@ -30,7 +30,8 @@ use crate::context::listeners::Listeners;
 use crate::core::inbox::Inbox;
 use crate::core::inflight::{Completion, InFlight};
 use crate::library::Library;
-use crate::request::{HostFnEntry, Request};
+use crate::request::route::Routes;
+use crate::request::{HostFnEntry, ReplyTo, Request};
 
 /// A message for the loop thread.
 pub(crate) enum Msg {
@@ -45,6 +46,13 @@ pub(crate) enum Msg {
     Register {
         index: usize,
         entry: HostFnEntry,
+    },
+    /// Request `id` was withdrawn (`cancel_call` took its reply, step 3 of
+    /// [`crate::request::route`]): drop its task, answer `reply` with
+    /// `RET_CANCELLED`.
+    Cancel {
+        id: u64,
+        reply: ReplyTo,
     },
 }
 
@@ -74,6 +82,8 @@ pub(crate) struct Shared {
     /// This context's handle (`void *ctx`), once published; lets the loop
     /// thread recognise its own context without entering the handle table.
     pub(crate) handle: std::sync::atomic::AtomicUsize,
+    /// Cancellable requests that have not replied.
+    pub(crate) routes: Arc<Routes>,
 }
 
 impl Shared {
@@ -92,6 +102,7 @@ impl Shared {
             pending: AtomicUsize::new(0),
             thread: Mutex::new(None),
             handle: std::sync::atomic::AtomicUsize::new(0),
+            routes: Arc::new(Routes::default()),
         }
     }
 

@@ -239,6 +239,102 @@ pub unsafe fn call(
     user_data: *mut c_void,
 ) -> c_int {
     guarded("call", HC_ERR_PANIC, || {
+        // SAFETY: forwarded caller obligation; no call id.
+        unsafe {
+            submit(
+                library, ctx, method, req, req_len, callback, user_data, None,
+            )
+        }
+    })
+}
+
+/// `<lib>_call_cancellable`: as [`call`], and `*call_id` receives the id
+/// `<lib>_cancel_call` takes (protocol of [`crate::request::route`]).
+///
+/// # Safety
+/// As for [`call`]; `call_id` must be NULL or valid for a write.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the entry point's own arguments, after the library"
+)]
+pub unsafe fn call_cancellable(
+    library: &'static Library,
+    ctx: *mut c_void,
+    method: *const c_char,
+    req: *const c_char,
+    req_len: usize,
+    callback: Option<FFICallBack>,
+    user_data: *mut c_void,
+    call_id: *mut u64,
+) -> c_int {
+    guarded("call_cancellable", HC_ERR_PANIC, || {
+        if call_id.is_null() {
+            return fail(HC_ERR_NULL_ARG, "call_id is NULL");
+        }
+        // SAFETY: forwarded caller obligation; `call_id` is valid for a
+        // write (checked non-NULL, caller's obligation otherwise).
+        unsafe {
+            submit(
+                library,
+                ctx,
+                method,
+                req,
+                req_len,
+                callback,
+                user_data,
+                Some(call_id),
+            )
+        }
+    })
+}
+
+/// `<lib>_cancel_call`: withdraws request `call_id` (step 3 of
+/// [`crate::request::route`]).
+///
+/// # Safety
+/// None: `ctx` is looked up, never dereferenced.
+pub unsafe fn cancel_call(library: &'static Library, ctx: *mut c_void, call_id: u64) -> c_int {
+    guarded("cancel_call", HC_ERR_PANIC, || {
+        if ctx.is_null() {
+            return fail(HC_ERR_NULL_ARG, "ctx is NULL");
+        }
+        let shared = match enter(library, ctx) {
+            Ok(shared) => shared,
+            Err(status) => return status,
+        };
+        let Some((route, callback, user_data)) = shared.routes.cancel(call_id) else {
+            return fail(
+                HC_ERR_UNKNOWN_TOKEN,
+                format!("call {call_id} is unknown or has already replied"),
+            );
+        };
+        shared.send(Msg::Cancel {
+            id: call_id,
+            reply: ReplyTo::new(callback, user_data, route.method),
+        });
+        HC_OK
+    })
+}
+
+/// `call` and `call_cancellable`: checks, decodes and queues the request.
+///
+/// # Safety
+/// As for [`call`]; `call_id`, if given, is valid for a write.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the entry point's own arguments, forwarded"
+)]
+unsafe fn submit(
+    library: &'static Library,
+    ctx: *mut c_void,
+    method: *const c_char,
+    req: *const c_char,
+    req_len: usize,
+    callback: Option<FFICallBack>,
+    user_data: *mut c_void,
+    call_id: Option<*mut u64>,
+) -> c_int {
+    {
         if ctx.is_null() {
             return fail(HC_ERR_NULL_ARG, "ctx is NULL");
         }
@@ -285,16 +381,27 @@ pub unsafe fn call(
             Ok(Err(problem)) => Invocation::Failed(bad_request(handler.name, problem)),
             Err(payload) => Invocation::Failed(panicked(handler.name, &*payload)),
         };
-        shared.send(Msg::Request(Request {
-            invocation,
-            reply: ReplyTo::new(
+        let reply = match call_id {
+            None => ReplyTo::new(
                 Callback::Bytes(callback),
                 UserData(user_data),
                 &handler.name,
             ),
-        }));
+            Some(call_id) => {
+                let route = shared.routes.open(
+                    Callback::Bytes(callback),
+                    UserData(user_data),
+                    &handler.name,
+                );
+                // SAFETY: valid for a write (this function's contract); set
+                // before the request is queued, so before any reply.
+                unsafe { *call_id = route.id };
+                ReplyTo::routed(route)
+            }
+        };
+        shared.send(Msg::Request(Request { invocation, reply }));
         HC_OK
-    })
+    }
 }
 
 /// `<lib>_register_host_fn`: [`register_host_fn_cancellable`] without a

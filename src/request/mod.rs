@@ -15,6 +15,7 @@
 //!    from its destructor, so every accepted request gets exactly one reply.
 
 mod registry;
+pub(crate) mod route;
 pub(crate) mod small_fn;
 
 pub(crate) use registry::{HostFnEntry, Registry};
@@ -23,6 +24,7 @@ use std::any::Any;
 use std::fmt::Display;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -336,10 +338,17 @@ pub(crate) struct Request {
     pub(crate) reply: ReplyTo,
 }
 
+/// Where a request's one reply goes: its callback, or (for a cancellable
+/// request) the route it shares with `cancel_call`.
+enum Target {
+    Direct(Callback, UserData),
+    Routed(Arc<route::Route>),
+}
+
 /// Where a request's one reply goes.
 pub(crate) struct ReplyTo {
     /// `None` once the reply was sent.
-    target: Option<(Callback, UserData)>,
+    target: Option<Target>,
     /// The method this reply answers: its handler's name, by a thin pointer
     /// into the handler's static definition. Every pending request's task
     /// holds a `ReplyTo`; a `&'static str` here (16 bytes, not 8) pushed
@@ -358,8 +367,16 @@ impl ReplyTo {
         method: &'static &'static str,
     ) -> Self {
         Self {
-            target: Some((callback, user_data)),
+            target: Some(Target::Direct(callback, user_data)),
             method,
+        }
+    }
+
+    /// A reply through `route` (a cancellable request).
+    pub(crate) fn routed(route: Arc<route::Route>) -> Self {
+        Self {
+            method: route.method,
+            target: Some(Target::Routed(route)),
         }
     }
 
@@ -368,9 +385,32 @@ impl ReplyTo {
         self.method
     }
 
-    /// Sends the reply (step 4). Loop thread only.
-    pub(crate) fn send(mut self, reply: Reply) {
-        if let Some((callback, user_data)) = self.target.take() {
+    /// The call id, for a cancellable request.
+    pub(crate) fn call_id(&self) -> Option<u64> {
+        match &self.target {
+            Some(Target::Routed(route)) => Some(route.id),
+            _ => None,
+        }
+    }
+
+    /// Whether the request was withdrawn before it replied (its route's
+    /// destination was taken by `cancel_call`).
+    pub(crate) fn is_withdrawn(&self) -> bool {
+        matches!(&self.target, Some(Target::Routed(route)) if route.is_taken())
+    }
+
+    /// Sends the reply (step 4). Loop thread only. `owned` runs first, and
+    /// only if this reply is the request's (a withdrawn request's reply goes
+    /// nowhere: its cancel owns it), so what it releases is released before
+    /// the host sees the reply.
+    pub(crate) fn send(mut self, reply: Reply, owned: impl FnOnce()) {
+        let target = match self.target.take() {
+            Some(Target::Direct(callback, user_data)) => Some((callback, user_data)),
+            Some(Target::Routed(route)) => route.take(),
+            None => None,
+        };
+        if let Some((callback, user_data)) = target {
+            owned();
             callback.invoke(reply, user_data);
         }
     }
@@ -378,9 +418,16 @@ impl ReplyTo {
 
 impl Drop for ReplyTo {
     /// Dropped unanswered: the task was dropped at teardown (`context shutting
-    /// down`), or a panic is unwinding through the code that held it.
+    /// down`), or a panic is unwinding through the code that held it. A
+    /// withdrawn request's task, dropped by its cancel, finds nothing to
+    /// answer.
     fn drop(&mut self) {
-        if let Some((callback, user_data)) = self.target.take() {
+        let target = match self.target.take() {
+            Some(Target::Direct(callback, user_data)) => Some((callback, user_data)),
+            Some(Target::Routed(route)) => route.take(),
+            None => None,
+        };
+        if let Some((callback, user_data)) = target {
             let failure = if std::thread::panicking() {
                 Failure::new(RET_PANIC, format!("handler '{}' panicked", self.method))
             } else {

@@ -86,6 +86,34 @@ impl Client {
         }
     }
 
+    /// As [`Client::call_raw`] through `call_cancellable`: the status, and
+    /// the call id when accepted.
+    pub fn call_cancellable_raw(&self, method: &str, request: &[u8], id: u64) -> (i32, u64) {
+        let method = CString::new(method).unwrap();
+        let user_data = self.target(id, None);
+        let mut call_id = 0u64;
+        // SAFETY: all pointers are valid for the call; `user_data` lives as
+        // long as `self`; `call_id` is valid for a write.
+        let status = unsafe {
+            (self.abi.call_cancellable)(
+                self.ctx.ptr(),
+                method.as_ptr(),
+                request.as_ptr().cast(),
+                request.len(),
+                Some(on_callback),
+                user_data,
+                &mut call_id,
+            )
+        };
+        (status, call_id)
+    }
+
+    /// `cancel_call(call_id)`; returns the status.
+    pub fn cancel(&self, call_id: u64) -> i32 {
+        // SAFETY: the context is only looked up.
+        unsafe { (self.abi.cancel_call)(self.ctx.ptr(), call_id) }
+    }
+
     /// Calls `method` with CBOR-encoded `args` and waits for the one reply.
     pub fn call<A: serde::Serialize>(&self, method: &str, args: &A) -> Received {
         let id = next_id();

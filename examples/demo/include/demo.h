@@ -179,6 +179,24 @@ int demo_destroy(void *ctx);
 int demo_call(void *ctx, const char *method, const char *req, size_t req_len, FFICallBack cb,
               void *user_data);
 
+/**
+ * As call, and `*call_id` receives the request's id for cancel_call when
+ * this returns HC_OK (set before any reply can run). Ids are never reused in
+ * a context's life.
+ */
+int demo_call_cancellable(void *ctx, const char *method, const char *req, size_t req_len,
+                          FFICallBack cb, void *user_data, uint64_t *call_id);
+
+/**
+ * Withdraws request `call_id`: the handler's future is dropped (its pending
+ * host calls are cancelled and their cancel notifiers run) and the request's
+ * one reply is RET_CANCELLED. HC_OK if the request had not replied;
+ * HC_ERR_UNKNOWN_TOKEN if the id is unknown or the request has replied (it
+ * got its real reply and nothing more). Any thread, any time, including from
+ * inside callbacks.
+ */
+int demo_cancel_call(void *ctx, uint64_t call_id);
+
 /** Registers the host's implementation of host fn `name` (replacing any). */
 int demo_register_host_fn(void *ctx, const char *name, FFIHostFn func, void *user_data);
 
