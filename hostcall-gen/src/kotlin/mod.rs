@@ -326,7 +326,7 @@ fn handler_doc(f: &Function) -> String {
     };
     kdoc(
         &format!(
-            "{doc}\n\n@throws CallException if the library answers with an error.\n@throws StatusException if the library refuses the call (closed, overloaded)."
+            "{doc}\n\n@throws CallException if the library answers with a failure (its subclass tells which kind).\n@throws StatusException if the library refuses the call (closed, overloaded)."
         ),
         "    ",
     )
@@ -511,9 +511,18 @@ mod tests {
                 "{text}"
             );
         }
+        let outcome = &text[text.find("object Outcome").expect("object Outcome")..];
         for code in hostcall_abi::OUTCOME_CODES {
             assert!(
-                text.contains(&format!("const val {} = {}\n", code.name, code.value)),
+                outcome.contains(&format!(
+                    "const val {} = {}\n",
+                    code.short_name(),
+                    code.value
+                )),
+                "{text}"
+            );
+            assert!(
+                outcome.contains(&format!("{} -> \"{}\"\n", code.short_name(), code.name)),
                 "{text}"
             );
         }

@@ -109,8 +109,13 @@ data class {{ class }}Config(
  * [CoroutineScope], cancelled when the library drops the call. Events are
  * [Flow]s. No code of yours runs on the library's thread.
  *
+ * A call the library answers with a failure throws a [CallException]
+ * whose subclass is the reply's outcome code: [CallException.LibraryError]
+ * for the library's own errors, [CallException.Panicked],
+ * [CallException.TimedOut], … for the runtime's.
+ *
  * [close] ends the context: calls still pending then fail with
- * [CallException.shuttingDown], later ones with [StatusException.closed].
+ * [CallException.ShuttingDown], later ones with [StatusException.closed].
  */
 class {{ class }} private constructor(
     private val handle: Long,
@@ -167,7 +172,7 @@ class {{ class }} private constructor(
     /**
      * Destroys the context. When it returns (called from anywhere but a
      * callback of this context): every pending call has failed with
-     * [CallException.shuttingDown], every running host function coroutine
+     * [CallException.ShuttingDown], every running host function coroutine
      * is cancelled (whatever it answers later is discarded), every event
      * flow has completed, and the library's thread has exited. Calls and
      * registrations made afterwards fail with [StatusException.closed].
@@ -189,7 +194,7 @@ class {{ class }} private constructor(
     }
 
     private inline fun <T> decodeReply(method: String, reply: Reply, read: CborReader.() -> T): T {
-        if (!reply.ok) throw CallException(method, reply.message)
+        if (!reply.ok) throw reply.failure(method)
         try {
             val r = CborReader(reply.data ?: NIL)
             return r.read().also { r.end() }
@@ -203,7 +208,7 @@ class {{ class }} private constructor(
 {{ self::handler_doc(f) }}    suspend fun {{ h.member }}({{ h.params }}){% if !f.ret.is_unit() %}: {{ self::kotlin_type(f.ret) }}{% endif %} {
 {%- if let Some(native) = h.native %}
         val reply = runtime.call { key -> {{ class }}Native.{{ native.external }}(handle{{ native.kotlin_args }}, key) }
-        if (!reply.ok) throw CallException("{{ f.name }}", reply.message)
+        if (!reply.ok) throw reply.failure("{{ f.name }}")
 {%- if let Some(result) = native.result %}
         return {{ result }}
 {%- endif %}

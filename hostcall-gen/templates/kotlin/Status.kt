@@ -21,8 +21,26 @@ object Status {
     /** The status a last-error text names in its prefix (`HC_ERR_INVALID_ARG: …`), else [INVALID_ARG]. */
     fun of(detail: String): Int = byName[detail.substringBefore(':')] ?: INVALID_ARG
 }
-{%- for code in abi.outcome_codes %}
 
-/** Outcome code of the C ABI (the `ret` of a callback and of `host_complete`): {{ code.doc }} */
-internal const val {{ code.name }} = {{ code.value }}
+/**
+ * Outcome codes of the C ABI: the `ret` of a reply callback (and of
+ * `host_complete`). [OK] is the only success; codes are only ever appended,
+ * so any other code, one this list does not know included, is a failure.
+ */
+object Outcome {
+{%- for code in abi.outcome_codes %}
+    /** {{ code.doc }} */
+    const val {{ code.short_name() }} = {{ code.value }}
 {%- endfor %}
+
+    /** Whether [code] is a failure: anything but [OK]. */
+    fun isError(code: Int): Boolean = code != OK
+
+    /** The C macro name of an outcome code. */
+    fun name(code: Int): String = when (code) {
+{%- for code in abi.outcome_codes %}
+        {{ code.short_name() }} -> "{{ code.name }}"
+{%- endfor %}
+        else -> "outcome $code"
+    }
+}

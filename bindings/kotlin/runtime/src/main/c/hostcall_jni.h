@@ -51,8 +51,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The ret of a reply upcall whose payload could not be copied into Java. */
-#define HCJ_RET_LOST 2
+/* The ret of a reply upcall whose payload could not be copied into Java:
+ * negative, so that no outcome code (RET_*, all 0 or above, and only ever
+ * appended) is mistaken for it. Every other ret is passed up as it came;
+ * Kotlin takes anything but RET_OK for a failure, codes it does not know
+ * included. */
+#define HCJ_RET_LOST (-1)
 
 static JavaVM *hcj_vm;
 static pthread_key_t hcj_attached;
@@ -92,7 +96,7 @@ static inline jint hcj_on_load(JavaVM *vm) {
         {&hcj_reply_value, "replyValue", "(JIJ[B)V"},
         {&hcj_host_fn, "hostFn", "(JJ[B)V"},
         {&hcj_cancel, "cancel", "(JJ)V"},
-        {&hcj_event, "event", "(J[B)V"},
+        {&hcj_event, "event", "(JI[B)V"},
         {&hcj_status_error, "statusError", "([BI[B)Ljava/lang/Throwable;"},
     };
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
@@ -223,16 +227,17 @@ static inline void hcj_on_cancel(uint64_t token, void *user_data) {
     hcj_after(env, NULL);
 }
 
-/* An event payload is CBOR, never empty, so a null array means lost. */
+/* An event payload is CBOR, never empty, so a null array means lost. The
+ * ret (always RET_OK from the library) goes up too: Kotlin fails the flow on
+ * any other. */
 static inline void hcj_on_event(int ret, const char *msg, size_t len, void *user_data) {
-    (void)ret;
     JNIEnv *env = hcj_env();
     if (env == NULL) {
         return;
     }
     bool lost;
     jbyteArray data = hcj_bytes(env, msg, len, &lost);
-    (*env)->CallStaticVoidMethod(env, hcj_upcalls, hcj_event, hcj_key(user_data), data);
+    (*env)->CallStaticVoidMethod(env, hcj_upcalls, hcj_event, hcj_key(user_data), (jint)ret, data);
     hcj_after(env, data);
 }
 

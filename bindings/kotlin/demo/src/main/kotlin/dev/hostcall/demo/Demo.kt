@@ -211,8 +211,13 @@ data class DemoConfig(
  * [CoroutineScope], cancelled when the library drops the call. Events are
  * [Flow]s. No code of yours runs on the library's thread.
  *
+ * A call the library answers with a failure throws a [CallException]
+ * whose subclass is the reply's outcome code: [CallException.LibraryError]
+ * for the library's own errors, [CallException.Panicked],
+ * [CallException.TimedOut], … for the runtime's.
+ *
  * [close] ends the context: calls still pending then fail with
- * [CallException.shuttingDown], later ones with [StatusException.closed].
+ * [CallException.ShuttingDown], later ones with [StatusException.closed].
  */
 class Demo private constructor(
     private val handle: Long,
@@ -269,7 +274,7 @@ class Demo private constructor(
     /**
      * Destroys the context. When it returns (called from anywhere but a
      * callback of this context): every pending call has failed with
-     * [CallException.shuttingDown], every running host function coroutine
+     * [CallException.ShuttingDown], every running host function coroutine
      * is cancelled (whatever it answers later is discarded), every event
      * flow has completed, and the library's thread has exited. Calls and
      * registrations made afterwards fail with [StatusException.closed].
@@ -291,7 +296,7 @@ class Demo private constructor(
     }
 
     private inline fun <T> decodeReply(method: String, reply: Reply, read: CborReader.() -> T): T {
-        if (!reply.ok) throw CallException(method, reply.message)
+        if (!reply.ok) throw reply.failure(method)
         try {
             val r = CborReader(reply.data ?: NIL)
             return r.read().also { r.end() }
@@ -303,31 +308,31 @@ class Demo private constructor(
     /**
      * Calls `version`: The library's version.
      *
-     * @throws CallException if the library answers with an error.
+     * @throws CallException if the library answers with a failure (its subclass tells which kind).
      * @throws StatusException if the library refuses the call (closed, overloaded).
      */
     suspend fun version(): String {
         val reply = runtime.call { key -> DemoNative.nativeVersion(handle, key) }
-        if (!reply.ok) throw CallException("version", reply.message)
+        if (!reply.ok) throw reply.failure("version")
         return reply.data?.decodeToString() ?: ""
     }
 
     /**
      * Calls `add`: Adds two integers; overflow is an error, not a wrap.
      *
-     * @throws CallException if the library answers with an error.
+     * @throws CallException if the library answers with a failure (its subclass tells which kind).
      * @throws StatusException if the library refuses the call (closed, overloaded).
      */
     suspend fun add(a: Long, b: Long): Long {
         val reply = runtime.call { key -> DemoNative.nativeAdd(handle, a, b, key) }
-        if (!reply.ok) throw CallException("add", reply.message)
+        if (!reply.ok) throw reply.failure("add")
         return reply.value
     }
 
     /**
      * Calls `login`: Signs a user in: fetches the profile from the host and greets them.
      *
-     * @throws CallException if the library answers with an error.
+     * @throws CallException if the library answers with a failure (its subclass tells which kind).
      * @throws StatusException if the library refuses the call (closed, overloaded).
      */
     suspend fun login(userId: String): Session {
@@ -343,7 +348,7 @@ class Demo private constructor(
      * back in input order; a `progress` event follows each completed fetch. The
      * first failed fetch fails the call (and cancels the fetches still running).
      *
-     * @throws CallException if the library answers with an error.
+     * @throws CallException if the library answers with a failure (its subclass tells which kind).
      * @throws StatusException if the library refuses the call (closed, overloaded).
      */
     suspend fun loginMany(userIds: List<String>): List<Session> {
@@ -358,7 +363,7 @@ class Demo private constructor(
      * Calls `first_profile`: Fetches several profiles at once and returns the first that arrives;
      * the fetches still running are dropped, which cancels them in the host.
      *
-     * @throws CallException if the library answers with an error.
+     * @throws CallException if the library answers with a failure (its subclass tells which kind).
      * @throws StatusException if the library refuses the call (closed, overloaded).
      */
     suspend fun firstProfile(userIds: List<String>): Profile {
@@ -372,24 +377,24 @@ class Demo private constructor(
     /**
      * Calls `ping_host`: Sends a message to the host's user through the `notify` host fn.
      *
-     * @throws CallException if the library answers with an error.
+     * @throws CallException if the library answers with a failure (its subclass tells which kind).
      * @throws StatusException if the library refuses the call (closed, overloaded).
      */
     suspend fun pingHost(message: String) {
         val reply = runtime.call { key -> DemoNative.nativePingHost(handle, message.encodeToByteArray(), key) }
-        if (!reply.ok) throw CallException("ping_host", reply.message)
+        if (!reply.ok) throw reply.failure("ping_host")
     }
 
     /**
      * Calls `panic_with`: Panics with `message`: shows that a panicking handler becomes an error
      * reply and leaves the context working.
      *
-     * @throws CallException if the library answers with an error.
+     * @throws CallException if the library answers with a failure (its subclass tells which kind).
      * @throws StatusException if the library refuses the call (closed, overloaded).
      */
     suspend fun panicWith(message: String) {
         val reply = runtime.call { key -> DemoNative.nativePanicWith(handle, message.encodeToByteArray(), key) }
-        if (!reply.ok) throw CallException("panic_with", reply.message)
+        if (!reply.ok) throw reply.failure("panic_with")
     }
 
     /**

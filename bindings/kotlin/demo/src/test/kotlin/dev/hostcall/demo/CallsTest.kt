@@ -2,6 +2,7 @@ package dev.hostcall.demo
 
 import dev.hostcall.runtime.CallException
 import dev.hostcall.runtime.InterfaceMismatchException
+import dev.hostcall.runtime.Outcome
 import dev.hostcall.runtime.Status
 import dev.hostcall.runtime.StatusException
 import java.io.File
@@ -185,8 +186,9 @@ class CallsTest : DemoTest() {
     @Test
     fun `a Rust handler panic is an exception`() = bounded {
         Demo.open().use { demo ->
-            thrownBy<CallException> { demo.panicWith("on purpose") }
-                .check("panic_with", "handler 'panic_with' panicked: on purpose")
+            val e = thrownBy<CallException.Panicked> { demo.panicWith("on purpose") }
+                .checkText("panic_with", "handler 'panic_with' panicked: on purpose")
+            assertEquals(Outcome.PANIC, e.code)
             assertEquals(3L, demo.add(1, 2))
         }
     }

@@ -1,6 +1,7 @@
 package dev.hostcall.demo
 
 import dev.hostcall.runtime.CallException
+import dev.hostcall.runtime.Outcome
 import dev.hostcall.runtime.StatusException
 import java.util.concurrent.ConcurrentLinkedQueue
 import java.util.concurrent.CountDownLatch
@@ -41,7 +42,8 @@ import org.junit.jupiter.api.Test
 
 class CloseTest : DemoTest() {
     /**
-     * Close answers every pending call with "context shutting down",
+     * Close answers every pending call with RET_SHUTTING_DOWN
+     * ([CallException.ShuttingDown], "context shutting down"),
      * cancels every running host fn coroutine, and returns; later calls
      * are refused as closed; a second close does nothing.
      */
@@ -82,8 +84,11 @@ class CloseTest : DemoTest() {
 
         val methods = pending.awaitAll().map { result ->
             val e = result.exceptionOrNull()
-            assertTrue(e is CallException && e.shuttingDown, "a pending call after close: $result")
-            (e as CallException).method
+            // By the outcome code (RET_SHUTTING_DOWN), the native ping_host's reply too.
+            assertTrue(e is CallException.ShuttingDown && e.shuttingDown, "a pending call after close: $result")
+            (e as CallException).checkText(e.method, "context shutting down")
+            assertEquals(Outcome.SHUTTING_DOWN, e.code)
+            e.method
         }
         assertEquals(List(logins) { "login" } + "login_many" + "ping_host", methods)
         repeat(logins + manyIds + 1) { hostCancelled.within("the host fns to be cancelled") }

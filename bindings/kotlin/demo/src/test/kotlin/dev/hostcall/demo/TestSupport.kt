@@ -1,6 +1,7 @@
 package dev.hostcall.demo
 
 import dev.hostcall.runtime.CallException
+import dev.hostcall.runtime.Outcome
 import dev.hostcall.runtime.StatusException
 import java.io.File
 import java.util.concurrent.ConcurrentLinkedQueue
@@ -76,11 +77,23 @@ inline fun <reified T : Throwable> thrownBy(block: () -> Unit): T {
     throw AssertionError("expected ${T::class.simpleName}, nothing was thrown")
 }
 
-/** Wants a [CallException] from [method] whose text contains [text]. */
+/**
+ * Wants the library's own error (RET_ERR, [CallException.LibraryError]) from
+ * [method] whose text contains [text]: every error demo's handlers return,
+ * the runtime's failures they turn into text included.
+ */
 fun CallException.check(method: String, text: String): CallException {
+    assertTrue(this is CallException.LibraryError, "not the library's own error (RET_ERR): ${this::class.simpleName} $this")
+    assertEquals(Outcome.ERR, code, "CallException.code of $this")
+    return checkText(method, text)
+}
+
+/** Wants a [CallException] of any kind from [method] whose text contains [text]. */
+fun CallException.checkText(method: String, text: String): CallException {
     assertEquals(method, this.method, "CallException.method of $this")
     assertTrue(this.text.contains(text), "error '${this.message}' does not contain '$text'")
-    assertTrue(!shuttingDown, "a library error reads as shutting down: $this")
+    assertEquals("$method: ${this.text}", message)
+    assertEquals(this is CallException.ShuttingDown, shuttingDown, "shuttingDown of $this")
     return this
 }
 

@@ -30,26 +30,39 @@ import kotlinx.coroutines.suspendCancellableCoroutine
 import kotlinx.coroutines.withContext
 
 /**
- * What a call got back: when [ok], [data] (CBOR, text or bytes) or [value]
- * (a typed native result); otherwise the error text in [data].
+ * What a call got back: [code] is the outcome code ([Outcome]); when [ok]
+ * (`RET_OK`, the only success), [data] (CBOR, text or bytes) or [value] (a
+ * typed native result); otherwise the failure's text in [data] (and [code]
+ * says what failed: every code but `RET_OK` is a failure, one this binding
+ * does not know included, or [CallException.REPLY_LOST]).
  */
-class Reply(val ok: Boolean, val data: ByteArray?, val value: Long) {
+class Reply(val code: Int, val data: ByteArray?, val value: Long) {
+    /** True for `RET_OK` only. */
+    val ok: Boolean get() = !Outcome.isError(code)
+
     /** The error text of a failed reply. */
     val message: String get() = data?.decodeToString() ?: ""
 
+    /** The exception of this failed reply of [method], by its outcome code ([CallException.of]). */
+    fun failure(method: String): CallException = CallException.of(method, code, message)
+
     internal companion object {
-        val SHUTTING_DOWN = Reply(false, "context shutting down".encodeToByteArray(), 0)
-        val LOST = Reply(false, "the reply could not be copied into the JVM (out of memory)".encodeToByteArray(), 0)
+        val SHUTTING_DOWN = Reply(Outcome.SHUTTING_DOWN, "context shutting down".encodeToByteArray(), 0)
+        val LOST = Reply(CallException.REPLY_LOST, "the reply could not be copied into the JVM (out of memory)".encodeToByteArray(), 0)
     }
 }
 
 /** A registered host function: the CBOR argument array in, the CBOR result out. */
 typealias HostFn = suspend (request: ByteArray) -> ByteArray
 
-// The outcome codes of the C ABI, RET_OK and RET_ERR, are generated into Status.kt.
+// The outcome codes of the C ABI (object Outcome) are generated into Status.kt.
 
-/** The ret the JNI glue gives a reply whose payload the JVM could not copy (HCJ_RET_LOST). */
-internal const val RET_LOST = 2
+/**
+ * The ret the JNI glue gives a reply whose payload the JVM could not copy
+ * (HCJ_RET_LOST): negative, so no outcome code, all of them 0 or above, can
+ * be taken for it.
+ */
+internal const val RET_LOST = CallException.REPLY_LOST
 
 /**
  * Ids of calls, listeners and host fn registrations: one counter for the
@@ -199,7 +212,10 @@ class Runtime(
                     } else {
                         channel.receiveCatching()
                     }
-                    if (next.isClosed) break
+                    if (next.isClosed) {
+                        next.exceptionOrNull()?.let { throw it }
+                        break
+                    }
                     val payload = next.getOrThrow()
                         ?: throw DecodeException("an event could not be copied into the JVM (out of memory)")
                     emit(decode(payload))
@@ -327,7 +343,7 @@ class Runtime(
             }
             if (scopeJob?.isActive == false) { // the scope was cancelled: do not start user code
                 running.remove(token, this)
-                complete(token, RET_ERR, "host function cancelled: its scope is cancelled".encodeToByteArray())
+                complete(token, Outcome.ERR, "host function cancelled: its scope is cancelled".encodeToByteArray())
                 return
             }
             val job = Job(scopeJob)
@@ -344,11 +360,11 @@ class Runtime(
             val error = result.exceptionOrNull()
             try {
                 when {
-                    error == null -> complete(token, RET_OK, result.getOrThrow())
+                    error == null -> complete(token, Outcome.OK, result.getOrThrow())
                     // Unless the library was the one that gave up (then this is refused).
                     error is CancellationException ->
-                        complete(token, RET_ERR, "host function cancelled: ${error.message}".encodeToByteArray())
-                    else -> complete(token, RET_ERR, errorText(error).encodeToByteArray())
+                        complete(token, Outcome.ERR, "host function cancelled: ${error.message}".encodeToByteArray())
+                    else -> complete(token, Outcome.ERR, errorText(error).encodeToByteArray())
                 }
             } catch (e: Throwable) { // nothing to tell: the answer itself failed (out of memory)
                 System.err.println("hostcall: answering host call $token failed: $e")
@@ -370,7 +386,7 @@ class Runtime(
         // token is another context's, so it must not be completed here.
         val fn = registered(id) ?: return
         if (request == null) {
-            complete(token, RET_ERR, "the request could not be copied into the JVM (out of memory)".encodeToByteArray())
+            complete(token, Outcome.ERR, "the request could not be copied into the JVM (out of memory)".encodeToByteArray())
             return
         }
         // The scope's dispatcher, unless it has none or would run the
@@ -383,7 +399,7 @@ class Runtime(
             if (inScope) dispatcher.dispatch(scope.coroutineContext, call) else Dispatchers.Default.dispatch(EMPTY_CONTEXT, call)
         } catch (e: Throwable) { // a dispatcher that refuses work (a closed executor)
             running.remove(token, call)
-            complete(token, RET_ERR, "the host function could not be started: ${errorText(e)}".encodeToByteArray())
+            complete(token, Outcome.ERR, "the host function could not be started: ${errorText(e)}".encodeToByteArray())
         }
     }
 
@@ -392,8 +408,14 @@ class Runtime(
         running[token]?.cancel(ABANDONED)
     }
 
-    internal fun onEvent(id: Long, payload: ByteArray?) {
-        listeners[id]?.trySend(payload)
+    internal fun onEvent(id: Long, ret: Int, payload: ByteArray?) {
+        val channel = listeners[id] ?: return
+        if (Outcome.isError(ret)) { // an event is always RET_OK: anything else ends the flow with the failure
+            val text = payload?.decodeToString() ?: ""
+            channel.close(DecodeException("an event arrived as a failure (${Outcome.name(ret)}): $text"))
+            return
+        }
+        channel.trySend(payload)
     }
 
     companion object {
@@ -513,13 +535,13 @@ internal object Registry {
 object Upcalls {
     @JvmStatic
     fun reply(key: Long, ret: Int, data: ByteArray?) = guard {
-        val reply = if (ret == RET_LOST) Reply.LOST else Reply(ret == RET_OK, data, 0)
+        val reply = if (ret == RET_LOST) Reply.LOST else Reply(ret, data, 0)
         Registry.get(key)?.onReply(key and Runtime.ID_MASK, reply)
     }
 
     @JvmStatic
     fun replyValue(key: Long, ret: Int, value: Long, error: ByteArray?) = guard {
-        val reply = if (ret == RET_LOST) Reply.LOST else Reply(ret == RET_OK, error, value)
+        val reply = if (ret == RET_LOST) Reply.LOST else Reply(ret, error, value)
         Registry.get(key)?.onReply(key and Runtime.ID_MASK, reply)
     }
 
@@ -532,7 +554,7 @@ object Upcalls {
     fun cancel(key: Long, token: Long) = guard { Registry.get(key)?.onCancel(key and Runtime.ID_MASK, token) }
 
     @JvmStatic
-    fun event(key: Long, data: ByteArray?) = guard { Registry.get(key)?.onEvent(key and Runtime.ID_MASK, data) }
+    fun event(key: Long, ret: Int, data: ByteArray?) = guard { Registry.get(key)?.onEvent(key and Runtime.ID_MASK, ret, data) }
 
     /**
      * The exception a refused entry point throws, built by the JNI glue on

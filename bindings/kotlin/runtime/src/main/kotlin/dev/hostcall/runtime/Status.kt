@@ -42,32 +42,48 @@ object Status {
     fun of(detail: String): Int = byName[detail.substringBefore(':')] ?: INVALID_ARG
 }
 
-/** Outcome code of the C ABI (the `ret` of a callback and of `host_complete`): Success: the payload is CBOR. */
-internal const val RET_OK = 0
+/**
+ * Outcome codes of the C ABI: the `ret` of a reply callback (and of
+ * `host_complete`). [OK] is the only success; codes are only ever appended,
+ * so any other code, one this list does not know included, is a failure.
+ */
+object Outcome {
+    /** Success: the payload is CBOR. */
+    const val OK = 0
+    /** Failure: the payload is the library's UTF-8 error text. */
+    const val ERR = 1
+    /** The context is shutting down: the request or host call was ended by teardown. */
+    const val SHUTTING_DOWN = 2
+    /** A configured bound was reached (max_in_flight host calls already outstanding). */
+    const val OVERLOADED = 3
+    /** A host call timed out (host_call_timeout_ms) and was cancelled. */
+    const val TIMED_OUT = 4
+    /** The request was cancelled before it finished. */
+    const val CANCELLED = 5
+    /** A host fn the request needed is not registered. */
+    const val NOT_REGISTERED = 6
+    /** Arguments, or a host's reply, that do not decode as the declared types. */
+    const val INVALID_ARG = 7
+    /** The handler panicked; the context goes on. */
+    const val PANIC = 8
+    /** Failure with a typed error: the payload is the CBOR of the library's error value. */
+    const val ERR_TYPED = 9
 
-/** Outcome code of the C ABI (the `ret` of a callback and of `host_complete`): Failure: the payload is the library's UTF-8 error text. */
-internal const val RET_ERR = 1
+    /** Whether [code] is a failure: anything but [OK]. */
+    fun isError(code: Int): Boolean = code != OK
 
-/** Outcome code of the C ABI (the `ret` of a callback and of `host_complete`): The context is shutting down: the request or host call was ended by teardown. */
-internal const val RET_SHUTTING_DOWN = 2
-
-/** Outcome code of the C ABI (the `ret` of a callback and of `host_complete`): A configured bound was reached (max_in_flight host calls already outstanding). */
-internal const val RET_OVERLOADED = 3
-
-/** Outcome code of the C ABI (the `ret` of a callback and of `host_complete`): A host call timed out (host_call_timeout_ms) and was cancelled. */
-internal const val RET_TIMED_OUT = 4
-
-/** Outcome code of the C ABI (the `ret` of a callback and of `host_complete`): The request was cancelled before it finished. */
-internal const val RET_CANCELLED = 5
-
-/** Outcome code of the C ABI (the `ret` of a callback and of `host_complete`): A host fn the request needed is not registered. */
-internal const val RET_NOT_REGISTERED = 6
-
-/** Outcome code of the C ABI (the `ret` of a callback and of `host_complete`): Arguments, or a host's reply, that do not decode as the declared types. */
-internal const val RET_INVALID_ARG = 7
-
-/** Outcome code of the C ABI (the `ret` of a callback and of `host_complete`): The handler panicked; the context goes on. */
-internal const val RET_PANIC = 8
-
-/** Outcome code of the C ABI (the `ret` of a callback and of `host_complete`): Failure with a typed error: the payload is the CBOR of the library's error value. */
-internal const val RET_ERR_TYPED = 9
+    /** The C macro name of an outcome code. */
+    fun name(code: Int): String = when (code) {
+        OK -> "RET_OK"
+        ERR -> "RET_ERR"
+        SHUTTING_DOWN -> "RET_SHUTTING_DOWN"
+        OVERLOADED -> "RET_OVERLOADED"
+        TIMED_OUT -> "RET_TIMED_OUT"
+        CANCELLED -> "RET_CANCELLED"
+        NOT_REGISTERED -> "RET_NOT_REGISTERED"
+        INVALID_ARG -> "RET_INVALID_ARG"
+        PANIC -> "RET_PANIC"
+        ERR_TYPED -> "RET_ERR_TYPED"
+        else -> "outcome $code"
+    }
+}
