@@ -6,14 +6,17 @@
  * answers. Refusals must return the documented status and never invoke the
  * callback, host fn or cancel notifier they were given (all of those are
  * hc_never_* and counted); a bad request that passes the status checks must
- * be answered by exactly one RET_ERR reply that says what was wrong.
+ * be answered by exactly one RET_INVALID_ARG reply that says what was wrong
+ * ("bad request for '<method>': ..."). A malformed host answer reaches login,
+ * which maps it to its own text: demo's RET_ERR.
  */
 #include "harness.h"
 
 static void *ctx;
 
-/* Calls `method` with `req`, expects HC_OK and one RET_ERR reply containing
- * every needle; prints the reply so the log shows the actual wording. */
+/* Calls `method` with `req`, expects HC_OK and one RET_INVALID_ARG reply
+ * "bad request for '<method>': ..." containing every needle; prints the
+ * reply so the log shows the actual wording. */
 static void expect_bad_request(const char *what, const char *method, const void *req, size_t len,
                                const char *const *needles) {
     hc_reply r;
@@ -21,8 +24,12 @@ static void expect_bad_request(const char *what, const char *method, const void 
     CHECK_STATUS(demo_call(ctx, method, (const char *)req, len, hc_reply_cb, &r), HC_OK);
     hc_reply_wait(&r);
     printf("  %-34s -> %s\n", what, r.msg);
-    CHECK(r.ret == RET_ERR, "%s: ret %d, expected RET_ERR", what, r.ret);
+    CHECK(r.ret == RET_INVALID_ARG, "%s: ret %d %s, expected RET_INVALID_ARG", what, r.ret, hc_ret_name(r.ret));
     CHECK(r.len > 0, "%s: empty error text", what);
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "bad request for '%s': ", method);
+    CHECK(r.len > strlen(prefix) && memcmp(r.msg, prefix, strlen(prefix)) == 0, "%s: \"%s\" does not start with \"%s\"",
+          what, r.msg, prefix);
     for (const char *const *n = needles; *n; n++) {
         CHECK(hc_contains(r.msg, r.len, *n), "%s: expected \"%s\" in \"%s\"", what, *n, r.msg);
     }
@@ -206,6 +213,16 @@ static void test_bad_completions(void) {
     CHECK(hc_contains(hc_last_error(), strlen(hc_last_error()), "7"), "last error: %s", hc_last_error());
     CHECK_STATUS(demo_host_complete(ctx, token, -1, "x", 1), HC_ERR_INVALID_ARG);
     CHECK_STATUS(demo_host_complete(ctx, token, 2, NULL, 0), HC_ERR_INVALID_ARG);
+    /* A host completes with RET_OK or RET_ERR only: every runtime outcome
+     * code (and one not defined yet) is refused. */
+    static const int runtime_codes[] = {RET_SHUTTING_DOWN,  RET_OVERLOADED,  RET_TIMED_OUT, RET_CANCELLED,
+                                        RET_NOT_REGISTERED, RET_INVALID_ARG, RET_PANIC,     RET_ERR_TYPED,
+                                        RET_ERR_TYPED + 1};
+    for (size_t i = 0; i < sizeof runtime_codes / sizeof runtime_codes[0]; i++) {
+        int rc = demo_host_complete(ctx, token, runtime_codes[i], "x", 1);
+        CHECK(rc == HC_ERR_INVALID_ARG, "host_complete with %s (%d) returned %s", hc_ret_name(runtime_codes[i]),
+              runtime_codes[i], hc_status_name(rc));
+    }
     CHECK_STATUS(demo_host_complete(ctx, token, RET_OK, NULL, 3), HC_ERR_NULL_ARG);
     /* Still pending: nothing arrived, and the token is still completable. */
     hc_barrier(ctx);
@@ -402,7 +419,8 @@ static void test_native_entry_points(void) {
     hc_reply_init(&r);
     CHECK_STATUS(demo_native_ping_host(ctx, not_utf8, 2, hc_reply_cb, &r), HC_OK);
     hc_reply_wait(&r);
-    CHECK_REPLY_ERR_HAS(&r, "not valid UTF-8");
+    CHECK_REPLY_FAIL_HAS(&r, RET_INVALID_ARG, "not valid UTF-8");
+    CHECK(strncmp(r.msg, "bad request for 'ping_host': ", 29) == 0, "native bad request \"%s\"", r.msg);
     printf("  %-34s -> %s\n", "native ping_host, invalid UTF-8", r.msg);
     hc_reply_free(&r);
 }

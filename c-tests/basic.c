@@ -8,6 +8,9 @@
  * Throughout, it checks the threading contract: host fns and reply/event
  * callbacks run on one loop thread, never the calling thread.
  * The native (zero-serialization) entry points get the same checks.
+ * Failures carry their outcome code: demo's own errors RET_ERR, a panic
+ * RET_PANIC, undecodable arguments RET_INVALID_ARG, a request pending at
+ * destroy RET_SHUTTING_DOWN.
  */
 #include "harness.h"
 
@@ -162,7 +165,10 @@ static void add_expect_overflow(int64_t a, int64_t b) {
     demo_put_add_request(&e, a, b);
     CHECK_STATUS(hc_call(ctx, DEMO_METHOD_ADD, &e, &r), HC_OK);
     hc_reply_wait(&r);
-    CHECK_REPLY_ERR_HAS(&r, "overflow");
+    /* demo's own error: RET_ERR, with its text. */
+    char want[128];
+    snprintf(want, sizeof want, "integer overflow: %lld + %lld does not fit in i64", (long long)a, (long long)b);
+    CHECK_REPLY_ERR_IS(&r, want);
     hc_reply_free(&r);
 }
 
@@ -376,8 +382,9 @@ static void test_not_registered(void) {
     demo_put_text_request(&e, "alice");
     CHECK_STATUS(hc_call(fresh, DEMO_METHOD_LOGIN, &e, &r), HC_OK);
     hc_reply_wait(&r);
-    CHECK_REPLY_ERR_HAS(&r, "not registered");
-    CHECK_CONTAINS(r.msg, r.len, "fetch_profile");
+    /* The host call fails RET_NOT_REGISTERED inside the library, but login
+     * maps the error to its own text: the reply is demo's RET_ERR. */
+    CHECK_REPLY_ERR_IS(&r, "host fetch failed: host fn 'fetch_profile' not registered");
     hc_reply_free(&r);
     CHECK_STATUS(demo_destroy(fresh), HC_OK);
 }
@@ -439,14 +446,14 @@ static void test_panic(void) {
     hc_reply r;
     call_text(DEMO_METHOD_PANIC_WITH, "kaboom", &r);
     hc_reply_wait(&r);
-    CHECK_REPLY_ERR_HAS(&r, "kaboom");
+    CHECK_REPLY_PANIC(&r, DEMO_METHOD_PANIC_WITH, "kaboom");
     check_reply_thread(&r, "panic_with");
     hc_reply_free(&r);
     /* The context keeps working. */
     add_expect(40, 2, 42);
     call_text(DEMO_METHOD_PANIC_WITH, "again", &r);
     hc_reply_wait(&r);
-    CHECK_REPLY_ERR_HAS(&r, "again");
+    CHECK_REPLY_PANIC(&r, DEMO_METHOD_PANIC_WITH, "again");
     hc_reply_free(&r);
     add_expect(1, 2, 3);
 }
@@ -580,9 +587,78 @@ static void test_native(void) {
     hc_reply_init(&r);
     CHECK_STATUS(demo_native_panic_with(ctx, "native boom", 11, hc_reply_cb, &r), HC_OK);
     hc_reply_wait(&r);
-    CHECK_REPLY_ERR_HAS(&r, "native boom");
+    CHECK_REPLY_PANIC(&r, DEMO_METHOD_PANIC_WITH, "native boom");
     hc_reply_free(&r);
     native_add_expect(1, 1, RET_OK, 2, NULL);
+}
+
+/* Each outcome the runtime gives demo's callbacks, with its code: teardown
+ * (RET_SHUTTING_DOWN), a panic (RET_PANIC), arguments that do not decode
+ * (RET_INVALID_ARG); demo's own errors stay RET_ERR. And RET_IS_ERROR is
+ * true for every code but RET_OK. */
+static void test_outcome_codes(void) {
+    static const int codes[] = {RET_OK,          RET_ERR,         RET_SHUTTING_DOWN,  RET_OVERLOADED,
+                                RET_TIMED_OUT,   RET_CANCELLED,   RET_NOT_REGISTERED, RET_INVALID_ARG,
+                                RET_PANIC,       RET_ERR_TYPED};
+    /* The codes are stable: their values never change. */
+    for (int i = 0; i < (int)(sizeof codes / sizeof codes[0]); i++) {
+        CHECK(codes[i] == i, "%s is %d, expected %d", hc_ret_name(codes[i]), codes[i], i);
+        CHECK(RET_IS_ERROR(codes[i]) == (i > 0), "RET_IS_ERROR(%s) is %d", hc_ret_name(codes[i]),
+              (int)RET_IS_ERROR(codes[i]));
+    }
+    CHECK(!RET_IS_ERROR(RET_OK), "RET_IS_ERROR(RET_OK)");
+    /* A code this header does not know yet is a failure too. */
+    CHECK(RET_IS_ERROR(RET_ERR_TYPED + 1) && RET_IS_ERROR(-1) && RET_IS_ERROR(1000), "RET_IS_ERROR of unknown codes");
+
+    uint8_t buf[64];
+    cbor_enc e;
+    hc_reply r;
+
+    /* RET_INVALID_ARG: add with a text where an integer belongs. */
+    cbor_enc_init(&e, buf, sizeof buf);
+    cbor_put_array(&e, 2);
+    cbor_put_cstr(&e, "two");
+    cbor_put_uint(&e, 3);
+    CHECK_STATUS(hc_call(ctx, DEMO_METHOD_ADD, &e, &r), HC_OK);
+    hc_reply_wait(&r);
+    CHECK_REPLY_FAIL_HAS(&r, RET_INVALID_ARG, "bad request for 'add': ");
+    CHECK(strncmp(r.msg, "bad request for 'add': ", 23) == 0, "invalid-argument text \"%s\"", r.msg);
+    hc_reply_free(&r);
+
+    /* RET_PANIC through demo_call and through the native entry point. */
+    call_text(DEMO_METHOD_PANIC_WITH, "outcome", &r);
+    hc_reply_wait(&r);
+    CHECK_REPLY_PANIC(&r, DEMO_METHOD_PANIC_WITH, "outcome");
+    hc_reply_free(&r);
+    hc_reply_init(&r);
+    CHECK_STATUS(demo_native_panic_with(ctx, "native outcome", 14, hc_reply_cb, &r), HC_OK);
+    hc_reply_wait(&r);
+    CHECK_REPLY_PANIC(&r, DEMO_METHOD_PANIC_WITH, "native outcome");
+    hc_reply_free(&r);
+
+    /* RET_ERR: demo's own error, through demo_call and the typed callback. */
+    add_expect_overflow(INT64_MAX, INT64_MAX);
+    native_add_expect(INT64_MIN, -1, RET_ERR, 0, "integer overflow: -9223372036854775808 + -1 does not fit in i64");
+
+    /* RET_SHUTTING_DOWN: destroy with a login pending on a held host call. */
+    hc_held held;
+    hc_held_init(&held);
+    void *fresh = demo_new(NULL, 0);
+    CHECK(fresh != NULL, "demo_new: %s", hc_last_error());
+    CHECK_STATUS(
+        demo_register_host_fn_cancellable(fresh, DEMO_HOST_FN_FETCH_PROFILE, hc_held_fn, hc_held_cancel, &held),
+        HC_OK);
+    cbor_enc_init(&e, buf, sizeof buf);
+    demo_put_text_request(&e, "pending");
+    CHECK_STATUS(hc_call(fresh, DEMO_METHOD_LOGIN, &e, &r), HC_OK);
+    hc_held_wait_calls(&held, 1);
+    CHECK(hc_reply_count(&r) == 0, "login replied while its host call was held");
+    CHECK_STATUS(demo_destroy(fresh), HC_OK);
+    /* destroy returns after the pending reply was delivered. */
+    CHECK_REPLY_SHUTTING_DOWN(&r);
+    CHECK(hc_held_cancel_count(&held, hc_held_token_of(&held, "pending")) == 1, "held call not cancelled once");
+    hc_reply_free(&r);
+    hc_held_free(&held);
 }
 
 int main(void) {
@@ -605,6 +681,7 @@ int main(void) {
     test_panic();
     test_reentrancy();
     test_native();
+    test_outcome_codes();
 
     CHECK_STATUS(demo_destroy(ctx), HC_OK);
     hc_queue_close(&work);

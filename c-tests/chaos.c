@@ -44,7 +44,10 @@
  * Accounting:
  *  - every call carries a heap record; a call that returned HC_OK must get
  *    exactly one reply, which must be plausible for its method and request
- *    (a second one fails at once: "duplicate reply"); a refused call must
+ *    (a second one fails at once: "duplicate reply"), with the outcome code
+ *    its kind must have (RET_SHUTTING_DOWN for teardown's, RET_INVALID_ARG
+ *    for a malformed request, RET_PANIC for panic_with, RET_ERR for demo's
+ *    own errors; every reply is counted by code); a refused call must
  *    get none. Finished records go through a graveyard (delayed free), so a
  *    late duplicate still finds its record and fails loudly.
  *  - every host fn invocation (token) must end exactly once: a
@@ -132,6 +135,13 @@ enum {
 };
 static const char *const out_names[OUT_COUNT] = {"ok",       "shutting down", "host error",        "bad request",
                                                  "panicked", "overflow",      "no user ids given"};
+/* Replies by outcome code (RET_OK .. RET_ERR_TYPED). */
+#define RET_CODES (RET_ERR_TYPED + 1)
+static atomic_long st_ret[RET_CODES];
+static void count_ret(int ret) {
+    HC_REQUIRE(ret >= 0 && ret < RET_CODES, "ret %d", ret);
+    atomic_fetch_add(&st_ret[ret], 1);
+}
 static atomic_long st_host_timeout, st_host_overloaded, st_host_malformed, st_host_unregistered, st_host_said;
 static atomic_long st_tok_inline, st_tok_thread, st_tok_cancelled;
 static atomic_long st_refused_stale, st_refused_invented, st_refused_double, st_refused_badret, st_refused_nullmsg,
@@ -624,7 +634,13 @@ static void op_complete_invented(void) {
     atomic_fetch_add(&st_refused_invented, 1);
 }
 
-static const int bad_rets[] = {2, -1, 99, INT32_MIN, INT32_MAX};
+/* Every outcome code but RET_OK and RET_ERR (a host may complete with those
+ * two only), one not defined yet, and some that never were. */
+static const int bad_rets[] = {RET_SHUTTING_DOWN,  RET_OVERLOADED,  RET_TIMED_OUT, RET_CANCELLED,
+                               RET_NOT_REGISTERED, RET_INVALID_ARG, RET_PANIC,     RET_ERR_TYPED,
+                               RET_ERR_TYPED + 1,  -1,              99,            INT32_MIN,
+                               INT32_MAX};
+#define BAD_RETS (sizeof bad_rets / sizeof bad_rets[0])
 
 /* A pooled token with an outcome code that is neither RET_OK nor RET_ERR,
  * or a NULL payload with a length, or a NULL context: refused, and the
@@ -643,7 +659,7 @@ static void op_complete_bad(void) {
     switch (hc_rng_below(my_rng(), 4)) {
     case 0:
     case 1:
-        rc = demo_host_complete(c->handle, token, bad_rets[hc_rng_below(my_rng(), 5)], "x", 1);
+        rc = demo_host_complete(c->handle, token, bad_rets[hc_rng_below(my_rng(), BAD_RETS)], "x", 1);
         CHECK_ALLOWED(FN_COMPLETE, rc,
                       S(HC_ERR_INVALID_ARG) | S(HC_ERR_INVALID_CONTEXT) | S(HC_ERR_UNKNOWN_TOKEN),
                       "a completion with a bad ret");
@@ -689,7 +705,7 @@ static void host_fn(int kind, int mode, uint64_t token, const char *req, size_t 
     if (mode != MODE_HOLD) {
         if (one_in(16)) {
             /* A bad outcome code is refused and the token stays completable. */
-            int rc = demo_host_complete(c->handle, token, bad_rets[hc_rng_below(my_rng(), 5)], "x", 1);
+            int rc = demo_host_complete(c->handle, token, bad_rets[hc_rng_below(my_rng(), BAD_RETS)], "x", 1);
             CHECK_ALLOWED(FN_COMPLETE, rc, S(HC_ERR_INVALID_ARG) | S(HC_ERR_INVALID_CONTEXT),
                           "an inline completion with a bad ret");
             atomic_fetch_add(&st_inline_badret, 1);
@@ -1216,7 +1232,7 @@ static void probe_note(call_rec *r, int ret, const char *msg, size_t len) {
         return;
     }
     r->probe->ret = ret;
-    snprintf(r->probe->msg, sizeof r->probe->msg, "%.*s", ret == RET_ERR ? (int)len : 0, msg ? msg : "");
+    snprintf(r->probe->msg, sizeof r->probe->msg, "%.*s", RET_IS_ERROR(ret) ? (int)len : 0, msg ? msg : "");
     atomic_store(&r->probe->done, 1);
 }
 
@@ -1296,26 +1312,43 @@ static bool starts_with(const char *msg, size_t len, const char *prefix) {
     return len >= n && memcmp(msg, prefix, n) == 0;
 }
 
-/* What a RET_ERR reply means for r; fails on one it cannot get. */
-static int classify_error(const call_rec *r, const char *msg, size_t len) {
+/* What a failed reply (outcome `ret`) means for r; fails on one it cannot
+ * get. The runtime's own failures are told apart by code, never by text
+ * (whose wording is still checked); demo's own errors are RET_ERR. */
+static int classify_error(const call_rec *r, int ret, const char *msg, size_t len) {
     const char *method = method_names[r->method];
-    CHECK(msg != NULL && len > 0, "%s: RET_ERR with empty error text", method);
-    if (hc_contains(msg, len, "context shutting down")) {
+    CHECK(RET_IS_ERROR(ret), "%s: classifying ret %d as a failure", method, ret);
+    CHECK(msg != NULL && len > 0, "%s: %s with empty error text", method, hc_ret_name(ret));
+    switch (ret) {
+    case RET_SHUTTING_DOWN:
+        CHECK(len == strlen(HC_SHUTTING_DOWN_TEXT) && memcmp(msg, HC_SHUTTING_DOWN_TEXT, len) == 0,
+              "%s: RET_SHUTTING_DOWN with text \"%.*s\"", method, (int)len, msg);
         return OUT_SHUTDOWN;
-    }
-    if (r->malformed) {
+    case RET_INVALID_ARG: {
         char want[64];
         snprintf(want, sizeof want, "bad request for '%s': ", method);
+        CHECK(r->malformed, "a well-formed %s request got RET_INVALID_ARG: \"%.*s\"", method, (int)len, msg);
         CHECK(starts_with(msg, len, want), "malformed %s request: error \"%.*s\"", method, (int)len, msg);
         return OUT_BAD_REQUEST;
     }
+    case RET_PANIC:
+        CHECK(r->method == M_PANIC_WITH && !r->malformed, "%s: RET_PANIC \"%.*s\"", method, (int)len, msg);
+        CHECK(starts_with(msg, len, "handler 'panic_with' panicked: "), "panic_with: error \"%.*s\"", (int)len, msg);
+        return OUT_PANICKED;
+    case RET_ERR:
+        break;
+    default:
+        /* demo's handlers turn host call errors into their own text, so no
+         * other code can reach its callers. */
+        CHECK(false, "%s: ret %d %s: \"%.*s\"", method, ret, hc_ret_name(ret), (int)len, msg);
+        return OUT_COUNT;
+    }
+    /* RET_ERR: demo's own error text. */
+    CHECK(!r->malformed, "malformed %s request: RET_ERR \"%.*s\", expected RET_INVALID_ARG", method, (int)len, msg);
     switch (r->method) {
     case M_ADD:
         CHECK(r->overflow && hc_contains(msg, len, "integer overflow"), "add: error \"%.*s\"", (int)len, msg);
         return OUT_OVERFLOW;
-    case M_PANIC_WITH:
-        CHECK(starts_with(msg, len, "handler 'panic_with' panicked: "), "panic_with: error \"%.*s\"", (int)len, msg);
-        return OUT_PANICKED;
     case M_FIRST_PROFILE:
         if (r->n_ids == 0) {
             CHECK(len == 17 && memcmp(msg, "no user ids given", 17) == 0, "first_profile([]): error \"%.*s\"", (int)len,
@@ -1428,13 +1461,14 @@ static void check_ok(const call_rec *r, const char *msg, size_t len) {
 
 static void reply_cb(int ret, const char *msg, size_t len, void *user_data) {
     call_rec *r = reply_begin(user_data);
-    CHECK(ret == RET_OK || ret == RET_ERR, "reply with ret %d", ret);
+    CHECK(hc_ret_demo_may_reply(ret), "reply with ret %d %s", ret, hc_ret_name(ret));
+    count_ret(ret);
     int outcome;
     if (ret == RET_OK) {
         check_ok(r, msg, len);
         outcome = OUT_OK;
     } else {
-        outcome = classify_error(r, msg, len);
+        outcome = classify_error(r, ret, msg, len);
     }
     probe_note(r, ret, msg, len);
     reply_end(r, outcome);
@@ -1444,15 +1478,18 @@ static void reply_i64_cb(int ret, int64_t value, const char *err, size_t err_len
     call_rec *r = reply_begin(user_data);
     int outcome;
     CHECK(r->method == M_ADD && r->native, "an FFICallBackI64 reply for %s", method_names[r->method]);
+    count_ret(ret);
     if (ret == RET_OK) {
         CHECK(err == NULL && err_len == 0, "native add: RET_OK with error text");
         CHECK(!r->overflow, "native add overflowed but succeeded");
         CHECK(value == r->sum, "native add gave %" PRId64 ", expected %" PRId64, value, r->sum);
         outcome = OUT_OK;
     } else {
-        CHECK(ret == RET_ERR, "native add: ret %d", ret);
-        CHECK(value == 0, "native add: RET_ERR with value %" PRId64, value);
-        outcome = classify_error(r, err, err_len);
+        /* demo's own error (overflow) or teardown's; never a bad argument
+         * (two integers always decode) or a panic. */
+        CHECK(ret == RET_ERR || ret == RET_SHUTTING_DOWN, "native add: ret %d %s", ret, hc_ret_name(ret));
+        CHECK(value == 0, "native add: %s with value %" PRId64, hc_ret_name(ret), value);
+        outcome = classify_error(r, ret, err, err_len);
     }
     reply_end(r, outcome);
 }
@@ -2236,6 +2273,13 @@ static void print_summary(double elapsed_ms) {
     for (int o = 0; o < OUT_COUNT; o++) {
         printf(" %s %ld%s", out_names[o], atomic_load(&st_out[o]), o + 1 < OUT_COUNT ? "," : "");
     }
+    printf("\n  by outcome code:");
+    for (int ret = 0; ret < RET_CODES; ret++) {
+        long n = atomic_load(&st_ret[ret]);
+        if (n > 0) {
+            printf(" %s %ld", hc_ret_name(ret), n);
+        }
+    }
     printf("\n  host errors: timed out %ld, overloaded %ld, malformed reply %ld, not registered %ld, the host's %ld\n",
            atomic_load(&st_host_timeout), atomic_load(&st_host_overloaded), atomic_load(&st_host_malformed),
            atomic_load(&st_host_unregistered), atomic_load(&st_host_said));
@@ -2423,6 +2467,27 @@ int main(int argc, char **argv) {
           started - ended, started, ended, END_WAIT_MS);
     CHECK(created == destroyed_n, "contexts never destroyed: %ld of %ld", created - destroyed_n, created);
     CHECK(active == 0, "%ld callbacks still running after %d ms", active, END_WAIT_MS);
+    /* Every reply was counted by its outcome code, and the codes agree with
+     * what the replies were classified as. */
+    long by_code = 0;
+    for (int ret = 0; ret < RET_CODES; ret++) {
+        by_code += atomic_load(&st_ret[ret]);
+    }
+    CHECK(by_code == replied, "%ld replies counted by outcome code, %ld replied", by_code, replied);
+    CHECK(atomic_load(&st_ret[RET_OK]) == atomic_load(&st_out[OUT_OK]), "RET_OK %ld, ok %ld",
+          atomic_load(&st_ret[RET_OK]), atomic_load(&st_out[OUT_OK]));
+    CHECK(atomic_load(&st_ret[RET_SHUTTING_DOWN]) == atomic_load(&st_out[OUT_SHUTDOWN]),
+          "RET_SHUTTING_DOWN %ld, shutting down %ld", atomic_load(&st_ret[RET_SHUTTING_DOWN]),
+          atomic_load(&st_out[OUT_SHUTDOWN]));
+    CHECK(atomic_load(&st_ret[RET_INVALID_ARG]) == atomic_load(&st_out[OUT_BAD_REQUEST]),
+          "RET_INVALID_ARG %ld, bad request %ld", atomic_load(&st_ret[RET_INVALID_ARG]),
+          atomic_load(&st_out[OUT_BAD_REQUEST]));
+    CHECK(atomic_load(&st_ret[RET_PANIC]) == atomic_load(&st_out[OUT_PANICKED]), "RET_PANIC %ld, panicked %ld",
+          atomic_load(&st_ret[RET_PANIC]), atomic_load(&st_out[OUT_PANICKED]));
+    CHECK(atomic_load(&st_ret[RET_ERR]) == atomic_load(&st_out[OUT_HOST_ERR]) + atomic_load(&st_out[OUT_OVERFLOW]) +
+                                               atomic_load(&st_out[OUT_NO_IDS]),
+          "RET_ERR %ld, demo's own errors %ld", atomic_load(&st_ret[RET_ERR]),
+          atomic_load(&st_out[OUT_HOST_ERR]) + atomic_load(&st_out[OUT_OVERFLOW]) + atomic_load(&st_out[OUT_NO_IDS]));
 
     /* Every context is gone; every handle is refused. */
     hc_lock(&ctxs.mu);

@@ -22,7 +22,8 @@
  * Every request id (passed as user_data) must get exactly one reply; a
  * RET_OK session must greet the right user; every host call ends exactly
  * once, either completed by the host or cancelled (notifier) at destroy;
- * after destroy the unfinished requests have their "shutting down" reply.
+ * after destroy the unfinished requests have their RET_SHUTTING_DOWN reply;
+ * a host error is demo's RET_ERR.
  */
 #include "harness.h"
 
@@ -234,12 +235,14 @@ static void on_reply(int ret, const char *msg, size_t len, void *user_data) {
         CHECK(strcmp(s.greeting, greeting) == 0, "request %ld greeted \"%s\"", id, s.greeting);
         CHECK(!is_error_id(id), "request %ld succeeded but its host call failed", id);
         kind = KIND_OK;
-    } else if (hc_contains(msg, len, "shutting down")) {
+    } else if (ret == RET_SHUTTING_DOWN) {
+        CHECK_SHUTTING_DOWN(ret, msg, len, "stress login");
         CHECK(atomic_load(&destroy_started), "request %ld shut down before the destroy", id);
         kind = KIND_SHUTDOWN;
     } else {
         char want[64];
         snprintf(want, sizeof want, "host fetch failed: no user %ld", id);
+        CHECK(ret == RET_ERR, "request %ld failed with ret %d %s: \"%.*s\"", id, ret, hc_ret_name(ret), (int)len, msg);
         CHECK(is_error_id(id) && len == strlen(want) && memcmp(msg, want, len) == 0, "request %ld failed: \"%.*s\"",
               id, (int)len, msg);
         kind = KIND_HOST_ERR;

@@ -2,16 +2,14 @@
  * teardown.c - destroying contexts.
  *
  * Destroy with requests pending (held host calls, queued requests): before
- * demo_destroy returns, every request has exactly one reply ("context
- * shutting down" for the unfinished ones) and every held host call was
+ * demo_destroy returns, every request has exactly one reply (RET_SHUTTING_DOWN
+ * "context shutting down" for the unfinished ones) and every held host call was
  * cancelled through its notifier; afterwards every entry point refuses the
  * context. Destroy from inside a reply callback, a host fn and an event
  * listener (on the loop thread) returns HC_OK without deadlocking. Contexts
  * are independent. Destroy races with calls from other threads.
  */
 #include "harness.h"
-
-#define SHUTTING_DOWN "shutting down"
 
 static void call_text(void *ctx, const char *method, const char *arg, hc_reply *r) {
     uint8_t buf[128];
@@ -52,7 +50,7 @@ static void expect_dead(void *ctx, const uint64_t *tokens, int n_tokens) {
 #define PENDING_LOGINS 20
 #define QUEUED_ADDS 50
 
-/* Replies of add(i, 1000) must be i + 1000, or "shutting down". */
+/* Replies of add(i, 1000) must be i + 1000, or RET_SHUTTING_DOWN. */
 typedef struct {
     atomic_int replies[QUEUED_ADDS];
     atomic_int answered;
@@ -73,7 +71,7 @@ static void queued_add_cb(int ret, const char *msg, size_t len, void *user_data)
               (long long)sum);
         atomic_fetch_add(&adds.answered, 1);
     } else {
-        CHECK(hc_contains(msg, len, SHUTTING_DOWN), "add(%d, 1000) failed with \"%.*s\"", i, (int)len, msg);
+        CHECK_SHUTTING_DOWN(ret, msg, len, "queued add");
         atomic_fetch_add(&adds.shut_down, 1);
     }
 }
@@ -114,9 +112,9 @@ static void test_destroy_with_pending(void) {
 
     /* Everything was answered and cancelled before destroy returned. */
     for (int i = 0; i < PENDING_LOGINS; i++) {
-        CHECK_REPLY_ERR_HAS(&logins[i], SHUTTING_DOWN);
+        CHECK_REPLY_SHUTTING_DOWN(&logins[i]);
     }
-    CHECK_REPLY_ERR_HAS(&many, SHUTTING_DOWN);
+    CHECK_REPLY_SHUTTING_DOWN(&many);
     for (int i = 0; i < QUEUED_ADDS; i++) {
         CHECK(atomic_load(&adds.replies[i]) == 1, "queued add %d got %d replies", i, atomic_load(&adds.replies[i]));
     }
@@ -197,7 +195,7 @@ static void test_destroy_from_reply_callback(void) {
     /* Teardown finishes once the callback returned: the held login fails and
      * its host call is cancelled, on the (detached) loop thread. */
     hc_reply_wait(&login);
-    CHECK_REPLY_ERR_HAS(&login, SHUTTING_DOWN);
+    CHECK_REPLY_SHUTTING_DOWN(&login);
     hc_held_wait_cancels(&held, 1);
     CHECK(hc_held_cancel_count(&held, s.held_token) == 1, "held token cancelled %d times",
           hc_held_cancel_count(&held, s.held_token));
@@ -257,11 +255,11 @@ static void test_destroy_from_host_fn(bool complete_first) {
             CHECK(demo_decode_session(login.msg, login.len, &s), "not a Session");
             CHECK(strcmp(s.greeting, "Hello, First") == 0, "greeting \"%s\"", s.greeting);
         } else {
-            CHECK_CONTAINS(login.msg, login.len, SHUTTING_DOWN);
+            CHECK_SHUTTING_DOWN(login.ret, login.msg, login.len, "login completed inline, then destroyed");
         }
         printf("  destroy from a host fn after completing inline: %s\n", login.ret == RET_OK ? "RET_OK" : login.msg);
     } else {
-        CHECK_REPLY_ERR_HAS(&login, SHUTTING_DOWN);
+        CHECK_REPLY_SHUTTING_DOWN(&login);
         hc_held_wait_cancels(&in_host_fn.held, 1);
         CHECK(hc_held_cancel_count(&in_host_fn.held, token) == 1, "token cancelled %d times",
               hc_held_cancel_count(&in_host_fn.held, token));
@@ -311,7 +309,9 @@ static void test_destroy_from_listener(void) {
     CHECK(in_listener.destroy_rc == HC_OK, "demo_destroy from a listener returned %s",
           hc_status_name(in_listener.destroy_rc));
     CHECK(hc_reply_count(&r) == 1, "%d replies", hc_reply_count(&r));
-    CHECK(r.ret == RET_OK || hc_contains(r.msg, r.len, SHUTTING_DOWN), "login_many failed with \"%s\"", r.msg);
+    if (RET_IS_ERROR(r.ret)) {
+        CHECK_SHUTTING_DOWN(r.ret, r.msg, r.len, "login_many destroyed from a listener");
+    }
     printf("  destroy from a listener: login_many %s after %d events\n", r.ret == RET_OK ? "succeeded" : r.msg,
            atomic_load(&in_listener.events));
     expect_dead(in_listener.ctx, NULL, 0);
@@ -372,7 +372,7 @@ static void test_independent_contexts(void) {
     destroyer_arg d = {ctxs[1]};
     hc_spawn(&destroyer, destroyer_main, &d);
     hc_join(destroyer);
-    CHECK_REPLY_ERR_HAS(&logins[1], SHUTTING_DOWN);
+    CHECK_REPLY_SHUTTING_DOWN(&logins[1]);
     CHECK(hc_held_cancels(&held[1]) == 1, "B's held call cancelled %d times", hc_held_cancels(&held[1]));
     expect_dead(ctxs[1], held[1].tokens, 1);
 
@@ -435,7 +435,7 @@ static void race_cb(int ret, const char *msg, size_t len, void *user_data) {
               (long long)sum);
         atomic_fetch_add(&race.ok_replies, 1);
     } else {
-        CHECK(hc_contains(msg, len, SHUTTING_DOWN), "request %d failed with \"%.*s\"", id, (int)len, msg);
+        CHECK_SHUTTING_DOWN(ret, msg, len, "add racing destroy");
         atomic_fetch_add(&race.shutdown_replies, 1);
     }
 }
@@ -503,10 +503,10 @@ static void test_destroy_races_callers(void) {
 /* The loop is held inside a reply callback while requests queue up behind
  * it; then that callback destroys the context. The queued requests were
  * accepted (HC_OK) and unanswered when demo_destroy was called, so by the
- * header ("Pending requests get one RET_ERR "context shutting down"
- * reply") and DESIGN.md ("fails every queued or running request") each must
- * get exactly one RET_ERR "context shutting down" reply. Deterministic: no
- * timing is involved. */
+ * header ("Pending requests get one "context shutting down" reply";
+ * RET_SHUTTING_DOWN by hostcall.h) and DESIGN.md ("fails every queued or
+ * running request") each must get exactly one RET_SHUTTING_DOWN "context
+ * shutting down" reply. Deterministic: no timing is involved. */
 
 #define QUEUED_BEHIND 10
 
@@ -592,12 +592,12 @@ static void test_destroy_fails_queued_requests(void) {
            answered, QUEUED_BEHIND, queued_version.ret == RET_OK ? "answered RET_OK" : queued_version.msg,
            queued_login.msg);
     CHECK(hc_held_calls(&held) == 0, "a host fn ran for a request queued before the destroy");
-    CHECK_REPLY_ERR_HAS(&queued_login, SHUTTING_DOWN);
+    CHECK_REPLY_SHUTTING_DOWN(&queued_login);
     for (int i = 0; i < QUEUED_BEHIND; i++) {
-        CHECK_REPLY_ERR_HAS(&queued_adds[i], SHUTTING_DOWN);
+        CHECK_REPLY_SHUTTING_DOWN(&queued_adds[i]);
         hc_reply_free(&queued_adds[i]);
     }
-    CHECK_REPLY_ERR_HAS(&queued_version, SHUTTING_DOWN);
+    CHECK_REPLY_SHUTTING_DOWN(&queued_version);
     expect_dead(gate.ctx, NULL, 0);
     hc_reply_free(&queued_login);
     hc_reply_free(&queued_version);

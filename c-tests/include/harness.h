@@ -96,6 +96,34 @@ static inline const char *hc_status_name(int status) {
     }
 }
 
+/* The name of an outcome code (the `ret` of a callback). */
+static inline const char *hc_ret_name(int ret) {
+    switch (ret) {
+    case RET_OK: return "RET_OK";
+    case RET_ERR: return "RET_ERR";
+    case RET_SHUTTING_DOWN: return "RET_SHUTTING_DOWN";
+    case RET_OVERLOADED: return "RET_OVERLOADED";
+    case RET_TIMED_OUT: return "RET_TIMED_OUT";
+    case RET_CANCELLED: return "RET_CANCELLED";
+    case RET_NOT_REGISTERED: return "RET_NOT_REGISTERED";
+    case RET_INVALID_ARG: return "RET_INVALID_ARG";
+    case RET_PANIC: return "RET_PANIC";
+    case RET_ERR_TYPED: return "RET_ERR_TYPED";
+    default: return "(not an outcome code)";
+    }
+}
+
+/* Whether a reply of demo may carry `ret`. demo's handlers turn every host
+ * call error into their own text (RET_ERR), so of the runtime's own codes
+ * only those it sets itself reach C: RET_SHUTTING_DOWN (teardown),
+ * RET_INVALID_ARG (arguments that do not decode) and RET_PANIC. */
+static inline bool hc_ret_demo_may_reply(int ret) {
+    return ret == RET_OK || ret == RET_ERR || ret == RET_SHUTTING_DOWN || ret == RET_INVALID_ARG || ret == RET_PANIC;
+}
+
+/* The exact text of a RET_SHUTTING_DOWN reply. */
+#define HC_SHUTTING_DOWN_TEXT "context shutting down"
+
 /* This thread's demo_last_error, in a static-per-thread buffer. */
 static inline const char *hc_last_error(void) {
     static _Thread_local char buf[512];
@@ -217,8 +245,9 @@ static inline void hc_reply_free(hc_reply *r) {
 
 static inline void hc_reply_cb(int ret, const char *msg, size_t len, void *user_data) {
     hc_reply *r = (hc_reply *)user_data;
-    CHECK(ret == RET_OK || ret == RET_ERR, "reply with ret %d", ret);
+    CHECK(hc_ret_demo_may_reply(ret), "reply with ret %d %s", ret, hc_ret_name(ret));
     CHECK(msg != NULL || len == 0, "reply with NULL msg and len %zu", len);
+    CHECK(ret == RET_OK || len > 0, "%s reply with empty error text", hc_ret_name(ret));
     hc_lock(&r->mu);
     if (r->count == 0) {
         r->ret = ret;
@@ -258,21 +287,59 @@ static inline int hc_reply_count(hc_reply *r) {
     return n;
 }
 
-/* CHECK that exactly one reply came and it was RET_ERR with exactly `text`. */
-#define CHECK_REPLY_ERR_IS(r, text)                                                                           \
+/* CHECK that exactly one reply came and it failed with outcome `code` and
+ * exactly `text`. */
+#define CHECK_REPLY_FAIL_IS(r, code, text)                                                                    \
     do {                                                                                                      \
+        int hc_code_ = (code);                                                                                \
         CHECK(hc_reply_count(r) == 1, "%d replies", hc_reply_count(r));                                       \
-        CHECK((r)->ret == RET_ERR, "ret %d, expected RET_ERR", (r)->ret);                                     \
+        CHECK((r)->ret == hc_code_, "ret %d %s, expected %s (error text \"%s\")", (r)->ret,                  \
+              hc_ret_name((r)->ret), hc_ret_name(hc_code_), (r)->msg);                                        \
+        CHECK(RET_IS_ERROR((r)->ret), "ret %d is not an error", (r)->ret);                                    \
         CHECK((r)->len == strlen(text) && memcmp((r)->msg, (text), (r)->len) == 0,                            \
               "error text \"%s\", expected \"%s\"", (r)->msg, (text));                                        \
     } while (0)
 
-/* CHECK that exactly one reply came and it was RET_ERR containing `needle`. */
-#define CHECK_REPLY_ERR_HAS(r, needle)                                                                        \
+/* CHECK that exactly one reply came and it failed with outcome `code` and
+ * text containing `needle`. */
+#define CHECK_REPLY_FAIL_HAS(r, code, needle)                                                                 \
     do {                                                                                                      \
+        int hc_code_ = (code);                                                                                \
         CHECK(hc_reply_count(r) == 1, "%d replies", hc_reply_count(r));                                       \
-        CHECK((r)->ret == RET_ERR, "ret %d, expected RET_ERR (payload %zu bytes)", (r)->ret, (r)->len);       \
+        CHECK((r)->ret == hc_code_, "ret %d %s, expected %s (payload %zu bytes: \"%s\")", (r)->ret,          \
+              hc_ret_name((r)->ret), hc_ret_name(hc_code_), (r)->len, (r)->msg);                              \
+        CHECK(RET_IS_ERROR((r)->ret), "ret %d is not an error", (r)->ret);                                    \
         CHECK_CONTAINS((r)->msg, (r)->len, (needle));                                                         \
+    } while (0)
+
+/* CHECK, in a reply callback, that a failed reply is teardown's:
+ * RET_SHUTTING_DOWN with exactly "context shutting down". */
+#define CHECK_SHUTTING_DOWN(ret, msg, len, what)                                                              \
+    do {                                                                                                      \
+        CHECK((ret) == RET_SHUTTING_DOWN, "%s: ret %d %s, expected RET_SHUTTING_DOWN (\"%.*s\")", (what),      \
+              (ret), hc_ret_name(ret), (int)(len), (msg) ? (const char *)(msg) : "");                         \
+        CHECK((len) == strlen(HC_SHUTTING_DOWN_TEXT) && memcmp((msg), HC_SHUTTING_DOWN_TEXT, (len)) == 0,      \
+              "%s: RET_SHUTTING_DOWN with text \"%.*s\"", (what), (int)(len), (msg) ? (const char *)(msg) : ""); \
+    } while (0)
+
+/* CHECK that exactly one reply came and it was RET_ERR (the library's own
+ * error) with exactly `text`. */
+#define CHECK_REPLY_ERR_IS(r, text) CHECK_REPLY_FAIL_IS((r), RET_ERR, (text))
+
+/* CHECK that exactly one reply came and it was RET_ERR containing `needle`. */
+#define CHECK_REPLY_ERR_HAS(r, needle) CHECK_REPLY_FAIL_HAS((r), RET_ERR, (needle))
+
+/* CHECK that exactly one reply came and it was teardown's: RET_SHUTTING_DOWN
+ * with exactly "context shutting down". */
+#define CHECK_REPLY_SHUTTING_DOWN(r) CHECK_REPLY_FAIL_IS((r), RET_SHUTTING_DOWN, HC_SHUTTING_DOWN_TEXT)
+
+/* CHECK that exactly one reply came and it was a caught panic of `method`:
+ * RET_PANIC with text "handler '<method>' panicked: " + `detail`. */
+#define CHECK_REPLY_PANIC(r, method, detail)                                                                  \
+    do {                                                                                                      \
+        char hc_panic_text_[256];                                                                             \
+        snprintf(hc_panic_text_, sizeof hc_panic_text_, "handler '%s' panicked: %s", (method), (detail));     \
+        CHECK_REPLY_FAIL_IS((r), RET_PANIC, hc_panic_text_);                                                  \
     } while (0)
 
 #define CHECK_REPLY_OK(r)                                                                                     \

@@ -316,8 +316,10 @@ int main(void) {
     cbor_enc_init(&request, buf, sizeof buf);
     cbor_put_array(&request, 1);
     cbor_put_cstr(&request, "mallory");
-    if (call_and_wait(DEMO_METHOD_LOGIN, &request, &r) || r.bytes == NULL) {
-        failures++; /* should not succeed */
+    if (call_and_wait(DEMO_METHOD_LOGIN, &request, &r) || r.bytes == NULL || r.ret != RET_ERR) {
+        /* should not succeed; and login's error is the library's own (RET_ERR) */
+        report_failure("login(\"mallory\") with RET_ERR", &r);
+        failures++;
     } else {
         printf("login(\"mallory\") failed, as it should: %s\n", (char *)r.bytes);
     }
