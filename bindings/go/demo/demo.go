@@ -48,9 +48,10 @@ static hcgo_created hcgo_new(const char *config, size_t len) {
     return c;
 }
 static int hcgo_destroy(uintptr_t ctx) { return demo_destroy((void *)ctx); }
-static hcgo_status hcgo_call(uintptr_t ctx, const char *method, const char *req, size_t len, uint64_t key) {
-    return hcgo_status_of(demo_call((void *)ctx, method, req, len, hc_reply_trampoline, (void *)(uintptr_t)key));
+static hcgo_status hcgo_call(uintptr_t ctx, const char *method, const char *req, size_t len, uint64_t key, uint64_t *call_id) {
+    return hcgo_status_of(demo_call_cancellable((void *)ctx, method, req, len, hc_reply_trampoline, (void *)(uintptr_t)key, call_id));
 }
+static int hcgo_cancel(uintptr_t ctx, uint64_t call_id) { return demo_cancel_call((void *)ctx, call_id); }
 static hcgo_status hcgo_register(uintptr_t ctx, const char *name, uint64_t key) {
     return hcgo_status_of(demo_register_host_fn_cancellable((void *)ctx, name, hc_host_fn_trampoline, hc_cancel_trampoline, (void *)(uintptr_t)key));
 }
@@ -104,7 +105,7 @@ var (
 	ErrOverloaded = hostcall.ErrOverloaded
 	// ErrTimedOut: the handler passed through a host call that timed out; also matches context.DeadlineExceeded.
 	ErrTimedOut = hostcall.ErrTimedOut
-	// ErrCancelled: the request was cancelled before it finished (reserved).
+	// ErrCancelled: the request was withdrawn because the caller's ctx ended; also matches ctx.Err().
 	ErrCancelled = hostcall.ErrCancelled
 	// ErrNotRegistered: the handler passed through a host call to an unregistered host fn.
 	ErrNotRegistered = hostcall.ErrNotRegistered
@@ -231,18 +232,34 @@ func (c *Context) complete(token uint64, ok bool, payload []byte) {
 	C.hcgo_complete(c.handle, C.uint64_t(token), ret, ptr, C.size_t(len(payload)))
 }
 
-// call sends a CBOR request and waits for its reply (or for ctx to end).
+// call sends a CBOR request that can be withdrawn, and waits for its reply.
+// If ctx ends first, the request is withdrawn (cancel_call, from this
+// goroutine) and its one reply awaited: RET_CANCELLED, which is returned as
+// an error matching ctx.Err() and ErrCancelled, or the real reply if it was
+// sent first. A ctx that has already ended sends nothing.
 func (c *Context) call(ctx context.Context, method string, cMethod *C.char, request []byte) (hostcall.Reply, error) {
+	if err := ctx.Err(); err != nil {
+		return hostcall.Reply{}, err
+	}
 	key, replies := c.rt.Call()
 	var ptr *C.char
 	if len(request) > 0 {
 		ptr = (*C.char)(unsafe.Pointer(&request[0]))
 	}
-	status := C.hcgo_call(c.handle, cMethod, ptr, C.size_t(len(request)), C.uint64_t(key))
-	return c.await(ctx, method, key, replies, status)
+	var id C.uint64_t
+	status := C.hcgo_call(c.handle, cMethod, ptr, C.size_t(len(request)), C.uint64_t(key), &id)
+	if status.code != hostcall.StatusOK {
+		c.rt.Forget(key)
+		return hostcall.Reply{}, refused("demo: "+method, status)
+	}
+	return c.rt.WaitCancellable(ctx, method, key, replies, func() int {
+		return int(C.hcgo_cancel(c.handle, id))
+	})
 }
 
-// await turns a call's status and reply into a result.
+// await turns a native call's status and reply into a result. It is used
+// only with a ctx that cannot end (native entry points cannot be
+// withdrawn).
 func (c *Context) await(ctx context.Context, method string, key uint64, replies chan hostcall.Reply, status C.hcgo_status) (hostcall.Reply, error) {
 	if status.code != hostcall.StatusOK {
 		c.rt.Forget(key)
@@ -301,38 +318,82 @@ type Progress struct {
 
 // Version calls `version`: The library's version.
 //
-// If ctx ends first, it returns ctx.Err() at once; the library's late
-// reply is then discarded.
+// If ctx ends before the reply, the request is withdrawn: the library
+// drops it (its host calls see their ctx cancelled) and the error matches
+// both ctx.Err() and ErrCancelled; a reply sent before the withdrawal is
+// returned as it is. With a ctx that cannot end (ctx.Done() == nil,
+// e.g. context.Background()), it uses the library's native entry point
+// instead, which cannot be withdrawn.
 func (c *Context) Version(ctx context.Context) (string, error) {
 	var out string
-	key, replies := c.rt.Call()
-	status := C.hcgo_native_version(c.handle, C.uint64_t(key))
-	reply, err := c.await(ctx, "version", key, replies, status)
+	if ctx.Done() == nil {
+		key, replies := c.rt.Call()
+		status := C.hcgo_native_version(c.handle, C.uint64_t(key))
+		reply, err := c.await(ctx, "version", key, replies, status)
+		if err != nil {
+			return out, err
+		}
+		return string(reply.Data), nil
+	}
+	request, err := hostcall.Encode(&struct {
+		_ struct{} `cbor:",toarray"`
+	}{})
 	if err != nil {
 		return out, err
 	}
-	return string(reply.Data), nil
+	reply, err := c.call(ctx, "version", methods.version, request)
+	if err != nil {
+		return out, err
+	}
+	if err := hostcall.Decode(reply.Data, &out); err != nil {
+		return out, fmt.Errorf("version: %w", err)
+	}
+	return out, nil
 }
 
 // Add calls `add`: Adds two integers; overflow is an error, not a wrap.
 //
-// If ctx ends first, it returns ctx.Err() at once; the library's late
-// reply is then discarded.
+// If ctx ends before the reply, the request is withdrawn: the library
+// drops it (its host calls see their ctx cancelled) and the error matches
+// both ctx.Err() and ErrCancelled; a reply sent before the withdrawal is
+// returned as it is. With a ctx that cannot end (ctx.Done() == nil,
+// e.g. context.Background()), it uses the library's native entry point
+// instead, which cannot be withdrawn.
 func (c *Context) Add(ctx context.Context, a int64, b int64) (int64, error) {
 	var out int64
-	key, replies := c.rt.Call()
-	status := C.hcgo_native_add(c.handle, C.int64_t(a), C.int64_t(b), C.uint64_t(key))
-	reply, err := c.await(ctx, "add", key, replies, status)
+	if ctx.Done() == nil {
+		key, replies := c.rt.Call()
+		status := C.hcgo_native_add(c.handle, C.int64_t(a), C.int64_t(b), C.uint64_t(key))
+		reply, err := c.await(ctx, "add", key, replies, status)
+		if err != nil {
+			return out, err
+		}
+		return int64(int64(reply.Value)), nil
+	}
+	request, err := hostcall.Encode(&struct {
+		_ struct{} `cbor:",toarray"`
+		A int64
+		B int64
+	}{A: a, B: b})
 	if err != nil {
 		return out, err
 	}
-	return int64(int64(reply.Value)), nil
+	reply, err := c.call(ctx, "add", methods.add, request)
+	if err != nil {
+		return out, err
+	}
+	if err := hostcall.Decode(reply.Data, &out); err != nil {
+		return out, fmt.Errorf("add: %w", err)
+	}
+	return out, nil
 }
 
 // Login calls `login`: Signs a user in: fetches the profile from the host and greets them.
 //
-// If ctx ends first, it returns ctx.Err() at once; the library's late
-// reply is then discarded.
+// If ctx ends before the reply, the request is withdrawn: the library
+// drops it (its host calls see their ctx cancelled) and the error matches
+// both ctx.Err() and ErrCancelled; a reply sent before the withdrawal is
+// returned as it is.
 func (c *Context) Login(ctx context.Context, userID string) (Session, error) {
 	var out Session
 	request, err := hostcall.Encode(&struct {
@@ -356,8 +417,10 @@ func (c *Context) Login(ctx context.Context, userID string) (Session, error) {
 // back in input order; a `progress` event follows each completed fetch. The
 // first failed fetch fails the call (and cancels the fetches still running).
 //
-// If ctx ends first, it returns ctx.Err() at once; the library's late
-// reply is then discarded.
+// If ctx ends before the reply, the request is withdrawn: the library
+// drops it (its host calls see their ctx cancelled) and the error matches
+// both ctx.Err() and ErrCancelled; a reply sent before the withdrawal is
+// returned as it is.
 func (c *Context) LoginMany(ctx context.Context, userIDs []string) ([]Session, error) {
 	var out []Session
 	request, err := hostcall.Encode(&struct {
@@ -380,8 +443,10 @@ func (c *Context) LoginMany(ctx context.Context, userIDs []string) ([]Session, e
 // FirstProfile calls `first_profile`: Fetches several profiles at once and returns the first that arrives;
 // the fetches still running are dropped, which cancels them in the host.
 //
-// If ctx ends first, it returns ctx.Err() at once; the library's late
-// reply is then discarded.
+// If ctx ends before the reply, the request is withdrawn: the library
+// drops it (its host calls see their ctx cancelled) and the error matches
+// both ctx.Err() and ErrCancelled; a reply sent before the withdrawal is
+// returned as it is.
 func (c *Context) FirstProfile(ctx context.Context, userIDs []string) (Profile, error) {
 	var out Profile
 	request, err := hostcall.Encode(&struct {
@@ -403,33 +468,57 @@ func (c *Context) FirstProfile(ctx context.Context, userIDs []string) (Profile, 
 
 // PingHost calls `ping_host`: Sends a message to the host's user through the `notify` host fn.
 //
-// If ctx ends first, it returns ctx.Err() at once; the library's late
-// reply is then discarded.
+// If ctx ends before the reply, the request is withdrawn: the library
+// drops it (its host calls see their ctx cancelled) and the error matches
+// both ctx.Err() and ErrCancelled; a reply sent before the withdrawal is
+// returned as it is. With a ctx that cannot end (ctx.Done() == nil,
+// e.g. context.Background()), it uses the library's native entry point
+// instead, which cannot be withdrawn.
 func (c *Context) PingHost(ctx context.Context, message string) error {
-	messagePtr, messageLen := cstr(message)
-	key, replies := c.rt.Call()
-	status := C.hcgo_native_ping_host(c.handle, messagePtr, messageLen, C.uint64_t(key))
-	_, err := c.await(ctx, "ping_host", key, replies, status)
+	if ctx.Done() == nil {
+		messagePtr, messageLen := cstr(message)
+		key, replies := c.rt.Call()
+		status := C.hcgo_native_ping_host(c.handle, messagePtr, messageLen, C.uint64_t(key))
+		_, err := c.await(ctx, "ping_host", key, replies, status)
+		return err
+	}
+	request, err := hostcall.Encode(&struct {
+		_       struct{} `cbor:",toarray"`
+		Message string
+	}{Message: message})
 	if err != nil {
 		return err
 	}
-	return nil
+	_, err = c.call(ctx, "ping_host", methods.pingHost, request)
+	return err
 }
 
 // PanicWith calls `panic_with`: Panics with `message`: shows that a panicking handler becomes an error
 // reply and leaves the context working.
 //
-// If ctx ends first, it returns ctx.Err() at once; the library's late
-// reply is then discarded.
+// If ctx ends before the reply, the request is withdrawn: the library
+// drops it (its host calls see their ctx cancelled) and the error matches
+// both ctx.Err() and ErrCancelled; a reply sent before the withdrawal is
+// returned as it is. With a ctx that cannot end (ctx.Done() == nil,
+// e.g. context.Background()), it uses the library's native entry point
+// instead, which cannot be withdrawn.
 func (c *Context) PanicWith(ctx context.Context, message string) error {
-	messagePtr, messageLen := cstr(message)
-	key, replies := c.rt.Call()
-	status := C.hcgo_native_panic_with(c.handle, messagePtr, messageLen, C.uint64_t(key))
-	_, err := c.await(ctx, "panic_with", key, replies, status)
+	if ctx.Done() == nil {
+		messagePtr, messageLen := cstr(message)
+		key, replies := c.rt.Call()
+		status := C.hcgo_native_panic_with(c.handle, messagePtr, messageLen, C.uint64_t(key))
+		_, err := c.await(ctx, "panic_with", key, replies, status)
+		return err
+	}
+	request, err := hostcall.Encode(&struct {
+		_       struct{} `cbor:",toarray"`
+		Message string
+	}{Message: message})
 	if err != nil {
 		return err
 	}
-	return nil
+	_, err = c.call(ctx, "panic_with", methods.panicWith, request)
+	return err
 }
 
 // RegisterFetchProfile implements the host fn `fetch_profile`: Looks a user's profile up in the host's store.

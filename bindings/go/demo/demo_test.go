@@ -227,25 +227,28 @@ func TestAdd(t *testing.T) {
 		{math.MaxInt64, 1, 0, "integer overflow: 9223372036854775807 + 1 does not fit in i64"},
 		{math.MinInt64, -1, 0, "integer overflow"},
 	}
-	for _, tt := range tests {
-		t.Run(strconv.FormatInt(tt.a, 10)+"+"+strconv.FormatInt(tt.b, 10), func(t *testing.T) {
-			got, err := c.Add(bounded(t), tt.a, tt.b)
-			if tt.wantErr == "" {
-				if err != nil || got != tt.want {
-					t.Fatalf("Add(%d, %d) = %d, %v; want %d", tt.a, tt.b, got, err, tt.want)
+	for _, path := range callPaths {
+		for _, tt := range tests {
+			t.Run(path.name+"/"+strconv.FormatInt(tt.a, 10)+"+"+strconv.FormatInt(tt.b, 10), func(t *testing.T) {
+				var got int64
+				err := path.run(t, func(ctx context.Context) (err error) { got, err = c.Add(ctx, tt.a, tt.b); return err })
+				if tt.wantErr == "" {
+					if err != nil || got != tt.want {
+						t.Fatalf("Add(%d, %d) = %d, %v; want %d", tt.a, tt.b, got, err, tt.want)
+					}
+					return
 				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("Add(%d, %d) = %d, %v; want an error containing %q", tt.a, tt.b, got, err, tt.wantErr)
-			}
-			var callErr *hostcall.CallError
-			if !errors.As(err, &callErr) || callErr.Method != "add" {
-				t.Errorf("error %#v is not a *hostcall.CallError for add", err)
-			} else if callErr.Outcome != hostcall.OutcomeErr || errors.Unwrap(err) != nil {
-				t.Errorf("Add's own error (a native typed reply): outcome %s, wraps %v; want RET_ERR and no sentinel", hostcall.OutcomeName(callErr.Outcome), errors.Unwrap(err))
-			}
-		})
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Add(%d, %d) = %d, %v; want an error containing %q", tt.a, tt.b, got, err, tt.wantErr)
+				}
+				var callErr *hostcall.CallError
+				if !errors.As(err, &callErr) || callErr.Method != "add" {
+					t.Errorf("error %#v is not a *hostcall.CallError for add", err)
+				} else if callErr.Outcome != hostcall.OutcomeErr || errors.Unwrap(err) != nil {
+					t.Errorf("Add's own error (a native typed reply): outcome %s, wraps %v; want RET_ERR and no sentinel", hostcall.OutcomeName(callErr.Outcome), errors.Unwrap(err))
+				}
+			})
+		}
 	}
 }
 
@@ -554,7 +557,8 @@ func TestContextsAreIndependent(t *testing.T) {
 }
 
 // TestBadText: text that is not UTF-8 is refused with an error, whichever
-// way it travels.
+// way it travels (a native handler's argument goes natively when the ctx
+// cannot end, as CBOR otherwise).
 func TestBadText(t *testing.T) {
 	c := newContext(t)
 	err := c.RegisterFetchProfile(func(_ context.Context, userID string) (demo.Profile, error) {
@@ -569,7 +573,10 @@ func TestBadText(t *testing.T) {
 		want string
 	}{
 		{"CBOR argument", func(ctx context.Context) error { _, err := c.Login(ctx, "\xff"); return err }, "bad request for 'login'"},
-		{"native argument", func(ctx context.Context) error { return c.PingHost(ctx, "\xff") }, "is not valid UTF-8"},
+		{"native argument", func(ctx context.Context) error {
+			return unbounded(t, func(ctx context.Context) error { return c.PingHost(ctx, "\xff") })
+		}, "is not valid UTF-8"},
+		{"CBOR argument of a native handler", func(ctx context.Context) error { return c.PingHost(ctx, "\xff") }, "bad request for 'ping_host'"},
 		{"host fn result", func(ctx context.Context) error { _, err := c.Login(ctx, "u1"); return err }, "sent a malformed reply"},
 	}
 	for _, tt := range tests {

@@ -220,3 +220,24 @@ func settledLeaks(before map[string]bool) string {
 		runtime.Gosched()
 	}
 }
+
+// unbounded runs call with a ctx that cannot end (context.Background(), so
+// a handler with a native entry point takes it), bounded instead by
+// waiting for it at most waitLimit.
+func unbounded(tb testing.TB, call func(ctx context.Context) error) error {
+	tb.Helper()
+	done := make(chan error, 1)
+	go func() { done <- call(context.Background()) }()
+	return receive(tb, done, "a call with a ctx that cannot end")
+}
+
+// callPaths are the two ways a handler with a native entry point is
+// called: natively, when the ctx cannot end, and as a withdrawable CBOR
+// request otherwise.
+var callPaths = []struct {
+	name string
+	run  func(tb testing.TB, call func(ctx context.Context) error) error
+}{
+	{"native", unbounded},
+	{"CBOR", func(tb testing.TB, call func(ctx context.Context) error) error { return call(bounded(tb)) }},
+}

@@ -9,9 +9,9 @@ import (
 	"github.com/hostcall/hostcall/bindings/go/hostcall"
 )
 
-// The typed API sends only well-formed arguments of the declared types, and
-// calls panic_with natively: these tests reach RET_INVALID_ARG, and a panic
-// over CBOR, through the CBOR call path underneath it.
+// The typed API sends only well-formed arguments of the declared types:
+// these tests reach RET_INVALID_ARG, and a panic over CBOR, through the
+// CBOR call path underneath it.
 
 func internalContext(t *testing.T) (*Context, context.Context) {
 	t.Helper()

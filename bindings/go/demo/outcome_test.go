@@ -62,7 +62,7 @@ func TestOutcomeShutdown(t *testing.T) {
 	login := make(chan error, 1)
 	go func() { _, err := c.Login(bounded(t), "u"); login <- err }()
 	ping := make(chan error, 1)
-	go func() { ping <- c.PingHost(bounded(t), "hi") }() // native
+	go func() { ping <- c.PingHost(context.Background(), "hi") }() // native (bounded by receive)
 	receive(t, fetching, "fetch_profile to start")
 	receive(t, notifying, "notify to start")
 	if err := c.Close(); err != nil {
@@ -72,13 +72,16 @@ func TestOutcomeShutdown(t *testing.T) {
 	wantOutcome(t, receive(t, ping, "PingHost"), "ping_host", hostcall.OutcomeShuttingDown, demo.ErrShuttingDown)
 }
 
-// TestOutcomePanicNative: the native PanicWith is a CallError with
-// OutcomePanic matching ErrPanicked (the CBOR path is in
-// outcome_internal_test.go).
+// TestOutcomePanicNative: PanicWith, native (a ctx that cannot end) or
+// over CBOR, is a CallError with OutcomePanic matching ErrPanicked.
 func TestOutcomePanicNative(t *testing.T) {
 	c := newContext(t)
-	err := c.PanicWith(bounded(t), "on purpose")
-	wantOutcome(t, err, "panic_with", hostcall.OutcomePanic, demo.ErrPanicked)
+	for _, path := range callPaths {
+		t.Run(path.name, func(t *testing.T) {
+			err := path.run(t, func(ctx context.Context) error { return c.PanicWith(ctx, "on purpose") })
+			wantOutcome(t, err, "panic_with", hostcall.OutcomePanic, demo.ErrPanicked)
+		})
+	}
 }
 
 // TestOutcomeLibraryErrors: demo's own errors are RET_ERR and match no

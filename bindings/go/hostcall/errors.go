@@ -30,8 +30,9 @@ var (
 	// that timed out (host_call_timeout_ms). It also matches
 	// context.DeadlineExceeded.
 	ErrTimedOut = &outcomeSentinel{text: "hostcall: host call timed out", also: context.DeadlineExceeded}
-	// ErrCancelled (RET_CANCELLED): the request was cancelled before it
-	// finished (reserved in this ABI version).
+	// ErrCancelled (RET_CANCELLED): the request was withdrawn (cancel_call)
+	// before it replied: the Go caller's ctx ended first. The method's
+	// error then matches ctx.Err() as well.
 	ErrCancelled = &outcomeSentinel{text: "hostcall: request cancelled"}
 	// ErrNotRegistered (RET_NOT_REGISTERED): the handler passed through a
 	// host call to a host fn nobody registered.

@@ -17,7 +17,7 @@
 //  2. One goroutine per context (the dispatcher) takes the queued items in
 //     batches with one blocking cgo call, and dispatches them:
 //     - a reply goes to the goroutine waiting for it (or is dropped if that
-//     caller gave up);
+//     caller gave up without waiting for it; see WaitCancellable);
 //     - a host fn invocation starts a goroutine running the registered Go
 //     function with a context.Context, whose result is sent back with the
 //     library's host_complete;
@@ -196,6 +196,78 @@ func (r *Runtime) Wait(ctx context.Context, key uint64, reply chan Reply) (Reply
 	}
 }
 
+// WaitCancellable waits for the reply of a call that can be withdrawn, and
+// turns it into the call's result: the reply and nil when it is OK, else
+// the reply's error.
+//
+// If ctx ends first, the calling goroutine asks the library to withdraw the
+// request (withdraw is its cancel_call, returning its status: StatusOK when the
+// request had not replied yet) and then
+// waits for the request's one reply: RET_CANCELLED when the withdrawal won,
+// or the real reply when it had already been sent (or when the context was
+// destroyed, which answers every pending call). The withdrawal never makes
+// the dispatcher wait. A reply of RET_CANCELLED after ctx ended is an
+// error matching both ctx.Err() and ErrCancelled (and a *CallError with
+// OutcomeCancelled); any other reply is returned as it is.
+//
+// Called on a dispatcher goroutine (from an event listener), it does not
+// wait for the reply, which would be queued behind the caller (or behind a
+// dispatcher waiting for the caller): the call is forgotten, and the
+// result is the cancellation error when the withdrawal won, else ctx.Err()
+// (the real reply, already sent, is discarded).
+func (r *Runtime) WaitCancellable(ctx context.Context, method string, key uint64, reply chan Reply, withdraw func() int) (Reply, error) {
+	select {
+	case got := <-reply:
+		return got, got.Err(method)
+	default:
+	}
+	select {
+	case got := <-reply:
+		return got, got.Err(method)
+	case <-ctx.Done():
+	}
+	status := withdraw()
+	if waits.isDispatcher() {
+		// No delivery runs meanwhile on this goroutine: what is in the
+		// channel now is all that will ever be.
+		select {
+		case got := <-reply:
+			return got, r.outcome(ctx, method, got)
+		default:
+		}
+		r.Forget(key)
+		if status == StatusOK {
+			return Reply{Outcome: OutcomeCancelled}, cancelled(ctx, NewCallError(method, OutcomeCancelled, nil))
+		}
+		return Reply{}, ctx.Err()
+	}
+	got := <-reply
+	return got, r.outcome(ctx, method, got)
+}
+
+// outcome is the error of a reply that came after ctx ended.
+func (r *Runtime) outcome(ctx context.Context, method string, got Reply) error {
+	err := got.Err(method)
+	if got.Outcome == OutcomeCancelled {
+		return cancelled(ctx, err)
+	}
+	return err
+}
+
+// cancelled is a withdrawn call's error: its RET_CANCELLED reply, matching
+// ctx.Err() as well.
+func cancelled(ctx context.Context, callErr error) error {
+	return fmt.Errorf("%w (%w)", callErr, ctx.Err())
+}
+
+// PendingCalls is how many calls wait for a reply (for tests and
+// diagnostics: once every call has returned, it is 0).
+func (r *Runtime) PendingCalls() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.pending)
+}
+
 // HostFnKey registers fn as the host function with this index and returns
 // the user data key to register with the library.
 func (r *Runtime) HostFnKey(index uint64, fn HostFn) uint64 {
@@ -317,6 +389,15 @@ func (w *waitGraph) enter(target *Runtime) (caller *Runtime, wait bool) {
 	}
 	w.blocked[caller] = target
 	return caller, true
+}
+
+// isDispatcher tells whether the calling goroutine is a dispatcher (of any
+// runtime).
+func (w *waitGraph) isDispatcher() bool {
+	id := goid()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.dispatchers[id] != nil
 }
 
 // leave records that caller's dispatcher is no longer blocked in Close.

@@ -6,7 +6,10 @@
 //!
 //! * `New(opts ...Option) (*Context, error)` and `(*Context).Close()`;
 //! * one method per handler, `(ctx context.Context, args...) (T, error)`,
-//!   through the native entry point when the model has one, else CBOR;
+//!   as a withdrawable CBOR request (`call_cancellable`, withdrawn with
+//!   `cancel_call` when the caller's ctx ends), or through the handler's
+//!   native entry point when it has one and the ctx cannot end
+//!   (`ctx.Done() == nil`);
 //! * `Register<HostFn>(func(ctx context.Context, args...) (T, error))` per
 //!   host fn;
 //! * `On<Event>(func(Payload)) (unsubscribe func())` per event;
@@ -108,20 +111,21 @@ struct Method<'a> {
     /// The Go result type.
     ret: String,
     unit: bool,
-    /// How it calls the library: natively or with CBOR.
-    call: Call,
+    /// Its native entry point, used when the caller's ctx cannot end.
+    native: Option<NativeCall>,
+    /// The withdrawable CBOR call, used otherwise (and always without a
+    /// native entry point).
+    cbor: CborCall,
 }
 
-enum Call {
-    Native(NativeCall),
-    Cbor {
-        /// The anonymous struct the arguments encode as.
-        args: String,
-        /// Its field values, `UserID: userID`.
-        inits: String,
-        /// The method's field in the `methods` table.
-        table: String,
-    },
+/// A call through `call_cancellable`, with the arguments as a CBOR array.
+struct CborCall {
+    /// The anonymous struct the arguments encode as.
+    args: String,
+    /// Its field values, `UserID: userID`.
+    inits: String,
+    /// The method's field in the `methods` table.
+    table: String,
 }
 
 /// A call through a native entry point.
@@ -204,10 +208,11 @@ pub fn package(model: &Model, runtime: &str) -> Result<Files, String> {
         .map(method)
         .collect::<Result<Vec<_>, _>>()?;
     let mut used = vec![REPLY, HOST_FN, CANCEL, EVENT];
-    used.extend(methods.iter().filter_map(|m| match &m.call {
-        Call::Native(n) => Some(n.trampoline),
-        Call::Cbor { .. } => None,
-    }));
+    used.extend(
+        methods
+            .iter()
+            .filter_map(|m| m.native.as_ref().map(|n| n.trampoline)),
+    );
     let trampolines = TRAMPOLINES
         .iter()
         .filter(|(name, _)| used.contains(name))
@@ -319,18 +324,16 @@ fn method(f: &Function) -> Result<Method<'_>, String> {
     }
     let unit = f.ret.is_unit();
     let ret = go_type(&f.ret);
-    let call = match &f.native {
-        Some(native) => Call::Native(native_call(native, &ret)),
-        None => Call::Cbor {
-            args: args_struct(&f.args, "\t\t"),
-            inits: f
-                .args
-                .iter()
-                .map(|a| format!("{}: {}", exported(&a.name), local(&a.name)))
-                .collect::<Vec<_>>()
-                .join(", "),
-            table: local(&f.name),
-        },
+    let native = f.native.as_ref().map(|native| native_call(native, &ret));
+    let cbor = CborCall {
+        args: args_struct(&f.args, "\t\t"),
+        inits: f
+            .args
+            .iter()
+            .map(|a| format!("{}: {}", exported(&a.name), local(&a.name)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        table: local(&f.name),
     };
     Ok(Method {
         doc: with_doc(&format!("{name} calls `{}`", f.name), &f.doc),
@@ -339,7 +342,8 @@ fn method(f: &Function) -> Result<Method<'_>, String> {
         name,
         unit,
         ret,
-        call,
+        native,
+        cbor,
         f,
     })
 }

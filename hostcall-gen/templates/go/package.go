@@ -46,9 +46,10 @@ static hcgo_created hcgo_new(const char *config, size_t len) {
     return c;
 }
 static int hcgo_destroy(uintptr_t ctx) { return {{ p }}_destroy((void *)ctx); }
-static hcgo_status hcgo_call(uintptr_t ctx, const char *method, const char *req, size_t len, uint64_t key) {
-    return hcgo_status_of({{ p }}_call((void *)ctx, method, req, len, hc_reply_trampoline, (void *)(uintptr_t)key));
+static hcgo_status hcgo_call(uintptr_t ctx, const char *method, const char *req, size_t len, uint64_t key, uint64_t *call_id) {
+    return hcgo_status_of({{ p }}_call_cancellable((void *)ctx, method, req, len, hc_reply_trampoline, (void *)(uintptr_t)key, call_id));
 }
+static int hcgo_cancel(uintptr_t ctx, uint64_t call_id) { return {{ p }}_cancel_call((void *)ctx, call_id); }
 static hcgo_status hcgo_register(uintptr_t ctx, const char *name, uint64_t key) {
     return hcgo_status_of({{ p }}_register_host_fn_cancellable((void *)ctx, name, hc_host_fn_trampoline, hc_cancel_trampoline, (void *)(uintptr_t)key));
 }
@@ -61,7 +62,7 @@ static uint64_t hcgo_listen(uintptr_t ctx, const char *event, uint64_t key) {
 static int hcgo_unlisten(uintptr_t ctx, uint64_t id) { return {{ p }}_remove_event_listener((void *)ctx, id); }
 static uint64_t hcgo_interface_hash(void) { return {{ p }}_interface_hash(); }
 {%- for m in methods %}
-{%- if let Call::Native(n) = m.call %}
+{%- if let Some(n) = m.native %}
 static hcgo_status hcgo_native_{{ m.f.name }}(uintptr_t ctx{{ n.c_params }}, uint64_t key) {
     return hcgo_status_of({{ n.symbol }}((void *)ctx{{ n.c_args }}, {{ n.trampoline }}, (void *)(uintptr_t)key));
 }
@@ -97,7 +98,7 @@ var (
 	ErrOverloaded = hostcall.ErrOverloaded
 	// ErrTimedOut: the handler passed through a host call that timed out; also matches context.DeadlineExceeded.
 	ErrTimedOut = hostcall.ErrTimedOut
-	// ErrCancelled: the request was cancelled before it finished (reserved).
+	// ErrCancelled: the request was withdrawn because the caller's ctx ended; also matches ctx.Err().
 	ErrCancelled = hostcall.ErrCancelled
 	// ErrNotRegistered: the handler passed through a host call to an unregistered host fn.
 	ErrNotRegistered = hostcall.ErrNotRegistered
@@ -203,18 +204,34 @@ func (c *Context) complete(token uint64, ok bool, payload []byte) {
 	C.hcgo_complete(c.handle, C.uint64_t(token), ret, ptr, C.size_t(len(payload)))
 }
 
-// call sends a CBOR request and waits for its reply (or for ctx to end).
+// call sends a CBOR request that can be withdrawn, and waits for its reply.
+// If ctx ends first, the request is withdrawn (cancel_call, from this
+// goroutine) and its one reply awaited: RET_CANCELLED, which is returned as
+// an error matching ctx.Err() and ErrCancelled, or the real reply if it was
+// sent first. A ctx that has already ended sends nothing.
 func (c *Context) call(ctx context.Context, method string, cMethod *C.char, request []byte) (hostcall.Reply, error) {
+	if err := ctx.Err(); err != nil {
+		return hostcall.Reply{}, err
+	}
 	key, replies := c.rt.Call()
 	var ptr *C.char
 	if len(request) > 0 {
 		ptr = (*C.char)(unsafe.Pointer(&request[0]))
 	}
-	status := C.hcgo_call(c.handle, cMethod, ptr, C.size_t(len(request)), C.uint64_t(key))
-	return c.await(ctx, method, key, replies, status)
+	var id C.uint64_t
+	status := C.hcgo_call(c.handle, cMethod, ptr, C.size_t(len(request)), C.uint64_t(key), &id)
+	if status.code != hostcall.StatusOK {
+		c.rt.Forget(key)
+		return hostcall.Reply{}, refused("{{ p }}: "+method, status)
+	}
+	return c.rt.WaitCancellable(ctx, method, key, replies, func() int {
+		return int(C.hcgo_cancel(c.handle, id))
+	})
 }
 
-// await turns a call's status and reply into a result.
+// await turns a native call's status and reply into a result. It is used
+// only with a ctx that cannot end (native entry points cannot be
+// withdrawn).
 func (c *Context) await(ctx context.Context, method string, key uint64, replies chan hostcall.Reply, status C.hcgo_status) (hostcall.Reply, error) {
 	if status.code != hostcall.StatusOK {
 		c.rt.Forget(key)
@@ -257,48 +274,49 @@ type {{ r.name }} struct {
 
 {{ self::comment(m.doc, "") }}
 //
-// If ctx ends first, it returns ctx.Err() at once; the library's late
-// reply is then discarded.
+// If ctx ends before the reply, the request is withdrawn: the library
+// drops it (its host calls see their ctx cancelled) and the error matches
+// both ctx.Err() and ErrCancelled; a reply sent before the withdrawal is
+// returned as it is.
+{%- if m.native.is_some() %} With a ctx that cannot end (ctx.Done() == nil,
+// e.g. context.Background()), it uses the library's native entry point
+// instead, which cannot be withdrawn.
+{%- endif %}
 func (c *Context) {{ m.name }}(ctx context.Context{{ m.params }}) {{ m.results }} {
 {%- if !m.unit %}
 	var out {{ m.ret }}
 {%- endif %}
-{%- match m.call %}
-{%- when Call::Native(n) %}
+{%- if let Some(n) = m.native %}
+	if ctx.Done() == nil {
 {%- for line in n.setup %}
-	{{ line }}
+		{{ line }}
 {%- endfor %}
-	key, replies := c.rt.Call()
-	status := C.hcgo_native_{{ m.f.name }}(c.handle{{ n.go_args }}, C.uint64_t(key))
+		key, replies := c.rt.Call()
+		status := C.hcgo_native_{{ m.f.name }}(c.handle{{ n.go_args }}, C.uint64_t(key))
 {%- if m.unit %}
-	_, err := c.await(ctx, "{{ m.f.name }}", key, replies, status)
-	if err != nil {
+		_, err := c.await(ctx, "{{ m.f.name }}", key, replies, status)
 		return err
-	}
-	return nil
 {%- else %}
-	reply, err := c.await(ctx, "{{ m.f.name }}", key, replies, status)
-	if err != nil {
-		return out, err
-	}
-	return {{ n.convert }}, nil
+		reply, err := c.await(ctx, "{{ m.f.name }}", key, replies, status)
+		if err != nil {
+			return out, err
+		}
+		return {{ n.convert }}, nil
 {%- endif %}
-{%- when Call::Cbor { args, inits, table } %}
-	request, err := hostcall.Encode(&{{ args }}{ {{- inits }}})
+	}
+{%- endif %}
+	request, err := hostcall.Encode(&{{ m.cbor.args }}{ {{- m.cbor.inits }}})
 {%- if m.unit %}
 	if err != nil {
 		return err
 	}
-	_, err = c.call(ctx, "{{ m.f.name }}", methods.{{ table }}, request)
-	if err != nil {
-		return err
-	}
-	return nil
+	_, err = c.call(ctx, "{{ m.f.name }}", methods.{{ m.cbor.table }}, request)
+	return err
 {%- else %}
 	if err != nil {
 		return out, err
 	}
-	reply, err := c.call(ctx, "{{ m.f.name }}", methods.{{ table }}, request)
+	reply, err := c.call(ctx, "{{ m.f.name }}", methods.{{ m.cbor.table }}, request)
 	if err != nil {
 		return out, err
 	}
@@ -307,7 +325,6 @@ func (c *Context) {{ m.name }}(ctx context.Context{{ m.params }}) {{ m.results }
 	}
 	return out, nil
 {%- endif %}
-{%- endmatch %}
 }
 {%- endfor %}
 {%- for h in host_fns %}
