@@ -53,7 +53,7 @@ entry_points! {
     safety "`config` must be NULL or valid for reads of `config_len` bytes."
     fn new(config: *const c_char, config_len: usize) -> *mut c_void;
 
-    doc "Destroys a context. Pending requests get one RET_ERR \"context \
+    doc "Destroys a context. Pending requests get one RET_SHUTTING_DOWN \"context \
          shutting down\" reply, pending host calls are cancelled, the loop \
          thread is joined and memory is freed. From a callback on the loop \
          thread, teardown finishes when the callback returns. Later use of \

@@ -164,10 +164,10 @@ int demo_native_panic_with(void *ctx, const char *message, size_t message_len, F
 void *demo_new(const char *config, size_t config_len);
 
 /**
- * Destroys a context. Pending requests get one RET_ERR "context shutting
- * down" reply, pending host calls are cancelled, the loop thread is joined
- * and memory is freed. From a callback on the loop thread, teardown finishes
- * when the callback returns. Later use of `ctx` returns
+ * Destroys a context. Pending requests get one RET_SHUTTING_DOWN "context
+ * shutting down" reply, pending host calls are cancelled, the loop thread is
+ * joined and memory is freed. From a callback on the loop thread, teardown
+ * finishes when the callback returns. Later use of `ctx` returns
  * HC_ERR_INVALID_CONTEXT.
  */
 int demo_destroy(void *ctx);
