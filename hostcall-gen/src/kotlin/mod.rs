@@ -13,9 +13,13 @@
 //!   hand-written `hostcall_jni.h`. The library's C header is not copied:
 //!   the glue compiles against the library's own include directory.
 //!
-//! Handlers the model gives a [`Native`] entry point are called natively
-//! (its arguments' lowerings and its reply callback come from the model);
-//! the rest through CBOR. A refused entry point throws `StatusException`
+//! Every handler is called through CBOR with `<prefix>_call_cancellable`,
+//! so that cancelling the calling coroutine withdraws the request
+//! (`<prefix>_cancel_call`). Handlers the model gives a [`Native`] entry
+//! point, which cannot be withdrawn, are called natively (its arguments'
+//! lowerings and its reply callback come from the model) when the calling
+//! coroutine cannot be cancelled (`Runtime.cancellable()`: no job, or
+//! `NonCancellable`), where withdrawing cannot matter. A refused entry point throws `StatusException`
 //! from inside its JNI function, with the library's last error read in
 //! that same native call (it is per OS thread).
 //!
@@ -269,9 +273,9 @@ pub fn binding(model: &Model, package: &str) -> Files {
         call: borrowing(
             "request",
             format!(
-                "status = {p}_call(ctx_of(handle), methods[method], request_b.data, request_b.len, hcj_on_reply, key_of(key));"
+                "status = {p}_call_cancellable(ctx_of(handle), methods[method], request_b.data, request_b.len, hcj_on_reply, key_of(key), &id);"
             ),
-            "return;",
+            "return 0;",
         ),
         complete: borrowing(
             "payload",
@@ -344,7 +348,7 @@ fn host_fn_doc(f: &Function) -> String {
     };
     kdoc(
         &format!(
-            "{doc}\n\nEach invocation runs [block] in a new coroutine of this context's scope\n(never on the library's thread). Its value is the host fn's result; an\nexception it throws reaches the library as an error with the exception's\nmessage. The coroutine is cancelled when the library drops the call (the\nawaiting Rust future was dropped or timed out) or the context closes; what\nit returns after that is discarded. Registering again replaces [block] for\nlater invocations.\n\n@throws StatusException if the context is closed."
+            "{doc}\n\nEach invocation runs [block] in a new coroutine of this context's scope\n(never on the library's thread). Its value is the host fn's result; an\nexception it throws reaches the library as an error with the exception's\nmessage. The coroutine is cancelled when the library drops the call (the\nawaiting Rust future was dropped or timed out, or its request was withdrawn\nbecause the caller's coroutine was cancelled) or the context closes; what\nit returns after that is discarded. Registering again replaces [block] for\nlater invocations.\n\n@throws StatusException if the context is closed."
         ),
         "    ",
     )

@@ -103,8 +103,10 @@ data class {{ class }}Config(
  * `hostcall-{{ p }}`), host functions and event listeners. Every member is safe
  * to use from any thread or coroutine.
  *
- * Calls are `suspend` functions: cancelling the calling coroutine abandons
- * the call at once (the library's late reply is dropped). Host functions
+ * Calls are `suspend` functions: cancelling the calling coroutine ends the
+ * call at once with [kotlinx.coroutines.CancellationException] and withdraws
+ * the request from the library, which drops its handler (cancelling the
+ * host function coroutines it awaits). Host functions
  * are suspend lambdas, each invocation a coroutine in the context's
  * [CoroutineScope], cancelled when the library drops the call. Events are
  * [Flow]s. No code of yours runs on the library's thread.
@@ -207,23 +209,28 @@ class {{ class }} private constructor(
 
 {{ self::handler_doc(f) }}    suspend fun {{ h.member }}({{ h.params }}){% if !f.ret.is_unit() %}: {{ self::kotlin_type(f.ret) }}{% endif %} {
 {%- if let Some(native) = h.native %}
-        val reply = runtime.call { key -> {{ class }}Native.{{ native.external }}(handle{{ native.kotlin_args }}, key) }
-        if (!reply.ok) throw reply.failure("{{ f.name }}")
+        if (!Runtime.cancellable()) { // the native entry point, which cannot be withdrawn
+            val reply = runtime.call { key -> {{ class }}Native.{{ native.external }}(handle{{ native.kotlin_args }}, key) }
+            if (!reply.ok) throw reply.failure("{{ f.name }}")
 {%- if let Some(result) = native.result %}
-        return {{ result }}
-{%- endif %}
+            return {{ result }}
 {%- else %}
+            return
+{%- endif %}
+        }
+{%- endif %}
         val w = CborWriter().array({{ f.args.len() }})
 {%- for arg in f.args %}
         {{ self::encode_arg(arg) }}
 {%- endfor %}
         val request = w.bytes()
-        val reply = runtime.call { key -> {{ class }}Native.call(handle, {{ h.index }}, request, key) }
+        val reply = runtime.callCancellable({ key -> {{ class }}Native.call(handle, {{ h.index }}, request, key) }) {
+            {{ class }}Native.cancelCall(handle, it)
+        }
 {%- if f.ret.is_unit() %}
         decodeReply("{{ f.name }}", reply) { nil() }
 {%- else %}
         return decodeReply("{{ f.name }}", reply) { val r = this; {{ self::decode(f.ret) }} }
-{%- endif %}
 {%- endif %}
     }
 {%- endfor %}
@@ -283,8 +290,11 @@ internal object {{ class }}Native {
     @JvmStatic external fun create(config: ByteArray?): Long
     @JvmStatic external fun destroy(handle: Long): Int
 
-    /** Throws. */
-    @JvmStatic external fun call(handle: Long, method: Int, request: ByteArray?, key: Long)
+    /** Throws; returns the request's id, for [cancelCall]. */
+    @JvmStatic external fun call(handle: Long, method: Int, request: ByteArray?, key: Long): Long
+
+    /** Withdraws request [id]; returns the status (`HC_ERR_UNKNOWN_TOKEN`: it has replied). */
+    @JvmStatic external fun cancelCall(handle: Long, id: Long): Int
 
     /** Throws. */
     @JvmStatic external fun registerHostFn(handle: Long, index: Int, key: Long)

@@ -49,13 +49,21 @@ JNIEXPORT jint JNICALL {{ jni }}destroy(JNIEnv *env, jclass cls, jlong handle) {
     return {{ p }}_destroy(ctx_of(handle));
 }
 
-JNIEXPORT void JNICALL {{ jni }}call(JNIEnv *env, jclass cls, jlong handle, jint method, jbyteArray request, jlong key) {
+JNIEXPORT jlong JNICALL {{ jni }}call(JNIEnv *env, jclass cls, jlong handle, jint method, jbyteArray request, jlong key) {
     (void)cls;
     int status;
+    uint64_t id = 0;
 {%- call borrow::borrowing(call) %}{% endcall %}
     if (status != HC_OK) {
         fail(env, methods[method], NULL, status);
+        return 0;
     }
+    return (jlong)id;
+}
+
+JNIEXPORT jint JNICALL {{ jni }}cancelCall(JNIEnv *env, jclass cls, jlong handle, jlong id) {
+    (void)env, (void)cls;
+    return {{ p }}_cancel_call(ctx_of(handle), (uint64_t)id);
 }
 
 JNIEXPORT void JNICALL {{ jni }}registerHostFn(JNIEnv *env, jclass cls, jlong handle, jint index, jlong key) {

@@ -53,18 +53,26 @@ JNIEXPORT jint JNICALL Java_dev_hostcall_demo_DemoNative_destroy(JNIEnv *env, jc
     return demo_destroy(ctx_of(handle));
 }
 
-JNIEXPORT void JNICALL Java_dev_hostcall_demo_DemoNative_call(JNIEnv *env, jclass cls, jlong handle, jint method, jbyteArray request, jlong key) {
+JNIEXPORT jlong JNICALL Java_dev_hostcall_demo_DemoNative_call(JNIEnv *env, jclass cls, jlong handle, jint method, jbyteArray request, jlong key) {
     (void)cls;
     int status;
+    uint64_t id = 0;
     hcj_borrowed request_b = hcj_measure(env, request);
     if (!hcj_pin(env, &request_b)) {
-        return;
+        return 0;
     }
-    status = demo_call(ctx_of(handle), methods[method], request_b.data, request_b.len, hcj_on_reply, key_of(key));
+    status = demo_call_cancellable(ctx_of(handle), methods[method], request_b.data, request_b.len, hcj_on_reply, key_of(key), &id);
     hcj_release(env, &request_b);
     if (status != HC_OK) {
         fail(env, methods[method], NULL, status);
+        return 0;
     }
+    return (jlong)id;
+}
+
+JNIEXPORT jint JNICALL Java_dev_hostcall_demo_DemoNative_cancelCall(JNIEnv *env, jclass cls, jlong handle, jlong id) {
+    (void)env, (void)cls;
+    return demo_cancel_call(ctx_of(handle), (uint64_t)id);
 }
 
 JNIEXPORT void JNICALL Java_dev_hostcall_demo_DemoNative_registerHostFn(JNIEnv *env, jclass cls, jlong handle, jint index, jlong key) {

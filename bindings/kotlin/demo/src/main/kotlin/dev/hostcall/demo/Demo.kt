@@ -205,8 +205,10 @@ data class DemoConfig(
  * `hostcall-demo`), host functions and event listeners. Every member is safe
  * to use from any thread or coroutine.
  *
- * Calls are `suspend` functions: cancelling the calling coroutine abandons
- * the call at once (the library's late reply is dropped). Host functions
+ * Calls are `suspend` functions: cancelling the calling coroutine ends the
+ * call at once with [kotlinx.coroutines.CancellationException] and withdraws
+ * the request from the library, which drops its handler (cancelling the
+ * host function coroutines it awaits). Host functions
  * are suspend lambdas, each invocation a coroutine in the context's
  * [CoroutineScope], cancelled when the library drops the call. Events are
  * [Flow]s. No code of yours runs on the library's thread.
@@ -312,9 +314,17 @@ class Demo private constructor(
      * @throws StatusException if the library refuses the call (closed, overloaded).
      */
     suspend fun version(): String {
-        val reply = runtime.call { key -> DemoNative.nativeVersion(handle, key) }
-        if (!reply.ok) throw reply.failure("version")
-        return reply.data?.decodeToString() ?: ""
+        if (!Runtime.cancellable()) { // the native entry point, which cannot be withdrawn
+            val reply = runtime.call { key -> DemoNative.nativeVersion(handle, key) }
+            if (!reply.ok) throw reply.failure("version")
+            return reply.data?.decodeToString() ?: ""
+        }
+        val w = CborWriter().array(0)
+        val request = w.bytes()
+        val reply = runtime.callCancellable({ key -> DemoNative.call(handle, 0, request, key) }) {
+            DemoNative.cancelCall(handle, it)
+        }
+        return decodeReply("version", reply) { val r = this; r.text() }
     }
 
     /**
@@ -324,9 +334,19 @@ class Demo private constructor(
      * @throws StatusException if the library refuses the call (closed, overloaded).
      */
     suspend fun add(a: Long, b: Long): Long {
-        val reply = runtime.call { key -> DemoNative.nativeAdd(handle, a, b, key) }
-        if (!reply.ok) throw reply.failure("add")
-        return reply.value
+        if (!Runtime.cancellable()) { // the native entry point, which cannot be withdrawn
+            val reply = runtime.call { key -> DemoNative.nativeAdd(handle, a, b, key) }
+            if (!reply.ok) throw reply.failure("add")
+            return reply.value
+        }
+        val w = CborWriter().array(2)
+        w.int(a)
+        w.int(b)
+        val request = w.bytes()
+        val reply = runtime.callCancellable({ key -> DemoNative.call(handle, 1, request, key) }) {
+            DemoNative.cancelCall(handle, it)
+        }
+        return decodeReply("add", reply) { val r = this; r.int() }
     }
 
     /**
@@ -339,7 +359,9 @@ class Demo private constructor(
         val w = CborWriter().array(1)
         w.text(userId)
         val request = w.bytes()
-        val reply = runtime.call { key -> DemoNative.call(handle, 2, request, key) }
+        val reply = runtime.callCancellable({ key -> DemoNative.call(handle, 2, request, key) }) {
+            DemoNative.cancelCall(handle, it)
+        }
         return decodeReply("login", reply) { val r = this; r.readSession() }
     }
 
@@ -355,7 +377,9 @@ class Demo private constructor(
         val w = CborWriter().array(1)
         w.array(userIds.size); for (e0 in userIds) { w.text(e0) }
         val request = w.bytes()
-        val reply = runtime.call { key -> DemoNative.call(handle, 3, request, key) }
+        val reply = runtime.callCancellable({ key -> DemoNative.call(handle, 3, request, key) }) {
+            DemoNative.cancelCall(handle, it)
+        }
         return decodeReply("login_many", reply) { val r = this; List(r.array()) { r.readSession() } }
     }
 
@@ -370,7 +394,9 @@ class Demo private constructor(
         val w = CborWriter().array(1)
         w.array(userIds.size); for (e0 in userIds) { w.text(e0) }
         val request = w.bytes()
-        val reply = runtime.call { key -> DemoNative.call(handle, 4, request, key) }
+        val reply = runtime.callCancellable({ key -> DemoNative.call(handle, 4, request, key) }) {
+            DemoNative.cancelCall(handle, it)
+        }
         return decodeReply("first_profile", reply) { val r = this; r.readProfile() }
     }
 
@@ -381,8 +407,18 @@ class Demo private constructor(
      * @throws StatusException if the library refuses the call (closed, overloaded).
      */
     suspend fun pingHost(message: String) {
-        val reply = runtime.call { key -> DemoNative.nativePingHost(handle, message.encodeToByteArray(), key) }
-        if (!reply.ok) throw reply.failure("ping_host")
+        if (!Runtime.cancellable()) { // the native entry point, which cannot be withdrawn
+            val reply = runtime.call { key -> DemoNative.nativePingHost(handle, message.encodeToByteArray(), key) }
+            if (!reply.ok) throw reply.failure("ping_host")
+            return
+        }
+        val w = CborWriter().array(1)
+        w.text(message)
+        val request = w.bytes()
+        val reply = runtime.callCancellable({ key -> DemoNative.call(handle, 5, request, key) }) {
+            DemoNative.cancelCall(handle, it)
+        }
+        decodeReply("ping_host", reply) { nil() }
     }
 
     /**
@@ -393,8 +429,18 @@ class Demo private constructor(
      * @throws StatusException if the library refuses the call (closed, overloaded).
      */
     suspend fun panicWith(message: String) {
-        val reply = runtime.call { key -> DemoNative.nativePanicWith(handle, message.encodeToByteArray(), key) }
-        if (!reply.ok) throw reply.failure("panic_with")
+        if (!Runtime.cancellable()) { // the native entry point, which cannot be withdrawn
+            val reply = runtime.call { key -> DemoNative.nativePanicWith(handle, message.encodeToByteArray(), key) }
+            if (!reply.ok) throw reply.failure("panic_with")
+            return
+        }
+        val w = CborWriter().array(1)
+        w.text(message)
+        val request = w.bytes()
+        val reply = runtime.callCancellable({ key -> DemoNative.call(handle, 6, request, key) }) {
+            DemoNative.cancelCall(handle, it)
+        }
+        decodeReply("panic_with", reply) { nil() }
     }
 
     /**
@@ -404,7 +450,8 @@ class Demo private constructor(
      * (never on the library's thread). Its value is the host fn's result; an
      * exception it throws reaches the library as an error with the exception's
      * message. The coroutine is cancelled when the library drops the call (the
-     * awaiting Rust future was dropped or timed out) or the context closes; what
+     * awaiting Rust future was dropped or timed out, or its request was withdrawn
+     * because the caller's coroutine was cancelled) or the context closes; what
      * it returns after that is discarded. Registering again replaces [block] for
      * later invocations.
      *
@@ -431,7 +478,8 @@ class Demo private constructor(
      * (never on the library's thread). Its value is the host fn's result; an
      * exception it throws reaches the library as an error with the exception's
      * message. The coroutine is cancelled when the library drops the call (the
-     * awaiting Rust future was dropped or timed out) or the context closes; what
+     * awaiting Rust future was dropped or timed out, or its request was withdrawn
+     * because the caller's coroutine was cancelled) or the context closes; what
      * it returns after that is discarded. Registering again replaces [block] for
      * later invocations.
      *
@@ -489,8 +537,11 @@ internal object DemoNative {
     @JvmStatic external fun create(config: ByteArray?): Long
     @JvmStatic external fun destroy(handle: Long): Int
 
-    /** Throws. */
-    @JvmStatic external fun call(handle: Long, method: Int, request: ByteArray?, key: Long)
+    /** Throws; returns the request's id, for [cancelCall]. */
+    @JvmStatic external fun call(handle: Long, method: Int, request: ByteArray?, key: Long): Long
+
+    /** Withdraws request [id]; returns the status (`HC_ERR_UNKNOWN_TOKEN`: it has replied). */
+    @JvmStatic external fun cancelCall(handle: Long, id: Long): Int
 
     /** Throws. */
     @JvmStatic external fun registerHostFn(handle: Long, index: Int, key: Long)

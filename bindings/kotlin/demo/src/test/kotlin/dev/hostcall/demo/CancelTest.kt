@@ -32,62 +32,77 @@ import org.junit.jupiter.api.Test
 
 class CancelTest : DemoTest() {
     /**
-     * The caller's coroutine is cancelled while the host fn works: the call
-     * ends at once, the host fn is *not* cancelled (the library still waits
-     * for it), its answer goes to the library, and the library's late reply
-     * is dropped.
+     * The caller's coroutine is cancelled while the host fn waits forever:
+     * the call ends at once with CancellationException, the request is
+     * withdrawn, the host fn's coroutine is cancelled, the library's one
+     * reply (RET_CANCELLED) is consumed and dropped, and the context goes on.
      */
     @Test
-    fun `a cancelled caller returns at once and its late reply is dropped`() = bounded {
+    fun `cancelling the caller withdraws the call and cancels its host fn`() = bounded {
         Demo.open().use { demo ->
-            val started = CompletableDeferred<Unit>()
-            val release = CompletableDeferred<Unit>()
-            val hostStillActive = CompletableDeferred<Boolean>()
+            val started = CompletableDeferred<Job>()
+            val hostCancelled = CompletableDeferred<CancellationException>()
             demo.fetchProfile { userId ->
-                if (userId == "slow") {
-                    started.complete(Unit)
-                    release.await()
-                    hostStillActive.complete(currentCoroutineContext().isActive)
+                if (userId == "stuck") {
+                    started.complete(currentCoroutineContext().job)
+                    try {
+                        awaitCancellation()
+                    } catch (e: CancellationException) {
+                        hostCancelled.complete(e)
+                        throw e
+                    }
                 }
                 profileOf(userId)
             }
             val outcome = CompletableDeferred<Throwable?>()
             val caller = launch(Dispatchers.Default) {
                 try {
-                    demo.login("slow")
+                    demo.login("stuck")
                     outcome.complete(null)
                 } catch (e: Throwable) {
                     outcome.complete(e)
                     throw e
                 }
             }
-            started.within("the host fn to start")
+            val hostJob = started.within("the host fn to start")
             val cancelledAt = TimeSource.Monotonic.markNow()
             caller.cancel()
             caller.joinWithin("the cancelled caller")
             val took = cancelledAt.elapsedNow()
-            assertTrue(outcome.within("the caller's outcome") is CancellationException, "the call did not end cancelled")
+            val error = outcome.within("the caller's outcome")
+            assertTrue(error is CancellationException, "the call did not end cancelled: $error")
             assertTrue(took < 1000.milliseconds, "the cancelled call took $took to return")
-            assertEquals(0, demo.runtime.pendingCalls, "the cancelled call is still waiting")
 
-            release.complete(Unit)
-            assertTrue(hostStillActive.within("the host fn to finish"), "the host fn was cancelled because its caller gave up")
-            demo.runtime.droppedReplies.first { it == 1L } // the library's reply came, and was dropped
+            assertEquals("the library no longer waits for this host call", hostCancelled.within("the host fn to be cancelled").message)
+            hostJob.joinWithin("the host fn's coroutine to end")
+            demo.runtime.droppedReplies.first { it == 1L } // the RET_CANCELLED reply came, and was dropped
+            assertEquals(0, demo.runtime.pendingCalls, "the withdrawn call's slot is still held")
+            assertEquals(1L, demo.runtime.withdrawnCalls)
             for (userId in listOf("next", "after")) assertEquals(sessionOf(userId), demo.login(userId))
+            assertEquals(0, demo.runtime.pendingCalls)
         }
     }
 
     @Test
-    fun `a caller's own timeout ends the call`() = bounded {
+    fun `a caller's own timeout withdraws the call and cancels its host fn`() = bounded {
         Demo.open().use { demo ->
-            val release = CompletableDeferred<Unit>()
+            val hostCancelled = CompletableDeferred<CancellationException>()
             demo.fetchProfile { userId ->
-                release.await()
+                if (userId == "stuck") {
+                    try {
+                        awaitCancellation()
+                    } catch (e: CancellationException) {
+                        hostCancelled.complete(e)
+                        throw e
+                    }
+                }
                 profileOf(userId)
             }
-            thrownBy<TimeoutCancellationException> { withTimeout(50.milliseconds) { demo.login("slow") } }
-            release.complete(Unit)
+            // Long enough for the host fn to have started (a call withdrawn before that never starts it).
+            thrownBy<TimeoutCancellationException> { withTimeout(200.milliseconds) { demo.login("stuck") } }
+            assertEquals("the library no longer waits for this host call", hostCancelled.within("the host fn to be cancelled").message)
             demo.runtime.droppedReplies.first { it == 1L }
+            assertEquals(0, demo.runtime.pendingCalls)
             assertEquals(sessionOf("u1"), demo.login("u1"))
         }
     }

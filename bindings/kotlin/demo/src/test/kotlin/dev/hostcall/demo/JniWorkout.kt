@@ -1,6 +1,7 @@
 package dev.hostcall.demo
 
 import dev.hostcall.runtime.CallException
+import dev.hostcall.runtime.NativeCalls
 import dev.hostcall.runtime.StatusException
 import java.util.concurrent.atomic.AtomicInteger
 import kotlin.system.exitProcess
@@ -11,12 +12,15 @@ import kotlinx.coroutines.awaitAll
 import kotlinx.coroutines.awaitCancellation
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withContext
+import kotlinx.coroutines.yield
 import kotlinx.coroutines.withTimeout
 
 /**
  * Every kind of JNI crossing, many times, for JniTest to run in a child
  * JVM under -Xcheck:jni and read its output: host fn upcalls, event
- * upcalls, reply upcalls (CBOR and typed), cancel upcalls, refusals thrown
+ * upcalls, reply upcalls (CBOR and typed, native and CBOR entry points),
+ * cancel upcalls, withdrawn calls (cancelCall), refusals thrown
  * from native code, borrowed arrays in both directions.
  *
  *     java -Xcheck:jni -Djava.library.path=… -cp … dev.hostcall.demo.JniWorkout [rounds]
@@ -80,6 +84,18 @@ object JniWorkout {
             repeat(1000) { check(demo.add(it.toLong(), 1) == it + 1L) }
             repeat(100) { demo.pingHost("ping $it") }
             check(demo.version().isNotEmpty())
+            withContext(NativeCalls) { // the native entry points
+                repeat(1000) { check(demo.add(it.toLong(), 1) == it + 1L) }
+                repeat(100) { demo.pingHost("ping $it") }
+                check(demo.version().isNotEmpty())
+            }
+            // Withdrawn calls (cancelCall, and their RET_CANCELLED replies).
+            repeat(200) {
+                val call = launch(Dispatchers.Default, start = CoroutineStart.UNDISPATCHED) { demo.login("slow-w$it") }
+                yield()
+                call.cancel()
+                call.join()
+            }
             demo.close()
             collector.join()
             repeat(1000) {
@@ -90,7 +106,7 @@ object JniWorkout {
                 }
             }
         }
-        check(cancels.get() <= 200) { "${cancels.get()} cancellations of 200 dropped fetches" }
+        check(cancels.get() <= 400) { "${cancels.get()} cancellations of 200 dropped fetches and 200 withdrawn logins" }
         "hostCalls=${hostCalls.get()} events=${events.get()} refusals=$refusals"
     }
 }

@@ -18,6 +18,7 @@ import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.Job
+import kotlinx.coroutines.NonCancellable
 import kotlinx.coroutines.ThreadContextElement
 import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.currentCoroutineContext
@@ -107,7 +108,12 @@ class Runtime(
     /** This runtime's slot in the upcall registry. */
     val slot: Int = Registry.add(this)
 
-    private val pending = ConcurrentHashMap<Long, CancellableContinuation<Reply>>()
+    /**
+     * Calls whose one reply has not come yet, by id. A call whose caller
+     * was cancelled stays here (without its continuation) until that reply
+     * comes: the reply is what releases the slot, exactly once.
+     */
+    private val pending = ConcurrentHashMap<Long, PendingCall>()
     private val hostFns = AtomicReferenceArray<Registration?>(hostFnCount)
 
     /** Host fns registered before a re-registration replaced them: their calls may still be in flight. */
@@ -142,34 +148,121 @@ class Runtime(
 
     private fun key(id: Long): Long = (slot.toLong() shl ID_BITS) or id
 
-    /** Calls waiting for their reply (for tests). */
+    /**
+     * Calls whose reply has not come yet (for tests): those still awaited,
+     * and those whose caller was cancelled and whose one reply (the
+     * withdrawal's `RET_CANCELLED`, or the real one that won) is still on
+     * its way. Back to zero once every call has had its reply.
+     */
     val pendingCalls: Int get() = pending.size
+
+    private val withdrawals = AtomicLong()
+
+    /** Requests this runtime withdrew from the library (`<lib>_cancel_call` returned `HC_OK`; for tests). */
+    val withdrawnCalls: Long get() = withdrawals.get()
 
     /** Event subscriptions (for tests). */
     val listenerCount: Int get() = listeners.size
 
     private val dropped = MutableStateFlow(0L)
 
-    /** Replies that arrived after their caller had given up, and were dropped (for tests). */
+    private fun dropReply() = dropped.update { it + 1 }
+
+    /**
+     * Replies that arrived after their caller had been cancelled, and were
+     * dropped: the `RET_CANCELLED` of a withdrawn call, or a real reply
+     * that lost the race with the caller's cancellation (for tests).
+     */
     val droppedReplies: StateFlow<Long> get() = dropped
 
     /**
-     * Makes a call: [start] gets the key to pass as user data and starts
-     * it, throwing [StatusException] if the library refuses (the generated
-     * JNI functions do). Suspends until the reply. A caller cancelled
-     * before the call starts sends nothing; one cancelled while waiting
-     * returns at once, and the library's late reply is dropped.
+     * One call from its start to its one reply. [cont] is the caller,
+     * cleared when the caller is cancelled (a cancelled caller's frame is
+     * not kept alive until the reply). [state] orders the call's id, which
+     * the start returns, against the caller's cancellation, which may come
+     * on another thread while the start runs: whichever of the two comes
+     * second withdraws the request, so it is withdrawn once, after its id
+     * is known, and never with a lock held.
      */
-    suspend fun call(start: (key: Long) -> Unit): Reply = suspendCancellableCoroutine { cont ->
-        if (!cont.isActive) return@suspendCancellableCoroutine // cancelled already: send nothing
-        val id = Ids.next()
-        pending[id] = cont
-        cont.invokeOnCancellation { pending.remove(id) }
-        try {
-            start(key(id))
-        } catch (e: Throwable) {
-            if (pending.remove(id) != null) cont.resumeWithException(e)
+    private class PendingCall(cont: CancellableContinuation<Reply>, val withdraw: ((callId: Long) -> Int)?) {
+        @Volatile
+        var cont: CancellableContinuation<Reply>? = cont
+
+        /** [RUNNING] (no id yet), the call id (> 0), [GAVE_UP] (cancelled before the id), or [DONE]. */
+        val state = AtomicLong(RUNNING)
+    }
+
+    /**
+     * Makes a call the library cannot withdraw (a native entry point):
+     * [start] gets the key to pass as user data and starts it, throwing
+     * [StatusException] if the library refuses (the generated JNI functions
+     * do). Suspends until the reply. A caller cancelled before the call
+     * starts sends nothing; one cancelled while waiting returns at once
+     * with [CancellationException], and the library's late reply is
+     * dropped when it comes.
+     */
+    suspend fun call(start: (key: Long) -> Unit): Reply = callWith(null) { key ->
+        start(key)
+        RUNNING
+    }
+
+    /**
+     * Makes a call the library can withdraw (`<lib>_call_cancellable`):
+     * [start] starts it as [call]'s does and returns the request's id;
+     * when the caller is cancelled while waiting, [cancel] withdraws it
+     * (`<lib>_cancel_call`, returning its status) — from the cancelling
+     * thread, or from the starting one if the cancellation came before the
+     * id. The caller gets [CancellationException] at once; the library
+     * drops the handler (cancelling its host calls) and replies
+     * `RET_CANCELLED`, or the real reply wins the race; either way that
+     * one reply releases the call's slot.
+     */
+    suspend fun callCancellable(start: (key: Long) -> Long, cancel: (callId: Long) -> Int): Reply =
+        callWith(cancel, start)
+
+    private suspend fun callWith(cancel: ((callId: Long) -> Int)?, start: (key: Long) -> Long): Reply =
+        suspendCancellableCoroutine { cont ->
+            if (!cont.isActive) return@suspendCancellableCoroutine // cancelled already: send nothing
+            val id = Ids.next()
+            val call = PendingCall(cont, cancel)
+            pending[id] = call
+            cont.invokeOnCancellation { gaveUp(call) }
+            val callId = try {
+                start(key(id))
+            } catch (e: Throwable) { // refused: no reply will come
+                if (pending.remove(id, call)) cont.resumeWithException(e)
+                return@suspendCancellableCoroutine
+            }
+            if (cancel != null && !call.state.compareAndSet(RUNNING, callId)) {
+                // The caller gave up while the call was starting: withdraw it now.
+                if (call.state.compareAndSet(GAVE_UP, DONE)) withdraw(call, callId)
+            }
         }
+
+    /** The caller of [call] was cancelled: forget it, and withdraw the request if its id is known. */
+    private fun gaveUp(call: PendingCall) {
+        call.cont = null
+        if (call.withdraw == null) return
+        while (true) {
+            val state = call.state.get()
+            when {
+                state == RUNNING -> if (call.state.compareAndSet(RUNNING, GAVE_UP)) return // the starter withdraws it
+                state > 0 -> if (call.state.compareAndSet(state, DONE)) return withdraw(call, state)
+                else -> return
+            }
+        }
+    }
+
+    private fun withdraw(call: PendingCall, callId: Long) {
+        // HC_ERR_UNKNOWN_TOKEN: the real reply came or is coming; HC_ERR_INVALID_CONTEXT:
+        // the context is closed (its teardown answers every call). Nothing to do for either.
+        val status = try {
+            call.withdraw!!(callId)
+        } catch (e: Throwable) {
+            System.err.println("hostcall: withdrawing call $callId failed: $e")
+            return
+        }
+        if (status == Status.OK) withdrawals.incrementAndGet()
     }
 
     /** Registers [fn] as host function number [index]; returns the key to register with the library. */
@@ -269,8 +362,8 @@ class Runtime(
      */
     fun close() {
         closed = true
-        for ((id, cont) in pending) {
-            if (pending.remove(id, cont)) resumeOffLoop(cont, Reply.SHUTTING_DOWN)
+        for ((id, call) in pending) {
+            if (pending.remove(id, call)) call.cont?.let { resumeOffLoop(it, Reply.SHUTTING_DOWN) {} }
         }
         val cancellation = CancellationException("the context was closed")
         for (call in running.values) {
@@ -284,12 +377,14 @@ class Runtime(
     internal fun owns(id: Long): Boolean = id > baseId
 
     internal fun onReply(id: Long, reply: Reply) {
-        val cont = pending.remove(id)
+        val call = pending.remove(id) ?: return // swept by close
+        val cont = call.cont
         if (cont == null) { // its caller was cancelled
-            dropped.update { it + 1 }
+            dropReply()
             return
         }
-        resumeOffLoop(cont, reply)
+        // A caller cancelled as the reply comes does not get it: dropped too.
+        resumeOffLoop(cont, reply) { dropReply() }
     }
 
     private fun registered(id: Long): HostFn? {
@@ -421,6 +516,25 @@ class Runtime(
     companion object {
         const val ID_BITS = 47
         const val ID_MASK = (1L shl ID_BITS) - 1
+
+        /** [PendingCall.state]s; a call id is above all of them. */
+        private const val RUNNING = 0L
+        private const val GAVE_UP = -1L
+        private const val DONE = -2L
+
+        /**
+         * Whether a call made now from the calling coroutine goes through
+         * `<lib>_call_cancellable`, so that cancelling the caller withdraws
+         * it: true unless the coroutine has no job, its job is
+         * [NonCancellable], or its context holds [NativeCalls]. The
+         * generated code calls a handler through its native entry point,
+         * which cannot be withdrawn, only when this is false.
+         */
+        suspend fun cancellable(): Boolean {
+            val context = currentCoroutineContext()
+            val job = context[Job] ?: return false
+            return job !== NonCancellable && context[NativeCalls] == null
+        }
         private val EMPTY_CONTEXT: CoroutineContext = kotlin.coroutines.EmptyCoroutineContext
 
         private val ABANDONED: CancellationException
@@ -438,15 +552,42 @@ class Runtime(
             return !dispatcher.isDispatchNeeded(context)
         }
 
-        /** Resumes [cont] with [value], never running its code on the calling (loop) thread. */
-        private fun <T> resumeOffLoop(cont: CancellableContinuation<T>, value: T) {
+        /**
+         * Resumes [cont] with [value], never running its code on the
+         * calling (loop) thread; [lost] runs instead if [cont] was
+         * cancelled first (then [value] never reaches it).
+         */
+        private fun <T> resumeOffLoop(cont: CancellableContinuation<T>, value: T, lost: () -> Unit) {
+            val onCancellation: (Throwable, T, CoroutineContext) -> Unit = { _, _, _ -> lost() }
             if (runsInPlace(cont.context)) {
-                Dispatchers.Default.dispatch(cont.context, Runnable { cont.resume(value) })
+                Dispatchers.Default.dispatch(cont.context, Runnable { cont.resume(value, onCancellation) })
             } else {
-                cont.resume(value)
+                cont.resume(value, onCancellation)
             }
         }
     }
+}
+
+/**
+ * Asks for the native entry points: in a coroutine whose context holds it,
+ * a handler that has a native entry point (scalars, text and bytes both
+ * ways, no CBOR) is called through it, and every other handler as always.
+ * A native call cannot be withdrawn: cancelling its caller ends the call at
+ * once with [CancellationException] as usual, but the library runs the
+ * handler to completion (its host calls are not cancelled) and its reply
+ * is dropped. Use it where that cannot matter: handlers that never await
+ * the host, or a caller that is not cancelled (`withContext(NonCancellable
+ * + NativeCalls) { … }`).
+ *
+ * ```kotlin
+ * val sum = withContext(NativeCalls) { demo.add(1, 2) }
+ * ```
+ */
+object NativeCalls : CoroutineContext.Element, CoroutineContext.Key<NativeCalls> {
+    /** Its own key. */
+    override val key: CoroutineContext.Key<*> get() = this
+
+    override fun toString(): String = "NativeCalls"
 }
 
 /**
