@@ -30,6 +30,9 @@
  *    and in-flight bounds, spinning) in the slot; demo_new with bad configs;
  *    demo_last_error (after refusals), the description and the interface
  *    hash;
+ *  - demo_call_cancellable (also with a NULL call_id) and demo_cancel_call:
+ *    withdrawing recent requests (at once, or later, from threads and from
+ *    inside every kind of callback), twice, and unknown ids (0, huge);
  *  - rings: calls on 2-4 slots whose reply callbacks meet and then each
  *    destroy the next one's context, so that destroys from callbacks wait
  *    for each other in a cycle (about ten a second).
@@ -50,6 +53,11 @@
  *    own errors; every reply is counted by code); a refused call must
  *    get none. Finished records go through a graveyard (delayed free), so a
  *    late duplicate still finds its record and fails loudly.
+ *  - withdrawals, per (context, call id): at most one demo_cancel_call
+ *    returns HC_OK; the request's one reply is RET_CANCELLED ("request '<m>'
+ *    cancelled") if and only if one did, and its real reply otherwise (so a
+ *    cancel refused with HC_ERR_UNKNOWN_TOKEN leaves the real reply); an id
+ *    never issued is never accepted; checked once everything has replied.
  *  - every host fn invocation (token) must end exactly once: a
  *    demo_host_complete that returned HC_OK, or a cancel notice; a second
  *    HC_OK or a cancel after an accepted completion fails at once.
@@ -79,6 +87,7 @@
 #include "harness.h"
 
 #include <inttypes.h>
+#include <sched.h>
 #include <signal.h>
 
 #define SLOTS 4
@@ -90,6 +99,10 @@
 #define STALE 1024
 #define DEAD_RING 16
 #define BUCKETS (1u << 16)
+/* Withdrawal marks per context: call ids 1 .. CM_CHUNKS * CM_CHUNK are
+ * tracked (chunks allocated as ids reach them); later ids are not cancelled. */
+#define CM_CHUNK 4096
+#define CM_CHUNKS 1024
 /* Calls accepted and not yet answered above which threads stop starting more. */
 #define MAX_OUTSTANDING 1000
 /* How long the end of the run may take (ms): as long as any other wait. */
@@ -111,12 +124,15 @@
 #define DOC_REGISTER (S(HC_OK) | S(HC_ERR_NULL_ARG) | S(HC_ERR_INVALID_CONTEXT) | S(HC_ERR_INVALID_ARG))
 #define DOC_REMOVE (S(HC_OK) | S(HC_ERR_NULL_ARG) | S(HC_ERR_INVALID_CONTEXT) | S(HC_ERR_INVALID_ARG))
 #define DOC_DESTROY (S(HC_OK) | S(HC_ERR_NULL_ARG) | S(HC_ERR_INVALID_CONTEXT))
+#define DOC_CANCEL (S(HC_OK) | S(HC_ERR_NULL_ARG) | S(HC_ERR_INVALID_CONTEXT) | S(HC_ERR_UNKNOWN_TOKEN))
 
-enum { FN_CALL, FN_NATIVE, FN_COMPLETE, FN_REGISTER, FN_REMOVE, FN_DESTROY, FN_KINDS };
-static const char *const fn_names[FN_KINDS] = {"demo_call",           "demo_native_*",
+enum { FN_CALL, FN_NATIVE, FN_COMPLETE, FN_REGISTER, FN_REMOVE, FN_DESTROY, FN_CANCEL, FN_KINDS };
+static const char *const fn_names[FN_KINDS] = {"demo_call*",           "demo_native_*",
                                                "demo_host_complete",  "demo_register_host_fn*",
-                                               "demo_remove_event_listener", "demo_destroy"};
-static const unsigned fn_docs[FN_KINDS] = {DOC_CALL, DOC_NATIVE, DOC_COMPLETE, DOC_REGISTER, DOC_REMOVE, DOC_DESTROY};
+                                               "demo_remove_event_listener", "demo_destroy",
+                                               "demo_cancel_call"};
+static const unsigned fn_docs[FN_KINDS] = {DOC_CALL,   DOC_NATIVE,  DOC_COMPLETE, DOC_REGISTER,
+                                           DOC_REMOVE, DOC_DESTROY, DOC_CANCEL};
 static atomic_long status_counts[FN_KINDS][9];
 
 /* ------------------------------------------------------------ statistics */
@@ -131,10 +147,11 @@ enum {
     OUT_PANICKED,
     OUT_OVERFLOW,
     OUT_NO_IDS,
+    OUT_CANCELLED,
     OUT_COUNT
 };
 static const char *const out_names[OUT_COUNT] = {"ok",       "shutting down", "host error",        "bad request",
-                                                 "panicked", "overflow",      "no user ids given"};
+                                                 "panicked", "overflow",      "no user ids given", "withdrawn"};
 /* Replies by outcome code (RET_OK .. RET_ERR_TYPED). */
 #define RET_CODES (RET_ERR_TYPED + 1)
 static atomic_long st_ret[RET_CODES];
@@ -152,6 +169,8 @@ static atomic_long st_destroy_ring, st_rings;
 static atomic_long st_destroy_outside, st_destroy_inside_own, st_destroy_inside_other, st_destroy_stale,
     st_destroy_leftover, st_destroy_final;
 static atomic_long st_bad_config, st_last_error_probes, st_registered;
+static atomic_long st_cancellable, st_cancel_ok, st_cancel_refused, st_cancel_dead, st_cancel_invented,
+    st_cancel_at_once, st_cancel_null_id, st_reply_before_id;
 
 /* ----------------------------------------------------------------- phases */
 
@@ -245,6 +264,8 @@ struct ctxrec {
     int n_active;
     listener_rec *all_listeners; /* those that might still run; freed at the end */
     ctxrec *next_all;
+    atomic_ullong max_call_id;      /* the highest id demo_call_cancellable returned */
+    _Atomic(atomic_int *) cmarks[]; /* CM_CHUNKS chunks of CM_CHUNK marks, by call id (see cmark) */
 };
 
 static struct {
@@ -258,6 +279,35 @@ static struct {
 static _Atomic(ctxrec *) slots[SLOTS];
 static pthread_mutex_t slots_mu;
 static bool stopping; /* under slots_mu: no more replacements */
+
+/* ------------------------------------------------------ withdrawal marks */
+
+/* What happened to call id `id` of a context: cancels that returned HC_OK
+ * (low byte), and flags. */
+#define CM_OK_MASK 0xff
+#define CM_ISSUED 0x100    /* demo_call_cancellable returned HC_OK with this id */
+#define CM_CANCELLED 0x200 /* its reply was RET_CANCELLED */
+#define CM_REAL 0x400      /* its reply was anything else */
+
+/* The mark of id, or NULL past what is tracked. */
+static atomic_int *cmark(ctxrec *c, uint64_t id) {
+    if (id == 0 || id > (uint64_t)CM_CHUNKS * CM_CHUNK) {
+        return NULL;
+    }
+    uint64_t i = id - 1;
+    _Atomic(atomic_int *) *slot = &c->cmarks[i / CM_CHUNK];
+    atomic_int *chunk = atomic_load(slot);
+    if (chunk == NULL) {
+        atomic_int *fresh = calloc(CM_CHUNK, sizeof *fresh);
+        HC_REQUIRE(fresh != NULL, "calloc");
+        if (atomic_compare_exchange_strong(slot, &chunk, fresh)) {
+            chunk = fresh;
+        } else {
+            free(fresh);
+        }
+    }
+    return &chunk[i % CM_CHUNK];
+}
 
 /* ------------------------------------------------- callbacks and threads */
 
@@ -996,7 +1046,7 @@ static ctxrec *pick_ctx(void) {
 /* A new context with a random config, its host fns registered (mixed) and a
  * listener or two; not yet in any slot. */
 static ctxrec *ctx_create(int slot) {
-    ctxrec *c = calloc(1, sizeof *c);
+    ctxrec *c = calloc(1, sizeof *c + CM_CHUNKS * sizeof c->cmarks[0]);
     HC_REQUIRE(c != NULL, "calloc");
     hc_mutex_init(&c->mu);
     c->slot = slot;
@@ -1216,6 +1266,8 @@ typedef struct {
     int n_ids;
     char ids[MAX_IDS][ID_LEN];
     int destroy_slot; /* >= 0: the reply callback destroys that slot's context (OP_RING) */
+    bool cancellable; /* made with demo_call_cancellable */
+    uint64_t call_id; /* its id, written before the request is queued */
     struct ring *ring;
     struct probe *probe; /* a probe of the end: where the reply goes */
 } call_rec;
@@ -1461,10 +1513,41 @@ static void check_ok(const call_rec *r, const char *msg, size_t len) {
 
 static void reply_cb(int ret, const char *msg, size_t len, void *user_data) {
     call_rec *r = reply_begin(user_data);
-    CHECK(hc_ret_demo_may_reply(ret), "reply with ret %d %s", ret, hc_ret_name(ret));
+    CHECK(hc_ret_demo_may_reply(ret) || (ret == RET_CANCELLED && r->cancellable), "reply with ret %d %s to a%s %s call",
+          ret, hc_ret_name(ret), r->cancellable ? " cancellable" : "", method_names[r->method]);
     count_ret(ret);
+    if (r->cancellable) {
+        /* docs/abi.md: *call_id is written before the request is queued, so
+         * before its reply can run. A reply that comes first (a cancel of an
+         * id its caller has not been given yet can bring it) is counted and
+         * fails the run at the end; meanwhile it waits for the write, which
+         * the caller's thread is about to make, so that the rest of the run
+         * is still accounted for. */
+        if (*(volatile uint64_t *)&r->call_id == 0) {
+            atomic_fetch_add(&st_reply_before_id, 1);
+            CHECK(ret == RET_CANCELLED, "context %d: a %s reply ran before its request's *call_id was written",
+                  r->ctx->id, hc_ret_name(ret));
+            double until = hc_now_ms() + HC_WAIT_MS;
+            while (*(volatile uint64_t *)&r->call_id == 0) {
+                CHECK(hc_now_ms() < until, "context %d: *call_id never written", r->ctx->id);
+                sched_yield();
+            }
+        }
+        atomic_int *mark = cmark(r->ctx, r->call_id);
+        if (mark != NULL) {
+            int before = atomic_fetch_or(mark, ret == RET_CANCELLED ? CM_CANCELLED : CM_REAL);
+            CHECK((before & (CM_CANCELLED | CM_REAL)) == 0, "context %d: call id %" PRIu64 " replied twice",
+                  r->ctx->id, r->call_id);
+        }
+    }
     int outcome;
-    if (ret == RET_OK) {
+    if (ret == RET_CANCELLED) {
+        char want[64];
+        snprintf(want, sizeof want, "request '%s' cancelled", method_names[r->method]);
+        CHECK(len == strlen(want) && memcmp(msg, want, len) == 0, "%s withdrawn with \"%.*s\"",
+              method_names[r->method], (int)len, msg ? msg : "");
+        outcome = OUT_CANCELLED;
+    } else if (ret == RET_OK) {
         check_ok(r, msg, len);
         outcome = OUT_OK;
     } else {
@@ -1636,6 +1719,101 @@ static void op_call(ctxrec *c, int method, bool malformed) {
                        reply_cb, r);
     CHECK_ALLOWED(FN_CALL, rc, call_allowed(c, dead), method_names[method]);
     call_finish(r, rc);
+}
+
+static void cancel_id(ctxrec *c, uint64_t id, bool invented);
+
+/* As op_call, through demo_call_cancellable; sometimes withdrawn at once
+ * (queued, running or held), sometimes with a NULL call_id (refused). */
+static void op_call_cancellable(ctxrec *c, int method, bool malformed) {
+    uint8_t buf[512];
+    cbor_enc e;
+    cbor_enc_init(&e, buf, sizeof buf);
+    if (one_in(40)) {
+        bool dead = atomic_load(&c->destroyed);
+        (void)dead;
+        int rc = demo_call_cancellable(c->handle, DEMO_METHOD_VERSION, NULL, 0, hc_never_cb, NULL, NULL);
+        CHECK_ALLOWED(FN_CALL, rc, S(HC_ERR_NULL_ARG), "demo_call_cancellable with a NULL call_id");
+        atomic_fetch_add(&st_cancel_null_id, 1);
+        return;
+    }
+    call_rec *r = call_new(c, method);
+    r->malformed = malformed;
+    r->cancellable = true;
+    bool payload = build_request(&e, r);
+    HC_REQUIRE(!e.overflow, "request buffer");
+    bool dead = atomic_load(&c->destroyed);
+    int rc = demo_call_cancellable(c->handle, method_names[method], payload ? cbor_enc_data(&e) : NULL,
+                                   payload ? e.len : 0, reply_cb, r, &r->call_id);
+    CHECK_ALLOWED(FN_CALL, rc, call_allowed(c, dead), method_names[method]);
+    uint64_t id = r->call_id; /* r may be gone once call_finish returns */
+    if (rc == HC_OK) {
+        CHECK(id != 0, "demo_call_cancellable returned HC_OK with call id 0");
+        atomic_int *mark = cmark(c, id);
+        if (mark != NULL) {
+            int before = atomic_fetch_or(mark, CM_ISSUED);
+            CHECK((before & CM_ISSUED) == 0, "context %d: call id %" PRIu64 " issued twice", c->id, id);
+        }
+        unsigned long long max = atomic_load(&c->max_call_id);
+        while (max < id && !atomic_compare_exchange_weak(&c->max_call_id, &max, id)) {
+        }
+        atomic_fetch_add(&st_cancellable, 1);
+    }
+    call_finish(r, rc);
+    if (rc == HC_OK && one_in(4)) {
+        atomic_fetch_add(&st_cancel_at_once, 1);
+        cancel_id(c, id, false);
+    }
+}
+
+/* demo_cancel_call(c, id), accounted for in id's mark. */
+static void cancel_id(ctxrec *c, uint64_t id, bool invented) {
+    bool dead = atomic_load(&c->destroyed);
+    int rc = demo_cancel_call(c->handle, id);
+    unsigned allowed = dead       ? S(HC_ERR_INVALID_CONTEXT)
+                       : invented ? S(HC_ERR_UNKNOWN_TOKEN) | S(HC_ERR_INVALID_CONTEXT)
+                                  : S(HC_OK) | S(HC_ERR_UNKNOWN_TOKEN) | S(HC_ERR_INVALID_CONTEXT);
+    CHECK_ALLOWED(FN_CANCEL, rc, allowed, invented ? "cancelling an id never issued" : "cancelling a request");
+    if (rc == HC_OK) {
+        atomic_int *mark = cmark(c, id);
+        CHECK(mark != NULL, "context %d: a cancel of untracked id %" PRIu64 " returned HC_OK", c->id, id);
+        int before = atomic_fetch_add(mark, 1);
+        CHECK((before & CM_OK_MASK) == 0, "context %d: a second cancel of call id %" PRIu64 " returned HC_OK", c->id,
+              id);
+        atomic_fetch_add(&st_cancel_ok, 1);
+    } else if (rc == HC_ERR_UNKNOWN_TOKEN) {
+        atomic_fetch_add(invented ? &st_cancel_invented : &st_cancel_refused, 1);
+    } else {
+        atomic_fetch_add(&st_cancel_dead, 1);
+    }
+}
+
+/* Withdraws one of c's recent requests (most have replied, some not), an
+ * older one, or an id never issued. */
+static void op_cancel(ctxrec *c) {
+    uint64_t max = atomic_load(&c->max_call_id);
+    uint64_t x = hc_rng_below(my_rng(), 100);
+    if (x < 2) {
+        int rc = demo_cancel_call(NULL, max);
+        CHECK_ALLOWED(FN_CANCEL, rc, S(HC_ERR_NULL_ARG), "demo_cancel_call(NULL, id)");
+        return;
+    }
+    if (x < 10 || max == 0) {
+        /* Never issued: 0, far ahead, the largest. Ids are only ever
+         * issued by demo_call_cancellable, at most CM_CHUNKS * CM_CHUNK of
+         * them here, so max + 2^32 cannot have been reached. */
+        uint64_t id = x < 4 ? 0 : x < 7 ? UINT64_MAX : max + (1ull << 32);
+        cancel_id(c, id, true);
+        return;
+    }
+    uint64_t id = x < 80 ? max - hc_rng_below(my_rng(), max < 16 ? max : 16) : 1 + hc_rng_below(my_rng(), max);
+    if (cmark(c, id) == NULL) {
+        return;
+    }
+    cancel_id(c, id, false);
+    if (one_in(10)) {
+        cancel_id(c, id, false); /* again: refused, unless the first raced a reply it lost to */
+    }
 }
 
 static const char *const unknown_methods[] = {"logout", "", "LOGIN", "login ", "add\n", "\xff\xfe", "version2",
@@ -1894,6 +2072,7 @@ enum {
     OP_CALL,
     OP_CALL_MALFORMED,
     OP_CALL_BAD,
+    OP_CALL_CANCELLABLE,
     OP_NATIVE,
     OP_NATIVE_MALFORMED,
     OP_NATIVE_BAD,
@@ -1910,12 +2089,14 @@ enum {
     OP_RING,
     OP_NEW_BAD,
     OP_DESCRIBE,
+    OP_CANCEL,
     OP_KINDS
 };
 
 /* Weights (per 10 000) of the threads' operations. */
 static const int op_weights[OP_KINDS] = {
-    [OP_CALL] = 3000,
+    [OP_CALL] = 2500,
+    [OP_CALL_CANCELLABLE] = 700,
     [OP_CALL_MALFORMED] = 500,
     [OP_CALL_BAD] = 250,
     [OP_NATIVE] = 900,
@@ -1934,6 +2115,7 @@ static const int op_weights[OP_KINDS] = {
     [OP_RING] = 10,
     [OP_NEW_BAD] = 20,
     [OP_DESCRIBE] = 20,
+    [OP_CANCEL] = 500,
 };
 
 /* Methods of OP_CALL (per 100): host-calling ones dominate. */
@@ -1969,6 +2151,9 @@ static void run_op(int op) {
     case OP_CALL: op_call(c, pick_method(), false); break;
     case OP_CALL_MALFORMED: op_call(c, (int)hc_rng_below(my_rng(), M_COUNT), true); break;
     case OP_CALL_BAD: op_call_bad(c); break;
+    case OP_CALL_CANCELLABLE: op_call_cancellable(c, one_in(10) ? (int)hc_rng_below(my_rng(), M_COUNT) : pick_method(),
+                                                  one_in(10)); break;
+    case OP_CANCEL: op_cancel(c); break;
     case OP_NATIVE: op_native(c, pick_native(), false); break;
     case OP_NATIVE_MALFORMED: op_native(c, one_in(2) ? M_PING_HOST : M_PANIC_WITH, true); break;
     case OP_NATIVE_BAD: op_native_bad(c); break;
@@ -2301,6 +2486,11 @@ static void print_summary(double elapsed_ms) {
            atomic_load(&st_destroy_inside_own), atomic_load(&st_destroy_inside_other), atomic_load(&st_rings),
            atomic_load(&st_destroy_ring), atomic_load(&st_destroy_stale),
            atomic_load(&st_destroy_leftover), atomic_load(&st_destroy_final), atomic_load(&st_ring_met));
+    printf(" cancellable calls %ld (NULL call_id refused %ld); cancels accepted %ld (%ld at once), refused as "
+           "replied %ld, of ids never issued %ld, of dead contexts %ld; replies before *call_id was written %ld\n",
+           atomic_load(&st_cancellable), atomic_load(&st_cancel_null_id), atomic_load(&st_cancel_ok),
+           atomic_load(&st_cancel_at_once), atomic_load(&st_cancel_refused), atomic_load(&st_cancel_invented),
+           atomic_load(&st_cancel_dead), atomic_load(&st_reply_before_id));
     printf(" contexts created %ld, destroyed %ld; bad configs refused %ld; last-error probes %ld\n",
            atomic_load(&n_created), atomic_load(&n_destroyed), atomic_load(&st_bad_config),
            atomic_load(&st_last_error_probes));
@@ -2350,6 +2540,9 @@ static void free_all(void) {
             listener_rec *lnext = l->next_all;
             free(l);
             l = lnext;
+        }
+        for (int k = 0; k < CM_CHUNKS; k++) {
+            free(atomic_load(&c->cmarks[k]));
         }
         pthread_mutex_destroy(&c->mu);
         free(c);
@@ -2489,6 +2682,39 @@ int main(int argc, char **argv) {
           "RET_ERR %ld, demo's own errors %ld", atomic_load(&st_ret[RET_ERR]),
           atomic_load(&st_out[OUT_HOST_ERR]) + atomic_load(&st_out[OUT_OVERFLOW]) + atomic_load(&st_out[OUT_NO_IDS]));
 
+    /* Withdrawals: per call id, at most one cancel was accepted, and the one
+     * reply was RET_CANCELLED exactly when one was. */
+    CHECK(atomic_load(&st_ret[RET_CANCELLED]) == atomic_load(&st_out[OUT_CANCELLED]), "RET_CANCELLED %ld, withdrawn %ld",
+          atomic_load(&st_ret[RET_CANCELLED]), atomic_load(&st_out[OUT_CANCELLED]));
+    CHECK(atomic_load(&st_ret[RET_CANCELLED]) == atomic_load(&st_cancel_ok),
+          "%ld RET_CANCELLED replies, %ld cancels returned HC_OK", atomic_load(&st_ret[RET_CANCELLED]),
+          atomic_load(&st_cancel_ok));
+    long ids_checked = 0;
+    hc_lock(&ctxs.mu);
+    for (ctxrec *c = ctxs.all; c != NULL; c = c->next_all) {
+        for (int k = 0; k < CM_CHUNKS; k++) {
+            atomic_int *chunk = atomic_load(&c->cmarks[k]);
+            for (int j = 0; chunk != NULL && j < CM_CHUNK; j++) {
+                int m = atomic_load(&chunk[j]);
+                uint64_t id = (uint64_t)k * CM_CHUNK + (uint64_t)j + 1;
+                int ok = m & CM_OK_MASK;
+                if (!(m & CM_ISSUED)) {
+                    CHECK(m == 0, "context %d: call id %" PRIu64 " was never issued, yet mark %#x", c->id, id, m);
+                    continue;
+                }
+                ids_checked++;
+                CHECK(!(m & CM_CANCELLED) != !(m & CM_REAL), "context %d: call id %" PRIu64 ": mark %#x", c->id, id, m);
+                CHECK(ok <= 1, "context %d: call id %" PRIu64 ": %d cancels returned HC_OK", c->id, id, ok);
+                CHECK((ok == 1) == !!(m & CM_CANCELLED),
+                      "context %d: call id %" PRIu64 ": %d cancels returned HC_OK, and its reply was %s", c->id, id,
+                      ok, (m & CM_CANCELLED) ? "RET_CANCELLED" : "its real one");
+            }
+        }
+    }
+    hc_unlock(&ctxs.mu);
+    CHECK(ids_checked == atomic_load(&st_cancellable), "%ld call ids checked, %ld cancellable calls accepted",
+          ids_checked, atomic_load(&st_cancellable));
+
     /* Every context is gone; every handle is refused. */
     hc_lock(&ctxs.mu);
     for (ctxrec *c = ctxs.all; c != NULL; c = c->next_all) {
@@ -2503,6 +2729,11 @@ int main(int argc, char **argv) {
     set_phase(PH_FREEING);
     free_all();
     print_summary(elapsed);
+    CHECK(atomic_load(&st_reply_before_id) == 0,
+          "%ld replies of cancellable calls ran before demo_call_cancellable wrote their *call_id (docs/abi.md: "
+          "written before the request is queued, so before its reply can run); each was a RET_CANCELLED brought by "
+          "a cancel of an id that demo_call_cancellable had opened but not yet written out",
+          atomic_load(&st_reply_before_id));
     alarm(0);
     return hc_done();
 }

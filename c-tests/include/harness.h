@@ -243,9 +243,8 @@ static inline void hc_reply_free(hc_reply *r) {
     pthread_mutex_destroy(&r->mu);
 }
 
-static inline void hc_reply_cb(int ret, const char *msg, size_t len, void *user_data) {
-    hc_reply *r = (hc_reply *)user_data;
-    CHECK(hc_ret_demo_may_reply(ret), "reply with ret %d %s", ret, hc_ret_name(ret));
+/* Records one reply into r (the body of hc_reply_cb and hc_reply_cancellable_cb). */
+static inline void hc_reply_record(hc_reply *r, int ret, const char *msg, size_t len) {
     CHECK(msg != NULL || len == 0, "reply with NULL msg and len %zu", len);
     CHECK(ret == RET_OK || len > 0, "%s reply with empty error text", hc_ret_name(ret));
     hc_lock(&r->mu);
@@ -263,6 +262,18 @@ static inline void hc_reply_cb(int ret, const char *msg, size_t len, void *user_
     r->count++;
     pthread_cond_broadcast(&r->cv);
     hc_unlock(&r->mu);
+}
+
+static inline void hc_reply_cb(int ret, const char *msg, size_t len, void *user_data) {
+    CHECK(hc_ret_demo_may_reply(ret), "reply with ret %d %s", ret, hc_ret_name(ret));
+    hc_reply_record((hc_reply *)user_data, ret, msg, len);
+}
+
+/* As hc_reply_cb, for a request made with demo_call_cancellable: its reply
+ * may also be RET_CANCELLED. */
+static inline void hc_reply_cancellable_cb(int ret, const char *msg, size_t len, void *user_data) {
+    CHECK(ret == RET_CANCELLED || hc_ret_demo_may_reply(ret), "reply with ret %d %s", ret, hc_ret_name(ret));
+    hc_reply_record((hc_reply *)user_data, ret, msg, len);
 }
 
 /* Waits up to `ms` for `n` replies; false on timeout. */
@@ -354,6 +365,24 @@ static inline int hc_call(void *ctx, const char *method, const cbor_enc *e, hc_r
     hc_reply_init(r);
     return demo_call(ctx, method, cbor_enc_data(e), e->len, hc_reply_cb, r);
 }
+
+/* As hc_call, through demo_call_cancellable: `*id` receives the call id. */
+static inline int hc_call_cancellable(void *ctx, const char *method, const cbor_enc *e, hc_reply *r, uint64_t *id) {
+    CHECK(!e->overflow, "request buffer too small");
+    hc_reply_init(r);
+    return demo_call_cancellable(ctx, method, cbor_enc_data(e), e->len, hc_reply_cancellable_cb, r, id);
+}
+
+/* The exact text of the RET_CANCELLED reply of a withdrawn `method` request. */
+static inline const char *hc_cancelled_text(const char *method) {
+    static _Thread_local char text[128];
+    snprintf(text, sizeof text, "request '%s' cancelled", method);
+    return text;
+}
+
+/* CHECK that exactly one reply came and it was a withdrawal's:
+ * RET_CANCELLED with exactly "request '<method>' cancelled". */
+#define CHECK_REPLY_CANCELLED(r, method) CHECK_REPLY_FAIL_IS((r), RET_CANCELLED, hc_cancelled_text(method))
 
 /* Calls add(a, b) and waits for the reply. Because the loop handles its
  * inbox in order, everything queued before (requests, completions,

@@ -362,6 +362,22 @@ fn cycles_under_valgrind() {
     run_under_valgrind("cycles", &[]);
 }
 
+/// Requests each of the cancel program's 8 threads issues (and the rounds of
+/// its destroy race, a quarter of that).
+const CANCEL_REQUESTS: &str = "400";
+/// The same, under valgrind.
+const CANCEL_REQUESTS_VALGRIND: &str = "100";
+
+#[test]
+fn cancel() {
+    run_plain("cancel", &[CANCEL_REQUESTS]);
+}
+
+#[test]
+fn cancel_under_valgrind() {
+    run_under_valgrind("cancel", &[CANCEL_REQUESTS_VALGRIND]);
+}
+
 #[test]
 fn stress() {
     run_plain("stress", &[STRESS_CALLS]);
