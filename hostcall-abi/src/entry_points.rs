@@ -89,9 +89,10 @@ entry_points! {
         call_id: *mut u64,
     ) -> c_int;
 
-    doc "Withdraws request `call_id`: the handler's future is dropped (its \
-         pending host calls are cancelled and their cancel notifiers run) \
-         and the request's one reply is RET_CANCELLED. HC_OK if the request \
+    doc "Withdraws request `call_id`: its one reply is RET_CANCELLED and the \
+         handler's future is dropped on the loop's next turn (the host calls \
+         still pending then are cancelled and their cancel notifiers run; \
+         one completed before that is accepted and discarded). HC_OK if the request \
          had not replied; HC_ERR_UNKNOWN_TOKEN if the id is unknown or the \
          request has replied (it got its real reply and nothing more). Any \
          thread, any time, including from inside callbacks."

@@ -388,14 +388,17 @@ unsafe fn submit(
                 &handler.name,
             ),
             Some(call_id) => {
+                let id = shared.routes.next_id();
+                // SAFETY: valid for a write (this function's contract);
+                // written before the route is in the table, so before any
+                // cancel can take the reply and any reply can run.
+                unsafe { *call_id = id };
                 let route = shared.routes.open(
+                    id,
                     Callback::Bytes(callback),
                     UserData(user_data),
                     &handler.name,
                 );
-                // SAFETY: valid for a write (this function's contract); set
-                // before the request is queued, so before any reply.
-                unsafe { *call_id = route.id };
                 ReplyTo::routed(route)
             }
         };

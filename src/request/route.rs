@@ -1,18 +1,22 @@
 //! Withdrawable requests: where a cancellable request's one reply goes,
 //! shared by the request and `<lib>_cancel_call`.
 //!
-//! 1. `<lib>_call_cancellable` opens a [`Route`] in the context's
-//!    [`Routes`]: a fresh id (never reused in the context's life) and the
-//!    reply's destination. The request's `ReplyTo` holds the route instead
-//!    of the destination.
+//! 1. `<lib>_call_cancellable` takes a fresh id (never reused in the
+//!    context's life), writes it to the caller's `*call_id`, and only then
+//!    opens a [`Route`] in the context's [`Routes`] with the reply's
+//!    destination — so no cancel can find the request, and no reply can
+//!    run, before the caller's id is written. The request's `ReplyTo`
+//!    holds the route instead of the destination.
 //! 2. Whoever takes the destination out of the route first owns the one
 //!    reply, under the route's lock: the request when it replies (its real
 //!    reply, or "context shutting down" at teardown), or `cancel_call`.
 //! 3. `cancel_call` that took it returns `HC_OK` and queues `Msg::Cancel`:
-//!    the loop thread drops the request's task (its pending host calls are
-//!    cancelled by their destructors) and replies `RET_CANCELLED` with the
-//!    destination it was handed. A request that replied first leaves
-//!    nothing to take: `cancel_call` returns `HC_ERR_UNKNOWN_TOKEN`.
+//!    the loop thread replies `RET_CANCELLED` with the destination it was
+//!    handed and aborts the request's task, which tokio drops on its next
+//!    turn (its pending host calls are cancelled by their destructors; a
+//!    completion that arrives before that is accepted and dropped with the
+//!    task, so each token still ends once). A request that replied first
+//!    leaves nothing to take: `cancel_call` returns `HC_ERR_UNKNOWN_TOKEN`.
 //! 4. Taking the destination also removes the route from the table, so the
 //!    table holds only requests that have not replied.
 //!
@@ -73,14 +77,21 @@ impl Routes {
         self.live.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Step 1: a new route to `callback`, with a fresh id.
+    /// Step 1, first half: a fresh id, not yet in the table — so the
+    /// caller can publish it (`*call_id`) before any cancel can find it.
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Step 1, second half: the route of request `id` to `callback`, in the
+    /// table from now on.
     pub(crate) fn open(
         self: &Arc<Self>,
+        id: u64,
         callback: Callback,
         user_data: UserData,
         method: &'static &'static str,
     ) -> Arc<Route> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let route = Arc::new(Route {
             id,
             method,
@@ -118,7 +129,9 @@ mod tests {
     fn the_destination_is_taken_once_and_ids_are_fresh() {
         let routes = Arc::new(Routes::default());
         let open = || {
+            let id = routes.next_id();
             routes.open(
+                id,
                 Callback::Bytes(ignore),
                 UserData(std::ptr::null_mut()),
                 &METHOD,
