@@ -17,11 +17,13 @@
 //!   one the arguments call for where they decide it (a NULL pointer, an
 //!   undeclared name, an invalid `ret`, an invented or spent token, a dead
 //!   context); `HC_ERR_PANIC` and `HC_ERR_SHUTTING_DOWN` never come;
-//! * each reply is well-formed: `ret` is `RET_OK` or `RET_ERR`, error text
-//!   is non-empty UTF-8, a `RET_OK` payload decodes as the method's result;
-//!   a request the reference decoder refuses gets exactly `bad request for
-//!   '<method>': <its error>`, and `add` and `panic_with` answer what they
-//!   must;
+//! * each reply is well-formed: its `ret` is the outcome the case calls
+//!   for (`RET_OK`; `RET_ERR` for demo's own errors; `RET_SHUTTING_DOWN`
+//!   with `context shutting down` at teardown; `RET_INVALID_ARG` for a
+//!   request the reference decoder refuses, with exactly `bad request for
+//!   '<method>': <its error>`; `RET_PANIC` from `panic_with`), error text is
+//!   non-empty UTF-8, a `RET_OK` payload decodes as the method's result, and
+//!   `add` and `panic_with` answer what they must;
 //! * each token is issued once and accepted at most once; one given to a
 //!   cancellable host fn ends exactly once, accepted or cancelled (and the
 //!   notifier of the registration that received it is the one told);
@@ -434,11 +436,14 @@ unsafe extern "C" fn on_reply(ret: c_int, msg: *const c_char, len: usize, user_d
     let bytes = unsafe { std::slice::from_raw_parts(msg.cast::<u8>(), len) };
     let ok = match ret {
         RET_OK => true,
-        RET_ERR => false,
+        RET_ERR | RET_SHUTTING_DOWN | RET_INVALID_ARG | RET_PANIC => false,
         other => harness.fail(format!("a reply with ret {other}")),
     };
     let text = (!ok).then(|| error_text(harness, bytes));
-    if text.as_deref() == Some(SHUTTING_DOWN) {
+    if ret == RET_SHUTTING_DOWN {
+        if text.as_deref() != Some(SHUTTING_DOWN) {
+            harness.fail(format!("RET_SHUTTING_DOWN with the text {text:?}"));
+        }
         harness.note_reply();
         return;
     }
@@ -460,16 +465,20 @@ unsafe extern "C" fn on_reply(ret: c_int, msg: *const c_char, len: usize, user_d
             decoded: Err(problem),
         } => {
             let expected = format!("bad request for '{}': {problem}", METHODS[*method]);
-            if text.as_deref() != Some(&expected) {
-                bad(&format!("expected the error {expected:?}"));
+            if ret != RET_INVALID_ARG || text.as_deref() != Some(&expected) {
+                bad(&format!("expected RET_INVALID_ARG {expected:?}"));
             }
         }
         Expect::Call {
             method,
             decoded: Ok(decoded),
         } => {
-            if text.as_ref().is_some_and(|t| t.starts_with("bad request")) {
+            if ret == RET_INVALID_ARG || text.as_ref().is_some_and(|t| t.starts_with("bad request"))
+            {
                 bad("a request the reference decodes was refused");
+            }
+            if ret == RET_PANIC && METHODS[*method] != "panic_with" {
+                bad("RET_PANIC from a handler that does not panic");
             }
             match (METHODS[*method], decoded) {
                 ("version", _) => {
@@ -486,8 +495,8 @@ unsafe extern "C" fn on_reply(ret: c_int, msg: *const c_char, len: usize, user_d
                     }
                     None => {
                         let expected = format!("integer overflow: {a} + {b} does not fit in i64");
-                        if text.as_deref() != Some(&expected) {
-                            bad(&format!("expected {expected:?}"));
+                        if ret != RET_ERR || text.as_deref() != Some(&expected) {
+                            bad(&format!("expected RET_ERR {expected:?}"));
                         }
                     }
                 },
@@ -501,8 +510,8 @@ unsafe extern "C" fn on_reply(ret: c_int, msg: *const c_char, len: usize, user_d
                 ("ping_host", _) => decodes(|b| hostcall::wire::from_cbor::<()>(b).is_ok()),
                 ("panic_with", Decoded::PanicWith(message)) => {
                     let expected = format!("handler 'panic_with' panicked: {message}");
-                    if text.as_deref() != Some(&expected) {
-                        bad(&format!("expected {expected:?}"));
+                    if ret != RET_PANIC || text.as_deref() != Some(&expected) {
+                        bad(&format!("expected RET_PANIC {expected:?}"));
                     }
                 }
                 _ => bad("a reply the script did not expect"),
@@ -514,11 +523,12 @@ unsafe extern "C" fn on_reply(ret: c_int, msg: *const c_char, len: usize, user_d
             }
         }
         Expect::NativePingHost(None) | Expect::NativePanicWith(None) => {
-            if !text
-                .as_ref()
-                .is_some_and(|t| t.contains("is not valid UTF-8"))
+            if ret != RET_INVALID_ARG
+                || !text
+                    .as_ref()
+                    .is_some_and(|t| t.contains("is not valid UTF-8"))
             {
-                bad("text that is not UTF-8 must be refused in the reply");
+                bad("text that is not UTF-8 must be refused in the reply (RET_INVALID_ARG)");
             }
         }
         Expect::NativePingHost(Some(_)) => {
@@ -528,8 +538,8 @@ unsafe extern "C" fn on_reply(ret: c_int, msg: *const c_char, len: usize, user_d
         }
         Expect::NativePanicWith(Some(message)) => {
             let expected = format!("handler 'panic_with' panicked: {message}");
-            if text.as_deref() != Some(&expected) {
-                bad(&format!("expected {expected:?}"));
+            if ret != RET_PANIC || text.as_deref() != Some(&expected) {
+                bad(&format!("expected RET_PANIC {expected:?}"));
             }
         }
         Expect::NativeAdd(..) => bad("an untyped reply to native add"),
@@ -559,17 +569,22 @@ unsafe extern "C" fn on_i64(
                 ));
             }
         }
-        RET_ERR => {
+        RET_ERR | RET_SHUTTING_DOWN => {
             if err.is_null() || value != 0 {
-                harness.fail("a typed RET_ERR reply needs err text and value 0");
+                harness.fail("a typed failure reply needs err text and value 0");
             }
             // SAFETY: `err` is valid for `err_len` bytes during the call.
             let bytes = unsafe { std::slice::from_raw_parts(err.cast::<u8>(), err_len) };
             let text = error_text(harness, bytes);
             let overflow = format!("integer overflow: {a} + {b} does not fit in i64");
             let fits = a.checked_add(b).is_some();
-            if text != SHUTTING_DOWN && (fits || text != overflow) {
-                harness.fail(format!("native add({a}, {b}) replied RET_ERR {text:?}"));
+            let expected = if ret == RET_SHUTTING_DOWN {
+                text == SHUTTING_DOWN
+            } else {
+                !fits && text == overflow
+            };
+            if !expected {
+                harness.fail(format!("native add({a}, {b}) replied ret {ret} {text:?}"));
             }
         }
         other => harness.fail(format!("a typed reply with ret {other}")),
