@@ -124,6 +124,9 @@ func checkClosed(t *testing.T, c *demo.Context) {
 		if errors.Is(err, demo.ErrShuttingDown) {
 			t.Errorf("%s after Close matches ErrShuttingDown", name)
 		}
+		if err.Error() != "demo: closed" {
+			t.Errorf("%s after Close: err = %q, want %q", name, err, "demo: closed")
+		}
 	}
 	unsubscribe := c.OnProgress(func(demo.Progress) { t.Error("a listener on a closed context ran") })
 	unsubscribe()

@@ -126,6 +126,8 @@ type Context struct {
 
 type options struct {
 	config map[string]uint64
+	// err is the first option refused, naming it.
+	err error
 }
 
 // Option configures New.
@@ -134,7 +136,15 @@ type Option func(*options)
 // WithMaxInFlight bounds the host calls outstanding at once; past it a host
 // call fails at once as overloaded (default 1 048 576).
 func WithMaxInFlight(n uint32) Option {
-	return func(o *options) { o.config["max_in_flight"] = uint64(n) }
+	return func(o *options) {
+		if n < 1 || n > 16777215 {
+			if o.err == nil {
+				o.err = fmt.Errorf("WithMaxInFlight(%d): must be between 1 and 16777215", n)
+			}
+			return
+		}
+		o.config["max_in_flight"] = uint64(n)
+	}
 }
 
 // WithHostCallTimeout sets the timeout of every host call (default none): a
@@ -156,7 +166,15 @@ func WithMaxPendingRequests(n uint64) Option {
 // most 10ms). The library counts whole microseconds, so d is rounded up to
 // one; d <= 0 never spins.
 func WithSpin(d time.Duration) Option {
-	return func(o *options) { o.config["spin_us"] = ceilUnits(d, time.Microsecond) }
+	return func(o *options) {
+		if ceilUnits(d, time.Microsecond) > 10000 {
+			if o.err == nil {
+				o.err = fmt.Errorf("WithSpin(%v): must be at most 10ms", d)
+			}
+			return
+		}
+		o.config["spin_us"] = ceilUnits(d, time.Microsecond)
+	}
 }
 
 // ceilUnits is d in whole units, rounded up; 0 when d <= 0.
@@ -176,8 +194,10 @@ func takeDetail(detail *C.char) string {
 	return C.GoString(detail)
 }
 
+// refused is the error of an entry point's refusal: a *hostcall.StatusError
+// of this package, for op ("login", "register fetch_profile").
 func refused(op string, status C.hcgo_status) error {
-	return &hostcall.StatusError{Op: op, Code: int(status.code), Detail: takeDetail(status.detail)}
+	return hostcall.Refusal("demo", op, int(status.code), takeDetail(status.detail))
 }
 
 // New creates a Context.
@@ -189,15 +209,26 @@ func New(opts ...Option) (*Context, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	config, err := hostcall.Encode(o.config)
+	if o.err != nil {
+		// The library would refuse the value as well, naming its config
+		// key; this names the option.
+		return nil, &hostcall.StatusError{Library: "demo", Op: "new", Code: hostcall.StatusInvalidArg, Detail: o.err.Error()}
+	}
+	return open(o.config)
+}
+
+// open creates a Context from a config map, checked by the library only.
+func open(config map[string]uint64) (*Context, error) {
+	encoded, err := hostcall.Encode(config)
 	if err != nil {
 		return nil, err
 	}
-	cConfig := C.CBytes(config)
+	cConfig := C.CBytes(encoded)
 	defer C.free(cConfig)
-	created := C.hcgo_new((*C.char)(cConfig), C.size_t(len(config)))
+	created := C.hcgo_new((*C.char)(cConfig), C.size_t(len(encoded)))
 	if created.handle == 0 {
-		return nil, fmt.Errorf("demo: new: %s", takeDetail(created.detail))
+		// new returns no status: Refusal reads it from the detail.
+		return nil, hostcall.Refusal("demo", "new", hostcall.StatusOK, takeDetail(created.detail))
 	}
 	c := &Context{handle: created.handle}
 	c.rt, err = hostcall.NewRuntime(c.complete)
@@ -250,7 +281,7 @@ func (c *Context) call(ctx context.Context, method string, cMethod *C.char, requ
 	status := C.hcgo_call(c.handle, cMethod, ptr, C.size_t(len(request)), C.uint64_t(key), &id)
 	if status.code != hostcall.StatusOK {
 		c.rt.Forget(key)
-		return hostcall.Reply{}, refused("demo: "+method, status)
+		return hostcall.Reply{}, refused(method, status)
 	}
 	return c.rt.WaitCancellable(ctx, method, key, replies, func() int {
 		return int(C.hcgo_cancel(c.handle, id))
@@ -263,7 +294,7 @@ func (c *Context) call(ctx context.Context, method string, cMethod *C.char, requ
 func (c *Context) await(ctx context.Context, method string, key uint64, replies chan hostcall.Reply, status C.hcgo_status) (hostcall.Reply, error) {
 	if status.code != hostcall.StatusOK {
 		c.rt.Forget(key)
-		return hostcall.Reply{}, refused("demo: "+method, status)
+		return hostcall.Reply{}, refused(method, status)
 	}
 	reply, err := c.rt.Wait(ctx, key, replies)
 	if err != nil {
@@ -293,27 +324,27 @@ var _ = cbytes
 // Session: A signed-in session.
 type Session struct {
 	// The user's id.
-	UserID string `cbor:"user_id"`
+	UserID string `cbor:"user_id" json:"user_id"`
 	// `"Hello, <name>"`.
-	Greeting string `cbor:"greeting"`
+	Greeting string `cbor:"greeting" json:"greeting"`
 }
 
 // Profile: A user's profile, as the host stores it.
 type Profile struct {
 	// The user's id.
-	UserID string `cbor:"user_id"`
+	UserID string `cbor:"user_id" json:"user_id"`
 	// Display name.
-	Name string `cbor:"name"`
+	Name string `cbor:"name" json:"name"`
 	// Age in years.
-	Age uint32 `cbor:"age"`
+	Age uint32 `cbor:"age" json:"age"`
 }
 
 // Progress: Progress of `login_many`: emitted after each profile fetch completes.
 type Progress struct {
 	// Fetches completed so far.
-	Done uint32 `cbor:"done"`
+	Done uint32 `cbor:"done" json:"done"`
 	// Fetches started.
-	Total uint32 `cbor:"total"`
+	Total uint32 `cbor:"total" json:"total"`
 }
 
 // Version calls `version`: The library's version.
@@ -544,7 +575,7 @@ func (c *Context) RegisterFetchProfile(fn func(ctx context.Context, userID strin
 	})
 	status := C.hcgo_register(c.handle, hostFns.fetchProfile, C.uint64_t(key))
 	if status.code != hostcall.StatusOK {
-		return refused("demo: register fetch_profile", status)
+		return refused("register fetch_profile", status)
 	}
 	return nil
 }
@@ -571,7 +602,7 @@ func (c *Context) RegisterNotify(fn func(ctx context.Context, message string) er
 	})
 	status := C.hcgo_register(c.handle, hostFns.notify, C.uint64_t(key))
 	if status.code != hostcall.StatusOK {
-		return refused("demo: register notify", status)
+		return refused("register notify", status)
 	}
 	return nil
 }

@@ -412,8 +412,62 @@ func TestConfig(t *testing.T) {
 			c.Close()
 			t.Fatal("New accepted spin_us = 20000")
 		}
-		if !strings.Contains(err.Error(), "spin_us") {
-			t.Errorf("New error %q does not name spin_us", err)
+		// The binding refuses it, naming the option rather than the key.
+		if got, want := err.Error(), "demo: new: invalid argument: WithSpin(20ms): must be at most 10ms"; got != want {
+			t.Errorf("New error %q, want %q", got, want)
+		}
+		var status *hostcall.StatusError
+		if !errors.As(err, &status) || status.Code != hostcall.StatusInvalidArg || status.Op != "new" {
+			t.Errorf("New error %#v, want a *hostcall.StatusError with StatusInvalidArg", err)
+		}
+	})
+	t.Run("a refused option is named", func(t *testing.T) {
+		tests := []struct {
+			opts []demo.Option
+			want string
+		}{
+			{[]demo.Option{demo.WithMaxInFlight(0)}, "demo: new: invalid argument: WithMaxInFlight(0): must be between 1 and 16777215"},
+			{[]demo.Option{demo.WithMaxInFlight(1 << 24)}, "demo: new: invalid argument: WithMaxInFlight(16777216): must be between 1 and 16777215"},
+			{[]demo.Option{demo.WithSpin(10*time.Millisecond + time.Nanosecond)}, "demo: new: invalid argument: WithSpin(10.000001ms): must be at most 10ms"},
+			// The first refused option is the one named.
+			{[]demo.Option{demo.WithSpin(0), demo.WithSpin(time.Second), demo.WithMaxInFlight(0)}, "demo: new: invalid argument: WithSpin(1s): must be at most 10ms"},
+		}
+		for _, tt := range tests {
+			c, err := demo.New(tt.opts...)
+			if err == nil {
+				c.Close()
+				t.Errorf("New accepted what should give %q", tt.want)
+				continue
+			}
+			if err.Error() != tt.want {
+				t.Errorf("New error %q, want %q", err, tt.want)
+			}
+			for _, key := range []string{"max_in_flight", "spin_us", "config key", "HC_"} {
+				if strings.Contains(err.Error(), key) {
+					t.Errorf("New error %q names %q", err, key)
+				}
+			}
+		}
+		// The limits themselves are the library's: it accepts them.
+		c := newContext(t, demo.WithMaxInFlight(1<<24-1), demo.WithSpin(10*time.Millisecond))
+		if got, err := c.Add(bounded(t), 1, 2); err != nil || got != 3 {
+			t.Errorf("Add at the options' limits = %d, %v", got, err)
+		}
+	})
+	t.Run("the library's refusal keeps its words", func(t *testing.T) {
+		// A value the binding did not check (as from a library whose ranges
+		// differ): the library's detail, without the C status name.
+		c, err := demo.NewWithConfig(map[string]uint64{"spin_us": 20000})
+		if err == nil {
+			c.Close()
+			t.Fatal("the library accepted spin_us = 20000")
+		}
+		if got, want := err.Error(), "demo: new: invalid argument: config key 'spin_us' must be between 0 and 10000"; got != want {
+			t.Errorf("New error %q, want %q", got, want)
+		}
+		var status *hostcall.StatusError
+		if !errors.As(err, &status) || status.Code != hostcall.StatusInvalidArg {
+			t.Errorf("New error %#v, want a *hostcall.StatusError with StatusInvalidArg", err)
 		}
 	})
 	t.Run("refusals on many threads keep their own detail", func(t *testing.T) {
@@ -425,12 +479,14 @@ func TestConfig(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				opt, want := demo.WithSpin(time.Second), "spin_us"
+				// Raw config, so that the library refuses it (New would
+				// refuse these options before the library saw them).
+				config, want := map[string]uint64{"spin_us": 1_000_000}, "spin_us"
 				if g%2 == 1 {
-					opt, want = demo.WithMaxInFlight(0), "max_in_flight"
+					config, want = map[string]uint64{"max_in_flight": 0}, "max_in_flight"
 				}
 				for range 300 {
-					c, err := demo.New(opt)
+					c, err := demo.NewWithConfig(config)
 					if err == nil {
 						c.Close()
 						t.Errorf("New accepted a bad %s", want)
@@ -484,6 +540,9 @@ func TestOverloaded(t *testing.T) {
 		var status *hostcall.StatusError
 		if !errors.As(err, &status) || status.Code != hostcall.StatusOverloaded {
 			t.Errorf("second Login: err = %v, want a *hostcall.StatusError with HC_ERR_OVERLOADED", err)
+		}
+		if got, want := err.Error(), "demo: login: overloaded: 1 requests already pending (max_pending_requests)"; got != want {
+			t.Errorf("second Login: err = %q, want %q", got, want)
 		}
 		close(release)
 		if err := receive(t, first, "the first Login"); err != nil {

@@ -3,3 +3,8 @@ package demo
 // PendingCalls is how many of c's calls wait for a reply, for the tests
 // that check nothing is left behind.
 func PendingCalls(c *Context) int { return c.rt.PendingCalls() }
+
+// NewWithConfig creates a Context from a raw config map, which only the
+// library checks (New refuses an option's bad value itself): for the tests
+// of the library's refusals.
+func NewWithConfig(config map[string]uint64) (*Context, error) { return open(config) }

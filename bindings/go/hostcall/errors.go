@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // ErrClosed matches errors from a context that was closed (or whose handle
-// is no longer valid): the library answered HC_ERR_INVALID_CONTEXT.
-var ErrClosed = errors.New("hostcall: context closed")
+// is no longer valid): the library refused the call as not a live context
+// (StatusInvalidContext).
+var ErrClosed = errors.New("hostcall: closed")
 
 // ErrInterfaceMismatch matches the error of New when the generated bindings
 // do not describe the loaded library.
@@ -74,8 +76,9 @@ var sentinels = map[int]error{
 // OutcomeErr, OutcomeErrTyped and codes this package does not know.
 func OutcomeSentinel(outcome int) error { return sentinels[outcome] }
 
-// StatusName is the C macro name of a status code (status.go, generated
-// from the ABI list, has the codes and their names).
+// StatusName is the C macro name of a status code, e.g. "HC_ERR_OVERLOADED"
+// (status.go, generated from the ABI list, has the codes and their names).
+// Error texts do not use it; it is for matching the C documentation.
 func StatusName(code int) string {
 	if name, ok := statusNames[code]; ok {
 		return name
@@ -84,6 +87,7 @@ func StatusName(code int) string {
 }
 
 // OutcomeName is the C macro name of an outcome code, e.g. "RET_PANIC".
+// Error texts do not use it; it is for matching the C documentation.
 func OutcomeName(outcome int) string {
 	if name, ok := outcomeNames[outcome]; ok {
 		return name
@@ -91,22 +95,111 @@ func OutcomeName(outcome int) string {
 	return fmt.Sprintf("outcome %d", outcome)
 }
 
-// StatusError is a status other than HC_OK returned by an entry point: the
-// call was refused and nothing was done.
+// statusTexts say what each refusal means, in the words of error texts.
+var statusTexts = map[int]string{
+	StatusOK:             "ok",
+	StatusNullArg:        "nil argument",
+	StatusInvalidArg:     "invalid argument",
+	StatusInvalidContext: "closed",
+	StatusUnknownToken:   "unknown host call",
+	StatusUnknownMethod:  "unknown method",
+	StatusShuttingDown:   "shutting down",
+	StatusOverloaded:     "overloaded",
+	StatusPanic:          "library panicked",
+}
+
+// StatusText is what a status code means, as error texts say it: "closed",
+// "overloaded", "invalid argument"; "status -42" for a code this package
+// does not know.
+func StatusText(code int) string {
+	if text, ok := statusTexts[code]; ok {
+		return text
+	}
+	return fmt.Sprintf("status %d", code)
+}
+
+// outcomeTexts say what each failure outcome means, for a CallError whose
+// reply carried no text.
+var outcomeTexts = map[int]string{
+	OutcomeErr:           "failed",
+	OutcomeShuttingDown:  "shutting down",
+	OutcomeOverloaded:    "overloaded",
+	OutcomeTimedOut:      "host call timed out",
+	OutcomeCancelled:     "cancelled",
+	OutcomeNotRegistered: "host fn not registered",
+	OutcomeInvalidArg:    "invalid argument",
+	OutcomePanic:         "handler panicked",
+	OutcomeErrTyped:      "failed with a typed error",
+}
+
+// OutcomeText is what a failure outcome code means, as error texts say it:
+// "handler panicked", "cancelled"; "outcome 42" for a code this package
+// does not know.
+func OutcomeText(outcome int) string {
+	if text, ok := outcomeTexts[outcome]; ok {
+		return text
+	}
+	return fmt.Sprintf("outcome %d", outcome)
+}
+
+// StatusError is a refusal: an entry point returned a status other than
+// StatusOK, and nothing was done. Its text is
+//
+//	<library>: closed                           (Code == StatusInvalidContext)
+//	<library>: <op>: <StatusText(Code)>: <Detail>
+//
+// e.g. "demo: closed", "demo: login: overloaded: 1 requests already
+// pending (max_pending_requests)", "demo: new: invalid argument:
+// WithSpin(1s): must be at most 10ms".
 type StatusError struct {
-	// Op is what was attempted, e.g. "call login".
+	// Library is the generated package's name, e.g. "demo".
+	Library string
+	// Op is what was attempted: the library method ("login"), "new", or
+	// "register fetch_profile".
 	Op string
-	// Code is the status code.
+	// Code is the status code, e.g. StatusOverloaded.
 	Code int
-	// Detail is the library's explanation (its last_error), if any.
+	// Detail is the library's explanation (its last_error, without the C
+	// status name it starts with), or the binding's own for an option it
+	// refused; empty if none.
 	Detail string
 }
 
-func (e *StatusError) Error() string {
-	if e.Detail == "" {
-		return fmt.Sprintf("%s: %s", e.Op, StatusName(e.Code))
+// Refusal is the *StatusError of library's entry point refusing op with
+// code and the library's last_error text. That text starts with the C name
+// of the status ("HC_ERR_OVERLOADED: ..."), which is dropped; code
+// StatusOK means the entry point returned no status (new), and the code is
+// then the one the text names (StatusInvalidArg if it names none).
+func Refusal(library, op string, code int, lastError string) *StatusError {
+	named := StatusOK
+	for c, name := range statusNames {
+		if rest, ok := strings.CutPrefix(lastError, name+": "); ok && c != StatusOK {
+			named, lastError = c, rest
+			break
+		}
 	}
-	return fmt.Sprintf("%s: %s", e.Op, e.Detail)
+	if code == StatusOK {
+		code = named
+		if code == StatusOK {
+			code = StatusInvalidArg
+		}
+	}
+	return &StatusError{Library: library, Op: op, Code: code, Detail: lastError}
+}
+
+func (e *StatusError) Error() string {
+	prefix := ""
+	if e.Library != "" {
+		prefix = e.Library + ": "
+	}
+	if e.Code == StatusInvalidContext {
+		return prefix + StatusText(e.Code)
+	}
+	text := prefix + e.Op + ": " + StatusText(e.Code)
+	if e.Detail != "" {
+		text += ": " + e.Detail
+	}
+	return text
 }
 
 // Is makes a refused call on a closed context match ErrClosed.
@@ -144,7 +237,7 @@ func (e *CallError) Error() string {
 		if outcome == OutcomeOK {
 			outcome = OutcomeErr
 		}
-		return e.Method + ": " + OutcomeName(outcome)
+		return e.Method + ": " + OutcomeText(outcome)
 	}
 	return e.Method + ": " + e.Message
 }

@@ -72,9 +72,9 @@ func TestReplyOK(t *testing.T) {
 
 func TestCallErrorWithoutText(t *testing.T) {
 	for outcome, want := range map[int]string{
-		OutcomePanic: "m: RET_PANIC",
+		OutcomePanic: "m: handler panicked",
 		42:           "m: outcome 42",
-		OutcomeOK:    "m: RET_ERR", // a CallError built without an outcome
+		OutcomeOK:    "m: failed", // a CallError built without an outcome
 	} {
 		if got := (&CallError{Method: "m", Outcome: outcome}).Error(); got != want {
 			t.Errorf("outcome %d: Error() = %q, want %q", outcome, got, want)
@@ -93,5 +93,37 @@ func TestErrTimedOutIsDeadlineExceeded(t *testing.T) {
 	}
 	if errors.Is(context.DeadlineExceeded, ErrTimedOut) {
 		t.Error("context.DeadlineExceeded (the caller's own ctx) matches ErrTimedOut")
+	}
+}
+
+// TestStatusErrorText: a refusal's text names the library and the operation
+// in Go's words, never a C status name; closed is "<library>: closed".
+func TestStatusErrorText(t *testing.T) {
+	tests := []struct {
+		code      int
+		lastError string
+		want      string
+	}{
+		{StatusInvalidContext, "HC_ERR_INVALID_CONTEXT: ctx is not a live context (destroyed, or never created)", "demo: closed"},
+		{StatusOverloaded, "HC_ERR_OVERLOADED: 1 requests already pending (max_pending_requests)", "demo: login: overloaded: 1 requests already pending (max_pending_requests)"},
+		{StatusUnknownMethod, "HC_ERR_UNKNOWN_METHOD: no method 'x'", "demo: login: unknown method: no method 'x'"},
+		{StatusPanic, "", "demo: login: library panicked"},
+		{-42, "HC_ERR_NEW: from a newer library", "demo: login: status -42: HC_ERR_NEW: from a newer library"},
+		// new returns no status: the text's C name gives it.
+		{StatusOK, "HC_ERR_INVALID_ARG: config key 'spin_us' must be between 0 and 10000", "demo: login: invalid argument: config key 'spin_us' must be between 0 and 10000"},
+		{StatusOK, "HC_ERR_OVERLOADED: the process-wide context table is full", "demo: login: overloaded: the process-wide context table is full"},
+		{StatusOK, "no name", "demo: login: invalid argument: no name"},
+	}
+	for _, tt := range tests {
+		err := Refusal("demo", "login", tt.code, tt.lastError)
+		if got := err.Error(); got != tt.want {
+			t.Errorf("Refusal(%d, %q) = %q, want %q", tt.code, tt.lastError, got, tt.want)
+		}
+		if got, want := errors.Is(err, ErrClosed), err.Code == StatusInvalidContext; got != want {
+			t.Errorf("%q: errors.Is(err, ErrClosed) = %v, want %v", err, got, want)
+		}
+	}
+	if got := Refusal("demo", "new", StatusOK, "HC_ERR_OVERLOADED: full").Code; got != StatusOverloaded {
+		t.Errorf("new's refusal code = %d, want StatusOverloaded", got)
 	}
 }

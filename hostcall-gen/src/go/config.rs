@@ -27,6 +27,23 @@ pub struct GoOption {
     pub key: &'static str,
     /// The expression giving the key's number.
     pub value: &'static str,
+    /// The condition under which the option is refused, and the refusal's
+    /// format string and its argument (`n < 1 || n > 16777215`,
+    /// `"WithMaxInFlight(%d): must be between 1 and 16777215"`, `n`); none
+    /// when every value of the parameter is accepted. The same range the
+    /// library checks, from the same key list, so that the error names the
+    /// option rather than the key.
+    pub check: Option<Check>,
+}
+
+/// A refusal of an option's value.
+pub struct Check {
+    /// The Go condition on the parameter.
+    pub cond: String,
+    /// The Go string literal of the message's format (without quotes).
+    pub format: String,
+    /// The parameter's name.
+    pub arg: &'static str,
 }
 
 /// The options, in the ABI's order.
@@ -36,6 +53,7 @@ pub fn options(keys: &[ConfigKey]) -> Vec<GoOption> {
 
 fn option(key: &ConfigKey) -> GoOption {
     let name = format!("With{}", Name::new(key.setting).upper_camel());
+    let check = check(key, &name);
     let (param, value) = match key.value {
         ConfigValue::Count { max, .. } if max <= u64::from(u32::MAX) => ("n uint32", "uint64(n)"),
         ConfigValue::Count { .. } => ("n uint64", "n"),
@@ -59,6 +77,49 @@ fn option(key: &ConfigKey) -> GoOption {
         param,
         key: key.key,
         value,
+        check,
+    }
+}
+
+/// The Go check of an option's value: the key's range, in the parameter's
+/// terms (a duration's limit in Go's notation: `10ms`).
+fn check(key: &ConfigKey, name: &str) -> Option<Check> {
+    match key.value {
+        ConfigValue::Count { min, max } => {
+            let type_max = if max <= u64::from(u32::MAX) {
+                u64::from(u32::MAX)
+            } else {
+                u64::MAX
+            };
+            let (cond, rule) = match (min > 0, max < type_max) {
+                (false, false) => return None,
+                (true, false) => (format!("n < {min}"), format!("at least {min}")),
+                (false, true) => (format!("n > {max}"), format!("at most {max}")),
+                (true, true) => (
+                    format!("n < {min} || n > {max}"),
+                    format!("between {min} and {max}"),
+                ),
+            };
+            Some(Check {
+                cond,
+                format: format!("{name}(%d): must be {rule}"),
+                arg: "n",
+            })
+        }
+        ConfigValue::Duration { unit, max } => {
+            if max == u64::MAX {
+                return None;
+            }
+            let limit = match unit {
+                TimeUnit::Millis => "time.Millisecond",
+                TimeUnit::Micros => "time.Microsecond",
+            };
+            Some(Check {
+                cond: format!("ceilUnits(d, {limit}) > {max}"),
+                format: format!("{name}(%v): must be at most {}", duration(key, max)),
+                arg: "d",
+            })
+        }
     }
 }
 
@@ -134,5 +195,17 @@ mod tests {
         );
         let spin = options[3].doc.replace("\n// ", " ");
         assert!(spin.contains("(default 50µs, at most 10ms)"), "{spin}");
+        let check = options[0]
+            .check
+            .as_ref()
+            .expect("max_in_flight has a range");
+        assert_eq!(check.cond, "n < 1 || n > 16777215");
+        assert_eq!(
+            check.format,
+            "WithMaxInFlight(%d): must be between 1 and 16777215"
+        );
+        assert!(options[1].check.is_none() && options[2].check.is_none());
+        let check = options[3].check.as_ref().expect("spin has a limit");
+        assert_eq!(check.format, "WithSpin(%v): must be at most 10ms");
     }
 }

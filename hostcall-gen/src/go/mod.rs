@@ -436,7 +436,7 @@ fn record(p: &str, record: &Record) -> GoRecord {
         run.push(vec![
             exported(&field.name),
             go_type(&field.ty),
-            format!("`cbor:\"{}\"`", field.name),
+            format!("`cbor:\"{0}\" json:\"{0}\"`", field.name),
         ]);
     }
     fields.extend(align(&run).into_iter().map(|l| format!("\t{l}")));

@@ -119,6 +119,8 @@ type Context struct {
 
 type options struct {
 	config map[string]uint64
+	// err is the first option refused, naming it.
+	err error
 }
 
 // Option configures New.
@@ -127,7 +129,20 @@ type Option func(*options)
 
 {{ option.doc }}
 func {{ option.name }}({{ option.param }}) Option {
+{%- match option.check %}
+{%- when Some with (check) %}
+	return func(o *options) {
+		if {{ check.cond }} {
+			if o.err == nil {
+				o.err = fmt.Errorf("{{ check.format }}", {{ check.arg }})
+			}
+			return
+		}
+		o.config["{{ option.key }}"] = {{ option.value }}
+	}
+{%- when None %}
 	return func(o *options) { o.config["{{ option.key }}"] = {{ option.value }} }
+{%- endmatch %}
 }
 {%- endfor %}
 
@@ -148,8 +163,10 @@ func takeDetail(detail *C.char) string {
 	return C.GoString(detail)
 }
 
+// refused is the error of an entry point's refusal: a *hostcall.StatusError
+// of this package, for op ("login", "register fetch_profile").
 func refused(op string, status C.hcgo_status) error {
-	return &hostcall.StatusError{Op: op, Code: int(status.code), Detail: takeDetail(status.detail)}
+	return hostcall.Refusal("{{ p }}", op, int(status.code), takeDetail(status.detail))
 }
 
 // New creates a Context.
@@ -161,15 +178,26 @@ func New(opts ...Option) (*Context, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	config, err := hostcall.Encode(o.config)
+	if o.err != nil {
+		// The library would refuse the value as well, naming its config
+		// key; this names the option.
+		return nil, &hostcall.StatusError{Library: "{{ p }}", Op: "new", Code: hostcall.StatusInvalidArg, Detail: o.err.Error()}
+	}
+	return open(o.config)
+}
+
+// open creates a Context from a config map, checked by the library only.
+func open(config map[string]uint64) (*Context, error) {
+	encoded, err := hostcall.Encode(config)
 	if err != nil {
 		return nil, err
 	}
-	cConfig := C.CBytes(config)
+	cConfig := C.CBytes(encoded)
 	defer C.free(cConfig)
-	created := C.hcgo_new((*C.char)(cConfig), C.size_t(len(config)))
+	created := C.hcgo_new((*C.char)(cConfig), C.size_t(len(encoded)))
 	if created.handle == 0 {
-		return nil, fmt.Errorf("{{ p }}: new: %s", takeDetail(created.detail))
+		// new returns no status: Refusal reads it from the detail.
+		return nil, hostcall.Refusal("{{ p }}", "new", hostcall.StatusOK, takeDetail(created.detail))
 	}
 	c := &Context{handle: created.handle}
 	c.rt, err = hostcall.NewRuntime(c.complete)
@@ -222,7 +250,7 @@ func (c *Context) call(ctx context.Context, method string, cMethod *C.char, requ
 	status := C.hcgo_call(c.handle, cMethod, ptr, C.size_t(len(request)), C.uint64_t(key), &id)
 	if status.code != hostcall.StatusOK {
 		c.rt.Forget(key)
-		return hostcall.Reply{}, refused("{{ p }}: "+method, status)
+		return hostcall.Reply{}, refused(method, status)
 	}
 	return c.rt.WaitCancellable(ctx, method, key, replies, func() int {
 		return int(C.hcgo_cancel(c.handle, id))
@@ -235,7 +263,7 @@ func (c *Context) call(ctx context.Context, method string, cMethod *C.char, requ
 func (c *Context) await(ctx context.Context, method string, key uint64, replies chan hostcall.Reply, status C.hcgo_status) (hostcall.Reply, error) {
 	if status.code != hostcall.StatusOK {
 		c.rt.Forget(key)
-		return hostcall.Reply{}, refused("{{ p }}: "+method, status)
+		return hostcall.Reply{}, refused(method, status)
 	}
 	reply, err := c.rt.Wait(ctx, key, replies)
 	if err != nil {
@@ -356,7 +384,7 @@ func (c *Context) Register{{ h.name }}(fn {{ h.signature }}) error {
 	})
 	status := C.hcgo_register(c.handle, hostFns.{{ h.table }}, C.uint64_t(key))
 	if status.code != hostcall.StatusOK {
-		return refused("{{ p }}: register {{ h.f.name }}", status)
+		return refused("register {{ h.f.name }}", status)
 	}
 	return nil
 }
