@@ -24,23 +24,10 @@
 /* Requests each stress thread issues, unless argv[1] says otherwise. */
 #define DEFAULT_PER_THREAD 400
 
-static void *new_context(const char *key, uint64_t value) {
-    uint8_t buf[64];
-    cbor_enc e;
-    cbor_enc_init(&e, buf, sizeof buf);
-    if (key) {
-        cbor_put_map(&e, 1);
-        cbor_put_cstr(&e, key);
-        cbor_put_uint(&e, value);
-    }
-    void *ctx = demo_new(key ? cbor_enc_data(&e) : NULL, e.len);
-    CHECK(ctx != NULL, "demo_new(%s = %llu): %s", key ? key : "defaults", (unsigned long long)value, hc_last_error());
-    return ctx;
-}
 
 /* A default context whose fetch_profile holds its tokens in h. */
 static void *held_context(hc_held *h, const char *key, uint64_t value) {
-    void *ctx = new_context(key, value);
+    void *ctx = hc_new_context(key, value);
     hc_held_init(h);
     CHECK_STATUS(demo_register_host_fn_cancellable(ctx, DEMO_HOST_FN_FETCH_PROFILE, hc_held_fn, hc_held_cancel, h),
                  HC_OK);
@@ -420,7 +407,7 @@ static void test_ids_increase(void) {
     hc_held_free(&h);
 
     /* A new context counts from 1 again. */
-    void *ctx2 = new_context(NULL, 0);
+    void *ctx2 = hc_new_context(NULL, 0);
     hc_reply r;
     uint64_t id = 0;
     CHECK_STATUS(add_c(ctx2, 1, 2, &r, &id), HC_OK);
@@ -569,7 +556,7 @@ static void self_cancel_notifier(uint64_t token, void *user_data) {
 
 static void test_cancel_from_host_fn(void) {
     for (int mode = 0; mode < SELF_MODES; mode++) {
-        void *ctx = new_context(NULL, 0);
+        void *ctx = hc_new_context(NULL, 0);
         self_cancel *s = calloc(1, sizeof *s);
         HC_REQUIRE(s != NULL, "calloc");
         s->ctx = ctx;
@@ -669,7 +656,7 @@ static void cancelling_listener(int ret, const char *msg, size_t len, void *user
 static void test_cancel_from_notifier_and_listener(void) {
     hc_held h;
     hc_held_init(&h);
-    void *ctx = new_context(NULL, 0);
+    void *ctx = hc_new_context(NULL, 0);
     CHECK_STATUS(demo_register_host_fn_cancellable(ctx, DEMO_HOST_FN_FETCH_PROFILE, hc_held_fn, cancelling_notifier, &h),
                  HC_OK);
 
@@ -1272,7 +1259,7 @@ static void test_many_threads(int per_thread, uint64_t seed) {
     tokmap_init(&st.map, (size_t)st.total);
     bag_init(&st.bag, st.total);
     st.bag.min = 48; /* helpers complete in random order among at least 48 held calls */
-    st.ctx = new_context(NULL, 0);
+    st.ctx = hc_new_context(NULL, 0);
     CHECK_STATUS(demo_register_host_fn_cancellable(st.ctx, DEMO_HOST_FN_FETCH_PROFILE, st_fetch, st_cancelled, NULL),
                  HC_OK);
 
@@ -1483,7 +1470,7 @@ static void test_cancel_racing_destroy(int rounds, uint64_t seed) {
         tokmap_init(&dr.map, DR_REQS);
         bag_init(&dr.bag, DR_REQS);
         HC_REQUIRE(pthread_barrier_init(&dr.go, NULL, DR_CANCELLERS + 3) == 0, "barrier init");
-        dr.ctx = new_context(NULL, 0);
+        dr.ctx = hc_new_context(NULL, 0);
         CHECK_STATUS(
             demo_register_host_fn_cancellable(dr.ctx, DEMO_HOST_FN_FETCH_PROFILE, dr_fetch, dr_cancelled, NULL), HC_OK);
         int logins = 0;

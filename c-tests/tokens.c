@@ -13,19 +13,6 @@
 
 static const uint64_t INVENTED_SEED = 0x5eed;
 
-static void *new_context(const char *key, uint64_t value) {
-    uint8_t buf[64];
-    cbor_enc e;
-    cbor_enc_init(&e, buf, sizeof buf);
-    if (key) {
-        cbor_put_map(&e, 1);
-        cbor_put_cstr(&e, key);
-        cbor_put_uint(&e, value);
-    }
-    void *ctx = demo_new(key ? cbor_enc_data(&e) : NULL, e.len);
-    CHECK(ctx != NULL, "demo_new(%s = %llu): %s", key ? key : "defaults", (unsigned long long)value, hc_last_error());
-    return ctx;
-}
 
 static void call_one(void *ctx, const char *method, const char *arg, hc_reply *r) {
     uint8_t buf[128];
@@ -76,7 +63,7 @@ static void fetch_inline_remember(uint64_t token, const char *req, size_t len, v
 }
 
 static void test_late_double_invented(void) {
-    void *ctx = new_context(NULL, 0);
+    void *ctx = hc_new_context(NULL, 0);
     hc_held held;
     hc_reply p, q, r;
     hc_rng rng;
@@ -171,7 +158,7 @@ static void test_late_double_invented(void) {
     hc_reply_free(&r);
 
     /* Tokens belong to their context: a live token of ctx means nothing to another. */
-    void *other = new_context(NULL, 0);
+    void *other = hc_new_context(NULL, 0);
     CHECK_STATUS(demo_register_host_fn(ctx, DEMO_HOST_FN_FETCH_PROFILE, hc_held_fn, &held), HC_OK);
     call_one(ctx, DEMO_METHOD_LOGIN, "mine", &r);
     hc_held_wait_calls(&held, 4);
@@ -188,7 +175,7 @@ static void test_late_double_invented(void) {
 }
 
 static void test_timeout(void) {
-    void *ctx = new_context("host_call_timeout_ms", 50);
+    void *ctx = hc_new_context("host_call_timeout_ms", 50);
     hc_held held;
     hc_reply r;
     hc_held_init(&held);
@@ -230,7 +217,7 @@ static void test_timeout(void) {
 }
 
 static void test_select_cancel(void) {
-    void *ctx = new_context(NULL, 0);
+    void *ctx = hc_new_context(NULL, 0);
     hc_held held;
     hc_reply r;
     const char *ids[3] = {"a", "b", "c"};
@@ -287,7 +274,7 @@ static void test_select_cancel(void) {
 }
 
 static void test_overload(void) {
-    void *ctx = new_context("max_in_flight", 2);
+    void *ctx = hc_new_context("max_in_flight", 2);
     hc_held held;
     hc_reply r;
     const char *ids[3] = {"a", "b", "c"};

@@ -141,6 +141,21 @@ static inline const char *hc_last_error(void) {
     } while (0)
 
 /* Whether `len` bytes at `text` contain the C string `needle`. */
+/* A context with one config key set (`key` NULL: the defaults). */
+static inline HC_UNUSED void *hc_new_context(const char *key, uint64_t value) {
+    uint8_t buf[64];
+    cbor_enc e;
+    cbor_enc_init(&e, buf, sizeof buf);
+    if (key) {
+        cbor_put_map(&e, 1);
+        cbor_put_cstr(&e, key);
+        cbor_put_uint(&e, value);
+    }
+    void *ctx = demo_new(key ? cbor_enc_data(&e) : NULL, e.len);
+    CHECK(ctx != NULL, "demo_new(%s = %llu): %s", key ? key : "defaults", (unsigned long long)value, hc_last_error());
+    return ctx;
+}
+
 static inline bool hc_contains(const char *text, size_t len, const char *needle) {
     size_t n = strlen(needle);
     if (text == NULL || n > len) {
