@@ -25,6 +25,9 @@ pub struct Code {
     pub value: i32,
     /// One-line meaning.
     pub doc: &'static str,
+    /// A few lowercase words for error texts (`overloaded`, `closed`),
+    /// which bindings build their messages on.
+    pub phrase: &'static str,
 }
 
 impl Code {
@@ -40,26 +43,26 @@ impl Code {
 
 /// Declares each code as a constant and lists it in `$table`.
 macro_rules! codes {
-    ($(#[$table_doc:meta])* $table:ident: $($name:ident = $value:literal => $doc:literal;)*) => {
+    ($(#[$table_doc:meta])* $table:ident: $($name:ident = $value:literal, $phrase:literal => $doc:literal;)*) => {
         $(#[doc = $doc] pub const $name: i32 = $value;)*
 
         $(#[$table_doc])*
-        pub const $table: &[Code] = &[$(Code { name: stringify!($name), value: $value, doc: $doc }),*];
+        pub const $table: &[Code] = &[$(Code { name: stringify!($name), value: $value, doc: $doc, phrase: $phrase }),*];
     };
 }
 
 codes! {
     /// Every status code, in numeric order from `HC_OK` downwards.
     STATUS_CODES:
-    HC_OK = 0 => "The call was accepted.";
-    HC_ERR_NULL_ARG = -1 => "A required pointer (ctx, method, name, event, callback, or a payload with len > 0) was NULL.";
-    HC_ERR_INVALID_ARG = -2 => "An argument was unusable: unknown host fn or event name, bad outcome code, unknown listener id.";
-    HC_ERR_INVALID_CONTEXT = -3 => "The context was destroyed or never existed; no memory behind it was touched.";
-    HC_ERR_UNKNOWN_TOKEN = -4 => "The token is not awaiting completion: unknown, already completed, cancelled or timed out.";
-    HC_ERR_UNKNOWN_METHOD = -5 => "The library exports no method of that name.";
-    HC_ERR_SHUTTING_DOWN = -6 => "The context is shutting down and accepts no new work.";
-    HC_ERR_OVERLOADED = -7 => "A configured bound was reached (max_pending_requests).";
-    HC_ERR_PANIC = -8 => "A panic was caught inside the entry point; nothing was done.";
+    HC_OK = 0, "ok" => "The call was accepted.";
+    HC_ERR_NULL_ARG = -1, "null argument" => "A required pointer (ctx, method, name, event, callback, or a payload with len > 0) was NULL.";
+    HC_ERR_INVALID_ARG = -2, "invalid argument" => "An argument was unusable: unknown host fn or event name, bad outcome code, unknown listener id.";
+    HC_ERR_INVALID_CONTEXT = -3, "closed" => "The context was destroyed or never existed; no memory behind it was touched.";
+    HC_ERR_UNKNOWN_TOKEN = -4, "unknown host call" => "The token is not awaiting completion: unknown, already completed, cancelled or timed out.";
+    HC_ERR_UNKNOWN_METHOD = -5, "unknown method" => "The library exports no method of that name.";
+    HC_ERR_SHUTTING_DOWN = -6, "shutting down" => "The context is shutting down and accepts no new work.";
+    HC_ERR_OVERLOADED = -7, "overloaded" => "A configured bound was reached (max_pending_requests).";
+    HC_ERR_PANIC = -8, "library panicked" => "A panic was caught inside the entry point; nothing was done.";
 }
 
 codes! {
@@ -67,16 +70,16 @@ codes! {
     /// failures have a code each, their payload UTF-8 text that still says
     /// what happened.
     OUTCOME_CODES:
-    RET_OK = 0 => "Success: the payload is CBOR.";
-    RET_ERR = 1 => "Failure: the payload is the library's UTF-8 error text.";
-    RET_SHUTTING_DOWN = 2 => "The context is shutting down: the request or host call was ended by teardown.";
-    RET_OVERLOADED = 3 => "A configured bound was reached (max_in_flight host calls already outstanding).";
-    RET_TIMED_OUT = 4 => "A host call timed out (host_call_timeout_ms) and was cancelled.";
-    RET_CANCELLED = 5 => "The request was cancelled before it finished.";
-    RET_NOT_REGISTERED = 6 => "A host fn the request needed is not registered.";
-    RET_INVALID_ARG = 7 => "Arguments, or a host's reply, that do not decode as the declared types.";
-    RET_PANIC = 8 => "The handler panicked; the context goes on.";
-    RET_ERR_TYPED = 9 => "Failure with a typed error: the payload is the CBOR of the library's error value.";
+    RET_OK = 0, "ok" => "Success: the payload is CBOR.";
+    RET_ERR = 1, "failed" => "Failure: the payload is the library's UTF-8 error text.";
+    RET_SHUTTING_DOWN = 2, "shutting down" => "The context is shutting down: the request or host call was ended by teardown.";
+    RET_OVERLOADED = 3, "overloaded" => "A configured bound was reached (max_in_flight host calls already outstanding).";
+    RET_TIMED_OUT = 4, "host call timed out" => "A host call timed out (host_call_timeout_ms) and was cancelled.";
+    RET_CANCELLED = 5, "cancelled" => "The request was cancelled before it finished.";
+    RET_NOT_REGISTERED = 6, "host fn not registered" => "A host fn the request needed is not registered.";
+    RET_INVALID_ARG = 7, "invalid argument" => "Arguments, or a host's reply, that do not decode as the declared types.";
+    RET_PANIC = 8, "handler panicked" => "The handler panicked; the context goes on.";
+    RET_ERR_TYPED = 9, "failed with a typed error" => "Failure with a typed error: the payload is the CBOR of the library's error value.";
 }
 
 /// Whether an outcome code is a failure: anything but `RET_OK`.

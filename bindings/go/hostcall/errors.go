@@ -95,19 +95,6 @@ func OutcomeName(outcome int) string {
 	return fmt.Sprintf("outcome %d", outcome)
 }
 
-// statusTexts say what each refusal means, in the words of error texts.
-var statusTexts = map[int]string{
-	StatusOK:             "ok",
-	StatusNullArg:        "nil argument",
-	StatusInvalidArg:     "invalid argument",
-	StatusInvalidContext: "closed",
-	StatusUnknownToken:   "unknown host call",
-	StatusUnknownMethod:  "unknown method",
-	StatusShuttingDown:   "shutting down",
-	StatusOverloaded:     "overloaded",
-	StatusPanic:          "library panicked",
-}
-
 // StatusText is what a status code means, as error texts say it: "closed",
 // "overloaded", "invalid argument"; "status -42" for a code this package
 // does not know.
@@ -116,20 +103,6 @@ func StatusText(code int) string {
 		return text
 	}
 	return fmt.Sprintf("status %d", code)
-}
-
-// outcomeTexts say what each failure outcome means, for a CallError whose
-// reply carried no text.
-var outcomeTexts = map[int]string{
-	OutcomeErr:           "failed",
-	OutcomeShuttingDown:  "shutting down",
-	OutcomeOverloaded:    "overloaded",
-	OutcomeTimedOut:      "host call timed out",
-	OutcomeCancelled:     "cancelled",
-	OutcomeNotRegistered: "host fn not registered",
-	OutcomeInvalidArg:    "invalid argument",
-	OutcomePanic:         "handler panicked",
-	OutcomeErrTyped:      "failed with a typed error",
 }
 
 // OutcomeText is what a failure outcome code means, as error texts say it:

@@ -76,3 +76,31 @@ var outcomeNames = map[int]string{
 	OutcomePanic:         "RET_PANIC",
 	OutcomeErrTyped:      "RET_ERR_TYPED",
 }
+
+// statusTexts say what each status means, in the words of error texts
+// (the ABI list's phrases), for StatusText.
+var statusTexts = map[int]string{
+	StatusOK:             "ok",
+	StatusNullArg:        "null argument",
+	StatusInvalidArg:     "invalid argument",
+	StatusInvalidContext: "closed",
+	StatusUnknownToken:   "unknown host call",
+	StatusUnknownMethod:  "unknown method",
+	StatusShuttingDown:   "shutting down",
+	StatusOverloaded:     "overloaded",
+	StatusPanic:          "library panicked",
+}
+
+// outcomeTexts say what each failure outcome means, for a CallError whose
+// reply carried no text (OutcomeText).
+var outcomeTexts = map[int]string{
+	OutcomeErr:           "failed",
+	OutcomeShuttingDown:  "shutting down",
+	OutcomeOverloaded:    "overloaded",
+	OutcomeTimedOut:      "host call timed out",
+	OutcomeCancelled:     "cancelled",
+	OutcomeNotRegistered: "host fn not registered",
+	OutcomeInvalidArg:    "invalid argument",
+	OutcomePanic:         "handler panicked",
+	OutcomeErrTyped:      "failed with a typed error",
+}

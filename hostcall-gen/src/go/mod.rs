@@ -189,6 +189,10 @@ struct Status {
     names: Vec<String>,
     /// The lines of the outcome names map, aligned.
     outcome_names: Vec<String>,
+    /// The lines of the status texts map (failures only), aligned.
+    texts: Vec<String>,
+    /// The lines of the outcome texts map (failures only), aligned.
+    outcome_texts: Vec<String>,
 }
 
 /// An ABI code as a Go constant.
@@ -197,6 +201,7 @@ struct GoCode {
     c: &'static str,
     value: i32,
     doc: &'static str,
+    phrase: &'static str,
 }
 
 /// Renders the Go package of a library: `(file name, contents)` pairs.
@@ -270,21 +275,30 @@ pub fn runtime_files(abi: &Abi) -> Files {
                 c: code.name,
                 value: code.value,
                 doc: code.doc,
+                phrase: code.phrase,
             })
             .collect::<Vec<_>>()
     };
-    let rows = |codes: &[GoCode]| -> Vec<String> {
+    let rows = |codes: &[&GoCode], value: fn(&GoCode) -> &'static str| -> Vec<String> {
         let rows: Vec<Vec<String>> = codes
             .iter()
-            .map(|s| vec![format!("{}:", s.name), format!("\"{}\",", s.c)])
+            .map(|s| vec![format!("{}:", s.name), format!("\"{}\",", value(s))])
             .collect();
         align(&rows)
     };
     let statuses = codes("Status", abi.status_codes);
     let outcomes = codes("Outcome", abi.outcome_codes);
+    let all_statuses: Vec<&GoCode> = statuses.iter().collect();
+    let all_outcomes: Vec<&GoCode> = outcomes.iter().collect();
+    let failures: Vec<&GoCode> = outcomes
+        .iter()
+        .filter(|c| c.value != hostcall_abi::codes::RET_OK)
+        .collect();
     let status = Status {
-        names: rows(&statuses),
-        outcome_names: rows(&outcomes),
+        names: rows(&all_statuses, |c| c.c),
+        outcome_names: rows(&all_outcomes, |c| c.c),
+        texts: rows(&all_statuses, |c| c.phrase),
+        outcome_texts: rows(&failures, |c| c.phrase),
         outcomes,
         statuses,
     };

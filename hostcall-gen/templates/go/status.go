@@ -33,3 +33,19 @@ var outcomeNames = map[int]string{
 	{{ line }}
 {%- endfor %}
 }
+
+// statusTexts say what each status means, in the words of error texts
+// (the ABI list's phrases), for StatusText.
+var statusTexts = map[int]string{
+{%- for line in texts %}
+	{{ line }}
+{%- endfor %}
+}
+
+// outcomeTexts say what each failure outcome means, for a CallError whose
+// reply carried no text (OutcomeText).
+var outcomeTexts = map[int]string{
+{%- for line in outcome_texts %}
+	{{ line }}
+{%- endfor %}
+}
