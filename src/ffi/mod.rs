@@ -334,77 +334,75 @@ unsafe fn submit(
     user_data: *mut c_void,
     call_id: Option<*mut u64>,
 ) -> c_int {
-    {
-        if ctx.is_null() {
-            return fail(HC_ERR_NULL_ARG, "ctx is NULL");
-        }
-        // SAFETY: forwarded caller obligation.
-        let method = match unsafe { name(method, "method") } {
-            Ok(method) => method,
-            Err(status) => return status,
-        };
-        let Some(callback) = callback else {
-            return fail(HC_ERR_NULL_ARG, "callback is NULL");
-        };
-        // SAFETY: forwarded caller obligation.
-        let request = match unsafe { bytes(req, req_len, "req") } {
-            Ok(request) => request,
-            Err(status) => return status,
-        };
-        let shared = match enter(library, ctx) {
-            Ok(shared) => shared,
-            Err(status) => return status,
-        };
-        if shared.is_closing() {
-            return fail(HC_ERR_SHUTTING_DOWN, "the context's event loop has failed");
-        }
-        let handler = match method {
-            Ok(method) => match library.handler(method) {
-                Some(handler) => handler,
-                None => {
-                    return fail(
-                        HC_ERR_UNKNOWN_METHOD,
-                        format!(
-                            "library '{}' has no method '{method}'",
-                            library.def().prefix
-                        ),
-                    );
-                }
-            },
-            Err(problem) => return fail(HC_ERR_UNKNOWN_METHOD, problem),
-        };
-        if let Err(status) = admit(&shared) {
-            return status;
-        }
-        let invocation = match catch_unwind(AssertUnwindSafe(|| (handler.decode)(request))) {
-            Ok(Ok(invocation)) => invocation,
-            Ok(Err(problem)) => Invocation::Failed(bad_request(handler.name, problem)),
-            Err(payload) => Invocation::Failed(panicked(handler.name, &*payload)),
-        };
-        let reply = match call_id {
-            None => ReplyTo::new(
+    if ctx.is_null() {
+        return fail(HC_ERR_NULL_ARG, "ctx is NULL");
+    }
+    // SAFETY: forwarded caller obligation.
+    let method = match unsafe { name(method, "method") } {
+        Ok(method) => method,
+        Err(status) => return status,
+    };
+    let Some(callback) = callback else {
+        return fail(HC_ERR_NULL_ARG, "callback is NULL");
+    };
+    // SAFETY: forwarded caller obligation.
+    let request = match unsafe { bytes(req, req_len, "req") } {
+        Ok(request) => request,
+        Err(status) => return status,
+    };
+    let shared = match enter(library, ctx) {
+        Ok(shared) => shared,
+        Err(status) => return status,
+    };
+    if shared.is_closing() {
+        return fail(HC_ERR_SHUTTING_DOWN, "the context's event loop has failed");
+    }
+    let handler = match method {
+        Ok(method) => match library.handler(method) {
+            Some(handler) => handler,
+            None => {
+                return fail(
+                    HC_ERR_UNKNOWN_METHOD,
+                    format!(
+                        "library '{}' has no method '{method}'",
+                        library.def().prefix
+                    ),
+                );
+            }
+        },
+        Err(problem) => return fail(HC_ERR_UNKNOWN_METHOD, problem),
+    };
+    if let Err(status) = admit(&shared) {
+        return status;
+    }
+    let invocation = match catch_unwind(AssertUnwindSafe(|| (handler.decode)(request))) {
+        Ok(Ok(invocation)) => invocation,
+        Ok(Err(problem)) => Invocation::Failed(bad_request(handler.name, problem)),
+        Err(payload) => Invocation::Failed(panicked(handler.name, &*payload)),
+    };
+    let reply = match call_id {
+        None => ReplyTo::new(
+            Callback::Bytes(callback),
+            UserData(user_data),
+            &handler.name,
+        ),
+        Some(call_id) => {
+            let id = shared.routes.next_id();
+            // SAFETY: valid for a write (this function's contract);
+            // written before the route is in the table, so before any
+            // cancel can take the reply and any reply can run.
+            unsafe { *call_id = id };
+            let route = shared.routes.open(
+                id,
                 Callback::Bytes(callback),
                 UserData(user_data),
                 &handler.name,
-            ),
-            Some(call_id) => {
-                let id = shared.routes.next_id();
-                // SAFETY: valid for a write (this function's contract);
-                // written before the route is in the table, so before any
-                // cancel can take the reply and any reply can run.
-                unsafe { *call_id = id };
-                let route = shared.routes.open(
-                    id,
-                    Callback::Bytes(callback),
-                    UserData(user_data),
-                    &handler.name,
-                );
-                ReplyTo::routed(route)
-            }
-        };
-        shared.send(Msg::Request(Request { invocation, reply }));
-        HC_OK
-    }
+            );
+            ReplyTo::routed(route)
+        }
+    };
+    shared.send(Msg::Request(Request { invocation, reply }));
+    HC_OK
 }
 
 /// `<lib>_register_host_fn`: [`register_host_fn_cancellable`] without a
