@@ -684,15 +684,16 @@ static void op_complete_invented(void) {
     atomic_fetch_add(&st_refused_invented, 1);
 }
 
-/* Every outcome code but RET_OK and RET_ERR (a host may complete with those
- * two only), one not defined yet, and some that never were. */
+/* Every outcome code but RET_OK, RET_ERR and RET_ERR_TYPED (a host may
+ * complete with those three only), one not defined yet, and some that never
+ * were. */
 static const int bad_rets[] = {RET_SHUTTING_DOWN,  RET_OVERLOADED,  RET_TIMED_OUT, RET_CANCELLED,
-                               RET_NOT_REGISTERED, RET_INVALID_ARG, RET_PANIC,     RET_ERR_TYPED,
+                               RET_NOT_REGISTERED, RET_INVALID_ARG, RET_PANIC,
                                RET_ERR_TYPED + 1,  -1,              99,            INT32_MIN,
                                INT32_MAX};
 #define BAD_RETS (sizeof bad_rets / sizeof bad_rets[0])
 
-/* A pooled token with an outcome code that is neither RET_OK nor RET_ERR,
+/* A pooled token with an outcome code a host may not give,
  * or a NULL payload with a length, or a NULL context: refused, and the
  * token stays as it was. */
 static void op_complete_bad(void) {

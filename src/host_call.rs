@@ -31,21 +31,116 @@ use serde::de::DeserializeOwned;
 
 use crate::abi::{FFIHostCancelFn, UserData};
 use crate::context::event_loop::LoopState;
-use crate::core::inflight::{Cancel, Completion};
+use std::ffi::c_int;
+
+use crate::abi::status::{RET_ERR, RET_ERR_TYPED, RET_OK};
+use crate::core::inflight::{Answer, Cancel, Completion};
 use crate::error::HostError;
 use crate::library::HostFnDef;
+use crate::library::describe::TypedError;
 
 /// A call into the host, awaiting its typed result.
 ///
 /// Returned by the functions `host_fn!` declares. Runs on the context's loop
 /// thread (it is `!Send`); dropping it before it finishes cancels the call.
+///
+/// `E` is the host fn's declared error type: [`Untyped`] for a host fn
+/// declared `-> T` (it yields `Result<T, HostError>`, the host's error text
+/// being [`HostError::Host`]), or a [`TypedError`] for one declared
+/// `-> Result<T, E>` (it yields `Result<Result<T, E>, HostError>`: the
+/// inner error is what the host completed with, `RET_ERR_TYPED`; the outer
+/// one is everything else).
 #[must_use = "a host call does nothing until it is awaited"]
-pub struct HostCall<T> {
+pub struct HostCall<T, E = Untyped> {
     def: &'static HostFnDef,
     /// `None`: the context's `host_call_timeout_ms`.
     timeout: Option<Option<Duration>>,
     stage: Stage,
-    _result: PhantomData<fn() -> T>,
+    _result: PhantomData<fn() -> (T, E)>,
+}
+
+/// The error type of a host fn declared without one: its host fails with
+/// text. Has no values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Untyped {}
+
+/// What a host call with error type `Self` and success type `T` yields, and
+/// how a completion becomes it.
+pub trait HostOutcome<T>: Sized + 'static {
+    /// `T` for [`Untyped`]; `Result<T, Self>` for a typed error.
+    type Output;
+
+    /// The answer the host gave (`ret`: `RET_OK`, `RET_ERR` or
+    /// `RET_ERR_TYPED`, as `host_complete` accepted it), decoded.
+    #[doc(hidden)]
+    fn decode(
+        def: &'static HostFnDef,
+        ret: c_int,
+        payload: &[u8],
+    ) -> Result<Self::Output, HostError>;
+}
+
+impl<T: DeserializeOwned> HostOutcome<T> for Untyped {
+    type Output = T;
+
+    fn decode(def: &'static HostFnDef, ret: c_int, payload: &[u8]) -> Result<T, HostError> {
+        match ret {
+            RET_OK => value(def, payload),
+            RET_ERR_TYPED => Err(HostError::BadReply {
+                name: def.name,
+                reason: "a typed error (RET_ERR_TYPED) from a host fn that declares no error type"
+                    .to_owned(),
+            }),
+            _ => Err(host_text(payload)),
+        }
+    }
+}
+
+impl<T: DeserializeOwned, E: TypedError> HostOutcome<T> for E {
+    type Output = Result<T, E>;
+
+    fn decode(
+        def: &'static HostFnDef,
+        ret: c_int,
+        payload: &[u8],
+    ) -> Result<Result<T, E>, HostError> {
+        match ret {
+            RET_OK => value(def, payload).map(Ok),
+            RET_ERR_TYPED => {
+                crate::wire::from_cbor(payload)
+                    .map(Err)
+                    .map_err(|reason| HostError::BadReply {
+                        name: def.name,
+                        reason: format!("not a {}: {reason}", E::NAME),
+                    })
+            }
+            _ => Err(host_text(payload)),
+        }
+    }
+}
+
+/// A completion, decoded for a call of error type `E`.
+fn decode<T, E: HostOutcome<T>>(
+    def: &'static HostFnDef,
+    completion: Completion,
+) -> Result<E::Output, HostError> {
+    let ret = match completion.answer {
+        Answer::Value => RET_OK,
+        Answer::Error => RET_ERR,
+        Answer::Typed => RET_ERR_TYPED,
+    };
+    E::decode(def, ret, &completion.payload)
+}
+
+fn value<T: DeserializeOwned>(def: &'static HostFnDef, payload: &[u8]) -> Result<T, HostError> {
+    crate::wire::from_cbor(payload).map_err(|reason| HostError::BadReply {
+        name: def.name,
+        reason,
+    })
+}
+
+fn host_text(payload: &[u8]) -> HostError {
+    HostError::Host(String::from_utf8_lossy(payload).into_owned())
 }
 
 enum Stage {
@@ -70,7 +165,7 @@ fn span(def: &HostFnDef, token: u64) -> tracing::Span {
     tracing::debug_span!("host_call", name = def.name, token)
 }
 
-impl<T: DeserializeOwned> HostCall<T> {
+impl<T, E: HostOutcome<T>> HostCall<T, E> {
     /// A call of `def` with `args` (a tuple, encoded as a CBOR array).
     pub fn new<A: Serialize>(def: &'static HostFnDef, args: &A) -> Self {
         Self {
@@ -104,7 +199,7 @@ impl<T: DeserializeOwned> HostCall<T> {
         &mut self,
         args: Result<Vec<u8>, String>,
         cx: &mut Context<'_>,
-    ) -> Poll<Result<T, HostError>> {
+    ) -> Poll<Result<E::Output, HostError>> {
         let name = self.def.name;
         let Some(state) = LoopState::current() else {
             return Poll::Ready(Err(HostError::NoContext { name }));
@@ -131,17 +226,21 @@ impl<T: DeserializeOwned> HostCall<T> {
         };
         span(self.def, token).in_scope(|| {
             tracing::debug!(len = args.len(), "invoking host fn");
-            // SAFETY: the host registered `func` for this host fn; `args` is
-            // valid for `len` bytes during the call (contract 5). No lock or
-            // borrow is held, so the host may re-enter any entry point.
-            unsafe { (entry.func)(token, args.as_ptr().cast(), args.len(), entry.user_data.0) };
+            state.invoking(token, || {
+                // SAFETY: the host registered `func` for this host fn; `args`
+                // is valid for `len` bytes during the call (contract 5). No
+                // lock or borrow is held, so the host may re-enter any entry
+                // point.
+                unsafe { (entry.func)(token, args.as_ptr().cast(), args.len(), entry.user_data.0) };
+            });
         });
         drop(args);
         // Step 3: completed inline, inside the host fn.
         if let Some(completion) = state.take(token) {
-            span(self.def, token)
-                .in_scope(|| tracing::debug!(ok = completion.ok, "host call completed inline"));
-            return Poll::Ready(decode(self.def, completion));
+            span(self.def, token).in_scope(
+                || tracing::debug!(answer = ?completion.answer, "host call completed inline"),
+            );
+            return Poll::Ready(decode::<T, E>(self.def, completion));
         }
         let deadline = self
             .timeout(&state)
@@ -157,13 +256,13 @@ impl<T: DeserializeOwned> HostCall<T> {
     }
 
     /// Steps 4 and 5, polling the waiting stage in place.
-    fn poll_waiting(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, HostError>> {
+    fn poll_waiting(&mut self, cx: &mut Context<'_>) -> Poll<Result<E::Output, HostError>> {
         let Stage::Waiting(waiting) = &mut self.stage else {
             unreachable!("only called while waiting")
         };
         let result = match waiting.poll(self.def, cx) {
             Poll::Pending => return Poll::Pending,
-            Poll::Ready(Ok(completion)) => decode(self.def, completion),
+            Poll::Ready(Ok(completion)) => decode::<T, E>(self.def, completion),
             Poll::Ready(Err(TimedOut)) => {
                 let after = self
                     .timeout
@@ -189,7 +288,7 @@ impl Waiting {
         self.live = false;
         span(def, self.token).in_scope(|| {
             tracing::debug!(
-                ok = completion.ok,
+                answer = ?completion.answer,
                 len = completion.payload.len(),
                 "host call completed"
             )
@@ -253,7 +352,7 @@ impl Waiting {
     }
 }
 
-impl<T> Drop for HostCall<T> {
+impl<T, E> Drop for HostCall<T, E> {
     /// Step 6: a host call dropped before it finished is cancelled.
     fn drop(&mut self) {
         if let Stage::Waiting(waiting) = &mut self.stage
@@ -264,24 +363,8 @@ impl<T> Drop for HostCall<T> {
     }
 }
 
-fn decode<T: DeserializeOwned>(
-    def: &'static HostFnDef,
-    completion: Completion,
-) -> Result<T, HostError> {
-    if completion.ok {
-        crate::wire::from_cbor(&completion.payload).map_err(|reason| HostError::BadReply {
-            name: def.name,
-            reason,
-        })
-    } else {
-        Err(HostError::Host(
-            String::from_utf8_lossy(&completion.payload).into_owned(),
-        ))
-    }
-}
-
-impl<T: DeserializeOwned> Future for HostCall<T> {
-    type Output = Result<T, HostError>;
+impl<T, E: HostOutcome<T>> Future for HostCall<T, E> {
+    type Output = Result<E::Output, HostError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
@@ -299,7 +382,7 @@ impl<T: DeserializeOwned> Future for HostCall<T> {
 }
 
 // The stage holds no self-references; pinning is not needed to move it.
-impl<T> Unpin for HostCall<T> {}
+impl<T, E> Unpin for HostCall<T, E> {}
 
 #[cfg(test)]
 mod tests {

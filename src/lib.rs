@@ -99,21 +99,27 @@ pub use {
     context::config::Config,
     error::HostError,
     events::{EmitError, Event, emit},
-    host_call::HostCall,
+    host_call::{HostCall, HostOutcome, Untyped},
     library::Library,
-    library::describe::{Describe, LibraryDesc, TypeDesc},
+    library::describe::{Describe, LibraryDesc, TypeDesc, TypedError},
     wire::Bytes,
 };
 
 #[cfg(not(hostcall_loom))]
-pub use hostcall_macros::{Event, Record, export, handler, host_fn};
+pub use hostcall_macros::{Error, Event, Record, export, handler, host_fn};
 
 /// Items the macros' generated code uses. Not part of the public API.
 #[doc(hidden)]
 #[cfg(not(hostcall_loom))]
 pub mod __private {
     pub use crate::ffi::{NativeArgError, native_bytes, native_call, native_text};
-    pub use crate::library::describe::{FieldDesc, RecordDesc, Records, TypeDesc, TypeRef};
+    pub use crate::library::describe::{
+        ErrorRef, ErrorTypeDesc, FieldDesc, RecordDesc, Records, TypeDesc, TypeRef, VariantDesc,
+        VariantShape,
+    };
+    pub use crate::library::fail::{
+        ErrorOf, Fail, PlainErrorOf, TypedErrorOf, ViaDisplay, ViaTyped,
+    };
     pub use crate::library::{ArgDef, EventDef, HandlerDef, HostFnDef, Library, LibraryDef};
     pub use crate::request::{
         Callback, Invocation, Reply, Responder, Value, native_result, native_value, reply_result,

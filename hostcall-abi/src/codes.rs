@@ -79,7 +79,7 @@ codes! {
     RET_NOT_REGISTERED = 6, "host fn not registered" => "A host fn the request needed is not registered.";
     RET_INVALID_ARG = 7, "invalid argument" => "Arguments, or a host's reply, that do not decode as the declared types.";
     RET_PANIC = 8, "handler panicked" => "The handler panicked; the context goes on.";
-    RET_ERR_TYPED = 9, "failed with a typed error" => "Failure with a typed error: the payload is the CBOR of the library's error value.";
+    RET_ERR_TYPED = 9, "failed with a typed error" => "Failure with a typed error: the payload is the CBOR of a value of the function's declared error type (see its header).";
 }
 
 /// Whether an outcome code is a failure: anything but `RET_OK`.

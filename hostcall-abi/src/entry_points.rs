@@ -120,9 +120,11 @@ entry_points! {
         user_data: *mut c_void,
     ) -> c_int;
 
-    doc "Completes host call `token` with RET_OK and CBOR, or RET_ERR and \
-         UTF-8 text. Any thread, any time, including inline from the host fn. \
-         Returns HC_ERR_UNKNOWN_TOKEN for a token that is unknown, already \
+    doc "Completes host call `token` with RET_OK and CBOR, RET_ERR and \
+         UTF-8 text, or RET_ERR_TYPED and the CBOR of the host fn's declared \
+         error type (any other `ret` is HC_ERR_INVALID_ARG). Any thread, any \
+         time, including inline from the host fn. Returns \
+         HC_ERR_UNKNOWN_TOKEN for a token that is unknown, already \
          completed, cancelled or timed out."
     safety "`msg` must be NULL or valid for reads of `len` bytes."
     fn host_complete(
@@ -132,6 +134,14 @@ entry_points! {
         msg: *const c_char,
         len: usize,
     ) -> c_int;
+
+    doc "The request host call `token` serves: the call id call_cancellable \
+         (or a native entry point's _cancellable form) gave the request whose \
+         handler made the call, or 0 when it was made for no cancellable \
+         request (a plain call, a task the library spawned). Answers only inside the host fn's invocation for \
+         `token`, on the thread running it; 0 anywhere else."
+    safety "None: `ctx` is compared, never dereferenced."
+    fn host_call_origin(ctx: *mut c_void, token: u64) -> u64;
 
     doc "Adds a listener for `event`; returns its id, or 0 on failure."
     safety "`event` must be NULL or NUL-terminated; `cb` must be callable \

@@ -196,6 +196,25 @@ pub fn entry_params<'a>(
     Some(params)
 }
 
+/// The suffix of a native entry point's cancellable form
+/// (`<prefix>_native_<method>_cancellable`).
+pub const CANCELLABLE_SUFFIX: &str = "_cancellable";
+
+/// The parameter the cancellable form adds after `user_data`: where the
+/// request's call id is written, as `call_cancellable` writes it.
+pub const CALL_ID_PARAM: (&str, &str) = ("call_id", "*mut u64");
+
+/// The whole C parameter list of a native entry point's cancellable form:
+/// [`entry_params`] and [`CALL_ID_PARAM`].
+pub fn cancellable_entry_params<'a>(
+    args: impl IntoIterator<Item = (&'a str, Option<Scalar>)>,
+    result: Scalar,
+) -> Option<Vec<(String, &'static str)>> {
+    let mut params = entry_params(args, result)?;
+    params.push((CALL_ID_PARAM.0.to_owned(), CALL_ID_PARAM.1));
+    Some(params)
+}
+
 fn callback_param(reply: Reply) -> &'static str {
     match reply {
         Reply::I64 => "Option<FFICallBackI64>",

@@ -7,7 +7,7 @@
 
 use askama::Template;
 
-use crate::model::{Abi, Event, Function, Model, Record, Signature};
+use crate::model::{Abi, ErrorType, Event, Function, Model, Record, Signature};
 use crate::text;
 
 /// `hostcall.h`.
@@ -85,12 +85,27 @@ fn field_rows(record: &Record) -> Vec<String> {
         .collect()
 }
 
+/// The variant rows of an error type's comment: each wire form, then its
+/// doc wrapped four columns in.
+fn variant_rows(error: &ErrorType) -> Vec<String> {
+    let mut rows = Vec::new();
+    for variant in &error.variants {
+        rows.push(format!("    {}", variant.wire()));
+        rows.extend(
+            text::wrap(&variant.doc, 64)
+                .into_iter()
+                .map(|line| format!("        {line}")),
+        );
+    }
+    rows
+}
+
 /// How a handler's reply reads in its comment.
-fn reply_label(f: &Function) -> &'static str {
-    if f.fallible {
-        "reply (RET_OK; RET_ERR carries error text)"
-    } else {
-        "reply (RET_OK)"
+fn reply_label(f: &Function) -> String {
+    match (&f.error, f.fallible) {
+        (Some(error), _) => format!("reply (RET_OK; RET_ERR_TYPED carries a {error})"),
+        (None, true) => "reply (RET_OK; RET_ERR carries error text)".to_owned(),
+        (None, false) => "reply (RET_OK)".to_owned(),
     }
 }
 
@@ -108,6 +123,11 @@ fn function_doc(f: &Function, reply: &str) -> String {
         .collect();
     lines.push(format!("request: [{}]", args.join(", ")));
     lines.push(format!("{reply}: {}", f.ret.wire()));
+    if let Some(error) = &f.error
+        && reply.starts_with("complete")
+    {
+        lines.push(format!("or complete with RET_ERR_TYPED and: {error}"));
+    }
     text::c_block(&lines, "")
 }
 

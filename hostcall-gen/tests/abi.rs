@@ -49,7 +49,8 @@ fn the_library_exports_exactly_the_listed_entry_points() {
         model
             .handlers
             .iter()
-            .filter_map(|f| f.native.as_ref().map(|n| n.symbol.clone())),
+            .filter_map(|f| f.native.as_ref())
+            .flat_map(|n| [n.symbol.clone(), n.cancellable_symbol.clone()]),
     );
     let actual: BTreeSet<String> = exported(&lib)
         .into_iter()

@@ -95,7 +95,17 @@ pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
         let function = &handler.segments.last().expect("paths have a segment").ident;
         let native_macro = def_path(handler, |f| format_ident!("__hostcall_native_{}", f));
         let rust_name = format_ident!("{}_native_{}", prefix, function);
-        quote! { #native_macro!(#prefix, #rust_name, __HOSTCALL_LIBRARY, #handler, #def); }
+        let rust_cancellable = format_ident!("{}_native_{}_cancellable", prefix, function);
+        quote! {
+            #native_macro!(
+                #prefix,
+                #rust_name,
+                #rust_cancellable,
+                __HOSTCALL_LIBRARY,
+                #handler,
+                #def
+            );
+        }
     });
     let host_fns = export.host_fns.iter().map(|p| def_path(p, host_fn_static));
     let events = &export.events;

@@ -5,7 +5,7 @@ use quote::quote;
 use syn::ForeignItemFn;
 use syn::parse::{Parse, ParseStream};
 
-use crate::util::{arg_defs, arg_name, args, doc, host_fn_static};
+use crate::util::{arg_defs, arg_name, args, doc, error_type, host_fn_static, success_type};
 
 struct HostFns(Vec<ForeignItemFn>);
 
@@ -36,13 +36,21 @@ pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
                 "host fns cannot be generic",
             ));
         }
-        if let syn::ReturnType::Type(_, ty) = &sig.output
-            && let syn::Type::Path(tp) = &**ty
-            && tp.path.segments.last().is_some_and(|s| s.ident == "Result")
+        let (success, fallible) = success_type(&sig.output);
+        let error = error_type(&sig.output).filter(|_| fallible);
+        if fallible && error.is_none() {
+            return Err(syn::Error::new_spanned(
+                &sig.output,
+                "write `Result<T, E>` with E a type deriving hostcall::Error",
+            ));
+        }
+        if let Some(syn::Type::Path(tp)) = &error
+            && tp.path.is_ident("String")
         {
             return Err(syn::Error::new_spanned(
-                ty,
-                "declare the success type only; the call already yields Result<T, HostError>",
+                tp,
+                "a host fn fails with text already: declare `-> T` (the call yields \
+                 Result<T, HostError>, the host's text being HostError::Host)",
             ));
         }
         let args = args(&sig.inputs)?;
@@ -52,9 +60,16 @@ pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
         let attrs = &function.attrs;
         let def = host_fn_static(ident);
         let host_doc = doc(attrs);
-        let ret: syn::Type = match &sig.output {
-            syn::ReturnType::Default => syn::parse_quote!(()),
-            syn::ReturnType::Type(_, ty) => (**ty).clone(),
+        let ret = success;
+        let (call_ty, error_ref) = match &error {
+            Some(error) => (
+                quote! { ::hostcall::HostCall<#ret, #error> },
+                quote! { ::std::option::Option::Some(::hostcall::__private::ErrorRef::of::<#error>()) },
+            ),
+            None => (
+                quote! { ::hostcall::HostCall<#ret> },
+                quote! { ::std::option::Option::None },
+            ),
         };
         let arg_defs = arg_defs(&args);
         let params = args.iter().map(|a| {
@@ -66,9 +81,10 @@ pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
             #(#attrs)*
             #[doc = ""]
             #[doc = "Implemented by the host: awaiting the returned `HostCall` invokes the"]
-            #[doc = "host fn registered under this name and yields its result, or a"]
+            #[doc = "host fn registered under this name and yields its result (for a"]
+            #[doc = "declared `Result<T, E>`, `Ok` or the host's typed `Err`), or a"]
             #[doc = "`hostcall::HostError`. Dropping it before it finishes cancels the call."]
-            #vis fn #ident(#(#params),*) -> ::hostcall::HostCall<#ret> {
+            #vis fn #ident(#(#params),*) -> #call_ty {
                 ::hostcall::HostCall::new(&#def, &(#(#names,)*))
             }
 
@@ -79,6 +95,7 @@ pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
                 doc: #host_doc,
                 args: #arg_defs,
                 ret: ::hostcall::__private::TypeRef::of::<#ret>(),
+                error: #error_ref,
             };
         });
     }

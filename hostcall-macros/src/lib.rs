@@ -7,6 +7,7 @@
 //! points. The definitions are also what the library's self-description is
 //! built from, so the Rust source stays the single source of truth.
 
+mod error_type;
 mod export;
 mod handler;
 mod host_fn;
@@ -99,6 +100,22 @@ pub fn derive_record(input: TokenStream) -> TokenStream {
 #[proc_macro_derive(Event, attributes(hostcall))]
 pub fn derive_event(input: TokenStream) -> TokenStream {
     record::expand_event(input.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Makes an enum a library-declared error type: handlers may return
+/// `Result<T, ThisType>` and host fns may be declared `-> Result<T, ThisType>`;
+/// the generators turn it into each language's error type (Go error structs,
+/// a Kotlin sealed exception, …).
+///
+/// Variants may be unit (`Banned`), tuple (`Io(String)`) or struct
+/// (`Locked { until_unix_s: u64 }`). Derive `serde::Serialize` and
+/// `serde::Deserialize` beside it, with no serde attributes: the wire form is
+/// serde's externally tagged enum (see `hostcall::describe::ErrorTypeDesc`).
+#[proc_macro_derive(Error, attributes(hostcall))]
+pub fn derive_error(input: TokenStream) -> TokenStream {
+    error_type::expand(input.into())
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }

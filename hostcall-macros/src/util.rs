@@ -61,6 +61,22 @@ pub fn arg_name(ident: &Ident) -> String {
     name.trim_start_matches('_').to_owned()
 }
 
+/// The `E` of a `Result<T, E>` return type.
+pub fn error_type(ret: &ReturnType) -> Option<Type> {
+    let ReturnType::Type(_, ty) = ret else {
+        return None;
+    };
+    if let Type::Path(tp) = &**ty
+        && let Some(last) = tp.path.segments.last()
+        && last.ident == "Result"
+        && let syn::PathArguments::AngleBracketed(ab) = &last.arguments
+        && let Some(syn::GenericArgument::Type(error)) = ab.args.iter().nth(1)
+    {
+        return Some(error.clone());
+    }
+    None
+}
+
 /// `(T, fallible)`: the success type of a return type, and whether it is a
 /// `Result` (recognised by its last path segment being `Result`).
 pub fn success_type(ret: &ReturnType) -> (Type, bool) {

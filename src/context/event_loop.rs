@@ -69,6 +69,12 @@ pub(crate) struct LoopState {
     /// The registry snapshot of the request whose task is being polled
     /// (lent by its [`RequestTask`] for the poll).
     serving: Cell<Option<Rc<Registry>>>,
+    /// The call id of the request whose task is being polled (0: none, or
+    /// not a cancellable request).
+    serving_call: Cell<u64>,
+    /// While a host fn is being invoked: its token and the call id of the
+    /// request it serves (`<lib>_host_call_origin`).
+    invoking: Cell<Option<(u64, u64)>>,
     /// Numbers requests for the `request` span's `id` (debug logging only).
     next_request: std::cell::Cell<u64>,
     /// The tasks of running cancellable requests, by call id, so a cancel
@@ -84,6 +90,8 @@ impl LoopState {
             shared,
             registry: RefCell::new(Rc::new(vec![None; host_fns])),
             serving: Cell::new(None),
+            serving_call: Cell::new(0),
+            invoking: Cell::new(None),
             next_request: std::cell::Cell::new(1),
             cancellable: RefCell::new(HashMap::new()),
             _not_send: PhantomData,
@@ -115,6 +123,25 @@ impl LoopState {
         };
         self.serving.set(serving);
         entry
+    }
+
+    /// Runs `invoke`, the host fn invocation of host call `token`, with
+    /// the request it serves on record for [`LoopState::origin`].
+    pub(crate) fn invoking(&self, token: u64, invoke: impl FnOnce()) {
+        let outer = self
+            .invoking
+            .replace(Some((token, self.serving_call.get())));
+        invoke();
+        self.invoking.set(outer);
+    }
+
+    /// The call id of the request host call `token` serves, while its host
+    /// fn is being invoked; 0 otherwise.
+    pub(crate) fn origin(&self, token: u64) -> u64 {
+        match self.invoking.get() {
+            Some((invoking, call_id)) if invoking == token => call_id,
+            _ => 0,
+        }
     }
 
     /// Host calls allocated and not yet released.
@@ -344,14 +371,17 @@ where
         let convert = &mut this.convert;
         // Request tasks run only on their loop thread, inside `run`.
         let state = LoopState::current();
-        let outer = state
-            .as_ref()
-            .and_then(|state| state.serving.replace(this.registry.take()));
+        let call_id = this.reply.as_ref().and_then(ReplyTo::call_id).unwrap_or(0);
+        let outer = state.as_ref().and_then(|state| {
+            state.serving_call.set(call_id);
+            state.serving.replace(this.registry.take())
+        });
         let polled = catch_unwind(AssertUnwindSafe(|| match handler.poll(cx) {
             std::task::Poll::Pending => None,
             std::task::Poll::Ready(output) => Some(convert.take().map(|convert| convert(output))),
         }));
         if let Some(state) = &state {
+            state.serving_call.set(0);
             this.registry = state.serving.replace(outer);
         }
         let result = match polled {

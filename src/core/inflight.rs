@@ -70,11 +70,23 @@ const fn join(index: u32, generation: u64) -> u64 {
 /// bytes so that a whole slot fits one cache line (see [`Slot`]).
 pub(crate) type Payload = smallvec::SmallVec<[u8; 16]>;
 
+/// Which of the answers `host_complete` accepts the host gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Answer {
+    /// `RET_OK`: the payload is the CBOR of the result.
+    Value,
+    /// `RET_ERR`: the payload is the host's UTF-8 error text.
+    Error,
+    /// `RET_ERR_TYPED`: the payload is the CBOR of the host fn's declared
+    /// error type.
+    Typed,
+}
+
 /// What the host sent back for one token.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Completion {
-    /// `RET_OK` (payload is CBOR) or `RET_ERR` (payload is UTF-8 text).
-    pub(crate) ok: bool,
+    /// What kind of answer the payload is.
+    pub(crate) answer: Answer,
     /// The bytes, copied out of the host's buffer.
     pub(crate) payload: Payload,
 }
@@ -443,7 +455,7 @@ mod tests {
 
     fn done(ok: bool, payload: &[u8]) -> Completion {
         Completion {
-            ok,
+            answer: if ok { Answer::Value } else { Answer::Error },
             payload: Payload::from_slice(payload),
         }
     }
@@ -658,7 +670,7 @@ mod loom_tests {
 
     fn done(payload: u8) -> Completion {
         Completion {
-            ok: true,
+            answer: Answer::Value,
             payload: Payload::from_slice(&[payload]),
         }
     }

@@ -28,7 +28,7 @@ use crate::context::config::Config;
 use crate::context::event_loop::{self, LoopState};
 use crate::context::{Msg, Shared};
 use crate::core::handle::{Guard, HandleTable};
-use crate::core::inflight::Completion;
+use crate::core::inflight::{Answer, Completion};
 use crate::library::Library;
 use crate::request::{
     Callback, HostFnEntry, Invocation, ReplyTo, Request, bad_request, panic_text, panicked,
@@ -380,29 +380,44 @@ unsafe fn submit(
         Ok(Err(problem)) => Invocation::Failed(bad_request(handler.name, problem)),
         Err(payload) => Invocation::Failed(panicked(handler.name, &*payload)),
     };
-    let reply = match call_id {
-        None => ReplyTo::new(
+    // SAFETY: `call_id` is valid for a write (this function's contract).
+    let reply = unsafe {
+        reply_to(
+            &shared,
             Callback::Bytes(callback),
             UserData(user_data),
             &handler.name,
-        ),
-        Some(call_id) => {
-            let id = shared.routes.next_id();
-            // SAFETY: valid for a write (this function's contract);
-            // written before the route is in the table, so before any
-            // cancel can take the reply and any reply can run.
-            unsafe { *call_id = id };
-            let route = shared.routes.open(
-                id,
-                Callback::Bytes(callback),
-                UserData(user_data),
-                &handler.name,
-            );
-            ReplyTo::routed(route)
-        }
+            call_id,
+        )
     };
     shared.send(Msg::Request(Request { invocation, reply }));
     HC_OK
+}
+
+/// Where an accepted request's reply goes: straight to its callback, or,
+/// given `call_id`, through a route `cancel_call` can take, its id written
+/// to `*call_id`.
+///
+/// # Safety
+/// `call_id`, if given, is valid for a write.
+unsafe fn reply_to(
+    shared: &Shared,
+    callback: Callback,
+    user_data: UserData,
+    method: &'static &'static str,
+    call_id: Option<*mut u64>,
+) -> ReplyTo {
+    match call_id {
+        None => ReplyTo::new(callback, user_data, method),
+        Some(call_id) => {
+            let id = shared.routes.next_id();
+            // SAFETY: valid for a write (this function's contract); written
+            // before the route is in the table, so before any cancel can
+            // take the reply and any reply can run.
+            unsafe { *call_id = id };
+            ReplyTo::routed(shared.routes.open(id, callback, user_data, method))
+        }
+    }
 }
 
 /// `<lib>_register_host_fn`: [`register_host_fn_cancellable`] without a
@@ -499,13 +514,16 @@ pub unsafe fn host_complete(
             Ok(payload) => payload,
             Err(status) => return status,
         };
-        let ok = match ret {
-            RET_OK => true,
-            RET_ERR => false,
+        let answer = match ret {
+            RET_OK => Answer::Value,
+            RET_ERR => Answer::Error,
+            RET_ERR_TYPED => Answer::Typed,
             other => {
                 return fail(
                     HC_ERR_INVALID_ARG,
-                    format!("ret must be RET_OK (0) or RET_ERR (1), not {other}"),
+                    format!(
+                        "ret must be RET_OK ({RET_OK}), RET_ERR ({RET_ERR}) or RET_ERR_TYPED ({RET_ERR_TYPED}), not {other}"
+                    ),
                 );
             }
         };
@@ -519,7 +537,7 @@ pub unsafe fn host_complete(
                 && shared.handle.load(std::sync::atomic::Ordering::Relaxed) == ctx as usize
                 && !shared.closing.load(std::sync::atomic::Ordering::Acquire)
         }) {
-            return match claim(&state.shared, token, ok, payload) {
+            return match claim(&state.shared, token, answer, payload) {
                 Ok(completion) => {
                     state.deliver(token, completion);
                     HC_OK
@@ -531,7 +549,7 @@ pub unsafe fn host_complete(
             Ok(shared) => shared,
             Err(status) => return status,
         };
-        match claim(&shared, token, ok, payload) {
+        match claim(&shared, token, answer, payload) {
             Ok(completion) => {
                 shared.send(Msg::Completion { token, completion });
                 HC_OK
@@ -542,7 +560,7 @@ pub unsafe fn host_complete(
 }
 
 /// In-flight protocol step 2, then the copy of the host's bytes.
-fn claim(shared: &Shared, token: u64, ok: bool, payload: &[u8]) -> Result<Completion, c_int> {
+fn claim(shared: &Shared, token: u64, answer: Answer, payload: &[u8]) -> Result<Completion, c_int> {
     if !shared.inflight.claim(token) {
         return Err(fail(
             HC_ERR_UNKNOWN_TOKEN,
@@ -552,8 +570,29 @@ fn claim(shared: &Shared, token: u64, ok: bool, payload: &[u8]) -> Result<Comple
         ));
     }
     Ok(Completion {
-        ok,
+        answer,
         payload: crate::core::inflight::Payload::from_slice(payload),
+    })
+}
+
+/// `<lib>_host_call_origin`: the call id of the request host call `token`
+/// serves, asked from inside its host fn's invocation.
+///
+/// # Safety
+/// None: `ctx` is only compared with the loop's own handle (it is `unsafe`
+/// as every entry point's forwarding function is).
+pub unsafe fn host_call_origin(library: &'static Library, ctx: *mut c_void, token: u64) -> u64 {
+    guarded("host_call_origin", 0, || {
+        LoopState::current()
+            .filter(|state| {
+                std::ptr::eq(state.shared.library, library)
+                    && state
+                        .shared
+                        .handle
+                        .load(std::sync::atomic::Ordering::Relaxed)
+                        == ctx as usize
+            })
+            .map_or(0, |state| state.origin(token))
     })
 }
 

@@ -13,7 +13,7 @@ use crate::abi::UserData;
 use crate::abi::status::*;
 use crate::context::Msg;
 use crate::library::{HandlerDef, Library};
-use crate::request::{Callback, Invocation, ReplyTo, Request, bad_request, panicked};
+use crate::request::{Callback, Invocation, Request, bad_request, panicked};
 
 /// Why a native entry point's arguments were refused.
 #[derive(Debug)]
@@ -76,19 +76,27 @@ unsafe fn native_slice<'a>(
 /// `build` converts the C arguments into an invocation; it runs before this
 /// returns, so every byte is copied by then.
 ///
+/// With `call_id`, the cancellable form
+/// (`<lib>_native_<method>_cancellable`): the request's id is written there,
+/// as `call_cancellable` does, for `cancel_call`.
+///
 /// # Safety
-/// Whatever `build` reads must be valid during the call.
+/// Whatever `build` reads must be valid during the call; `call_id`, if
+/// given, is NULL or valid for a write.
 pub unsafe fn native_call(
     library: &'static Library,
     ctx: *mut c_void,
     handler: &'static HandlerDef,
-    callback: Option<Callback>,
-    user_data: *mut c_void,
+    (callback, user_data): (Option<Callback>, *mut c_void),
+    call_id: Option<*mut u64>,
     build: impl FnOnce() -> Result<Invocation, NativeArgError>,
 ) -> c_int {
     guarded(handler.name, HC_ERR_PANIC, || {
         if ctx.is_null() {
             return fail(HC_ERR_NULL_ARG, "ctx is NULL");
+        }
+        if call_id.is_some_and(|p| p.is_null()) {
+            return fail(HC_ERR_NULL_ARG, "call_id is NULL");
         }
         let Some(callback) = callback else {
             return fail(HC_ERR_NULL_ARG, "callback is NULL");
@@ -116,10 +124,18 @@ pub unsafe fn native_call(
         if let Err(status) = admit(&shared) {
             return status;
         }
-        shared.send(Msg::Request(Request {
-            invocation,
-            reply: ReplyTo::new(callback, UserData(user_data), &handler.name),
-        }));
+        // SAFETY: `call_id` is valid for a write (checked non-NULL above;
+        // this function's contract).
+        let reply = unsafe {
+            super::reply_to(
+                &shared,
+                callback,
+                UserData(user_data),
+                &handler.name,
+                call_id,
+            )
+        };
+        shared.send(Msg::Request(Request { invocation, reply }));
         HC_OK
     })
 }

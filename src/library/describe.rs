@@ -88,6 +88,12 @@ pub struct FnDesc {
     /// (`<prefix>_native_<name>`; handlers only).
     #[serde(default)]
     pub native: bool,
+    /// The library-declared error type it fails with (`RET_ERR_TYPED`),
+    /// named in [`LibraryDesc::error_types`]; `None` when its errors are
+    /// text (`RET_ERR`). Left out of the CBOR when `None`, so a library
+    /// without error types describes itself (and hashes) as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// An event the library emits.
@@ -112,6 +118,54 @@ pub struct RecordDesc {
     pub fields: Vec<FieldDesc>,
 }
 
+/// The fields a variant of an error type carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VariantShape {
+    /// No fields (`NotFound`): on the wire, the variant's name as text.
+    Unit,
+    /// Positional fields (`Io(String)`); their names are `"0"`, `"1"`, …
+    /// On the wire, `{name: value}` for one field, `{name: [values…]}` for
+    /// several.
+    Tuple,
+    /// Named fields (`Locked { until_unix_s: u64 }`): on the wire,
+    /// `{name: {field: value, …}}`.
+    Struct,
+}
+
+/// One variant of an error type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VariantDesc {
+    /// The variant's name (its wire tag).
+    pub name: String,
+    /// Doc comment, possibly empty.
+    pub doc: String,
+    /// How its fields are laid out.
+    pub shape: VariantShape,
+    /// Its fields, in declaration order (none for a unit variant).
+    pub fields: Vec<FieldDesc>,
+}
+
+/// A library-declared error type (`#[derive(hostcall::Error)]` on an enum):
+/// the error a handler returns or a host fn completes with, as
+/// `RET_ERR_TYPED` and the CBOR of the value.
+///
+/// # Wire form
+/// Serde's externally tagged enum: a unit variant is its name as a CBOR
+/// text string (`"Banned"`); any other variant is a map of one entry from
+/// its name to its fields — the value for a one-field tuple variant, an
+/// array for a tuple variant of several, a map keyed by field name for a
+/// struct variant (`{"Locked": {"until_unix_s": 1700000000}}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorTypeDesc {
+    /// The type name.
+    pub name: String,
+    /// Doc comment, possibly empty.
+    pub doc: String,
+    /// Variants, in declaration order.
+    pub variants: Vec<VariantDesc>,
+}
+
 /// Everything a generator needs to bind a library.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LibraryDesc {
@@ -132,12 +186,21 @@ pub struct LibraryDesc {
     pub events: Vec<EventDesc>,
     /// Every record reachable from the above, in first-use order.
     pub records: Vec<RecordDesc>,
+    /// The error types handlers and host fns fail with, in first-use order
+    /// (left out of the CBOR when empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub error_types: Vec<ErrorTypeDesc>,
 }
 
 impl LibraryDesc {
     /// The record named `name`.
     pub fn record(&self, name: &str) -> Option<&RecordDesc> {
         self.records.iter().find(|r| r.name == name)
+    }
+
+    /// The error type named `name`.
+    pub fn error_type(&self, name: &str) -> Option<&ErrorTypeDesc> {
+        self.error_types.iter().find(|e| e.name == name)
     }
 }
 
@@ -153,6 +216,49 @@ pub trait Describe {
     /// `records`. Scalars add nothing.
     fn register(records: &mut Records) {
         let _ = records;
+    }
+}
+
+/// A library-declared error type: an enum that derives
+/// `hostcall::Error` (and serde's `Serialize` and `Deserialize`, with no
+/// container attributes, so its wire form is the one [`ErrorTypeDesc`]
+/// documents).
+///
+/// A handler returning `Result<T, E>` with such an `E` replies
+/// `RET_ERR_TYPED` and the CBOR of the error; a host fn declared
+/// `-> Result<T, E>` yields `Ok(Err(e))` when the host completes with
+/// `RET_ERR_TYPED`.
+pub trait TypedError: serde::Serialize + serde::de::DeserializeOwned + 'static {
+    /// The type's name in the description.
+    const NAME: &'static str;
+    /// Adds this type's description (and the records its fields name) to
+    /// `records`.
+    fn register(records: &mut Records);
+}
+
+/// How to describe a function's error type, captured as plain function
+/// pointers so it can sit in a `static` definition.
+#[derive(Clone, Copy)]
+pub struct ErrorRef {
+    /// [`TypedError::NAME`].
+    pub name: &'static str,
+    /// [`TypedError::register`].
+    pub register: fn(&mut Records),
+}
+
+impl ErrorRef {
+    /// The `ErrorRef` of `E`.
+    pub const fn of<E: TypedError>() -> Self {
+        Self {
+            name: E::NAME,
+            register: E::register,
+        }
+    }
+}
+
+impl std::fmt::Debug for ErrorRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
     }
 }
 
@@ -182,10 +288,11 @@ impl std::fmt::Debug for TypeRef {
     }
 }
 
-/// The set of records met while describing a library.
+/// The set of records (and error types) met while describing a library.
 #[derive(Debug, Default)]
 pub struct Records {
     list: Vec<RecordDesc>,
+    errors: Vec<ErrorTypeDesc>,
     conflicts: Vec<String>,
 }
 
@@ -212,10 +319,38 @@ impl Records {
         }
     }
 
-    /// The records, in first-use order, or the conflicts found.
-    pub fn finish(self) -> Result<Vec<RecordDesc>, Vec<String>> {
+    /// Adds an error type and returns `true` when it is new; the caller
+    /// then registers the records its variants' fields name. Two different
+    /// error types with one name are a conflict, as for records.
+    pub fn add_error(&mut self, error: ErrorTypeDesc) -> bool {
+        match self.errors.iter().find(|e| e.name == error.name) {
+            Some(existing) => {
+                if existing.variants != error.variants {
+                    self.conflicts.push(format!(
+                        "two different error types are named `{}`; rename one of them",
+                        error.name
+                    ));
+                }
+                false
+            }
+            None => {
+                if self.list.iter().any(|r| r.name == error.name) {
+                    self.conflicts.push(format!(
+                        "`{}` names both a record and an error type; rename one of them",
+                        error.name
+                    ));
+                }
+                self.errors.push(error);
+                true
+            }
+        }
+    }
+
+    /// The records and the error types, each in first-use order, or the
+    /// conflicts found.
+    pub fn finish(self) -> Result<(Vec<RecordDesc>, Vec<ErrorTypeDesc>), Vec<String>> {
         if self.conflicts.is_empty() {
-            Ok(self.list)
+            Ok((self.list, self.errors))
         } else {
             Err(self.conflicts)
         }
@@ -308,7 +443,7 @@ mod tests {
         };
         assert!(records.add(record(TypeDesc::U8)));
         assert!(!records.add(record(TypeDesc::U8)));
-        assert_eq!(records.finish().unwrap().len(), 1);
+        assert_eq!(records.finish().unwrap().0.len(), 1);
         let mut records = Records::default();
         records.add(record(TypeDesc::U8));
         records.add(record(TypeDesc::String));

@@ -6,11 +6,14 @@
 //! that every generated `extern "C"` entry point hands to the runtime.
 
 pub mod describe;
+pub mod fail;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use crate::library::describe::{EventDesc, FieldDesc, FnDesc, LibraryDesc, Records, TypeRef};
+use crate::library::describe::{
+    ErrorRef, EventDesc, FieldDesc, FnDesc, LibraryDesc, Records, TypeRef,
+};
 use crate::request::Invocation;
 
 /// One argument of a handler or host fn.
@@ -35,6 +38,10 @@ pub struct HandlerDef {
     pub ret: TypeRef,
     /// Whether the handler returns `Result`.
     pub fallible: bool,
+    /// The library-declared error type of a fallible handler, if its error
+    /// is one (`None`: its errors are text). A function because the macro
+    /// decides it by trait dispatch, which a `static` cannot run.
+    pub error: fn() -> Option<ErrorRef>,
     /// Whether `export!` emits a native entry point `<prefix>_native_<name>`
     /// (all arguments and the result are scalars, `String` or `Bytes`).
     pub native: bool,
@@ -54,6 +61,9 @@ pub struct HostFnDef {
     pub args: &'static [ArgDef],
     /// The result type.
     pub ret: TypeRef,
+    /// The library-declared error type, when the host fn is declared
+    /// `-> Result<T, E>`.
+    pub error: Option<ErrorRef>,
 }
 
 /// An event the library emits.
@@ -107,13 +117,16 @@ fn fn_desc(
     doc: &str,
     args: &[ArgDef],
     ret: TypeRef,
-    (fallible, native): (bool, bool),
+    (fallible, native, error): (bool, bool, Option<ErrorRef>),
     records: &mut Records,
 ) -> FnDesc {
     for arg in args {
         (arg.ty.register)(records);
     }
     (ret.register)(records);
+    if let Some(error) = error {
+        (error.register)(records);
+    }
     FnDesc {
         name: name.to_owned(),
         doc: doc.to_owned(),
@@ -128,6 +141,7 @@ fn fn_desc(
         ret: (ret.describe)(),
         fallible,
         native,
+        error: error.map(|e| e.name.to_owned()),
     }
 }
 
@@ -164,7 +178,7 @@ fn describe(def: &LibraryDef) -> Result<(LibraryDesc, Vec<u8>), String> {
                 h.doc,
                 h.args,
                 h.ret,
-                (h.fallible, h.native),
+                (h.fallible, h.native, (h.error)()),
                 &mut records,
             )
         })
@@ -172,7 +186,16 @@ fn describe(def: &LibraryDef) -> Result<(LibraryDesc, Vec<u8>), String> {
     let host_fns = def
         .host_fns
         .iter()
-        .map(|h| fn_desc(h.name, h.doc, h.args, h.ret, (true, false), &mut records))
+        .map(|h| {
+            fn_desc(
+                h.name,
+                h.doc,
+                h.args,
+                h.ret,
+                (true, false, h.error),
+                &mut records,
+            )
+        })
         .collect();
     let events = def
         .events
@@ -186,9 +209,9 @@ fn describe(def: &LibraryDef) -> Result<(LibraryDesc, Vec<u8>), String> {
             }
         })
         .collect();
-    let records = records.finish().unwrap_or_else(|conflicts| {
+    let (records, error_types) = records.finish().unwrap_or_else(|conflicts| {
         problems.extend(conflicts);
-        Vec::new()
+        Default::default()
     });
     if !problems.is_empty() {
         return Err(format!(
@@ -206,6 +229,7 @@ fn describe(def: &LibraryDef) -> Result<(LibraryDesc, Vec<u8>), String> {
         host_fns,
         events,
         records,
+        error_types,
     };
     desc.interface_hash = interface_hash(&desc);
     let bytes = crate::wire::to_cbor(&desc)?;
@@ -230,6 +254,13 @@ fn interface_hash(desc: &LibraryDesc) -> u64 {
     for record in &mut shape.records {
         record.doc.clear();
         record.fields.iter_mut().for_each(|f| f.doc.clear());
+    }
+    for error in &mut shape.error_types {
+        error.doc.clear();
+        for variant in &mut error.variants {
+            variant.doc.clear();
+            variant.fields.iter_mut().for_each(|f| f.doc.clear());
+        }
     }
     let bytes = crate::wire::to_cbor(&shape).expect("descriptions always encode");
     crate::library::describe::fnv1a(&bytes)

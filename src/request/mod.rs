@@ -14,10 +14,12 @@
 //!    because the context is shutting down) replies `context shutting down`
 //!    from its destructor, so every accepted request gets exactly one reply.
 
+mod failure;
 mod registry;
 pub(crate) mod route;
 pub(crate) mod small_fn;
 
+pub use failure::Failure;
 pub(crate) use registry::{HostFnEntry, Registry};
 
 use std::any::Any;
@@ -34,7 +36,6 @@ use crate::abi::status::{RET_ERR, RET_INVALID_ARG, RET_OK, RET_PANIC, RET_SHUTTI
 use crate::abi::{
     FFICallBack, FFICallBackBool, FFICallBackF64, FFICallBackI64, FFICallBackU64, UserData,
 };
-use crate::error::HostError;
 use small_fn::SmallFn;
 
 /// A handler's successful result, in the form its caller asked for: CBOR
@@ -68,52 +69,6 @@ impl Value {
             Value::Bytes(bytes) => format!("{} bytes", bytes.len()),
             other => format!("{other:?}"),
         }
-    }
-}
-
-/// Why a request ended without a value: the outcome code its callback
-/// gets, and the text that says what happened.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    /// `RET_ERR` for the library's own errors; the runtime's own failures
-    /// have a code each (`RET_SHUTTING_DOWN`, `RET_PANIC`, …).
-    pub outcome: c_int,
-    /// UTF-8 text; never empty when sent.
-    pub text: String,
-}
-
-impl Failure {
-    /// A failure with `outcome`.
-    pub fn new(outcome: c_int, text: impl Into<String>) -> Self {
-        Self {
-            outcome,
-            text: text.into(),
-        }
-    }
-
-    /// The library's own error (`RET_ERR`).
-    pub fn error(text: impl Into<String>) -> Self {
-        Self::new(RET_ERR, text)
-    }
-
-    /// A handler's error value: a [`HostError`] it passed through (`?` on
-    /// a host call) keeps its kind; anything else is the library's own
-    /// error text.
-    pub fn of<E: Display + 'static>(error: &E) -> Self {
-        let outcome = (error as &dyn Any)
-            .downcast_ref::<HostError>()
-            .map_or(RET_ERR, HostError::outcome);
-        Self::new(outcome, error.to_string())
-    }
-}
-
-impl Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let name = hostcall_abi::OUTCOME_CODES
-            .iter()
-            .find(|c| c.value == self.outcome)
-            .map_or("RET_?", |c| c.name);
-        write!(f, "{name}: {}", self.text)
     }
 }
 
@@ -163,11 +118,15 @@ pub fn reply_value<T: Serialize>(value: T) -> Reply {
         .map_err(|e| Failure::error(format!("the result could not be encoded: {e}")))
 }
 
-/// Encodes a fallible handler's result as CBOR.
-pub fn reply_result<T: Serialize, E: Display + 'static>(result: Result<T, E>) -> Reply {
+/// Encodes a fallible handler's result as CBOR; `fail` turns its error
+/// into the failure (the macro passes the [`Fail`] dispatch).
+pub fn reply_result<T: Serialize, E>(
+    result: Result<T, E>,
+    fail: impl FnOnce(E) -> Failure,
+) -> Reply {
     match result {
         Ok(value) => reply_value(value),
-        Err(error) => Err(Failure::of(&error)),
+        Err(error) => Err(fail(error)),
     }
 }
 
@@ -210,11 +169,12 @@ pub fn native_value<T: IntoNative>(value: T) -> Reply {
     Ok(value.into_native())
 }
 
-/// A native entry point's fallible result.
-pub fn native_result<T: IntoNative, E: Display + 'static>(result: Result<T, E>) -> Reply {
-    result
-        .map(IntoNative::into_native)
-        .map_err(|e| Failure::of(&e))
+/// A native entry point's fallible result; `fail` as for [`reply_result`].
+pub fn native_result<T: IntoNative, E>(
+    result: Result<T, E>,
+    fail: impl FnOnce(E) -> Failure,
+) -> Reply {
+    result.map(IntoNative::into_native).map_err(fail)
 }
 
 /// The error text substituted for an empty one, so a `RET_ERR` callback
@@ -243,9 +203,13 @@ pub enum Callback {
 impl Callback {
     /// Invokes the callback once with `reply`.
     fn invoke(self, reply: Reply, user_data: UserData) {
-        let error = |text: &str| {
-            let text = if text.is_empty() { EMPTY_ERROR } else { text };
-            (text.as_ptr().cast::<c_char>(), text.len())
+        let error = |detail: &[u8]| {
+            let detail = if detail.is_empty() {
+                EMPTY_ERROR.as_bytes()
+            } else {
+                detail
+            };
+            (detail.as_ptr().cast::<c_char>(), detail.len())
         };
         let ud = user_data.0;
         // SAFETY (every arm): the host registered this callback with this
@@ -264,7 +228,7 @@ impl Callback {
                 }
             },
             (Callback::Bytes(cb), Err(failure)) => {
-                let (ptr, len) = error(&failure.text);
+                let (ptr, len) = error(&failure.payload);
                 // SAFETY: see above.
                 unsafe { cb(failure.outcome, ptr, len, ud) }
             }
@@ -312,20 +276,23 @@ impl Callback {
 fn scalar<T: Default>(
     reply: Reply,
     pick: impl FnOnce(&Value) -> Option<T>,
-) -> (c_int, T, Option<String>) {
+) -> (c_int, T, Option<Vec<u8>>) {
     match reply {
         Ok(value) => match pick(&value) {
             Some(v) => (RET_OK, v, None),
             None => (
                 RET_ERR,
                 T::default(),
-                Some(format!(
-                    "internal error: a {} reply for a typed callback",
-                    value.brief()
-                )),
+                Some(
+                    format!(
+                        "internal error: a {} reply for a typed callback",
+                        value.brief()
+                    )
+                    .into_bytes(),
+                ),
             ),
         },
-        Err(failure) => (failure.outcome, T::default(), Some(failure.text)),
+        Err(failure) => (failure.outcome, T::default(), Some(failure.payload)),
     }
 }
 
@@ -491,12 +458,13 @@ pub(crate) fn run_sync(method: &str, run: SmallFn<(), Reply>) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::HostError;
 
     #[test]
     fn results_encode_as_cbor_and_errors_as_text() {
         assert_eq!(reply_value(7u8), Ok(Value::Cbor(vec![7])));
         assert_eq!(
-            reply_result::<u8, _>(Err("nope")),
+            reply_result::<u8, _>(Err("nope"), |e| Failure::of(&e)),
             Err(Failure::error("nope"))
         );
         assert_eq!(
@@ -506,16 +474,16 @@ mod tests {
         assert_eq!(native_value(7u8), Ok(Value::U64(7)));
         assert_eq!(native_value(-7i32), Ok(Value::I64(-7)));
         assert_eq!(
-            native_result::<String, _>(Err("no")),
+            native_result::<String, _>(Err("no"), |e| Failure::of(&e)),
             Err(Failure::error("no"))
         );
         let overloaded = HostError::Overloaded {
             name: "f",
             limit: 1,
         };
-        let failure = reply_result::<u8, _>(Err(overloaded)).unwrap_err();
+        let failure = reply_result::<u8, _>(Err(overloaded), |e| Failure::of(&e)).unwrap_err();
         assert_eq!(failure.outcome, crate::abi::status::RET_OVERLOADED);
-        assert!(failure.text.contains("overloaded"), "{}", failure.text);
+        assert!(failure.text().contains("overloaded"), "{failure}");
     }
 
     #[test]

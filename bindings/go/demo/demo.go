@@ -90,7 +90,7 @@ import (
 
 // InterfaceHash identifies the interface these bindings were generated
 // for; New refuses a library whose interface differs.
-const InterfaceHash uint64 = 0x496290bcdd4c37c0
+const InterfaceHash uint64 = 0x1965b9c06bb80bd3
 
 // Errors callers can match with errors.Is: the hostcall package's
 // sentinels. A call's failure is a *hostcall.CallError whose Outcome code
@@ -552,6 +552,32 @@ func (c *Context) PanicWith(ctx context.Context, message string) error {
 	return err
 }
 
+// SignIn calls `sign_in`: Signs a user in through `find_account`: a session, or a typed error
+// saying why not (the host's own typed error passed on case by case).
+//
+// If ctx ends before the reply, the request is withdrawn: the library
+// drops it (its host calls see their ctx cancelled) and the error matches
+// both ctx.Err() and ErrCancelled; a reply sent before the withdrawal is
+// returned as it is.
+func (c *Context) SignIn(ctx context.Context, userID string) (Session, error) {
+	var out Session
+	request, err := hostcall.Encode(&struct {
+		_      struct{} `cbor:",toarray"`
+		UserID string
+	}{UserID: userID})
+	if err != nil {
+		return out, err
+	}
+	reply, err := c.call(ctx, "sign_in", methods.signIn, request)
+	if err != nil {
+		return out, err
+	}
+	if err := hostcall.Decode(reply.Data, &out); err != nil {
+		return out, fmt.Errorf("sign_in: %w", err)
+	}
+	return out, nil
+}
+
 // RegisterFetchProfile implements the host fn `fetch_profile`: Looks a user's profile up in the host's store.
 //
 // fn runs on its own goroutine. Its ctx is cancelled when the library
@@ -607,6 +633,35 @@ func (c *Context) RegisterNotify(fn func(ctx context.Context, message string) er
 	return nil
 }
 
+// RegisterFindAccount implements the host fn `find_account`: Looks a user's account up in the host's store: the profile, or why
+// there is no usable account.
+//
+// fn runs on its own goroutine. Its ctx is cancelled when the library
+// abandons the call (the Rust future was dropped or timed out) or the
+// Context closes. A returned error reaches the library as the call's error
+// text; so does a panic.
+func (c *Context) RegisterFindAccount(fn func(ctx context.Context, userID string) (Profile, error)) error {
+	key := c.rt.HostFnKey(2, func(ctx context.Context, request []byte) ([]byte, error) {
+		var args struct {
+			_      struct{} `cbor:",toarray"`
+			UserID string
+		}
+		if err := hostcall.Decode(request, &args); err != nil {
+			return nil, fmt.Errorf("find_account: bad arguments: %w", err)
+		}
+		out, err := fn(ctx, args.UserID)
+		if err != nil {
+			return nil, err
+		}
+		return hostcall.Encode(out)
+	})
+	status := C.hcgo_register(c.handle, hostFns.findAccount, C.uint64_t(key))
+	if status.code != hostcall.StatusOK {
+		return refused("register find_account", status)
+	}
+	return nil
+}
+
 // OnProgress calls fn for each `progress` event: Progress of `login_many`: emitted after each profile fetch completes.
 //
 // Events arrive in order, one at a time, on the Context's dispatch
@@ -642,6 +697,7 @@ var methods = struct {
 	firstProfile *C.char
 	pingHost     *C.char
 	panicWith    *C.char
+	signIn       *C.char
 }{
 	version:      C.CString("version"),
 	add:          C.CString("add"),
@@ -650,15 +706,18 @@ var methods = struct {
 	firstProfile: C.CString("first_profile"),
 	pingHost:     C.CString("ping_host"),
 	panicWith:    C.CString("panic_with"),
+	signIn:       C.CString("sign_in"),
 }
 
 // Host fn names, as C strings for the life of the process.
 var hostFns = struct {
 	fetchProfile *C.char
 	notify       *C.char
+	findAccount  *C.char
 }{
 	fetchProfile: C.CString("fetch_profile"),
 	notify:       C.CString("notify"),
+	findAccount:  C.CString("find_account"),
 }
 
 // Event names, as C strings for the life of the process.

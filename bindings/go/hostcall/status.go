@@ -46,7 +46,7 @@ const (
 	OutcomeInvalidArg = 7
 	// OutcomePanic is RET_PANIC: The handler panicked; the context goes on.
 	OutcomePanic = 8
-	// OutcomeErrTyped is RET_ERR_TYPED: Failure with a typed error: the payload is the CBOR of the library's error value.
+	// OutcomeErrTyped is RET_ERR_TYPED: Failure with a typed error: the payload is the CBOR of a value of the function's declared error type (see its header).
 	OutcomeErrTyped = 9
 )
 

@@ -10,7 +10,8 @@
  * Ownership: bytes passed in are copied before the call returns; bytes
  * passed to a callback are valid only during the callback.
  * Wire form: requests are CBOR arrays of the arguments in order, results are
- * CBOR values, records are CBOR maps keyed by field name, errors are UTF-8.
+ * CBOR values, records are CBOR maps keyed by field name, errors are UTF-8
+ * (RET_ERR_TYPED: the CBOR of the library's error type, listed below).
  * The codes and callback types every library shares are in hostcall.h,
  * next to this file.
  */
@@ -24,7 +25,7 @@ extern "C" {
 #endif
 
 /** The interface this header was generated from; compare with demo_interface_hash(). */
-#define DEMO_INTERFACE_HASH UINT64_C(0x496290bcdd4c37c0)
+#define DEMO_INTERFACE_HASH UINT64_C(0x1965b9c06bb80bd3)
 
 /*
  * Records: CBOR maps keyed by field name.
@@ -44,6 +45,36 @@ extern "C" {
  *   Progress of `login_many`: emitted after each profile fetch completes.
  *     done   uint32   Fetches completed so far.
  *     total  uint32   Fetches started.
+ */
+
+/*
+ * Error types: the payload of RET_ERR_TYPED, the CBOR of one variant (a unit
+ * variant is its name as text; the others a map of one entry, name to fields).
+ *
+ * SignInError:
+ *   Why `sign_in` failed.
+ *     "EmptyUserId"
+ *         The user id was empty; the host was not asked.
+ *     {"NotFound": {user_id: text}}
+ *         No account has this id.
+ *     {"Locked": {until_unix_s: uint64}}
+ *         The account is locked until a moment in time.
+ *     {"Suspended": [text, uint64]}
+ *         The account was suspended: the reason, and since when.
+ *     {"Unavailable": text}
+ *         The host's store could not be asked: what went wrong (the host
+ *         fn's own error text, or a timeout).
+ *
+ * AccountError:
+ *   Why the host's store has no usable account for a user: the typed error
+ *   the host completes `find_account` with.
+ *     {"NotFound": {user_id: text}}
+ *         No account has this id.
+ *     {"Locked": {until_unix_s: uint64}}
+ *         The account is locked until a moment in time.
+ *     {"Suspended": [text, uint64]}
+ *         The account was suspended: the reason, and since when (seconds
+ *         since the Unix epoch).
  */
 
 /* Methods: demo_call(ctx, DEMO_METHOD_..., request, len, cb, user_data). */
@@ -101,6 +132,14 @@ extern "C" {
  * reply (RET_OK): null
  */
 #define DEMO_METHOD_PANIC_WITH "panic_with"
+/**
+ * Signs a user in through `find_account`: a session, or a typed error
+ * saying why not (the host's own typed error passed on case by case).
+ *
+ * request: [user_id: text]
+ * reply (RET_OK; RET_ERR_TYPED carries a SignInError): Session
+ */
+#define DEMO_METHOD_SIGN_IN "sign_in"
 
 /* Host fns: demo_register_host_fn(ctx, DEMO_HOST_FN_..., func, user_data). */
 /**
@@ -117,6 +156,15 @@ extern "C" {
  * complete with RET_OK and: null
  */
 #define DEMO_HOST_FN_NOTIFY "notify"
+/**
+ * Looks a user's account up in the host's store: the profile, or why there
+ * is no usable account.
+ *
+ * request: [user_id: text]
+ * complete with RET_OK and: Profile
+ * or complete with RET_ERR_TYPED and: AccountError
+ */
+#define DEMO_HOST_FN_FIND_ACCOUNT "find_account"
 
 /* Events: demo_add_event_listener(ctx, DEMO_EVENT_..., cb, user_data). */
 /**
@@ -130,16 +178,22 @@ extern "C" {
  * Native entry points: the same handlers with C arguments and results, no CBOR
  * either way. Text arguments are (pointer, length) pairs of UTF-8 (copied
  * before the call returns); the rules of _call apply: the callback runs once,
- * on the loop thread, if and only if the call returns HC_OK.
+ * on the loop thread, if and only if the call returns HC_OK. Each has a
+ * _cancellable form that also writes the request's id to *call_id (as
+ * demo_call_cancellable does) for demo_cancel_call.
  */
 /** `version` (DEMO_METHOD_VERSION); success: RET_OK with the text (UTF-8, not CBOR). */
 int demo_native_version(void *ctx, FFICallBack cb, void *user_data);
+int demo_native_version_cancellable(void *ctx, FFICallBack cb, void *user_data, uint64_t *call_id);
 /** `add` (DEMO_METHOD_ADD); success: the value. */
 int demo_native_add(void *ctx, int64_t a, int64_t b, FFICallBackI64 cb, void *user_data);
+int demo_native_add_cancellable(void *ctx, int64_t a, int64_t b, FFICallBackI64 cb, void *user_data, uint64_t *call_id);
 /** `ping_host` (DEMO_METHOD_PING_HOST); success: RET_OK with an empty payload. */
 int demo_native_ping_host(void *ctx, const char *message, size_t message_len, FFICallBack cb, void *user_data);
+int demo_native_ping_host_cancellable(void *ctx, const char *message, size_t message_len, FFICallBack cb, void *user_data, uint64_t *call_id);
 /** `panic_with` (DEMO_METHOD_PANIC_WITH); success: RET_OK with an empty payload. */
 int demo_native_panic_with(void *ctx, const char *message, size_t message_len, FFICallBack cb, void *user_data);
+int demo_native_panic_with_cancellable(void *ctx, const char *message, size_t message_len, FFICallBack cb, void *user_data, uint64_t *call_id);
 
 /*
  * The config map of demo_new: a CBOR map of these keys (all optional).
@@ -209,12 +263,22 @@ int demo_register_host_fn_cancellable(void *ctx, const char *name, FFIHostFn fun
                                       FFIHostCancelFn cancel, void *user_data);
 
 /**
- * Completes host call `token` with RET_OK and CBOR, or RET_ERR and UTF-8
- * text. Any thread, any time, including inline from the host fn. Returns
- * HC_ERR_UNKNOWN_TOKEN for a token that is unknown, already completed,
- * cancelled or timed out.
+ * Completes host call `token` with RET_OK and CBOR, RET_ERR and UTF-8 text,
+ * or RET_ERR_TYPED and the CBOR of the host fn's declared error type (any
+ * other `ret` is HC_ERR_INVALID_ARG). Any thread, any time, including inline
+ * from the host fn. Returns HC_ERR_UNKNOWN_TOKEN for a token that is
+ * unknown, already completed, cancelled or timed out.
  */
 int demo_host_complete(void *ctx, uint64_t token, int ret, const char *msg, size_t len);
+
+/**
+ * The request host call `token` serves: the call id call_cancellable (or a
+ * native entry point's _cancellable form) gave the request whose handler
+ * made the call, or 0 when it was made for no cancellable request (a plain
+ * call, a task the library spawned). Answers only inside the host fn's
+ * invocation for `token`, on the thread running it; 0 anywhere else.
+ */
+uint64_t demo_host_call_origin(void *ctx, uint64_t token);
 
 /** Adds a listener for `event`; returns its id, or 0 on failure. */
 uint64_t demo_add_event_listener(void *ctx, const char *event, FFICallBack cb, void *user_data);

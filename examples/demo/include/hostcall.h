@@ -25,8 +25,9 @@ extern "C" {
 
 /*
  * Outcome codes: the `ret` a callback receives. A host completes a host
- * call with RET_OK or RET_ERR only. Codes are only ever appended: treat an
- * unknown one as a failure, as RET_IS_ERROR does.
+ * call with RET_OK, RET_ERR, or RET_ERR_TYPED (a host fn that declares an
+ * error type) only. Codes are only ever appended: treat an unknown one as a
+ * failure, as RET_IS_ERROR does.
  */
 /** Success: the payload is CBOR. */
 #define RET_OK (0)
@@ -46,7 +47,7 @@ extern "C" {
 #define RET_INVALID_ARG (7)
 /** The handler panicked; the context goes on. */
 #define RET_PANIC (8)
-/** Failure with a typed error: the payload is the CBOR of the library's error value. */
+/** Failure with a typed error: the payload is the CBOR of a value of the function's declared error type (see its header). */
 #define RET_ERR_TYPED (9)
 /** Whether an outcome code is a failure (anything but RET_OK). */
 #define RET_IS_ERROR(ret) ((ret) != RET_OK)

@@ -39,9 +39,64 @@ pub struct Progress {
     pub total: u32,
 }
 
+/// Why the host's store has no usable account for a user: the typed error
+/// the host completes `find_account` with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, hostcall::Error)]
+pub enum AccountError {
+    /// No account has this id.
+    NotFound {
+        /// The id looked up.
+        user_id: String,
+    },
+    /// The account is locked until a moment in time.
+    Locked {
+        /// When the lock ends, in seconds since the Unix epoch.
+        until_unix_s: u64,
+    },
+    /// The account was suspended: the reason, and since when (seconds
+    /// since the Unix epoch).
+    Suspended(String, u64),
+}
+
+/// Why `sign_in` failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, hostcall::Error)]
+pub enum SignInError {
+    /// The user id was empty; the host was not asked.
+    EmptyUserId,
+    /// No account has this id.
+    NotFound {
+        /// The id looked up.
+        user_id: String,
+    },
+    /// The account is locked until a moment in time.
+    Locked {
+        /// When the lock ends, in seconds since the Unix epoch.
+        until_unix_s: u64,
+    },
+    /// The account was suspended: the reason, and since when.
+    Suspended(String, u64),
+    /// The host's store could not be asked: what went wrong (the host fn's
+    /// own error text, or a timeout).
+    Unavailable(String),
+}
+
+impl From<AccountError> for SignInError {
+    fn from(error: AccountError) -> Self {
+        match error {
+            AccountError::NotFound { user_id } => SignInError::NotFound { user_id },
+            AccountError::Locked { until_unix_s } => SignInError::Locked { until_unix_s },
+            AccountError::Suspended(reason, since) => SignInError::Suspended(reason, since),
+        }
+    }
+}
+
 host_fn! {
     /// Looks a user's profile up in the host's store.
     pub fn fetch_profile(user_id: String) -> Profile;
+
+    /// Looks a user's account up in the host's store: the profile, or why
+    /// there is no usable account.
+    pub fn find_account(user_id: String) -> Result<Profile, AccountError>;
 
     /// Shows a message to the host's user.
     pub fn notify(message: String);
@@ -121,6 +176,20 @@ pub async fn ping_host(message: String) -> Result<(), String> {
         .map_err(|e| format!("host notify failed: {e}"))
 }
 
+/// Signs a user in through `find_account`: a session, or a typed error
+/// saying why not (the host's own typed error passed on case by case).
+#[hostcall::handler]
+pub async fn sign_in(user_id: String) -> Result<Session, SignInError> {
+    if user_id.is_empty() {
+        return Err(SignInError::EmptyUserId);
+    }
+    match find_account(user_id).await {
+        Ok(Ok(profile)) => Ok(session_of(profile)),
+        Ok(Err(error)) => Err(error.into()),
+        Err(error) => Err(SignInError::Unavailable(error.to_string())),
+    }
+}
+
 /// Panics with `message`: shows that a panicking handler becomes an error
 /// reply and leaves the context working.
 #[hostcall::handler]
@@ -130,7 +199,16 @@ pub fn panic_with(message: String) {
 
 hostcall::export! {
     prefix = "demo",
-    handlers = [version, add, login, login_many, first_profile, ping_host, panic_with],
-    host_fns = [fetch_profile, notify],
+    handlers = [
+        version,
+        add,
+        login,
+        login_many,
+        first_profile,
+        ping_host,
+        panic_with,
+        sign_in,
+    ],
+    host_fns = [fetch_profile, notify, find_account],
     events = [Progress],
 }

@@ -135,6 +135,7 @@ mod tests {
             args: vec![],
             ret: Type::Scalar(Scalar::Unit),
             fallible: false,
+            error: None,
             native: None,
         }
     }

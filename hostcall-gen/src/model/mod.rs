@@ -20,7 +20,8 @@ mod names;
 mod types;
 
 use hostcall::LibraryDesc;
-use hostcall::describe::{FieldDesc, FnDesc};
+pub use hostcall::describe::VariantShape;
+use hostcall::describe::{ErrorTypeDesc, FieldDesc, FnDesc};
 use hostcall_abi::native::{Conversion, Reply, Scalar};
 use hostcall_abi::{CALLBACKS, Code, ConfigKey, ENTRY_POINTS, OUTCOME_CODES, STATUS_CODES};
 
@@ -38,6 +39,8 @@ pub struct Model {
     pub interface_hash: u64,
     /// Records, in first-use order.
     pub records: Vec<Record>,
+    /// Library-declared error types, in first-use order.
+    pub error_types: Vec<ErrorType>,
     /// Handlers the host calls, in declaration order.
     pub handlers: Vec<Function>,
     /// Host fns the library calls, in declaration order.
@@ -57,6 +60,62 @@ pub struct Record {
     pub doc: String,
     /// Fields in declaration order.
     pub fields: Vec<Field>,
+}
+
+/// A library-declared error type: what a handler or host fn fails with as
+/// `RET_ERR_TYPED`, its payload the CBOR of one variant.
+#[derive(Debug, Clone)]
+pub struct ErrorType {
+    /// The type name (`SignInError`).
+    pub name: Name,
+    /// Doc comment, possibly empty.
+    pub doc: String,
+    /// Variants, in declaration order.
+    pub variants: Vec<Variant>,
+}
+
+/// One case of an error type.
+#[derive(Debug, Clone)]
+pub struct Variant {
+    /// The variant's name, its wire tag (`NotFound`).
+    pub name: Name,
+    /// Doc comment, possibly empty.
+    pub doc: String,
+    /// How its fields are laid out on the wire.
+    pub shape: VariantShape,
+    /// Its fields; a tuple variant's are named `0`, `1`, …
+    pub fields: Vec<Field>,
+}
+
+impl Variant {
+    /// Its wire form as the docs write it: `"EmptyUserId"`,
+    /// `{"Unavailable": text}`, `{"Suspended": [text, uint64]}`,
+    /// `{"NotFound": {user_id: text}}`.
+    pub fn wire(&self) -> String {
+        let tag = &self.name.wire;
+        let types = || self.fields.iter().map(|f| f.ty.wire()).collect::<Vec<_>>();
+        match self.shape {
+            VariantShape::Unit => format!("\"{tag}\""),
+            VariantShape::Tuple if self.fields.len() == 1 => {
+                format!("{{\"{tag}\": {}}}", types()[0])
+            }
+            VariantShape::Tuple => format!("{{\"{tag}\": [{}]}}", types().join(", ")),
+            VariantShape::Struct => {
+                let fields: Vec<_> = self
+                    .fields
+                    .iter()
+                    .map(|f| format!("{}: {}", f.name.wire, f.ty.wire()))
+                    .collect();
+                format!("{{\"{tag}\": {{{}}}}}", fields.join(", "))
+            }
+        }
+    }
+
+    /// Whether the wire form carries the one field bare (a one-field tuple
+    /// variant: `{"Unavailable": text}`, not `[text]`).
+    pub fn is_newtype(&self) -> bool {
+        self.shape == VariantShape::Tuple && self.fields.len() == 1
+    }
 }
 
 /// A record field, or an argument of a handler or host fn.
@@ -81,8 +140,12 @@ pub struct Function {
     pub args: Vec<Field>,
     /// The result type.
     pub ret: Type,
-    /// Whether the result may instead be error text (`RET_ERR`).
+    /// Whether the result may instead be an error (`RET_ERR` text, or
+    /// `RET_ERR_TYPED` when it has an [`Function::error`] type).
     pub fallible: bool,
+    /// The library-declared error type it fails with, if any (see
+    /// [`Model::error_type`]).
+    pub error: Option<Name>,
     /// The native entry point, for handlers the library exports one for.
     pub native: Option<Native>,
 }
@@ -100,6 +163,12 @@ pub struct Native {
     pub reply: Reply,
     /// The C parameters, `ctx` to `user_data`, ready to print.
     pub c_params: Vec<String>,
+    /// The cancellable form's C symbol (`<symbol>_cancellable`): the same
+    /// parameters and then `uint64_t *call_id`, written as
+    /// `call_cancellable` writes it.
+    pub cancellable_symbol: String,
+    /// The cancellable form's C parameters.
+    pub cancellable_c_params: Vec<String>,
     /// What a successful reply carries, for docs.
     pub payload: &'static str,
 }
@@ -197,6 +266,7 @@ impl Model {
                     fields: fields(&r.fields),
                 })
                 .collect(),
+            error_types: desc.error_types.iter().map(error_type).collect(),
             handlers: desc
                 .handlers
                 .iter()
@@ -225,6 +295,7 @@ impl Model {
             prefix,
         };
         model.check_records()?;
+        model.check_error_types()?;
         Ok(model)
     }
 
@@ -236,6 +307,16 @@ impl Model {
     /// The record named `name`.
     pub fn record(&self, name: &Name) -> Option<&Record> {
         self.records.iter().find(|r| r.name == *name)
+    }
+
+    /// The error type named `name`.
+    pub fn error_type(&self, name: &Name) -> Option<&ErrorType> {
+        self.error_types.iter().find(|e| e.name == *name)
+    }
+
+    /// The error type `f` fails with, if it has one.
+    pub fn error_of(&self, f: &Function) -> Option<&ErrorType> {
+        f.error.as_ref().and_then(|name| self.error_type(name))
     }
 
     /// Every type the model names, depth first.
@@ -256,7 +337,31 @@ impl Model {
             r.fields.iter().for_each(|f| walk(&f.ty, &mut out));
         }
         self.events.iter().for_each(|e| walk(&e.payload, &mut out));
+        for e in &self.error_types {
+            for v in &e.variants {
+                v.fields.iter().for_each(|f| walk(&f.ty, &mut out));
+            }
+        }
         out
+    }
+
+    fn check_error_types(&self) -> Result<(), String> {
+        for f in self.handlers.iter().chain(&self.host_fns) {
+            if let Some(name) = &f.error
+                && self.error_type(name).is_none()
+            {
+                return Err(format!(
+                    "'{}' fails with error type '{name}', which the description does not define",
+                    f.name
+                ));
+            }
+        }
+        for e in &self.error_types {
+            if e.variants.is_empty() {
+                return Err(format!("error type '{}' has no variants", e.name));
+            }
+        }
+        Ok(())
     }
 
     fn check_records(&self) -> Result<(), String> {
@@ -284,6 +389,23 @@ fn fields(fields: &[FieldDesc]) -> Vec<Field> {
         .collect()
 }
 
+fn error_type(e: &ErrorTypeDesc) -> ErrorType {
+    ErrorType {
+        name: Name::new(&e.name),
+        doc: e.doc.clone(),
+        variants: e
+            .variants
+            .iter()
+            .map(|v| Variant {
+                name: Name::new(&v.name),
+                doc: v.doc.clone(),
+                shape: v.shape.clone(),
+                fields: fields(&v.fields),
+            })
+            .collect(),
+    }
+}
+
 /// Step 3 for one function.
 fn function(prefix: &Name, f: &FnDesc) -> Result<Function, String> {
     let args = fields(&f.args);
@@ -304,6 +426,7 @@ fn function(prefix: &Name, f: &FnDesc) -> Result<Function, String> {
         args,
         ret,
         fallible: f.fallible,
+        error: f.error.as_deref().map(Name::new),
         native,
     })
 }
@@ -316,6 +439,16 @@ fn native(prefix: &Name, name: &str, args: &[Field], ret: &Type) -> Option<Nativ
         args.iter().map(|a| (a.name.wire.as_str(), a.ty.scalar())),
         result,
     )?;
+    let cancellable_params = hostcall_abi::native::cancellable_entry_params(
+        args.iter().map(|a| (a.name.wire.as_str(), a.ty.scalar())),
+        result,
+    )?;
+    let declare = |params: &[(String, &str)]| {
+        params
+            .iter()
+            .map(|(n, rust)| hostcall_abi::ctype::declare(&c(rust), n))
+            .collect()
+    };
     let args = args
         .iter()
         .map(|a| {
@@ -329,15 +462,15 @@ fn native(prefix: &Name, name: &str, args: &[Field], ret: &Type) -> Option<Nativ
             })
         })
         .collect::<Option<Vec<_>>>()?;
+    let symbol = format!("{}_native_{name}", prefix.wire);
     Some(Native {
-        symbol: format!("{}_native_{name}", prefix.wire),
+        cancellable_symbol: format!("{symbol}{}", hostcall_abi::native::CANCELLABLE_SUFFIX),
+        symbol,
         args,
         result,
         reply: result.reply(),
-        c_params: params
-            .iter()
-            .map(|(n, rust)| hostcall_abi::ctype::declare(&c(rust), n))
-            .collect(),
+        c_params: declare(&params),
+        cancellable_c_params: declare(&cancellable_params),
         payload: result.reply_payload(),
     })
 }

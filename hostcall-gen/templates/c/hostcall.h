@@ -25,8 +25,9 @@ extern "C" {
 
 /*
  * Outcome codes: the `ret` a callback receives. A host completes a host
- * call with RET_OK or RET_ERR only. Codes are only ever appended: treat an
- * unknown one as a failure, as RET_IS_ERROR does.
+ * call with RET_OK, RET_ERR, or RET_ERR_TYPED (a host fn that declares an
+ * error type) only. Codes are only ever appended: treat an unknown one as a
+ * failure, as RET_IS_ERROR does.
  */
 {%- for code in abi.outcome_codes %}
 /** {{ code.doc }} */

@@ -10,7 +10,8 @@
  * Ownership: bytes passed in are copied before the call returns; bytes
  * passed to a callback are valid only during the callback.
  * Wire form: requests are CBOR arrays of the arguments in order, results are
- * CBOR values, records are CBOR maps keyed by field name, errors are UTF-8.
+ * CBOR values, records are CBOR maps keyed by field name, errors are UTF-8
+ * (RET_ERR_TYPED: the CBOR of the library's error type, listed below).
  * The codes and callback types every library shares are in hostcall.h,
  * next to this file.
  */
@@ -41,11 +42,28 @@ extern "C" {
 {%- endfor %}
  */
 {%- endif %}
+{%- if !model.error_types.is_empty() %}
+
+/*
+ * Error types: the payload of RET_ERR_TYPED, the CBOR of one variant (a unit
+ * variant is its name as text; the others a map of one entry, name to fields).
+{%- for error in model.error_types %}
+ *
+ * {{ error.name }}:
+{%- for line in text::wrap(error.doc, 70) %}
+{{ text::comment_line(line, "  ") }}
+{%- endfor %}
+{%- for row in self::variant_rows(error) %}
+ * {{ row }}
+{%- endfor %}
+{%- endfor %}
+ */
+{%- endif %}
 {%- if !model.handlers.is_empty() %}
 
 /* Methods: {{ p }}_call(ctx, {{ pu }}_METHOD_..., request, len, cb, user_data). */
 {%- for f in model.handlers %}
-{{ self::function_doc(f, self::reply_label(f)) }}
+{{ self::function_doc(f, &self::reply_label(f)) }}
 #define {{ pu }}_METHOD_{{ f.name.screaming() }} "{{ f.name }}"
 {%- endfor %}
 {%- endif %}
@@ -71,12 +89,15 @@ extern "C" {
  * Native entry points: the same handlers with C arguments and results, no CBOR
  * either way. Text arguments are (pointer, length) pairs of UTF-8 (copied
  * before the call returns); the rules of _call apply: the callback runs once,
- * on the loop thread, if and only if the call returns HC_OK.
+ * on the loop thread, if and only if the call returns HC_OK. Each has a
+ * _cancellable form that also writes the request's id to *call_id (as
+ * {{ p }}_call_cancellable does) for {{ p }}_cancel_call.
  */
 {%- for f in model.handlers %}
 {%- if let Some(native) = f.native %}
 /** `{{ f.name }}` ({{ pu }}_METHOD_{{ f.name.screaming() }}); success: {{ native.payload }}. */
 int {{ native.symbol }}({{ native.c_params.join(", ") }});
+int {{ native.cancellable_symbol }}({{ native.cancellable_c_params.join(", ") }});
 {%- endif %}
 {%- endfor %}
 {%- endif %}

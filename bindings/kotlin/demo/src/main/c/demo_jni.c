@@ -12,8 +12,8 @@
 #include "demo.h"
 
 /* Indexed by the generated Kotlin code, which passes only valid indices. */
-static const char *const methods[] = {"version", "add", "login", "login_many", "first_profile", "ping_host", "panic_with"};
-static const char *const host_fns[] = {"fetch_profile", "notify"};
+static const char *const methods[] = {"version", "add", "login", "login_many", "first_profile", "ping_host", "panic_with", "sign_in"};
+static const char *const host_fns[] = {"fetch_profile", "notify", "find_account"};
 static const char *const events[] = {"progress"};
 
 static void *ctx_of(jlong handle) { return (void *)(uintptr_t)handle; }

@@ -227,13 +227,13 @@ class Demo private constructor(
     private val ownsScope: Boolean,
 ) : AutoCloseable {
     private val closed = AtomicBoolean(false)
-    internal val runtime = Runtime(scope, 2) { token, ret, payload ->
+    internal val runtime = Runtime(scope, 3) { token, ret, payload ->
         DemoNative.hostComplete(handle, token, ret, payload)
     }
 
     companion object {
         /** The interface these bindings were generated for; [open] refuses a library with another. */
-        const val INTERFACE_HASH: ULong = 0x496290bcdd4c37c0uL
+        const val INTERFACE_HASH: ULong = 0x1965b9c06bb80bd3uL
 
         /**
          * Creates a context (and the library's loop thread).
@@ -444,6 +444,23 @@ class Demo private constructor(
     }
 
     /**
+     * Calls `sign_in`: Signs a user in through `find_account`: a session, or a typed error
+     * saying why not (the host's own typed error passed on case by case).
+     *
+     * @throws CallException if the library answers with a failure (its subclass tells which kind).
+     * @throws StatusException if the library refuses the call (closed, overloaded).
+     */
+    suspend fun signIn(userId: String): Session {
+        val w = CborWriter().array(1)
+        w.text(userId)
+        val request = w.bytes()
+        val reply = runtime.callCancellable({ key -> DemoNative.call(handle, 7, request, key) }) {
+            DemoNative.cancelCall(handle, it)
+        }
+        return decodeReply("sign_in", reply) { val r = this; r.readSession() }
+    }
+
+    /**
      * Implements the host fn `fetch_profile` with [block]: Looks a user's profile up in the host's store.
      *
      * Each invocation runs [block] in a new coroutine of this context's scope
@@ -495,6 +512,35 @@ class Demo private constructor(
             UNIT_RESULT
         }
         DemoNative.registerHostFn(handle, 1, key)
+    }
+
+    /**
+     * Implements the host fn `find_account` with [block]: Looks a user's account up in the host's store: the profile, or why
+     * there is no usable account.
+     *
+     * Each invocation runs [block] in a new coroutine of this context's scope
+     * (never on the library's thread). Its value is the host fn's result; an
+     * exception it throws reaches the library as an error with the exception's
+     * message. The coroutine is cancelled when the library drops the call (the
+     * awaiting Rust future was dropped or timed out, or its request was withdrawn
+     * because the caller's coroutine was cancelled) or the context closes; what
+     * it returns after that is discarded. Registering again replaces [block] for
+     * later invocations.
+     *
+     * @throws StatusException if the context is closed.
+     */
+    fun findAccount(block: suspend (userId: String) -> Profile) {
+        val key = runtime.hostFn(2) { request ->
+            val r = CborReader(request)
+            if (r.array() != 1) throw CborException("find_account: expected 1 argument(s)")
+            val userId = r.text()
+            r.end()
+            val result = block(userId)
+            val w = CborWriter()
+            w.writeProfile(result)
+            w.bytes()
+        }
+        DemoNative.registerHostFn(handle, 2, key)
     }
 
     /**

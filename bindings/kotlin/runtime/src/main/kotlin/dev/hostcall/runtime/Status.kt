@@ -66,7 +66,7 @@ object Outcome {
     const val INVALID_ARG = 7
     /** The handler panicked; the context goes on. */
     const val PANIC = 8
-    /** Failure with a typed error: the payload is the CBOR of the library's error value. */
+    /** Failure with a typed error: the payload is the CBOR of a value of the function's declared error type (see its header). */
     const val ERR_TYPED = 9
 
     /** Whether [code] is a failure: anything but [OK]. */
