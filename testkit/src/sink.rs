@@ -41,6 +41,19 @@ impl Received {
         );
         hostcall::wire::from_cbor(&self.bytes).expect("reply decodes")
     }
+
+    /// The typed error decoded from CBOR; panics unless it is
+    /// `RET_ERR_TYPED`.
+    pub fn typed_error<E: hostcall::TypedError>(&self) -> E {
+        assert_eq!(
+            self.ret,
+            hostcall::status::RET_ERR_TYPED,
+            "expected RET_ERR_TYPED, got {}: {}",
+            self.ret,
+            self.text()
+        );
+        hostcall::wire::from_cbor(&self.bytes).expect("the typed error decodes")
+    }
 }
 
 /// Collects callbacks keyed by an id carried in `user_data`.
