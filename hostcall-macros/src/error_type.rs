@@ -123,3 +123,42 @@ pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use quote::quote;
+
+    fn refusal(input: proc_macro2::TokenStream) -> String {
+        super::expand(input).expect_err("refused").to_string()
+    }
+
+    #[test]
+    fn only_plain_enums_are_error_types() {
+        assert!(refusal(quote! { struct E { a: u8 } }).contains("is an enum"));
+        assert!(refusal(quote! { enum E<T> { A(T) } }).contains("cannot be generic"));
+        assert!(refusal(quote! { enum E {} }).contains("at least one variant"));
+        for attrs in [
+            quote! { #[serde(rename_all = "snake_case")] enum E { A } },
+            quote! { enum E { #[serde(rename = "a")] A } },
+            quote! { enum E { A { #[serde(default)] x: u8 } } },
+            quote! { enum E { A(#[serde(skip)] u8) } },
+        ] {
+            assert!(refusal(attrs).contains("no serde attributes"));
+        }
+    }
+
+    #[test]
+    fn every_variant_shape_is_described() {
+        let out = super::expand(quote! {
+            /// Doc.
+            enum E { Unit, One(String), Two(u8, u16), Named { r#type: u32 } }
+        })
+        .expect("accepted")
+        .to_string();
+        for expected in [
+            "Unit", "Tuple", "Struct", "\"0\"", "\"1\"", "\"type\"", "\"Doc.\"",
+        ] {
+            assert!(out.contains(expected), "{expected} in {out}");
+        }
+    }
+}

@@ -101,3 +101,22 @@ pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use quote::quote;
+
+    #[test]
+    fn a_host_fn_error_type_must_be_declared_not_text() {
+        let refusal = |input| super::expand(input).expect_err("refused").to_string();
+        assert!(
+            refusal(quote! { fn f() -> Result<u8, String>; }).contains("fails with text already")
+        );
+        assert!(refusal(quote! { fn f() -> Result<u8>; }).contains("Result<T, E>"));
+        let out = super::expand(quote! { fn f() -> Result<u8, MyError>; })
+            .expect("accepted")
+            .to_string();
+        assert!(out.contains("HostCall < u8 , MyError >"), "{out}");
+        assert!(out.contains("ErrorRef :: of :: < MyError >"), "{out}");
+    }
+}

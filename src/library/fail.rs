@@ -36,10 +36,6 @@ impl<E: TypedError> ViaTyped for Fail<'_, E> {
 }
 
 /// Step 2: any `Display` error.
-#[diagnostic::on_unimplemented(
-    message = "a handler's error type must be `Display` or derive `hostcall::Error`",
-    label = "`{Self}` is neither"
-)]
 pub trait ViaDisplay {
     /// The failure a request with this error gets.
     fn failure(&self) -> Failure;
