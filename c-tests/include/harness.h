@@ -7,8 +7,9 @@
  *    print file:line, the condition and a message, then exit(1) at once from
  *    whatever thread failed. hc_done() prints the final "ok: N checks" line.
  *  - hc_reply: a reply collector (mutex + condvar) whose hc_reply_cb is an
- *    FFICallBack; hc_reply_wait blocks until the reply arrives, with a
- *    deadline that only exists to turn a hang into a loud failure.
+ *    FFICallBack (hc_reply_typed_cb also takes RET_ERR_TYPED, for sign_in);
+ *    hc_reply_wait blocks until the reply arrives, with a deadline that only
+ *    exists to turn a hang into a loud failure.
  *  - hc_counter: a counter others can wait on.
  *  - hc_held: a host fn (and cancel notifier) that records each call and
  *    holds the token for the test to complete later.
@@ -39,6 +40,7 @@
 #include "cbor.h"
 #include "demo.h"
 #include "demo_records.h"
+#include "demo_errors.h"
 
 #define HC_UNUSED __attribute__((unused))
 
@@ -288,6 +290,14 @@ static inline void hc_reply_cb(int ret, const char *msg, size_t len, void *user_
  * may also be RET_CANCELLED. */
 static inline void hc_reply_cancellable_cb(int ret, const char *msg, size_t len, void *user_data) {
     CHECK(ret == RET_CANCELLED || hc_ret_demo_may_reply(ret), "reply with ret %d %s", ret, hc_ret_name(ret));
+    hc_reply_record((hc_reply *)user_data, ret, msg, len);
+}
+
+/* As hc_reply_cb, for a handler with a typed error (sign_in): its reply may
+ * also be RET_ERR_TYPED (the CBOR of the error), and RET_CANCELLED. */
+static inline void hc_reply_typed_cb(int ret, const char *msg, size_t len, void *user_data) {
+    CHECK(ret == RET_ERR_TYPED || ret == RET_CANCELLED || hc_ret_demo_may_reply(ret), "reply with ret %d %s", ret,
+          hc_ret_name(ret));
     hc_reply_record((hc_reply *)user_data, ret, msg, len);
 }
 

@@ -378,6 +378,21 @@ fn cancel_under_valgrind() {
     run_under_valgrind("cancel", &[CANCEL_REQUESTS_VALGRIND]);
 }
 
+/// Sign-ins each of the typed program's 8 threads issues.
+const TYPED_SIGN_INS: &str = "300";
+/// The same, under valgrind.
+const TYPED_SIGN_INS_VALGRIND: &str = "40";
+
+#[test]
+fn typed() {
+    run_plain("typed", &[TYPED_SIGN_INS]);
+}
+
+#[test]
+fn typed_under_valgrind() {
+    run_under_valgrind("typed", &[TYPED_SIGN_INS_VALGRIND]);
+}
+
 #[test]
 fn stress() {
     run_plain("stress", &[STRESS_CALLS]);
