@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use ciborium::Value;
 use hostcall::Bytes;
 use hostcall_fuzz::script::{
-    self, Abuse, Args, CancelMode, Config, EventName, HostFnName, ListenerRef, Method, Native, Op,
-    Payload, Plan, Request, Ret, Script, TokenRef,
+    self, Abuse, Args, CallId, CallRef, CancelMode, Config, EventName, HostFnName, ListenerRef,
+    Method, Native, Op, Payload, Plan, Request, Ret, Script, TokenRef,
 };
 use hostcall_fuzz::types::{Record, STRUCT_AS_ARRAY, Shape, Tree, lying_tree};
 use serde::Serialize;
@@ -331,6 +331,94 @@ fn requests() {
                     method: Method::Declared(1),
                     request: Request::Empty,
                 },
+            ],
+        ),
+    );
+    let cancellable = |method: u8, args: Args| Op::CallCancellable {
+        method: Method::Declared(method),
+        request: Request::WellFormed(args),
+        id: CallId::Given,
+    };
+    seeds.add(
+        "sign_in_typed",
+        script(
+            Default,
+            vec![
+                inline(
+                    Ret::Typed,
+                    Payload::Account(1, String::new(), 1_893_456_000),
+                ),
+                cancellable(7, text("locked")),
+                cancellable(7, text("")),
+                call(7, text("plain")),
+                cancellable(7, text("nf")),
+                Op::Sync,
+                Op::Origin(TokenRef::Recorded(0)),
+                Op::Complete {
+                    token: TokenRef::Recorded(1),
+                    ret: Ret::Typed,
+                    payload: Payload::Account(2, "spam".into(), u64::MAX),
+                    twice: true,
+                },
+                Op::Complete {
+                    token: TokenRef::Recorded(2),
+                    ret: Ret::Typed,
+                    payload: Payload::Raw(vec![0x6b, b'E', b'm', b'p', b't', b'y']),
+                    twice: false,
+                },
+                Op::Sync,
+            ],
+        ),
+    );
+    seeds.add(
+        "typed_untyped_host_fns",
+        script(
+            Default,
+            vec![
+                inline(Ret::Typed, Payload::Account(0, "x".into(), 0)),
+                cancellable(2, text("u1")),
+                cancellable(5, text("hi")),
+                Op::Sync,
+                Op::CompleteAll {
+                    ret: Ret::Typed,
+                    payload: Payload::Empty,
+                },
+                Op::Sync,
+            ],
+        ),
+    );
+    seeds.add(
+        "cancel",
+        script(
+            Default,
+            vec![
+                cancellable(2, text("held")),
+                Op::NativeCancellable {
+                    entry: Native::PingHost(b"held".to_vec()),
+                    abuse: Abuse::None,
+                    id: CallId::Given,
+                },
+                Op::NativeCancellable {
+                    entry: Native::Add(1, 2),
+                    abuse: Abuse::None,
+                    id: CallId::Null,
+                },
+                Op::Sync,
+                Op::Cancel(CallRef::Issued(0)),
+                Op::Cancel(CallRef::Issued(1)),
+                Op::Cancel(CallRef::Issued(1)),
+                Op::Cancel(CallRef::Invented(3)),
+                Op::CompleteAll {
+                    ret: Ret::Ok,
+                    payload: Payload::Empty,
+                },
+                Op::NativeCancellable {
+                    entry: Native::Version,
+                    abuse: Abuse::None,
+                    id: CallId::Given,
+                },
+                Op::Cancel(CallRef::Issued(2)),
+                Op::Sync,
             ],
         ),
     );

@@ -45,8 +45,8 @@ use hostcall::status::*;
 use hostcall::wire::reference;
 use hostcall_fuzz::hex;
 use hostcall_fuzz::script::{
-    self, Abuse, Args, CancelMode, Config, EventName, HostFnName, ListenerRef, METHODS, Method,
-    Native, Op, Payload, Plan, Request, Ret, TokenRef,
+    self, Abuse, Args, CallId, CallRef, CancelMode, Config, EventName, HostFnName, ListenerRef,
+    METHODS, Method, Native, Op, Payload, Plan, Request, Ret, TokenRef,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -73,7 +73,28 @@ enum Expect {
 enum Decoded {
     Add(i64, i64),
     PanicWith(String),
+    SignIn(String),
     Other,
+}
+
+/// The reply a request that makes exactly one host call (`login`,
+/// `ping_host`, `sign_in`) must give once that call's completion was
+/// accepted, worked out from the completion (checked after the destroy,
+/// for a reply that is neither a withdrawal's nor teardown's).
+#[derive(Debug)]
+enum Want {
+    /// `RET_OK` and this session.
+    Session(demo::Session),
+    /// `RET_OK` (ping_host).
+    Unit,
+    /// `RET_ERR` and exactly this text.
+    Text(String),
+    /// `RET_ERR` and text starting with this.
+    TextPrefix(String),
+    /// `RET_ERR_TYPED` and exactly this `SignInError`.
+    SignIn(demo::SignInError),
+    /// `RET_ERR_TYPED` and `Unavailable` with text starting with this.
+    UnavailablePrefix(String),
 }
 
 /// One call: what it must reply, its status, the replies it got.
@@ -83,6 +104,16 @@ struct CallSlot {
     /// Until the entry point returns: `i32::MIN`.
     status: AtomicI32,
     replies: AtomicU32,
+    /// Made through a `_cancellable` entry point: its id is in `call_id`.
+    cancellable: bool,
+    call_id: AtomicU64,
+    /// The handler's name (for the text of a `RET_CANCELLED` reply).
+    method: &'static str,
+    /// `cancel_call`s of it that returned `HC_OK`.
+    cancel_ok: AtomicU32,
+    /// The reply it got, and what it must be (see [`Want`]).
+    reply: Mutex<Option<(c_int, Vec<u8>)>>,
+    want: Mutex<Option<Want>>,
 }
 
 /// One host fn registration: its `user_data`.
@@ -114,6 +145,9 @@ struct TokenRec {
     inline_pending: bool,
     /// This thread completed it while an inline completion was pending.
     contended: bool,
+    /// The call (index in `Harness::calls`) whose request it serves, by
+    /// `host_call_origin` inside the host fn; `None` for origin 0.
+    origin: Option<usize>,
 }
 
 #[derive(Default)]
@@ -187,12 +221,18 @@ impl Harness {
         }
     }
 
-    fn new_call(&self, expect: Expect) -> *mut c_void {
+    fn new_call(&self, expect: Expect, cancellable: bool, method: &'static str) -> *mut c_void {
         let slot = Box::new(CallSlot {
             harness: self,
             expect,
             status: AtomicI32::new(i32::MIN),
             replies: AtomicU32::new(0),
+            cancellable,
+            call_id: AtomicU64::new(0),
+            method,
+            cancel_ok: AtomicU32::new(0),
+            reply: Mutex::new(None),
+            want: Mutex::new(None),
         });
         let ptr = &*slot as *const CallSlot as *mut c_void;
         self.calls.lock().unwrap().push(slot);
@@ -234,6 +274,7 @@ impl Harness {
         let (index, name) = match host_fn {
             HostFnName::FetchProfile | HostFnName::NullFn => (0, "fetch_profile"),
             HostFnName::Notify => (1, "notify"),
+            HostFnName::FindAccount => (2, "find_account"),
             HostFnName::Undeclared => (0, "fetch_everything"),
         };
         let cancellable = cancel == CancelMode::Cancellable;
@@ -349,6 +390,11 @@ impl Harness {
                 drop(tokens);
                 self.fail(format!("token {token:#x} was accepted twice"));
             }
+            if let (Some(call), Some(bytes)) = (rec.origin, &bytes) {
+                let calls = self.calls.lock().unwrap();
+                *calls[call].want.lock().unwrap() =
+                    want(calls[call].method, rec.host_fn, ret, bytes);
+            }
             if rec.cancelled > 0 {
                 drop(tokens);
                 self.fail(format!("token {token:#x} was accepted after its cancel"));
@@ -376,6 +422,94 @@ fn name(status: c_int) -> &'static str {
         .map_or("an undocumented status", |code| code.name)
 }
 
+/// What a request `method` that made one host call (to host fn `host_fn`)
+/// must reply once the completion (`ret`, `bytes`) was accepted; `None`
+/// for the handlers that make several host calls.
+fn want(method: &str, host_fn: usize, ret: Ret, bytes: &[u8]) -> Option<Want> {
+    let value: &[u8] = if bytes.is_empty() {
+        hostcall::wire::CBOR_NULL
+    } else {
+        bytes
+    };
+    let text = String::from_utf8_lossy(bytes).into_owned();
+    let untyped = |name: &str| {
+        format!(
+            "host fn '{name}' sent a malformed reply: a typed error (RET_ERR_TYPED) from a host fn that declares no error type"
+        )
+    };
+    let session = |p: demo::Profile| demo::Session {
+        greeting: format!("Hello, {}", p.name),
+        user_id: p.user_id,
+    };
+    Some(match (method, host_fn, ret) {
+        ("login", 0, Ret::Ok) => match hostcall::wire::from_cbor::<demo::Profile>(value) {
+            Ok(p) => Want::Session(session(p)),
+            Err(_) => Want::TextPrefix(
+                "host fetch failed: host fn 'fetch_profile' sent a malformed reply: ".into(),
+            ),
+        },
+        ("login", 0, Ret::Err) if !text.is_empty() => {
+            Want::Text(format!("host fetch failed: {text}"))
+        }
+        ("login", 0, Ret::Typed) => {
+            Want::Text(format!("host fetch failed: {}", untyped("fetch_profile")))
+        }
+        ("ping_host", 1, Ret::Ok) => match hostcall::wire::from_cbor::<()>(value) {
+            Ok(()) => Want::Unit,
+            Err(_) => Want::TextPrefix(
+                "host notify failed: host fn 'notify' sent a malformed reply: ".into(),
+            ),
+        },
+        ("ping_host", 1, Ret::Err) if !text.is_empty() => {
+            Want::Text(format!("host notify failed: {text}"))
+        }
+        ("ping_host", 1, Ret::Typed) => {
+            Want::Text(format!("host notify failed: {}", untyped("notify")))
+        }
+        ("sign_in", 2, Ret::Ok) => match hostcall::wire::from_cbor::<demo::Profile>(value) {
+            Ok(p) => Want::Session(session(p)),
+            Err(_) => {
+                Want::UnavailablePrefix("host fn 'find_account' sent a malformed reply: ".into())
+            }
+        },
+        ("sign_in", 2, Ret::Err) if !text.is_empty() => {
+            Want::SignIn(demo::SignInError::Unavailable(text))
+        }
+        ("sign_in", 2, Ret::Typed) => {
+            match hostcall::wire::from_cbor::<demo::AccountError>(value) {
+                Ok(e) => Want::SignIn(e.into()),
+                Err(_) => Want::UnavailablePrefix(
+                    "host fn 'find_account' sent a malformed reply: not a AccountError: ".into(),
+                ),
+            }
+        }
+        _ => return None,
+    })
+}
+
+/// Whether the reply (`ret`, `bytes`) is what `want` says.
+fn wanted(want: &Want, ret: c_int, bytes: &[u8]) -> bool {
+    let text = || std::str::from_utf8(bytes).unwrap_or("");
+    let typed = || hostcall::wire::from_cbor::<demo::SignInError>(bytes).ok();
+    match want {
+        Want::Session(s) => {
+            ret == RET_OK
+                && hostcall::wire::from_cbor::<demo::Session>(bytes)
+                    .ok()
+                    .as_ref()
+                    == Some(s)
+        }
+        Want::Unit => ret == RET_OK,
+        Want::Text(t) => ret == RET_ERR && text() == t,
+        Want::TextPrefix(p) => ret == RET_ERR && text().starts_with(p.as_str()),
+        Want::SignIn(e) => ret == RET_ERR_TYPED && typed().as_ref() == Some(e),
+        Want::UnavailablePrefix(p) => {
+            ret == RET_ERR_TYPED
+                && matches!(typed(), Some(demo::SignInError::Unavailable(t)) if t.starts_with(p.as_str()))
+        }
+    }
+}
+
 /// The bytes of a completion for host fn `host_fn`; `None` for NULL.
 fn payload_bytes(payload: &Payload, host_fn: usize) -> Option<Vec<u8>> {
     let profile = |name: &str, age: u8| {
@@ -386,8 +520,19 @@ fn payload_bytes(payload: &Payload, host_fn: usize) -> Option<Vec<u8>> {
         })
         .unwrap()
     };
+    let account = |kind: u8, text: &str, num: u64| {
+        hostcall::wire::to_cbor(&match kind % 3 {
+            0 => demo::AccountError::NotFound {
+                user_id: text.into(),
+            },
+            1 => demo::AccountError::Locked { until_unix_s: num },
+            _ => demo::AccountError::Suspended(text.into(), num),
+        })
+        .unwrap()
+    };
     Some(match payload {
-        Payload::Proper(name, age) if host_fn == 0 => profile(name, *age),
+        Payload::Proper(name, age) if host_fn != 1 => profile(name, *age),
+        Payload::Account(kind, text, num) => account(*kind, text, *num),
         Payload::Proper(..) => hostcall::wire::CBOR_NULL.to_vec(),
         Payload::Swapped(name, age) if host_fn == 1 => profile(name, *age),
         Payload::Swapped(..) => hostcall::wire::CBOR_NULL.to_vec(),
@@ -434,6 +579,33 @@ unsafe extern "C" fn on_reply(ret: c_int, msg: *const c_char, len: usize, user_d
     let (slot, harness) = unsafe { reply_slot(user_data) };
     // SAFETY: `msg` is valid for `len` bytes during the call.
     let bytes = unsafe { std::slice::from_raw_parts(msg.cast::<u8>(), len) };
+    *slot.reply.lock().unwrap() = Some((ret, bytes.to_vec()));
+    if ret == RET_CANCELLED {
+        cancelled_reply(harness, slot, bytes);
+        return;
+    }
+    if ret == RET_ERR_TYPED {
+        let Expect::Call {
+            method,
+            decoded: Ok(Decoded::SignIn(user_id)),
+        } = &slot.expect
+        else {
+            harness.fail(format!(
+                "RET_ERR_TYPED from a handler without an error type: {}",
+                hex(bytes)
+            ));
+        };
+        match hostcall::wire::from_cbor::<demo::SignInError>(bytes) {
+            Ok(e) if user_id.is_empty() == (e == demo::SignInError::EmptyUserId) => {}
+            other => harness.fail(format!(
+                "{}({user_id:?}) replied RET_ERR_TYPED {}: {other:?}",
+                METHODS[*method],
+                hex(bytes)
+            )),
+        }
+        harness.note_reply();
+        return;
+    }
     let ok = match ret {
         RET_OK => true,
         RET_ERR | RET_SHUTTING_DOWN | RET_INVALID_ARG | RET_PANIC => false,
@@ -508,6 +680,12 @@ unsafe extern "C" fn on_reply(ret: c_int, msg: *const c_char, len: usize, user_d
                     decodes(|b| hostcall::wire::from_cbor::<demo::Profile>(b).is_ok())
                 }
                 ("ping_host", _) => decodes(|b| hostcall::wire::from_cbor::<()>(b).is_ok()),
+                ("sign_in", Decoded::SignIn(user_id)) => {
+                    if user_id.is_empty() || ret == RET_ERR {
+                        bad("sign_in replies RET_OK or RET_ERR_TYPED (EmptyUserId for \"\")");
+                    }
+                    decodes(|b| hostcall::wire::from_cbor::<demo::Session>(b).is_ok());
+                }
                 ("panic_with", Decoded::PanicWith(message)) => {
                     let expected = format!("handler 'panic_with' panicked: {message}");
                     if ret != RET_PANIC || text.as_deref() != Some(&expected) {
@@ -547,6 +725,21 @@ unsafe extern "C" fn on_reply(ret: c_int, msg: *const c_char, len: usize, user_d
     harness.note_reply();
 }
 
+/// Checks a `RET_CANCELLED` reply: only for a cancellable call, with
+/// exactly `request '<method>' cancelled`.
+fn cancelled_reply(harness: &Harness, slot: &CallSlot, bytes: &[u8]) {
+    let expected = format!("request '{}' cancelled", slot.method);
+    if !slot.cancellable || bytes != expected.as_bytes() {
+        harness.fail(format!(
+            "RET_CANCELLED {:?} for a call (cancellable: {}) of '{}'",
+            String::from_utf8_lossy(bytes),
+            slot.cancellable,
+            slot.method
+        ));
+    }
+    harness.note_reply();
+}
+
 /// The `FFICallBackI64` of `demo_native_add`.
 unsafe extern "C" fn on_i64(
     ret: c_int,
@@ -560,6 +753,17 @@ unsafe extern "C" fn on_i64(
     let Expect::NativeAdd(a, b) = slot.expect else {
         harness.fail("a typed reply to a call that is not native add");
     };
+    if ret == RET_CANCELLED {
+        if err.is_null() || value != 0 {
+            harness.fail("a cancelled native add needs err text and value 0");
+        }
+        // SAFETY: `err` is valid for `err_len` bytes during the call.
+        let bytes = unsafe { std::slice::from_raw_parts(err.cast::<u8>(), err_len) };
+        *slot.reply.lock().unwrap() = Some((ret, bytes.to_vec()));
+        cancelled_reply(harness, slot, bytes);
+        return;
+    }
+    *slot.reply.lock().unwrap() = Some((ret, Vec::new()));
     match ret {
         RET_OK => {
             if !err.is_null() || a.checked_add(b) != Some(value) {
@@ -619,6 +823,45 @@ unsafe extern "C" fn on_host_fn(
             hex(request)
         ));
     }
+    // SAFETY: plain values.
+    let (origin, others) = unsafe {
+        (
+            demo::demo_host_call_origin(harness.ctx(), token),
+            demo::demo_host_call_origin(harness.ctx(), token ^ 1)
+                | demo::demo_host_call_origin(harness.ctx(), 0)
+                | demo::demo_host_call_origin(std::ptr::null_mut(), token),
+        )
+    };
+    if others != 0 {
+        harness.fail(format!(
+            "host_call_origin of another token or a NULL ctx, inside the host fn of {token:#x}, was {others}"
+        ));
+    }
+    let origin = (origin != 0).then(|| {
+        let calls = harness.calls.lock().unwrap();
+        let Some(i) = calls
+            .iter()
+            .position(|c| c.cancellable && c.call_id.load(Ordering::Relaxed) == origin)
+        else {
+            drop(calls);
+            harness.fail(format!("host_call_origin {origin}: no cancellable call has that id"));
+        };
+        let uses = match calls[i].method {
+            "login" | "login_many" | "first_profile" => 0,
+            "ping_host" => 1,
+            "sign_in" => 2,
+            _ => usize::MAX,
+        };
+        if uses != reg.host_fn {
+            let method = calls[i].method;
+            drop(calls);
+            harness.fail(format!(
+                "host_call_origin {origin} names a '{method}' request, which does not call host fn {}",
+                reg.host_fn
+            ));
+        }
+        i
+    });
     let plan = harness.plans.lock().unwrap().pop_front();
     let index = {
         let mut tokens = harness.tokens.lock().unwrap();
@@ -636,6 +879,7 @@ unsafe extern "C" fn on_host_fn(
             cancelled: 0,
             inline_pending: plan.is_some(),
             contended: false,
+            origin,
         });
         tokens.index.insert(token, index);
         index
@@ -719,7 +963,7 @@ fn reference_decode(method: usize, bytes: &[u8]) -> Result<Decoded, String> {
     let names: &[&str] = match method {
         0 => &[],
         1 => &["a", "b"],
-        2 => &["user_id"],
+        2 | 7 => &["user_id"],
         3 | 4 => &["user_ids"],
         _ => &["message"],
     };
@@ -728,11 +972,28 @@ fn reference_decode(method: usize, bytes: &[u8]) -> Result<Decoded, String> {
         1 => reference::decode_args::<(i64, i64)>(bytes, names).map(|(a, b)| Decoded::Add(a, b)),
         3 | 4 => reference::decode_args::<(Vec<String>,)>(bytes, names).map(|_| Decoded::Other),
         6 => reference::decode_args::<(String,)>(bytes, names).map(|(m,)| Decoded::PanicWith(m)),
+        7 => reference::decode_args::<(String,)>(bytes, names).map(|(u,)| Decoded::SignIn(u)),
         _ => reference::decode_args::<(String,)>(bytes, names).map(|_| Decoded::Other),
     }
 }
 
-fn call(harness: &Harness, method: Method, request: &Request, dead: bool) -> *mut c_void {
+/// The `call_id` pointer of a cancellable call into `user_data`'s slot.
+fn call_id_ptr(user_data: *mut c_void, id: CallId) -> *mut u64 {
+    // SAFETY: `user_data` is a slot of the harness, which outlives the call.
+    let slot = unsafe { &*(user_data as *const CallSlot) };
+    match id {
+        CallId::Given => slot.call_id.as_ptr(),
+        CallId::Null => std::ptr::null_mut(),
+    }
+}
+
+fn call(
+    harness: &Harness,
+    method: Method,
+    request: &Request,
+    dead: bool,
+    cancellable: Option<CallId>,
+) -> *mut c_void {
     let name = match method {
         Method::Declared(m) => Some(CString::new(METHODS[usize::from(m)]).unwrap()),
         Method::Unknown => Some(CString::new("log_out").unwrap()),
@@ -762,7 +1023,11 @@ fn call(harness: &Harness, method: Method, request: &Request, dead: bool) -> *mu
             _ => Ok(Decoded::Other),
         },
     };
-    let user_data = harness.new_call(expect);
+    let user_data = harness.new_call(
+        expect,
+        cancellable.is_some(),
+        declared.map_or("", |m| METHODS[m]),
+    );
     let callback: Option<hostcall::FFICallBack> = match request {
         Request::NullCallback(_) => None,
         _ => Some(on_reply),
@@ -772,15 +1037,31 @@ fn call(harness: &Harness, method: Method, request: &Request, dead: bool) -> *mu
         .map_or((std::ptr::null(), 3), |b| (b.as_ptr(), b.len()));
     // SAFETY: `name` is NUL-terminated or NULL; `req` is valid for `len`
     // bytes or NULL; the slot outlives the context.
-    let status = unsafe {
-        demo::demo_call(
-            harness.ctx(),
-            name.as_ref().map_or(std::ptr::null(), |n| n.as_ptr()),
-            req.cast(),
-            len,
-            callback,
-            user_data,
-        )
+    let method_ptr = name.as_ref().map_or(std::ptr::null(), |n| n.as_ptr());
+    let status = match cancellable {
+        // SAFETY: as above.
+        None => unsafe {
+            demo::demo_call(
+                harness.ctx(),
+                method_ptr,
+                req.cast(),
+                len,
+                callback,
+                user_data,
+            )
+        },
+        // SAFETY: as above; the call id pointer is the slot's or NULL.
+        Some(id) => unsafe {
+            demo::demo_call_cancellable(
+                harness.ctx(),
+                method_ptr,
+                req.cast(),
+                len,
+                callback,
+                user_data,
+                call_id_ptr(user_data, id),
+            )
+        },
     };
     harness.returned(user_data, status);
     let allowed = harness.expect(
@@ -788,6 +1069,7 @@ fn call(harness: &Harness, method: Method, request: &Request, dead: bool) -> *mu
             name.is_none().then_some(HC_ERR_NULL_ARG),
             callback.is_none().then_some(HC_ERR_NULL_ARG),
             bytes.is_none().then_some(HC_ERR_NULL_ARG),
+            (cancellable == Some(CallId::Null)).then_some(HC_ERR_NULL_ARG),
             dead.then_some(HC_ERR_INVALID_CONTEXT),
             (name.is_some() && declared.is_none()).then_some(HC_ERR_UNKNOWN_METHOD),
         ],
@@ -797,7 +1079,14 @@ fn call(harness: &Harness, method: Method, request: &Request, dead: bool) -> *mu
     user_data
 }
 
-fn native(harness: &Harness, entry: &Native, abuse: Abuse, dead: bool) {
+fn native(
+    harness: &Harness,
+    entry: &Native,
+    abuse: Abuse,
+    dead: bool,
+    cancellable: Option<CallId>,
+) {
+    let c = cancellable.is_some();
     let null_text = abuse == Abuse::NullText;
     let text = |bytes: &[u8]| {
         if null_text {
@@ -811,36 +1100,88 @@ fn native(harness: &Harness, entry: &Native, abuse: Abuse, dead: bool) {
     let cb = with_cb.then_some(on_reply as hostcall::FFICallBack);
     let (status, texty) = match entry {
         Native::Version => {
-            let ud = harness.new_call(Expect::NativeVersion);
-            // SAFETY: plain values; the slot outlives the context.
-            let status = unsafe { demo::demo_native_version(harness.ctx(), cb, ud) };
+            let ud = harness.new_call(Expect::NativeVersion, c, "version");
+            let status = match cancellable {
+                // SAFETY: plain values; the slot outlives the context.
+                None => unsafe { demo::demo_native_version(harness.ctx(), cb, ud) },
+                // SAFETY: as above; the call id pointer is the slot's or NULL.
+                Some(id) => unsafe {
+                    demo::demo_native_version_cancellable(
+                        harness.ctx(),
+                        cb,
+                        ud,
+                        call_id_ptr(ud, id),
+                    )
+                },
+            };
             harness.returned(ud, status);
             (status, false)
         }
         Native::Add(a, b) => {
-            let ud = harness.new_call(Expect::NativeAdd(*a, *b));
+            let ud = harness.new_call(Expect::NativeAdd(*a, *b), c, "add");
             let cb = with_cb.then_some(on_i64 as hostcall::FFICallBackI64);
-            // SAFETY: plain values; the slot outlives the context.
-            let status = unsafe { demo::demo_native_add(harness.ctx(), *a, *b, cb, ud) };
+            let status = match cancellable {
+                // SAFETY: plain values; the slot outlives the context.
+                None => unsafe { demo::demo_native_add(harness.ctx(), *a, *b, cb, ud) },
+                // SAFETY: as above; the call id pointer is the slot's or NULL.
+                Some(id) => unsafe {
+                    demo::demo_native_add_cancellable(
+                        harness.ctx(),
+                        *a,
+                        *b,
+                        cb,
+                        ud,
+                        call_id_ptr(ud, id),
+                    )
+                },
+            };
             harness.returned(ud, status);
             (status, false)
         }
         Native::PingHost(bytes) => {
-            let ud = harness.new_call(Expect::NativePingHost(utf8(bytes)));
+            let ud = harness.new_call(Expect::NativePingHost(utf8(bytes)), c, "ping_host");
             let (ptr, len) = text(bytes);
-            // SAFETY: `ptr` is valid for `len` bytes or NULL; the slot
-            // outlives the context.
-            let status =
-                unsafe { demo::demo_native_ping_host(harness.ctx(), ptr.cast(), len, cb, ud) };
+            let status = match cancellable {
+                // SAFETY: `ptr` is valid for `len` bytes or NULL; the slot
+                // outlives the context.
+                None => unsafe {
+                    demo::demo_native_ping_host(harness.ctx(), ptr.cast(), len, cb, ud)
+                },
+                // SAFETY: as above; the call id pointer is the slot's or NULL.
+                Some(id) => unsafe {
+                    demo::demo_native_ping_host_cancellable(
+                        harness.ctx(),
+                        ptr.cast(),
+                        len,
+                        cb,
+                        ud,
+                        call_id_ptr(ud, id),
+                    )
+                },
+            };
             harness.returned(ud, status);
             (status, true)
         }
         Native::PanicWith(bytes) => {
-            let ud = harness.new_call(Expect::NativePanicWith(utf8(bytes)));
+            let ud = harness.new_call(Expect::NativePanicWith(utf8(bytes)), c, "panic_with");
             let (ptr, len) = text(bytes);
-            // SAFETY: as above.
-            let status =
-                unsafe { demo::demo_native_panic_with(harness.ctx(), ptr.cast(), len, cb, ud) };
+            let status = match cancellable {
+                // SAFETY: as above.
+                None => unsafe {
+                    demo::demo_native_panic_with(harness.ctx(), ptr.cast(), len, cb, ud)
+                },
+                // SAFETY: as above; the call id pointer is the slot's or NULL.
+                Some(id) => unsafe {
+                    demo::demo_native_panic_with_cancellable(
+                        harness.ctx(),
+                        ptr.cast(),
+                        len,
+                        cb,
+                        ud,
+                        call_id_ptr(ud, id),
+                    )
+                },
+            };
             harness.returned(ud, status);
             (status, true)
         }
@@ -849,6 +1190,7 @@ fn native(harness: &Harness, entry: &Native, abuse: Abuse, dead: bool) {
         &[
             (!with_cb).then_some(HC_ERR_NULL_ARG),
             (null_text && texty).then_some(HC_ERR_NULL_ARG),
+            (cancellable == Some(CallId::Null)).then_some(HC_ERR_NULL_ARG),
             dead.then_some(HC_ERR_INVALID_CONTEXT),
         ],
         harness.accepted(),
@@ -915,6 +1257,52 @@ fn unlisten(harness: &Harness, which: ListenerRef, dead: bool) {
     }
 }
 
+/// `demo_cancel_call` of a cancellable call the script made (or an invented
+/// id); checks the status and counts an `HC_OK`.
+fn cancel(harness: &Harness, which: CallRef, dead: bool) {
+    let (id, slot) = match which {
+        CallRef::Invented(n) => (CallRef::invented_id(n), None),
+        CallRef::Issued(n) => {
+            let calls = harness.calls.lock().unwrap();
+            let issued: Vec<&CallSlot> = calls
+                .iter()
+                .filter(|c| c.cancellable && c.status.load(Ordering::Relaxed) == HC_OK)
+                .map(|c| &**c)
+                .collect();
+            if issued.is_empty() {
+                (CallRef::invented_id(0), None)
+            } else {
+                let slot = issued[usize::from(n) % issued.len()];
+                (
+                    slot.call_id.load(Ordering::Relaxed),
+                    Some(slot as *const CallSlot),
+                )
+            }
+        }
+    };
+    // SAFETY: the slot is in `harness.calls`, whose boxes never move.
+    let slot = slot.map(|slot| unsafe { &*slot });
+    // Replied, or withdrawn already: refused for sure.
+    let spent = slot.is_none_or(|s| {
+        s.replies.load(Ordering::Relaxed) > 0 || s.cancel_ok.load(Ordering::Relaxed) > 0
+    });
+    // SAFETY: plain values.
+    let status = unsafe { demo::demo_cancel_call(harness.ctx(), id) };
+    let allowed = harness.expect(
+        &[
+            dead.then_some(HC_ERR_INVALID_CONTEXT),
+            spent.then_some(HC_ERR_UNKNOWN_TOKEN),
+        ],
+        &[HC_OK, HC_ERR_UNKNOWN_TOKEN],
+    );
+    harness.check(&format!("cancel_call({id})"), status, &allowed);
+    if status == HC_OK
+        && let Some(slot) = slot
+    {
+        slot.cancel_ok.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 fn destroy(harness: &Harness, dead: bool) {
     harness.destroying.store(true, Ordering::Relaxed);
     // SAFETY: `ctx` is only looked up, never dereferenced.
@@ -953,14 +1341,45 @@ fn run(input: &[u8]) {
     harness.ctx.store(ctx as usize, Ordering::Relaxed);
     harness.register(HostFnName::FetchProfile, CancelMode::Cancellable, false);
     harness.register(HostFnName::Notify, CancelMode::Cancellable, false);
+    harness.register(HostFnName::FindAccount, CancelMode::Cancellable, false);
 
     let mut dead = false;
     for op in &script.ops {
         match op {
             Op::Call { method, request } => {
-                call(&harness, *method, request, dead);
+                call(&harness, *method, request, dead, None);
             }
-            Op::Native { entry, abuse } => native(&harness, entry, *abuse, dead),
+            Op::CallCancellable {
+                method,
+                request,
+                id,
+            } => {
+                call(&harness, *method, request, dead, Some(*id));
+            }
+            Op::Native { entry, abuse } => native(&harness, entry, *abuse, dead, None),
+            Op::NativeCancellable { entry, abuse, id } => {
+                native(&harness, entry, *abuse, dead, Some(*id));
+            }
+            Op::Cancel(which) => cancel(&harness, *which, dead),
+            Op::Origin(token) => {
+                let token = match *token {
+                    TokenRef::Invented(n) => u64::from(n),
+                    TokenRef::Recorded(n) => {
+                        let tokens = harness.tokens.lock().unwrap();
+                        match tokens.list.len() {
+                            0 => 0,
+                            len => tokens.list[usize::from(n) % len].token,
+                        }
+                    }
+                };
+                // SAFETY: plain values.
+                let origin = unsafe { demo::demo_host_call_origin(harness.ctx(), token) };
+                if origin != 0 {
+                    harness.fail(format!(
+                        "host_call_origin({token:#x}) from the script's thread (not the loop's) was {origin}"
+                    ));
+                }
+            }
             Op::Complete {
                 token,
                 ret,
@@ -1015,6 +1434,7 @@ fn run(input: &[u8]) {
                         Method::Declared(0),
                         &Request::WellFormed(Args::None),
                         dead,
+                        None,
                     );
                     // SAFETY: `user_data` is a slot of `harness`.
                     let status = unsafe { &*(user_data as *const CallSlot) }
@@ -1048,6 +1468,27 @@ fn run(input: &[u8]) {
             harness.fail(format!(
                 "call #{i} returned {} and got {replies} replies (expected {expected})",
                 name(status)
+            ));
+        }
+        let cancel_ok = slot.cancel_ok.load(Ordering::Relaxed);
+        let reply = slot.reply.lock().unwrap();
+        let cancelled = matches!(*reply, Some((RET_CANCELLED, _)));
+        if cancel_ok > 1 || cancelled != (cancel_ok == 1) {
+            harness.fail(format!(
+                "call #{i} ('{}'): {cancel_ok} cancels returned HC_OK, and the reply was {:?}",
+                slot.method,
+                reply.as_ref().map(|r| r.0)
+            ));
+        }
+        if let (Some(want), Some((ret, bytes))) = (&*slot.want.lock().unwrap(), &*reply)
+            && matches!(*ret, RET_OK | RET_ERR | RET_ERR_TYPED)
+            && !wanted(want, *ret, bytes)
+        {
+            harness.fail(format!(
+                "call #{i} ('{}'): its host call's accepted completion calls for {want:?}, the reply was ret {ret} {} ({:?})",
+                slot.method,
+                hex(bytes),
+                String::from_utf8_lossy(bytes)
             ));
         }
     }

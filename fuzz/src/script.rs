@@ -19,7 +19,7 @@ pub const MAX_TEXTS: usize = 4;
 pub const MAX_TEXT: usize = 32;
 
 /// The methods `demo` declares, in declaration order.
-pub const METHODS: [&str; 7] = [
+pub const METHODS: [&str; 8] = [
     "version",
     "add",
     "login",
@@ -27,6 +27,7 @@ pub const METHODS: [&str; 7] = [
     "first_profile",
     "ping_host",
     "panic_with",
+    "sign_in",
 ];
 
 /// The context's config.
@@ -172,7 +173,10 @@ pub enum Ret {
     Ok,
     /// `RET_ERR`.
     Err,
-    /// Neither: `HC_ERR_INVALID_ARG`, and the token stays completable.
+    /// `RET_ERR_TYPED`: accepted; a typed error for `find_account`, a
+    /// malformed reply for the host fns without an error type.
+    Typed,
+    /// None of them: `HC_ERR_INVALID_ARG`, and the token stays completable.
     Invalid(i32),
 }
 
@@ -182,6 +186,7 @@ impl Ret {
         match self {
             Ret::Ok => 0,
             Ret::Err => 1,
+            Ret::Typed => 9,
             Ret::Invalid(n) => n,
         }
     }
@@ -201,9 +206,12 @@ pub enum Payload {
     Text(String),
     /// NULL with a non-zero length: `HC_ERR_NULL_ARG`.
     NullWithLen,
-    /// The other host fn's result: null for `fetch_profile`, a `Profile`
-    /// for `notify`.
+    /// The other host fn's result: null for `fetch_profile` and
+    /// `find_account`, a `Profile` for `notify`.
     Swapped(String, u8),
+    /// An `AccountError` (`find_account`'s error type): variant (modulo 3:
+    /// `NotFound`, `Locked`, `Suspended`), its text and its number.
+    Account(u8, String, u64),
 }
 
 /// A completion made inline, from inside the host fn, for the next call.
@@ -224,6 +232,8 @@ pub enum HostFnName {
     FetchProfile,
     /// `notify`.
     Notify,
+    /// `find_account`.
+    FindAccount,
     /// A name the library does not declare: `HC_ERR_INVALID_ARG`.
     Undeclared,
     /// `fetch_profile` with a NULL `fn`: `HC_ERR_NULL_ARG`.
@@ -261,6 +271,37 @@ pub enum ListenerRef {
     Invented(u8),
 }
 
+/// How a call names its call id (`demo_call_cancellable`, a native
+/// `_cancellable` form).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallId {
+    /// A valid pointer.
+    Given,
+    /// NULL: `HC_ERR_NULL_ARG`.
+    Null,
+}
+
+/// Which request a `cancel_call` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallRef {
+    /// The `n`th cancellable call accepted (modulo their number).
+    Issued(u8),
+    /// An id never issued: see [`CallRef::invented_id`].
+    Invented(u8),
+}
+
+impl CallRef {
+    /// The id of an invented request: 0, a thousand and more (a script
+    /// makes far fewer requests), or near `u64::MAX`.
+    pub fn invented_id(n: u8) -> u64 {
+        match n % 3 {
+            0 if n == 0 => 0,
+            0 | 1 => 1000 + u64::from(n),
+            _ => u64::MAX - u64::from(n),
+        }
+    }
+}
+
 impl ListenerRef {
     /// The id of an invented listener: 0, or near `u64::MAX`.
     pub fn invented_id(n: u8) -> u64 {
@@ -278,6 +319,29 @@ pub enum Op {
         /// The request.
         request: Request,
     },
+    /// `demo_call_cancellable`.
+    CallCancellable {
+        /// The method.
+        method: Method,
+        /// The request.
+        request: Request,
+        /// The call id pointer.
+        id: CallId,
+    },
+    /// A native entry point's `_cancellable` form.
+    NativeCancellable {
+        /// Which, with its arguments.
+        entry: Native,
+        /// How it misuses the ABI.
+        abuse: Abuse,
+        /// The call id pointer.
+        id: CallId,
+    },
+    /// `demo_cancel_call`.
+    Cancel(CallRef),
+    /// `demo_host_call_origin` of a token from the script's thread (never
+    /// the loop thread): always 0.
+    Origin(TokenRef),
     /// A native entry point.
     Native {
         /// Which, with its arguments.
@@ -404,7 +468,11 @@ impl Reader<'_> {
     }
 
     fn ret(&mut self) -> Ret {
-        match self.u8() % 8 {
+        let b = self.u8();
+        if b & 0x08 != 0 {
+            return Ret::Typed;
+        }
+        match b % 8 {
             0..=2 => Ret::Ok,
             3..=5 => Ret::Err,
             6 => Ret::Invalid(2),
@@ -413,7 +481,11 @@ impl Reader<'_> {
     }
 
     fn payload(&mut self) -> Payload {
-        match self.u8() % 6 {
+        let b = self.u8();
+        if b & 0x08 != 0 {
+            return Payload::Account((b & 0x07) % 3, self.text(), self.i64() as u64);
+        }
+        match b % 6 {
             0 => Payload::Proper(self.text(), self.u8()),
             1 => Payload::Raw(self.raw()),
             2 => Payload::Empty,
@@ -427,14 +499,25 @@ impl Reader<'_> {
         let opcode = self.u8();
         match opcode % 16 {
             0..=2 | 14 => {
-                let method = match self.u8() % 11 {
+                // Bit 7 of the method byte: `sign_in`, the method added last.
+                let m = self.u8();
+                let method = match m % 11 {
+                    _ if m & 0x80 != 0 => Method::Declared(7),
                     m @ 0..=6 => Method::Declared(m),
                     7 => Method::Unknown,
                     8 => Method::Empty,
                     9 => Method::NotUtf8,
                     _ => Method::Null,
                 };
-                let request = match self.u8() % 8 {
+                // Bits 4 and 5 of the request byte: cancellable, NULL call id.
+                let r = self.u8();
+                let cancellable = r & 0x10 != 0;
+                let id = if r & 0x20 != 0 {
+                    CallId::Null
+                } else {
+                    CallId::Given
+                };
+                let request = match r % 8 {
                     0..=2 => Request::WellFormed(self.args(method)),
                     3 => Request::Raw(self.raw()),
                     4 => Request::Empty,
@@ -442,7 +525,15 @@ impl Reader<'_> {
                     6 => Request::NullWithLen,
                     _ => Request::NullCallback(self.args(method)),
                 };
-                Op::Call { method, request }
+                if cancellable {
+                    Op::CallCancellable {
+                        method,
+                        request,
+                        id,
+                    }
+                } else {
+                    Op::Call { method, request }
+                }
             }
             3 => {
                 let entry = match self.u8() % 4 {
@@ -451,12 +542,23 @@ impl Reader<'_> {
                     2 => Native::PingHost(self.raw()),
                     _ => Native::PanicWith(self.raw()),
                 };
-                let abuse = match self.u8() % 4 {
+                // Bits 4 and 5 of the abuse byte: cancellable, NULL call id.
+                let a = self.u8();
+                let abuse = match a % 4 {
                     0 | 1 => Abuse::None,
                     2 => Abuse::NullCallback,
                     _ => Abuse::NullText,
                 };
-                Op::Native { entry, abuse }
+                if a & 0x10 != 0 {
+                    let id = if a & 0x20 != 0 {
+                        CallId::Null
+                    } else {
+                        CallId::Given
+                    };
+                    Op::NativeCancellable { entry, abuse, id }
+                } else {
+                    Op::Native { entry, abuse }
+                }
             }
             4 | 5 => {
                 let t = self.u8();
@@ -487,12 +589,13 @@ impl Reader<'_> {
             8 => {
                 let h = self.u8();
                 let host_fn = match h % 4 {
+                    _ if h & 0x80 != 0 => HostFnName::FindAccount,
                     0 => HostFnName::FetchProfile,
                     1 => HostFnName::Notify,
                     2 => HostFnName::Undeclared,
                     _ => HostFnName::NullFn,
                 };
-                let cancel = match (h >> 2) % 3 {
+                let cancel = match ((h & 0x7f) >> 2) % 3 {
                     0 => CancelMode::Cancellable,
                     1 => CancelMode::Plain,
                     _ => CancelMode::NullCancel,
@@ -512,9 +615,25 @@ impl Reader<'_> {
                     ListenerRef::Added(u)
                 })
             }
-            11 | 12 => Op::Sync,
+            11 => Op::Sync,
+            12 => {
+                let c = self.u8();
+                Op::Cancel(if c & 0x80 != 0 {
+                    CallRef::Invented(c & 0x7f)
+                } else {
+                    CallRef::Issued(c)
+                })
+            }
             13 => Op::Yield,
             _ if opcode == 0xff => Op::Destroy,
+            15 => {
+                let t = self.u8();
+                Op::Origin(if t & 0x80 != 0 {
+                    TokenRef::Invented(self.u32() & 0x00ff_ffff)
+                } else {
+                    TokenRef::Recorded(t & 0x7f)
+                })
+            }
             _ => Op::Sync,
         }
     }
@@ -584,6 +703,7 @@ impl Writer {
         self.u8(match ret {
             Ret::Ok => 0,
             Ret::Err => 3,
+            Ret::Typed => 8,
             Ret::Invalid(2) => 6,
             Ret::Invalid(-1) => 7,
             Ret::Invalid(n) => panic!("scripts cannot say ret {n}"),
@@ -612,65 +732,100 @@ impl Writer {
                 self.text(name);
                 self.u8(*age);
             }
+            Payload::Account(kind, text, num) => {
+                self.u8(0x08 | (kind % 3));
+                self.text(text);
+                self.i64(*num as i64);
+            }
         }
     }
 
-    fn op(&mut self, op: &Op) {
-        match op {
-            Op::Call { method, request } => {
-                self.u8(0);
-                self.u8(match method {
-                    Method::Declared(m) => *m,
-                    Method::Unknown => 7,
-                    Method::Empty => 8,
-                    Method::NotUtf8 => 9,
-                    Method::Null => 10,
-                });
-                match request {
-                    Request::WellFormed(args) => {
-                        self.u8(0);
-                        self.args(args);
-                    }
-                    Request::Raw(bytes) => {
-                        self.u8(3);
-                        self.raw(bytes);
-                    }
-                    Request::Empty => self.u8(4),
-                    Request::Truncated(args) => {
-                        self.u8(5);
-                        self.args(args);
-                    }
-                    Request::NullWithLen => self.u8(6),
-                    Request::NullCallback(args) => {
-                        self.u8(7);
-                        self.args(args);
-                    }
-                }
+    fn call(&mut self, method: Method, request: &Request, flags: u8) {
+        self.u8(0);
+        self.u8(match method {
+            Method::Declared(7) => 0x80,
+            Method::Declared(m) => m,
+            Method::Unknown => 7,
+            Method::Empty => 8,
+            Method::NotUtf8 => 9,
+            Method::Null => 10,
+        });
+        match request {
+            Request::WellFormed(args) => {
+                self.u8(flags);
+                self.args(args);
             }
-            Op::Native { entry, abuse } => {
+            Request::Raw(bytes) => {
+                self.u8(3 | flags);
+                self.raw(bytes);
+            }
+            Request::Empty => self.u8(4 | flags),
+            Request::Truncated(args) => {
+                self.u8(5 | flags);
+                self.args(args);
+            }
+            Request::NullWithLen => self.u8(6 | flags),
+            Request::NullCallback(args) => {
+                self.u8(7 | flags);
+                self.args(args);
+            }
+        }
+    }
+
+    fn native(&mut self, entry: &Native, abuse: Abuse, flags: u8) {
+        self.u8(3);
+        match entry {
+            Native::Version => self.u8(0),
+            Native::Add(a, b) => {
+                self.u8(1);
+                self.i64(*a);
+                self.i64(*b);
+            }
+            Native::PingHost(bytes) => {
+                self.u8(2);
+                self.raw(bytes);
+            }
+            Native::PanicWith(bytes) => {
                 self.u8(3);
-                match entry {
-                    Native::Version => self.u8(0),
-                    Native::Add(a, b) => {
-                        self.u8(1);
-                        self.i64(*a);
-                        self.i64(*b);
-                    }
-                    Native::PingHost(bytes) => {
-                        self.u8(2);
-                        self.raw(bytes);
-                    }
-                    Native::PanicWith(bytes) => {
-                        self.u8(3);
-                        self.raw(bytes);
-                    }
-                }
-                self.u8(match abuse {
-                    Abuse::None => 0,
-                    Abuse::NullCallback => 2,
-                    Abuse::NullText => 3,
+                self.raw(bytes);
+            }
+        }
+        self.u8(flags
+            | match abuse {
+                Abuse::None => 0,
+                Abuse::NullCallback => 2,
+                Abuse::NullText => 3,
+            });
+    }
+
+    fn op(&mut self, op: &Op) {
+        let id_flags = |id: &CallId| 0x10 | if *id == CallId::Null { 0x20 } else { 0 };
+        match op {
+            Op::Call { method, request } => self.call(*method, request, 0),
+            Op::CallCancellable {
+                method,
+                request,
+                id,
+            } => self.call(*method, request, id_flags(id)),
+            Op::NativeCancellable { entry, abuse, id } => self.native(entry, *abuse, id_flags(id)),
+            Op::Cancel(which) => {
+                self.u8(12);
+                self.u8(match which {
+                    CallRef::Issued(n) => n & 0x7f,
+                    CallRef::Invented(n) => 0x80 | (n & 0x7f),
                 });
             }
+            Op::Origin(token) => {
+                self.u8(15);
+                match token {
+                    TokenRef::Recorded(n) => self.u8(n & 0x7f),
+                    TokenRef::Invented(n) => {
+                        self.u8(0x80);
+                        self.out.extend_from_slice(&n.to_le_bytes());
+                    }
+                }
+            }
+            Op::Native { entry, abuse } => self.native(entry, *abuse, 0),
             Op::Complete {
                 token,
                 ret,
@@ -703,6 +858,7 @@ impl Writer {
             Op::Register { host_fn, cancel } => {
                 self.u8(8);
                 let name = match host_fn {
+                    HostFnName::FindAccount => 0x80,
                     HostFnName::FetchProfile => 0,
                     HostFnName::Notify => 1,
                     HostFnName::Undeclared => 2,
@@ -793,6 +949,30 @@ mod tests {
                 Op::Register {
                     host_fn: HostFnName::Notify,
                     cancel: CancelMode::NullCancel,
+                },
+                Op::CallCancellable {
+                    method: Method::Declared(7),
+                    request: Request::WellFormed(Args::Text("".into())),
+                    id: CallId::Null,
+                },
+                Op::NativeCancellable {
+                    entry: Native::Add(1, -1),
+                    abuse: Abuse::None,
+                    id: CallId::Given,
+                },
+                Op::Cancel(CallRef::Issued(3)),
+                Op::Cancel(CallRef::Invented(9)),
+                Op::Origin(TokenRef::Recorded(2)),
+                Op::Origin(TokenRef::Invented(12)),
+                Op::Complete {
+                    token: TokenRef::Recorded(1),
+                    ret: Ret::Typed,
+                    payload: Payload::Account(2, "why".into(), u64::MAX),
+                    twice: false,
+                },
+                Op::Register {
+                    host_fn: HostFnName::FindAccount,
+                    cancel: CancelMode::Plain,
                 },
                 Op::Unlisten(ListenerRef::Invented(5)),
                 Op::Sync,
