@@ -35,6 +35,7 @@
 //! member gets a suffix (`…HostFn`, `closeCall`) instead of clashing.
 
 mod config;
+mod errors;
 mod names;
 mod types;
 
@@ -48,6 +49,7 @@ pub use names::{handler_member, host_fn_member, jni_mangle, member, type_name};
 pub use types::kotlin_type;
 
 use config::Setting;
+use errors::{KError, exception_name};
 use names::{bare, c_string};
 use types::{decode, encode};
 
@@ -73,6 +75,7 @@ struct KotlinFile<'a> {
     handlers: Vec<Handler<'a>>,
     host_fns: Vec<HostFn<'a>>,
     settings: Vec<Setting>,
+    errors: Vec<KError>,
 }
 
 /// `<prefix>_jni.c`.
@@ -130,6 +133,8 @@ struct Handler<'a> {
     /// `a: Long, b: Long`.
     params: String,
     native: Option<NativeCall>,
+    /// The exception class of its error type, if it has one.
+    error: Option<String>,
 }
 
 /// The `external fun` and JNI function calling a native entry point.
@@ -154,6 +159,8 @@ struct HostFn<'a> {
     member: String,
     /// `userId: String`, the block's parameters.
     params: String,
+    /// The exception class of its error type, if it has one.
+    error: Option<String>,
 }
 
 /// The Kotlin parameters of a function: `userId: String, n: Int`.
@@ -200,8 +207,8 @@ fn native_call(f: &Function, native: &Native) -> NativeCall {
         }
     }
     let call = format!(
-        "status = {}(ctx_of(handle){c_args}, {}, key_of(key));",
-        native.symbol,
+        "status = {}(ctx_of(handle){c_args}, {}, key_of(key), &id);",
+        native.cancellable_symbol,
         types::trampoline(native.reply)
     );
     NativeCall {
@@ -212,7 +219,7 @@ fn native_call(f: &Function, native: &Native) -> NativeCall {
         body: Borrowing {
             arrays,
             call,
-            refused: "return;",
+            refused: "return 0;",
         },
         result: (!f.ret.is_unit()).then(|| types::native_result(native.result)),
     }
@@ -229,6 +236,7 @@ fn handlers(model: &Model) -> Vec<Handler<'_>> {
             member: handler_member(&f.name),
             params: params(&f.args),
             native: f.native.as_ref().map(|n| native_call(f, n)),
+            error: model.error_of(f).map(exception_name),
         })
         .collect()
 }
@@ -251,9 +259,11 @@ pub fn binding(model: &Model, package: &str) -> Files {
                 f,
                 member: host_fn_member(&model.handlers, &f.name),
                 params: params(&f.args),
+                error: model.error_of(f).map(exception_name),
             })
             .collect(),
         settings: config::settings(&model.abi),
+        errors: errors::errors(&model.error_types),
     };
     let borrowing = |array: &str, call: String, refused| Borrowing {
         arrays: vec![array.to_owned()],
@@ -322,22 +332,36 @@ fn kdoc(text: &str, indent: &str) -> String {
 }
 
 /// A handler's KDoc.
-fn handler_doc(f: &Function) -> String {
+fn handler_doc(h: &Handler) -> String {
+    let f = h.f;
     let doc = if f.doc.is_empty() {
         format!("Calls `{}`.", f.name)
     } else {
         format!("Calls `{}`: {}", f.name, f.doc)
     };
+    let typed = match &h.error {
+        Some(e) => format!(
+            "\n@throws {e} the library's typed error (`RET_ERR_TYPED`): the subclass of its variant."
+        ),
+        None => String::new(),
+    };
     kdoc(
         &format!(
-            "{doc}\n\n@throws CallException if the library answers with a failure (its subclass tells which kind).\n@throws StatusException if the library refuses the call (closed, overloaded)."
+            "{doc}\n{typed}\n@throws CallException if the library answers with a failure (its subclass tells which kind).\n@throws StatusException if the library refuses the call (closed, overloaded)."
         ),
         "    ",
     )
 }
 
 /// A host fn's KDoc.
-fn host_fn_doc(f: &Function) -> String {
+fn host_fn_doc(h: &HostFn) -> String {
+    let f = h.f;
+    let typed = match &h.error {
+        Some(e) => format!(
+            " Throwing a [{e}]\nanswers with that typed error instead (`RET_ERR_TYPED`, its CBOR), which\nthe library matches on."
+        ),
+        None => String::new(),
+    };
     let doc = if f.doc.is_empty() {
         format!("Implements the host fn `{}` with [block].", f.name)
     } else {
@@ -348,7 +372,7 @@ fn host_fn_doc(f: &Function) -> String {
     };
     kdoc(
         &format!(
-            "{doc}\n\nEach invocation runs [block] in a new coroutine of this context's scope\n(never on the library's thread). Its value is the host fn's result; an\nexception it throws reaches the library as an error with the exception's\nmessage. The coroutine is cancelled when the library drops the call (the\nawaiting Rust future was dropped or timed out, or its request was withdrawn\nbecause the caller's coroutine was cancelled) or the context closes; what\nit returns after that is discarded. Registering again replaces [block] for\nlater invocations.\n\n@throws StatusException if the context is closed."
+            "{doc}\n\nEach invocation runs [block] in a new coroutine of this context's scope\n(never on the library's thread), carrying the calling coroutine's context\nelements (not its job, nor its dispatcher) when a handler call of this\ncontext made the host call. Its value is the host fn's result; an\nexception it throws reaches the library as an error with the exception's\nmessage.{typed} The coroutine is cancelled when the library drops the call (the\nawaiting Rust future was dropped or timed out, or its request was withdrawn\nbecause the caller's coroutine was cancelled) or the context closes; what\nit returns after that is discarded. Registering again replaces [block] for\nlater invocations.\n\n@throws StatusException if the context is closed."
         ),
         "    ",
     )

@@ -11,9 +11,11 @@ import dev.hostcall.runtime.ConfigUnits
 import dev.hostcall.runtime.DecodeException
 import dev.hostcall.runtime.InterfaceMismatchException
 import dev.hostcall.runtime.Keys
+import dev.hostcall.runtime.Outcome
 import dev.hostcall.runtime.Reply
 import dev.hostcall.runtime.Runtime
 import dev.hostcall.runtime.StatusException
+import java.util.Objects
 import java.util.concurrent.atomic.AtomicBoolean
 import kotlin.time.Duration
 import kotlinx.coroutines.CoroutineName
@@ -71,6 +73,70 @@ internal fun CborReader.read{{ name }}(): {{ name }} {
     )
 }
 {%- endfor %}
+{%- for e in errors %}
+
+{{ e.doc }}sealed class {{ e.class }}(message: String) : Exception(message) {
+{%- for v in e.variants %}
+{%- if !loop.first %}
+{% endif %}
+{{ v.declaration }}
+{%- endfor %}
+}
+{%- for (name, keys) in e.keys %}
+
+private val {{ name }} = Keys({{ keys }})
+{%- endfor %}
+
+internal fun CborWriter.write{{ e.class }}(v: {{ e.class }}): CborWriter {
+    val w = this
+    when (v) {
+{%- for v in e.variants %}
+        {{ v.encode }}
+{%- endfor %}
+    }
+    return w
+}
+
+internal fun CborReader.read{{ e.class }}(): {{ e.class }} {
+    val r = this
+{%- if e.has_unit %}
+    if (r.peekText()) {
+        return when (val tag = r.text()) {
+{%- for v in e.variants %}
+{%- if v.unit %}
+            "{{ v.tag }}" -> {{ e.class }}.{{ v.class }}()
+{%- endif %}
+{%- endfor %}
+            else -> throw CborException("{{ e.class }}: unknown variant '$tag'")
+        }
+    }
+{%- else %}
+    if (r.peekText()) throw CborException("{{ e.class }}: unknown variant '${r.text()}'")
+{%- endif %}
+    if (r.map() != 1) throw CborException("{{ e.class }}: expected a variant, a map of one entry")
+    return when (val tag = r.text()) {
+{%- for v in e.variants %}
+        {{ v.decode }}
+{%- endfor %}
+        else -> throw CborException("{{ e.class }}: unknown variant '$tag'")
+    }
+}
+{%- endfor %}
+{%- if !errors.is_empty() %}
+
+/**
+ * The typed error a `RET_ERR_TYPED` reply of [method] carries, read from
+ * its CBOR [payload]; a payload that does not decode as [type] gives a
+ * [DecodeException] instead.
+ */
+internal inline fun typedError(method: String, type: String, payload: ByteArray?, read: CborReader.() -> Exception): Exception =
+    try {
+        val r = CborReader(payload ?: ByteArray(0))
+        r.read().also { r.end() }
+    } catch (e: CborException) {
+        DecodeException("$method: the $type it failed with did not decode: ${e.message}", e)
+    }
+{%- endif %}
 
 /**
  * Settings of a [{{ class }}] context; `null` keeps the library's default.
@@ -120,14 +186,18 @@ data class {{ class }}Config(
  * [CallException.ShuttingDown], later ones with [StatusException.closed].
  */
 class {{ class }} private constructor(
-    private val handle: Long,
+    /** The library context (`void *ctx`), for the JNI functions and tests. */
+    internal val handle: Long,
     private val scope: CoroutineScope,
     private val ownsScope: Boolean,
 ) : AutoCloseable {
     private val closed = AtomicBoolean(false)
-    internal val runtime = Runtime(scope, {{ model.host_fns.len() }}) { token, ret, payload ->
+    internal val runtime = Runtime(scope, {{ model.host_fns.len() }}, origin = { token -> {{ class }}Native.hostCallOrigin(handle, token) }) { token, ret, payload ->
         {{ class }}Native.hostComplete(handle, token, ret, payload)
     }
+
+    /** Withdraws a request (`{{ p }}_cancel_call`) whose caller was cancelled. */
+    private val withdraw: (Long) -> Int = { id -> {{ class }}Native.cancelCall(handle, id) }
 
     companion object {
         /** The interface these bindings were generated for; [open] refuses a library with another. */
@@ -207,10 +277,10 @@ class {{ class }} private constructor(
 {%- for h in handlers %}
 {%- let f = h.f %}
 
-{{ self::handler_doc(f) }}    suspend fun {{ h.member }}({{ h.params }}){% if !f.ret.is_unit() %}: {{ self::kotlin_type(f.ret) }}{% endif %} {
+{{ self::handler_doc(h) }}    suspend fun {{ h.member }}({{ h.params }}){% if !f.ret.is_unit() %}: {{ self::kotlin_type(f.ret) }}{% endif %} {
 {%- if let Some(native) = h.native %}
-        if (!Runtime.cancellable()) { // the native entry point, which cannot be withdrawn
-            val reply = runtime.call { key -> {{ class }}Native.{{ native.external }}(handle{{ native.kotlin_args }}, key) }
+        if (Runtime.nativeCalls()) { // the native entry point: no CBOR, withdrawn like any call
+            val reply = runtime.callCancellable({ key -> {{ class }}Native.{{ native.external }}(handle{{ native.kotlin_args }}, key) }, withdraw)
             if (!reply.ok) throw reply.failure("{{ f.name }}")
 {%- if let Some(result) = native.result %}
             return {{ result }}
@@ -224,9 +294,10 @@ class {{ class }} private constructor(
         {{ self::encode_arg(arg) }}
 {%- endfor %}
         val request = w.bytes()
-        val reply = runtime.callCancellable({ key -> {{ class }}Native.call(handle, {{ h.index }}, request, key) }) {
-            {{ class }}Native.cancelCall(handle, it)
-        }
+        val reply = runtime.callCancellable({ key -> {{ class }}Native.call(handle, {{ h.index }}, request, key) }, withdraw)
+{%- if let Some(e) = h.error %}
+        if (reply.code == Outcome.ERR_TYPED) throw typedError("{{ f.name }}", "{{ e }}", reply.data) { read{{ e }}() }
+{%- endif %}
 {%- if f.ret.is_unit() %}
         decodeReply("{{ f.name }}", reply) { nil() }
 {%- else %}
@@ -237,8 +308,13 @@ class {{ class }} private constructor(
 {%- for h in host_fns %}
 {%- let f = h.f %}
 
-{{ self::host_fn_doc(f) }}    fun {{ h.member }}(block: suspend ({{ h.params }}) -> {{ self::kotlin_type(f.ret) }}) {
+{{ self::host_fn_doc(h) }}    fun {{ h.member }}(block: suspend ({{ h.params }}) -> {{ self::kotlin_type(f.ret) }}) {
+{%- if let Some(e) = h.error %}
+        val typed = { e: Throwable -> if (e is {{ e }}) CborWriter().write{{ e }}(e).bytes() else null }
+        val key = runtime.hostFn({{ loop.index0 }}, typed) { request ->
+{%- else %}
         val key = runtime.hostFn({{ loop.index0 }}) { request ->
+{%- endif %}
             val r = CborReader(request)
             if (r.array() != {{ f.args.len() }}) throw CborException("{{ f.name }}: expected {{ f.args.len() }} argument(s)")
 {%- for arg in f.args %}
@@ -296,6 +372,9 @@ internal object {{ class }}Native {
     /** Withdraws request [id]; returns the status (`HC_ERR_UNKNOWN_TOKEN`: it has replied). */
     @JvmStatic external fun cancelCall(handle: Long, id: Long): Int
 
+    /** The call id of the request host call [token] serves, or 0 (`{{ p }}_host_call_origin`): only inside its host fn upcall. */
+    @JvmStatic external fun hostCallOrigin(handle: Long, token: Long): Long
+
     /** Throws. */
     @JvmStatic external fun registerHostFn(handle: Long, index: Int, key: Long)
 
@@ -308,8 +387,8 @@ internal object {{ class }}Native {
 {%- for h in handlers %}
 {%- if let Some(native) = h.native %}
 
-    /** Throws. */
-    @JvmStatic external fun {{ native.external }}(handle: Long{{ native.kotlin_params }}, key: Long)
+    /** Throws; returns the request's id, for [cancelCall] (the `_cancellable` form). */
+    @JvmStatic external fun {{ native.external }}(handle: Long{{ native.kotlin_params }}, key: Long): Long
 {%- endif %}
 {%- endfor %}
 }

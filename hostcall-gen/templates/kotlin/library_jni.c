@@ -66,6 +66,11 @@ JNIEXPORT jint JNICALL {{ jni }}cancelCall(JNIEnv *env, jclass cls, jlong handle
     return {{ p }}_cancel_call(ctx_of(handle), (uint64_t)id);
 }
 
+JNIEXPORT jlong JNICALL {{ jni }}hostCallOrigin(JNIEnv *env, jclass cls, jlong handle, jlong token) {
+    (void)env, (void)cls;
+    return (jlong){{ p }}_host_call_origin(ctx_of(handle), (uint64_t)token);
+}
+
 JNIEXPORT void JNICALL {{ jni }}registerHostFn(JNIEnv *env, jclass cls, jlong handle, jint index, jlong key) {
     (void)cls;
     int status = {{ p }}_register_host_fn_cancellable(ctx_of(handle), host_fns[index], hcj_on_host_fn, hcj_on_cancel, key_of(key));
@@ -97,13 +102,16 @@ JNIEXPORT jint JNICALL {{ jni }}removeListener(JNIEnv *env, jclass cls, jlong ha
 {%- for h in handlers %}
 {%- if let Some(native) = h.native %}
 
-JNIEXPORT void JNICALL {{ jni }}{{ self::jni_mangle(native.external) }}(JNIEnv *env, jclass cls, jlong handle{{ native.c_params }}, jlong key) {
+JNIEXPORT jlong JNICALL {{ jni }}{{ self::jni_mangle(native.external) }}(JNIEnv *env, jclass cls, jlong handle{{ native.c_params }}, jlong key) {
     (void)cls;
     int status;
+    uint64_t id = 0;
 {%- call borrow::borrowing(native.body) %}{% endcall %}
     if (status != HC_OK) {
         fail(env, {{ self::c_string(h.f.name.wire) }}, NULL, status);
+        return 0;
     }
+    return (jlong)id;
 }
 {%- endif %}
 {%- endfor %}

@@ -75,6 +75,11 @@ JNIEXPORT jint JNICALL Java_dev_hostcall_demo_DemoNative_cancelCall(JNIEnv *env,
     return demo_cancel_call(ctx_of(handle), (uint64_t)id);
 }
 
+JNIEXPORT jlong JNICALL Java_dev_hostcall_demo_DemoNative_hostCallOrigin(JNIEnv *env, jclass cls, jlong handle, jlong token) {
+    (void)env, (void)cls;
+    return (jlong)demo_host_call_origin(ctx_of(handle), (uint64_t)token);
+}
+
 JNIEXPORT void JNICALL Java_dev_hostcall_demo_DemoNative_registerHostFn(JNIEnv *env, jclass cls, jlong handle, jint index, jlong key) {
     (void)cls;
     int status = demo_register_host_fn_cancellable(ctx_of(handle), host_fns[index], hcj_on_host_fn, hcj_on_cancel, key_of(key));
@@ -109,48 +114,60 @@ JNIEXPORT jint JNICALL Java_dev_hostcall_demo_DemoNative_removeListener(JNIEnv *
     return demo_remove_event_listener(ctx_of(handle), (uint64_t)id);
 }
 
-JNIEXPORT void JNICALL Java_dev_hostcall_demo_DemoNative_nativeVersion(JNIEnv *env, jclass cls, jlong handle, jlong key) {
+JNIEXPORT jlong JNICALL Java_dev_hostcall_demo_DemoNative_nativeVersion(JNIEnv *env, jclass cls, jlong handle, jlong key) {
     (void)cls;
     int status;
-    status = demo_native_version(ctx_of(handle), hcj_on_reply, key_of(key));
+    uint64_t id = 0;
+    status = demo_native_version_cancellable(ctx_of(handle), hcj_on_reply, key_of(key), &id);
     if (status != HC_OK) {
         fail(env, "version", NULL, status);
+        return 0;
     }
+    return (jlong)id;
 }
 
-JNIEXPORT void JNICALL Java_dev_hostcall_demo_DemoNative_nativeAdd(JNIEnv *env, jclass cls, jlong handle, jlong a, jlong b, jlong key) {
+JNIEXPORT jlong JNICALL Java_dev_hostcall_demo_DemoNative_nativeAdd(JNIEnv *env, jclass cls, jlong handle, jlong a, jlong b, jlong key) {
     (void)cls;
     int status;
-    status = demo_native_add(ctx_of(handle), (int64_t)a, (int64_t)b, hcj_on_reply_i64, key_of(key));
+    uint64_t id = 0;
+    status = demo_native_add_cancellable(ctx_of(handle), (int64_t)a, (int64_t)b, hcj_on_reply_i64, key_of(key), &id);
     if (status != HC_OK) {
         fail(env, "add", NULL, status);
+        return 0;
     }
+    return (jlong)id;
 }
 
-JNIEXPORT void JNICALL Java_dev_hostcall_demo_DemoNative_nativePingHost(JNIEnv *env, jclass cls, jlong handle, jbyteArray message, jlong key) {
+JNIEXPORT jlong JNICALL Java_dev_hostcall_demo_DemoNative_nativePingHost(JNIEnv *env, jclass cls, jlong handle, jbyteArray message, jlong key) {
     (void)cls;
     int status;
+    uint64_t id = 0;
     hcj_borrowed message_b = hcj_measure(env, message);
     if (!hcj_pin(env, &message_b)) {
-        return;
+        return 0;
     }
-    status = demo_native_ping_host(ctx_of(handle), message_b.data, message_b.len, hcj_on_reply, key_of(key));
+    status = demo_native_ping_host_cancellable(ctx_of(handle), message_b.data, message_b.len, hcj_on_reply, key_of(key), &id);
     hcj_release(env, &message_b);
     if (status != HC_OK) {
         fail(env, "ping_host", NULL, status);
+        return 0;
     }
+    return (jlong)id;
 }
 
-JNIEXPORT void JNICALL Java_dev_hostcall_demo_DemoNative_nativePanicWith(JNIEnv *env, jclass cls, jlong handle, jbyteArray message, jlong key) {
+JNIEXPORT jlong JNICALL Java_dev_hostcall_demo_DemoNative_nativePanicWith(JNIEnv *env, jclass cls, jlong handle, jbyteArray message, jlong key) {
     (void)cls;
     int status;
+    uint64_t id = 0;
     hcj_borrowed message_b = hcj_measure(env, message);
     if (!hcj_pin(env, &message_b)) {
-        return;
+        return 0;
     }
-    status = demo_native_panic_with(ctx_of(handle), message_b.data, message_b.len, hcj_on_reply, key_of(key));
+    status = demo_native_panic_with_cancellable(ctx_of(handle), message_b.data, message_b.len, hcj_on_reply, key_of(key), &id);
     hcj_release(env, &message_b);
     if (status != HC_OK) {
         fail(env, "panic_with", NULL, status);
+        return 0;
     }
+    return (jlong)id;
 }

@@ -11,9 +11,11 @@ import dev.hostcall.runtime.ConfigUnits
 import dev.hostcall.runtime.DecodeException
 import dev.hostcall.runtime.InterfaceMismatchException
 import dev.hostcall.runtime.Keys
+import dev.hostcall.runtime.Outcome
 import dev.hostcall.runtime.Reply
 import dev.hostcall.runtime.Runtime
 import dev.hostcall.runtime.StatusException
+import java.util.Objects
 import java.util.concurrent.atomic.AtomicBoolean
 import kotlin.time.Duration
 import kotlinx.coroutines.CoroutineName
@@ -168,6 +170,318 @@ internal fun CborReader.readProgress(): Progress {
 }
 
 /**
+ * Why `sign_in` failed.
+ *
+ * The library's error type `SignInError`: thrown by the handlers that fail with it, one
+ * subclass per variant; thrown by a host fn that declares it, answered as that
+ * typed error (`RET_ERR_TYPED`). Catch a subclass, or this class and `when`
+ * over it (the subclasses are all known).
+ */
+sealed class SignInException(message: String) : Exception(message) {
+    /**
+     * The user id was empty; the host was not asked.
+     *
+     * Wire form: `"EmptyUserId"`.
+     */
+    class EmptyUserId : SignInException("empty user id") {
+        override fun equals(other: Any?): Boolean = other is EmptyUserId
+        override fun hashCode(): Int = "EmptyUserId".hashCode()
+        override fun toString(): String = "SignInException.EmptyUserId"
+    }
+
+    /**
+     * No account has this id.
+     *
+     * Wire form: `{"NotFound": {user_id: text}}`.
+     */
+    class NotFound(
+        /**
+         * The id looked up.
+         */
+        val userId: String,
+    ) : SignInException("not found: userId=${userId}") {
+        override fun equals(other: Any?): Boolean = other is NotFound && userId == other.userId
+        override fun hashCode(): Int = Objects.hash("NotFound", userId)
+        override fun toString(): String = "SignInException.NotFound(userId=${userId})"
+    }
+
+    /**
+     * The account is locked until a moment in time.
+     *
+     * Wire form: `{"Locked": {until_unix_s: uint64}}`.
+     */
+    class Locked(
+        /**
+         * When the lock ends, in seconds since the Unix epoch.
+         */
+        val untilUnixS: ULong,
+    ) : SignInException("locked: untilUnixS=${untilUnixS}") {
+        override fun equals(other: Any?): Boolean = other is Locked && untilUnixS == other.untilUnixS
+        override fun hashCode(): Int = Objects.hash("Locked", untilUnixS)
+        override fun toString(): String = "SignInException.Locked(untilUnixS=${untilUnixS})"
+    }
+
+    /**
+     * The account was suspended: the reason, and since when.
+     *
+     * Wire form: `{"Suspended": [text, uint64]}`.
+     */
+    class Suspended(
+        /**
+         * The variant's field 1 (`.0` in Rust).
+         */
+        val v1: String,
+        /**
+         * The variant's field 2 (`.1` in Rust).
+         */
+        val v2: ULong,
+    ) : SignInException("suspended: v1=${v1}, v2=${v2}") {
+        override fun equals(other: Any?): Boolean = other is Suspended && v1 == other.v1 && v2 == other.v2
+        override fun hashCode(): Int = Objects.hash("Suspended", v1, v2)
+        override fun toString(): String = "SignInException.Suspended(v1=${v1}, v2=${v2})"
+    }
+
+    /**
+     * The host's store could not be asked: what went wrong (the host fn's
+     * own error text, or a timeout).
+     *
+     * Wire form: `{"Unavailable": text}`.
+     */
+    class Unavailable(
+        /**
+         * The variant's field 1 (`.0` in Rust).
+         */
+        val v1: String,
+    ) : SignInException("unavailable: ${v1}") {
+        override fun equals(other: Any?): Boolean = other is Unavailable && v1 == other.v1
+        override fun hashCode(): Int = Objects.hash("Unavailable", v1)
+        override fun toString(): String = "SignInException.Unavailable(v1=${v1})"
+    }
+}
+
+private val keysOfSignInExceptionNotFound = Keys("user_id")
+
+private val keysOfSignInExceptionLocked = Keys("until_unix_s")
+
+internal fun CborWriter.writeSignInException(v: SignInException): CborWriter {
+    val w = this
+    when (v) {
+        is SignInException.EmptyUserId -> w.text("EmptyUserId")
+        is SignInException.NotFound -> {
+            w.map(1).text("NotFound").map(1)
+            w.text("user_id")
+            w.text(v.userId)
+        }
+        is SignInException.Locked -> {
+            w.map(1).text("Locked").map(1)
+            w.text("until_unix_s")
+            w.uint(v.untilUnixS)
+        }
+        is SignInException.Suspended -> {
+            w.map(1).text("Suspended").array(2)
+            w.text(v.v1)
+            w.uint(v.v2)
+        }
+        is SignInException.Unavailable -> {
+            w.map(1).text("Unavailable")
+            w.text(v.v1)
+        }
+    }
+    return w
+}
+
+internal fun CborReader.readSignInException(): SignInException {
+    val r = this
+    if (r.peekText()) {
+        return when (val tag = r.text()) {
+            "EmptyUserId" -> SignInException.EmptyUserId()
+            else -> throw CborException("SignInException: unknown variant '$tag'")
+        }
+    }
+    if (r.map() != 1) throw CborException("SignInException: expected a variant, a map of one entry")
+    return when (val tag = r.text()) {
+        "EmptyUserId" -> {
+            if (!r.nil()) throw CborException("SignInException.EmptyUserId: a unit variant carries no value")
+            SignInException.EmptyUserId()
+        }
+        "NotFound" -> {
+            var userId: String? = null
+            repeat(r.map()) {
+                when (r.key(keysOfSignInExceptionNotFound)) {
+                    0 -> userId = r.text()
+                    else -> r.skip()
+                }
+            }
+            SignInException.NotFound(
+                userId = userId ?: throw CborException("SignInException.NotFound: missing field 'user_id'"),
+            )
+        }
+        "Locked" -> {
+            var untilUnixS: ULong? = null
+            repeat(r.map()) {
+                when (r.key(keysOfSignInExceptionLocked)) {
+                    0 -> untilUnixS = r.uint()
+                    else -> r.skip()
+                }
+            }
+            SignInException.Locked(
+                untilUnixS = untilUnixS ?: throw CborException("SignInException.Locked: missing field 'until_unix_s'"),
+            )
+        }
+        "Suspended" -> {
+            if (r.array() != 2) throw CborException("SignInException.Suspended: expected 2 fields")
+            val v1 = r.text()
+            val v2 = r.uint()
+            SignInException.Suspended(v1, v2)
+        }
+        "Unavailable" -> SignInException.Unavailable(r.text())
+        else -> throw CborException("SignInException: unknown variant '$tag'")
+    }
+}
+
+/**
+ * Why the host's store has no usable account for a user: the typed error
+ * the host completes `find_account` with.
+ *
+ * The library's error type `AccountError`: thrown by the handlers that fail with it, one
+ * subclass per variant; thrown by a host fn that declares it, answered as that
+ * typed error (`RET_ERR_TYPED`). Catch a subclass, or this class and `when`
+ * over it (the subclasses are all known).
+ */
+sealed class AccountException(message: String) : Exception(message) {
+    /**
+     * No account has this id.
+     *
+     * Wire form: `{"NotFound": {user_id: text}}`.
+     */
+    class NotFound(
+        /**
+         * The id looked up.
+         */
+        val userId: String,
+    ) : AccountException("not found: userId=${userId}") {
+        override fun equals(other: Any?): Boolean = other is NotFound && userId == other.userId
+        override fun hashCode(): Int = Objects.hash("NotFound", userId)
+        override fun toString(): String = "AccountException.NotFound(userId=${userId})"
+    }
+
+    /**
+     * The account is locked until a moment in time.
+     *
+     * Wire form: `{"Locked": {until_unix_s: uint64}}`.
+     */
+    class Locked(
+        /**
+         * When the lock ends, in seconds since the Unix epoch.
+         */
+        val untilUnixS: ULong,
+    ) : AccountException("locked: untilUnixS=${untilUnixS}") {
+        override fun equals(other: Any?): Boolean = other is Locked && untilUnixS == other.untilUnixS
+        override fun hashCode(): Int = Objects.hash("Locked", untilUnixS)
+        override fun toString(): String = "AccountException.Locked(untilUnixS=${untilUnixS})"
+    }
+
+    /**
+     * The account was suspended: the reason, and since when (seconds
+     * since the Unix epoch).
+     *
+     * Wire form: `{"Suspended": [text, uint64]}`.
+     */
+    class Suspended(
+        /**
+         * The variant's field 1 (`.0` in Rust).
+         */
+        val v1: String,
+        /**
+         * The variant's field 2 (`.1` in Rust).
+         */
+        val v2: ULong,
+    ) : AccountException("suspended: v1=${v1}, v2=${v2}") {
+        override fun equals(other: Any?): Boolean = other is Suspended && v1 == other.v1 && v2 == other.v2
+        override fun hashCode(): Int = Objects.hash("Suspended", v1, v2)
+        override fun toString(): String = "AccountException.Suspended(v1=${v1}, v2=${v2})"
+    }
+}
+
+private val keysOfAccountExceptionNotFound = Keys("user_id")
+
+private val keysOfAccountExceptionLocked = Keys("until_unix_s")
+
+internal fun CborWriter.writeAccountException(v: AccountException): CborWriter {
+    val w = this
+    when (v) {
+        is AccountException.NotFound -> {
+            w.map(1).text("NotFound").map(1)
+            w.text("user_id")
+            w.text(v.userId)
+        }
+        is AccountException.Locked -> {
+            w.map(1).text("Locked").map(1)
+            w.text("until_unix_s")
+            w.uint(v.untilUnixS)
+        }
+        is AccountException.Suspended -> {
+            w.map(1).text("Suspended").array(2)
+            w.text(v.v1)
+            w.uint(v.v2)
+        }
+    }
+    return w
+}
+
+internal fun CborReader.readAccountException(): AccountException {
+    val r = this
+    if (r.peekText()) throw CborException("AccountException: unknown variant '${r.text()}'")
+    if (r.map() != 1) throw CborException("AccountException: expected a variant, a map of one entry")
+    return when (val tag = r.text()) {
+        "NotFound" -> {
+            var userId: String? = null
+            repeat(r.map()) {
+                when (r.key(keysOfAccountExceptionNotFound)) {
+                    0 -> userId = r.text()
+                    else -> r.skip()
+                }
+            }
+            AccountException.NotFound(
+                userId = userId ?: throw CborException("AccountException.NotFound: missing field 'user_id'"),
+            )
+        }
+        "Locked" -> {
+            var untilUnixS: ULong? = null
+            repeat(r.map()) {
+                when (r.key(keysOfAccountExceptionLocked)) {
+                    0 -> untilUnixS = r.uint()
+                    else -> r.skip()
+                }
+            }
+            AccountException.Locked(
+                untilUnixS = untilUnixS ?: throw CborException("AccountException.Locked: missing field 'until_unix_s'"),
+            )
+        }
+        "Suspended" -> {
+            if (r.array() != 2) throw CborException("AccountException.Suspended: expected 2 fields")
+            val v1 = r.text()
+            val v2 = r.uint()
+            AccountException.Suspended(v1, v2)
+        }
+        else -> throw CborException("AccountException: unknown variant '$tag'")
+    }
+}
+
+/**
+ * The typed error a `RET_ERR_TYPED` reply of [method] carries, read from
+ * its CBOR [payload]; a payload that does not decode as [type] gives a
+ * [DecodeException] instead.
+ */
+internal inline fun typedError(method: String, type: String, payload: ByteArray?, read: CborReader.() -> Exception): Exception =
+    try {
+        val r = CborReader(payload ?: ByteArray(0))
+        r.read().also { r.end() }
+    } catch (e: CborException) {
+        DecodeException("$method: the $type it failed with did not decode: ${e.message}", e)
+    }
+
+/**
  * Settings of a [Demo] context; `null` keeps the library's default.
  *
  * @property maxInFlight host calls outstanding at once (1 ..= 16 777 215); past it a host call
@@ -222,14 +536,18 @@ data class DemoConfig(
  * [CallException.ShuttingDown], later ones with [StatusException.closed].
  */
 class Demo private constructor(
-    private val handle: Long,
+    /** The library context (`void *ctx`), for the JNI functions and tests. */
+    internal val handle: Long,
     private val scope: CoroutineScope,
     private val ownsScope: Boolean,
 ) : AutoCloseable {
     private val closed = AtomicBoolean(false)
-    internal val runtime = Runtime(scope, 3) { token, ret, payload ->
+    internal val runtime = Runtime(scope, 3, origin = { token -> DemoNative.hostCallOrigin(handle, token) }) { token, ret, payload ->
         DemoNative.hostComplete(handle, token, ret, payload)
     }
+
+    /** Withdraws a request (`demo_cancel_call`) whose caller was cancelled. */
+    private val withdraw: (Long) -> Int = { id -> DemoNative.cancelCall(handle, id) }
 
     companion object {
         /** The interface these bindings were generated for; [open] refuses a library with another. */
@@ -314,16 +632,14 @@ class Demo private constructor(
      * @throws StatusException if the library refuses the call (closed, overloaded).
      */
     suspend fun version(): String {
-        if (!Runtime.cancellable()) { // the native entry point, which cannot be withdrawn
-            val reply = runtime.call { key -> DemoNative.nativeVersion(handle, key) }
+        if (Runtime.nativeCalls()) { // the native entry point: no CBOR, withdrawn like any call
+            val reply = runtime.callCancellable({ key -> DemoNative.nativeVersion(handle, key) }, withdraw)
             if (!reply.ok) throw reply.failure("version")
             return reply.data?.decodeToString() ?: ""
         }
         val w = CborWriter().array(0)
         val request = w.bytes()
-        val reply = runtime.callCancellable({ key -> DemoNative.call(handle, 0, request, key) }) {
-            DemoNative.cancelCall(handle, it)
-        }
+        val reply = runtime.callCancellable({ key -> DemoNative.call(handle, 0, request, key) }, withdraw)
         return decodeReply("version", reply) { val r = this; r.text() }
     }
 
@@ -334,8 +650,8 @@ class Demo private constructor(
      * @throws StatusException if the library refuses the call (closed, overloaded).
      */
     suspend fun add(a: Long, b: Long): Long {
-        if (!Runtime.cancellable()) { // the native entry point, which cannot be withdrawn
-            val reply = runtime.call { key -> DemoNative.nativeAdd(handle, a, b, key) }
+        if (Runtime.nativeCalls()) { // the native entry point: no CBOR, withdrawn like any call
+            val reply = runtime.callCancellable({ key -> DemoNative.nativeAdd(handle, a, b, key) }, withdraw)
             if (!reply.ok) throw reply.failure("add")
             return reply.value
         }
@@ -343,9 +659,7 @@ class Demo private constructor(
         w.int(a)
         w.int(b)
         val request = w.bytes()
-        val reply = runtime.callCancellable({ key -> DemoNative.call(handle, 1, request, key) }) {
-            DemoNative.cancelCall(handle, it)
-        }
+        val reply = runtime.callCancellable({ key -> DemoNative.call(handle, 1, request, key) }, withdraw)
         return decodeReply("add", reply) { val r = this; r.int() }
     }
 
@@ -359,9 +673,7 @@ class Demo private constructor(
         val w = CborWriter().array(1)
         w.text(userId)
         val request = w.bytes()
-        val reply = runtime.callCancellable({ key -> DemoNative.call(handle, 2, request, key) }) {
-            DemoNative.cancelCall(handle, it)
-        }
+        val reply = runtime.callCancellable({ key -> DemoNative.call(handle, 2, request, key) }, withdraw)
         return decodeReply("login", reply) { val r = this; r.readSession() }
     }
 
@@ -377,9 +689,7 @@ class Demo private constructor(
         val w = CborWriter().array(1)
         w.array(userIds.size); for (e0 in userIds) { w.text(e0) }
         val request = w.bytes()
-        val reply = runtime.callCancellable({ key -> DemoNative.call(handle, 3, request, key) }) {
-            DemoNative.cancelCall(handle, it)
-        }
+        val reply = runtime.callCancellable({ key -> DemoNative.call(handle, 3, request, key) }, withdraw)
         return decodeReply("login_many", reply) { val r = this; List(r.array()) { r.readSession() } }
     }
 
@@ -394,9 +704,7 @@ class Demo private constructor(
         val w = CborWriter().array(1)
         w.array(userIds.size); for (e0 in userIds) { w.text(e0) }
         val request = w.bytes()
-        val reply = runtime.callCancellable({ key -> DemoNative.call(handle, 4, request, key) }) {
-            DemoNative.cancelCall(handle, it)
-        }
+        val reply = runtime.callCancellable({ key -> DemoNative.call(handle, 4, request, key) }, withdraw)
         return decodeReply("first_profile", reply) { val r = this; r.readProfile() }
     }
 
@@ -407,17 +715,15 @@ class Demo private constructor(
      * @throws StatusException if the library refuses the call (closed, overloaded).
      */
     suspend fun pingHost(message: String) {
-        if (!Runtime.cancellable()) { // the native entry point, which cannot be withdrawn
-            val reply = runtime.call { key -> DemoNative.nativePingHost(handle, message.encodeToByteArray(), key) }
+        if (Runtime.nativeCalls()) { // the native entry point: no CBOR, withdrawn like any call
+            val reply = runtime.callCancellable({ key -> DemoNative.nativePingHost(handle, message.encodeToByteArray(), key) }, withdraw)
             if (!reply.ok) throw reply.failure("ping_host")
             return
         }
         val w = CborWriter().array(1)
         w.text(message)
         val request = w.bytes()
-        val reply = runtime.callCancellable({ key -> DemoNative.call(handle, 5, request, key) }) {
-            DemoNative.cancelCall(handle, it)
-        }
+        val reply = runtime.callCancellable({ key -> DemoNative.call(handle, 5, request, key) }, withdraw)
         decodeReply("ping_host", reply) { nil() }
     }
 
@@ -429,17 +735,15 @@ class Demo private constructor(
      * @throws StatusException if the library refuses the call (closed, overloaded).
      */
     suspend fun panicWith(message: String) {
-        if (!Runtime.cancellable()) { // the native entry point, which cannot be withdrawn
-            val reply = runtime.call { key -> DemoNative.nativePanicWith(handle, message.encodeToByteArray(), key) }
+        if (Runtime.nativeCalls()) { // the native entry point: no CBOR, withdrawn like any call
+            val reply = runtime.callCancellable({ key -> DemoNative.nativePanicWith(handle, message.encodeToByteArray(), key) }, withdraw)
             if (!reply.ok) throw reply.failure("panic_with")
             return
         }
         val w = CborWriter().array(1)
         w.text(message)
         val request = w.bytes()
-        val reply = runtime.callCancellable({ key -> DemoNative.call(handle, 6, request, key) }) {
-            DemoNative.cancelCall(handle, it)
-        }
+        val reply = runtime.callCancellable({ key -> DemoNative.call(handle, 6, request, key) }, withdraw)
         decodeReply("panic_with", reply) { nil() }
     }
 
@@ -447,6 +751,7 @@ class Demo private constructor(
      * Calls `sign_in`: Signs a user in through `find_account`: a session, or a typed error
      * saying why not (the host's own typed error passed on case by case).
      *
+     * @throws SignInException the library's typed error (`RET_ERR_TYPED`): the subclass of its variant.
      * @throws CallException if the library answers with a failure (its subclass tells which kind).
      * @throws StatusException if the library refuses the call (closed, overloaded).
      */
@@ -454,9 +759,8 @@ class Demo private constructor(
         val w = CborWriter().array(1)
         w.text(userId)
         val request = w.bytes()
-        val reply = runtime.callCancellable({ key -> DemoNative.call(handle, 7, request, key) }) {
-            DemoNative.cancelCall(handle, it)
-        }
+        val reply = runtime.callCancellable({ key -> DemoNative.call(handle, 7, request, key) }, withdraw)
+        if (reply.code == Outcome.ERR_TYPED) throw typedError("sign_in", "SignInException", reply.data) { readSignInException() }
         return decodeReply("sign_in", reply) { val r = this; r.readSession() }
     }
 
@@ -464,7 +768,9 @@ class Demo private constructor(
      * Implements the host fn `fetch_profile` with [block]: Looks a user's profile up in the host's store.
      *
      * Each invocation runs [block] in a new coroutine of this context's scope
-     * (never on the library's thread). Its value is the host fn's result; an
+     * (never on the library's thread), carrying the calling coroutine's context
+     * elements (not its job, nor its dispatcher) when a handler call of this
+     * context made the host call. Its value is the host fn's result; an
      * exception it throws reaches the library as an error with the exception's
      * message. The coroutine is cancelled when the library drops the call (the
      * awaiting Rust future was dropped or timed out, or its request was withdrawn
@@ -492,7 +798,9 @@ class Demo private constructor(
      * Implements the host fn `notify` with [block]: Shows a message to the host's user.
      *
      * Each invocation runs [block] in a new coroutine of this context's scope
-     * (never on the library's thread). Its value is the host fn's result; an
+     * (never on the library's thread), carrying the calling coroutine's context
+     * elements (not its job, nor its dispatcher) when a handler call of this
+     * context made the host call. Its value is the host fn's result; an
      * exception it throws reaches the library as an error with the exception's
      * message. The coroutine is cancelled when the library drops the call (the
      * awaiting Rust future was dropped or timed out, or its request was withdrawn
@@ -519,9 +827,13 @@ class Demo private constructor(
      * there is no usable account.
      *
      * Each invocation runs [block] in a new coroutine of this context's scope
-     * (never on the library's thread). Its value is the host fn's result; an
+     * (never on the library's thread), carrying the calling coroutine's context
+     * elements (not its job, nor its dispatcher) when a handler call of this
+     * context made the host call. Its value is the host fn's result; an
      * exception it throws reaches the library as an error with the exception's
-     * message. The coroutine is cancelled when the library drops the call (the
+     * message. Throwing a [AccountException]
+     * answers with that typed error instead (`RET_ERR_TYPED`, its CBOR), which
+     * the library matches on. The coroutine is cancelled when the library drops the call (the
      * awaiting Rust future was dropped or timed out, or its request was withdrawn
      * because the caller's coroutine was cancelled) or the context closes; what
      * it returns after that is discarded. Registering again replaces [block] for
@@ -530,7 +842,8 @@ class Demo private constructor(
      * @throws StatusException if the context is closed.
      */
     fun findAccount(block: suspend (userId: String) -> Profile) {
-        val key = runtime.hostFn(2) { request ->
+        val typed = { e: Throwable -> if (e is AccountException) CborWriter().writeAccountException(e).bytes() else null }
+        val key = runtime.hostFn(2, typed) { request ->
             val r = CborReader(request)
             if (r.array() != 1) throw CborException("find_account: expected 1 argument(s)")
             val userId = r.text()
@@ -589,6 +902,9 @@ internal object DemoNative {
     /** Withdraws request [id]; returns the status (`HC_ERR_UNKNOWN_TOKEN`: it has replied). */
     @JvmStatic external fun cancelCall(handle: Long, id: Long): Int
 
+    /** The call id of the request host call [token] serves, or 0 (`demo_host_call_origin`): only inside its host fn upcall. */
+    @JvmStatic external fun hostCallOrigin(handle: Long, token: Long): Long
+
     /** Throws. */
     @JvmStatic external fun registerHostFn(handle: Long, index: Int, key: Long)
 
@@ -599,15 +915,15 @@ internal object DemoNative {
     @JvmStatic external fun addListener(handle: Long, event: Int, key: Long): Long
     @JvmStatic external fun removeListener(handle: Long, id: Long): Int
 
-    /** Throws. */
-    @JvmStatic external fun nativeVersion(handle: Long, key: Long)
+    /** Throws; returns the request's id, for [cancelCall] (the `_cancellable` form). */
+    @JvmStatic external fun nativeVersion(handle: Long, key: Long): Long
 
-    /** Throws. */
-    @JvmStatic external fun nativeAdd(handle: Long, a: Long, b: Long, key: Long)
+    /** Throws; returns the request's id, for [cancelCall] (the `_cancellable` form). */
+    @JvmStatic external fun nativeAdd(handle: Long, a: Long, b: Long, key: Long): Long
 
-    /** Throws. */
-    @JvmStatic external fun nativePingHost(handle: Long, message: ByteArray, key: Long)
+    /** Throws; returns the request's id, for [cancelCall] (the `_cancellable` form). */
+    @JvmStatic external fun nativePingHost(handle: Long, message: ByteArray, key: Long): Long
 
-    /** Throws. */
-    @JvmStatic external fun nativePanicWith(handle: Long, message: ByteArray, key: Long)
+    /** Throws; returns the request's id, for [cancelCall] (the `_cancellable` form). */
+    @JvmStatic external fun nativePanicWith(handle: Long, message: ByteArray, key: Long): Long
 }

@@ -1,6 +1,6 @@
 package dev.hostcall.demo
 
-import dev.hostcall.runtime.NativeCalls
+import dev.hostcall.runtime.CborCalls
 import kotlin.time.Duration
 import kotlin.time.Duration.Companion.seconds
 import kotlin.time.TimeSource
@@ -72,18 +72,18 @@ object Bench {
                 userIds.map { id -> async(Dispatchers.Default) { demo.login(id) } }.awaitAll()
             }
         },
-        Case("add", "native add one at a time (NativeCalls)", false, 1) { withContext(NativeCalls) { check(it.add(1, 2) == 3L) } },
+        Case("add", "native add one at a time (the default path, withdrawable)", false, 1) { check(it.add(1, 2) == 3L) },
         Case("addParallel", "native add from 2 coroutines on Dispatchers.Default (time per call)", false, 2) { demo ->
-            coroutineScope { List(2) { launch(Dispatchers.Default + NativeCalls) { demo.add(1, 2) } } }
+            coroutineScope { List(2) { launch(Dispatchers.Default) { demo.add(1, 2) } } }
         },
-        Case("addCancellable", "add one at a time through CBOR and call_cancellable (the default)", false, 1) {
-            check(it.add(1, 2) == 3L)
+        Case("addCbor", "add one at a time through CBOR and call_cancellable (CborCalls)", false, 1) {
+            withContext(CborCalls) { check(it.add(1, 2) == 3L) }
         },
         Case("cborCall", "loginMany of no ids (CBOR both ways, no host call) one at a time", false, 1) {
             check(it.loginMany(emptyList()).isEmpty())
         },
         Case("pingHost", "native ping_host awaiting notify in Kotlin, one at a time", false, 1) {
-            withContext(NativeCalls) { it.pingHost("hi") }
+            it.pingHost("hi")
         },
     )
 

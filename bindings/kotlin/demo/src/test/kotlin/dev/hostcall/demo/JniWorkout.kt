@@ -1,7 +1,7 @@
 package dev.hostcall.demo
 
 import dev.hostcall.runtime.CallException
-import dev.hostcall.runtime.NativeCalls
+import dev.hostcall.runtime.CborCalls
 import dev.hostcall.runtime.StatusException
 import java.util.concurrent.atomic.AtomicInteger
 import kotlin.system.exitProcess
@@ -84,7 +84,7 @@ object JniWorkout {
             repeat(1000) { check(demo.add(it.toLong(), 1) == it + 1L) }
             repeat(100) { demo.pingHost("ping $it") }
             check(demo.version().isNotEmpty())
-            withContext(NativeCalls) { // the native entry points
+            withContext(CborCalls) { // the same handlers through CBOR
                 repeat(1000) { check(demo.add(it.toLong(), 1) == it + 1L) }
                 repeat(100) { demo.pingHost("ping $it") }
                 check(demo.version().isNotEmpty())

@@ -224,6 +224,9 @@ class CborReader(private val data: ByteArray) {
         else -> throw CborException("expected a boolean, found initial byte $b at byte ${pos - 1}")
     }
 
+    /** True if the next value is a text string (nothing is consumed): how a unit variant of an error type tells itself apart. */
+    fun peekText(): Boolean = pos < data.size && (data[pos].toInt() and 0xff) shr 5 == 3
+
     /** True (and consumed) if the next value is null. */
     fun nil(): Boolean {
         if (pos < data.size && (data[pos].toInt() and 0xff) == 0xf6) {

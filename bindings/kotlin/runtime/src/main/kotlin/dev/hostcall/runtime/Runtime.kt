@@ -1,7 +1,9 @@
 package dev.hostcall.runtime
 
 import java.util.concurrent.ConcurrentHashMap
+import java.util.concurrent.ConcurrentLinkedQueue
 import java.util.concurrent.CountDownLatch
+import java.util.concurrent.atomic.AtomicInteger
 import java.util.concurrent.atomic.AtomicLong
 import java.util.concurrent.atomic.AtomicReferenceArray
 import kotlin.coroutines.Continuation
@@ -18,7 +20,6 @@ import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.Job
-import kotlinx.coroutines.NonCancellable
 import kotlinx.coroutines.ThreadContextElement
 import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.currentCoroutineContext
@@ -55,6 +56,13 @@ class Reply(val code: Int, val data: ByteArray?, val value: Long) {
 
 /** A registered host function: the CBOR argument array in, the CBOR result out. */
 typealias HostFn = suspend (request: ByteArray) -> ByteArray
+
+/**
+ * A host function's typed errors: the CBOR of the library-declared error
+ * [error] stands for (answered as `RET_ERR_TYPED`), or null if [error] is
+ * not one of them (answered as `RET_ERR` with its message).
+ */
+typealias TypedError = (error: Throwable) -> ByteArray?
 
 // The outcome codes of the C ABI (object Outcome) are generated into Status.kt.
 
@@ -93,14 +101,28 @@ internal object Ids {
  * [Dispatchers.Default] instead, and so are cancellations (whose handlers
  * run in the thread that cancels).
  *
+ * A withdrawable call ([callCancellable]) also carries its caller's
+ * coroutine context elements (all but its [Job], its dispatcher and the
+ * debugger's coroutine id) to the host fns its request invokes: while the
+ * request runs, its call id maps to those elements, and a host fn
+ * invocation asks [origin] which request it serves (`<lib>_host_call_origin`,
+ * asked inside the upcall, on the loop thread) and starts its coroutine with
+ * them, on the scope's dispatcher and with a job of the scope's.
+ *
+ * @param origin the call id of the request host call `token` serves
+ *   (`<lib>_host_call_origin`), or 0; asked only inside a host fn upcall.
  * @param complete answers a host call (`<lib>_host_complete`); returns its status.
  */
 class Runtime(
     private val scope: CoroutineScope,
     hostFnCount: Int,
+    private val origin: ((token: Long) -> Long)? = null,
     private val complete: (token: Long, ret: Int, payload: ByteArray?) -> Int,
 ) {
-    private class Registration(val id: Long, val fn: HostFn)
+    private class Registration(val id: Long, val fn: HostFn, val typed: TypedError?)
+
+    /** A caller's context elements to start its host fns with, and whether any needs installing on threads. */
+    private class Carried(val context: CoroutineContext, val threadElements: Boolean)
 
     /** Every id this runtime hands out is above this one. */
     private val baseId = Ids.current()
@@ -117,7 +139,26 @@ class Runtime(
     private val hostFns = AtomicReferenceArray<Registration?>(hostFnCount)
 
     /** Host fns registered before a re-registration replaced them: their calls may still be in flight. */
-    private val replaced = ConcurrentHashMap<Long, HostFn>()
+    private val replaced = ConcurrentHashMap<Long, Registration>()
+
+    /**
+     * The caller context elements of the requests running now, by call id
+     * (only those that carry any): put when the start has returned the id,
+     * removed at the request's reply (or by the starter, if the reply came
+     * first) and at close.
+     */
+    private val origins = ConcurrentHashMap<Long, Carried>()
+
+    /** Calls that carry elements and are being started: their ids are not in [origins] yet. */
+    private val starting = AtomicInteger()
+
+    /**
+     * Host fn invocations whose request may be one of the [starting] calls:
+     * held back until its elements are published, or no call that carries
+     * any is starting any more (then it carries none). Rare: the loop thread
+     * has to run the request before its caller's thread is back from starting it.
+     */
+    private val unresolved = ConcurrentLinkedQueue<HostCall>()
     private val running = ConcurrentHashMap<Long, HostCall>()
     private val listeners = ConcurrentHashMap<Long, Channel<ByteArray?>>()
 
@@ -161,6 +202,17 @@ class Runtime(
     /** Requests this runtime withdrew from the library (`<lib>_cancel_call` returned `HC_OK`; for tests). */
     val withdrawnCalls: Long get() = withdrawals.get()
 
+    /** Requests running now whose callers' elements their host fns carry (for tests). */
+    val carriedRequests: Int get() = origins.size
+
+    /** Host fn invocations held back until their request's elements are known, now (for tests). */
+    val heldBackHostCalls: Int get() = unresolved.size
+
+    private val heldBack = AtomicLong()
+
+    /** Host fn invocations that were ever held back so (for tests: how often the race happened). */
+    val heldBackTotal: Long get() = heldBack.get()
+
     /** Event subscriptions (for tests). */
     val listenerCount: Int get() = listeners.size
 
@@ -187,6 +239,10 @@ class Runtime(
     private class PendingCall(cont: CancellableContinuation<Reply>, val withdraw: ((callId: Long) -> Int)?) {
         @Volatile
         var cont: CancellableContinuation<Reply>? = cont
+
+        /** The call id under which this call's carried elements are in [origins], once they are; else 0. */
+        @Volatile
+        var origin = 0L
 
         /** [RUNNING] (no id yet), the call id (> 0), [GAVE_UP] (cancelled before the id), or [DONE]. */
         val state = AtomicLong(RUNNING)
@@ -227,17 +283,49 @@ class Runtime(
             val call = PendingCall(cont, cancel)
             pending[id] = call
             cont.invokeOnCancellation { gaveUp(call) }
+            val carried = if (cancel != null && origin != null) carriedOf(cont.context) else null
+            if (carried != null) starting.incrementAndGet()
             val callId = try {
                 start(key(id))
             } catch (e: Throwable) { // refused: no reply will come
+                if (carried != null) started()
                 if (pending.remove(id, call)) cont.resumeWithException(e)
                 return@suspendCancellableCoroutine
+            }
+            if (carried != null) {
+                origins[callId] = carried
+                call.origin = callId
+                if (!pending.containsKey(id)) origins.remove(callId) // the reply came first
+                started()
+            } else if (cancel != null && !unresolved.isEmpty()) {
+                resolve(callId) // an invocation of this request may be waiting: it carries nothing
             }
             if (cancel != null && !call.state.compareAndSet(RUNNING, callId)) {
                 // The caller gave up while the call was starting: withdraw it now.
                 if (call.state.compareAndSet(GAVE_UP, DONE)) withdraw(call, callId)
             }
         }
+
+    /** A call that carries elements is no longer starting: release the invocations that waited for it. */
+    private fun started() {
+        starting.decrementAndGet()
+        if (!unresolved.isEmpty()) resolve(0)
+    }
+
+    /**
+     * Starts the held-back invocations that can start now: those whose
+     * request's elements are published, those of request [known] (which
+     * carries none), and every one if no call that carries elements is
+     * starting. Each is claimed by removing it from [unresolved], so it
+     * starts once whoever gets there first.
+     */
+    private fun resolve(known: Long) {
+        for (call in unresolved) {
+            val carried = origins[call.origin]
+            if (carried == null && call.origin != known && starting.get() > 0) continue
+            if (unresolved.remove(call)) dispatch(call.carrying(carried))
+        }
+    }
 
     /** The caller of [call] was cancelled: forget it, and withdraw the request if its id is known. */
     private fun gaveUp(call: PendingCall) {
@@ -265,10 +353,15 @@ class Runtime(
         if (status == Status.OK) withdrawals.incrementAndGet()
     }
 
-    /** Registers [fn] as host function number [index]; returns the key to register with the library. */
-    fun hostFn(index: Int, fn: HostFn): Long {
-        val registration = Registration(Ids.next(), fn)
-        hostFns.getAndSet(index, registration)?.let { replaced[it.id] = it.fn }
+    /**
+     * Registers [fn] as host function number [index]; returns the key to
+     * register with the library. An exception [fn] throws is answered as
+     * `RET_ERR_TYPED` with the CBOR [typed] gives for it, or, when [typed]
+     * is null or gives null, as `RET_ERR` with its message.
+     */
+    fun hostFn(index: Int, typed: TypedError? = null, fn: HostFn): Long {
+        val registration = Registration(Ids.next(), fn, typed)
+        hostFns.getAndSet(index, registration)?.let { replaced[it.id] = it }
         return key(registration.id)
     }
 
@@ -371,6 +464,8 @@ class Runtime(
             call.job?.cancel(cancellation)
         }
         for (channel in listeners.values) channel.close()
+        unresolved.clear()
+        origins.clear()
         Registry.remove(slot, this)
     }
 
@@ -378,6 +473,8 @@ class Runtime(
 
     internal fun onReply(id: Long, reply: Reply) {
         val call = pending.remove(id) ?: return // swept by close
+        val origin = call.origin
+        if (origin != 0L) origins.remove(origin)
         val cont = call.cont
         if (cont == null) { // its caller was cancelled
             dropReply()
@@ -387,10 +484,10 @@ class Runtime(
         resumeOffLoop(cont, reply) { dropReply() }
     }
 
-    private fun registered(id: Long): HostFn? {
+    private fun registered(id: Long): Registration? {
         for (i in 0 until hostFns.length()) {
             val registration = hostFns.get(i)
-            if (registration != null && registration.id == id) return registration.fn
+            if (registration != null && registration.id == id) return registration
         }
         return replaced[id]
     }
@@ -418,13 +515,28 @@ class Runtime(
      */
     private inner class HostCall(
         val token: Long,
-        val fn: HostFn,
+        val registration: Registration,
         val request: ByteArray,
-        /** The context the coroutine runs in, but for its job. */
-        val base: CoroutineContext,
+        /** The context the coroutine runs in, but for its job and the caller's elements. */
+        var base: CoroutineContext,
+        /** Whether [base] has elements that must be installed on the thread a coroutine runs on. */
+        var threadElements: Boolean,
+        /** The dispatcher to start on, or null for [Dispatchers.Default]. */
+        val dispatcher: CoroutineDispatcher?,
+        /** The call id of the request it serves, while it waits in [unresolved]. */
+        val origin: Long,
     ) : Runnable, Continuation<ByteArray> {
         @Volatile
         var cancelled: CancellationException? = null
+
+        /** Adds the caller's elements (before it is dispatched). */
+        fun carrying(carried: Carried?): HostCall {
+            if (carried != null) {
+                base += carried.context
+                threadElements = threadElements || carried.threadElements
+            }
+            return this
+        }
 
         @Volatile
         var job: CompletableJob? = null
@@ -445,7 +557,7 @@ class Runtime(
             context = base + job
             this.job = job
             cancelled?.let { job.cancel(it) }
-            val coroutine = fn.createCoroutineUnintercepted(request, this)
+            val coroutine = registration.fn.createCoroutineUnintercepted(request, this)
             // Thread context elements are applied by a dispatched start only.
             if (threadElements) coroutine.intercepted().resume(Unit) else coroutine.resume(Unit)
         }
@@ -459,12 +571,26 @@ class Runtime(
                     // Unless the library was the one that gave up (then this is refused).
                     error is CancellationException ->
                         complete(token, Outcome.ERR, "host function cancelled: ${error.message}".encodeToByteArray())
-                    else -> complete(token, Outcome.ERR, errorText(error).encodeToByteArray())
+                    else -> {
+                        val typed = typedPayload(error)
+                        if (typed != null) complete(token, Outcome.ERR_TYPED, typed) else complete(token, Outcome.ERR, errorText(error).encodeToByteArray())
+                    }
                 }
             } catch (e: Throwable) { // nothing to tell: the answer itself failed (out of memory)
                 System.err.println("hostcall: answering host call $token failed: $e")
             } finally {
                 job?.complete()
+            }
+        }
+
+        /** The CBOR of [error] if it is one of the host fn's typed errors. */
+        private fun typedPayload(error: Throwable): ByteArray? {
+            val typed = registration.typed ?: return null
+            return try {
+                typed(error)
+            } catch (e: Throwable) { // its encoder failed: answered as RET_ERR with the exception's message
+                System.err.println("hostcall: encoding the typed error of host call $token failed: $e")
+                null
             }
         }
 
@@ -479,22 +605,43 @@ class Runtime(
     internal fun onHostFn(id: Long, token: Long, request: ByteArray?) {
         // Not ours (a key of a runtime that had this slot before): the
         // token is another context's, so it must not be completed here.
-        val fn = registered(id) ?: return
+        val registration = registered(id) ?: return
         if (request == null) {
             complete(token, Outcome.ERR, "the request could not be copied into the JVM (out of memory)".encodeToByteArray())
             return
         }
+        // Which request this serves, asked now (only answered inside this
+        // upcall), and only when some request carries elements at all.
+        val ask = origin
+        val served = if (ask == null || (origins.isEmpty() && starting.get() == 0)) 0L else ask(token)
+        val carried = if (served != 0L) origins[served] else null
         // The scope's dispatcher, unless it has none or would run the
         // coroutine in place (Unconfined: that place is the loop thread).
         val dispatcher = scopeDispatcher
         val inScope = dispatcher != null && dispatcher.isDispatchNeeded(scope.coroutineContext)
-        val call = HostCall(token, fn, request, if (inScope) scopeBase else defaultBase)
+        val call = HostCall(
+            token, registration, request, if (inScope) scopeBase else defaultBase, threadElements,
+            if (inScope) dispatcher else null, served,
+        ).carrying(carried)
         running[token] = call
+        if (served != 0L && carried == null && starting.get() > 0) {
+            // Its request may be a call whose start has not returned its id
+            // yet: wait for that (the starter or this check releases it).
+            heldBack.incrementAndGet()
+            unresolved.add(call)
+            resolve(0)
+            return
+        }
+        dispatch(call)
+    }
+
+    private fun dispatch(call: HostCall) {
+        val dispatcher = call.dispatcher
         try {
-            if (inScope) dispatcher.dispatch(scope.coroutineContext, call) else Dispatchers.Default.dispatch(EMPTY_CONTEXT, call)
+            if (dispatcher != null) dispatcher.dispatch(scope.coroutineContext, call) else Dispatchers.Default.dispatch(EMPTY_CONTEXT, call)
         } catch (e: Throwable) { // a dispatcher that refuses work (a closed executor)
-            running.remove(token, call)
-            complete(token, Outcome.ERR, "the host function could not be started: ${errorText(e)}".encodeToByteArray())
+            running.remove(call.token, call)
+            complete(call.token, Outcome.ERR, "the host function could not be started: ${errorText(e)}".encodeToByteArray())
         }
     }
 
@@ -523,18 +670,41 @@ class Runtime(
         private const val DONE = -2L
 
         /**
-         * Whether a call made now from the calling coroutine goes through
-         * `<lib>_call_cancellable`, so that cancelling the caller withdraws
-         * it: true unless the coroutine has no job, its job is
-         * [NonCancellable], or its context holds [NativeCalls]. The
-         * generated code calls a handler through its native entry point,
-         * which cannot be withdrawn, only when this is false.
+         * Whether a call made now from the calling coroutine takes a
+         * handler's native entry point when it has one: true unless the
+         * context holds [CborCalls]. Both paths are withdrawn when the
+         * caller is cancelled (the native one through its `_cancellable`
+         * form) and give the same results.
          */
-        suspend fun cancellable(): Boolean {
-            val context = currentCoroutineContext()
-            val job = context[Job] ?: return false
-            return job !== NonCancellable && context[NativeCalls] == null
+        suspend fun nativeCalls(): Boolean = currentCoroutineContext()[CborCalls] == null
+
+        /**
+         * The elements of a caller's [context] its host fns carry: all but
+         * its job, its dispatcher and the debugger's coroutine id; null when
+         * that leaves none.
+         */
+        private fun carriedOf(context: CoroutineContext): Carried? {
+            if (!context.fold(false, HAS_CARRIED)) return null
+            var threads = false
+            val carried = context.fold(EMPTY_CONTEXT) { acc, element ->
+                if (carries(element)) {
+                    threads = threads || element is ThreadContextElement<*>
+                    acc + element
+                } else {
+                    acc
+                }
+            }
+            return Carried(carried, threads)
         }
+
+        private fun carries(element: CoroutineContext.Element): Boolean =
+            element.key !== Job && element.key !== ContinuationInterceptor && element.javaClass.name != DEBUG_ID
+
+        /** The class of the coroutine id the debug mode (`-ea`) adds: the host fn is a coroutine of its own. */
+        private const val DEBUG_ID = "kotlinx.coroutines.CoroutineId"
+
+        private val HAS_CARRIED: (Boolean, CoroutineContext.Element) -> Boolean = { found, element -> found || carries(element) }
+
         private val EMPTY_CONTEXT: CoroutineContext = kotlin.coroutines.EmptyCoroutineContext
 
         private val ABANDONED: CancellationException
@@ -569,25 +739,36 @@ class Runtime(
 }
 
 /**
- * Asks for the native entry points: in a coroutine whose context holds it,
- * a handler that has a native entry point (scalars, text and bytes both
- * ways, no CBOR) is called through it, and every other handler as always.
- * A native call cannot be withdrawn: cancelling its caller ends the call at
- * once with [CancellationException] as usual, but the library runs the
- * handler to completion (its host calls are not cancelled) and its reply
- * is dropped. Use it where that cannot matter: handlers that never await
- * the host, or a caller that is not cancelled (`withContext(NonCancellable
- * + NativeCalls) { … }`).
- *
- * ```kotlin
- * val sum = withContext(NativeCalls) { demo.add(1, 2) }
- * ```
+ * Formerly asked for the native entry points, which could not be withdrawn.
+ * They can now (`<lib>_native_<m>_cancellable`), so every call takes a
+ * handler's native entry point when it has one, and this element has no
+ * effect. [CborCalls] asks for the other path.
  */
+@Deprecated("Native entry points are the default now, and withdrawable; this element has no effect.")
+@Suppress("DEPRECATION") // its own key names it
 object NativeCalls : CoroutineContext.Element, CoroutineContext.Key<NativeCalls> {
     /** Its own key. */
     override val key: CoroutineContext.Key<*> get() = this
 
     override fun toString(): String = "NativeCalls"
+}
+
+/**
+ * Sends every call made in a coroutine whose context holds it through CBOR
+ * and `<lib>_call_cancellable`, even a handler's that has a native entry
+ * point (scalars, text and bytes both ways, no CBOR), which calls take
+ * otherwise. Both paths are withdrawn when the caller is cancelled and give
+ * the same results; this is for comparing them (tests, benchmarks).
+ *
+ * ```kotlin
+ * val sum = withContext(CborCalls) { demo.add(1, 2) }   // CBOR both ways
+ * ```
+ */
+object CborCalls : CoroutineContext.Element, CoroutineContext.Key<CborCalls> {
+    /** Its own key. */
+    override val key: CoroutineContext.Key<*> get() = this
+
+    override fun toString(): String = "CborCalls"
 }
 
 /**
