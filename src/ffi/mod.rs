@@ -585,12 +585,12 @@ pub unsafe fn host_call_origin(library: &'static Library, ctx: *mut c_void, toke
     guarded("host_call_origin", 0, || {
         LoopState::current()
             .filter(|state| {
-                std::ptr::eq(state.shared.library, library)
-                    && state
-                        .shared
-                        .handle
-                        .load(std::sync::atomic::Ordering::Relaxed)
-                        == ctx as usize
+                // The loop's own handle, and still live: once destroy has
+                // been called (even from inside this host fn) it is dead.
+                let shared = &state.shared;
+                std::ptr::eq(shared.library, library)
+                    && shared.handle.load(std::sync::atomic::Ordering::Relaxed) == ctx as usize
+                    && !shared.closing.load(std::sync::atomic::Ordering::Acquire)
             })
             .map_or(0, |state| state.origin(token))
     })
