@@ -12,7 +12,10 @@ package demo
 #cgo CFLAGS: -Werror=incompatible-pointer-types
 #cgo LDFLAGS: -ldemo
 #include <stdlib.h>
-#include "demo.h"
+// <>, not "": only the include path (CGO_CFLAGS=-I…) is searched, not
+// the directory gcc takes the file cgo writes to be in (a stale copy of the
+// header there, e.g. in /tmp, would shadow the library's).
+#include <demo.h>
 
 // The runtime's trampolines (package hostcall, queue.c), with the exact
 // signatures of hostcall.h's callback types. The wrappers below pass them
@@ -22,6 +25,9 @@ void hc_reply_i64_trampoline(int ret, int64_t value, const char *err, size_t err
 void hc_host_fn_trampoline(uint64_t token, const char *req, size_t req_len, void *user_data);
 void hc_cancel_trampoline(uint64_t token, void *user_data);
 void hc_event_trampoline(int ret, const char *msg, size_t len, void *user_data);
+// Binds the runtime's queue to the library context and its
+// host_call_origin, which the host fn trampoline asks on the loop thread.
+void hc_queue_bind(int queue, void *ctx, uint64_t (*origin)(void *ctx, uint64_t token));
 
 // The context handle and user data cross as integers: they are opaque
 // values, not Go pointers, and must not look like one to the Go runtime.
@@ -48,8 +54,12 @@ static hcgo_created hcgo_new(const char *config, size_t len) {
     return c;
 }
 static int hcgo_destroy(uintptr_t ctx) { return demo_destroy((void *)ctx); }
+static void hcgo_bind(int queue, uintptr_t ctx) { hc_queue_bind(queue, (void *)ctx, demo_host_call_origin); }
+// A NULL call_id makes the plain call, any other the cancellable one.
 static hcgo_status hcgo_call(uintptr_t ctx, const char *method, const char *req, size_t len, uint64_t key, uint64_t *call_id) {
-    return hcgo_status_of(demo_call_cancellable((void *)ctx, method, req, len, hc_reply_trampoline, (void *)(uintptr_t)key, call_id));
+    void *ud = (void *)(uintptr_t)key;
+    if (call_id == NULL) return hcgo_status_of(demo_call((void *)ctx, method, req, len, hc_reply_trampoline, ud));
+    return hcgo_status_of(demo_call_cancellable((void *)ctx, method, req, len, hc_reply_trampoline, ud, call_id));
 }
 static int hcgo_cancel(uintptr_t ctx, uint64_t call_id) { return demo_cancel_call((void *)ctx, call_id); }
 static hcgo_status hcgo_register(uintptr_t ctx, const char *name, uint64_t key) {
@@ -63,17 +73,25 @@ static uint64_t hcgo_listen(uintptr_t ctx, const char *event, uint64_t key) {
 }
 static int hcgo_unlisten(uintptr_t ctx, uint64_t id) { return demo_remove_event_listener((void *)ctx, id); }
 static uint64_t hcgo_interface_hash(void) { return demo_interface_hash(); }
-static hcgo_status hcgo_native_version(uintptr_t ctx, uint64_t key) {
-    return hcgo_status_of(demo_native_version((void *)ctx, hc_reply_trampoline, (void *)(uintptr_t)key));
+static hcgo_status hcgo_native_version(uintptr_t ctx, uint64_t key, uint64_t *call_id) {
+    void *ud = (void *)(uintptr_t)key;
+    if (call_id == NULL) return hcgo_status_of(demo_native_version((void *)ctx, hc_reply_trampoline, ud));
+    return hcgo_status_of(demo_native_version_cancellable((void *)ctx, hc_reply_trampoline, ud, call_id));
 }
-static hcgo_status hcgo_native_add(uintptr_t ctx, int64_t a, int64_t b, uint64_t key) {
-    return hcgo_status_of(demo_native_add((void *)ctx, a, b, hc_reply_i64_trampoline, (void *)(uintptr_t)key));
+static hcgo_status hcgo_native_add(uintptr_t ctx, int64_t a, int64_t b, uint64_t key, uint64_t *call_id) {
+    void *ud = (void *)(uintptr_t)key;
+    if (call_id == NULL) return hcgo_status_of(demo_native_add((void *)ctx, a, b, hc_reply_i64_trampoline, ud));
+    return hcgo_status_of(demo_native_add_cancellable((void *)ctx, a, b, hc_reply_i64_trampoline, ud, call_id));
 }
-static hcgo_status hcgo_native_ping_host(uintptr_t ctx, const char *message, size_t message_len, uint64_t key) {
-    return hcgo_status_of(demo_native_ping_host((void *)ctx, message, message_len, hc_reply_trampoline, (void *)(uintptr_t)key));
+static hcgo_status hcgo_native_ping_host(uintptr_t ctx, const char *message, size_t message_len, uint64_t key, uint64_t *call_id) {
+    void *ud = (void *)(uintptr_t)key;
+    if (call_id == NULL) return hcgo_status_of(demo_native_ping_host((void *)ctx, message, message_len, hc_reply_trampoline, ud));
+    return hcgo_status_of(demo_native_ping_host_cancellable((void *)ctx, message, message_len, hc_reply_trampoline, ud, call_id));
 }
-static hcgo_status hcgo_native_panic_with(uintptr_t ctx, const char *message, size_t message_len, uint64_t key) {
-    return hcgo_status_of(demo_native_panic_with((void *)ctx, message, message_len, hc_reply_trampoline, (void *)(uintptr_t)key));
+static hcgo_status hcgo_native_panic_with(uintptr_t ctx, const char *message, size_t message_len, uint64_t key, uint64_t *call_id) {
+    void *ud = (void *)(uintptr_t)key;
+    if (call_id == NULL) return hcgo_status_of(demo_native_panic_with((void *)ctx, message, message_len, hc_reply_trampoline, ud));
+    return hcgo_status_of(demo_native_panic_with_cancellable((void *)ctx, message, message_len, hc_reply_trampoline, ud, call_id));
 }
 */
 import "C"
@@ -236,6 +254,7 @@ func open(config map[string]uint64) (*Context, error) {
 		C.hcgo_destroy(c.handle)
 		return nil, err
 	}
+	C.hcgo_bind(C.int(c.rt.Queue()), c.handle)
 	return c, nil
 }
 
@@ -249,58 +268,75 @@ func (c *Context) Close() error {
 	return nil
 }
 
-func (c *Context) complete(token uint64, ok bool, payload []byte) {
-	ret := C.int(hostcall.OutcomeErr)
-	if ok {
-		ret = hostcall.OutcomeOK
-	}
+func (c *Context) complete(token uint64, outcome int, payload []byte) {
 	var ptr *C.char
 	if len(payload) > 0 {
 		ptr = (*C.char)(unsafe.Pointer(&payload[0]))
 	}
 	// A refusal (the call was cancelled meanwhile, or the context closed)
 	// needs no action: the library no longer waits for this token.
-	C.hcgo_complete(c.handle, C.uint64_t(token), ret, ptr, C.size_t(len(payload)))
+	C.hcgo_complete(c.handle, C.uint64_t(token), C.int(outcome), ptr, C.size_t(len(payload)))
 }
 
-// call sends a CBOR request that can be withdrawn, and waits for its reply.
-// If ctx ends first, the request is withdrawn (cancel_call, from this
-// goroutine) and its one reply awaited: RET_CANCELLED, which is returned as
-// an error matching ctx.Err() and ErrCancelled, or the real reply if it was
-// sent first. A ctx that has already ended sends nothing.
-func (c *Context) call(ctx context.Context, method string, cMethod *C.char, request []byte) (hostcall.Reply, error) {
+// plain tells whether ctx is exactly context.Background() or
+// context.TODO(): it cannot end and carries no values, so a call made with
+// it has nothing to withdraw and nothing for its host calls to inherit,
+// and uses the plain entry point.
+func plain(ctx context.Context) bool {
+	return ctx == context.Background() || ctx == context.TODO()
+}
+
+// starter calls an entry point for a call with the user data key: its
+// plain form when callID is nil, else its cancellable form, which writes
+// the request's id to *callID.
+type starter func(key C.uint64_t, callID *C.uint64_t) C.hcgo_status
+
+// send makes a call and waits for its reply: the reply and nil when it is
+// OK, else the reply's error. A ctx that has already ended sends nothing.
+//
+// With a plain ctx it uses the plain entry point. With any other it uses
+// the cancellable one and tracks the request's id while it runs, so that
+// the host calls it makes run in a ctx derived from ctx; if ctx ends
+// first, the request is withdrawn (cancel_call, from this goroutine) and
+// its one reply awaited: RET_CANCELLED, which is returned as an error
+// matching ctx.Err() and ErrCancelled, or the real reply if it was sent
+// first.
+func (c *Context) send(ctx context.Context, method string, start starter) (hostcall.Reply, error) {
 	if err := ctx.Err(); err != nil {
 		return hostcall.Reply{}, err
 	}
 	key, replies := c.rt.Call()
-	var ptr *C.char
-	if len(request) > 0 {
-		ptr = (*C.char)(unsafe.Pointer(&request[0]))
+	if plain(ctx) {
+		status := start(C.uint64_t(key), nil)
+		if status.code != hostcall.StatusOK {
+			c.rt.Forget(key)
+			return hostcall.Reply{}, refused(method, status)
+		}
+		reply, _ := c.rt.Wait(ctx, key, replies) // ctx cannot end
+		return reply, reply.Err(method)
 	}
 	var id C.uint64_t
-	status := C.hcgo_call(c.handle, cMethod, ptr, C.size_t(len(request)), C.uint64_t(key), &id)
+	status := start(C.uint64_t(key), &id)
 	if status.code != hostcall.StatusOK {
 		c.rt.Forget(key)
 		return hostcall.Reply{}, refused(method, status)
 	}
+	c.rt.Track(uint64(id), ctx)
+	defer c.rt.Untrack(uint64(id))
 	return c.rt.WaitCancellable(ctx, method, key, replies, func() int {
 		return int(C.hcgo_cancel(c.handle, id))
 	})
 }
 
-// await turns a native call's status and reply into a result. It is used
-// only with a ctx that cannot end (native entry points cannot be
-// withdrawn).
-func (c *Context) await(ctx context.Context, method string, key uint64, replies chan hostcall.Reply, status C.hcgo_status) (hostcall.Reply, error) {
-	if status.code != hostcall.StatusOK {
-		c.rt.Forget(key)
-		return hostcall.Reply{}, refused(method, status)
+// call sends a CBOR request (see send).
+func (c *Context) call(ctx context.Context, method string, cMethod *C.char, request []byte) (hostcall.Reply, error) {
+	var ptr *C.char
+	if len(request) > 0 {
+		ptr = (*C.char)(unsafe.Pointer(&request[0]))
 	}
-	reply, err := c.rt.Wait(ctx, key, replies)
-	if err != nil {
-		return reply, err
-	}
-	return reply, reply.Err(method)
+	return c.send(ctx, method, func(key C.uint64_t, callID *C.uint64_t) C.hcgo_status {
+		return C.hcgo_call(c.handle, cMethod, ptr, C.size_t(len(request)), key, callID)
+	})
 }
 
 // cstr pins a Go string's bytes for a C call that copies them.
@@ -347,84 +383,289 @@ type Progress struct {
 	Total uint32 `cbor:"total" json:"total"`
 }
 
+// SignInError: Why `sign_in` failed.
+//
+// Its values are the types SignInErrorEmptyUserID, SignInErrorNotFound,
+// SignInErrorLocked, SignInErrorSuspended, SignInErrorUnavailable. A call's
+// error reaches them with errors.As: var e SignInErrorEmptyUserID;
+// errors.As(err, &e) for one of them, or any of them with a SignInError
+// target.
+type SignInError interface {
+	error
+	isSignInError()
+}
+
+// SignInErrorEmptyUserID is the SignInError `EmptyUserId`, on the wire
+// "EmptyUserId": The user id was empty; the host was not asked.
+type SignInErrorEmptyUserID struct{}
+
+func (SignInErrorEmptyUserID) isSignInError() {}
+
+func (SignInErrorEmptyUserID) Error() string {
+	return "empty user id"
+}
+
+// SignInErrorNotFound is the SignInError `NotFound`, on the wire {"NotFound":
+// {user_id: text}}: No account has this id.
+type SignInErrorNotFound struct {
+	// The id looked up.
+	UserID string `cbor:"user_id" json:"user_id"`
+}
+
+func (SignInErrorNotFound) isSignInError() {}
+
+func (e SignInErrorNotFound) Error() string {
+	return "not found: user_id " + hostcall.Show(e.UserID)
+}
+
+// SignInErrorLocked is the SignInError `Locked`, on the wire {"Locked":
+// {until_unix_s: uint64}}: The account is locked until a moment in time.
+type SignInErrorLocked struct {
+	// When the lock ends, in seconds since the Unix epoch.
+	UntilUnixS uint64 `cbor:"until_unix_s" json:"until_unix_s"`
+}
+
+func (SignInErrorLocked) isSignInError() {}
+
+func (e SignInErrorLocked) Error() string {
+	return "locked: until_unix_s " + hostcall.Show(e.UntilUnixS)
+}
+
+// SignInErrorSuspended is the SignInError `Suspended`, on the wire
+// {"Suspended": [text, uint64]}: The account was suspended: the reason, and
+// since when.
+type SignInErrorSuspended struct {
+	Field0 string
+	Field1 uint64
+}
+
+func (SignInErrorSuspended) isSignInError() {}
+
+func (e SignInErrorSuspended) Error() string {
+	return "suspended: " + hostcall.Show(e.Field0) + ", " + hostcall.Show(e.Field1)
+}
+
+// signInErrorSuspendedWire is the body of SignInErrorSuspended on the wire: an array.
+type signInErrorSuspendedWire struct {
+	_      struct{} `cbor:",toarray"`
+	Field0 string
+	Field1 uint64
+}
+
+// SignInErrorUnavailable is the SignInError `Unavailable`, on the wire
+// {"Unavailable": text}: The host's store could not be asked: what went wrong
+// (the host fn's own error text, or a timeout).
+type SignInErrorUnavailable struct {
+	Field0 string
+}
+
+func (SignInErrorUnavailable) isSignInError() {}
+
+func (e SignInErrorUnavailable) Error() string {
+	return "unavailable: " + hostcall.Show(e.Field0)
+}
+
+// encodeSignInError is the CBOR of a SignInError value (its wire form).
+func encodeSignInError(e SignInError) ([]byte, error) {
+	switch e := e.(type) {
+	case SignInErrorEmptyUserID:
+		return hostcall.Encode("EmptyUserId")
+	case SignInErrorNotFound:
+		return hostcall.Encode(map[string]any{"NotFound": e})
+	case SignInErrorLocked:
+		return hostcall.Encode(map[string]any{"Locked": e})
+	case SignInErrorSuspended:
+		return hostcall.Encode(map[string]any{"Suspended": signInErrorSuspendedWire{Field0: e.Field0, Field1: e.Field1}})
+	case SignInErrorUnavailable:
+		return hostcall.Encode(map[string]any{"Unavailable": e.Field0})
+	}
+	return nil, fmt.Errorf("%T is not one of the SignInError types", e)
+}
+
+// decodeSignInError reads a SignInError value from its CBOR.
+func decodeSignInError(data []byte) (SignInError, error) {
+	tag, body, err := hostcall.DecodeVariant(data)
+	if err != nil {
+		return nil, err
+	}
+	switch tag {
+	case "EmptyUserId":
+		return SignInErrorEmptyUserID{}, nil
+	case "NotFound":
+		var value SignInErrorNotFound
+		if err := hostcall.DecodeBody(tag, body, &value); err != nil {
+			return nil, err
+		}
+		return value, nil
+	case "Locked":
+		var value SignInErrorLocked
+		if err := hostcall.DecodeBody(tag, body, &value); err != nil {
+			return nil, err
+		}
+		return value, nil
+	case "Suspended":
+		var value signInErrorSuspendedWire
+		if err := hostcall.DecodeBody(tag, body, &value); err != nil {
+			return nil, err
+		}
+		return SignInErrorSuspended{Field0: value.Field0, Field1: value.Field1}, nil
+	case "Unavailable":
+		var value string
+		if err := hostcall.DecodeBody(tag, body, &value); err != nil {
+			return nil, err
+		}
+		return SignInErrorUnavailable{Field0: value}, nil
+	}
+	return nil, fmt.Errorf("hostcall: malformed CBOR: SignInError has no variant %q", tag)
+}
+
+// AccountError: Why the host's store has no usable account for a user: the
+// typed error the host completes `find_account` with.
+//
+// Its values are the types AccountErrorNotFound, AccountErrorLocked,
+// AccountErrorSuspended. A call's error reaches them with errors.As: var e
+// AccountErrorNotFound; errors.As(err, &e) for one of them, or any of them
+// with a AccountError target.
+type AccountError interface {
+	error
+	isAccountError()
+}
+
+// AccountErrorNotFound is the AccountError `NotFound`, on the wire
+// {"NotFound": {user_id: text}}: No account has this id.
+type AccountErrorNotFound struct {
+	// The id looked up.
+	UserID string `cbor:"user_id" json:"user_id"`
+}
+
+func (AccountErrorNotFound) isAccountError() {}
+
+func (e AccountErrorNotFound) Error() string {
+	return "not found: user_id " + hostcall.Show(e.UserID)
+}
+
+// AccountErrorLocked is the AccountError `Locked`, on the wire {"Locked":
+// {until_unix_s: uint64}}: The account is locked until a moment in time.
+type AccountErrorLocked struct {
+	// When the lock ends, in seconds since the Unix epoch.
+	UntilUnixS uint64 `cbor:"until_unix_s" json:"until_unix_s"`
+}
+
+func (AccountErrorLocked) isAccountError() {}
+
+func (e AccountErrorLocked) Error() string {
+	return "locked: until_unix_s " + hostcall.Show(e.UntilUnixS)
+}
+
+// AccountErrorSuspended is the AccountError `Suspended`, on the wire
+// {"Suspended": [text, uint64]}: The account was suspended: the reason, and
+// since when (seconds since the Unix epoch).
+type AccountErrorSuspended struct {
+	Field0 string
+	Field1 uint64
+}
+
+func (AccountErrorSuspended) isAccountError() {}
+
+func (e AccountErrorSuspended) Error() string {
+	return "suspended: " + hostcall.Show(e.Field0) + ", " + hostcall.Show(e.Field1)
+}
+
+// accountErrorSuspendedWire is the body of AccountErrorSuspended on the wire: an array.
+type accountErrorSuspendedWire struct {
+	_      struct{} `cbor:",toarray"`
+	Field0 string
+	Field1 uint64
+}
+
+// encodeAccountError is the CBOR of a AccountError value (its wire form).
+func encodeAccountError(e AccountError) ([]byte, error) {
+	switch e := e.(type) {
+	case AccountErrorNotFound:
+		return hostcall.Encode(map[string]any{"NotFound": e})
+	case AccountErrorLocked:
+		return hostcall.Encode(map[string]any{"Locked": e})
+	case AccountErrorSuspended:
+		return hostcall.Encode(map[string]any{"Suspended": accountErrorSuspendedWire{Field0: e.Field0, Field1: e.Field1}})
+	}
+	return nil, fmt.Errorf("%T is not one of the AccountError types", e)
+}
+
+// decodeAccountError reads a AccountError value from its CBOR.
+func decodeAccountError(data []byte) (AccountError, error) {
+	tag, body, err := hostcall.DecodeVariant(data)
+	if err != nil {
+		return nil, err
+	}
+	switch tag {
+	case "NotFound":
+		var value AccountErrorNotFound
+		if err := hostcall.DecodeBody(tag, body, &value); err != nil {
+			return nil, err
+		}
+		return value, nil
+	case "Locked":
+		var value AccountErrorLocked
+		if err := hostcall.DecodeBody(tag, body, &value); err != nil {
+			return nil, err
+		}
+		return value, nil
+	case "Suspended":
+		var value accountErrorSuspendedWire
+		if err := hostcall.DecodeBody(tag, body, &value); err != nil {
+			return nil, err
+		}
+		return AccountErrorSuspended{Field0: value.Field0, Field1: value.Field1}, nil
+	}
+	return nil, fmt.Errorf("hostcall: malformed CBOR: AccountError has no variant %q", tag)
+}
+
 // Version calls `version`: The library's version.
 //
-// If ctx ends before the reply, the request is withdrawn: the library
-// drops it (its host calls see their ctx cancelled) and the error matches
-// both ctx.Err() and ErrCancelled; a reply sent before the withdrawal is
-// returned as it is. With a ctx that cannot end (ctx.Done() == nil,
-// e.g. context.Background()), it uses the library's native entry point
-// instead, which cannot be withdrawn.
+// With a ctx other than context.Background() or context.TODO(), the
+// request is tracked: the host fns it calls get a ctx derived from ctx
+// (its values, deadline and cancellation). If ctx ends before the reply,
+// the request is withdrawn: the library drops it (its host calls see their
+// ctx cancelled) and the error matches both ctx.Err() and ErrCancelled; a
+// reply sent before the withdrawal is returned as it is.
 func (c *Context) Version(ctx context.Context) (string, error) {
 	var out string
-	if ctx.Done() == nil {
-		key, replies := c.rt.Call()
-		status := C.hcgo_native_version(c.handle, C.uint64_t(key))
-		reply, err := c.await(ctx, "version", key, replies, status)
-		if err != nil {
-			return out, err
-		}
-		return string(reply.Data), nil
-	}
-	request, err := hostcall.Encode(&struct {
-		_ struct{} `cbor:",toarray"`
-	}{})
+	reply, err := c.send(ctx, "version", func(key C.uint64_t, callID *C.uint64_t) C.hcgo_status {
+		return C.hcgo_native_version(c.handle, key, callID)
+	})
 	if err != nil {
 		return out, err
 	}
-	reply, err := c.call(ctx, "version", methods.version, request)
-	if err != nil {
-		return out, err
-	}
-	if err := hostcall.Decode(reply.Data, &out); err != nil {
-		return out, fmt.Errorf("version: %w", err)
-	}
-	return out, nil
+	return string(reply.Data), nil
 }
 
 // Add calls `add`: Adds two integers; overflow is an error, not a wrap.
 //
-// If ctx ends before the reply, the request is withdrawn: the library
-// drops it (its host calls see their ctx cancelled) and the error matches
-// both ctx.Err() and ErrCancelled; a reply sent before the withdrawal is
-// returned as it is. With a ctx that cannot end (ctx.Done() == nil,
-// e.g. context.Background()), it uses the library's native entry point
-// instead, which cannot be withdrawn.
+// With a ctx other than context.Background() or context.TODO(), the
+// request is tracked: the host fns it calls get a ctx derived from ctx
+// (its values, deadline and cancellation). If ctx ends before the reply,
+// the request is withdrawn: the library drops it (its host calls see their
+// ctx cancelled) and the error matches both ctx.Err() and ErrCancelled; a
+// reply sent before the withdrawal is returned as it is.
 func (c *Context) Add(ctx context.Context, a int64, b int64) (int64, error) {
 	var out int64
-	if ctx.Done() == nil {
-		key, replies := c.rt.Call()
-		status := C.hcgo_native_add(c.handle, C.int64_t(a), C.int64_t(b), C.uint64_t(key))
-		reply, err := c.await(ctx, "add", key, replies, status)
-		if err != nil {
-			return out, err
-		}
-		return int64(int64(reply.Value)), nil
-	}
-	request, err := hostcall.Encode(&struct {
-		_ struct{} `cbor:",toarray"`
-		A int64
-		B int64
-	}{A: a, B: b})
+	reply, err := c.send(ctx, "add", func(key C.uint64_t, callID *C.uint64_t) C.hcgo_status {
+		return C.hcgo_native_add(c.handle, C.int64_t(a), C.int64_t(b), key, callID)
+	})
 	if err != nil {
 		return out, err
 	}
-	reply, err := c.call(ctx, "add", methods.add, request)
-	if err != nil {
-		return out, err
-	}
-	if err := hostcall.Decode(reply.Data, &out); err != nil {
-		return out, fmt.Errorf("add: %w", err)
-	}
-	return out, nil
+	return int64(int64(reply.Value)), nil
 }
 
 // Login calls `login`: Signs a user in: fetches the profile from the host and greets them.
 //
-// If ctx ends before the reply, the request is withdrawn: the library
-// drops it (its host calls see their ctx cancelled) and the error matches
-// both ctx.Err() and ErrCancelled; a reply sent before the withdrawal is
-// returned as it is.
+// With a ctx other than context.Background() or context.TODO(), the
+// request is tracked: the host fns it calls get a ctx derived from ctx
+// (its values, deadline and cancellation). If ctx ends before the reply,
+// the request is withdrawn: the library drops it (its host calls see their
+// ctx cancelled) and the error matches both ctx.Err() and ErrCancelled; a
+// reply sent before the withdrawal is returned as it is.
 func (c *Context) Login(ctx context.Context, userID string) (Session, error) {
 	var out Session
 	request, err := hostcall.Encode(&struct {
@@ -448,10 +689,12 @@ func (c *Context) Login(ctx context.Context, userID string) (Session, error) {
 // back in input order; a `progress` event follows each completed fetch. The
 // first failed fetch fails the call (and cancels the fetches still running).
 //
-// If ctx ends before the reply, the request is withdrawn: the library
-// drops it (its host calls see their ctx cancelled) and the error matches
-// both ctx.Err() and ErrCancelled; a reply sent before the withdrawal is
-// returned as it is.
+// With a ctx other than context.Background() or context.TODO(), the
+// request is tracked: the host fns it calls get a ctx derived from ctx
+// (its values, deadline and cancellation). If ctx ends before the reply,
+// the request is withdrawn: the library drops it (its host calls see their
+// ctx cancelled) and the error matches both ctx.Err() and ErrCancelled; a
+// reply sent before the withdrawal is returned as it is.
 func (c *Context) LoginMany(ctx context.Context, userIDs []string) ([]Session, error) {
 	var out []Session
 	request, err := hostcall.Encode(&struct {
@@ -474,10 +717,12 @@ func (c *Context) LoginMany(ctx context.Context, userIDs []string) ([]Session, e
 // FirstProfile calls `first_profile`: Fetches several profiles at once and returns the first that arrives;
 // the fetches still running are dropped, which cancels them in the host.
 //
-// If ctx ends before the reply, the request is withdrawn: the library
-// drops it (its host calls see their ctx cancelled) and the error matches
-// both ctx.Err() and ErrCancelled; a reply sent before the withdrawal is
-// returned as it is.
+// With a ctx other than context.Background() or context.TODO(), the
+// request is tracked: the host fns it calls get a ctx derived from ctx
+// (its values, deadline and cancellation). If ctx ends before the reply,
+// the request is withdrawn: the library drops it (its host calls see their
+// ctx cancelled) and the error matches both ctx.Err() and ErrCancelled; a
+// reply sent before the withdrawal is returned as it is.
 func (c *Context) FirstProfile(ctx context.Context, userIDs []string) (Profile, error) {
 	var out Profile
 	request, err := hostcall.Encode(&struct {
@@ -499,66 +744,50 @@ func (c *Context) FirstProfile(ctx context.Context, userIDs []string) (Profile, 
 
 // PingHost calls `ping_host`: Sends a message to the host's user through the `notify` host fn.
 //
-// If ctx ends before the reply, the request is withdrawn: the library
-// drops it (its host calls see their ctx cancelled) and the error matches
-// both ctx.Err() and ErrCancelled; a reply sent before the withdrawal is
-// returned as it is. With a ctx that cannot end (ctx.Done() == nil,
-// e.g. context.Background()), it uses the library's native entry point
-// instead, which cannot be withdrawn.
+// With a ctx other than context.Background() or context.TODO(), the
+// request is tracked: the host fns it calls get a ctx derived from ctx
+// (its values, deadline and cancellation). If ctx ends before the reply,
+// the request is withdrawn: the library drops it (its host calls see their
+// ctx cancelled) and the error matches both ctx.Err() and ErrCancelled; a
+// reply sent before the withdrawal is returned as it is.
 func (c *Context) PingHost(ctx context.Context, message string) error {
-	if ctx.Done() == nil {
-		messagePtr, messageLen := cstr(message)
-		key, replies := c.rt.Call()
-		status := C.hcgo_native_ping_host(c.handle, messagePtr, messageLen, C.uint64_t(key))
-		_, err := c.await(ctx, "ping_host", key, replies, status)
-		return err
-	}
-	request, err := hostcall.Encode(&struct {
-		_       struct{} `cbor:",toarray"`
-		Message string
-	}{Message: message})
-	if err != nil {
-		return err
-	}
-	_, err = c.call(ctx, "ping_host", methods.pingHost, request)
+	messagePtr, messageLen := cstr(message)
+	_, err := c.send(ctx, "ping_host", func(key C.uint64_t, callID *C.uint64_t) C.hcgo_status {
+		return C.hcgo_native_ping_host(c.handle, messagePtr, messageLen, key, callID)
+	})
 	return err
 }
 
 // PanicWith calls `panic_with`: Panics with `message`: shows that a panicking handler becomes an error
 // reply and leaves the context working.
 //
-// If ctx ends before the reply, the request is withdrawn: the library
-// drops it (its host calls see their ctx cancelled) and the error matches
-// both ctx.Err() and ErrCancelled; a reply sent before the withdrawal is
-// returned as it is. With a ctx that cannot end (ctx.Done() == nil,
-// e.g. context.Background()), it uses the library's native entry point
-// instead, which cannot be withdrawn.
+// With a ctx other than context.Background() or context.TODO(), the
+// request is tracked: the host fns it calls get a ctx derived from ctx
+// (its values, deadline and cancellation). If ctx ends before the reply,
+// the request is withdrawn: the library drops it (its host calls see their
+// ctx cancelled) and the error matches both ctx.Err() and ErrCancelled; a
+// reply sent before the withdrawal is returned as it is.
 func (c *Context) PanicWith(ctx context.Context, message string) error {
-	if ctx.Done() == nil {
-		messagePtr, messageLen := cstr(message)
-		key, replies := c.rt.Call()
-		status := C.hcgo_native_panic_with(c.handle, messagePtr, messageLen, C.uint64_t(key))
-		_, err := c.await(ctx, "panic_with", key, replies, status)
-		return err
-	}
-	request, err := hostcall.Encode(&struct {
-		_       struct{} `cbor:",toarray"`
-		Message string
-	}{Message: message})
-	if err != nil {
-		return err
-	}
-	_, err = c.call(ctx, "panic_with", methods.panicWith, request)
+	messagePtr, messageLen := cstr(message)
+	_, err := c.send(ctx, "panic_with", func(key C.uint64_t, callID *C.uint64_t) C.hcgo_status {
+		return C.hcgo_native_panic_with(c.handle, messagePtr, messageLen, key, callID)
+	})
 	return err
 }
 
 // SignIn calls `sign_in`: Signs a user in through `find_account`: a session, or a typed error
 // saying why not (the host's own typed error passed on case by case).
 //
-// If ctx ends before the reply, the request is withdrawn: the library
-// drops it (its host calls see their ctx cancelled) and the error matches
-// both ctx.Err() and ErrCancelled; a reply sent before the withdrawal is
-// returned as it is.
+// With a ctx other than context.Background() or context.TODO(), the
+// request is tracked: the host fns it calls get a ctx derived from ctx
+// (its values, deadline and cancellation). If ctx ends before the reply,
+// the request is withdrawn: the library drops it (its host calls see their
+// ctx cancelled) and the error matches both ctx.Err() and ErrCancelled; a
+// reply sent before the withdrawal is returned as it is.
+//
+// The library's typed failures are a *hostcall.CallError whose Unwrap is
+// the SignInError value: errors.As(err, &target) with a SignInError or
+// one of its variant types reaches it.
 func (c *Context) SignIn(ctx context.Context, userID string) (Session, error) {
 	var out Session
 	request, err := hostcall.Encode(&struct {
@@ -570,7 +799,7 @@ func (c *Context) SignIn(ctx context.Context, userID string) (Session, error) {
 	}
 	reply, err := c.call(ctx, "sign_in", methods.signIn, request)
 	if err != nil {
-		return out, err
+		return out, hostcall.TypedCallError(err, "SignInError", decodeSignInError)
 	}
 	if err := hostcall.Decode(reply.Data, &out); err != nil {
 		return out, fmt.Errorf("sign_in: %w", err)
@@ -580,10 +809,13 @@ func (c *Context) SignIn(ctx context.Context, userID string) (Session, error) {
 
 // RegisterFetchProfile implements the host fn `fetch_profile`: Looks a user's profile up in the host's store.
 //
-// fn runs on its own goroutine. Its ctx is cancelled when the library
-// abandons the call (the Rust future was dropped or timed out) or the
-// Context closes. A returned error reaches the library as the call's error
-// text; so does a panic.
+// fn runs on its own goroutine. Its ctx derives from the ctx of the call
+// whose handler made the host call (its values, deadline and
+// cancellation), or from nothing when that call used context.Background()
+// or context.TODO() or the library made the host call on its own; it is
+// also cancelled when the library abandons the call (the Rust future was
+// dropped or timed out) or the Context closes. A returned error
+// reaches the library as the call's error text; so does a panic.
 func (c *Context) RegisterFetchProfile(fn func(ctx context.Context, userID string) (Profile, error)) error {
 	key := c.rt.HostFnKey(0, func(ctx context.Context, request []byte) ([]byte, error) {
 		var args struct {
@@ -608,10 +840,13 @@ func (c *Context) RegisterFetchProfile(fn func(ctx context.Context, userID strin
 
 // RegisterNotify implements the host fn `notify`: Shows a message to the host's user.
 //
-// fn runs on its own goroutine. Its ctx is cancelled when the library
-// abandons the call (the Rust future was dropped or timed out) or the
-// Context closes. A returned error reaches the library as the call's error
-// text; so does a panic.
+// fn runs on its own goroutine. Its ctx derives from the ctx of the call
+// whose handler made the host call (its values, deadline and
+// cancellation), or from nothing when that call used context.Background()
+// or context.TODO() or the library made the host call on its own; it is
+// also cancelled when the library abandons the call (the Rust future was
+// dropped or timed out) or the Context closes. A returned error
+// reaches the library as the call's error text; so does a panic.
 func (c *Context) RegisterNotify(fn func(ctx context.Context, message string) error) error {
 	key := c.rt.HostFnKey(1, func(ctx context.Context, request []byte) ([]byte, error) {
 		var args struct {
@@ -636,10 +871,15 @@ func (c *Context) RegisterNotify(fn func(ctx context.Context, message string) er
 // RegisterFindAccount implements the host fn `find_account`: Looks a user's account up in the host's store: the profile, or why
 // there is no usable account.
 //
-// fn runs on its own goroutine. Its ctx is cancelled when the library
-// abandons the call (the Rust future was dropped or timed out) or the
-// Context closes. A returned error reaches the library as the call's error
-// text; so does a panic.
+// fn runs on its own goroutine. Its ctx derives from the ctx of the call
+// whose handler made the host call (its values, deadline and
+// cancellation), or from nothing when that call used context.Background()
+// or context.TODO() or the library made the host call on its own; it is
+// also cancelled when the library abandons the call (the Rust future was
+// dropped or timed out) or the Context closes. A returned error in
+// which errors.As finds one of the AccountError types reaches the library
+// as that typed error (RET_ERR_TYPED); any other as the call's error text,
+// and so does a panic.
 func (c *Context) RegisterFindAccount(fn func(ctx context.Context, userID string) (Profile, error)) error {
 	key := c.rt.HostFnKey(2, func(ctx context.Context, request []byte) ([]byte, error) {
 		var args struct {
@@ -651,7 +891,7 @@ func (c *Context) RegisterFindAccount(fn func(ctx context.Context, userID string
 		}
 		out, err := fn(ctx, args.UserID)
 		if err != nil {
-			return nil, err
+			return nil, hostcall.TypedHostFnError(err, encodeAccountError)
 		}
 		return hostcall.Encode(out)
 	})

@@ -8,3 +8,7 @@ func PendingCalls(c *Context) int { return c.rt.PendingCalls() }
 // library checks (New refuses an option's bad value itself): for the tests
 // of the library's refusals.
 func NewWithConfig(config map[string]uint64) (*Context, error) { return open(config) }
+
+// TrackedRequests is how many of c's requests are tracked for their host
+// calls' contexts, and how many host calls are parked waiting for theirs.
+func TrackedRequests(c *Context) (tracked, parked int) { return c.rt.TrackedRequests() }

@@ -221,6 +221,19 @@ func settledLeaks(before map[string]bool) string {
 	}
 }
 
+// eventually waits until cond holds, yielding the processor between looks
+// (no sleeping), failing the test after waitLimit.
+func eventually(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out after %v waiting for %s", waitLimit, what)
+		}
+		runtime.Gosched()
+	}
+}
+
 // unbounded runs call with a ctx that cannot end (context.Background(), so
 // a handler with a native entry point takes it), bounded instead by
 // waiting for it at most waitLimit.

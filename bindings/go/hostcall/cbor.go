@@ -2,6 +2,8 @@ package hostcall
 
 import (
 	"fmt"
+	"reflect"
+	"strconv"
 
 	"github.com/fxamacker/cbor/v2"
 )
@@ -45,3 +47,59 @@ func Decode(data []byte, v any) error {
 // Null is the CBOR encoding of null: the result of a host function that
 // returns nothing.
 var Null = []byte{0xf6}
+
+// DecodeVariant reads the wire form of a library error type's value
+// (serde's externally tagged enum): a unit variant is its name as CBOR text
+// (body is nil), any other variant a map of one entry from its name to its
+// body (body is that entry's CBOR: the one field of a one-field tuple
+// variant, an array of a tuple variant's fields, a map of a struct
+// variant's).
+func DecodeVariant(data []byte) (tag string, body []byte, err error) {
+	if len(data) == 0 {
+		return "", nil, fmt.Errorf("hostcall: malformed CBOR: an empty payload is no typed error")
+	}
+	if decMode.Unmarshal(data, &tag) == nil {
+		return tag, nil, nil
+	}
+	var entries map[string]cbor.RawMessage
+	if err := decMode.Unmarshal(data, &entries); err != nil {
+		return "", nil, fmt.Errorf("hostcall: malformed CBOR: a typed error is a variant name or a map of one entry: %w", err)
+	}
+	if len(entries) != 1 {
+		return "", nil, fmt.Errorf("hostcall: malformed CBOR: a typed error is a variant name or a map of one entry, not a map of %d", len(entries))
+	}
+	for tag, body := range entries {
+		return tag, body, nil
+	}
+	panic("unreachable")
+}
+
+// DecodeBody decodes the body of variant tag (from DecodeVariant) into v;
+// a variant with fields that came without a body is malformed.
+func DecodeBody(tag string, body []byte, v any) error {
+	if body == nil {
+		return fmt.Errorf("hostcall: malformed CBOR: variant %q came without its fields", tag)
+	}
+	if err := Decode(body, v); err != nil {
+		return fmt.Errorf("variant %q: %w", tag, err)
+	}
+	return nil
+}
+
+// Show is a value as error texts print it: text quoted (Go syntax), an
+// optional value as its value or null, anything else as %v.
+func Show(v any) string {
+	switch x := v.(type) {
+	case string:
+		return strconv.Quote(x)
+	case []byte:
+		return fmt.Sprintf("%q", x)
+	}
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer {
+		if rv.IsNil() {
+			return "null"
+		}
+		return Show(rv.Elem().Interface())
+	}
+	return fmt.Sprintf("%v", v)
+}

@@ -184,19 +184,28 @@ func (e *StatusError) Is(target error) bool {
 // but OutcomeOK. Outcome says which: OutcomeErr is the library's own error
 // (a handler's Err), which matches no sentinel; each of the runtime's own
 // failures matches its sentinel (ErrShuttingDown, ErrPanicked, ...) with
-// errors.Is, through Unwrap. A code this package does not know is a failure
+// errors.Is, through Unwrap; OutcomeErrTyped carries a value of the
+// method's declared error type in Typed, which Unwrap returns, so
+// errors.As reaches it. A code this package does not know is a failure
 // that matches no sentinel.
 type CallError struct {
 	// Method is the library method called.
 	Method string
 	// Message is the reply's payload as text: the library's error text, or
 	// the runtime's explanation (what happened; not for matching). For
-	// OutcomeErrTyped (reserved) it is the CBOR of the error value.
+	// OutcomeErrTyped it is Typed's text once the generated method decoded
+	// the payload (TypedCallError), or says that the payload did not
+	// decode; before that, the payload's CBOR.
 	Message string
 	// Outcome is the reply's outcome code (hostcall.h's RET_ code), e.g.
 	// OutcomeErr or OutcomePanic. A CallError built without one (0) is
 	// read as OutcomeErr.
 	Outcome int
+	// Typed is the library's typed error (OutcomeErrTyped): a value of one
+	// variant type of the method's declared error type, e.g.
+	// demo.SignInErrorNotFound. Nil for every other outcome, and when the
+	// payload did not decode.
+	Typed error
 }
 
 // NewCallError is the error of a reply with a failure outcome.
@@ -215,7 +224,53 @@ func (e *CallError) Error() string {
 	return e.Method + ": " + e.Message
 }
 
-// Unwrap is the sentinel of the outcome code (nil for OutcomeErr and for
-// codes this package does not know), so errors.Is(err, ErrShuttingDown)
-// and the like work.
-func (e *CallError) Unwrap() error { return OutcomeSentinel(e.Outcome) }
+// Unwrap is the typed error when there is one, else the sentinel of the
+// outcome code (nil for OutcomeErr, OutcomeErrTyped and for codes this
+// package does not know), so errors.Is(err, ErrShuttingDown),
+// errors.As(err, &notFound) and the like work.
+func (e *CallError) Unwrap() error {
+	if e.Typed != nil {
+		return e.Typed
+	}
+	return OutcomeSentinel(e.Outcome)
+}
+
+// TypedCallError completes the error of a call to a method that declares
+// an error type (typeName, decoded by decode): when err is a *CallError
+// with OutcomeErrTyped, its payload is decoded into Typed and Message
+// becomes the value's text; a payload that does not decode leaves Typed
+// nil and Message saying so ("malformed SignInError reply: …"). Any other
+// error is returned as it is.
+func TypedCallError[E error](err error, typeName string, decode func([]byte) (E, error)) error {
+	var callErr *CallError
+	if !errors.As(err, &callErr) || callErr.Outcome != OutcomeErrTyped || callErr.Typed != nil {
+		return err
+	}
+	value, decodeErr := decode([]byte(callErr.Message))
+	if decodeErr != nil {
+		callErr.Message = fmt.Sprintf("malformed %s reply: %v", typeName, decodeErr)
+		return err
+	}
+	callErr.Typed = value
+	callErr.Message = value.Error()
+	return err
+}
+
+// TypedHostFnError is the error a generated host fn wrapper returns for
+// the error err of a Go host function whose host fn declares an error type
+// E: when errors.As finds an E in err, a *TypedFailure carrying its CBOR
+// (encode), which completes the host call with OutcomeErrTyped; otherwise
+// err itself, whose text completes it with OutcomeErr. An E that does not
+// encode (a type of the caller's own that embeds a variant) is completed
+// as text, saying so.
+func TypedHostFnError[E error](err error, encode func(E) ([]byte, error)) error {
+	var typed E
+	if !errors.As(err, &typed) {
+		return err
+	}
+	payload, encodeErr := encode(typed)
+	if encodeErr != nil {
+		return fmt.Errorf("%w (not sent as a typed error: %v)", err, encodeErr)
+	}
+	return &TypedFailure{Payload: payload, Err: err}
+}

@@ -14,6 +14,9 @@ typedef struct {
     hc_item *items;
     int count, cap;
     bool closed, waiting;
+    /* Set once by hc_queue_bind, before any host fn can be invoked. */
+    void *ctx;
+    hc_origin_fn origin;
 } queue;
 
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -59,7 +62,7 @@ static queue *lock_queue(uint64_t key) {
 }
 
 /* Appends an item, copying `len` bytes of `data`. Runs on the loop thread. */
-static void push(void *user_data, uint8_t kind, int32_t ret, uint64_t value, const char *data, size_t len) {
+static void push(void *user_data, uint8_t kind, int32_t ret, uint64_t value, uint64_t origin, const char *data, size_t len) {
     uint64_t key = (uint64_t)(uintptr_t)user_data;
     char *copy = NULL;
     if (data != NULL && len > 0) {
@@ -94,6 +97,7 @@ static void push(void *user_data, uint8_t kind, int32_t ret, uint64_t value, con
         .ret = ret,
         .id = key & ((UINT64_C(1) << ID_BITS) - 1),
         .value = value,
+        .origin = origin,
         .data = copy,
         .len = len,
     };
@@ -102,6 +106,35 @@ static void push(void *user_data, uint8_t kind, int32_t ret, uint64_t value, con
     if (wake) {
         pthread_cond_signal(&q->ready);
     }
+}
+
+void hc_queue_bind(int index, void *ctx, hc_origin_fn origin) {
+    if (index <= 0 || index >= MAX_QUEUES) {
+        return;
+    }
+    pthread_mutex_lock(&registry_mu);
+    queue *q = queues[index];
+    if (q != NULL) {
+        pthread_mutex_lock(&q->mu);
+        q->ctx = ctx;
+        q->origin = origin;
+        pthread_mutex_unlock(&q->mu);
+    }
+    pthread_mutex_unlock(&registry_mu);
+}
+
+/* The request host call `token` of the queue of `key` serves (0 if none or
+ * unbound). Runs on the loop thread, inside the host fn invocation; the
+ * library call is made without any of the queue's locks held. */
+static uint64_t origin_of(void *user_data, uint64_t token) {
+    queue *q = lock_queue((uint64_t)(uintptr_t)user_data);
+    if (q == NULL) {
+        return 0;
+    }
+    void *ctx = q->ctx;
+    hc_origin_fn origin = q->origin;
+    pthread_mutex_unlock(&q->mu);
+    return origin == NULL ? 0 : origin(ctx, token);
 }
 
 int hc_queue_take(int index, hc_item **items) {
@@ -172,35 +205,35 @@ void hc_items_free(hc_item *items, int count) {
 }
 
 void hc_reply_trampoline(int ret, const char *msg, size_t len, void *user_data) {
-    push(user_data, HC_ITEM_REPLY, ret, 0, msg, len);
+    push(user_data, HC_ITEM_REPLY, ret, 0, 0, msg, len);
 }
 
 void hc_reply_i64_trampoline(int ret, int64_t value, const char *err, size_t err_len, void *user_data) {
-    push(user_data, HC_ITEM_REPLY_I64, ret, (uint64_t)value, err, err_len);
+    push(user_data, HC_ITEM_REPLY_I64, ret, (uint64_t)value, 0, err, err_len);
 }
 
 void hc_reply_u64_trampoline(int ret, uint64_t value, const char *err, size_t err_len, void *user_data) {
-    push(user_data, HC_ITEM_REPLY_U64, ret, value, err, err_len);
+    push(user_data, HC_ITEM_REPLY_U64, ret, value, 0, err, err_len);
 }
 
 void hc_reply_f64_trampoline(int ret, double value, const char *err, size_t err_len, void *user_data) {
     uint64_t bits;
     memcpy(&bits, &value, sizeof bits);
-    push(user_data, HC_ITEM_REPLY_F64, ret, bits, err, err_len);
+    push(user_data, HC_ITEM_REPLY_F64, ret, bits, 0, err, err_len);
 }
 
 void hc_reply_bool_trampoline(int ret, bool value, const char *err, size_t err_len, void *user_data) {
-    push(user_data, HC_ITEM_REPLY_BOOL, ret, value ? 1 : 0, err, err_len);
+    push(user_data, HC_ITEM_REPLY_BOOL, ret, value ? 1 : 0, 0, err, err_len);
 }
 
 void hc_host_fn_trampoline(uint64_t token, const char *req, size_t req_len, void *user_data) {
-    push(user_data, HC_ITEM_HOST_FN, 0, token, req, req_len);
+    push(user_data, HC_ITEM_HOST_FN, 0, token, origin_of(user_data, token), req, req_len);
 }
 
 void hc_cancel_trampoline(uint64_t token, void *user_data) {
-    push(user_data, HC_ITEM_CANCEL, 0, token, NULL, 0);
+    push(user_data, HC_ITEM_CANCEL, 0, token, 0, NULL, 0);
 }
 
 void hc_event_trampoline(int ret, const char *msg, size_t len, void *user_data) {
-    push(user_data, HC_ITEM_EVENT, ret, 0, msg, len);
+    push(user_data, HC_ITEM_EVENT, ret, 0, 0, msg, len);
 }

@@ -29,7 +29,7 @@ enum {
     HC_ITEM_REPLY_U64 = 3,
     HC_ITEM_REPLY_F64 = 4,
     HC_ITEM_REPLY_BOOL = 5,
-    HC_ITEM_HOST_FN = 6,    /* a host fn invocation: `value` is the token */
+    HC_ITEM_HOST_FN = 6,    /* a host fn invocation: `value` is the token, `origin` its request */
     HC_ITEM_CANCEL = 7,     /* a cancel notice: `value` is the token */
     HC_ITEM_EVENT = 8       /* an event for a listener */
 };
@@ -39,12 +39,22 @@ typedef struct {
     int32_t ret;
     uint64_t id;      /* the low 48 bits of the key */
     uint64_t value;   /* token, or a typed reply's bits */
+    uint64_t origin;  /* HC_ITEM_HOST_FN: the call id of the request it serves, or 0 */
     char *data;       /* malloc'd copy of the payload, or NULL */
     size_t len;
 } hc_item;
 
+/* A library's <lib>_host_call_origin entry point. */
+typedef uint64_t (*hc_origin_fn)(void *ctx, uint64_t token);
+
 /* Opens a queue; returns its index (>= 1) or -1 when none is free. */
 int hc_queue_open(void);
+/* Tells the queue its library context and that library's host_call_origin,
+ * which the host fn trampoline then asks (on the loop thread, inside the
+ * invocation, as the ABI requires) for the request each host call serves.
+ * Called once, before any host fn is registered; without it every host
+ * call's origin is 0. */
+void hc_queue_bind(int queue, void *ctx, hc_origin_fn origin);
 /* Waits until the queue has items (or is closed), then hands them all over:
  * *items receives a malloc'd array to pass to hc_items_free. Returns the
  * count; 0 means closed and empty (the queue is released then). */

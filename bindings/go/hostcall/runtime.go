@@ -20,7 +20,8 @@
 //     caller gave up without waiting for it; see WaitCancellable);
 //     - a host fn invocation starts a goroutine running the registered Go
 //     function with a context.Context, whose result is sent back with the
-//     library's host_complete;
+//     library's host_complete. That context derives from the caller's
+//     (see step 5) when the host call serves a tracked request;
 //     - a cancel notice cancels that goroutine's context;
 //     - an event is passed to the listener, in order, on the dispatcher.
 //  3. Close first decides whether it may wait (step 4), then, the first
@@ -39,6 +40,24 @@
 //     dispatchers and which dispatcher is blocked in Close waiting for
 //     which runtime. The wait is recorded before the destroy, so that a
 //     listener the destroy's teardown runs sees it.
+//  5. Request scope. A call made with a cancellable entry point gets a call
+//     id; its caller records it with Track (id -> the caller's ctx) once
+//     the entry point returns, and forgets it with Untrack when the call
+//     has returned. The host fn trampoline asks the library, on the loop
+//     thread inside the invocation, which request the host call serves
+//     (host_call_origin, bound with hc_queue_bind) and queues that id with
+//     the invocation. The dispatcher gives the host fn a context scoped to
+//     the tracked caller's ctx (see scoped): its values and deadline, and
+//     its end through the withdrawal it causes, besides the cancel notice
+//     and Close. The library may invoke a host fn of a request before its
+//     caller's entry point has returned, so before Track: such an
+//     invocation is parked under its call id, and Track starts it. An
+//     invocation for a request whose caller has already returned
+//     (withdrawn, or replied) is parked too and never started: the library
+//     is dropping that request, so the invocation's cancel notice follows,
+//     and removes it. Origin 0 (a plain call, or a task the library
+//     spawned) gets the context's own scope: a context cancelled only by
+//     the cancel notice and by Close.
 package hostcall
 
 /*
@@ -57,6 +76,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/hostcall/hostcall/bindings/go/internal/gostack"
@@ -111,8 +131,24 @@ func (r Reply) F64() float64 { return math.Float64frombits(r.Value) }
 type HostFn func(ctx context.Context, request []byte) ([]byte, error)
 
 // Completer sends a host call's result back to the library (its
-// host_complete entry point).
-type Completer func(token uint64, ok bool, payload []byte)
+// host_complete entry point): outcome is OutcomeOK (payload: the CBOR
+// result), OutcomeErr (the error text) or OutcomeErrTyped (the CBOR of the
+// host fn's declared error type).
+type Completer func(token uint64, outcome int, payload []byte)
+
+// TypedFailure is the error a generated host fn wrapper returns when the
+// Go function failed with an error of the host fn's declared error type:
+// Payload is that value's CBOR, sent with OutcomeErrTyped; Err is the Go
+// error it came from.
+type TypedFailure struct {
+	Payload []byte
+	Err     error
+}
+
+func (f *TypedFailure) Error() string { return f.Err.Error() }
+
+// Unwrap is the Go error the failure came from.
+func (f *TypedFailure) Unwrap() error { return f.Err }
 
 // Runtime is the Go side of one library context.
 type Runtime struct {
@@ -130,7 +166,72 @@ type Runtime struct {
 	running   map[uint64]context.CancelFunc // host calls by token
 	closed    bool
 	listeners map[uint64]func([]byte)
+	// origins are the callers' contexts of the tracked requests, by call
+	// id (step 5).
+	origins map[uint64]context.Context
+	// parked are host calls whose request is not tracked (yet), by call
+	// id; parkedOrigin is the call id of each parked token.
+	parked       map[uint64][]parkedCall
+	parkedOrigin map[uint64]uint64
 }
+
+// parkedCall is a host fn invocation waiting for its request's Track.
+type parkedCall struct {
+	token   uint64
+	fn      HostFn
+	request []byte
+	// own is cancelled by the cancel notice and by Close (cancel is in
+	// running).
+	own    context.Context
+	cancel context.CancelFunc
+}
+
+// scoped is the context of a host call made for a tracked request: the
+// caller's values and deadline, and its own cancellation (own: the cancel
+// notice, Close). The caller's ctx ending reaches it through the
+// withdrawal: the caller withdraws the request, the library cancels its
+// host calls, and the cancel notice cancels own. So the withdrawal always
+// comes first, and the call returns it (ErrCancelled) whatever the host fn
+// returns once its ctx is done. Err is then the caller's error
+// (context.DeadlineExceeded when its deadline passed).
+//
+// Value answers own's keys first: the context package finds own's
+// cancelCtx through it, so contexts derived from a scoped one register
+// with own directly instead of starting a goroutine each.
+type scoped struct {
+	context.Context // own
+	caller          context.Context
+}
+
+// scope is the context of a host call made for a request with ctx caller,
+// cancelled with own.
+func scope(caller, own context.Context) context.Context {
+	if caller == nil {
+		return own
+	}
+	return &scoped{Context: own, caller: caller}
+}
+
+func (s *scoped) Deadline() (time.Time, bool) { return s.caller.Deadline() }
+
+func (s *scoped) Err() error {
+	err := s.Context.Err()
+	if err != nil {
+		if callerErr := s.caller.Err(); callerErr != nil {
+			return callerErr
+		}
+	}
+	return err
+}
+
+func (s *scoped) Value(key any) any {
+	if v := s.Context.Value(key); v != nil {
+		return v
+	}
+	return s.caller.Value(key)
+}
+
+func (s *scoped) String() string { return "hostcall.scoped(" + fmt.Sprint(s.caller) + ")" }
 
 // NewRuntime opens a queue and starts the dispatcher. complete is called
 // (from a goroutine) with each host call's result.
@@ -147,12 +248,46 @@ func NewRuntime(complete Completer) (*Runtime, error) {
 		hostFns:   make(map[uint64]HostFn),
 		running:   make(map[uint64]context.CancelFunc),
 		listeners: make(map[uint64]func([]byte)),
+
+		origins:      make(map[uint64]context.Context),
+		parked:       make(map[uint64][]parkedCall),
+		parkedOrigin: make(map[uint64]uint64),
 	}
 	go r.dispatch()
 	return r, nil
 }
 
 func (r *Runtime) key(id uint64) uint64 { return uint64(r.queue)<<idBits | id }
+
+// Queue is the index of the runtime's callback queue, for the generated
+// glue to bind it (hc_queue_bind) to its library context before any host
+// fn is registered.
+func (r *Runtime) Queue() int { return int(r.queue) }
+
+// Track records that request callID (the id a cancellable entry point
+// gave) runs for ctx, so that the host calls it makes get a context
+// scoped to ctx; host calls of it that arrived first start now. The caller
+// must Untrack it once the call has returned.
+func (r *Runtime) Track(callID uint64, ctx context.Context) {
+	r.mu.Lock()
+	r.origins[callID] = ctx
+	parked := r.parked[callID]
+	delete(r.parked, callID)
+	for _, call := range parked {
+		delete(r.parkedOrigin, call.token)
+	}
+	r.mu.Unlock()
+	for _, call := range parked {
+		go r.run(scope(ctx, call.own), call.cancel, call.token, call.fn, call.request)
+	}
+}
+
+// Untrack forgets request callID: its call has returned.
+func (r *Runtime) Untrack(callID uint64) {
+	r.mu.Lock()
+	delete(r.origins, callID)
+	r.mu.Unlock()
+}
 
 func (r *Runtime) newID() uint64 {
 	r.nextID++
@@ -268,6 +403,15 @@ func (r *Runtime) PendingCalls() int {
 	return len(r.pending)
 }
 
+// TrackedRequests is how many requests are tracked and how many host calls
+// are parked (for tests: once every call has returned and every host call
+// ended, both are 0).
+func (r *Runtime) TrackedRequests() (tracked, parked int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.origins), len(r.parkedOrigin)
+}
+
 // HostFnKey registers fn as the host function with this index and returns
 // the user data key to register with the library.
 func (r *Runtime) HostFnKey(index uint64, fn HostFn) uint64 {
@@ -322,6 +466,10 @@ func (r *Runtime) Close(destroy func()) {
 		for _, cancel := range r.running {
 			cancel()
 		}
+		// The library waits for no host call any more: parked ones never
+		// start.
+		clear(r.parked)
+		clear(r.parkedOrigin)
 		r.mu.Unlock()
 		C.hc_queue_close(r.queue)
 	})
@@ -448,32 +596,60 @@ func (r *Runtime) deliver(item *C.hc_item) {
 			reply <- Reply{Outcome: outcome, OK: outcome == OutcomeOK, Data: bytesOf(item), Value: uint64(item.value)}
 		}
 	case C.HC_ITEM_HOST_FN:
-		r.mu.Lock()
-		fn := r.hostFns[id]
-		r.mu.Unlock()
-		token := uint64(item.value)
+		token, origin := uint64(item.value), uint64(item.origin)
 		request := bytesOf(item)
-		if fn == nil {
-			go r.complete(token, false, []byte("no Go function is registered for this host fn"))
-			return
-		}
 		// Not derived from a shared parent: with thousands of calls in
 		// flight, registering each with one parent context serialises them
 		// on its lock. Close cancels them through `running` instead.
-		ctx, cancel := context.WithCancel(context.Background())
+		own, cancel := context.WithCancel(context.Background())
 		r.mu.Lock()
-		closed := r.closed
-		if !closed {
-			r.running[token] = cancel
+		fn := r.hostFns[id]
+		if fn == nil || r.closed {
+			r.mu.Unlock()
+			cancel()
+			if fn == nil {
+				go r.complete(token, OutcomeErr, []byte("no Go function is registered for this host fn"))
+			}
+			return
+		}
+		r.running[token] = cancel
+		// Origin 0: the context's own scope.
+		var caller context.Context
+		if origin != 0 {
+			var tracked bool
+			if caller, tracked = r.origins[origin]; !tracked {
+				// Before its caller's Track, or after its Untrack (step 5).
+				// Decided under the lock Track takes, so Track either saw
+				// this call parked or this saw the origin.
+				r.parked[origin] = append(r.parked[origin], parkedCall{token, fn, request, own, cancel})
+				r.parkedOrigin[token] = origin
+				r.mu.Unlock()
+				return
+			}
 		}
 		r.mu.Unlock()
-		if closed {
-			cancel()
-		}
-		go r.run(ctx, cancel, token, fn, request)
+		go r.run(scope(caller, own), cancel, token, fn, request)
 	case C.HC_ITEM_CANCEL:
+		token := uint64(item.value)
 		r.mu.Lock()
-		cancel := r.running[uint64(item.value)]
+		cancel := r.running[token]
+		if origin, ok := r.parkedOrigin[token]; ok {
+			// Never started: the library no longer waits for it.
+			delete(r.parkedOrigin, token)
+			delete(r.running, token)
+			calls := r.parked[origin]
+			for i, call := range calls {
+				if call.token == token {
+					calls = append(calls[:i], calls[i+1:]...)
+					break
+				}
+			}
+			if len(calls) == 0 {
+				delete(r.parked, origin)
+			} else {
+				r.parked[origin] = calls
+			}
+		}
 		r.mu.Unlock()
 		if cancel != nil {
 			cancel()
@@ -521,12 +697,17 @@ func (r *Runtime) run(ctx context.Context, cancel context.CancelFunc, token uint
 	r.mu.Unlock()
 	cancel()
 	if err != nil {
+		var typed *TypedFailure
+		if errors.As(err, &typed) {
+			r.complete(token, OutcomeErrTyped, typed.Payload)
+			return
+		}
 		text := err.Error()
 		if text == "" {
 			text = fmt.Sprintf("host function failed with an empty %T error", err)
 		}
-		r.complete(token, false, []byte(text))
+		r.complete(token, OutcomeErr, []byte(text))
 		return
 	}
-	r.complete(token, true, result)
+	r.complete(token, OutcomeOK, result)
 }

@@ -6,14 +6,24 @@
 //!
 //! * `New(opts ...Option) (*Context, error)` and `(*Context).Close()`;
 //! * one method per handler, `(ctx context.Context, args...) (T, error)`,
-//!   as a withdrawable CBOR request (`call_cancellable`, withdrawn with
-//!   `cancel_call` when the caller's ctx ends), or through the handler's
-//!   native entry point when it has one and the ctx cannot end
-//!   (`ctx.Done() == nil`);
+//!   through the handler's native entry point when it has one, else as a
+//!   CBOR request; with a ctx that is exactly `context.Background()` or
+//!   `context.TODO()` through the plain entry point, with any other
+//!   through its cancellable form (`call_cancellable`,
+//!   `native_<m>_cancellable`), withdrawn with `cancel_call` when the
+//!   ctx ends and tracked by call id so that the host calls it makes run
+//!   in a ctx derived from the caller's (`host_call_origin`, asked by the
+//!   runtime's host fn trampoline);
 //! * `Register<HostFn>(func(ctx context.Context, args...) (T, error))` per
 //!   host fn;
 //! * `On<Event>(func(Payload)) (unsubscribe func())` per event;
-//! * one struct per record.
+//! * one struct per record;
+//! * per library error type, an interface (`error` and a marker method)
+//!   and one struct per variant, with the CBOR encoding and decoding of
+//!   its externally tagged wire form; a handler that declares one decodes
+//!   a `RET_ERR_TYPED` reply into the `CallError`'s `Typed`, a host fn
+//!   that declares one completes with `RET_ERR_TYPED` when the Go error is
+//!   of that type (`errors.As`).
 //!
 //! The package copies no header: its cgo preamble includes `<prefix>.h`
 //! (and through it `hostcall.h`) from the library's include directory,
@@ -27,6 +37,7 @@
 //! trampoline whose signature differs from `hostcall.h` does not compile.
 
 mod config;
+mod errors;
 mod names;
 
 use askama::Template;
@@ -34,6 +45,7 @@ use hostcall_abi::native::{Conversion, Reply, Scalar};
 
 use crate::Files;
 use crate::model::{Abi, Field, Function, Model, Native, Record};
+use errors::GoErrorType;
 
 pub use names::{exported, go_type, local};
 
@@ -87,6 +99,11 @@ struct Package<'a> {
     tables: Vec<Table>,
     /// `New`'s options, one per config key.
     options: Vec<config::GoOption>,
+    /// The library's error types.
+    error_types: Vec<GoErrorType>,
+    /// The C type of `host_call_origin`, as `hc_queue_bind` takes it:
+    /// `uint64_t (*origin)(void *ctx, uint64_t token)`.
+    origin_fn: String,
 }
 
 /// A record as a Go struct.
@@ -111,11 +128,20 @@ struct Method<'a> {
     /// The Go result type.
     ret: String,
     unit: bool,
-    /// Its native entry point, used when the caller's ctx cannot end.
+    /// Its native entry point, used instead of CBOR when there is one.
     native: Option<NativeCall>,
-    /// The withdrawable CBOR call, used otherwise (and always without a
-    /// native entry point).
+    /// The CBOR call, used without a native entry point.
     cbor: CborCall,
+    /// Its declared error type's Go interface and decoder.
+    error: Option<TypedError>,
+}
+
+/// A declared error type as a function's binding uses it.
+struct TypedError {
+    /// The Go interface (`SignInError`).
+    name: String,
+    /// The decoder (handlers) or encoder (host fns).
+    codec: String,
 }
 
 /// A call through `call_cancellable`, with the arguments as a CBOR array.
@@ -136,6 +162,8 @@ struct NativeCall {
     c_args: String,
     /// The entry point.
     symbol: String,
+    /// Its cancellable form.
+    cancellable: String,
     /// The trampoline passed as its callback.
     trampoline: &'static str,
     /// Go statements before the call (pinning text and bytes).
@@ -161,6 +189,8 @@ struct HostFn<'a> {
     call_args: String,
     unit: bool,
     table: String,
+    /// Its declared error type's Go interface and encoder.
+    error: Option<TypedError>,
 }
 
 /// An event's `On…` method.
@@ -210,8 +240,14 @@ pub fn package(model: &Model, runtime: &str) -> Result<Files, String> {
     let methods = model
         .handlers
         .iter()
-        .map(method)
+        .map(|f| method(model, f))
         .collect::<Result<Vec<_>, _>>()?;
+    let origin = model
+        .abi
+        .entry_points
+        .iter()
+        .find(|e| e.name == "host_call_origin")
+        .ok_or("the ABI has no host_call_origin entry point")?;
     let mut used = vec![REPLY, HOST_FN, CANCEL, EVENT];
     used.extend(
         methods
@@ -234,8 +270,10 @@ pub fn package(model: &Model, runtime: &str) -> Result<Files, String> {
             .host_fns
             .iter()
             .enumerate()
-            .map(|(index, f)| host_fn(index, f))
+            .map(|(index, f)| host_fn(model, index, f))
             .collect(),
+        error_types: model.error_types.iter().map(errors::error_type).collect(),
+        origin_fn: format!("{} (*origin)({})", origin.c_ret, origin.c_params.join(", ")),
         events: model
             .events
             .iter()
@@ -328,7 +366,19 @@ fn with_doc(lead: &str, doc: &str) -> String {
     }
 }
 
-fn method(f: &Function) -> Result<Method<'_>, String> {
+/// The Go interface of `f`'s declared error type, and its codec (`decode…`
+/// or `encode…`).
+fn typed_error(model: &Model, f: &Function, codec: &str) -> Option<TypedError> {
+    model.error_of(f).map(|e| {
+        let name = errors::type_name(e);
+        TypedError {
+            codec: format!("{codec}{name}"),
+            name,
+        }
+    })
+}
+
+fn method<'a>(model: &Model, f: &'a Function) -> Result<Method<'a>, String> {
     let name = exported(&f.name);
     if names::RESERVED.contains(&name.as_str()) {
         return Err(format!(
@@ -358,6 +408,7 @@ fn method(f: &Function) -> Result<Method<'_>, String> {
         ret,
         native,
         cbor,
+        error: typed_error(model, f, "decode"),
         f,
     })
 }
@@ -367,6 +418,7 @@ fn native_call(native: &Native, ret: &str) -> NativeCall {
         c_params: String::new(),
         c_args: String::new(),
         symbol: native.symbol.clone(),
+        cancellable: native.cancellable_symbol.clone(),
         trampoline: reply_trampoline(native.reply),
         setup: Vec::new(),
         go_args: String::new(),
@@ -406,7 +458,7 @@ fn native_call(native: &Native, ret: &str) -> NativeCall {
     call
 }
 
-fn host_fn(index: usize, f: &Function) -> HostFn<'_> {
+fn host_fn<'a>(model: &Model, index: usize, f: &'a Function) -> HostFn<'a> {
     let name = exported(&f.name);
     let unit = f.ret.is_unit();
     let lead = format!("Register{name} implements the host fn `{}`", f.name);
@@ -426,6 +478,7 @@ fn host_fn(index: usize, f: &Function) -> HostFn<'_> {
             .collect(),
         unit,
         table: local(&f.name),
+        error: typed_error(model, f, "encode"),
         name,
         f,
     }

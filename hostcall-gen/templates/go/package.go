@@ -12,7 +12,10 @@ package {{ p }}
 #cgo CFLAGS: -Werror=incompatible-pointer-types
 #cgo LDFLAGS: -l{{ p }}
 #include <stdlib.h>
-#include "{{ p }}.h"
+// <>, not "": only the include path (CGO_CFLAGS=-I…) is searched, not
+// the directory gcc takes the file cgo writes to be in (a stale copy of the
+// header there, e.g. in /tmp, would shadow the library's).
+#include <{{ p }}.h>
 
 // The runtime's trampolines (package hostcall, queue.c), with the exact
 // signatures of hostcall.h's callback types. The wrappers below pass them
@@ -20,6 +23,9 @@ package {{ p }}
 {%- for declaration in trampolines %}
 {{ declaration }}
 {%- endfor %}
+// Binds the runtime's queue to the library context and its
+// host_call_origin, which the host fn trampoline asks on the loop thread.
+void hc_queue_bind(int queue, void *ctx, {{ origin_fn }});
 
 // The context handle and user data cross as integers: they are opaque
 // values, not Go pointers, and must not look like one to the Go runtime.
@@ -46,8 +52,12 @@ static hcgo_created hcgo_new(const char *config, size_t len) {
     return c;
 }
 static int hcgo_destroy(uintptr_t ctx) { return {{ p }}_destroy((void *)ctx); }
+static void hcgo_bind(int queue, uintptr_t ctx) { hc_queue_bind(queue, (void *)ctx, {{ p }}_host_call_origin); }
+// A NULL call_id makes the plain call, any other the cancellable one.
 static hcgo_status hcgo_call(uintptr_t ctx, const char *method, const char *req, size_t len, uint64_t key, uint64_t *call_id) {
-    return hcgo_status_of({{ p }}_call_cancellable((void *)ctx, method, req, len, hc_reply_trampoline, (void *)(uintptr_t)key, call_id));
+    void *ud = (void *)(uintptr_t)key;
+    if (call_id == NULL) return hcgo_status_of({{ p }}_call((void *)ctx, method, req, len, hc_reply_trampoline, ud));
+    return hcgo_status_of({{ p }}_call_cancellable((void *)ctx, method, req, len, hc_reply_trampoline, ud, call_id));
 }
 static int hcgo_cancel(uintptr_t ctx, uint64_t call_id) { return {{ p }}_cancel_call((void *)ctx, call_id); }
 static hcgo_status hcgo_register(uintptr_t ctx, const char *name, uint64_t key) {
@@ -63,8 +73,10 @@ static int hcgo_unlisten(uintptr_t ctx, uint64_t id) { return {{ p }}_remove_eve
 static uint64_t hcgo_interface_hash(void) { return {{ p }}_interface_hash(); }
 {%- for m in methods %}
 {%- if let Some(n) = m.native %}
-static hcgo_status hcgo_native_{{ m.f.name }}(uintptr_t ctx{{ n.c_params }}, uint64_t key) {
-    return hcgo_status_of({{ n.symbol }}((void *)ctx{{ n.c_args }}, {{ n.trampoline }}, (void *)(uintptr_t)key));
+static hcgo_status hcgo_native_{{ m.f.name }}(uintptr_t ctx{{ n.c_params }}, uint64_t key, uint64_t *call_id) {
+    void *ud = (void *)(uintptr_t)key;
+    if (call_id == NULL) return hcgo_status_of({{ n.symbol }}((void *)ctx{{ n.c_args }}, {{ n.trampoline }}, ud));
+    return hcgo_status_of({{ n.cancellable }}((void *)ctx{{ n.c_args }}, {{ n.trampoline }}, ud, call_id));
 }
 {%- endif %}
 {%- endfor %}
@@ -205,6 +217,7 @@ func open(config map[string]uint64) (*Context, error) {
 		C.hcgo_destroy(c.handle)
 		return nil, err
 	}
+	C.hcgo_bind(C.int(c.rt.Queue()), c.handle)
 	return c, nil
 }
 
@@ -218,58 +231,75 @@ func (c *Context) Close() error {
 	return nil
 }
 
-func (c *Context) complete(token uint64, ok bool, payload []byte) {
-	ret := C.int(hostcall.OutcomeErr)
-	if ok {
-		ret = hostcall.OutcomeOK
-	}
+func (c *Context) complete(token uint64, outcome int, payload []byte) {
 	var ptr *C.char
 	if len(payload) > 0 {
 		ptr = (*C.char)(unsafe.Pointer(&payload[0]))
 	}
 	// A refusal (the call was cancelled meanwhile, or the context closed)
 	// needs no action: the library no longer waits for this token.
-	C.hcgo_complete(c.handle, C.uint64_t(token), ret, ptr, C.size_t(len(payload)))
+	C.hcgo_complete(c.handle, C.uint64_t(token), C.int(outcome), ptr, C.size_t(len(payload)))
 }
 
-// call sends a CBOR request that can be withdrawn, and waits for its reply.
-// If ctx ends first, the request is withdrawn (cancel_call, from this
-// goroutine) and its one reply awaited: RET_CANCELLED, which is returned as
-// an error matching ctx.Err() and ErrCancelled, or the real reply if it was
-// sent first. A ctx that has already ended sends nothing.
-func (c *Context) call(ctx context.Context, method string, cMethod *C.char, request []byte) (hostcall.Reply, error) {
+// plain tells whether ctx is exactly context.Background() or
+// context.TODO(): it cannot end and carries no values, so a call made with
+// it has nothing to withdraw and nothing for its host calls to inherit,
+// and uses the plain entry point.
+func plain(ctx context.Context) bool {
+	return ctx == context.Background() || ctx == context.TODO()
+}
+
+// starter calls an entry point for a call with the user data key: its
+// plain form when callID is nil, else its cancellable form, which writes
+// the request's id to *callID.
+type starter func(key C.uint64_t, callID *C.uint64_t) C.hcgo_status
+
+// send makes a call and waits for its reply: the reply and nil when it is
+// OK, else the reply's error. A ctx that has already ended sends nothing.
+//
+// With a plain ctx it uses the plain entry point. With any other it uses
+// the cancellable one and tracks the request's id while it runs, so that
+// the host calls it makes run in a ctx derived from ctx; if ctx ends
+// first, the request is withdrawn (cancel_call, from this goroutine) and
+// its one reply awaited: RET_CANCELLED, which is returned as an error
+// matching ctx.Err() and ErrCancelled, or the real reply if it was sent
+// first.
+func (c *Context) send(ctx context.Context, method string, start starter) (hostcall.Reply, error) {
 	if err := ctx.Err(); err != nil {
 		return hostcall.Reply{}, err
 	}
 	key, replies := c.rt.Call()
-	var ptr *C.char
-	if len(request) > 0 {
-		ptr = (*C.char)(unsafe.Pointer(&request[0]))
+	if plain(ctx) {
+		status := start(C.uint64_t(key), nil)
+		if status.code != hostcall.StatusOK {
+			c.rt.Forget(key)
+			return hostcall.Reply{}, refused(method, status)
+		}
+		reply, _ := c.rt.Wait(ctx, key, replies) // ctx cannot end
+		return reply, reply.Err(method)
 	}
 	var id C.uint64_t
-	status := C.hcgo_call(c.handle, cMethod, ptr, C.size_t(len(request)), C.uint64_t(key), &id)
+	status := start(C.uint64_t(key), &id)
 	if status.code != hostcall.StatusOK {
 		c.rt.Forget(key)
 		return hostcall.Reply{}, refused(method, status)
 	}
+	c.rt.Track(uint64(id), ctx)
+	defer c.rt.Untrack(uint64(id))
 	return c.rt.WaitCancellable(ctx, method, key, replies, func() int {
 		return int(C.hcgo_cancel(c.handle, id))
 	})
 }
 
-// await turns a native call's status and reply into a result. It is used
-// only with a ctx that cannot end (native entry points cannot be
-// withdrawn).
-func (c *Context) await(ctx context.Context, method string, key uint64, replies chan hostcall.Reply, status C.hcgo_status) (hostcall.Reply, error) {
-	if status.code != hostcall.StatusOK {
-		c.rt.Forget(key)
-		return hostcall.Reply{}, refused(method, status)
+// call sends a CBOR request (see send).
+func (c *Context) call(ctx context.Context, method string, cMethod *C.char, request []byte) (hostcall.Reply, error) {
+	var ptr *C.char
+	if len(request) > 0 {
+		ptr = (*C.char)(unsafe.Pointer(&request[0]))
 	}
-	reply, err := c.rt.Wait(ctx, key, replies)
-	if err != nil {
-		return reply, err
-	}
-	return reply, reply.Err(method)
+	return c.send(ctx, method, func(key C.uint64_t, callID *C.uint64_t) C.hcgo_status {
+		return C.hcgo_call(c.handle, cMethod, ptr, C.size_t(len(request)), key, callID)
+	})
 }
 
 // cstr pins a Go string's bytes for a C call that copies them.
@@ -298,60 +328,132 @@ type {{ r.name }} struct {
 {%- endfor %}
 }
 {%- endfor %}
+{%- for e in error_types %}
+
+{{ e.doc }}
+type {{ e.name }} interface {
+	error
+	{{ e.marker }}()
+}
+{%- for v in e.variants %}
+
+{{ v.doc }}
+{%- if v.fields.is_empty() %}
+type {{ v.name }} struct{}
+{%- else %}
+type {{ v.name }} struct {
+{%- for line in v.fields %}
+{{ line }}
+{%- endfor %}
+}
+{%- endif %}
+
+func ({{ v.name }}) {{ e.marker }}() {}
+
+func ({{ v.receiver }}{{ v.name }}) Error() string {
+	return {{ v.message }}
+}
+{%- if let Some(w) = v.wire %}
+
+// {{ w.name }} is the body of {{ v.name }} on the wire: an array.
+type {{ w.name }} struct {
+{%- for line in w.fields %}
+{{ line }}
+{%- endfor %}
+}
+{%- endif %}
+{%- endfor %}
+
+// encode{{ e.name }} is the CBOR of a {{ e.name }} value (its wire form).
+func encode{{ e.name }}(e {{ e.name }}) ([]byte, error) {
+	switch {% if e.binds %}e := {% endif %}e.(type) {
+{%- for v in e.variants %}
+	case {{ v.name }}:
+		return hostcall.Encode({{ v.encode }})
+{%- endfor %}
+	}
+	return nil, fmt.Errorf("%T is not one of the {{ e.name }} types", e)
+}
+
+// decode{{ e.name }} reads a {{ e.name }} value from its CBOR.
+func decode{{ e.name }}(data []byte) ({{ e.name }}, error) {
+	tag, body, err := hostcall.DecodeVariant(data)
+	if err != nil {
+		return nil, err
+	}
+	switch tag {
+{%- for v in e.variants %}
+	case "{{ v.tag }}":
+{%- if let Some(d) = v.decode %}
+		var value {{ d.ty }}
+		if err := hostcall.DecodeBody(tag, body, &value); err != nil {
+			return nil, err
+		}
+		return {{ d.value }}, nil
+{%- else %}
+		return {{ v.name }}{}, nil
+{%- endif %}
+{%- endfor %}
+	}
+	return nil, fmt.Errorf("hostcall: malformed CBOR: {{ e.name }} has no variant %q", tag)
+}
+{%- endfor %}
 {%- for m in methods %}
 
 {{ self::comment(m.doc, "") }}
 //
-// If ctx ends before the reply, the request is withdrawn: the library
-// drops it (its host calls see their ctx cancelled) and the error matches
-// both ctx.Err() and ErrCancelled; a reply sent before the withdrawal is
-// returned as it is.
-{%- if m.native.is_some() %} With a ctx that cannot end (ctx.Done() == nil,
-// e.g. context.Background()), it uses the library's native entry point
-// instead, which cannot be withdrawn.
+// With a ctx other than context.Background() or context.TODO(), the
+// request is tracked: the host fns it calls get a ctx derived from ctx
+// (its values, deadline and cancellation). If ctx ends before the reply,
+// the request is withdrawn: the library drops it (its host calls see their
+// ctx cancelled) and the error matches both ctx.Err() and ErrCancelled; a
+// reply sent before the withdrawal is returned as it is.
+{%- if let Some(e) = m.error %}
+//
+// The library's typed failures are a *hostcall.CallError whose Unwrap is
+// the {{ e.name }} value: errors.As(err, &target) with a {{ e.name }} or
+// one of its variant types reaches it.
 {%- endif %}
 func (c *Context) {{ m.name }}(ctx context.Context{{ m.params }}) {{ m.results }} {
 {%- if !m.unit %}
 	var out {{ m.ret }}
 {%- endif %}
 {%- if let Some(n) = m.native %}
-	if ctx.Done() == nil {
 {%- for line in n.setup %}
-		{{ line }}
+	{{ line }}
 {%- endfor %}
-		key, replies := c.rt.Call()
-		status := C.hcgo_native_{{ m.f.name }}(c.handle{{ n.go_args }}, C.uint64_t(key))
-{%- if m.unit %}
-		_, err := c.await(ctx, "{{ m.f.name }}", key, replies, status)
-		return err
+	{% if m.unit %}_{% else %}reply{% endif %}, err := c.send(ctx, "{{ m.f.name }}", func(key C.uint64_t, callID *C.uint64_t) C.hcgo_status {
+		return C.hcgo_native_{{ m.f.name }}(c.handle{{ n.go_args }}, key, callID)
+	})
 {%- else %}
-		reply, err := c.await(ctx, "{{ m.f.name }}", key, replies, status)
-		if err != nil {
-			return out, err
-		}
-		return {{ n.convert }}, nil
-{%- endif %}
-	}
-{%- endif %}
 	request, err := hostcall.Encode(&{{ m.cbor.args }}{ {{- m.cbor.inits }}})
-{%- if m.unit %}
 	if err != nil {
-		return err
+		return {% if !m.unit %}out, {% endif %}err
 	}
-	_, err = c.call(ctx, "{{ m.f.name }}", methods.{{ m.cbor.table }}, request)
+	{% if m.unit %}_{% else %}reply{% endif %}, err {% if m.unit %}={% else %}:={% endif %} c.call(ctx, "{{ m.f.name }}", methods.{{ m.cbor.table }}, request)
+{%- endif %}
+{%- if m.unit %}
+{%- if let Some(e) = m.error %}
+	return hostcall.TypedCallError(err, "{{ e.name }}", {{ e.codec }})
+{%- else %}
 	return err
+{%- endif %}
 {%- else %}
 	if err != nil {
+{%- if let Some(e) = m.error %}
+		return out, hostcall.TypedCallError(err, "{{ e.name }}", {{ e.codec }})
+{%- else %}
 		return out, err
+{%- endif %}
 	}
-	reply, err := c.call(ctx, "{{ m.f.name }}", methods.{{ m.cbor.table }}, request)
-	if err != nil {
-		return out, err
-	}
+{%- if let Some(n) = m.native %}
+	return {{ n.convert }}, nil
+{%- else %}
 	if err := hostcall.Decode(reply.Data, &out); err != nil {
 		return out, fmt.Errorf("{{ m.f.name }}: %w", err)
 	}
 	return out, nil
+{%- endif %}
 {%- endif %}
 }
 {%- endfor %}
@@ -359,10 +461,19 @@ func (c *Context) {{ m.name }}(ctx context.Context{{ m.params }}) {{ m.results }
 
 {{ self::comment(h.doc, "") }}
 //
-// fn runs on its own goroutine. Its ctx is cancelled when the library
-// abandons the call (the Rust future was dropped or timed out) or the
-// Context closes. A returned error reaches the library as the call's error
-// text; so does a panic.
+// fn runs on its own goroutine. Its ctx derives from the ctx of the call
+// whose handler made the host call (its values, deadline and
+// cancellation), or from nothing when that call used context.Background()
+// or context.TODO() or the library made the host call on its own; it is
+// also cancelled when the library abandons the call (the Rust future was
+// dropped or timed out) or the Context closes.
+{%- if let Some(e) = h.error %} A returned error in
+// which errors.As finds one of the {{ e.name }} types reaches the library
+// as that typed error (RET_ERR_TYPED); any other as the call's error text,
+// and so does a panic.
+{%- else %} A returned error
+// reaches the library as the call's error text; so does a panic.
+{%- endif %}
 func (c *Context) Register{{ h.name }}(fn {{ h.signature }}) error {
 	key := c.rt.HostFnKey({{ h.index }}, func(ctx context.Context, request []byte) ([]byte, error) {
 		var args {{ h.args }}
@@ -371,13 +482,21 @@ func (c *Context) Register{{ h.name }}(fn {{ h.signature }}) error {
 		}
 {%- if h.unit %}
 		if err := fn(ctx{{ h.call_args }}); err != nil {
+{%- if let Some(e) = h.error %}
+			return nil, hostcall.TypedHostFnError(err, {{ e.codec }})
+{%- else %}
 			return nil, err
+{%- endif %}
 		}
 		return hostcall.Null, nil
 {%- else %}
 		out, err := fn(ctx{{ h.call_args }})
 		if err != nil {
+{%- if let Some(e) = h.error %}
+			return nil, hostcall.TypedHostFnError(err, {{ e.codec }})
+{%- else %}
 			return nil, err
+{%- endif %}
 		}
 		return hostcall.Encode(out)
 {%- endif %}

@@ -138,7 +138,7 @@ type QueuedTransport struct {
 // the current wait group.
 func NewQueuedTransport() (*QueuedTransport, error) {
 	q := &QueuedTransport{}
-	rt, err := hostcall.NewRuntime(func(uint64, bool, []byte) { q.wait.Load().Done() })
+	rt, err := hostcall.NewRuntime(func(uint64, int, []byte) { q.wait.Load().Done() })
 	if err != nil {
 		return nil, err
 	}
