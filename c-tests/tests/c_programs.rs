@@ -411,9 +411,9 @@ fn origin_under_valgrind() {
 
 /// A host fn destroys its own context (destroy returns at once there) and
 /// then asks `demo_host_call_origin` with the dead handle: demo.h and the
-/// brief say 0 for a destroyed ctx. FAILS today: `host_call_origin`
-/// (src/ffi/mod.rs) compares `ctx` with the loop's `shared.handle`, which
-/// destroy does not clear, so it still answers the call id.
+/// brief say 0 for a destroyed ctx. (It answered the request's id until
+/// 8b19ff4: `host_call_origin` compared `ctx` with a handle destroy did not
+/// clear.)
 #[test]
 fn origin_is_0_after_destroy_inside_host_fn() {
     run_plain("origin", &["1", "1", "destroy-inside"]);
