@@ -35,7 +35,7 @@
 #define MANY_THREADS 8
 #define MANY_WORKERS 3
 
-#define UNAVAILABLE_MALFORMED_TYPED "host fn 'find_account' sent a malformed reply: not a AccountError: "
+#define UNAVAILABLE_MALFORMED_TYPED "host fn 'find_account' sent a malformed reply: not a valid AccountError: "
 #define UNAVAILABLE_MALFORMED_OK "host fn 'find_account' sent a malformed reply: "
 #define UNTYPED_TYPED_REASON "a typed error (RET_ERR_TYPED) from a host fn that declares no error type"
 

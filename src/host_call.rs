@@ -111,7 +111,7 @@ impl<T: DeserializeOwned, E: TypedError> HostOutcome<T> for E {
                     .map(Err)
                     .map_err(|reason| HostError::BadReply {
                         name: def.name,
-                        reason: format!("not a {}: {reason}", E::NAME),
+                        reason: format!("not a valid {}: {reason}", E::NAME),
                     })
             }
             _ => Err(host_text(payload)),

@@ -255,7 +255,7 @@ fn malformed_or_unexpected_typed_errors_are_bad_replies() {
         let text = client.sink.wait_for(id, 1).remove(0).value::<String>();
         assert!(
             text.starts_with(&format!("host:{RET_INVALID_ARG}:"))
-                && text.contains("malformed reply: not a Lookup"),
+                && text.contains("malformed reply: not a valid Lookup"),
             "{text}"
         );
     }
