@@ -305,7 +305,7 @@ func TestCancelFromListener(t *testing.T) {
 	}
 	wantCancelled(t, receive(t, inListener, "the listener's Login"), "login", context.DeadlineExceeded)
 	eventually(t, "the listener's host call to be dropped", func() bool {
-		tracked, parked := demo.TrackedRequests(c)
+		tracked, parked, _ := demo.TrackedRequests(c)
 		return tracked == 0 && parked == 0
 	})
 	select {

@@ -10,5 +10,8 @@ func PendingCalls(c *Context) int { return c.rt.PendingCalls() }
 func NewWithConfig(config map[string]uint64) (*Context, error) { return open(config) }
 
 // TrackedRequests is how many of c's requests are tracked for their host
-// calls' contexts, and how many host calls are parked waiting for theirs.
-func TrackedRequests(c *Context) (tracked, parked int) { return c.rt.TrackedRequests() }
+// calls' contexts, how many host calls are parked waiting for theirs, and
+// how many ever were.
+func TrackedRequests(c *Context) (tracked, parked int, parkedEver uint64) {
+	return c.rt.TrackedRequests()
+}

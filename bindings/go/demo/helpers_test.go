@@ -244,13 +244,14 @@ func unbounded(tb testing.TB, call func(ctx context.Context) error) error {
 	return receive(tb, done, "a call with a ctx that cannot end")
 }
 
-// callPaths are the two ways a handler with a native entry point is
-// called: natively, when the ctx cannot end, and as a withdrawable CBOR
-// request otherwise.
+// callPaths are the two ways a call is made: with a ctx that is exactly
+// context.Background() (the plain entry point: natively for a handler with
+// a native entry point, else plain CBOR), and with any other (the
+// cancellable form of the same entry point, tracked for its host calls).
 var callPaths = []struct {
 	name string
 	run  func(tb testing.TB, call func(ctx context.Context) error) error
 }{
-	{"native", unbounded},
-	{"CBOR", func(tb testing.TB, call func(ctx context.Context) error) error { return call(bounded(tb)) }},
+	{"plain", unbounded},
+	{"cancellable", func(tb testing.TB, call func(ctx context.Context) error) error { return call(bounded(tb)) }},
 }

@@ -173,6 +173,8 @@ type Runtime struct {
 	// id; parkedOrigin is the call id of each parked token.
 	parked       map[uint64][]parkedCall
 	parkedOrigin map[uint64]uint64
+	// parkedEver counts the host calls ever parked (diagnostics).
+	parkedEver uint64
 }
 
 // parkedCall is a host fn invocation waiting for its request's Track.
@@ -405,11 +407,11 @@ func (r *Runtime) PendingCalls() int {
 
 // TrackedRequests is how many requests are tracked and how many host calls
 // are parked (for tests: once every call has returned and every host call
-// ended, both are 0).
-func (r *Runtime) TrackedRequests() (tracked, parked int) {
+// ended, both are 0), and how many host calls were ever parked.
+func (r *Runtime) TrackedRequests() (tracked, parked int, parkedEver uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.origins), len(r.parkedOrigin)
+	return len(r.origins), len(r.parkedOrigin), r.parkedEver
 }
 
 // HostFnKey registers fn as the host function with this index and returns
@@ -596,64 +598,9 @@ func (r *Runtime) deliver(item *C.hc_item) {
 			reply <- Reply{Outcome: outcome, OK: outcome == OutcomeOK, Data: bytesOf(item), Value: uint64(item.value)}
 		}
 	case C.HC_ITEM_HOST_FN:
-		token, origin := uint64(item.value), uint64(item.origin)
-		request := bytesOf(item)
-		// Not derived from a shared parent: with thousands of calls in
-		// flight, registering each with one parent context serialises them
-		// on its lock. Close cancels them through `running` instead.
-		own, cancel := context.WithCancel(context.Background())
-		r.mu.Lock()
-		fn := r.hostFns[id]
-		if fn == nil || r.closed {
-			r.mu.Unlock()
-			cancel()
-			if fn == nil {
-				go r.complete(token, OutcomeErr, []byte("no Go function is registered for this host fn"))
-			}
-			return
-		}
-		r.running[token] = cancel
-		// Origin 0: the context's own scope.
-		var caller context.Context
-		if origin != 0 {
-			var tracked bool
-			if caller, tracked = r.origins[origin]; !tracked {
-				// Before its caller's Track, or after its Untrack (step 5).
-				// Decided under the lock Track takes, so Track either saw
-				// this call parked or this saw the origin.
-				r.parked[origin] = append(r.parked[origin], parkedCall{token, fn, request, own, cancel})
-				r.parkedOrigin[token] = origin
-				r.mu.Unlock()
-				return
-			}
-		}
-		r.mu.Unlock()
-		go r.run(scope(caller, own), cancel, token, fn, request)
+		r.invoked(id, uint64(item.value), uint64(item.origin), bytesOf(item))
 	case C.HC_ITEM_CANCEL:
-		token := uint64(item.value)
-		r.mu.Lock()
-		cancel := r.running[token]
-		if origin, ok := r.parkedOrigin[token]; ok {
-			// Never started: the library no longer waits for it.
-			delete(r.parkedOrigin, token)
-			delete(r.running, token)
-			calls := r.parked[origin]
-			for i, call := range calls {
-				if call.token == token {
-					calls = append(calls[:i], calls[i+1:]...)
-					break
-				}
-			}
-			if len(calls) == 0 {
-				delete(r.parked, origin)
-			} else {
-				r.parked[origin] = calls
-			}
-		}
-		r.mu.Unlock()
-		if cancel != nil {
-			cancel()
-		}
+		r.cancelled(uint64(item.value))
 	case C.HC_ITEM_EVENT:
 		r.mu.Lock()
 		listener := r.listeners[id]
@@ -661,6 +608,71 @@ func (r *Runtime) deliver(item *C.hc_item) {
 		if listener != nil {
 			r.listen(listener, bytesOf(item))
 		}
+	}
+}
+
+// invoked starts host call token of the host fn with index id, made for
+// the request with call id origin (0: none), with its CBOR arguments
+// (step 2, and step 5 for its context).
+func (r *Runtime) invoked(id, token, origin uint64, request []byte) {
+	// Not derived from a shared parent: with thousands of calls in
+	// flight, registering each with one parent context serialises them
+	// on its lock. Close cancels them through `running` instead.
+	own, cancel := context.WithCancel(context.Background())
+	r.mu.Lock()
+	fn := r.hostFns[id]
+	if fn == nil || r.closed {
+		r.mu.Unlock()
+		cancel()
+		if fn == nil {
+			go r.complete(token, OutcomeErr, []byte("no Go function is registered for this host fn"))
+		}
+		return
+	}
+	r.running[token] = cancel
+	// Origin 0: the context's own scope.
+	var caller context.Context
+	if origin != 0 {
+		var tracked bool
+		if caller, tracked = r.origins[origin]; !tracked {
+			// Before its caller's Track, or after its Untrack (step 5).
+			// Decided under the lock Track takes, so Track either saw
+			// this call parked or this saw the origin.
+			r.parked[origin] = append(r.parked[origin], parkedCall{token, fn, request, own, cancel})
+			r.parkedOrigin[token] = origin
+			r.parkedEver++
+			r.mu.Unlock()
+			return
+		}
+	}
+	r.mu.Unlock()
+	go r.run(scope(caller, own), cancel, token, fn, request)
+}
+
+// cancelled handles the library's cancel notice of host call token.
+func (r *Runtime) cancelled(token uint64) {
+	r.mu.Lock()
+	cancel := r.running[token]
+	if origin, ok := r.parkedOrigin[token]; ok {
+		// Never started: the library no longer waits for it.
+		delete(r.parkedOrigin, token)
+		delete(r.running, token)
+		calls := r.parked[origin]
+		for i, call := range calls {
+			if call.token == token {
+				calls = append(calls[:i], calls[i+1:]...)
+				break
+			}
+		}
+		if len(calls) == 0 {
+			delete(r.parked, origin)
+		} else {
+			r.parked[origin] = calls
+		}
+	}
+	r.mu.Unlock()
+	if cancel != nil {
+		cancel()
 	}
 }
 
