@@ -185,3 +185,57 @@ func BenchmarkLoginNoSpin(b *testing.B) {
 		}
 	}
 }
+
+// cancellable is a ctx that can end (and never does in the benchmarks):
+// calls with it take the cancellable entry points and are tracked for
+// their host calls' contexts.
+func cancellable(b *testing.B) context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	return ctx
+}
+
+// BenchmarkLoginCancellable: BenchmarkLogin with a ctx that can end: the
+// request is tracked, and fetch_profile runs in a ctx scoped to it.
+func BenchmarkLoginCancellable(b *testing.B) {
+	c := withStore(b)
+	ctx := cancellable(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := c.Login(ctx, "u1"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAddCancellable: BenchmarkAdd with a ctx that can end (the
+// native entry point's cancellable form).
+func BenchmarkAddCancellable(b *testing.B) {
+	c := newContext(b)
+	ctx := cancellable(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := c.Add(ctx, 1, 2); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkLoginMany10kCancellable: BenchmarkLoginMany10k with a ctx that
+// can end: 10 000 host calls in flight, each in a ctx scoped to it.
+func BenchmarkLoginMany10kCancellable(b *testing.B) {
+	c := withStore(b)
+	userIDs := ids("u", inFlight)
+	ctx := cancellable(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		sessions, err := c.LoginMany(ctx, userIDs)
+		if err != nil || len(sessions) != inFlight {
+			b.Fatalf("LoginMany: %d sessions, %v", len(sessions), err)
+		}
+	}
+	reportCalls(b, b.N*inFlight)
+}

@@ -13,8 +13,8 @@ package demo
 #cgo LDFLAGS: -ldemo
 #include <stdlib.h>
 // <>, not "": only the include path (CGO_CFLAGS=-I…) is searched, not
-// the directory gcc takes the file cgo writes to be in (a stale copy of the
-// header there, e.g. in /tmp, would shadow the library's).
+// the directories gcc looks in first for a quoted name (where a stale copy
+// of the header, in /tmp, once shadowed the library's).
 #include <demo.h>
 
 // The runtime's trampolines (package hostcall, queue.c), with the exact
