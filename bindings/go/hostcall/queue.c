@@ -61,8 +61,12 @@ static queue *lock_queue(uint64_t key) {
     return q;
 }
 
-/* Appends an item, copying `len` bytes of `data`. Runs on the loop thread. */
-static void push(void *user_data, uint8_t kind, int32_t ret, uint64_t value, uint64_t origin, const char *data, size_t len) {
+/* Appends an item, copying `len` bytes of `data`. Runs on the loop thread.
+ * For a host fn invocation (`value` its token), it first asks the bound
+ * library which request the call serves (host_call_origin must be asked
+ * inside the invocation): under the queue's lock, which the library call
+ * never takes, and which no holder keeps while calling the library. */
+static void push(void *user_data, uint8_t kind, int32_t ret, uint64_t value, const char *data, size_t len) {
     uint64_t key = (uint64_t)(uintptr_t)user_data;
     char *copy = NULL;
     if (data != NULL && len > 0) {
@@ -80,6 +84,10 @@ static void push(void *user_data, uint8_t kind, int32_t ret, uint64_t value, uin
         }
         free(copy);
         return;
+    }
+    uint64_t origin = 0;
+    if (kind == HC_ITEM_HOST_FN && q->origin != NULL) {
+        origin = q->origin(q->ctx, value);
     }
     if (q->count == q->cap) {
         int cap = q->cap ? q->cap * 2 : 64;
@@ -121,20 +129,6 @@ void hc_queue_bind(int index, void *ctx, hc_origin_fn origin) {
         pthread_mutex_unlock(&q->mu);
     }
     pthread_mutex_unlock(&registry_mu);
-}
-
-/* The request host call `token` of the queue of `key` serves (0 if none or
- * unbound). Runs on the loop thread, inside the host fn invocation; the
- * library call is made without any of the queue's locks held. */
-static uint64_t origin_of(void *user_data, uint64_t token) {
-    queue *q = lock_queue((uint64_t)(uintptr_t)user_data);
-    if (q == NULL) {
-        return 0;
-    }
-    void *ctx = q->ctx;
-    hc_origin_fn origin = q->origin;
-    pthread_mutex_unlock(&q->mu);
-    return origin == NULL ? 0 : origin(ctx, token);
 }
 
 int hc_queue_take(int index, hc_item **items) {
@@ -205,35 +199,35 @@ void hc_items_free(hc_item *items, int count) {
 }
 
 void hc_reply_trampoline(int ret, const char *msg, size_t len, void *user_data) {
-    push(user_data, HC_ITEM_REPLY, ret, 0, 0, msg, len);
+    push(user_data, HC_ITEM_REPLY, ret, 0, msg, len);
 }
 
 void hc_reply_i64_trampoline(int ret, int64_t value, const char *err, size_t err_len, void *user_data) {
-    push(user_data, HC_ITEM_REPLY_I64, ret, (uint64_t)value, 0, err, err_len);
+    push(user_data, HC_ITEM_REPLY_I64, ret, (uint64_t)value, err, err_len);
 }
 
 void hc_reply_u64_trampoline(int ret, uint64_t value, const char *err, size_t err_len, void *user_data) {
-    push(user_data, HC_ITEM_REPLY_U64, ret, value, 0, err, err_len);
+    push(user_data, HC_ITEM_REPLY_U64, ret, value, err, err_len);
 }
 
 void hc_reply_f64_trampoline(int ret, double value, const char *err, size_t err_len, void *user_data) {
     uint64_t bits;
     memcpy(&bits, &value, sizeof bits);
-    push(user_data, HC_ITEM_REPLY_F64, ret, bits, 0, err, err_len);
+    push(user_data, HC_ITEM_REPLY_F64, ret, bits, err, err_len);
 }
 
 void hc_reply_bool_trampoline(int ret, bool value, const char *err, size_t err_len, void *user_data) {
-    push(user_data, HC_ITEM_REPLY_BOOL, ret, value ? 1 : 0, 0, err, err_len);
+    push(user_data, HC_ITEM_REPLY_BOOL, ret, value ? 1 : 0, err, err_len);
 }
 
 void hc_host_fn_trampoline(uint64_t token, const char *req, size_t req_len, void *user_data) {
-    push(user_data, HC_ITEM_HOST_FN, 0, token, origin_of(user_data, token), req, req_len);
+    push(user_data, HC_ITEM_HOST_FN, 0, token, req, req_len);
 }
 
 void hc_cancel_trampoline(uint64_t token, void *user_data) {
-    push(user_data, HC_ITEM_CANCEL, 0, token, 0, NULL, 0);
+    push(user_data, HC_ITEM_CANCEL, 0, token, NULL, 0);
 }
 
 void hc_event_trampoline(int ret, const char *msg, size_t len, void *user_data) {
-    push(user_data, HC_ITEM_EVENT, ret, 0, 0, msg, len);
+    push(user_data, HC_ITEM_EVENT, ret, 0, msg, len);
 }
