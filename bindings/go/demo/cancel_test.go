@@ -50,6 +50,8 @@ func TestCallerCancels(t *testing.T) {
 		// A handler with a native entry point, called with a ctx that can
 		// end, goes as a withdrawable CBOR request.
 		{"PingHost", "ping_host", func(c *demo.Context, ctx context.Context) error { return c.PingHost(ctx, "slow") }},
+		// A handler with a typed error: the withdrawal is no typed value.
+		{"SignIn", "sign_in", func(c *demo.Context, ctx context.Context) error { _, err := c.SignIn(ctx, "slow"); return err }},
 	}
 	for _, call := range calls {
 		for _, tt := range tests {
@@ -81,6 +83,15 @@ func TestCallerCancels(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				err = c.RegisterFindAccount(func(ctx context.Context, userID string) (demo.Profile, error) {
+					if userID != "slow" {
+						return profileOf(userID), nil
+					}
+					return demo.Profile{}, block(ctx)
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
 
 				ctx, cancel := tt.caller()
 				defer cancel()
@@ -90,6 +101,10 @@ func TestCallerCancels(t *testing.T) {
 				tt.trigger(cancel)
 				got := receive(t, done, call.name+" to return after its context ended")
 				wantCancelled(t, got, call.method, tt.want)
+				var signInErr demo.SignInError
+				if errors.As(got, &signInErr) {
+					t.Errorf("a withdrawn call's error %v has a typed value", got)
+				}
 				// The host fn's ctx is scoped to the caller's: it ends
 				// through the withdrawal, with the caller's error.
 				if err := receive(t, hostCtxErr, "the host fn's context to be cancelled"); !errors.Is(err, tt.want) {
