@@ -38,7 +38,7 @@ pub struct GoErrorType {
     pub marker: String,
     pub variants: Vec<GoVariant>,
     /// Whether the encoder's type switch binds the value (some variant
-    /// has fields).
+    /// is not a unit variant, so its case uses it).
     pub binds: bool,
 }
 
@@ -154,7 +154,7 @@ pub fn error_type(e: &ErrorType) -> GoErrorType {
     GoErrorType {
         doc: comment(&crate::text::wrap(text, 76).join("\n"), ""),
         marker: format!("is{name}"),
-        binds: e.variants.iter().any(|v| !v.fields.is_empty()),
+        binds: e.variants.iter().any(|v| v.shape != VariantShape::Unit),
         variants,
         name,
     }
