@@ -289,6 +289,84 @@ fn lower_first(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{Field, Type};
+    use hostcall_abi::native::Scalar;
+
+    fn variant(name: &str, shape: VariantShape, fields: &[(&str, Scalar)]) -> Variant {
+        Variant {
+            name: Name::new(name),
+            doc: String::new(),
+            shape,
+            fields: fields
+                .iter()
+                .map(|(n, s)| Field {
+                    name: Name::new(n),
+                    doc: String::new(),
+                    ty: Type::Scalar(*s),
+                })
+                .collect(),
+        }
+    }
+
+    fn of(variants: Vec<Variant>) -> GoErrorType {
+        error_type(&ErrorType {
+            name: Name::new("StoreError"),
+            doc: String::new(),
+            variants,
+        })
+    }
+
+    #[test]
+    fn variants_render_by_shape() {
+        let e = of(vec![
+            variant("Gone", VariantShape::Unit, &[]),
+            variant("Busy", VariantShape::Tuple, &[("0", Scalar::Text)]),
+            variant(
+                "Moved",
+                VariantShape::Tuple,
+                &[("0", Scalar::Text), ("1", Scalar::U32)],
+            ),
+            variant(
+                "Quota",
+                VariantShape::Struct,
+                &[("used", Scalar::U64), ("max_bytes", Scalar::U64)],
+            ),
+        ]);
+        assert_eq!(e.name, "StoreError");
+        assert!(e.binds);
+        let [gone, busy, moved, quota] = &e.variants[..] else {
+            panic!("four variants")
+        };
+        assert_eq!(gone.name, "StoreErrorGone");
+        assert_eq!(gone.message, "\"gone\"");
+        assert_eq!(gone.encode, "\"Gone\"");
+        assert!(gone.decode.is_none() && gone.receiver.is_empty());
+        assert_eq!(busy.message, "\"busy: \" + hostcall.Show(e.Field0)");
+        assert_eq!(busy.encode, "map[string]any{\"Busy\": e.Field0}");
+        assert_eq!(
+            moved.message,
+            "\"moved: \" + hostcall.Show(e.Field0) + \", \" + hostcall.Show(e.Field1)"
+        );
+        assert_eq!(moved.wire.as_ref().unwrap().name, "storeErrorMovedWire");
+        assert_eq!(
+            quota.message,
+            "\"quota: used \" + hostcall.Show(e.Used) + \", max_bytes \" + hostcall.Show(e.MaxBytes)"
+        );
+        assert!(quota.fields[0].contains("`cbor:\"used\" json:\"used\"`"));
+    }
+
+    #[test]
+    fn a_type_of_unit_variants_does_not_bind_the_value() {
+        let units = of(vec![
+            variant("A", VariantShape::Unit, &[]),
+            variant("B", VariantShape::Unit, &[]),
+        ]);
+        assert!(!units.binds);
+        // An empty struct variant has no fields but encodes the value.
+        let empty = of(vec![variant("C", VariantShape::Struct, &[])]);
+        assert!(empty.binds);
+        assert_eq!(empty.variants[0].message, "\"c\"");
+    }
 
     #[test]
     fn camel_case_splits_into_words() {
