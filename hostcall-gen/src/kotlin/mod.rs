@@ -16,12 +16,21 @@
 //! Every handler is called through CBOR with `<prefix>_call_cancellable`,
 //! so that cancelling the calling coroutine withdraws the request
 //! (`<prefix>_cancel_call`). Handlers the model gives a [`Native`] entry
-//! point, which cannot be withdrawn, are called natively (its arguments'
-//! lowerings and its reply callback come from the model) when the calling
-//! coroutine cannot be cancelled (`Runtime.cancellable()`: no job, or
-//! `NonCancellable`), where withdrawing cannot matter. A refused entry point throws `StatusException`
+//! point are called through its `_cancellable` form instead (its arguments'
+//! lowerings and its reply callback come from the model), withdrawn the same
+//! way, unless the calling coroutine's context holds `CborCalls`
+//! (`Runtime.nativeCalls()`). A refused entry point throws `StatusException`
 //! from inside its JNI function, with the library's last error read in
 //! that same native call (it is per OS thread).
+//!
+//! The call id also keys the caller's coroutine context elements while the
+//! request runs: the runtime asks `<prefix>_host_call_origin` (the
+//! `hostCallOrigin` JNI function) inside each host fn upcall and starts the
+//! host fn's coroutine with them.
+//!
+//! Error types ([`errors`]) become sealed exception classes with their CBOR
+//! codecs; a handler with one throws it on `RET_ERR_TYPED`, a host fn with
+//! one answers `RET_ERR_TYPED` when its block throws it.
 //!
 //! [`runtime_files`] renders the runtime support's part the ABI list
 //! determines (`Status.kt`: status and outcome codes); the rest of
@@ -358,7 +367,7 @@ fn host_fn_doc(h: &HostFn) -> String {
     let f = h.f;
     let typed = match &h.error {
         Some(e) => format!(
-            " Throwing a [{e}]\nanswers with that typed error instead (`RET_ERR_TYPED`, its CBOR), which\nthe library matches on."
+            "\n\nThrowing a [{e}] answers with that typed error instead\n(`RET_ERR_TYPED`, its CBOR), which the library matches on."
         ),
         None => String::new(),
     };
@@ -372,7 +381,7 @@ fn host_fn_doc(h: &HostFn) -> String {
     };
     kdoc(
         &format!(
-            "{doc}\n\nEach invocation runs [block] in a new coroutine of this context's scope\n(never on the library's thread), carrying the calling coroutine's context\nelements (not its job, nor its dispatcher) when a handler call of this\ncontext made the host call. Its value is the host fn's result; an\nexception it throws reaches the library as an error with the exception's\nmessage.{typed} The coroutine is cancelled when the library drops the call (the\nawaiting Rust future was dropped or timed out, or its request was withdrawn\nbecause the caller's coroutine was cancelled) or the context closes; what\nit returns after that is discarded. Registering again replaces [block] for\nlater invocations.\n\n@throws StatusException if the context is closed."
+            "{doc}\n\nEach invocation runs [block] in a new coroutine of this context's scope\n(never on the library's thread), carrying the calling coroutine's context\nelements (not its job, nor its dispatcher) when a handler call of this\ncontext made the host call. Its value is the host fn's result; an\nexception it throws reaches the library as an error with the exception's\nmessage. The coroutine is cancelled when the library drops the call (the\nawaiting Rust future was dropped or timed out, or its request was withdrawn\nbecause the caller's coroutine was cancelled) or the context closes; what\nit returns after that is discarded. Registering again replaces [block] for\nlater invocations.{typed}\n\n@throws StatusException if the context is closed."
         ),
         "    ",
     )

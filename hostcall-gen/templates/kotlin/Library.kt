@@ -180,7 +180,12 @@ data class {{ class }}Config(
  * A call the library answers with a failure throws a [CallException]
  * whose subclass is the reply's outcome code: [CallException.LibraryError]
  * for the library's own errors, [CallException.Panicked],
- * [CallException.TimedOut], … for the runtime's.
+ * [CallException.TimedOut], … for the runtime's; a handler that declares
+ * an error type throws that type's exception instead when it fails with it
+ * (`RET_ERR_TYPED`).
+ *
+ * A host function's coroutine carries the context elements of the
+ * coroutine whose call it serves (not its job, nor its dispatcher).
  *
  * [close] ends the context: calls still pending then fail with
  * [CallException.ShuttingDown], later ones with [StatusException.closed].

@@ -530,7 +530,12 @@ data class DemoConfig(
  * A call the library answers with a failure throws a [CallException]
  * whose subclass is the reply's outcome code: [CallException.LibraryError]
  * for the library's own errors, [CallException.Panicked],
- * [CallException.TimedOut], … for the runtime's.
+ * [CallException.TimedOut], … for the runtime's; a handler that declares
+ * an error type throws that type's exception instead when it fails with it
+ * (`RET_ERR_TYPED`).
+ *
+ * A host function's coroutine carries the context elements of the
+ * coroutine whose call it serves (not its job, nor its dispatcher).
  *
  * [close] ends the context: calls still pending then fail with
  * [CallException.ShuttingDown], later ones with [StatusException.closed].
@@ -831,13 +836,14 @@ class Demo private constructor(
      * elements (not its job, nor its dispatcher) when a handler call of this
      * context made the host call. Its value is the host fn's result; an
      * exception it throws reaches the library as an error with the exception's
-     * message. Throwing a [AccountException]
-     * answers with that typed error instead (`RET_ERR_TYPED`, its CBOR), which
-     * the library matches on. The coroutine is cancelled when the library drops the call (the
+     * message. The coroutine is cancelled when the library drops the call (the
      * awaiting Rust future was dropped or timed out, or its request was withdrawn
      * because the caller's coroutine was cancelled) or the context closes; what
      * it returns after that is discarded. Registering again replaces [block] for
      * later invocations.
+     *
+     * Throwing a [AccountException] answers with that typed error instead
+     * (`RET_ERR_TYPED`, its CBOR), which the library matches on.
      *
      * @throws StatusException if the context is closed.
      */

@@ -62,7 +62,7 @@ class JniTest : DemoTest() {
         assertTrue(finished, "the workout did not finish; its output begins:\n${output.take(4000)}")
         assertEquals(0, process.exitValue(), "the workout failed:\n${output.take(4000)}")
         val ok = output.lines().single { it.startsWith("ok ") }
-        assertEquals("ok hostCalls=102200 events=100000 refusals=1000", ok, output)
+        assertEquals("ok hostCalls=104200 events=100000 refusals=1000", ok, output)
         val complaints = output.lines().filter { line ->
             line.contains("WARNING") || line.contains("FATAL") || line.contains("JNI")
         }

@@ -5,6 +5,7 @@ import dev.hostcall.runtime.CborCalls
 import dev.hostcall.runtime.StatusException
 import java.util.concurrent.atomic.AtomicInteger
 import kotlin.system.exitProcess
+import kotlinx.coroutines.CoroutineName
 import kotlinx.coroutines.CoroutineStart
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.async
@@ -73,6 +74,8 @@ object JniWorkout {
                 check(demo.loginMany(ids("r$round", 10_000)).size == 10_000)
             }
             (0 until 2000).map { async(Dispatchers.Default) { demo.login("c$it") } }.awaitAll()
+            // Callers with elements to carry: each host fn upcall asks demo_host_call_origin (a JNI call down from the loop thread).
+            (0 until 2000).map { async(Dispatchers.Default + CoroutineName("carried $it")) { demo.login("n$it") } }.awaitAll()
             repeat(100) { check(demo.firstProfile(listOf("slow-1", "fast", "slow-2")).userId == "fast") }
             repeat(100) {
                 try {

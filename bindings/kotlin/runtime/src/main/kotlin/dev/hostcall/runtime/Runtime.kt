@@ -2,8 +2,8 @@ package dev.hostcall.runtime
 
 import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.ConcurrentLinkedQueue
+import java.util.concurrent.ConcurrentSkipListSet
 import java.util.concurrent.CountDownLatch
-import java.util.concurrent.atomic.AtomicInteger
 import java.util.concurrent.atomic.AtomicLong
 import java.util.concurrent.atomic.AtomicReferenceArray
 import kotlin.coroutines.Continuation
@@ -149,14 +149,24 @@ class Runtime(
      */
     private val origins = ConcurrentHashMap<Long, Carried>()
 
-    /** Calls that carry elements and are being started: their ids are not in [origins] yet. */
-    private val starting = AtomicInteger()
+    /** Numbers the starts of calls that carry elements, in order. */
+    private val tickets = AtomicLong()
+
+    /**
+     * The tickets of the calls that carry elements and are being started:
+     * their ids are not in [origins] yet. A ticket is added before the
+     * request is submitted and removed after its elements are published.
+     */
+    private val starting = ConcurrentSkipListSet<Long>()
 
     /**
      * Host fn invocations whose request may be one of the [starting] calls:
-     * held back until its elements are published, or no call that carries
-     * any is starting any more (then it carries none). Rare: the loop thread
-     * has to run the request before its caller's thread is back from starting it.
+     * held back until its elements are published, or until every call that
+     * carries any and had begun starting when the invocation came is
+     * started (a call that begins later cannot be its request, which was
+     * submitted already; then it carries none). So a held-back invocation
+     * waits only for starts already under way. Rare: the loop thread has to
+     * run the request before its caller's thread is back from starting it.
      */
     private val unresolved = ConcurrentLinkedQueue<HostCall>()
     private val running = ConcurrentHashMap<Long, HostCall>()
@@ -284,11 +294,11 @@ class Runtime(
             pending[id] = call
             cont.invokeOnCancellation { gaveUp(call) }
             val carried = if (cancel != null && origin != null) carriedOf(cont.context) else null
-            if (carried != null) starting.incrementAndGet()
+            val ticket = if (carried != null) tickets.incrementAndGet().also { starting.add(it) } else 0L
             val callId = try {
                 start(key(id))
             } catch (e: Throwable) { // refused: no reply will come
-                if (carried != null) started()
+                if (carried != null) started(ticket)
                 if (pending.remove(id, call)) cont.resumeWithException(e)
                 return@suspendCancellableCoroutine
             }
@@ -296,7 +306,7 @@ class Runtime(
                 origins[callId] = carried
                 call.origin = callId
                 if (!pending.containsKey(id)) origins.remove(callId) // the reply came first
-                started()
+                started(ticket)
             } else if (cancel != null && !unresolved.isEmpty()) {
                 resolve(callId) // an invocation of this request may be waiting: it carries nothing
             }
@@ -307,22 +317,28 @@ class Runtime(
         }
 
     /** A call that carries elements is no longer starting: release the invocations that waited for it. */
-    private fun started() {
-        starting.decrementAndGet()
+    private fun started(ticket: Long) {
+        starting.remove(ticket)
         if (!unresolved.isEmpty()) resolve(0)
+    }
+
+    /** Whether a call that carries elements and began starting by ticket [horizon] is still starting. */
+    private fun startingBy(horizon: Long): Boolean {
+        val first = starting.firstOrNull() ?: return false
+        return first <= horizon
     }
 
     /**
      * Starts the held-back invocations that can start now: those whose
      * request's elements are published, those of request [known] (which
-     * carries none), and every one if no call that carries elements is
-     * starting. Each is claimed by removing it from [unresolved], so it
-     * starts once whoever gets there first.
+     * carries none), and those no start under way when they came can be
+     * the request of. Each is claimed by removing it from [unresolved], so
+     * it starts once, by whoever gets there first.
      */
     private fun resolve(known: Long) {
         for (call in unresolved) {
             val carried = origins[call.origin]
-            if (carried == null && call.origin != known && starting.get() > 0) continue
+            if (carried == null && call.origin != known && startingBy(call.horizon)) continue
             if (unresolved.remove(call)) dispatch(call.carrying(carried))
         }
     }
@@ -525,6 +541,8 @@ class Runtime(
         val dispatcher: CoroutineDispatcher?,
         /** The call id of the request it serves, while it waits in [unresolved]. */
         val origin: Long,
+        /** The last ticket of a start under way when it came. */
+        val horizon: Long,
     ) : Runnable, Continuation<ByteArray> {
         @Volatile
         var cancelled: CancellationException? = null
@@ -613,7 +631,9 @@ class Runtime(
         // Which request this serves, asked now (only answered inside this
         // upcall), and only when some request carries elements at all.
         val ask = origin
-        val served = if (ask == null || (origins.isEmpty() && starting.get() == 0)) 0L else ask(token)
+        val served = if (ask == null || (origins.isEmpty() && starting.isEmpty())) 0L else ask(token)
+        // Every start that could be this request's began by this ticket.
+        val horizon = if (served != 0L) tickets.get() else 0L
         val carried = if (served != 0L) origins[served] else null
         // The scope's dispatcher, unless it has none or would run the
         // coroutine in place (Unconfined: that place is the loop thread).
@@ -621,10 +641,10 @@ class Runtime(
         val inScope = dispatcher != null && dispatcher.isDispatchNeeded(scope.coroutineContext)
         val call = HostCall(
             token, registration, request, if (inScope) scopeBase else defaultBase, threadElements,
-            if (inScope) dispatcher else null, served,
+            if (inScope) dispatcher else null, served, horizon,
         ).carrying(carried)
         running[token] = call
-        if (served != 0L && carried == null && starting.get() > 0) {
+        if (served != 0L && carried == null && startingBy(horizon)) {
             // Its request may be a call whose start has not returned its id
             // yet: wait for that (the starter or this check releases it).
             heldBack.incrementAndGet()
