@@ -337,8 +337,11 @@ class Runtime(
      */
     private fun resolve(known: Long) {
         for (call in unresolved) {
+            // [starting] first: a starter publishes in [origins], then leaves
+            // [starting], so a start seen over has its elements visible after.
+            val busy = startingBy(call.horizon)
             val carried = origins[call.origin]
-            if (carried == null && call.origin != known && startingBy(call.horizon)) continue
+            if (carried == null && call.origin != known && busy) continue
             if (unresolved.remove(call)) dispatch(call.carrying(carried))
         }
     }
@@ -630,10 +633,14 @@ class Runtime(
         }
         // Which request this serves, asked now (only answered inside this
         // upcall), and only when some request carries elements at all.
+        // [starting] is read before [origins] throughout: a starter publishes
+        // in [origins] and then leaves [starting], so a start seen over has
+        // its elements visible to the read after.
         val ask = origin
-        val served = if (ask == null || (origins.isEmpty() && starting.isEmpty())) 0L else ask(token)
+        val served = if (ask == null || (starting.isEmpty() && origins.isEmpty())) 0L else ask(token)
         // Every start that could be this request's began by this ticket.
         val horizon = if (served != 0L) tickets.get() else 0L
+        val busy = served != 0L && startingBy(horizon)
         val carried = if (served != 0L) origins[served] else null
         // The scope's dispatcher, unless it has none or would run the
         // coroutine in place (Unconfined: that place is the loop thread).
@@ -644,7 +651,7 @@ class Runtime(
             if (inScope) dispatcher else null, served, horizon,
         ).carrying(carried)
         running[token] = call
-        if (served != 0L && carried == null && startingBy(horizon)) {
+        if (carried == null && busy) {
             // Its request may be a call whose start has not returned its id
             // yet: wait for that (the starter or this check releases it).
             heldBack.incrementAndGet()
