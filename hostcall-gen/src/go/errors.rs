@@ -23,7 +23,7 @@
 //! underscores); the Go names split them at case changes first, so Go's
 //! initialisms apply (`EmptyUserID`).
 
-use crate::model::{ErrorType, Name, Variant, VariantShape};
+use crate::model::{ErrorType, Variant, VariantShape};
 
 use super::names::{exported, go_type};
 use super::{align, comment};
@@ -81,47 +81,9 @@ pub struct WireStruct {
     pub fields: Vec<String>,
 }
 
-/// The words of a name written in camel case (`EmptyUserId` → `empty`,
-/// `user`, `id`; `HTTPError` → `http`, `error`), lower case.
-pub fn camel_words(name: &str) -> Vec<String> {
-    let chars: Vec<char> = name.chars().collect();
-    let mut words = Vec::new();
-    let mut word = String::new();
-    for (i, &c) in chars.iter().enumerate() {
-        if c == '_' {
-            if !word.is_empty() {
-                words.push(std::mem::take(&mut word));
-            }
-            continue;
-        }
-        let boundary = c.is_uppercase()
-            && i > 0
-            && (chars[i - 1].is_lowercase()
-                || chars[i - 1].is_ascii_digit()
-                || (chars[i - 1].is_uppercase()
-                    && chars.get(i + 1).is_some_and(|n| n.is_lowercase())));
-        if boundary && !word.is_empty() {
-            words.push(std::mem::take(&mut word));
-        }
-        word.extend(c.to_lowercase());
-    }
-    if !word.is_empty() {
-        words.push(word);
-    }
-    words
-}
-
-/// A model name re-split at case changes.
-fn camel(name: &Name) -> Name {
-    Name {
-        wire: name.wire.clone(),
-        words: camel_words(&name.wire),
-    }
-}
-
 /// The Go interface of an error type.
 pub fn type_name(e: &ErrorType) -> String {
-    exported(&camel(&e.name))
+    exported(&e.name)
 }
 
 /// The Go field names of a variant, with each field's model entry.
@@ -161,8 +123,7 @@ pub fn error_type(e: &ErrorType) -> GoErrorType {
 }
 
 fn variant(type_name: &str, v: &Variant) -> GoVariant {
-    let words = camel_words(&v.name.wire);
-    let name = format!("{type_name}{}", exported(&camel(&v.name)));
+    let name = format!("{type_name}{}", exported(&v.name));
     let names = field_names(v);
     let tag = v.name.wire.clone();
     let lead = format!(
@@ -193,7 +154,7 @@ fn variant(type_name: &str, v: &Variant) -> GoVariant {
     fields.extend(align(&run).into_iter().map(|l| format!("\t{l}")));
 
     // Literal text and Go expressions, adjacent literals merged.
-    let mut parts: Vec<(bool, String)> = vec![(true, words.join(" "))];
+    let mut parts: Vec<(bool, String)> = vec![(true, v.name.phrase())];
     let mut push = |literal: bool, text: String| match parts.last_mut() {
         Some((true, last)) if literal => last.push_str(&text),
         _ => parts.push((literal, text)),
@@ -289,7 +250,7 @@ fn lower_first(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Field, Type};
+    use crate::model::{Field, Name, Type};
     use hostcall_abi::native::Scalar;
 
     fn variant(name: &str, shape: VariantShape, fields: &[(&str, Scalar)]) -> Variant {
@@ -369,12 +330,8 @@ mod tests {
     }
 
     #[test]
-    fn camel_case_splits_into_words() {
-        assert_eq!(camel_words("EmptyUserId"), ["empty", "user", "id"]);
-        assert_eq!(camel_words("SignInError"), ["sign", "in", "error"]);
-        assert_eq!(camel_words("HTTPError"), ["http", "error"]);
-        assert_eq!(camel_words("Utf8Bad"), ["utf8", "bad"]);
-        assert_eq!(camel_words("not_found"), ["not", "found"]);
-        assert_eq!(exported(&camel(&Name::new("EmptyUserId"))), "EmptyUserID");
+    fn camel_case_names_follow_go_initialisms() {
+        assert_eq!(exported(&Name::new("EmptyUserId")), "EmptyUserID");
+        assert_eq!(exported(&Name::new("HTTPError")), "HTTPError");
     }
 }

@@ -48,10 +48,12 @@ const KEYWORDS: &[&str] = &[
 
 /// One word of a Go name: initialisms in capitals (a plural keeps its
 /// `s`), the first word of a local as it is, the others capitalised.
+/// Initialisms are matched in any case (`Id` of `EmptyUserId` too).
 fn word(word: &str, first: bool) -> String {
-    let (stem, plural) = match word.strip_suffix('s') {
+    let lower = word.to_ascii_lowercase();
+    let (stem, plural) = match lower.strip_suffix('s') {
         Some(stem) if INITIALISMS.contains(&stem) => (stem, "s"),
-        _ => (word, ""),
+        _ => (lower.as_str(), ""),
     };
     if INITIALISMS.contains(&stem) {
         if first {

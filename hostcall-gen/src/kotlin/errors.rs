@@ -109,27 +109,6 @@ fn show(ty: &Type, p: &str) -> String {
     }
 }
 
-/// `EmptyUserId` → `empty user id` (also splits `_`).
-pub fn words(name: &str) -> String {
-    let mut out = String::new();
-    let mut prev_lower = false;
-    for c in name.chars() {
-        if c == '_' {
-            if !out.is_empty() && !out.ends_with(' ') {
-                out.push(' ');
-            }
-            prev_lower = false;
-            continue;
-        }
-        if c.is_uppercase() && prev_lower {
-            out.push(' ');
-        }
-        prev_lower = c.is_lowercase() || c.is_ascii_digit();
-        out.extend(c.to_lowercase());
-    }
-    out
-}
-
 /// A KDoc of `doc` plus a line, or just the line.
 fn doc_with(doc: &str, line: &str) -> String {
     if doc.is_empty() {
@@ -154,7 +133,7 @@ fn variant(class: &str, v: &Variant) -> KVariant {
         .zip(&props)
         .map(|(f, p)| format!("{p}={}", show(&f.ty, p)))
         .collect();
-    let lead = words(tag);
+    let lead = v.name.phrase();
     let message = match v.shape {
         VariantShape::Unit => lead,
         _ if v.is_newtype() => format!("{lead}: {}", show(&v.fields[0].ty, &props[0])),
@@ -414,8 +393,6 @@ mod tests {
         assert_eq!(exception_name(&e), "FailureException");
         e.name = Name::new("BadException");
         assert_eq!(exception_name(&e), "BadException");
-        assert_eq!(words("EmptyUserId"), "empty user id");
-        assert_eq!(words("not_found"), "not found");
     }
 
     #[test]

@@ -1,25 +1,35 @@
 //! Names as words, so each backend spells them its own way from one split.
 
-/// A name of the description (`login_many`, `Session`) and its words.
+/// A name of the description (`login_many`, `Session`, `EmptyUserId`) and
+/// its words.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Name {
     /// As the library spells it: the name on the wire.
     pub wire: String,
-    /// Its `_`-separated words, case kept (`user_ids` → `user`, `ids`).
+    /// Its words, case kept: split at underscores (`user_ids` → `user`,
+    /// `ids`) and where camel case changes (`EmptyUserId` → `Empty`,
+    /// `User`, `Id`; `HTTPError` → `HTTP`, `Error`; `Utf8Bad` → `Utf8`,
+    /// `Bad`).
     pub words: Vec<String>,
 }
 
 impl Name {
-    /// Splits `wire` at underscores.
+    /// Splits `wire` into words.
     pub fn new(wire: &str) -> Self {
         Self {
             wire: wire.to_owned(),
-            words: wire
-                .split('_')
-                .filter(|w| !w.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            words: words(wire),
         }
+    }
+
+    /// The words in lower case, separated by spaces (`EmptyUserId` →
+    /// `empty user id`), for prose.
+    pub fn phrase(&self) -> String {
+        self.words
+            .iter()
+            .map(|w| w.to_lowercase())
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// `LOGIN_MANY`.
@@ -46,6 +56,31 @@ impl std::fmt::Display for Name {
     }
 }
 
+/// Splits at underscores, and before an upper-case letter that follows a
+/// lower-case letter or digit, or that starts a word after an acronym
+/// (the `E` of `HTTPError`).
+fn words(wire: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    for part in wire.split('_').filter(|w| !w.is_empty()) {
+        let chars: Vec<char> = part.chars().collect();
+        let mut word = String::new();
+        for (i, &c) in chars.iter().enumerate() {
+            let boundary = i > 0
+                && c.is_uppercase()
+                && (chars[i - 1].is_lowercase()
+                    || chars[i - 1].is_ascii_digit()
+                    || (chars[i - 1].is_uppercase()
+                        && chars.get(i + 1).is_some_and(|n| n.is_lowercase())));
+            if boundary {
+                words.push(std::mem::take(&mut word));
+            }
+            word.push(c);
+        }
+        words.push(word);
+    }
+    words
+}
+
 /// `word` with its first letter in upper case.
 pub fn capitalized(word: &str) -> String {
     let mut chars = word.chars();
@@ -67,5 +102,13 @@ mod tests {
         assert_eq!(name.screaming(), "LOGIN_MANY");
         assert_eq!(Name::new("_unused").lower_camel(), "unused");
         assert_eq!(Name::new("Session").upper_camel(), "Session");
+        let words = |wire| Name::new(wire).words;
+        assert_eq!(words("EmptyUserId"), ["Empty", "User", "Id"]);
+        assert_eq!(words("SignInError"), ["Sign", "In", "Error"]);
+        assert_eq!(words("HTTPError"), ["HTTP", "Error"]);
+        assert_eq!(words("Utf8Bad"), ["Utf8", "Bad"]);
+        assert_eq!(words("not_found"), ["not", "found"]);
+        assert_eq!(Name::new("HTTPError").upper_camel(), "HTTPError");
+        assert_eq!(Name::new("EmptyUserId").phrase(), "empty user id");
     }
 }
