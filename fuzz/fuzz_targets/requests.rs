@@ -479,7 +479,8 @@ fn want(method: &str, host_fn: usize, ret: Ret, bytes: &[u8]) -> Option<Want> {
             match hostcall::wire::from_cbor::<demo::AccountError>(value) {
                 Ok(e) => Want::SignIn(e.into()),
                 Err(_) => Want::UnavailablePrefix(
-                    "host fn 'find_account' sent a malformed reply: not a valid AccountError: ".into(),
+                    "host fn 'find_account' sent a malformed reply: not a valid AccountError: "
+                        .into(),
                 ),
             }
         }
