@@ -4,8 +4,10 @@
 //! library reads and writes (`"EmptyUserId"`, `{"Unavailable": text}`,
 //! `{"Suspended": [text, uint64]}`, `{"NotFound": {user_id: text}}`).
 //!
-//! Everything here is computed from the model's [`ErrorType`]s; the
-//! template only lays the pieces out.
+//! Everything here is computed from the model's [`ErrorType`]s into a view
+//! ([`KError`], [`KVariant`], [`KField`]: names, doc texts, the message,
+//! each field's expressions); the macros of `templates/kotlin/errors.kt`
+//! lay the classes and codecs out.
 //!
 //! * A unit variant is a class without parameters (not an `object`: an
 //!   exception carries its own stack trace and suppressed list, so a
@@ -23,9 +25,9 @@
 use crate::model::{ErrorType, Field, Type, Variant, VariantShape};
 use hostcall_abi::native::Scalar;
 
+use super::field_local;
 use super::names::{member, type_name};
 use super::types::{decode, encode, kotlin_type};
-use super::{field_local, kdoc};
 
 /// Members of `Throwable` a field's property must not take.
 const THROWABLE_MEMBERS: &[&str] = &[
@@ -50,32 +52,64 @@ pub fn exception_name(e: &ErrorType) -> String {
     }
 }
 
-/// One error type, ready for the template.
+/// One error type, ready for the macros of `kotlin/errors.kt`.
 pub struct KError {
     /// `SignInException`.
     pub class: String,
-    /// The type's KDoc.
+    /// The type's doc text, for its KDoc.
     pub doc: String,
     pub variants: Vec<KVariant>,
     /// Whether any variant is a unit variant (the bare-text wire form).
     pub has_unit: bool,
-    /// The top-level `Keys` of its struct variants: `(name, keys)`.
-    pub keys: Vec<(String, String)>,
 }
 
-/// One variant.
+/// One variant. Exactly one of the shape flags is set.
 pub struct KVariant {
     /// `NotFound`.
     pub class: String,
     /// Its wire tag.
     pub tag: String,
+    /// Its doc text with its wire form, for its KDoc.
+    pub doc: String,
     /// A unit variant (its wire form is the bare tag).
-    pub unit: bool,
-    /// The class declaration, KDoc to closing brace, indented for the sealed class.
-    pub declaration: String,
-    /// The `when` branch of the decoder reading the value after the tag (map form).
+    pub is_unit: bool,
+    /// A one-field tuple variant (its value carried bare).
+    pub is_newtype: bool,
+    /// A tuple variant of any other number of fields (an array).
+    pub is_tuple: bool,
+    /// A struct variant (a map keyed by the fields' wire names).
+    pub is_struct: bool,
+    /// The exception's message, a Kotlin string template's contents:
+    /// `not found: userId=${userId}`.
+    pub message: String,
+    /// The `Keys` of a struct variant's fields: `keysOfSignInExceptionNotFound`.
+    pub keys: String,
+    pub fields: Vec<KField>,
+}
+
+/// One field of a variant: its property and the expressions using it.
+pub struct KField {
+    /// The property: `userId`, `messageValue`, `v1`.
+    pub property: String,
+    /// Its Kotlin type.
+    pub ty: String,
+    /// Its doc text, for its KDoc (a tuple field's says which it is).
+    pub doc: String,
+    /// The name on the wire (a struct variant's map key).
+    pub wire: String,
+    /// Whether its type is optional (a struct variant may omit it).
+    pub optional: bool,
+    /// Its part of `equals`: `userId == other.userId`.
+    pub equals: String,
+    /// Its argument of `Objects.hash`: `userId`.
+    pub hash: String,
+    /// Its value inside a string template: `${userId}`.
+    pub shown: String,
+    /// The decoder's local holding it until read: `String?`.
+    pub local: String,
+    /// The expression reading it (the reader is `r`).
     pub decode: String,
-    /// The `when` branch of the encoder.
+    /// The statement writing it from the variant `v` (the writer is `w`).
     pub encode: String,
 }
 
@@ -100,16 +134,7 @@ fn is_bytes(ty: &Type) -> bool {
     }
 }
 
-/// A field's value inside a string template.
-fn show(ty: &Type, p: &str) -> String {
-    if is_bytes(ty) {
-        format!("${{{p}.contentToString()}}")
-    } else {
-        format!("${{{p}}}")
-    }
-}
-
-/// A KDoc of `doc` plus a line, or just the line.
+/// A doc text plus a line, or just the line.
 fn doc_with(doc: &str, line: &str) -> String {
     if doc.is_empty() {
         line.to_owned()
@@ -118,208 +143,84 @@ fn doc_with(doc: &str, line: &str) -> String {
     }
 }
 
+fn field(v: &Variant, index: usize, f: &Field) -> KField {
+    let p = property(v, index, f);
+    let bytes = is_bytes(&f.ty);
+    let doc = if v.shape == VariantShape::Tuple {
+        doc_with(
+            &f.doc,
+            &format!("The variant's field {} (`.{index}` in Rust).", index + 1),
+        )
+    } else {
+        f.doc.clone()
+    };
+    KField {
+        ty: kotlin_type(&f.ty),
+        doc,
+        wire: f.name.wire.clone(),
+        optional: matches!(f.ty, Type::Optional(_)),
+        equals: if bytes {
+            format!("{p}.contentEquals(other.{p})")
+        } else {
+            format!("{p} == other.{p}")
+        },
+        hash: if bytes {
+            format!("{p}.contentHashCode()")
+        } else {
+            p.clone()
+        },
+        shown: if bytes {
+            format!("${{{p}.contentToString()}}")
+        } else {
+            format!("${{{p}}}")
+        },
+        local: field_local(f),
+        decode: decode(&f.ty),
+        encode: encode(&f.ty, &format!("v.{p}"), 0),
+        property: p,
+    }
+}
+
 fn variant(class: &str, v: &Variant) -> KVariant {
     let vclass = type_name(&v.name);
-    let tag = &v.name.wire;
-    let props: Vec<String> = v
+    let fields: Vec<KField> = v
         .fields
         .iter()
         .enumerate()
-        .map(|(i, f)| property(v, i, f))
-        .collect();
-    let shown: Vec<String> = v
-        .fields
-        .iter()
-        .zip(&props)
-        .map(|(f, p)| format!("{p}={}", show(&f.ty, p)))
+        .map(|(i, f)| field(v, i, f))
         .collect();
     let lead = v.name.phrase();
     let message = match v.shape {
         VariantShape::Unit => lead,
-        _ if v.is_newtype() => format!("{lead}: {}", show(&v.fields[0].ty, &props[0])),
-        _ => format!("{lead}: {}", shown.join(", ")),
-    };
-    let mut d = kdoc(
-        &doc_with(&v.doc, &format!("Wire form: `{}`.", v.wire())),
-        "    ",
-    );
-    if v.fields.is_empty() {
-        d += &format!("    class {vclass} : {class}(\"{message}\") {{\n");
-        d += &format!("        override fun equals(other: Any?): Boolean = other is {vclass}\n");
-        d += &format!("        override fun hashCode(): Int = \"{tag}\".hashCode()\n");
-        d += &format!("        override fun toString(): String = \"{class}.{vclass}\"\n");
-    } else {
-        d += &format!("    class {vclass}(\n");
-        for ((f, p), i) in v.fields.iter().zip(&props).zip(0..) {
-            let fdoc = if v.shape == VariantShape::Tuple {
-                doc_with(
-                    &f.doc,
-                    &format!("The variant's field {} (`.{i}` in Rust).", i + 1),
-                )
-            } else {
-                f.doc.clone()
-            };
-            d += &kdoc(&fdoc, "        ");
-            d += &format!("        val {p}: {},\n", kotlin_type(&f.ty));
-        }
-        d += &format!("    ) : {class}(\"{message}\") {{\n");
-        let eq: Vec<String> = v
-            .fields
-            .iter()
-            .zip(&props)
-            .map(|(f, p)| {
-                if is_bytes(&f.ty) {
-                    format!("{p}.contentEquals(other.{p})")
-                } else {
-                    format!("{p} == other.{p}")
-                }
-            })
-            .collect();
-        let hash: Vec<String> = v
-            .fields
-            .iter()
-            .zip(&props)
-            .map(|(f, p)| {
-                if is_bytes(&f.ty) {
-                    format!("{p}.contentHashCode()")
-                } else {
-                    p.clone()
-                }
-            })
-            .collect();
-        d += &format!(
-            "        override fun equals(other: Any?): Boolean = other is {vclass} && {}\n",
-            eq.join(" && ")
-        );
-        d += &format!(
-            "        override fun hashCode(): Int = Objects.hash(\"{tag}\", {})\n",
-            hash.join(", ")
-        );
-        d += &format!(
-            "        override fun toString(): String = \"{class}.{vclass}({})\"\n",
-            shown.join(", ")
-        );
-    }
-    d += "    }";
-
-    let what = format!("{class}.{vclass}");
-    let decode = match v.shape {
-        VariantShape::Unit => format!(
-            "\"{tag}\" -> {{\n            if (!r.nil()) throw CborException(\"{what}: a unit variant carries no value\")\n            {class}.{vclass}()\n        }}"
-        ),
-        _ if v.is_newtype() => format!(
-            "\"{tag}\" -> {class}.{vclass}({})",
-            decode_value(&v.fields[0].ty)
-        ),
-        VariantShape::Tuple => {
-            let mut b = format!(
-                "\"{tag}\" -> {{\n            if (r.array() != {n}) throw CborException(\"{what}: expected {n} fields\")\n",
-                n = v.fields.len()
-            );
-            for (f, p) in v.fields.iter().zip(&props) {
-                b += &format!("            val {p} = {}\n", decode_value(&f.ty));
-            }
-            b += &format!(
-                "            {class}.{vclass}({})\n        }}",
-                props.join(", ")
-            );
-            b
-        }
-        VariantShape::Struct => {
-            let mut b = format!("\"{tag}\" -> {{\n");
-            for (f, p) in v.fields.iter().zip(&props) {
-                b += &format!("            var {p}: {} = null\n", field_local(f));
-            }
-            b += "            repeat(r.map()) {\n";
-            b += &format!(
-                "                when (r.key({})) {{\n",
-                keys_name(class, &vclass)
-            );
-            for (i, (f, p)) in v.fields.iter().zip(&props).enumerate() {
-                b += &format!("                    {i} -> {p} = {}\n", decode(&f.ty));
-            }
-            b += "                    else -> r.skip()\n                }\n            }\n";
-            b += &format!("            {class}.{vclass}(\n");
-            for (f, p) in v.fields.iter().zip(&props) {
-                if matches!(f.ty, Type::Optional(_)) {
-                    b += &format!("                {p} = {p},\n");
-                } else {
-                    b += &format!(
-                        "                {p} = {p} ?: throw CborException(\"{what}: missing field '{}'\"),\n",
-                        f.name.wire
-                    );
-                }
-            }
-            b += "            )\n        }";
-            b
-        }
-    };
-
-    let encode = match v.shape {
-        VariantShape::Unit => format!("is {class}.{vclass} -> w.text(\"{tag}\")"),
-        _ if v.is_newtype() => format!(
-            "is {class}.{vclass} -> {{\n            w.map(1).text(\"{tag}\")\n            {}\n        }}",
-            encode(&v.fields[0].ty, &format!("v.{}", props[0]), 0)
-        ),
-        VariantShape::Tuple => {
-            let mut b = format!(
-                "is {class}.{vclass} -> {{\n            w.map(1).text(\"{tag}\").array({})\n",
-                v.fields.len()
-            );
-            for (f, p) in v.fields.iter().zip(&props) {
-                b += &format!("            {}\n", encode(&f.ty, &format!("v.{p}"), 0));
-            }
-            b + "        }"
-        }
-        VariantShape::Struct => {
-            let mut b = format!(
-                "is {class}.{vclass} -> {{\n            w.map(1).text(\"{tag}\").map({})\n",
-                v.fields.len()
-            );
-            for (f, p) in v.fields.iter().zip(&props) {
-                b += &format!("            w.text(\"{}\")\n", f.name.wire);
-                b += &format!("            {}\n", encode(&f.ty, &format!("v.{p}"), 0));
-            }
-            b + "        }"
+        _ if v.is_newtype() => format!("{lead}: {}", fields[0].shown),
+        _ => {
+            let shown: Vec<String> = fields
+                .iter()
+                .map(|f| format!("{}={}", f.property, f.shown))
+                .collect();
+            format!("{lead}: {}", shown.join(", "))
         }
     };
     KVariant {
+        keys: format!("keysOf{class}{vclass}"),
         class: vclass,
-        tag: tag.clone(),
-        unit: v.shape == VariantShape::Unit,
-        declaration: d,
-        decode,
-        encode,
+        tag: v.name.wire.clone(),
+        doc: doc_with(&v.doc, &format!("Wire form: `{}`.", v.wire())),
+        is_unit: v.shape == VariantShape::Unit,
+        is_newtype: v.is_newtype(),
+        is_tuple: v.shape == VariantShape::Tuple && !v.is_newtype(),
+        is_struct: v.shape == VariantShape::Struct,
+        message,
+        fields,
     }
 }
 
-/// An expression reading one value (the reader is `r`).
-fn decode_value(ty: &Type) -> String {
-    decode(ty)
-}
-
-/// The top-level `Keys` of a struct variant.
-fn keys_name(class: &str, variant: &str) -> String {
-    format!("keysOf{class}{variant}")
-}
-
-/// The template's view of every error type.
+/// The templates' view of every error type.
 pub fn errors(types: &[ErrorType]) -> Vec<KError> {
     types
         .iter()
         .map(|e| {
             let class = exception_name(e);
-            let variants: Vec<KVariant> = e.variants.iter().map(|v| variant(&class, v)).collect();
-            let keys = e
-                .variants
-                .iter()
-                .filter(|v| v.shape == VariantShape::Struct)
-                .map(|v| {
-                    let names: Vec<String> =
-                        v.fields.iter().map(|f| format!("\"{}\"", f.name.wire)).collect();
-                    (keys_name(&class, &type_name(&v.name)), names.join(", "))
-                })
-                .collect();
             let doc = doc_with(
                 &e.doc,
                 &format!(
@@ -328,11 +229,10 @@ pub fn errors(types: &[ErrorType]) -> Vec<KError> {
                 ),
             );
             KError {
+                variants: e.variants.iter().map(|v| variant(&class, v)).collect(),
                 class,
-                doc: kdoc(&doc, ""),
+                doc,
                 has_unit: e.variants.iter().any(|v| v.shape == VariantShape::Unit),
-                variants,
-                keys,
             }
         })
         .collect()
@@ -341,7 +241,9 @@ pub fn errors(types: &[ErrorType]) -> Vec<KError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kotlin::kdoc;
     use crate::model::Name;
+    use askama::Template;
 
     fn field(name: &str, ty: Type) -> Field {
         Field {
@@ -395,37 +297,133 @@ mod tests {
         assert_eq!(exception_name(&e), "BadException");
     }
 
+    /// The macros of `kotlin/errors.kt` alone, rendering each error type.
+    #[derive(Template)]
+    #[template(
+        source = r#"{%- import "kotlin/errors.kt" as err %}
+{%- for e in errors %}
+{%- call err::exception(e) %}{% endcall %}
+{%- call err::writer(e) %}{% endcall %}
+{%- call err::reader(e) %}{% endcall %}
+{%- endfor %}"#,
+        ext = "txt",
+        escape = "none"
+    )]
+    struct Probe {
+        errors: Vec<KError>,
+    }
+
+    fn render(types: &[ErrorType]) -> String {
+        Probe {
+            errors: errors(types),
+        }
+        .render()
+        .unwrap()
+    }
+
     #[test]
     fn fields_get_kotlin_names_that_do_not_clash_with_throwable() {
         let errors = errors(&[error_type()]);
         let e = &errors[0];
         assert!(e.has_unit);
-        let failed = &e.variants[1].declaration;
-        assert!(failed.contains("val messageValue: String,"), "{failed}");
-        assert!(
-            failed.contains("raw.contentEquals(other.raw)"),
-            "byte arrays compare by content: {failed}"
-        );
-        let suspended = &e.variants[2].declaration;
-        assert!(suspended.contains("val v1: String,"), "{suspended}");
-        assert!(suspended.contains("val v2: ULong,"), "{suspended}");
-        assert!(
-            suspended.contains(": SignInException(\"suspended: v1=${v1}, v2=${v2}\")"),
-            "{suspended}"
-        );
-        assert!(
-            e.variants[0]
-                .declaration
-                .contains("class EmptyUserId : SignInException(\"empty user id\")"),
-            "{}",
-            e.variants[0].declaration
-        );
+        let failed = &e.variants[1];
+        assert!(failed.is_struct && !failed.is_unit && !failed.is_tuple);
+        assert_eq!(failed.fields[0].property, "messageValue");
+        assert_eq!(failed.fields[0].wire, "message");
         assert_eq!(
-            e.keys,
-            vec![(
-                "keysOfSignInExceptionFailed".to_owned(),
-                "\"message\", \"raw\"".to_owned()
-            )]
+            failed.fields[1].equals, "raw.contentEquals(other.raw)",
+            "byte arrays compare by content"
+        );
+        assert_eq!(failed.fields[1].hash, "raw.contentHashCode()");
+        assert_eq!(failed.keys, "keysOfSignInExceptionFailed");
+        let suspended = &e.variants[2];
+        assert!(suspended.is_tuple && !suspended.is_newtype);
+        let props: Vec<_> = suspended.fields.iter().map(|f| &f.property).collect();
+        assert_eq!(props, ["v1", "v2"]);
+        assert_eq!(suspended.message, "suspended: v1=${v1}, v2=${v2}");
+        assert!(e.variants[0].is_unit);
+        assert_eq!(e.variants[0].message, "empty user id");
+
+        let kt = render(&[error_type()]);
+        assert!(kt.contains("        val messageValue: String,\n"), "{kt}");
+        assert!(kt.contains("&& raw.contentEquals(other.raw)"), "{kt}");
+        assert!(kt.contains("        val v1: String,\n"), "{kt}");
+        assert!(kt.contains("        val v2: ULong,\n"), "{kt}");
+        assert!(
+            kt.contains(") : SignInException(\"suspended: v1=${v1}, v2=${v2}\") {"),
+            "{kt}"
+        );
+        assert!(
+            kt.contains("    class EmptyUserId : SignInException(\"empty user id\") {"),
+            "{kt}"
+        );
+        assert!(
+            kt.contains("\nprivate val keysOfSignInExceptionFailed = Keys(\"message\", \"raw\")\n"),
+            "{kt}"
+        );
+    }
+
+    #[test]
+    fn each_shape_has_its_wire_form() {
+        let mut e = error_type();
+        e.variants.push(Variant {
+            name: Name::new("Unavailable"),
+            doc: String::new(),
+            shape: VariantShape::Tuple,
+            fields: vec![field("0", text())],
+        });
+        let kt = render(&[e]);
+        let writer = &kt[kt.find("fun CborWriter.").unwrap()..kt.find("fun CborReader.").unwrap()];
+        let reader = &kt[kt.find("fun CborReader.").unwrap()..];
+        // A unit variant: its bare tag, or a map of it to null.
+        assert!(
+            writer.contains("is SignInException.EmptyUserId -> w.text(\"EmptyUserId\")\n"),
+            "{writer}"
+        );
+        assert!(
+            reader.contains("            \"EmptyUserId\" -> SignInException.EmptyUserId()\n"),
+            "{reader}"
+        );
+        assert!(
+            reader.contains("if (!r.nil()) throw CborException(\"SignInException.EmptyUserId: a unit variant carries no value\")"),
+            "{reader}"
+        );
+        // A struct variant: a map keyed by the fields' wire names.
+        assert!(
+            writer.contains("            w.map(1).text(\"Failed\").map(2)\n            w.text(\"message\")\n            w.text(v.messageValue)\n            w.text(\"raw\")\n            w.bytes(v.raw)\n        }\n"),
+            "{writer}"
+        );
+        assert!(
+            reader.contains("                when (r.key(keysOfSignInExceptionFailed)) {\n                    0 -> messageValue = r.text()\n                    1 -> raw = r.bytes()\n"),
+            "{reader}"
+        );
+        assert!(
+            reader.contains("                raw = raw ?: throw CborException(\"SignInException.Failed: missing field 'raw'\"),\n"),
+            "{reader}"
+        );
+        // A tuple variant: an array.
+        assert!(
+            writer.contains("            w.map(1).text(\"Suspended\").array(2)\n            w.text(v.v1)\n            w.uint(v.v2)\n"),
+            "{writer}"
+        );
+        assert!(
+            reader.contains("            if (r.array() != 2) throw CborException(\"SignInException.Suspended: expected 2 fields\")\n            val v1 = r.text()\n            val v2 = r.uint()\n            SignInException.Suspended(v1, v2)\n"),
+            "{reader}"
+        );
+        // A newtype variant: its one value bare.
+        assert!(
+            writer.contains(
+                "            w.map(1).text(\"Unavailable\")\n            w.text(v.v1)\n        }\n"
+            ),
+            "{writer}"
+        );
+        assert!(
+            reader.contains("        \"Unavailable\" -> SignInException.Unavailable(r.text())\n"),
+            "{reader}"
+        );
+        assert!(
+            kt.contains(") : SignInException(\"unavailable: ${v1}\") {"),
+            "{kt}"
         );
     }
 }

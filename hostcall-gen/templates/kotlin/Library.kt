@@ -73,54 +73,11 @@ internal fun CborReader.read{{ name }}(): {{ name }} {
     )
 }
 {%- endfor %}
+{%- import "kotlin/errors.kt" as err %}
 {%- for e in errors %}
-
-{{ e.doc }}sealed class {{ e.class }}(message: String) : Exception(message) {
-{%- for v in e.variants %}
-{%- if !loop.first %}
-{% endif %}
-{{ v.declaration }}
-{%- endfor %}
-}
-{%- for (name, keys) in e.keys %}
-
-private val {{ name }} = Keys({{ keys }})
-{%- endfor %}
-
-internal fun CborWriter.write{{ e.class }}(v: {{ e.class }}): CborWriter {
-    val w = this
-    when (v) {
-{%- for v in e.variants %}
-        {{ v.encode }}
-{%- endfor %}
-    }
-    return w
-}
-
-internal fun CborReader.read{{ e.class }}(): {{ e.class }} {
-    val r = this
-{%- if e.has_unit %}
-    if (r.peekText()) {
-        return when (val tag = r.text()) {
-{%- for v in e.variants %}
-{%- if v.unit %}
-            "{{ v.tag }}" -> {{ e.class }}.{{ v.class }}()
-{%- endif %}
-{%- endfor %}
-            else -> throw CborException("{{ e.class }}: unknown variant '$tag'")
-        }
-    }
-{%- else %}
-    if (r.peekText()) throw CborException("{{ e.class }}: unknown variant '${r.text()}'")
-{%- endif %}
-    if (r.map() != 1) throw CborException("{{ e.class }}: expected a variant, a map of one entry")
-    return when (val tag = r.text()) {
-{%- for v in e.variants %}
-        {{ v.decode }}
-{%- endfor %}
-        else -> throw CborException("{{ e.class }}: unknown variant '$tag'")
-    }
-}
+{%- call err::exception(e) %}{% endcall %}
+{%- call err::writer(e) %}{% endcall %}
+{%- call err::reader(e) %}{% endcall %}
 {%- endfor %}
 {%- if !errors.is_empty() %}
 
