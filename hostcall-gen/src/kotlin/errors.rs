@@ -191,7 +191,7 @@ fn variant(class: &str, v: &Variant) -> KVariant {
         .collect();
     let lead = v.name.phrase();
     let message = match v.shape {
-        VariantShape::Unit => lead,
+        _ if fields.is_empty() => lead,
         _ if v.is_newtype() => format!("{lead}: {}", fields[0].shown),
         _ => {
             let shown: Vec<String> = fields
