@@ -28,12 +28,12 @@ class StatusException(val operation: String, val code: Int, val detail: String) 
  * | [ShuttingDown] | `RET_SHUTTING_DOWN` | the call was pending when its context was closed |
  * | [Overloaded] | `RET_OVERLOADED` | a host call the handler passed through was refused: `max_in_flight` reached |
  * | [TimedOut] | `RET_TIMED_OUT` | a host call the handler passed through timed out |
- * | [Cancelled] | `RET_CANCELLED` | the request was cancelled before it finished (reserved) |
+ * | [Cancelled] | `RET_CANCELLED` | the request was withdrawn before it finished (its caller's coroutine was cancelled) |
  * | [NotRegistered] | `RET_NOT_REGISTERED` | a host call the handler passed through named a host fn nobody registered |
  * | [InvalidArgument] | `RET_INVALID_ARG` | the arguments did not decode as the handler's types |
  * | [Panicked] | `RET_PANIC` | the handler panicked (the context goes on) |
  * | [ReplyLost] | none | the reply could not be copied into the JVM (out of memory) |
- * | [Other] | any other | a code this binding does not know (a newer library), or `RET_ERR_TYPED` (reserved) |
+ * | [Other] | any other | a code this binding does not know (a newer library), or `RET_ERR_TYPED` from a handler that declares no error type (one that does throws its own sealed exception class instead) |
  */
 sealed class CallException(val method: String, val text: String, val code: Int) : HostcallException("$method: $text") {
     /** The call was pending when its context was closed ([ShuttingDown]). */
