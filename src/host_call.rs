@@ -7,10 +7,13 @@
 //! 2. **Start** (first poll, loop thread): refuse at once if there is no
 //!    context on this thread, the context is closing, the host fn is not
 //!    registered, or `max_in_flight` calls are outstanding. Otherwise allocate
-//!    a token and invoke the host fn with no lock held.
+//!    a token and invoke the host fn with no lock held, the token and the
+//!    request it serves on record for `<lib>_host_call_origin` meanwhile.
 //! 3. **Inline completion**: if the host completed the token from inside the
 //!    host fn, the result is already parked in the slot: return it from this
-//!    same poll, without a wake-up.
+//!    same poll, without a wake-up. Any completion is decoded by
+//!    [`HostOutcome`]: `RET_OK` as `T`, `RET_ERR` as [`HostError::Host`],
+//!    `RET_ERR_TYPED` as the host fn's declared error type.
 //! 4. **Wait**: record the waker (and arm the timeout, if any). Each later
 //!    poll takes the parked completion if it has arrived.
 //! 5. **Timeout**: cancel exactly as a drop does (step 6) and fail with

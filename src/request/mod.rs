@@ -9,7 +9,9 @@
 //! 2. The request, owning a [`ReplyTo`], goes through the inbox to the loop.
 //! 3. The loop runs a synchronous handler at once; an async one becomes a
 //!    local task. Either way a panic is caught and becomes an error reply.
-//! 4. The handler's result is encoded and passed to the reply callback, once.
+//! 4. The handler's result is encoded and passed to the reply callback, once:
+//!    a value, or a [`Failure`] (its error as text, or, for a
+//!    library-declared error type, as CBOR with `RET_ERR_TYPED`).
 //!    A [`ReplyTo`] that is dropped without replying (its task was dropped
 //!    because the context is shutting down) replies `context shutting down`
 //!    from its destructor, so every accepted request gets exactly one reply.
