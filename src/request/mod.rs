@@ -121,7 +121,8 @@ pub fn reply_value<T: Serialize>(value: T) -> Reply {
 }
 
 /// Encodes a fallible handler's result as CBOR; `fail` turns its error
-/// into the failure (the macro passes the [`Fail`] dispatch).
+/// into the failure (the macro passes the
+/// [`Fail`](crate::library::fail::Fail) dispatch).
 pub fn reply_result<T: Serialize, E>(
     result: Result<T, E>,
     fail: impl FnOnce(E) -> Failure,
