@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates every generated file checked in: the demo library's headers,
-# its Go package and Kotlin binding (from the built libdemo.so's own
+# its Go package, Kotlin binding and Swift package (from the built libdemo.so's own
 # description), and the runtime files the ABI list determines (hostcall.h's
-# copy for the runtimes, the Go and Kotlin status constants).
+# copy for the runtimes, the Go, Kotlin and Swift status constants).
 #
 # The test suite never rewrites these files: its drift test fails with the
 # diff, and this is the command that brings them up to date. Review the
@@ -21,4 +21,5 @@ lib="$target/debug/libdemo.so"
 "$gen" abi go --out bindings/go/hostcall
 "$gen" kotlin --lib "$lib" --out bindings/kotlin/demo
 "$gen" abi kotlin --out bindings/kotlin/runtime
-git -c color.ui=never status --short -- examples/demo/include bindings/go bindings/kotlin
+"$gen" swift --lib "$lib" --out bindings/swift
+git -c color.ui=never status --short -- examples/demo/include bindings/go bindings/kotlin bindings/swift

@@ -14,6 +14,9 @@
 #           strict cgo pointer checks, benchmarks in smoke mode
 #   kotlin  the Kotlin generated files' drift, the Kotlin Maven reactor
 #           (runtime and demo modules), tests under -Xcheck:jni
+#   swift   the Swift package's generated files' drift, swift test (Swift 6
+#           mode, warnings as errors; swift from PATH or a cached Debian
+#           trixie root, see scripts/swift.sh)
 #   fuzz    each cargo-fuzz target for a short bounded time
 #           (FUZZ_SECONDS per target, default 20; see docs/fuzzing.md)
 set -euo pipefail
@@ -21,7 +24,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-all_parts=(rust c go kotlin fuzz)
+all_parts=(rust c go kotlin swift fuzz)
 
 step() { printf '\n==> %s\n' "$*"; }
 die() {
@@ -195,6 +198,26 @@ part_kotlin() {
         fi
         rm -f "$log"
     )
+}
+
+part_swift() {
+    step "swift: checking tools"
+    need_cargo
+
+    # The tests run against the checked-in generated files: they must be what
+    # hostcall-gen writes (the rust part's drift test checks the same).
+    step "Swift generated files: Package.swift, the C module, Demo.swift and Status.swift (hostcall-gen swift --check)"
+    cargo build -p demo -p hostcall-gen
+    local dir
+    dir=$(lib_dir)
+    "$dir/hostcall-gen" swift --lib "$dir/libdemo.so" --out "$root/bindings/swift" --check ||
+        die "the Swift package differs from what hostcall-gen writes (above); run scripts/generate.sh"
+
+    # swift from PATH, or inside the cached Debian trixie root (scripts/swift.sh
+    # builds it once, as root, and says what is missing when it cannot).
+    step "Swift package: swift test (Swift 6 language mode, warnings are errors)"
+    bash "$root/scripts/swift.sh" "$root/bindings/swift" "$dir" "$root/examples/demo/include" \
+        test -Xswiftc -warnings-as-errors
 }
 
 part_fuzz() {

@@ -7,7 +7,7 @@
 //! 2. [`Model::lower`] lowers it into the binding model, the one thing
 //!    backends read (see [`model`]).
 //! 3. A backend renders the model with its templates (`templates/<lang>/`,
-//!    checked at compile time by askama): [`c`], [`go`], [`kotlin`].
+//!    checked at compile time by askama): [`c`], [`go`], [`kotlin`], [`swift`].
 //! 4. The `hostcall-gen` binary writes the files ([`write`]), or with
 //!    `--check` prints how they differ from what is there ([`drift`]) and
 //!    fails; so does the drift test, which never rewrites anything.
@@ -20,6 +20,7 @@ pub mod c;
 pub mod go;
 pub mod kotlin;
 pub mod model;
+pub mod swift;
 mod text;
 
 pub use model::Model;

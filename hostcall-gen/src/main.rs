@@ -40,11 +40,16 @@ enum What {
         #[arg(long)]
         kotlin_package: Option<String>,
     },
+    /// The Swift package of the library (Package.swift, the C module, the
+    /// generated library target and the runtime's Status.swift), into the
+    /// --out directory (the package's).
+    Swift(Library),
     /// The files of a language's runtime support that the ABI list
     /// determines (no library needed): `c` writes hostcall.h, `go` the Go
-    /// runtime package's constants, `kotlin` the Kotlin runtime's.
+    /// runtime package's constants, `kotlin` the Kotlin runtime's, `swift`
+    /// the Swift package's Sources/Hostcall/Status.swift.
     Abi {
-        /// c, go or kotlin.
+        /// c, go, kotlin or swift.
         language: String,
         /// The directory to write into.
         #[arg(long)]
@@ -103,6 +108,10 @@ fn files(what: &What) -> Result<(&Path, Files), String> {
                 hostcall_gen::kotlin::binding(&model, &package),
             )
         }
+        What::Swift(library) => (
+            &library.out,
+            hostcall_gen::swift::package(&library.model()?),
+        ),
         What::Abi { language, out } => {
             let abi = Abi::new();
             let files = match language.as_str() {
@@ -112,7 +121,12 @@ fn files(what: &What) -> Result<(&Path, Files), String> {
                 )],
                 "go" => hostcall_gen::go::runtime_files(&abi),
                 "kotlin" => hostcall_gen::kotlin::runtime_files(&abi),
-                other => return Err(format!("unknown language '{other}' (known: c, go, kotlin)")),
+                "swift" => hostcall_gen::swift::runtime_files(&abi),
+                other => {
+                    return Err(format!(
+                        "unknown language '{other}' (known: c, go, kotlin, swift)"
+                    ));
+                }
             };
             (out, files)
         }

@@ -79,6 +79,18 @@ fn kotlin_runtime_status_codes_match_the_abi_list() {
 }
 
 #[test]
+fn swift_package_matches_the_built_library() {
+    let files = hostcall_gen::swift::package(&demo());
+    assert_current(&repo("bindings/swift"), &files);
+}
+
+#[test]
+fn swift_runtime_status_codes_match_the_abi_list() {
+    let files = hostcall_gen::swift::runtime_files(&Abi::new());
+    assert_current(&repo("bindings/swift"), &files);
+}
+
+#[test]
 fn the_abi_header_is_the_same_for_every_library() {
     let from_library = hostcall_gen::c::files(&demo());
     let alone = hostcall_gen::c::abi_header(&Abi::new());

@@ -1,0 +1,312 @@
+// A small CBOR codec: what the hostcall wire uses (RFC 8949 major types 0-5
+// and 7), enough for records, lists, optionals, scalars and error types.
+// Hand-written; no package dependencies.
+
+/// One CBOR data item.
+public indirect enum CBOR: Sendable, Equatable {
+    case unsigned(UInt64)
+    /// A negative integer `-1 - n`.
+    case negative(UInt64)
+    case bytes([UInt8])
+    case text(String)
+    case array([CBOR])
+    /// A map, in wire order.
+    case map([CBORPair])
+    case bool(Bool)
+    case null
+    case double(Double)
+
+    /// The value of key `key` of a map.
+    public subscript(key: String) -> CBOR? {
+        guard case .map(let pairs) = self else { return nil }
+        return pairs.first { $0.key == .text(key) }?.value
+    }
+}
+
+/// A map entry.
+public struct CBORPair: Sendable, Equatable {
+    public let key: CBOR
+    public let value: CBOR
+    public init(_ key: CBOR, _ value: CBOR) {
+        self.key = key
+        self.value = value
+    }
+}
+
+/// A value that does not decode as the type the binding expected.
+public struct DecodingError: Error, Equatable, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { "malformed CBOR: \(message)" }
+}
+
+extension CBOR {
+    /// The encoded bytes.
+    public func encoded() -> [UInt8] {
+        var out: [UInt8] = []
+        encode(into: &out)
+        return out
+    }
+
+    private static func head(_ major: UInt8, _ value: UInt64, into out: inout [UInt8]) {
+        let m = major << 5
+        switch value {
+        case 0..<24: out.append(m | UInt8(value))
+        case 24...0xff: out.append(m | 24); out.append(UInt8(value))
+        case 0x100...0xffff:
+            out.append(m | 25)
+            for s in stride(from: 8, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: value >> UInt64(s))) }
+        case 0x1_0000...0xffff_ffff:
+            out.append(m | 26)
+            for s in stride(from: 24, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: value >> UInt64(s))) }
+        default:
+            out.append(m | 27)
+            for s in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: value >> UInt64(s))) }
+        }
+    }
+
+    func encode(into out: inout [UInt8]) {
+        switch self {
+        case .unsigned(let v): CBOR.head(0, v, into: &out)
+        case .negative(let v): CBOR.head(1, v, into: &out)
+        case .bytes(let b): CBOR.head(2, UInt64(b.count), into: &out); out.append(contentsOf: b)
+        case .text(let s):
+            let utf8 = Array(s.utf8)
+            CBOR.head(3, UInt64(utf8.count), into: &out)
+            out.append(contentsOf: utf8)
+        case .array(let items):
+            CBOR.head(4, UInt64(items.count), into: &out)
+            for item in items { item.encode(into: &out) }
+        case .map(let pairs):
+            CBOR.head(5, UInt64(pairs.count), into: &out)
+            for pair in pairs {
+                pair.key.encode(into: &out)
+                pair.value.encode(into: &out)
+            }
+        case .bool(let b): out.append(b ? 0xf5 : 0xf4)
+        case .null: out.append(0xf6)
+        case .double(let d):
+            out.append(0xfb)
+            let bits = d.bitPattern
+            for s in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: bits >> UInt64(s))) }
+        }
+    }
+
+    /// Decodes exactly one item from `bytes`; an empty payload reads as null.
+    public static func decode(_ bytes: [UInt8]) throws -> CBOR {
+        if bytes.isEmpty { return .null }
+        var reader = Reader(bytes: bytes)
+        let item = try reader.item(depth: 0)
+        guard reader.at == bytes.count else { throw DecodingError("trailing bytes") }
+        return item
+    }
+
+    private struct Reader {
+        let bytes: [UInt8]
+        var at = 0
+
+        mutating func byte() throws -> UInt8 {
+            guard at < bytes.count else { throw DecodingError("unexpected end") }
+            defer { at += 1 }
+            return bytes[at]
+        }
+
+        mutating func uint(_ n: Int) throws -> UInt64 {
+            var v: UInt64 = 0
+            for _ in 0..<n { v = (v << 8) | UInt64(try byte()) }
+            return v
+        }
+
+        mutating func argument(_ info: UInt8) throws -> UInt64 {
+            switch info {
+            case 0..<24: return UInt64(info)
+            case 24: return try uint(1)
+            case 25: return try uint(2)
+            case 26: return try uint(4)
+            case 27: return try uint(8)
+            default: throw DecodingError("unsupported additional info \(info)")
+            }
+        }
+
+        mutating func take(_ n: UInt64) throws -> [UInt8] {
+            guard n <= UInt64(bytes.count - at) else { throw DecodingError("unexpected end") }
+            let slice = Array(bytes[at..<at + Int(n)])
+            at += Int(n)
+            return slice
+        }
+
+        mutating func item(depth: Int) throws -> CBOR {
+            guard depth < 256 else { throw DecodingError("nested too deeply") }
+            let first = try byte()
+            let major = first >> 5
+            let info = first & 0x1f
+            switch major {
+            case 0: return .unsigned(try argument(info))
+            case 1: return .negative(try argument(info))
+            case 2: return .bytes(try take(try argument(info)))
+            case 3:
+                guard let s = String(validating: try take(try argument(info)), as: UTF8.self) else {
+                    throw DecodingError("invalid UTF-8 text")
+                }
+                return .text(s)
+            case 4:
+                let n = try argument(info)
+                guard n <= UInt64(bytes.count - at) else { throw DecodingError("unexpected end") }
+                var items: [CBOR] = []
+                for _ in 0..<n { items.append(try item(depth: depth + 1)) }
+                return .array(items)
+            case 5:
+                let n = try argument(info)
+                guard n <= UInt64(bytes.count - at) else { throw DecodingError("unexpected end") }
+                var pairs: [CBORPair] = []
+                for _ in 0..<n {
+                    let k = try item(depth: depth + 1)
+                    pairs.append(CBORPair(k, try item(depth: depth + 1)))
+                }
+                return .map(pairs)
+            case 6:
+                _ = try argument(info)
+                return try item(depth: depth + 1)  // tags are ignored
+            default:
+                switch info {
+                case 20: return .bool(false)
+                case 21: return .bool(true)
+                case 22, 23: return .null
+                case 25: return .double(Double(Float16Bits.decode(UInt16(try uint(2)))))
+                case 26: return .double(Double(Float(bitPattern: UInt32(try uint(4)))))
+                case 27: return .double(Double(bitPattern: try uint(8)))
+                default: throw DecodingError("unsupported simple value \(info)")
+                }
+            }
+        }
+    }
+}
+
+/// Half-precision floats without relying on `Float16` (absent on some targets).
+enum Float16Bits {
+    static func decode(_ h: UInt16) -> Float {
+        let sign: Float = (h & 0x8000) != 0 ? -1 : 1
+        let exp = Int((h >> 10) & 0x1f)
+        let frac = Float(h & 0x3ff)
+        if exp == 0 { return sign * frac * 0x1p-24 }
+        if exp == 31 { return frac == 0 ? sign * .infinity : .nan }
+        return sign * (1 + frac / 1024) * Float(sign: .plus, exponent: exp - 15, significand: 1)
+    }
+}
+
+/// A type with a CBOR form.
+public protocol CBORCodable: Sendable {
+    init(cbor: CBOR) throws
+    var cbor: CBOR { get }
+}
+
+extension String: CBORCodable {
+    public init(cbor: CBOR) throws {
+        guard case .text(let s) = cbor else { throw DecodingError("expected text, got \(cbor)") }
+        self = s
+    }
+    public var cbor: CBOR { .text(self) }
+}
+
+extension Bool: CBORCodable {
+    public init(cbor: CBOR) throws {
+        guard case .bool(let b) = cbor else { throw DecodingError("expected bool, got \(cbor)") }
+        self = b
+    }
+    public var cbor: CBOR { .bool(self) }
+}
+
+extension Double: CBORCodable {
+    public init(cbor: CBOR) throws {
+        switch cbor {
+        case .double(let d): self = d
+        case .unsigned(let u): self = Double(u)
+        case .negative(let n): self = -1 - Double(n)
+        default: throw DecodingError("expected a float, got \(cbor)")
+        }
+    }
+    public var cbor: CBOR { .double(self) }
+}
+
+extension Float: CBORCodable {
+    public init(cbor: CBOR) throws { self = Float(try Double(cbor: cbor)) }
+    public var cbor: CBOR { .double(Double(self)) }
+}
+
+/// Integers of every width, range-checked on decode.
+extension CBORCodable where Self: FixedWidthInteger {
+    public init(cbor: CBOR) throws {
+        switch cbor {
+        case .unsigned(let u):
+            guard let v = Self(exactly: u) else { throw DecodingError("\(u) is out of range of \(Self.self)") }
+            self = v
+        case .negative(let n):
+            guard n < UInt64(Int64.max), let v = Self(exactly: -1 - Int64(n)) else {
+                throw DecodingError("-1-\(n) is out of range of \(Self.self)")
+            }
+            self = v
+        default: throw DecodingError("expected an integer, got \(cbor)")
+        }
+    }
+    public var cbor: CBOR {
+        self < 0 ? .negative(UInt64(-1 - Int64(self))) : .unsigned(UInt64(self))
+    }
+}
+
+extension Int8: CBORCodable {}
+extension Int16: CBORCodable {}
+extension Int32: CBORCodable {}
+extension Int64: CBORCodable {}
+extension UInt8: CBORCodable {}
+extension UInt16: CBORCodable {}
+extension UInt32: CBORCodable {}
+extension UInt64: CBORCodable {}
+
+/// A byte string (`hostcall::Bytes`), distinct from a list of `UInt8`.
+public struct Bytes: CBORCodable, Equatable {
+    public var bytes: [UInt8]
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+    public init(cbor: CBOR) throws {
+        guard case .bytes(let b) = cbor else { throw DecodingError("expected bytes, got \(cbor)") }
+        bytes = b
+    }
+    public var cbor: CBOR { .bytes(bytes) }
+}
+
+extension Array: CBORCodable where Element: CBORCodable {
+    public init(cbor: CBOR) throws {
+        guard case .array(let items) = cbor else { throw DecodingError("expected an array, got \(cbor)") }
+        self = try items.map { try Element(cbor: $0) }
+    }
+    public var cbor: CBOR { .array(map { $0.cbor }) }
+}
+
+extension Optional: CBORCodable where Wrapped: CBORCodable {
+    public init(cbor: CBOR) throws {
+        if cbor == .null { self = .none } else { self = .some(try Wrapped(cbor: cbor)) }
+    }
+    public var cbor: CBOR {
+        switch self {
+        case .none: .null
+        case .some(let v): v.cbor
+        }
+    }
+}
+
+/// A map's field `key`, decoded.
+public func field<T: CBORCodable>(_ map: CBOR, _ key: String) throws -> T {
+    guard case .map = map else { throw DecodingError("expected a map, got \(map)") }
+    guard let value = map[key] else {
+        if let none = try? T(cbor: .null) { return none }
+        throw DecodingError("missing field '\(key)'")
+    }
+    return try T(cbor: value)
+}
+
+/// Element `index` of an array, decoded.
+public func element<T: CBORCodable>(_ array: CBOR, _ index: Int) throws -> T {
+    guard case .array(let items) = array, index < items.count else {
+        throw DecodingError("expected an array of at least \(index + 1) items, got \(array)")
+    }
+    return try T(cbor: items[index])
+}

@@ -1,0 +1,199 @@
+// The Swift runtime support of generated hostcall bindings: the registries
+// the C trampolines look ids up in, and the hand-off of replies and host fn
+// invocations off the library's loop thread. Hand-written; the generated
+// binding (`Demo.swift`) holds the `@convention(c)` trampolines, because they
+// call the library's prefixed C functions, and passes them here.
+//
+// Everything the loop thread calls takes a lock for a dictionary lookup,
+// resumes a continuation or starts/cancels a Task, and returns: it never
+// waits for Swift async work. `user_data` is always an integer id into a
+// registry, never a pointer to a Swift object, so a callback arriving after
+// its object is gone finds nothing and does nothing.
+
+import Foundation
+
+/// A value guarded by a lock.
+///
+/// `@unchecked Sendable` is safe: `value` is only read or written inside
+/// `withLock`, while `lock` is held.
+public final class Locked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+    public init(_ value: Value) { self.value = value }
+    public func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
+}
+
+/// What a request ended with.
+public enum Reply: Sendable {
+    /// The library's reply: an outcome code and its payload.
+    case outcome(Int32, [UInt8])
+    /// The entry point refused the request (a status code), with the
+    /// library's explanation.
+    case refused(Int32, String)
+}
+
+/// Copies a callback's payload (valid only during the callback).
+public func copyPayload(_ msg: UnsafePointer<CChar>?, _ len: Int) -> [UInt8] {
+    guard let msg, len > 0 else { return [] }
+    return msg.withMemoryRebound(to: UInt8.self, capacity: len) { Array(UnsafeBufferPointer(start: $0, count: len)) }
+}
+
+/// Runs `body` with a byte array as a C `(const char *, size_t)` pair.
+public func withCBytes<R>(_ bytes: [UInt8], _ body: (UnsafePointer<CChar>?, Int) -> R) -> R {
+    bytes.withUnsafeBufferPointer { buf in
+        guard let base = buf.baseAddress, buf.count > 0 else { return body(nil, 0) }
+        return base.withMemoryRebound(to: CChar.self, capacity: buf.count) { body($0, buf.count) }
+    }
+}
+
+/// The requests in flight, by the id their reply callback's `user_data` carries.
+public enum Calls {
+    private static let table = Locked<(next: UInt, calls: [UInt: CheckedContinuation<Reply, Never>])>((1, [:]))
+
+    /// Makes a request and awaits its reply. `start` calls the library's
+    /// `_cancellable` entry point with the reply trampoline, the `user_data`
+    /// given and the call id's address, and returns its status; `lastError`
+    /// reads the library's explanation (on the same thread, right after).
+    /// Cancelling the awaiting Task withdraws the request with `cancel`.
+    public static func perform(
+        start: (UnsafeMutableRawPointer?, UnsafeMutablePointer<UInt64>) -> Int32,
+        lastError: () -> String,
+        cancel: @escaping @Sendable (UInt64) -> Void
+    ) async -> Reply {
+        // The call id once known, and whether the Task was cancelled: the
+        // cancel handler may run before, during or after `start`.
+        let state = Locked<(id: UInt64, cancelled: Bool)>((0, false))
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Reply, Never>) in
+                let key = table.withLock { t -> UInt in
+                    let key = t.next
+                    t.next += 1
+                    t.calls[key] = continuation
+                    return key
+                }
+                var id: UInt64 = 0
+                let status = start(UnsafeMutableRawPointer(bitPattern: key), &id)
+                if status != Status.ok {
+                    let detail = lastError()
+                    if let c = table.withLock({ $0.calls.removeValue(forKey: key) }) {
+                        c.resume(returning: .refused(status, detail))
+                    }
+                    return
+                }
+                let cancelNow = state.withLock { s -> Bool in
+                    s.id = id
+                    return s.cancelled
+                }
+                if cancelNow { cancel(id) }
+            }
+        } onCancel: {
+            let id = state.withLock { s -> UInt64 in
+                s.cancelled = true
+                return s.id
+            }
+            if id != 0 { cancel(id) }
+        }
+    }
+
+    /// The reply trampoline's body (on the loop thread).
+    public static func complete(_ userData: UnsafeMutableRawPointer?, _ ret: Int32, _ msg: UnsafePointer<CChar>?, _ len: Int) {
+        let bytes = copyPayload(msg, len)
+        let key = UInt(bitPattern: userData)
+        if let c = table.withLock({ $0.calls.removeValue(forKey: key) }) {
+            c.resume(returning: .outcome(ret, bytes))
+        }
+    }
+
+    /// The payload of a successful reply; otherwise throws the failure:
+    /// `typed` decodes a `RET_ERR_TYPED` payload into the function's error
+    /// type (nil: the function declares none).
+    public static func payload(of reply: Reply, typed: (([UInt8]) throws -> any Error)?) throws -> [UInt8] {
+        switch reply {
+        case .refused(let status, let detail):
+            if status == Status.invalidContext { throw HostcallError.closed }
+            throw HostcallError.refused(status: status, detail: detail)
+        case .outcome(Outcome.ok, let payload):
+            return payload
+        case .outcome(Outcome.errTyped, let payload):
+            guard let typed else { throw HostcallError.malformed("a typed error from a function that declares none") }
+            throw try typed(payload)
+        case .outcome(let ret, let payload):
+            throw HostcallError(outcome: ret, text: String(decoding: payload, as: UTF8.self))
+        }
+    }
+}
+
+/// A host fn's Swift implementation: takes the CBOR argument array and
+/// answers an outcome code and its payload.
+public typealias HostFnBody = @Sendable ([UInt8]) async -> (Int32, [UInt8])
+
+/// One host fn of one context: its implementation and its running Tasks.
+public final class HostFnSlot: Sendable {
+    let body: Locked<HostFnBody>
+    let tasks = Locked<[UInt64: Task<Void, Never>]>([:])
+    let complete: @Sendable (UInt64, Int32, [UInt8]) -> Void
+
+    /// `complete` answers a token (the library's `host_complete`).
+    public init(_ body: @escaping HostFnBody, complete: @escaping @Sendable (UInt64, Int32, [UInt8]) -> Void) {
+        self.body = Locked(body)
+        self.complete = complete
+    }
+
+    /// Replaces the implementation for every later invocation.
+    public func replace(_ body: @escaping HostFnBody) { self.body.withLock { $0 = body } }
+}
+
+/// The host fn slots, by the id their registration's `user_data` carries.
+public enum HostFns {
+    private static let table = Locked<(next: UInt, slots: [UInt: HostFnSlot])>((1, [:]))
+
+    /// Adds a slot; its key is the registration's `user_data`.
+    public static func add(_ slot: HostFnSlot) -> UInt {
+        table.withLock { t in
+            let key = t.next
+            t.next += 1
+            t.slots[key] = slot
+            return key
+        }
+    }
+
+    /// Drops a slot (its context was destroyed): later callbacks find nothing.
+    public static func remove(_ key: UInt) {
+        _ = table.withLock { $0.slots.removeValue(forKey: key) }
+    }
+
+    /// The host fn trampoline's body (on the loop thread): starts a Task
+    /// that runs the implementation and completes the token.
+    public static func invoke(_ userData: UnsafeMutableRawPointer?, _ token: UInt64, _ req: UnsafePointer<CChar>?, _ len: Int) {
+        let bytes = copyPayload(req, len)
+        guard let slot = table.withLock({ $0.slots[UInt(bitPattern: userData)] }) else { return }
+        let body = slot.body.withLock { $0 }
+        // The Task is stored under the lock it removes itself under, so it
+        // cannot remove itself before it is stored.
+        slot.tasks.withLock { tasks in
+            tasks[token] = Task.detached {
+                let (ret, answer) = await body(bytes)
+                _ = slot.tasks.withLock { $0.removeValue(forKey: token) }
+                slot.complete(token, ret, answer)
+            }
+        }
+    }
+
+    /// The cancel notifier's body (on the loop thread): cancels the Task.
+    public static func cancel(_ userData: UnsafeMutableRawPointer?, _ token: UInt64) {
+        guard let slot = table.withLock({ $0.slots[UInt(bitPattern: userData)] }) else { return }
+        slot.tasks.withLock { $0.removeValue(forKey: token) }?.cancel()
+    }
+
+    /// A host fn's answer for an error it threw that is not its declared
+    /// error type: `RET_ERR` with the error's text.
+    public static func failure(_ error: any Error) -> (Int32, [UInt8]) {
+        var text = String(describing: error)
+        if text.isEmpty { text = "host fn failed" }
+        return (Outcome.err, Array(text.utf8))
+    }
+}

@@ -1,0 +1,573 @@
+//! The Swift binding: a SwiftPM package rendered from the model with the
+//! templates in `templates/swift/`.
+//!
+//! * `Package.swift` (`Package.swift`): the package, Swift tools 6.0 (the
+//!   Swift 6 language mode), no dependencies: the C module target, the
+//!   runtime target `Hostcall`, the library target and its tests;
+//! * `Sources/C<Lib>/module.modulemap` and `shim.h`: a system library
+//!   module over `<prefix>.h` (found on the include path, never copied),
+//!   linking `lib<prefix>`;
+//! * `Sources/<Lib>/<Lib>.swift` (`Library.swift`): `final class <Lib>`
+//!   with `init(config:)`, one `async throws` method per handler, one
+//!   `set<HostFn>` per host fn taking an `async throws` closure, structs
+//!   for records, `Error` enums for error types, their CBOR codecs, and
+//!   the `@convention(c)` trampolines;
+//! * `Sources/Hostcall/Status.swift` (`Status.swift`): the status and
+//!   outcome codes and `HostcallError`, from the ABI list. The rest of the
+//!   runtime target (`CBOR.swift`, `Runtime.swift`) is hand-written.
+//!
+//! Every handler is called through CBOR with `<prefix>_call_cancellable`,
+//! so cancelling the awaiting Task withdraws it (`<prefix>_cancel_call`);
+//! native entry points are not used yet.
+
+use askama::Template;
+use hostcall_abi::native::Scalar;
+
+use crate::Files;
+use crate::model::{Abi, Field, Function, Model, Name, Type, VariantShape, capitalized};
+
+const KEYWORDS: &[&str] = &[
+    "associatedtype",
+    "class",
+    "deinit",
+    "enum",
+    "extension",
+    "func",
+    "import",
+    "init",
+    "inout",
+    "let",
+    "operator",
+    "protocol",
+    "static",
+    "struct",
+    "subscript",
+    "typealias",
+    "var",
+    "break",
+    "case",
+    "continue",
+    "default",
+    "defer",
+    "do",
+    "else",
+    "for",
+    "guard",
+    "if",
+    "in",
+    "repeat",
+    "return",
+    "switch",
+    "where",
+    "while",
+    "as",
+    "catch",
+    "false",
+    "is",
+    "nil",
+    "self",
+    "super",
+    "throw",
+    "throws",
+    "true",
+    "try",
+    "Self",
+    "Type",
+    "internal",
+    "public",
+    "private",
+];
+
+/// `user_id` → `userId`, `EmptyUserId` → `emptyUserId`; keywords in backticks.
+fn ident(name: &Name) -> String {
+    let mut words = name.words.iter();
+    let first = words.next().map(|w| w.to_lowercase()).unwrap_or_default();
+    let id = first + &words.map(|w| capitalized(w)).collect::<String>();
+    if KEYWORDS.contains(&id.as_str()) {
+        format!("`{id}`")
+    } else {
+        id
+    }
+}
+
+/// `SHUTTING_DOWN` → `shuttingDown`.
+fn code_ident(short: &str) -> String {
+    ident(&Name::new(&short.to_lowercase()))
+}
+
+/// The Swift type of a model type.
+fn swift_type(ty: &Type) -> String {
+    match ty {
+        Type::Scalar(s) => match s {
+            Scalar::Unit => "Void",
+            Scalar::Bool => "Bool",
+            Scalar::I8 => "Int8",
+            Scalar::I16 => "Int16",
+            Scalar::I32 => "Int32",
+            Scalar::I64 => "Int64",
+            Scalar::U8 => "UInt8",
+            Scalar::U16 => "UInt16",
+            Scalar::U32 => "UInt32",
+            Scalar::U64 => "UInt64",
+            Scalar::F32 => "Float",
+            Scalar::F64 => "Double",
+            Scalar::Text => "String",
+            Scalar::Bytes => "Bytes",
+        }
+        .to_owned(),
+        Type::List(inner) => format!("[{}]", swift_type(inner)),
+        Type::Optional(inner) => format!("{}?", swift_type(inner)),
+        Type::Record(name) => name.upper_camel(),
+    }
+}
+
+/// A `///` doc comment, wrapped, each line prefixed by `indent`.
+fn doc(text: &str, indent: &str) -> String {
+    crate::text::wrap(text, 76)
+        .iter()
+        .map(|l| {
+            if l.is_empty() {
+                format!("{indent}///")
+            } else {
+                format!("{indent}/// {l}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn text(s: &str) -> String {
+    format!(".text(\"{s}\")")
+}
+
+fn pair(key: &str, value: &str) -> String {
+    format!("CBORPair({}, {value})", text(key))
+}
+
+struct SField {
+    ident: String,
+    wire: String,
+    ty: String,
+    doc: String,
+}
+
+fn sfields(fields: &[Field]) -> Vec<SField> {
+    fields
+        .iter()
+        .map(|f| SField {
+            ident: ident(&f.name),
+            wire: f.name.wire.clone(),
+            ty: swift_type(&f.ty),
+            doc: f.doc.clone(),
+        })
+        .collect()
+}
+
+struct SRecord {
+    name: String,
+    doc: String,
+    fields: Vec<SField>,
+    params: String,
+    encode: String,
+}
+
+struct SVariant {
+    doc: String,
+    /// `notFound(userId: String)`.
+    decl: String,
+    /// `.notFound(let userId)`.
+    pattern: String,
+    encode: String,
+    /// `text` for a unit variant (matched as CBOR text), else `map`.
+    unit: bool,
+    wire: String,
+    decode: String,
+}
+
+struct SError {
+    name: String,
+    doc: String,
+    variants: Vec<SVariant>,
+    has_payloads: bool,
+}
+
+struct SHandler {
+    ident: String,
+    wire: String,
+    doc: String,
+    params: String,
+    args: String,
+    ret: String,
+    unit: bool,
+    typed: String,
+}
+
+struct SHostFn {
+    setter: String,
+    wire: String,
+    doc: String,
+    closure: String,
+    decode_args: bool,
+    call: String,
+    unit: bool,
+    error: Option<String>,
+}
+
+struct SConfig {
+    ident: String,
+    key: &'static str,
+    doc: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "swift/Library.swift", escape = "none")]
+struct LibraryFile {
+    class: String,
+    c_module: String,
+    prefix: String,
+    interface_hash: u64,
+    records: Vec<SRecord>,
+    errors: Vec<SError>,
+    handlers: Vec<SHandler>,
+    host_fns: Vec<SHostFn>,
+    config: Vec<SConfig>,
+}
+
+#[derive(Template)]
+#[template(path = "swift/Package.swift", escape = "none")]
+struct PackageFile {
+    class: String,
+    c_module: String,
+    prefix: String,
+}
+
+#[derive(Template)]
+#[template(path = "swift/module.modulemap", escape = "none")]
+struct ModuleMap {
+    c_module: String,
+    prefix: String,
+}
+
+#[derive(Template)]
+#[template(path = "swift/shim.h", escape = "none")]
+struct Shim {
+    prefix: String,
+}
+
+struct SCode {
+    ident: String,
+    c: &'static str,
+    value: i32,
+    doc: &'static str,
+    phrase: &'static str,
+}
+
+/// An outcome code that becomes a `HostcallError` case.
+struct SCase {
+    case: String,
+    constant: String,
+    c: &'static str,
+    doc: &'static str,
+    phrase: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "swift/Status.swift", escape = "none")]
+struct StatusFile {
+    statuses: Vec<SCode>,
+    outcomes: Vec<SCode>,
+    cases: Vec<SCase>,
+}
+
+fn variant(v: &crate::model::Variant) -> SVariant {
+    let case = ident(&v.name);
+    let tag = &v.name.wire;
+    let fields = sfields(&v.fields);
+    let positional: Vec<String> = (0..fields.len()).map(|i| format!("f{i}")).collect();
+    let (decl, pattern, encode, decode) = match v.shape {
+        VariantShape::Unit => (
+            case.clone(),
+            format!(".{case}"),
+            text(tag),
+            format!("self = .{case}"),
+        ),
+        VariantShape::Tuple if v.is_newtype() => (
+            format!("{case}({})", fields[0].ty),
+            format!(".{case}(let f0)"),
+            format!(".map([{}])", pair(tag, "f0.cbor")),
+            format!("self = .{case}(try decoded(payload))"),
+        ),
+        VariantShape::Tuple => (
+            format!(
+                "{case}({})",
+                fields
+                    .iter()
+                    .map(|f| f.ty.clone())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            format!(
+                ".{case}({})",
+                positional
+                    .iter()
+                    .map(|p| format!("let {p}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            format!(
+                ".map([{}])",
+                pair(
+                    tag,
+                    &format!(
+                        ".array([{}])",
+                        positional
+                            .iter()
+                            .map(|p| format!("{p}.cbor"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                )
+            ),
+            format!(
+                "self = .{case}({})",
+                (0..fields.len())
+                    .map(|i| format!("try element(payload, {i})"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+        VariantShape::Struct => (
+            format!(
+                "{case}({})",
+                fields
+                    .iter()
+                    .map(|f| format!("{}: {}", f.ident, f.ty))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            format!(
+                ".{case}({})",
+                fields
+                    .iter()
+                    .map(|f| format!("let {}", f.ident))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            format!(
+                ".map([{}])",
+                pair(
+                    tag,
+                    &format!(
+                        ".map([{}])",
+                        fields
+                            .iter()
+                            .map(|f| pair(&f.wire, &format!("{}.cbor", f.ident)))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                )
+            ),
+            format!(
+                "self = .{case}({})",
+                fields
+                    .iter()
+                    .map(|f| format!("{}: try field(payload, \"{}\")", f.ident, f.wire))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+    };
+    SVariant {
+        doc: v.doc.clone(),
+        decl,
+        pattern,
+        encode,
+        unit: v.shape == VariantShape::Unit,
+        wire: tag.clone(),
+        decode,
+    }
+}
+
+fn handler(model: &Model, f: &Function) -> SHandler {
+    let fields = sfields(&f.args);
+    SHandler {
+        ident: ident(&f.name),
+        wire: f.name.wire.clone(),
+        doc: f.doc.clone(),
+        params: fields
+            .iter()
+            .map(|a| format!("{}: {}", a.ident, a.ty))
+            .collect::<Vec<_>>()
+            .join(", "),
+        args: format!(
+            "[{}]",
+            fields
+                .iter()
+                .map(|a| format!("{}.cbor", a.ident))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        ret: swift_type(&f.ret),
+        unit: f.ret.is_unit(),
+        typed: match model.error_of(f) {
+            Some(e) => format!("{{ try {}(cbor: CBOR.decode($0)) }}", e.name.upper_camel()),
+            None => "nil".to_owned(),
+        },
+    }
+}
+
+fn host_fn(model: &Model, f: &Function) -> SHostFn {
+    let fields = sfields(&f.args);
+    let args: Vec<String> = (0..fields.len())
+        .map(|i| format!("try element(args, {i})"))
+        .collect();
+    SHostFn {
+        setter: format!("set{}", f.name.upper_camel()),
+        wire: f.name.wire.clone(),
+        doc: f.doc.clone(),
+        closure: format!(
+            "@escaping @Sendable ({}) async throws -> {}",
+            fields
+                .iter()
+                .map(|a| a.ty.clone())
+                .collect::<Vec<_>>()
+                .join(", "),
+            swift_type(&f.ret)
+        ),
+        decode_args: !fields.is_empty(),
+        call: format!("try await fn({})", args.join(", ")),
+        unit: f.ret.is_unit(),
+        error: model.error_of(f).map(|e| e.name.upper_camel()),
+    }
+}
+
+/// The package's generated files, relative to its directory.
+pub fn package(model: &Model) -> Files {
+    let class = model.prefix.upper_camel();
+    let c_module = format!("C{class}");
+    let prefix = model.prefix.wire.clone();
+    let library = LibraryFile {
+        class: class.clone(),
+        c_module: c_module.clone(),
+        prefix: prefix.clone(),
+        interface_hash: model.interface_hash,
+        records: model
+            .records
+            .iter()
+            .map(|r| {
+                let fields = sfields(&r.fields);
+                SRecord {
+                    name: r.name.upper_camel(),
+                    doc: r.doc.clone(),
+                    params: fields
+                        .iter()
+                        .map(|f| format!("{}: {}", f.ident, f.ty))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    encode: fields
+                        .iter()
+                        .map(|f| pair(&f.wire, &format!("{}.cbor", f.ident)))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    fields,
+                }
+            })
+            .collect(),
+        errors: model
+            .error_types
+            .iter()
+            .map(|e| {
+                let variants: Vec<SVariant> = e.variants.iter().map(variant).collect();
+                SError {
+                    name: e.name.upper_camel(),
+                    doc: e.doc.clone(),
+                    has_payloads: variants.iter().any(|v| !v.unit),
+                    variants,
+                }
+            })
+            .collect(),
+        handlers: model.handlers.iter().map(|f| handler(model, f)).collect(),
+        host_fns: model.host_fns.iter().map(|f| host_fn(model, f)).collect(),
+        config: model
+            .abi
+            .config_keys
+            .iter()
+            .map(|k| SConfig {
+                ident: ident(&Name::new(k.key)),
+                key: k.key,
+                doc: k.doc,
+            })
+            .collect(),
+    };
+    use crate::c::render;
+    let mut files = vec![
+        (
+            "Package.swift".to_owned(),
+            render(&PackageFile {
+                class: class.clone(),
+                c_module: c_module.clone(),
+                prefix: prefix.clone(),
+            }),
+        ),
+        (
+            format!("Sources/{c_module}/module.modulemap"),
+            render(&ModuleMap {
+                c_module: c_module.clone(),
+                prefix: prefix.clone(),
+            }),
+        ),
+        (
+            format!("Sources/{c_module}/shim.h"),
+            render(&Shim {
+                prefix: prefix.clone(),
+            }),
+        ),
+        (format!("Sources/{class}/{class}.swift"), render(&library)),
+    ];
+    files.extend(runtime_files(&model.abi));
+    files
+}
+
+/// The runtime target's file the ABI list determines, relative to the
+/// package: `Sources/Hostcall/Status.swift`.
+pub fn runtime_files(abi: &Abi) -> Files {
+    let codes = |codes: &'static [hostcall_abi::Code]| {
+        codes
+            .iter()
+            .map(|c| SCode {
+                ident: code_ident(c.short_name()),
+                c: c.name,
+                value: c.value,
+                doc: c.doc,
+                phrase: c.phrase,
+            })
+            .collect::<Vec<_>>()
+    };
+    let cases = abi
+        .outcome_codes
+        .iter()
+        .filter(|c| {
+            c.value != hostcall_abi::codes::RET_OK && c.value != hostcall_abi::codes::RET_ERR_TYPED
+        })
+        .map(|c| SCase {
+            case: match c.short_name() {
+                "ERR" => "failed".to_owned(),
+                "INVALID_ARG" => "invalidArgument".to_owned(),
+                "PANIC" => "panicked".to_owned(),
+                other => code_ident(other),
+            },
+            constant: code_ident(c.short_name()),
+            c: c.name,
+            doc: c.doc,
+            phrase: c.phrase,
+        })
+        .collect();
+    vec![(
+        "Sources/Hostcall/Status.swift".to_owned(),
+        crate::c::render(&StatusFile {
+            statuses: codes(abi.status_codes),
+            outcomes: codes(abi.outcome_codes),
+            cases,
+        }),
+    )]
+}
