@@ -3,12 +3,277 @@ import Hostcall
 import XCTest
 
 final class DemoTests: XCTestCase {
+    private func demo(_ config: DemoConfig = DemoConfig()) throws -> Demo {
+        let demo = try Demo(config: config)
+        addTeardownBlock { demo.close() }
+        return demo
+    }
+
+    private func withProfiles(_ demo: Demo) throws {
+        try demo.setFetchProfile { id in profile(id) }
+    }
+
     func testVersionAndAdd() async throws {
-        let demo = try Demo()
-        defer { demo.close() }
+        let demo = try demo()
         let version = try await demo.version()
         XCTAssertFalse(version.isEmpty)
         let sum = try await demo.add(a: 2, b: 40)
         XCTAssertEqual(sum, 42)
+        let negative = try await demo.add(a: -50, b: 8)
+        XCTAssertEqual(negative, -42)
+    }
+
+    func testAddOverflowIsTheLibrarysErrorText() async throws {
+        let demo = try demo()
+        let error = await failure { try await demo.add(a: Int64.max, b: 1) }
+        XCTAssertEqual(error as? HostcallError, .failed("integer overflow: \(Int64.max) + 1 does not fit in i64"))
+    }
+
+    func testLogin() async throws {
+        let demo = try demo()
+        try withProfiles(demo)
+        let session = try await demo.login(userId: "u1")
+        XCTAssertEqual(session, Session(userId: "u1", greeting: "Hello, Name of u1"))
+    }
+
+    func testLoginMany() async throws {
+        let demo = try demo()
+        try withProfiles(demo)
+        let ids = (0..<100).map { "u\($0)" }
+        let sessions = try await demo.loginMany(userIds: ids)
+        XCTAssertEqual(sessions.map(\.userId), ids)
+        let none = try await demo.loginMany(userIds: [])
+        XCTAssertEqual(none, [])
+    }
+
+    func testFirstProfileCancelsTheOtherHostCalls() async throws {
+        let demo = try demo()
+        let cancelled = Latch(2)
+        try demo.setFetchProfile { id in
+            if id == "fast" { return profile(id) }
+            do {
+                try await Task.sleep(nanoseconds: 30_000_000_000)  // until cancelled
+            } catch {
+                cancelled.countDown()
+            }
+            throw CancellationError()
+        }
+        let first = try await demo.firstProfile(userIds: ["slow1", "fast", "slow2"])
+        XCTAssertEqual(first, profile("fast"))
+        await waitFor(cancelled)
+    }
+
+    func testPingHost() async throws {
+        let demo = try demo()
+        let got = Locked<[String]>([])
+        try demo.setNotify { message in got.withLock { $0.append(message) } }
+        try await demo.pingHost(message: "hi")
+        XCTAssertEqual(got.withLock { $0 }, ["hi"])
+    }
+
+    func testPanicWith() async throws {
+        let demo = try demo()
+        let error = await failure { try await demo.panicWith(message: "boom") }
+        guard case .panicked(let text)? = error as? HostcallError else {
+            return XCTFail("expected panicked, got \(String(describing: error))")
+        }
+        XCTAssertTrue(text.contains("boom"), text)
+        // The context keeps working.
+        let sum = try await demo.add(a: 1, b: 1)
+        XCTAssertEqual(sum, 2)
+    }
+
+    func testHostFnErrorText() async throws {
+        struct DbDown: Error, CustomStringConvertible { var description: String { "db down" } }
+        let demo = try demo()
+        try demo.setFetchProfile { _ in throw DbDown() }
+        let error = await failure { try await demo.login(userId: "u1") }
+        XCTAssertEqual(error as? HostcallError, .failed("host fetch failed: db down"))
+    }
+
+    func testUnregisteredHostFn() async throws {
+        let demo = try demo()
+        let error = await failure { try await demo.login(userId: "u1") }
+        XCTAssertEqual(error as? HostcallError, .failed("host fetch failed: host fn 'fetch_profile' not registered"))
+    }
+
+    func testReplacingAHostFn() async throws {
+        let demo = try demo()
+        try demo.setFetchProfile { id in Profile(userId: id, name: "A", age: 1) }
+        let a = try await demo.login(userId: "u1")
+        try demo.setFetchProfile { id in Profile(userId: id, name: "B", age: 1) }
+        let b = try await demo.login(userId: "u1")
+        XCTAssertEqual([a.greeting, b.greeting], ["Hello, A", "Hello, B"])
+    }
+
+    func testTypedErrorsBothWays() async throws {
+        let demo = try demo()
+        try demo.setFindAccount { id in
+            switch id {
+            case "nf": throw AccountError.notFound(userId: id)
+            case "locked": throw AccountError.locked(untilUnixS: 1_900_000_000)
+            case "susp": throw AccountError.suspended("fraud review", 1_700_000_000)
+            case "plain": throw HostcallError.failed("db down")
+            default: return profile(id)
+            }
+        }
+        let ok = try await demo.signIn(userId: "u1")
+        XCTAssertEqual(ok.userId, "u1")
+        let cases: [(String, SignInError)] = [
+            ("nf", .notFound(userId: "nf")),
+            ("locked", .locked(untilUnixS: 1_900_000_000)),
+            ("susp", .suspended("fraud review", 1_700_000_000)),
+            ("", .emptyUserId),
+            ("plain", .unavailable("db down")),
+        ]
+        for (id, expected) in cases {
+            let error = await failure { try await demo.signIn(userId: id) }
+            XCTAssertEqual(error as? SignInError, expected, "sign_in(\(id))")
+        }
+    }
+
+    func testTypedErrorCodecRoundTrips() throws {
+        let all: [SignInError] = [
+            .emptyUserId, .notFound(userId: "u"), .locked(untilUnixS: 7), .suspended("r", 9), .unavailable("x"),
+        ]
+        for e in all {
+            XCTAssertEqual(try SignInError(cbor: CBOR.decode(e.cbor.encoded())), e)
+        }
+        XCTAssertEqual(SignInError.emptyUserId.cbor, .text("EmptyUserId"))
+    }
+
+    func testCancellingTheCallersTaskWithdrawsTheRequest() async throws {
+        let demo = try demo()
+        let started = Latch()
+        let hostFnCancelled = Latch()
+        try demo.setFetchProfile { id in
+            started.countDown()
+            await withTaskCancellationHandler {
+                try? await Task.sleep(nanoseconds: 30_000_000_000)  // until cancelled
+            } onCancel: {
+                hostFnCancelled.countDown()
+            }
+            return profile(id)
+        }
+        let call = Task { try await demo.login(userId: "u1") }
+        await waitFor(started)
+        call.cancel()
+        let error = await failure { try await call.value }
+        guard case .cancelled(let text)? = error as? HostcallError else {
+            return XCTFail("expected cancelled, got \(String(describing: error))")
+        }
+        XCTAssertEqual(text, "request 'login' cancelled")
+        await waitFor(hostFnCancelled)
+        // The context keeps working.
+        try withProfiles(demo)
+        let session = try await demo.login(userId: "u2")
+        XCTAssertEqual(session.userId, "u2")
+    }
+
+    func testCancelledBeforeTheCallStarts() async throws {
+        let demo = try demo()
+        try withProfiles(demo)
+        let call = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return try await demo.login(userId: "u1")
+        }
+        let error = await failure { try await call.value }
+        guard case .cancelled? = error as? HostcallError else {
+            return XCTFail("expected cancelled, got \(String(describing: error))")
+        }
+    }
+
+    func testHostCallTimeoutCancelsTheHostFnsTask() async throws {
+        let demo = try demo(DemoConfig(hostCallTimeoutMs: 50))
+        let hostFnCancelled = Latch()
+        try demo.setFetchProfile { id in
+            do {
+                try await Task.sleep(nanoseconds: 30_000_000_000)  // until cancelled
+            } catch {
+                hostFnCancelled.countDown()
+            }
+            return profile(id)
+        }
+        let error = await failure { try await demo.login(userId: "u1") }
+        guard case .failed(let text)? = error as? HostcallError else {
+            return XCTFail("expected failed, got \(String(describing: error))")
+        }
+        XCTAssertTrue(text.contains("timed out"), text)
+        await waitFor(hostFnCancelled)
+    }
+
+    func testABadConfigIsRefused() throws {
+        XCTAssertThrowsError(try Demo(config: DemoConfig(maxInFlight: 0))) { error in
+            guard case .refused(let status, let detail)? = error as? HostcallError else {
+                return XCTFail("expected refused, got \(error)")
+            }
+            XCTAssertEqual(status, Status.invalidArg)
+            XCTAssertTrue(detail.contains("max_in_flight"), detail)
+        }
+    }
+
+    func testCloseFailsPendingCalls() async throws {
+        let demo = try Demo()
+        let n = 20
+        let started = Latch(n)
+        let hostFnsCancelled = Latch(n)
+        try demo.setFetchProfile { id in
+            started.countDown()
+            do {
+                try await Task.sleep(nanoseconds: 30_000_000_000)  // until cancelled
+            } catch {
+                hostFnsCancelled.countDown()
+            }
+            return profile(id)
+        }
+        let calls = (0..<n).map { i in Task { try await demo.login(userId: "u\(i)") } }
+        await waitFor(started)
+        demo.close()
+        for call in calls {
+            let error = await failure { try await call.value }
+            guard case .shuttingDown? = error as? HostcallError else {
+                return XCTFail("expected shuttingDown, got \(String(describing: error))")
+            }
+        }
+        await waitFor(hostFnsCancelled)
+        let late = await failure { try await demo.version() }
+        XCTAssertEqual(late as? HostcallError, .closed)
+        XCTAssertThrowsError(try demo.setNotify { _ in }) { XCTAssertEqual($0 as? HostcallError, .closed) }
+        demo.close()  // idempotent
+    }
+
+    func testCloseFromInsideAHostFn() async throws {
+        let demo = try Demo()
+        try demo.setFetchProfile { [demo] id in
+            demo.close()
+            return profile(id)
+        }
+        let error = await failure { try await demo.login(userId: "u1") }
+        guard case .shuttingDown? = error as? HostcallError else {
+            return XCTFail("expected shuttingDown, got \(String(describing: error))")
+        }
+    }
+
+    func testManyConcurrentLogins() async throws {
+        let demo = try demo()
+        try withProfiles(demo)
+        let n = 10_000
+        let sessions = try await within(60) {
+            try await withThrowingTaskGroup(of: Session.self) { group in
+                for i in 0..<n { group.addTask { try await demo.login(userId: "u\(i)") } }
+                var all: [Session] = []
+                for try await s in group { all.append(s) }
+                return all
+            }
+        }
+        XCTAssertEqual(Set(sessions.map(\.userId)), Set((0..<n).map { "u\($0)" }))
+    }
+
+    func testLoginManyOf10000() async throws {
+        let demo = try demo()
+        try withProfiles(demo)
+        let ids = (0..<10_000).map { "u\($0)" }
+        let sessions = try await within(60) { try await demo.loginMany(userIds: ids) }
+        XCTAssertEqual(sessions.count, ids.count)
     }
 }

@@ -1,0 +1,83 @@
+import Demo
+import Foundation
+import Hostcall
+import XCTest
+
+/// A wait that took longer than its bound.
+struct TimedOut: Error {}
+
+/// A one-shot latch: `wait()` returns once `countDown()` has been called
+/// `count` times. Waiting is cancellable (it returns when its Task is).
+final class Latch: Sendable {
+    private let state: Locked<(left: Int, next: Int, waiters: [Int: CheckedContinuation<Void, Never>])>
+
+    init(_ count: Int = 1) { state = Locked((count, 0, [:])) }
+
+    func countDown() {
+        let ready = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            guard s.left > 0 else { return [] }
+            s.left -= 1
+            guard s.left == 0 else { return [] }
+            defer { s.waiters = [:] }
+            return Array(s.waiters.values)
+        }
+        ready.forEach { $0.resume() }
+    }
+
+    var isOpen: Bool { state.withLock { $0.left == 0 } }
+
+    func wait() async {
+        let id = state.withLock { s -> Int in
+            s.next += 1
+            return s.next
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { s -> Bool in
+                    if s.left == 0 || Task.isCancelled { return true }
+                    s.waiters[id] = c
+                    return false
+                }
+                if now { c.resume() }
+            }
+        } onCancel: {
+            state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
+        }
+    }
+}
+
+/// Runs `body`, failing with `TimedOut` if it takes longer than `seconds`.
+func within<T: Sendable>(_ seconds: Double, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let value = first else { throw TimedOut() }
+        return value
+    }
+}
+
+/// Waits for `latch`, at most `seconds`.
+func waitFor(_ latch: Latch, _ seconds: Double = 10, file: StaticString = #filePath, line: UInt = #line) async {
+    do {
+        try await within(seconds) { await latch.wait() }
+    } catch {
+        XCTFail("waited \(seconds) s in vain", file: file, line: line)
+    }
+}
+
+/// The error `body` throws (fails if it returns).
+func failure<T: Sendable>(_ body: @escaping @Sendable () async throws -> T, file: StaticString = #filePath, line: UInt = #line) async -> (any Error)? {
+    do {
+        let value = try await within(20, body)
+        XCTFail("expected an error, got \(value)", file: file, line: line)
+        return nil
+    } catch {
+        return error
+    }
+}
+
+func profile(_ id: String) -> Profile { Profile(userId: id, name: "Name of \(id)", age: 30) }
