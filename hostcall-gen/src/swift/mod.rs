@@ -9,7 +9,8 @@
 //!   linking `lib<prefix>`;
 //! * `Sources/<Lib>/<Lib>.swift` (`Library.swift`): `final class <Lib>`
 //!   with `init(config:)`, one `async throws` method per handler, one
-//!   `set<HostFn>` per host fn taking an `async throws` closure, structs
+//!   `set<HostFn>` per host fn taking an `async throws` closure, one
+//!   `AsyncStream` property per event, structs
 //!   for records, `Error` enums for error types, their CBOR codecs, and
 //!   the `@convention(c)` trampolines;
 //! * `Sources/Hostcall/Status.swift` (`Status.swift`): the status and
@@ -213,6 +214,13 @@ struct SHostFn {
     error: Option<String>,
 }
 
+struct SEvent {
+    ident: String,
+    wire: String,
+    doc: String,
+    ty: String,
+}
+
 struct SConfig {
     ident: String,
     key: &'static str,
@@ -230,6 +238,7 @@ struct LibraryFile {
     errors: Vec<SError>,
     handlers: Vec<SHandler>,
     host_fns: Vec<SHostFn>,
+    events: Vec<SEvent>,
     config: Vec<SConfig>,
 }
 
@@ -488,6 +497,16 @@ pub fn package(model: &Model) -> Files {
             .collect(),
         handlers: model.handlers.iter().map(|f| handler(model, f)).collect(),
         host_fns: model.host_fns.iter().map(|f| host_fn(model, f)).collect(),
+        events: model
+            .events
+            .iter()
+            .map(|e| SEvent {
+                ident: ident(&e.name),
+                wire: e.name.wire.clone(),
+                doc: e.doc.clone(),
+                ty: swift_type(&e.payload),
+            })
+            .collect(),
         config: model
             .abi
             .config_keys

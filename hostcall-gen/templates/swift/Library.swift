@@ -116,7 +116,15 @@ public final class {{ class }}: Sendable {
 
     /// The library's opaque context handle (not memory: a stale one is harmless).
     private let handle: UInt
-    private let state = Locked<(closed: Bool, slots: [String: (key: UInt, slot: HostFnSlot)])>((false, [:]))
+    private let state = Locked<State>(State())
+
+    private struct State {
+        var closed = false
+        /// Host fn slots by host fn name.
+        var slots: [String: (key: UInt, slot: HostFnSlot)] = [:]
+        /// How to end each event stream, by its sink's key.
+        var streams: [UInt: @Sendable () -> Void] = [:]
+    }
 
     private var ctx: UnsafeMutableRawPointer? { UnsafeMutableRawPointer(bitPattern: handle) }
 
@@ -143,14 +151,47 @@ public final class {{ class }}: Sendable {
     /// running host fn Tasks are cancelled, later calls throw `.closed`.
     /// Idempotent; may be called from inside a host fn.
     public func close() {
-        let keys: [UInt]? = state.withLock { s in
+        let ending: (slots: [UInt], streams: [@Sendable () -> Void])? = state.withLock { s in
             if s.closed { return nil }
             s.closed = true
-            return s.slots.values.map { $0.key }
+            return (s.slots.values.map { $0.key }, Array(s.streams.values))
         }
-        guard let keys else { return }
+        guard let ending else { return }
         _ = {{ prefix }}_destroy(ctx)
-        for key in keys { HostFns.remove(key) }
+        for key in ending.slots { HostFns.remove(key) }
+        // After destroy: every event emitted has been delivered.
+        for finish in ending.streams { finish() }
+    }
+
+    /// A new listener of `event` as a stream; it ends when the context closes
+    /// (at once if it is closed) or when its consumer stops.
+    private func subscribe<T: Sendable>(_ event: String, _ decode: @escaping @Sendable ([UInt8]) -> T?) -> AsyncStream<T> {
+        let (stream, continuation) = AsyncStream.makeStream(of: T.self)
+        let key = Events.add { bytes in
+            if let value = decode(bytes) { continuation.yield(value) }
+        }
+        let handle = self.handle
+        let state = self.state
+        let listener: UInt64 = state.withLock { s in
+            if s.closed { return 0 }
+            let id = {{ prefix }}_add_event_listener(
+                UnsafeMutableRawPointer(bitPattern: handle), event,
+                { ret, msg, len, userData in Events.deliver(userData, ret, msg, len) },
+                UnsafeMutableRawPointer(bitPattern: key))
+            if id != 0 { s.streams[key] = { continuation.finish() } }
+            return id
+        }
+        guard listener != 0 else {
+            Events.remove(key)
+            continuation.finish()
+            return stream
+        }
+        continuation.onTermination = { _ in
+            _ = {{ prefix }}_remove_event_listener(UnsafeMutableRawPointer(bitPattern: handle), listener)
+            Events.remove(key)
+            _ = state.withLock { $0.streams.removeValue(forKey: key) }
+        }
+        return stream
     }
 
     /// The calling thread's last failure message from the library.
@@ -226,6 +267,16 @@ public final class {{ class }}: Sendable {
         }
     }
 {%- endif %}
+{%- endfor %}
+{%- for e in events %}
+{{ "" }}
+{%- if !e.doc.is_empty() %}
+{{ self::doc(e.doc, "    ") }}
+{%- endif %}
+    /// Each access subscribes anew; the stream ends when the context closes.
+    public var {{ e.ident }}: AsyncStream<{{ e.ty }}> {
+        subscribe("{{ e.wire }}") { try? {{ e.ty }}(cbor: CBOR.decode($0)) }
+    }
 {%- endfor %}
 {%- for f in host_fns %}
 {{ "" }}

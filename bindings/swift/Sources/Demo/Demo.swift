@@ -192,7 +192,15 @@ public final class Demo: Sendable {
 
     /// The library's opaque context handle (not memory: a stale one is harmless).
     private let handle: UInt
-    private let state = Locked<(closed: Bool, slots: [String: (key: UInt, slot: HostFnSlot)])>((false, [:]))
+    private let state = Locked<State>(State())
+
+    private struct State {
+        var closed = false
+        /// Host fn slots by host fn name.
+        var slots: [String: (key: UInt, slot: HostFnSlot)] = [:]
+        /// How to end each event stream, by its sink's key.
+        var streams: [UInt: @Sendable () -> Void] = [:]
+    }
 
     private var ctx: UnsafeMutableRawPointer? { UnsafeMutableRawPointer(bitPattern: handle) }
 
@@ -219,14 +227,47 @@ public final class Demo: Sendable {
     /// running host fn Tasks are cancelled, later calls throw `.closed`.
     /// Idempotent; may be called from inside a host fn.
     public func close() {
-        let keys: [UInt]? = state.withLock { s in
+        let ending: (slots: [UInt], streams: [@Sendable () -> Void])? = state.withLock { s in
             if s.closed { return nil }
             s.closed = true
-            return s.slots.values.map { $0.key }
+            return (s.slots.values.map { $0.key }, Array(s.streams.values))
         }
-        guard let keys else { return }
+        guard let ending else { return }
         _ = demo_destroy(ctx)
-        for key in keys { HostFns.remove(key) }
+        for key in ending.slots { HostFns.remove(key) }
+        // After destroy: every event emitted has been delivered.
+        for finish in ending.streams { finish() }
+    }
+
+    /// A new listener of `event` as a stream; it ends when the context closes
+    /// (at once if it is closed) or when its consumer stops.
+    private func subscribe<T: Sendable>(_ event: String, _ decode: @escaping @Sendable ([UInt8]) -> T?) -> AsyncStream<T> {
+        let (stream, continuation) = AsyncStream.makeStream(of: T.self)
+        let key = Events.add { bytes in
+            if let value = decode(bytes) { continuation.yield(value) }
+        }
+        let handle = self.handle
+        let state = self.state
+        let listener: UInt64 = state.withLock { s in
+            if s.closed { return 0 }
+            let id = demo_add_event_listener(
+                UnsafeMutableRawPointer(bitPattern: handle), event,
+                { ret, msg, len, userData in Events.deliver(userData, ret, msg, len) },
+                UnsafeMutableRawPointer(bitPattern: key))
+            if id != 0 { s.streams[key] = { continuation.finish() } }
+            return id
+        }
+        guard listener != 0 else {
+            Events.remove(key)
+            continuation.finish()
+            return stream
+        }
+        continuation.onTermination = { _ in
+            _ = demo_remove_event_listener(UnsafeMutableRawPointer(bitPattern: handle), listener)
+            Events.remove(key)
+            _ = state.withLock { $0.streams.removeValue(forKey: key) }
+        }
+        return stream
     }
 
     /// The calling thread's last failure message from the library.
@@ -357,6 +398,12 @@ public final class Demo: Sendable {
         } catch let error as DecodingError {
             throw HostcallError.malformed("sign_in: \(error)")
         }
+    }
+
+    /// Progress of `login_many`: emitted after each profile fetch completes.
+    /// Each access subscribes anew; the stream ends when the context closes.
+    public var progress: AsyncStream<Progress> {
+        subscribe("progress") { try? Progress(cbor: CBOR.decode($0)) }
     }
 
     /// Looks a user's profile up in the host's store.

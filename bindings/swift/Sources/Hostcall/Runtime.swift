@@ -197,3 +197,31 @@ public enum HostFns {
         return (Outcome.err, Array(text.utf8))
     }
 }
+
+/// The event listeners, by the id their `user_data` carries.
+public enum Events {
+    private static let table = Locked<(next: UInt, sinks: [UInt: @Sendable ([UInt8]) -> Void])>((1, [:]))
+
+    /// Adds a sink (it yields into an `AsyncStream`); its key is the listener's `user_data`.
+    public static func add(_ sink: @escaping @Sendable ([UInt8]) -> Void) -> UInt {
+        table.withLock { t in
+            let key = t.next
+            t.next += 1
+            t.sinks[key] = sink
+            return key
+        }
+    }
+
+    /// Drops a sink: later emissions to it find nothing.
+    public static func remove(_ key: UInt) {
+        _ = table.withLock { $0.sinks.removeValue(forKey: key) }
+    }
+
+    /// The listener trampoline's body (on the loop thread): copies the
+    /// payload and yields it (`AsyncStream` buffers; it never blocks).
+    public static func deliver(_ userData: UnsafeMutableRawPointer?, _ ret: Int32, _ msg: UnsafePointer<CChar>?, _ len: Int) {
+        guard ret == Outcome.ok else { return }
+        let bytes = copyPayload(msg, len)
+        if let sink = table.withLock({ $0.sinks[UInt(bitPattern: userData)] }) { sink(bytes) }
+    }
+}

@@ -276,4 +276,38 @@ final class DemoTests: XCTestCase {
         let sessions = try await within(60) { try await demo.loginMany(userIds: ids) }
         XCTAssertEqual(sessions.count, ids.count)
     }
+
+    func testProgressEventsEndWhenTheContextCloses() async throws {
+        let demo = try Demo()
+        try withProfiles(demo)
+        let progress = demo.progress
+        let collected = Task { () -> [DemoProgress] in
+            var all: [DemoProgress] = []
+            for await p in progress { all.append(p) }
+            return all
+        }
+        _ = try await demo.loginMany(userIds: ["a", "b", "c"])
+        demo.close()
+        let events = try await within(10) { await collected.value }
+        XCTAssertEqual(events.map(\.done), [1, 2, 3])
+        XCTAssertEqual(events.map(\.total), [3, 3, 3])
+        // A stream taken after close ends at once.
+        var late = 0
+        for await _ in demo.progress { late += 1 }
+        XCTAssertEqual(late, 0)
+    }
+
+    func testAnEventStreamsConsumerCanStop() async throws {
+        let demo = try demo()
+        try withProfiles(demo)
+        let first = Task { () -> DemoProgress? in
+            for await p in demo.progress { return p }
+            return nil
+        }
+        _ = try await demo.loginMany(userIds: ["a", "b"])
+        let got = try await within(10) { await first.value }
+        XCTAssertEqual(got?.done, 1)
+        // The listener is gone; the context keeps working.
+        _ = try await demo.loginMany(userIds: ["c"])
+    }
 }
