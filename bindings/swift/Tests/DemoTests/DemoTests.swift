@@ -310,4 +310,43 @@ final class DemoTests: XCTestCase {
         // The listener is gone; the context keeps working.
         _ = try await demo.loginMany(userIds: ["c"])
     }
+
+    func testAHostFnCallsBackIntoTheLibrary() async throws {
+        let demo = try demo()
+        try demo.setFetchProfile { [demo] id in
+            // Re-entrant: a handler of the same context from inside a host fn.
+            let age = try await demo.add(a: 40, b: 2)
+            return Profile(userId: id, name: "N", age: UInt32(age))
+        }
+        try demo.setNotify { [demo] message in
+            _ = try await demo.login(userId: message)
+        }
+        try await demo.pingHost(message: "u1")
+        let session = try await demo.login(userId: "u2")
+        XCTAssertEqual(session.greeting, "Hello, N")
+    }
+
+    func testALateCompletionAfterCancellationIsHarmless() async throws {
+        let demo = try demo()
+        let started = Latch()
+        let answered = Latch()
+        try demo.setFetchProfile { id in
+            started.countDown()
+            // Waits until cancelled, then answers anyway: a completion after the withdrawal.
+            try? await within(30) { await Latch().wait() }
+            answered.countDown()
+            return profile(id)
+        }
+        let call = Task { try await demo.login(userId: "u1") }
+        await waitFor(started)
+        call.cancel()
+        let error = await failure { try await call.value }
+        guard case .cancelled? = error as? HostcallError else {
+            return XCTFail("expected cancelled, got \(String(describing: error))")
+        }
+        await waitFor(answered)
+        try withProfiles(demo)
+        let session = try await demo.login(userId: "u2")
+        XCTAssertEqual(session.userId, "u2")
+    }
 }
