@@ -300,8 +300,9 @@ final class DemoTests: XCTestCase {
     func testAnEventStreamsConsumerCanStop() async throws {
         let demo = try demo()
         try withProfiles(demo)
+        let progress = demo.progress  // subscribed here, before the events
         let first = Task { () -> DemoProgress? in
-            for await p in demo.progress { return p }
+            for await p in progress { return p }
             return nil
         }
         _ = try await demo.loginMany(userIds: ["a", "b"])

@@ -47,16 +47,43 @@ final class Latch: Sendable {
 }
 
 /// Runs `body`, failing with `TimedOut` if it takes longer than `seconds`.
+/// Returns at the bound even if `body` ignores cancellation (it is then
+/// cancelled and left to finish on its own). Cancelling the caller cancels `body`.
 func within<T: Sendable>(_ seconds: Double, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
-            return nil
+    let pending = Locked<CheckedContinuation<T, any Error>?>(nil)
+    let finish = { @Sendable (result: Result<T, any Error>) in
+        pending.withLock { c -> CheckedContinuation<T, any Error>? in
+            defer { c = nil }
+            return c
+        }?.resume(with: result)
+    }
+    let tasks = Locked<(work: Task<Void, Never>?, timer: Task<Void, Never>?)>((nil, nil))
+    return try await withTaskCancellationHandler {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            pending.withLock { $0 = continuation }
+            let work = Task {
+                do {
+                    finish(.success(try await body()))
+                } catch {
+                    finish(.failure(error))
+                }
+                tasks.withLock { $0.timer }?.cancel()
+            }
+            let timer = Task {
+                do {
+                    try await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
+                } catch {
+                    return  // the work finished first
+                }
+                finish(.failure(TimedOut()))
+                work.cancel()
+            }
+            tasks.withLock { $0 = (work, timer) }
+            if pending.withLock({ $0 == nil }) { timer.cancel() }  // the work finished before the timer was stored
+            if Task.isCancelled { work.cancel() }  // cancelled before the handler could see the work
         }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let value = first else { throw TimedOut() }
-        return value
+    } onCancel: {
+        tasks.withLock { $0.work }?.cancel()
     }
 }
 
