@@ -67,6 +67,9 @@ public enum Calls {
         // The call id once known, and whether the Task was cancelled: the
         // cancel handler may run before, during or after `start`.
         let state = Locked<(id: UInt64, cancelled: Bool)>((0, false))
+        // A Task cancelled already never sends the request (a withdrawal
+        // right after sending it could lose the race with its reply).
+        if Task.isCancelled { return .outcome(Outcome.cancelled, Array("request cancelled before it was sent".utf8)) }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Reply, Never>) in
                 let key = table.withLock { t -> UInt in
