@@ -15,8 +15,9 @@ import Foundation
 /// A value guarded by a lock.
 ///
 /// `@unchecked Sendable` is safe: `value` is only read or written inside
-/// `withLock`, while `lock` is held.
-public final class Locked<Value>: @unchecked Sendable {
+/// `withLock`, while `lock` is held, and is itself `Sendable`, so what
+/// `withLock` hands out may cross threads.
+public final class Locked<Value: Sendable>: @unchecked Sendable {
     private let lock = NSLock()
     private var value: Value
     public init(_ value: Value) { self.value = value }
