@@ -215,9 +215,12 @@ part_swift() {
 
     # swift from PATH, or inside the cached Debian trixie root (scripts/swift.sh
     # builds it once, as root, and says what is missing when it cannot).
+    # Bounded as a whole (the root's first build included): a test that hangs
+    # fails the run instead of holding it (timeout signals its whole group).
     step "Swift package: swift test (Swift 6 language mode, warnings are errors)"
-    bash "$root/scripts/swift.sh" "$root/bindings/swift" "$dir" "$root/examples/demo/include" \
-        test -Xswiftc -warnings-as-errors
+    timeout --kill-after=10 900 bash "$root/scripts/swift.sh" "$root/bindings/swift" "$dir" "$root/examples/demo/include" \
+        test -Xswiftc -warnings-as-errors ||
+        die "the Swift tests failed (or took over 15 minutes, the root's first build included)"
 }
 
 part_fuzz() {
