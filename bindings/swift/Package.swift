@@ -3,7 +3,10 @@
 //
 // The Swift binding of demo: the C module over <demo.h> (found on
 // the include path, -Xcc -I<include dir>), the hand-written runtime target
-// Hostcall, the generated Demo target and its tests. No dependencies.
+// Hostcall, the generated Demo target, and the library's hand-written
+// tests (Tests/DemoTests) and benchmark (Benchmarks/DemoBench,
+// beside its C-host baseline Benchmarks/DemoHostBaseline). No
+// dependencies.
 import PackageDescription
 
 let package = Package(
@@ -15,6 +18,10 @@ let package = Package(
         .systemLibrary(name: "CDemo", path: "Sources/CDemo"),
         .target(name: "Hostcall", path: "Sources/Hostcall"),
         .target(name: "Demo", dependencies: ["CDemo", "Hostcall"], path: "Sources/Demo"),
+        .target(name: "DemoHostBaseline", dependencies: ["CDemo"], path: "Benchmarks/DemoHostBaseline"),
+        .executableTarget(
+            name: "DemoBench", dependencies: ["Demo", "Hostcall", "DemoHostBaseline"],
+            path: "Benchmarks/DemoBench"),
         .testTarget(name: "DemoTests", dependencies: ["Demo", "Hostcall"], path: "Tests/DemoTests"),
     ],
     swiftLanguageModes: [.v6]

@@ -3,7 +3,10 @@
 //
 // The Swift binding of {{ prefix }}: the C module over <{{ prefix }}.h> (found on
 // the include path, -Xcc -I<include dir>), the hand-written runtime target
-// Hostcall, the generated {{ class }} target and its tests. No dependencies.
+// Hostcall, the generated {{ class }} target, and the library's hand-written
+// tests (Tests/{{ class }}Tests) and benchmark (Benchmarks/{{ class }}Bench,
+// beside its C-host baseline Benchmarks/{{ class }}HostBaseline). No
+// dependencies.
 import PackageDescription
 
 let package = Package(
@@ -15,6 +18,10 @@ let package = Package(
         .systemLibrary(name: "{{ c_module }}", path: "Sources/{{ c_module }}"),
         .target(name: "Hostcall", path: "Sources/Hostcall"),
         .target(name: "{{ class }}", dependencies: ["{{ c_module }}", "Hostcall"], path: "Sources/{{ class }}"),
+        .target(name: "{{ class }}HostBaseline", dependencies: ["{{ c_module }}"], path: "Benchmarks/{{ class }}HostBaseline"),
+        .executableTarget(
+            name: "{{ class }}Bench", dependencies: ["{{ class }}", "Hostcall", "{{ class }}HostBaseline"],
+            path: "Benchmarks/{{ class }}Bench"),
         .testTarget(name: "{{ class }}Tests", dependencies: ["{{ class }}", "Hostcall"], path: "Tests/{{ class }}Tests"),
     ],
     swiftLanguageModes: [.v6]
