@@ -30,8 +30,15 @@ public final class Locked<Value: Sendable>: @unchecked Sendable {
 
 /// What a request ended with.
 public enum Reply: Sendable {
-    /// The library's reply: an outcome code and its payload.
+    /// The library's reply: an outcome code and its payload (a native
+    /// entry point's failure, too: its text).
     case outcome(Int32, [UInt8])
+    /// A native entry point's successful scalar result, as its callback
+    /// carries it (integers widened, floats as `Double`).
+    case signed(Int64)
+    case unsigned(UInt64)
+    case double(Double)
+    case bool(Bool)
     /// The entry point refused the request (a status code), with the
     /// library's explanation.
     case refused(Int32, String)
@@ -48,6 +55,14 @@ public func withCBytes<R>(_ bytes: [UInt8], _ body: (UnsafePointer<CChar>?, Int)
     bytes.withUnsafeBufferPointer { buf in
         guard let base = buf.baseAddress, buf.count > 0 else { return body(nil, 0) }
         return base.withMemoryRebound(to: CChar.self, capacity: buf.count) { body($0, buf.count) }
+    }
+}
+
+/// Runs `body` with a string's UTF-8 as a C `(const char *, size_t)` pair.
+public func withCText<R>(_ text: String, _ body: (UnsafePointer<CChar>?, Int) -> R) -> R {
+    var text = text
+    return text.withUTF8 { utf8 in
+        body(utf8.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) }, utf8.count)
     }
 }
 
@@ -112,6 +127,55 @@ public enum Calls {
         }
     }
 
+    /// The scalar reply trampolines' bodies (on the loop thread): the value
+    /// on success, else the outcome and its text.
+    public static func completeI64(_ userData: UnsafeMutableRawPointer?, _ ret: Int32, _ value: Int64, _ err: UnsafePointer<CChar>?, _ len: Int) {
+        resume(userData, ret == Outcome.ok ? .signed(value) : .outcome(ret, copyPayload(err, len)))
+    }
+
+    public static func completeU64(_ userData: UnsafeMutableRawPointer?, _ ret: Int32, _ value: UInt64, _ err: UnsafePointer<CChar>?, _ len: Int) {
+        resume(userData, ret == Outcome.ok ? .unsigned(value) : .outcome(ret, copyPayload(err, len)))
+    }
+
+    public static func completeF64(_ userData: UnsafeMutableRawPointer?, _ ret: Int32, _ value: Double, _ err: UnsafePointer<CChar>?, _ len: Int) {
+        resume(userData, ret == Outcome.ok ? .double(value) : .outcome(ret, copyPayload(err, len)))
+    }
+
+    public static func completeBool(_ userData: UnsafeMutableRawPointer?, _ ret: Int32, _ value: Bool, _ err: UnsafePointer<CChar>?, _ len: Int) {
+        resume(userData, ret == Outcome.ok ? .bool(value) : .outcome(ret, copyPayload(err, len)))
+    }
+
+    private static func resume(_ userData: UnsafeMutableRawPointer?, _ reply: Reply) {
+        let key = UInt(bitPattern: userData)
+        table.withLock { $0.calls.removeValue(forKey: key) }?.resume(returning: reply)
+    }
+
+    /// A native integer result as the declared type; a value out of its
+    /// range is malformed.
+    public static func integer<T: FixedWidthInteger>(of reply: Reply, _ function: String) throws -> T {
+        switch reply {
+        case .signed(let v): if let x = T(exactly: v) { return x }
+        case .unsigned(let v): if let x = T(exactly: v) { return x }
+        default:
+            _ = try payload(of: reply, typed: nil)
+        }
+        throw HostcallError.malformed("\(function): not a \(T.self): \(reply)")
+    }
+
+    /// A native float result as the declared type.
+    public static func float<T: BinaryFloatingPoint>(of reply: Reply, _ function: String) throws -> T {
+        if case .double(let v) = reply { return T(v) }
+        _ = try payload(of: reply, typed: nil)
+        throw HostcallError.malformed("\(function): not a \(T.self): \(reply)")
+    }
+
+    /// A native bool result.
+    public static func bool(of reply: Reply, _ function: String) throws -> Bool {
+        if case .bool(let v) = reply { return v }
+        _ = try payload(of: reply, typed: nil)
+        throw HostcallError.malformed("\(function): not a Bool: \(reply)")
+    }
+
     /// The payload of a successful reply; otherwise throws the failure:
     /// `typed` decodes a `RET_ERR_TYPED` payload into the function's error
     /// type (nil: the function declares none).
@@ -122,6 +186,8 @@ public enum Calls {
             throw HostcallError.refused(status: status, detail: detail)
         case .outcome(Outcome.ok, let payload):
             return payload
+        case .signed, .unsigned, .double, .bool:
+            throw HostcallError.malformed("a scalar reply where a payload was expected: \(reply)")
         case .outcome(Outcome.errTyped, let payload):
             guard let typed else { throw HostcallError.malformed("a typed error from a function that declares none") }
             throw try typed(payload)
@@ -137,18 +203,28 @@ public typealias HostFnBody = @Sendable ([UInt8]) async -> (Int32, [UInt8])
 
 /// One host fn of one context: its implementation and its running Tasks.
 public final class HostFnSlot: Sendable {
-    let body: Locked<HostFnBody>
+    /// The implementation, in a struct: a closure stored directly as a
+    /// `Locked` value is reabstracted to the generic representation and
+    /// back on every `withLock` (its `inout` access writes it back), so each
+    /// read wrapped it in two more thunks, and the N-th invocation of a host
+    /// fn ran through 2N of them (a `login` took 0.7 ms after a few seconds
+    /// of benchmark).
+    struct Implementation {
+        var body: HostFnBody
+    }
+
+    let implementation: Locked<Implementation>
     let tasks = Locked<[UInt64: Task<Void, Never>]>([:])
     let complete: @Sendable (UInt64, Int32, [UInt8]) -> Void
 
     /// `complete` answers a token (the library's `host_complete`).
     public init(_ body: @escaping HostFnBody, complete: @escaping @Sendable (UInt64, Int32, [UInt8]) -> Void) {
-        self.body = Locked(body)
+        implementation = Locked(Implementation(body: body))
         self.complete = complete
     }
 
     /// Replaces the implementation for every later invocation.
-    public func replace(_ body: @escaping HostFnBody) { self.body.withLock { $0 = body } }
+    public func replace(_ body: @escaping HostFnBody) { implementation.withLock { $0.body = body } }
 }
 
 /// The host fn slots, by the id their registration's `user_data` carries.
@@ -175,7 +251,7 @@ public enum HostFns {
     public static func invoke(_ userData: UnsafeMutableRawPointer?, _ token: UInt64, _ req: UnsafePointer<CChar>?, _ len: Int) {
         let bytes = copyPayload(req, len)
         guard let slot = table.withLock({ $0.slots[UInt(bitPattern: userData)] }) else { return }
-        let body = slot.body.withLock { $0 }
+        let body = slot.implementation.withLock { $0.body }
         // The Task is stored under the lock it removes itself under, so it
         // cannot remove itself before it is stored.
         slot.tasks.withLock { tasks in
