@@ -17,15 +17,17 @@
 //!   outcome codes and `HostcallError`, from the ABI list. The rest of the
 //!   runtime target (`CBOR.swift`, `Runtime.swift`) is hand-written.
 //!
-//! Every handler is called through CBOR with `<prefix>_call_cancellable`,
-//! so cancelling the awaiting Task withdraws it (`<prefix>_cancel_call`);
-//! native entry points are not used yet.
+//! A handler with a native entry point is called through its
+//! `_cancellable` form (scalars as themselves, text and bytes as pointer
+//! and length, the reply through the callback of its scalar); every other
+//! handler through CBOR with `<prefix>_call_cancellable`. Either way
+//! cancelling the awaiting Task withdraws it (`<prefix>_cancel_call`).
 
 use askama::Template;
-use hostcall_abi::native::Scalar;
+use hostcall_abi::native::{Conversion, Reply, Scalar};
 
 use crate::Files;
-use crate::model::{Abi, Field, Function, Model, Name, Type, VariantShape, capitalized};
+use crate::model::{Abi, Field, Function, Model, Name, Native, Type, VariantShape, capitalized};
 
 const KEYWORDS: &[&str] = &[
     "associatedtype",
@@ -201,6 +203,76 @@ struct SHandler {
     ret: String,
     unit: bool,
     typed: String,
+    native: Option<SNative>,
+}
+
+/// A handler's call through its native entry point.
+struct SNative {
+    /// The `_cancellable` call, with `ctx`, `key` and `id` in scope, inside
+    /// a scope per text or bytes argument lending it as `(pointer,
+    /// length)` (`withCText(message) { messagePtr, messageLen in`);
+    /// indented for the closure's body.
+    call: String,
+    /// How the reply becomes the result: `Calls.integer(of: reply, "add")`.
+    result: String,
+}
+
+/// The `Calls` trampoline body a native reply callback runs.
+fn native_trampoline(reply: Reply) -> &'static str {
+    match reply {
+        Reply::I64 => "{ ret, value, err, len, userData in Calls.completeI64(userData, ret, value, err, len) }",
+        Reply::U64 => "{ ret, value, err, len, userData in Calls.completeU64(userData, ret, value, err, len) }",
+        Reply::F64 => "{ ret, value, err, len, userData in Calls.completeF64(userData, ret, value, err, len) }",
+        Reply::Bool => "{ ret, value, err, len, userData in Calls.completeBool(userData, ret, value, err, len) }",
+        Reply::Bytes => "{ ret, msg, len, userData in Calls.complete(userData, ret, msg, len) }",
+    }
+}
+
+fn native(f: &Function, n: &Native, typed: &str) -> SNative {
+    let mut lend = Vec::new();
+    let mut args = String::new();
+    for arg in &n.args {
+        let id = ident(&arg.name);
+        match arg.conversion {
+            Conversion::Value => args += &format!(", {id}"),
+            Conversion::Text | Conversion::Bytes => {
+                let bare = id.trim_matches('`');
+                let helper = if arg.conversion == Conversion::Text {
+                    format!("withCText({id})")
+                } else {
+                    format!("withCBytes({id}.bytes)")
+                };
+                lend.push(format!("{helper} {{ {bare}Ptr, {bare}Len in"));
+                args += &format!(", {bare}Ptr, {bare}Len");
+            }
+        }
+    }
+    let indent = |depth: usize| " ".repeat(12 + 4 * depth);
+    let mut call = String::new();
+    for (depth, open) in lend.iter().enumerate() {
+        call += &format!("{}{open}\n", indent(depth));
+    }
+    call += &format!(
+        "{}{}(ctx{args}, {}, key, id)",
+        indent(lend.len()),
+        n.cancellable_symbol,
+        native_trampoline(n.reply)
+    );
+    for depth in (0..lend.len()).rev() {
+        call += &format!("\n{}}}", indent(depth));
+    }
+    let wire = &f.name.wire;
+    let result = match n.result {
+        Scalar::Unit => format!("_ = try Calls.payload(of: reply, typed: {typed})"),
+        Scalar::Bool => format!("return try Calls.bool(of: reply, \"{wire}\")"),
+        Scalar::F32 | Scalar::F64 => format!("return try Calls.float(of: reply, \"{wire}\")"),
+        Scalar::Text => {
+            format!("return String(decoding: try Calls.payload(of: reply, typed: {typed}), as: UTF8.self)")
+        }
+        Scalar::Bytes => format!("return Bytes(try Calls.payload(of: reply, typed: {typed}))"),
+        _ => format!("return try Calls.integer(of: reply, \"{wire}\")"),
+    };
+    SNative { call, result }
 }
 
 struct SHostFn {
@@ -399,7 +471,12 @@ fn variant(v: &crate::model::Variant) -> SVariant {
 
 fn handler(model: &Model, f: &Function) -> SHandler {
     let fields = sfields(&f.args);
+    let typed = match model.error_of(f) {
+        Some(e) => format!("{{ try {}(cbor: CBOR.decode($0)) }}", e.name.upper_camel()),
+        None => "nil".to_owned(),
+    };
     SHandler {
+        native: f.native.as_ref().map(|n| native(f, n, &typed)),
         ident: ident(&f.name),
         wire: f.name.wire.clone(),
         doc: f.doc.clone(),
@@ -418,10 +495,7 @@ fn handler(model: &Model, f: &Function) -> SHandler {
         ),
         ret: swift_type(&f.ret),
         unit: f.ret.is_unit(),
-        typed: match model.error_of(f) {
-            Some(e) => format!("{{ try {}(cbor: CBOR.decode($0)) }}", e.name.upper_camel()),
-            None => "nil".to_owned(),
-        },
+        typed,
     }
 }
 

@@ -221,6 +221,19 @@ public final class {{ class }}: Sendable {
         return try Calls.payload(of: reply, typed: typed)
     }
 
+    /// Calls a native entry point: `start` calls its `_cancellable` form
+    /// with the context, the reply's `user_data` and the call id's address.
+    private func native(
+        _ start: (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?, UnsafeMutablePointer<UInt64>) -> Int32
+    ) async throws -> Reply {
+        if state.withLock({ $0.closed }) { throw HostcallError.closed }
+        let handle = self.handle
+        return await Calls.perform(
+            start: { key, id in start(UnsafeMutableRawPointer(bitPattern: handle), key, id) },
+            lastError: {{ class }}.lastError,
+            cancel: { id in _ = {{ prefix }}_cancel_call(UnsafeMutableRawPointer(bitPattern: handle), id) })
+    }
+
     private func setHostFn(_ name: String, _ body: @escaping HostFnBody) throws {
         let handle = self.handle
         try state.withLock { s in
@@ -253,6 +266,15 @@ public final class {{ class }}: Sendable {
 {%- if !h.doc.is_empty() %}
 {{ self::doc(h.doc, "    ") }}
 {%- endif %}
+{%- match h.native %}
+{%- when Some with (n) %}
+    public func {{ h.ident }}({{ h.params }}) async throws{% if !h.unit %} -> {{ h.ret }}{% endif %} {
+        let reply = try await native { ctx, key, id in
+{{ n.call }}
+        }
+        {{ n.result }}
+    }
+{%- when None %}
 {%- if h.unit %}
     public func {{ h.ident }}({{ h.params }}) async throws {
         _ = try await request("{{ h.wire }}", {{ h.args }}, typed: {{ h.typed }})
@@ -267,6 +289,7 @@ public final class {{ class }}: Sendable {
         }
     }
 {%- endif %}
+{%- endmatch %}
 {%- endfor %}
 {%- for e in events %}
 {{ "" }}

@@ -297,6 +297,19 @@ public final class Demo: Sendable {
         return try Calls.payload(of: reply, typed: typed)
     }
 
+    /// Calls a native entry point: `start` calls its `_cancellable` form
+    /// with the context, the reply's `user_data` and the call id's address.
+    private func native(
+        _ start: (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?, UnsafeMutablePointer<UInt64>) -> Int32
+    ) async throws -> Reply {
+        if state.withLock({ $0.closed }) { throw HostcallError.closed }
+        let handle = self.handle
+        return await Calls.perform(
+            start: { key, id in start(UnsafeMutableRawPointer(bitPattern: handle), key, id) },
+            lastError: Demo.lastError,
+            cancel: { id in _ = demo_cancel_call(UnsafeMutableRawPointer(bitPattern: handle), id) })
+    }
+
     private func setHostFn(_ name: String, _ body: @escaping HostFnBody) throws {
         let handle = self.handle
         try state.withLock { s in
@@ -327,22 +340,18 @@ public final class Demo: Sendable {
 
     /// The library's version.
     public func version() async throws -> String {
-        let payload = try await request("version", [], typed: nil)
-        do {
-            return try decoded(CBOR.decode(payload))
-        } catch let error as DecodingError {
-            throw HostcallError.malformed("version: \(error)")
+        let reply = try await native { ctx, key, id in
+            demo_native_version_cancellable(ctx, { ret, msg, len, userData in Calls.complete(userData, ret, msg, len) }, key, id)
         }
+        return String(decoding: try Calls.payload(of: reply, typed: nil), as: UTF8.self)
     }
 
     /// Adds two integers; overflow is an error, not a wrap.
     public func add(a: Int64, b: Int64) async throws -> Int64 {
-        let payload = try await request("add", [a.cbor, b.cbor], typed: nil)
-        do {
-            return try decoded(CBOR.decode(payload))
-        } catch let error as DecodingError {
-            throw HostcallError.malformed("add: \(error)")
+        let reply = try await native { ctx, key, id in
+            demo_native_add_cancellable(ctx, a, b, { ret, value, err, len, userData in Calls.completeI64(userData, ret, value, err, len) }, key, id)
         }
+        return try Calls.integer(of: reply, "add")
     }
 
     /// Signs a user in: fetches the profile from the host and greets them.
@@ -380,13 +389,23 @@ public final class Demo: Sendable {
 
     /// Sends a message to the host's user through the `notify` host fn.
     public func pingHost(message: String) async throws {
-        _ = try await request("ping_host", [message.cbor], typed: nil)
+        let reply = try await native { ctx, key, id in
+            withCText(message) { messagePtr, messageLen in
+                demo_native_ping_host_cancellable(ctx, messagePtr, messageLen, { ret, msg, len, userData in Calls.complete(userData, ret, msg, len) }, key, id)
+            }
+        }
+        _ = try Calls.payload(of: reply, typed: nil)
     }
 
     /// Panics with `message`: shows that a panicking handler becomes an error reply
     /// and leaves the context working.
     public func panicWith(message: String) async throws {
-        _ = try await request("panic_with", [message.cbor], typed: nil)
+        let reply = try await native { ctx, key, id in
+            withCText(message) { messagePtr, messageLen in
+                demo_native_panic_with_cancellable(ctx, messagePtr, messageLen, { ret, msg, len, userData in Calls.complete(userData, ret, msg, len) }, key, id)
+            }
+        }
+        _ = try Calls.payload(of: reply, typed: nil)
     }
 
     /// Signs a user in through `find_account`: a session, or a typed error saying
