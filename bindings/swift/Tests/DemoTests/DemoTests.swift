@@ -3,6 +3,13 @@ import Hostcall
 import XCTest
 
 final class DemoTests: XCTestCase {
+    /// Every test is bounded as a whole (see `Watchdog`).
+    override func setUp() {
+        super.setUp()
+        let watchdog = Watchdog(name, seconds: 120)
+        addTeardownBlock { watchdog.stop() }
+    }
+
     private func demo(_ config: DemoConfig = DemoConfig()) throws -> Demo {
         let demo = try Demo(config: config)
         addTeardownBlock { demo.close() }
@@ -252,6 +259,90 @@ final class DemoTests: XCTestCase {
         guard case .shuttingDown? = error as? HostcallError else {
             return XCTFail("expected shuttingDown, got \(String(describing: error))")
         }
+    }
+
+    func testCancellingANativeCallWithdrawsIt() async throws {
+        let demo = try demo()
+        let started = Latch()
+        let hostFnCancelled = Latch()
+        try demo.setNotify { _ in
+            started.countDown()
+            await withTaskCancellationHandler {
+                try? await Task.sleep(nanoseconds: 30_000_000_000)  // until cancelled
+            } onCancel: {
+                hostFnCancelled.countDown()
+            }
+        }
+        let call = Task { try await demo.pingHost(message: "hi") }
+        await waitFor(started)
+        call.cancel()
+        let error = await failure { try await call.value }
+        guard case .cancelled(let text)? = error as? HostcallError else {
+            return XCTFail("expected cancelled, got \(String(describing: error))")
+        }
+        XCTAssertEqual(text, "request 'ping_host' cancelled")
+        await waitFor(hostFnCancelled)
+        // Native calls after close throw `closed`.
+        demo.close()
+        let late = await failure { try await demo.add(a: 1, b: 2) }
+        XCTAssertEqual(late as? HostcallError, .closed)
+    }
+
+    func testContextsClosingEachOtherFromHostFns() async throws {
+        let a = try demo()
+        let b = try demo()
+        let bothIn = Latch(2)
+        try a.setFetchProfile { [b] id in
+            bothIn.countDown()
+            await bothIn.wait()
+            b.close()
+            return profile(id)
+        }
+        try b.setFetchProfile { [a] id in
+            bothIn.countDown()
+            await bothIn.wait()
+            a.close()
+            return profile(id)
+        }
+        let calls = [a, b].map { d in Task { try await d.login(userId: "u1") } }
+        for call in calls {
+            // Answered, or failed by the other context's close: never lost.
+            do {
+                let session = try await within(20) { try await call.value }
+                XCTAssertEqual(session.userId, "u1")
+            } catch let error as HostcallError {
+                guard case .shuttingDown = error else { return XCTFail("expected shuttingDown, got \(error)") }
+            }
+        }
+        for d in [a, b] {
+            let late = await failure { try await d.version() }
+            XCTAssertEqual(late as? HostcallError, .closed)
+        }
+    }
+
+    func testCloseFromAnEventConsumer() async throws {
+        let demo = try Demo()
+        let release = Latch()
+        try demo.setFetchProfile { id in
+            if id != "first" { await release.wait() }  // held until the context closes
+            return profile(id)
+        }
+        let progress = demo.progress
+        let consumer = Task { () -> Int in
+            var seen = 0
+            for await _ in progress {
+                seen += 1
+                demo.close()  // from the consumer, with fetches pending
+            }
+            return seen
+        }
+        let error = await failure { try await demo.loginMany(userIds: ["first", "second", "third"]) }
+        guard case .shuttingDown? = error as? HostcallError else {
+            return XCTFail("expected shuttingDown, got \(String(describing: error))")
+        }
+        let seen = try await within(10) { await consumer.value }
+        XCTAssertEqual(seen, 1)  // the stream ended at close
+        release.countDown()
     }
 
     func testManyConcurrentLogins() async throws {

@@ -6,6 +6,39 @@ import XCTest
 /// A wait that took longer than its bound.
 struct TimedOut: Error {}
 
+/// Bounds a whole test: unless `stop()` is called within `seconds`, the
+/// test process ends with a message naming the test. XCTest on Linux has
+/// no per-test time limit, so an await that never returns would hold the
+/// run; the tests' own waits are bounded as well (`within`, `waitFor`),
+/// this catches any other. It runs on a thread of its own, so it fires
+/// even if every thread of Swift's pool is stuck.
+final class Watchdog: Sendable {
+    private let stopped = NSCondition()
+    private let state = Locked(false)
+
+    init(_ test: String, seconds: Double) {
+        Thread { [self] in
+            let deadline = Date(timeIntervalSinceNow: seconds)
+            stopped.lock()
+            while !state.withLock({ $0 }) {
+                if !stopped.wait(until: deadline) {
+                    stopped.unlock()
+                    FileHandle.standardError.write(Data("\(test) did not finish within \(seconds) s\n".utf8))
+                    fatalError("\(test) did not finish within \(seconds) s")
+                }
+            }
+            stopped.unlock()
+        }.start()
+    }
+
+    func stop() {
+        stopped.lock()
+        state.withLock { $0 = true }
+        stopped.signal()
+        stopped.unlock()
+    }
+}
+
 /// A one-shot latch: `wait()` returns once `countDown()` has been called
 /// `count` times. Waiting is cancellable (it returns when its Task is).
 final class Latch: Sendable {
