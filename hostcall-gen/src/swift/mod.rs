@@ -218,14 +218,20 @@ struct SNative {
 }
 
 /// The `Calls` trampoline body a native reply callback runs.
-fn native_trampoline(reply: Reply) -> &'static str {
-    match reply {
-        Reply::I64 => "{ ret, value, err, len, userData in Calls.completeI64(userData, ret, value, err, len) }",
-        Reply::U64 => "{ ret, value, err, len, userData in Calls.completeU64(userData, ret, value, err, len) }",
-        Reply::F64 => "{ ret, value, err, len, userData in Calls.completeF64(userData, ret, value, err, len) }",
-        Reply::Bool => "{ ret, value, err, len, userData in Calls.completeBool(userData, ret, value, err, len) }",
-        Reply::Bytes => "{ ret, msg, len, userData in Calls.complete(userData, ret, msg, len) }",
-    }
+fn native_trampoline(reply: Reply) -> String {
+    let scalar = match reply {
+        Reply::I64 => "I64",
+        Reply::U64 => "U64",
+        Reply::F64 => "F64",
+        Reply::Bool => "Bool",
+        Reply::Bytes => {
+            return "{ ret, msg, len, userData in Calls.complete(userData, ret, msg, len) }"
+                .to_owned();
+        }
+    };
+    format!(
+        "{{ ret, value, err, len, userData in Calls.complete{scalar}(userData, ret, value, err, len) }}"
+    )
 }
 
 fn native(f: &Function, n: &Native, typed: &str) -> SNative {
@@ -267,7 +273,9 @@ fn native(f: &Function, n: &Native, typed: &str) -> SNative {
         Scalar::Bool => format!("return try Calls.bool(of: reply, \"{wire}\")"),
         Scalar::F32 | Scalar::F64 => format!("return try Calls.float(of: reply, \"{wire}\")"),
         Scalar::Text => {
-            format!("return String(decoding: try Calls.payload(of: reply, typed: {typed}), as: UTF8.self)")
+            format!(
+                "return String(decoding: try Calls.payload(of: reply, typed: {typed}), as: UTF8.self)"
+            )
         }
         Scalar::Bytes => format!("return Bytes(try Calls.payload(of: reply, typed: {typed}))"),
         _ => format!("return try Calls.integer(of: reply, \"{wire}\")"),
