@@ -149,6 +149,8 @@ fn pair(key: &str, value: &str) -> String {
 
 struct SField {
     ident: String,
+    /// The decoder's local for the field (`userId_`): never a keyword.
+    local: String,
     wire: String,
     ty: String,
     doc: String,
@@ -159,6 +161,7 @@ fn sfields(fields: &[Field]) -> Vec<SField> {
         .iter()
         .map(|f| SField {
             ident: ident(&f.name),
+            local: format!("{}_", ident(&f.name).trim_matches('`')),
             wire: f.name.wire.clone(),
             ty: swift_type(&f.ty),
             doc: f.doc.clone(),
@@ -289,6 +292,7 @@ struct SHostFn {
     doc: String,
     closure: String,
     decode_args: bool,
+    arity: usize,
     call: String,
     unit: bool,
     error: Option<String>,
@@ -493,14 +497,17 @@ fn handler(model: &Model, f: &Function) -> SHandler {
             .map(|a| format!("{}: {}", a.ident, a.ty))
             .collect::<Vec<_>>()
             .join(", "),
-        args: format!(
-            "[{}]",
+        args: std::iter::once(format!(
+            "        var args = CBORWriter()\n        args.arrayHeader({})",
+            fields.len()
+        ))
+        .chain(
             fields
                 .iter()
-                .map(|a| format!("{}.cbor", a.ident))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+                .map(|a| format!("        {}.write(to: &args)", a.ident)),
+        )
+        .collect::<Vec<_>>()
+        .join("\n"),
         ret: swift_type(&f.ret),
         unit: f.ret.is_unit(),
         typed,
@@ -509,8 +516,9 @@ fn handler(model: &Model, f: &Function) -> SHandler {
 
 fn host_fn(model: &Model, f: &Function) -> SHostFn {
     let fields = sfields(&f.args);
-    let args: Vec<String> = (0..fields.len())
-        .map(|i| format!("try element(args, {i})"))
+    let args: Vec<String> = fields
+        .iter()
+        .map(|a| format!("try args.read({}.self)", a.ty))
         .collect();
     SHostFn {
         setter: format!("set{}", f.name.upper_camel()),
@@ -526,6 +534,7 @@ fn host_fn(model: &Model, f: &Function) -> SHostFn {
             swift_type(&f.ret)
         ),
         decode_args: !fields.is_empty(),
+        arity: fields.len(),
         call: format!("try await fn({})", args.join(", ")),
         unit: f.ret.is_unit(),
         error: model.error_of(f).map(|e| e.name.upper_camel()),

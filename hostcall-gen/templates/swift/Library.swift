@@ -32,6 +32,33 @@ public struct {{ r.name }}: Sendable, Equatable, CBORCodable {
     }
 
     public var cbor: CBOR { .map([{{ r.encode }}]) }
+
+    public init(from reader: inout CBORReader) throws {
+{%- for f in r.fields %}
+        var {{ f.local }}: {{ f.ty }}? = nil
+{%- endfor %}
+        for _ in 0..<(try reader.mapCount()) {
+            let key = try reader.key()
+{%- for f in r.fields %}
+            {% if !loop.first %}} else {% endif %}if reader.key(key, is: "{{ f.wire }}") {
+                {{ f.local }} = try reader.read({{ f.ty }}.self)
+{%- endfor %}
+            } else {
+                try reader.skip()
+            }
+        }
+{%- for f in r.fields %}
+        self.{{ f.ident }} = try present({{ f.local }}, "{{ f.wire }}")
+{%- endfor %}
+    }
+
+    public func write(to writer: inout CBORWriter) {
+        writer.mapHeader({{ r.fields.len() }})
+{%- for f in r.fields %}
+        writer.key("{{ f.wire }}")
+        {{ f.ident }}.write(to: &writer)
+{%- endfor %}
+    }
 }
 {%- endfor %}
 {%- for e in errors %}
@@ -203,10 +230,9 @@ public final class {{ class }}: Sendable {
         return String(decoding: buf.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    private func request(_ method: String, _ args: [CBOR], typed: (([UInt8]) throws -> any Error)?) async throws -> [UInt8] {
+    private func request(_ method: String, _ req: [UInt8], typed: (([UInt8]) throws -> any Error)?) async throws -> [UInt8] {
         if state.withLock({ $0.closed }) { throw HostcallError.closed }
         let handle = self.handle
-        let req = CBOR.array(args).encoded()
         let reply = await Calls.perform(
             start: { key, id in
                 withCBytes(req) { p, n in
@@ -277,13 +303,15 @@ public final class {{ class }}: Sendable {
 {%- when None %}
 {%- if h.unit %}
     public func {{ h.ident }}({{ h.params }}) async throws {
-        _ = try await request("{{ h.wire }}", {{ h.args }}, typed: {{ h.typed }})
+{{ h.args }}
+        _ = try await request("{{ h.wire }}", args.bytes, typed: {{ h.typed }})
     }
 {%- else %}
     public func {{ h.ident }}({{ h.params }}) async throws -> {{ h.ret }} {
-        let payload = try await request("{{ h.wire }}", {{ h.args }}, typed: {{ h.typed }})
+{{ h.args }}
+        let payload = try await request("{{ h.wire }}", args.bytes, typed: {{ h.typed }})
         do {
-            return try decoded(CBOR.decode(payload))
+            return try CBORReader.decode(payload)
         } catch let error as DecodingError {
             throw HostcallError.malformed("{{ h.wire }}: \(error)")
         }
@@ -298,7 +326,7 @@ public final class {{ class }}: Sendable {
 {%- endif %}
     /// Each access subscribes anew; the stream ends when the context closes.
     public var {{ e.ident }}: AsyncStream<{{ e.ty }}> {
-        subscribe("{{ e.wire }}") { try? {{ e.ty }}(cbor: CBOR.decode($0)) }
+        subscribe("{{ e.wire }}") { try? CBORReader.decode($0, as: {{ e.ty }}.self) }
     }
 {%- endfor %}
 {%- for f in host_fns %}
@@ -311,14 +339,17 @@ public final class {{ class }}: Sendable {
         try setHostFn("{{ f.wire }}") { req in
             do {
 {%- if f.decode_args %}
-                let args = try CBOR.decode(req)
+                var args = CBORReader(req)
+                guard try args.arrayCount() == {{ f.arity }} else {
+                    throw DecodingError("{{ f.wire }} takes {{ f.arity }} arguments")
+                }
 {%- endif %}
 {%- if f.unit %}
                 {{ f.call }}
                 return (Outcome.ok, [])
 {%- else %}
                 let result = {{ f.call }}
-                return (Outcome.ok, result.cbor.encoded())
+                return (Outcome.ok, CBORWriter.encode(result))
 {%- endif %}
 {%- match f.error %}
 {%- when Some(error) %}

@@ -25,6 +25,31 @@ public struct Session: Sendable, Equatable, CBORCodable {
     }
 
     public var cbor: CBOR { .map([CBORPair(.text("user_id"), userId.cbor), CBORPair(.text("greeting"), greeting.cbor)]) }
+
+    public init(from reader: inout CBORReader) throws {
+        var userId_: String? = nil
+        var greeting_: String? = nil
+        for _ in 0..<(try reader.mapCount()) {
+            let key = try reader.key()
+            if reader.key(key, is: "user_id") {
+                userId_ = try reader.read(String.self)
+            } else if reader.key(key, is: "greeting") {
+                greeting_ = try reader.read(String.self)
+            } else {
+                try reader.skip()
+            }
+        }
+        self.userId = try present(userId_, "user_id")
+        self.greeting = try present(greeting_, "greeting")
+    }
+
+    public func write(to writer: inout CBORWriter) {
+        writer.mapHeader(2)
+        writer.key("user_id")
+        userId.write(to: &writer)
+        writer.key("greeting")
+        greeting.write(to: &writer)
+    }
 }
 
 /// A user's profile, as the host stores it.
@@ -49,6 +74,37 @@ public struct Profile: Sendable, Equatable, CBORCodable {
     }
 
     public var cbor: CBOR { .map([CBORPair(.text("user_id"), userId.cbor), CBORPair(.text("name"), name.cbor), CBORPair(.text("age"), age.cbor)]) }
+
+    public init(from reader: inout CBORReader) throws {
+        var userId_: String? = nil
+        var name_: String? = nil
+        var age_: UInt32? = nil
+        for _ in 0..<(try reader.mapCount()) {
+            let key = try reader.key()
+            if reader.key(key, is: "user_id") {
+                userId_ = try reader.read(String.self)
+            } else if reader.key(key, is: "name") {
+                name_ = try reader.read(String.self)
+            } else if reader.key(key, is: "age") {
+                age_ = try reader.read(UInt32.self)
+            } else {
+                try reader.skip()
+            }
+        }
+        self.userId = try present(userId_, "user_id")
+        self.name = try present(name_, "name")
+        self.age = try present(age_, "age")
+    }
+
+    public func write(to writer: inout CBORWriter) {
+        writer.mapHeader(3)
+        writer.key("user_id")
+        userId.write(to: &writer)
+        writer.key("name")
+        name.write(to: &writer)
+        writer.key("age")
+        age.write(to: &writer)
+    }
 }
 
 /// Progress of `login_many`: emitted after each profile fetch completes.
@@ -69,6 +125,31 @@ public struct Progress: Sendable, Equatable, CBORCodable {
     }
 
     public var cbor: CBOR { .map([CBORPair(.text("done"), done.cbor), CBORPair(.text("total"), total.cbor)]) }
+
+    public init(from reader: inout CBORReader) throws {
+        var done_: UInt32? = nil
+        var total_: UInt32? = nil
+        for _ in 0..<(try reader.mapCount()) {
+            let key = try reader.key()
+            if reader.key(key, is: "done") {
+                done_ = try reader.read(UInt32.self)
+            } else if reader.key(key, is: "total") {
+                total_ = try reader.read(UInt32.self)
+            } else {
+                try reader.skip()
+            }
+        }
+        self.done = try present(done_, "done")
+        self.total = try present(total_, "total")
+    }
+
+    public func write(to writer: inout CBORWriter) {
+        writer.mapHeader(2)
+        writer.key("done")
+        done.write(to: &writer)
+        writer.key("total")
+        total.write(to: &writer)
+    }
 }
 
 /// Why `sign_in` failed.
@@ -279,10 +360,9 @@ public final class Demo: Sendable {
         return String(decoding: buf.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    private func request(_ method: String, _ args: [CBOR], typed: (([UInt8]) throws -> any Error)?) async throws -> [UInt8] {
+    private func request(_ method: String, _ req: [UInt8], typed: (([UInt8]) throws -> any Error)?) async throws -> [UInt8] {
         if state.withLock({ $0.closed }) { throw HostcallError.closed }
         let handle = self.handle
-        let req = CBOR.array(args).encoded()
         let reply = await Calls.perform(
             start: { key, id in
                 withCBytes(req) { p, n in
@@ -356,9 +436,12 @@ public final class Demo: Sendable {
 
     /// Signs a user in: fetches the profile from the host and greets them.
     public func login(userId: String) async throws -> Session {
-        let payload = try await request("login", [userId.cbor], typed: nil)
+        var args = CBORWriter()
+        args.arrayHeader(1)
+        userId.write(to: &args)
+        let payload = try await request("login", args.bytes, typed: nil)
         do {
-            return try decoded(CBOR.decode(payload))
+            return try CBORReader.decode(payload)
         } catch let error as DecodingError {
             throw HostcallError.malformed("login: \(error)")
         }
@@ -368,9 +451,12 @@ public final class Demo: Sendable {
     /// in input order; a `progress` event follows each completed fetch. The first
     /// failed fetch fails the call (and cancels the fetches still running).
     public func loginMany(userIds: [String]) async throws -> [Session] {
-        let payload = try await request("login_many", [userIds.cbor], typed: nil)
+        var args = CBORWriter()
+        args.arrayHeader(1)
+        userIds.write(to: &args)
+        let payload = try await request("login_many", args.bytes, typed: nil)
         do {
-            return try decoded(CBOR.decode(payload))
+            return try CBORReader.decode(payload)
         } catch let error as DecodingError {
             throw HostcallError.malformed("login_many: \(error)")
         }
@@ -379,9 +465,12 @@ public final class Demo: Sendable {
     /// Fetches several profiles at once and returns the first that arrives; the
     /// fetches still running are dropped, which cancels them in the host.
     public func firstProfile(userIds: [String]) async throws -> Profile {
-        let payload = try await request("first_profile", [userIds.cbor], typed: nil)
+        var args = CBORWriter()
+        args.arrayHeader(1)
+        userIds.write(to: &args)
+        let payload = try await request("first_profile", args.bytes, typed: nil)
         do {
-            return try decoded(CBOR.decode(payload))
+            return try CBORReader.decode(payload)
         } catch let error as DecodingError {
             throw HostcallError.malformed("first_profile: \(error)")
         }
@@ -411,9 +500,12 @@ public final class Demo: Sendable {
     /// Signs a user in through `find_account`: a session, or a typed error saying
     /// why not (the host's own typed error passed on case by case).
     public func signIn(userId: String) async throws -> Session {
-        let payload = try await request("sign_in", [userId.cbor], typed: { try SignInError(cbor: CBOR.decode($0)) })
+        var args = CBORWriter()
+        args.arrayHeader(1)
+        userId.write(to: &args)
+        let payload = try await request("sign_in", args.bytes, typed: { try SignInError(cbor: CBOR.decode($0)) })
         do {
-            return try decoded(CBOR.decode(payload))
+            return try CBORReader.decode(payload)
         } catch let error as DecodingError {
             throw HostcallError.malformed("sign_in: \(error)")
         }
@@ -422,7 +514,7 @@ public final class Demo: Sendable {
     /// Progress of `login_many`: emitted after each profile fetch completes.
     /// Each access subscribes anew; the stream ends when the context closes.
     public var progress: AsyncStream<Progress> {
-        subscribe("progress") { try? Progress(cbor: CBOR.decode($0)) }
+        subscribe("progress") { try? CBORReader.decode($0, as: Progress.self) }
     }
 
     /// Looks a user's profile up in the host's store.
@@ -430,9 +522,12 @@ public final class Demo: Sendable {
     public func setFetchProfile(_ fn: @escaping @Sendable (String) async throws -> Profile) throws {
         try setHostFn("fetch_profile") { req in
             do {
-                let args = try CBOR.decode(req)
-                let result = try await fn(try element(args, 0))
-                return (Outcome.ok, result.cbor.encoded())
+                var args = CBORReader(req)
+                guard try args.arrayCount() == 1 else {
+                    throw DecodingError("fetch_profile takes 1 arguments")
+                }
+                let result = try await fn(try args.read(String.self))
+                return (Outcome.ok, CBORWriter.encode(result))
             } catch {
                 return HostFns.failure(error)
             }
@@ -444,8 +539,11 @@ public final class Demo: Sendable {
     public func setNotify(_ fn: @escaping @Sendable (String) async throws -> Void) throws {
         try setHostFn("notify") { req in
             do {
-                let args = try CBOR.decode(req)
-                try await fn(try element(args, 0))
+                var args = CBORReader(req)
+                guard try args.arrayCount() == 1 else {
+                    throw DecodingError("notify takes 1 arguments")
+                }
+                try await fn(try args.read(String.self))
                 return (Outcome.ok, [])
             } catch {
                 return HostFns.failure(error)
@@ -459,9 +557,12 @@ public final class Demo: Sendable {
     public func setFindAccount(_ fn: @escaping @Sendable (String) async throws -> Profile) throws {
         try setHostFn("find_account") { req in
             do {
-                let args = try CBOR.decode(req)
-                let result = try await fn(try element(args, 0))
-                return (Outcome.ok, result.cbor.encoded())
+                var args = CBORReader(req)
+                guard try args.arrayCount() == 1 else {
+                    throw DecodingError("find_account takes 1 arguments")
+                }
+                let result = try await fn(try args.read(String.self))
+                return (Outcome.ok, CBORWriter.encode(result))
             } catch let error as AccountError {
                 return (Outcome.errTyped, error.cbor.encoded())
             } catch {

@@ -65,7 +65,8 @@ extension CBOR {
         }
     }
 
-    func encode(into out: inout [UInt8]) {
+    /// Appends the encoded bytes.
+    public func encode(into out: inout [UInt8]) {
         switch self {
         case .unsigned(let v): CBOR.head(0, v, into: &out)
         case .negative(let v): CBOR.head(1, v, into: &out)
@@ -194,10 +195,13 @@ enum Float16Bits {
     }
 }
 
-/// A type with a CBOR form.
+/// A type with a CBOR form: as a tree (`init(cbor:)`, `cbor`), and read
+/// or written in place (`init(from:)`, `write(to:)`; CBORStream.swift).
 public protocol CBORCodable: Sendable {
     init(cbor: CBOR) throws
     var cbor: CBOR { get }
+    init(from reader: inout CBORReader) throws
+    func write(to writer: inout CBORWriter)
 }
 
 extension String: CBORCodable {
@@ -241,7 +245,7 @@ extension CBORCodable where Self: FixedWidthInteger {
             guard let v = Self(exactly: u) else { throw DecodingError("\(u) is out of range of \(Self.self)") }
             self = v
         case .negative(let n):
-            guard n < UInt64(Int64.max), let v = Self(exactly: -1 - Int64(n)) else {
+            guard n <= UInt64(Int64.max), let v = Self(exactly: -1 - Int64(n)) else {
                 throw DecodingError("-1-\(n) is out of range of \(Self.self)")
             }
             self = v

@@ -139,6 +139,66 @@ final class DemoTests: XCTestCase {
         }
     }
 
+    func testStreamingCodecAgreesWithTheTree() throws {
+        // A fixed-seed generator: the same cases every run.
+        var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next() -> UInt64 {
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return seed >> 11
+        }
+        let alphabet = Array("aZ09 _-é€𝄞\u{0}\"\\")
+        func text() -> String { String((0..<Int(next() % 40)).map { _ in alphabet[Int(next() % UInt64(alphabet.count))] }) }
+        var profiles: [Profile] = []
+        for _ in 0..<2_000 {
+            let p = Profile(userId: text(), name: text(), age: UInt32(truncatingIfNeeded: next() >> UInt64(next() % 33)))
+            XCTAssertEqual(CBORWriter.encode(p), p.cbor.encoded())
+            XCTAssertEqual(try CBORReader.decode(p.cbor.encoded(), as: Profile.self), p)
+            profiles.append(p)
+        }
+        let list = CBORWriter.encode(profiles)
+        XCTAssertEqual(list, profiles.cbor.encoded())
+        XCTAssertEqual(try [Profile](cbor: CBOR.decode(list)), profiles)
+        XCTAssertEqual(try CBORReader.decode(list, as: [Profile].self), profiles)
+
+        let edges: [Int64] = [0, 1, 23, 24, 255, 256, 65_535, 65_536, 4_294_967_295, 4_294_967_296, .max, -1, -24, -25, -256, -257, -65_537, .min]
+        for v in edges {
+            XCTAssertEqual(CBORWriter.encode(v), v.cbor.encoded())
+            XCTAssertEqual(try CBORReader.decode(v.cbor.encoded(), as: Int64.self), v)
+            XCTAssertEqual((try? CBORReader.decode(v.cbor.encoded(), as: UInt8.self)), try? UInt8(cbor: v.cbor))
+        }
+        for v in [UInt64.max, 1 << 63] {
+            XCTAssertEqual(try CBORReader.decode(v.cbor.encoded(), as: UInt64.self), v)
+            XCTAssertThrowsError(try CBORReader.decode(v.cbor.encoded(), as: Int64.self))
+        }
+        for d in [0.0, -1.5, .infinity, 1e300] {
+            XCTAssertEqual(CBORWriter.encode(d), d.cbor.encoded())
+            XCTAssertEqual(try CBORReader.decode(d.cbor.encoded(), as: Double.self), d)
+        }
+        XCTAssertEqual(try CBORReader.decode(Optional<String>.none.cbor.encoded(), as: String?.self), nil)
+        XCTAssertEqual(try CBORReader.decode(Bytes([0, 255]).cbor.encoded(), as: Bytes.self), Bytes([0, 255]))
+
+        // Keys in another order, and an unknown key of every kind, skipped.
+        let extra = CBOR.map([
+            CBORPair(.text("age"), .unsigned(7)),
+            CBORPair(.text("extra"), .array([.map([CBORPair(.text("x"), .double(1.5))]), .bytes([1, 2]), .null, .bool(true), .negative(300)])),
+            CBORPair(.text("name"), .text("N")),
+            CBORPair(.text("user_id"), .text("u")),
+        ]).encoded()
+        XCTAssertEqual(try CBORReader.decode(extra, as: Profile.self), Profile(userId: "u", name: "N", age: 7))
+
+        // What the tree refuses, the reader refuses: a missing field, the
+        // wrong type, invalid UTF-8, trailing bytes, and every truncation.
+        let missing = CBOR.map([CBORPair(.text("user_id"), .text("u")), CBORPair(.text("name"), .text("N"))]).encoded()
+        XCTAssertThrowsError(try CBORReader.decode(missing, as: Profile.self))
+        XCTAssertThrowsError(try CBORReader.decode(CBOR.text("x").encoded(), as: Profile.self))
+        XCTAssertThrowsError(try CBORReader.decode([0x62, 0xc3, 0x28], as: String.self))
+        XCTAssertThrowsError(try CBORReader.decode([0x01, 0x02], as: Int64.self))
+        let two = CBORWriter.encode(Array(profiles.prefix(2)))
+        for n in 0..<two.count {
+            XCTAssertThrowsError(try CBORReader.decode(Array(two.prefix(n)), as: [Profile].self), "prefix of \(n) bytes")
+        }
+    }
+
     func testTypedErrorCodecRoundTrips() throws {
         let all: [SignInError] = [
             .emptyUserId, .notFound(userId: "u"), .locked(untilUnixS: 7), .suspended("r", 9), .unavailable("x"),
