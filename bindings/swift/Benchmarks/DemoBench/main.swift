@@ -59,6 +59,23 @@ func check(_ ok: Bool, _ what: @autoclosure () -> String) throws {
     if !ok { throw Failed(description: what()) }
 }
 
+/// Starts `n` detached Tasks that each count down once, and waits for all.
+func spawnAndJoin(_ n: Int) async {
+    let left = Locked<(count: Int, done: CheckedContinuation<Void, Never>?)>((n, nil))
+    await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+        left.withLock { $0.done = done }
+        for _ in 0..<n {
+            Task.detached {
+                let finished = left.withLock { l -> CheckedContinuation<Void, Never>? in
+                    l.count -= 1
+                    return l.count == 0 ? l.done : nil
+                }
+                finished?.resume()
+            }
+        }
+    }
+}
+
 /// What a benchmark runs.
 enum Work: Sendable {
     /// One operation of the Swift binding.
@@ -168,6 +185,10 @@ let cases: [Case] = [
             for try await _ in group { n += 1 }
             try check(n == inFlight, "\(n) logins answered")
         }
+    }),
+    Case(name: "tasks10k", note: "no library: 10 000 Task.detached, each counting down a latch (the Swift runtime's cost of one Task per host call)",
+         rate: true, perOp: inFlight, work: .swift {
+        await spawnAndJoin(inFlight)
     }),
     Case(name: "add", note: "add one at a time", work: .swift {
         let v = try await demo.add(a: 1, b: 2)
