@@ -16,7 +16,7 @@
 #           (runtime and demo modules), tests under -Xcheck:jni
 #   swift   the Swift package's generated files' drift, swift test (Swift 6
 #           mode, warnings as errors; swift from PATH or a cached Debian
-#           trixie root, see scripts/swift.sh)
+#           trixie root, see scripts/swift.sh), the benchmark's smoke run
 #   fuzz    each cargo-fuzz target for a short bounded time
 #           (FUZZ_SECONDS per target, default 20; see docs/fuzzing.md)
 set -euo pipefail
@@ -221,6 +221,13 @@ part_swift() {
     timeout --kill-after=10 900 bash "$root/scripts/swift.sh" "$root/bindings/swift" "$dir" "$root/examples/demo/include" \
         test -Xswiftc -warnings-as-errors ||
         die "the Swift tests failed (or took over 15 minutes, the root's first build included)"
+
+    # The benchmark runner, once per benchmark on the debug build: it builds
+    # with no warning and every case answers correctly (nothing is timed).
+    step "Swift package: DemoBench --smoke (each benchmark once, nothing timed)"
+    timeout --kill-after=10 600 bash "$root/scripts/swift.sh" "$root/bindings/swift" "$dir" "$root/examples/demo/include" \
+        run -Xswiftc -warnings-as-errors DemoBench --smoke ||
+        die "the Swift benchmark runner failed its smoke run"
 }
 
 part_fuzz() {
