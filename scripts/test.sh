@@ -16,7 +16,8 @@
 #           (runtime and demo modules), tests under -Xcheck:jni
 #   swift   the Swift package's generated files' drift, swift test (Swift 6
 #           mode, warnings as errors; swift from PATH or a cached Debian
-#           trixie root, see scripts/swift.sh), the benchmark's smoke run
+#           trixie root, see scripts/swift.sh), the same under ThreadSanitizer,
+#           the benchmark's smoke run
 #   fuzz    each cargo-fuzz target for a short bounded time
 #           (FUZZ_SECONDS per target, default 20; see docs/fuzzing.md)
 set -euo pipefail
@@ -221,6 +222,14 @@ part_swift() {
     timeout --kill-after=10 900 bash "$root/scripts/swift.sh" "$root/bindings/swift" "$dir" "$root/examples/demo/include" \
         test -Xswiftc -warnings-as-errors ||
         die "the Swift tests failed (or took over 15 minutes, the root's first build included)"
+
+    # The same suite under ThreadSanitizer (Swift code instrumented, not
+    # libdemo), in a build directory of its own so neither build undoes the
+    # other.
+    step "Swift package: swift test --sanitize=thread"
+    timeout --kill-after=10 900 bash "$root/scripts/swift.sh" "$root/bindings/swift" "$dir" "$root/examples/demo/include" \
+        test --sanitize=thread --scratch-path .build/tsan ||
+        die "the Swift tests failed under ThreadSanitizer"
 
     # The benchmark runner, once per benchmark on the debug build: it builds
     # with no warning and every case answers correctly (nothing is timed).
