@@ -88,7 +88,11 @@ public struct CBORReader {
 
     public mutating func text() throws -> String {
         let range = try string(major: 3)
-        guard let s = String(validating: bytes[range], as: UTF8.self) else { throw DecodingError("invalid UTF-8 text") }
+        let utf8 = bytes[range]
+        // ASCII needs no validation (and validating costs more than the
+        // rest of a short string's decode).
+        if utf8.allSatisfy({ $0 < 0x80 }) { return String(decoding: utf8, as: UTF8.self) }
+        guard let s = String(validating: utf8, as: UTF8.self) else { throw DecodingError("invalid UTF-8 text") }
         return s
     }
 

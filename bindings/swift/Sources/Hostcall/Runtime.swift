@@ -214,17 +214,61 @@ public final class HostFnSlot: Sendable {
     }
 
     let implementation: Locked<Implementation>
-    let tasks = Locked<[UInt64: Task<Void, Never>]>([:])
     let complete: @Sendable (UInt64, Int32, [UInt8]) -> Void
+    /// Where invocations run: a `HostFnWorkers` (HostFnWorkers.swift) where
+    /// task executors exist (Swift 6 runtimes: Linux, macOS 15, iOS 18),
+    /// typed loosely because a stored property cannot be availability-gated.
+    private let workers: (any Sendable)?
+    /// Elsewhere, a Task per invocation, by token.
+    private let tasks = Locked<[UInt64: Task<Void, Never>]>([:])
 
     /// `complete` answers a token (the library's `host_complete`).
     public init(_ body: @escaping HostFnBody, complete: @escaping @Sendable (UInt64, Int32, [UInt8]) -> Void) {
         implementation = Locked(Implementation(body: body))
         self.complete = complete
+        if #available(macOS 15, iOS 18, tvOS 18, watchOS 11, visionOS 2, *) {
+            workers = HostFnWorkers(complete: complete)
+        } else {
+            workers = nil
+        }
     }
 
     /// Replaces the implementation for every later invocation.
     public func replace(_ body: @escaping HostFnBody) { implementation.withLock { $0.body = body } }
+
+    /// Runs an invocation off the loop thread (on the loop thread).
+    func invoke(_ token: UInt64, _ args: [UInt8]) {
+        let body = implementation.withLock { $0.body }
+        if #available(macOS 15, iOS 18, tvOS 18, watchOS 11, visionOS 2, *), let workers = workers as? HostFnWorkers {
+            workers.invoke(token, body, args)
+            return
+        }
+        // The Task is stored under the lock it removes itself under, so it
+        // cannot remove itself before it is stored.
+        tasks.withLock { tasks in
+            tasks[token] = Task.detached { [self] in
+                let (ret, answer) = await body(args)
+                _ = self.tasks.withLock { $0.removeValue(forKey: token) }
+                complete(token, ret, answer)
+            }
+        }
+    }
+
+    /// The library dropped the call (on the loop thread).
+    func cancel(_ token: UInt64) {
+        if #available(macOS 15, iOS 18, tvOS 18, watchOS 11, visionOS 2, *), let workers = workers as? HostFnWorkers {
+            workers.cancel(token)
+            return
+        }
+        tasks.withLock { $0.removeValue(forKey: token) }?.cancel()
+    }
+
+    /// The context was destroyed: parked workers end.
+    func shutdown() {
+        if #available(macOS 15, iOS 18, tvOS 18, watchOS 11, visionOS 2, *), let workers = workers as? HostFnWorkers {
+            workers.shutdown()
+        }
+    }
 }
 
 /// The host fn slots, by the id their registration's `user_data` carries.
@@ -241,32 +285,23 @@ public enum HostFns {
         }
     }
 
-    /// Drops a slot (its context was destroyed): later callbacks find nothing.
+    /// Drops a slot (its context was destroyed): later callbacks find
+    /// nothing, and its parked workers end.
     public static func remove(_ key: UInt) {
-        _ = table.withLock { $0.slots.removeValue(forKey: key) }
+        table.withLock { $0.slots.removeValue(forKey: key) }?.shutdown()
     }
 
-    /// The host fn trampoline's body (on the loop thread): starts a Task
-    /// that runs the implementation and completes the token.
+    /// The host fn trampoline's body (on the loop thread): hands the
+    /// invocation to the slot.
     public static func invoke(_ userData: UnsafeMutableRawPointer?, _ token: UInt64, _ req: UnsafePointer<CChar>?, _ len: Int) {
         let bytes = copyPayload(req, len)
-        guard let slot = table.withLock({ $0.slots[UInt(bitPattern: userData)] }) else { return }
-        let body = slot.implementation.withLock { $0.body }
-        // The Task is stored under the lock it removes itself under, so it
-        // cannot remove itself before it is stored.
-        slot.tasks.withLock { tasks in
-            tasks[token] = Task.detached {
-                let (ret, answer) = await body(bytes)
-                _ = slot.tasks.withLock { $0.removeValue(forKey: token) }
-                slot.complete(token, ret, answer)
-            }
-        }
+        table.withLock { $0.slots[UInt(bitPattern: userData)] }?.invoke(token, bytes)
     }
 
-    /// The cancel notifier's body (on the loop thread): cancels the Task.
+    /// The cancel notifier's body (on the loop thread): drops the
+    /// invocation, or cancels the Task running it.
     public static func cancel(_ userData: UnsafeMutableRawPointer?, _ token: UInt64) {
-        guard let slot = table.withLock({ $0.slots[UInt(bitPattern: userData)] }) else { return }
-        slot.tasks.withLock { $0.removeValue(forKey: token) }?.cancel()
+        table.withLock { $0.slots[UInt(bitPattern: userData)] }?.cancel(token)
     }
 
     /// A host fn's answer for an error it threw that is not its declared

@@ -54,20 +54,28 @@ final class DemoTests: XCTestCase {
     }
 
     func testFirstProfileCancelsTheOtherHostCalls() async throws {
+        // Every slow fetch that started sees its cancellation; one the
+        // library drops before it starts never runs.
         let demo = try demo()
-        let cancelled = Latch(2)
+        let slow = ["slow1", "slow2"]
+        let cancelled = Dictionary(uniqueKeysWithValues: slow.map { ($0, Latch()) })
+        let started = Locked<Set<String>>([])
         try demo.setFetchProfile { id in
             if id == "fast" { return profile(id) }
+            started.withLock { _ = $0.insert(id) }
             do {
                 try await Task.sleep(nanoseconds: 30_000_000_000)  // until cancelled
             } catch {
-                cancelled.countDown()
+                cancelled[id]?.countDown()
             }
             throw CancellationError()
         }
-        let first = try await demo.firstProfile(userIds: ["slow1", "fast", "slow2"])
+        let first = try await within(20) { try await demo.firstProfile(userIds: ["slow1", "fast", "slow2"]) }
         XCTAssertEqual(first, profile("fast"))
-        await waitFor(cancelled)
+        // Those that started by now must each see their cancellation.
+        for id in started.withLock({ $0 }) {
+            await waitFor(cancelled[id]!)
+        }
     }
 
     func testPingHost() async throws {
@@ -403,6 +411,62 @@ final class DemoTests: XCTestCase {
         let seen = try await within(10) { await consumer.value }
         XCTAssertEqual(seen, 1)  // the stream ended at close
         release.countDown()
+    }
+
+    func testASuspendedHostFnDoesNotHoldUpTheOthers() async throws {
+        // "slow" waits for "last", which is invoked after it: a host fn that
+        // suspends must not keep the later invocations from running.
+        let demo = try demo()
+        let lastRan = Latch()
+        try demo.setFetchProfile { id in
+            if id == "slow" { await lastRan.wait() }
+            if id == "last" { lastRan.countDown() }
+            return profile(id)
+        }
+        let sessions = try await within(20) { try await demo.loginMany(userIds: ["slow", "a", "b", "last"]) }
+        XCTAssertEqual(sessions.map(\.userId), ["slow", "a", "b", "last"])
+    }
+
+    func testAThousandHostFnsSuspendedAtOnce() async throws {
+        // Each waits until all have started: every one must be running at once.
+        let demo = try demo()
+        let n = 1_000
+        let allStarted = Latch(n)
+        try demo.setFetchProfile { id in
+            allStarted.countDown()
+            await allStarted.wait()
+            return profile(id)
+        }
+        let ids = (0..<n).map { "u\($0)" }
+        let sessions = try await within(30) { try await demo.loginMany(userIds: ids) }
+        XCTAssertEqual(sessions.map(\.userId), ids)
+    }
+
+    func testInvocationsAfterACancelledOneAreNotCancelled() async throws {
+        let demo = try demo()
+        let cancelledAtStart = Locked(0)
+        let calls = Locked(0)
+        try demo.setFetchProfile { id in
+            calls.withLock { $0 += 1 }
+            // The library never cancels "fast" (it answers first); a slow
+            // fetch may be cancelled just as it starts, and then sees it.
+            if id == "fast" && Task.isCancelled { cancelledAtStart.withLock { $0 += 1 } }
+            if id != "fast" {
+                try? await Task.sleep(nanoseconds: 30_000_000_000)  // until cancelled
+            }
+            return profile(id)
+        }
+        for round in 0..<20 {
+            // The library cancels the two slow fetches once "fast" answers.
+            let first = try await within(20) { try await demo.firstProfile(userIds: ["slow\(round)", "fast", "slower\(round)"]) }
+            XCTAssertEqual(first.userId, "fast")
+            let session = try await within(20) { try await demo.login(userId: "fast") }
+            XCTAssertEqual(session.userId, "fast")
+        }
+        XCTAssertEqual(cancelledAtStart.withLock { $0 }, 0, "an invocation nobody cancelled started in a cancelled Task")
+        // Each round's "fast" fetch and login ran; a slow fetch dropped while
+        // still queued never runs.
+        XCTAssertTrue((40...80).contains(calls.withLock { $0 }), "\(calls.withLock { $0 }) invocations")
     }
 
     func testManyConcurrentLogins() async throws {
