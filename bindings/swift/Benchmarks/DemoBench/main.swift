@@ -83,6 +83,9 @@ enum Work: Sendable {
     /// The C host's `login` one at a time (host_baseline.c): its
     /// `fetch_profile` mode and `spin_us` (-1: the library's default).
     case cHost(mode: demo_host_baseline_mode, spinUs: Int64)
+    /// The C host's `login_many` of 10 000 ids, completed in batches by a
+    /// worker thread (host_baseline.c).
+    case cHostMany
 }
 
 /// One benchmark: an operation of `perOp` calls, reported as time per
@@ -119,6 +122,12 @@ func measure(_ c: Case, _ time: Double) async throws -> Double {
         let ns = demo_host_baseline_login_ns(max(1, UInt64(time * 1e9 / probe)), Int32(mode.rawValue), spinUs)
         try check(ns > 0, "the C host's login failed")
         return ns / 1e9
+    case .cHostMany:
+        let probe = demo_host_baseline_login_many_rate(2, UInt32(inFlight))
+        try check(probe > 0, "the C host's login_many failed")
+        let rate = demo_host_baseline_login_many_rate(max(1, UInt64(time * probe / Double(inFlight))), UInt32(inFlight))
+        try check(rate > 0, "the C host's login_many failed")
+        return 1 / rate
     }
 }
 
@@ -128,6 +137,8 @@ func once(_ c: Case) async throws {
     case .swift(let op): try await op()
     case .cHost(let mode, let spinUs):
         try check(demo_host_baseline_login_ns(3, Int32(mode.rawValue), spinUs) > 0, "the C host's login failed")
+    case .cHostMany:
+        try check(demo_host_baseline_login_many_rate(1, 100) > 0, "the C host's login_many failed")
     }
 }
 
@@ -174,6 +185,8 @@ let cases: [Case] = [
         let s = try await demo.loginMany(userIds: userIds)
         try check(s.count == inFlight, "loginMany answered \(s.count) sessions")
     }),
+    Case(name: "cLoginMany10k", note: "C host: one login_many of 10 000 ids per op, a C worker thread completing in batches",
+         rate: true, perOp: inFlight, work: .cHostMany),
     Case(name: "loginMany10kNoSpin", note: "the same with spin_us = 0", rate: true, perOp: inFlight, work: .swift {
         _ = try await noSpin.loginMany(userIds: userIds)
     }),

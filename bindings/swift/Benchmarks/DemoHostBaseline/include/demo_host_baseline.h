@@ -22,4 +22,10 @@ enum demo_host_baseline_mode {
 /// login, or a negative value when a call failed.
 double demo_host_baseline_login_ns(uint64_t n, int mode, int64_t spin_us);
 
+/// Runs `ops` `login_many`s of `ids` ids each on a fresh context, the
+/// host fn queueing each token for a worker thread that completes every
+/// queued token in a batch. Returns host calls per second, or a negative
+/// value when a call failed.
+double demo_host_baseline_login_many_rate(uint64_t ops, uint32_t ids);
+
 #endif
