@@ -308,7 +308,69 @@ struct SEvent {
 struct SConfig {
     ident: String,
     key: &'static str,
-    doc: &'static str,
+    /// The option's Swift type: `UInt32`, `UInt64`, `Duration`.
+    ty: &'static str,
+    /// The key's number from the option's value `v`.
+    encode: String,
+    doc: String,
+}
+
+/// One option of `<Lib>Config`, from a key of the ABI's config list. What
+/// only Swift says (the doc's wording for a `Duration`, whether zero is
+/// allowed) is matched on the key's id, so a new key does not compile
+/// until the Swift binding knows it.
+fn config_option(key: &hostcall_abi::ConfigKey) -> SConfig {
+    use hostcall_abi::config::{ConfigId, ConfigValue, TimeUnit};
+    let ident = ident(&Name::new(key.setting));
+    let (ty, encode) = match key.value {
+        ConfigValue::Count { max, .. } if max <= u64::from(u32::MAX) => {
+            ("UInt32", "UInt64(v)".to_owned())
+        }
+        ConfigValue::Count { .. } => ("UInt64", "v".to_owned()),
+        ConfigValue::Duration { unit, .. } => {
+            let convert = match unit {
+                TimeUnit::Millis => "millis",
+                TimeUnit::Micros => "micros",
+            };
+            let positive = match key.id {
+                ConfigId::HostCallTimeout => true,
+                ConfigId::Spin => false,
+                ConfigId::MaxInFlight | ConfigId::MaxPendingRequests => {
+                    unreachable!("{} is a count", key.key)
+                }
+            };
+            (
+                "Duration",
+                format!("try ConfigUnits.{convert}(v, \"{ident}\", positive: {positive})"),
+            )
+        }
+    };
+    let doc = match key.id {
+        ConfigId::HostCallTimeout => "The timeout of every host call, rounded up to whole milliseconds; \
+            when it elapses the awaiting Rust code gets an error and the host fn's Task is cancelled. \
+            Must be positive; nil means none (the library's default)."
+            .to_owned(),
+        ConfigId::Spin => format!(
+            "How long the library's idle loop thread watches for host results before it sleeps, \
+             while host calls are outstanding ({}rounded up to whole microseconds; zero: never \
+             spin). Library default: {} µs.",
+            match key.value {
+                ConfigValue::Duration { max, .. } if max != u64::MAX => {
+                    format!("at most {} µs, ", crate::text::grouped(max))
+                }
+                _ => String::new(),
+            },
+            crate::text::grouped(key.default)
+        ),
+        ConfigId::MaxInFlight | ConfigId::MaxPendingRequests => key.doc.to_owned(),
+    };
+    SConfig {
+        ident,
+        key: key.key,
+        ty,
+        encode,
+        doc,
+    }
 }
 
 #[derive(Template)]
@@ -598,16 +660,7 @@ pub fn package(model: &Model) -> Files {
                 ty: swift_type(&e.payload),
             })
             .collect(),
-        config: model
-            .abi
-            .config_keys
-            .iter()
-            .map(|k| SConfig {
-                ident: ident(&Name::new(k.key)),
-                key: k.key,
-                doc: k.doc,
-            })
-            .collect(),
+        config: model.abi.config_keys.iter().map(config_option).collect(),
     };
     use crate::c::render;
     let mut files = vec![

@@ -111,12 +111,12 @@ public enum {{ e.name }}: Error, Sendable, Equatable, CBORCodable {
 public struct {{ class }}Config: Sendable, Equatable {
 {%- for k in config %}
 {{ self::doc(k.doc, "    ") }}
-    public var {{ k.ident }}: UInt64?
+    public var {{ k.ident }}: {{ k.ty }}?
 {%- endfor %}
 
     public init(
 {%- for k in config %}
-        {{ k.ident }}: UInt64? = nil{% if !loop.last %},{% endif %}
+        {{ k.ident }}: {{ k.ty }}? = nil{% if !loop.last %},{% endif %}
 {%- endfor %}
     ) {
 {%- for k in config %}
@@ -124,11 +124,13 @@ public struct {{ class }}Config: Sendable, Equatable {
 {%- endfor %}
     }
 
-    /// The config map `{{ prefix }}_new` takes; nil when every option is the default.
-    var encoded: [UInt8]? {
+    /// The config map `{{ prefix }}_new` takes; nil when every option is
+    /// the default. Throws `HostcallError.refused` for a duration its key
+    /// cannot mean (negative, or zero where zero is refused).
+    func encoded() throws -> [UInt8]? {
         var pairs: [CBORPair] = []
 {%- for k in config %}
-        if let v = {{ k.ident }} { pairs.append(CBORPair(.text("{{ k.key }}"), .unsigned(v))) }
+        if let v = {{ k.ident }} { pairs.append(CBORPair(.text("{{ k.key }}"), .unsigned({{ k.encode }}))) }
 {%- endfor %}
         return pairs.isEmpty ? nil : CBOR.map(pairs).encoded()
     }
@@ -136,7 +138,8 @@ public struct {{ class }}Config: Sendable, Equatable {
 
 /// A context of {{ prefix }}: its own loop thread in the library. Handlers are
 /// `async throws` methods; host fns are set as `async throws` closures, each
-/// invocation run in its own Task. `close()` (or deinit) ends it.
+/// invocation run in a Task off the library's thread. `close()` (or deinit)
+/// ends it.
 public final class {{ class }}: Sendable {
     /// The interface this binding was generated for.
     public static let interfaceHash: UInt64 = {{ interface_hash }}
@@ -161,7 +164,7 @@ public final class {{ class }}: Sendable {
             throw HostcallError.interfaceMismatch(expected: {{ class }}.interfaceHash, found: found)
         }
         let ctx: UnsafeMutableRawPointer?
-        if let bytes = config.encoded {
+        if let bytes = try config.encoded() {
             ctx = withCBytes(bytes) { {{ prefix }}_new($0, $1) }
         } else {
             ctx = {{ prefix }}_new(nil, 0)
@@ -334,7 +337,7 @@ public final class {{ class }}: Sendable {
 {%- if !f.doc.is_empty() %}
 {{ self::doc(f.doc, "    ") }}
 {%- endif %}
-    /// Each invocation runs `fn` in its own Task, cancelled when the library drops the call.
+    /// Each invocation runs `fn` in a Task, cancelled when the library drops the call.
     public func {{ f.setter }}(_ fn: {{ f.closure }}) throws {
         try setHostFn("{{ f.wire }}") { req in
             do {

@@ -160,7 +160,7 @@ func median(_ xs: [Double]) -> Double {
 let options = parse(Array(CommandLine.arguments.dropFirst()))
 
 let demo = try Demo()
-let noSpin = try Demo(config: DemoConfig(spinUs: 0))
+let noSpin = try Demo(config: DemoConfig(spin: .zero))
 for d in [demo, noSpin] {
     try d.setFetchProfile { id in Profile(userId: id, name: "U1", age: 42) }
     try d.setNotify { _ in }
@@ -175,7 +175,7 @@ let cases: [Case] = [
          work: .cHost(mode: DEMO_HOST_BASELINE_WORKER, spinUs: -1)),
     Case(name: "cLoginInline", note: "C host: fetch_profile answered inline on the library's thread",
          work: .cHost(mode: DEMO_HOST_BASELINE_INLINE, spinUs: -1)),
-    Case(name: "loginNoSpin", note: "login one at a time with spin_us = 0", work: .swift {
+    Case(name: "loginNoSpin", note: "login one at a time with spin: .zero", work: .swift {
         _ = try await noSpin.login(userId: "u1")
     }),
     Case(name: "cLoginWorkerNoSpin", note: "C host, worker thread, spin_us = 0",

@@ -231,42 +231,48 @@ public enum AccountError: Error, Sendable, Equatable, CBORCodable {
 public struct DemoConfig: Sendable, Equatable {
     /// Host calls outstanding at once per context; past it a host call fails at
     /// once as overloaded.
-    public var maxInFlight: UInt64?
-    /// The default timeout of each host call; 0 means none.
-    public var hostCallTimeoutMs: UInt64?
+    public var maxInFlight: UInt32?
+    /// The timeout of every host call, rounded up to whole milliseconds; when it
+    /// elapses the awaiting Rust code gets an error and the host fn's Task is
+    /// cancelled. Must be positive; nil means none (the library's default).
+    public var hostCallTimeout: Duration?
     /// Requests queued or running per context; past it `call` returns
     /// HC_ERR_OVERLOADED; 0 means unbounded.
     public var maxPendingRequests: UInt64?
-    /// How long the idle loop thread watches for completions before it sleeps, only
-    /// while host calls are outstanding; 0 never spins.
-    public var spinUs: UInt64?
+    /// How long the library's idle loop thread watches for host results before it
+    /// sleeps, while host calls are outstanding (at most 10 000 µs, rounded up to
+    /// whole microseconds; zero: never spin). Library default: 50 µs.
+    public var spin: Duration?
 
     public init(
-        maxInFlight: UInt64? = nil,
-        hostCallTimeoutMs: UInt64? = nil,
+        maxInFlight: UInt32? = nil,
+        hostCallTimeout: Duration? = nil,
         maxPendingRequests: UInt64? = nil,
-        spinUs: UInt64? = nil
+        spin: Duration? = nil
     ) {
         self.maxInFlight = maxInFlight
-        self.hostCallTimeoutMs = hostCallTimeoutMs
+        self.hostCallTimeout = hostCallTimeout
         self.maxPendingRequests = maxPendingRequests
-        self.spinUs = spinUs
+        self.spin = spin
     }
 
-    /// The config map `demo_new` takes; nil when every option is the default.
-    var encoded: [UInt8]? {
+    /// The config map `demo_new` takes; nil when every option is
+    /// the default. Throws `HostcallError.refused` for a duration its key
+    /// cannot mean (negative, or zero where zero is refused).
+    func encoded() throws -> [UInt8]? {
         var pairs: [CBORPair] = []
-        if let v = maxInFlight { pairs.append(CBORPair(.text("max_in_flight"), .unsigned(v))) }
-        if let v = hostCallTimeoutMs { pairs.append(CBORPair(.text("host_call_timeout_ms"), .unsigned(v))) }
+        if let v = maxInFlight { pairs.append(CBORPair(.text("max_in_flight"), .unsigned(UInt64(v)))) }
+        if let v = hostCallTimeout { pairs.append(CBORPair(.text("host_call_timeout_ms"), .unsigned(try ConfigUnits.millis(v, "hostCallTimeout", positive: true)))) }
         if let v = maxPendingRequests { pairs.append(CBORPair(.text("max_pending_requests"), .unsigned(v))) }
-        if let v = spinUs { pairs.append(CBORPair(.text("spin_us"), .unsigned(v))) }
+        if let v = spin { pairs.append(CBORPair(.text("spin_us"), .unsigned(try ConfigUnits.micros(v, "spin", positive: false)))) }
         return pairs.isEmpty ? nil : CBOR.map(pairs).encoded()
     }
 }
 
 /// A context of demo: its own loop thread in the library. Handlers are
 /// `async throws` methods; host fns are set as `async throws` closures, each
-/// invocation run in its own Task. `close()` (or deinit) ends it.
+/// invocation run in a Task off the library's thread. `close()` (or deinit)
+/// ends it.
 public final class Demo: Sendable {
     /// The interface this binding was generated for.
     public static let interfaceHash: UInt64 = 1830073059688057811
@@ -291,7 +297,7 @@ public final class Demo: Sendable {
             throw HostcallError.interfaceMismatch(expected: Demo.interfaceHash, found: found)
         }
         let ctx: UnsafeMutableRawPointer?
-        if let bytes = config.encoded {
+        if let bytes = try config.encoded() {
             ctx = withCBytes(bytes) { demo_new($0, $1) }
         } else {
             ctx = demo_new(nil, 0)
@@ -518,7 +524,7 @@ public final class Demo: Sendable {
     }
 
     /// Looks a user's profile up in the host's store.
-    /// Each invocation runs `fn` in its own Task, cancelled when the library drops the call.
+    /// Each invocation runs `fn` in a Task, cancelled when the library drops the call.
     public func setFetchProfile(_ fn: @escaping @Sendable (String) async throws -> Profile) throws {
         try setHostFn("fetch_profile") { req in
             do {
@@ -535,7 +541,7 @@ public final class Demo: Sendable {
     }
 
     /// Shows a message to the host's user.
-    /// Each invocation runs `fn` in its own Task, cancelled when the library drops the call.
+    /// Each invocation runs `fn` in a Task, cancelled when the library drops the call.
     public func setNotify(_ fn: @escaping @Sendable (String) async throws -> Void) throws {
         try setHostFn("notify") { req in
             do {
@@ -553,7 +559,7 @@ public final class Demo: Sendable {
 
     /// Looks a user's account up in the host's store: the profile, or why there is
     /// no usable account.
-    /// Each invocation runs `fn` in its own Task, cancelled when the library drops the call.
+    /// Each invocation runs `fn` in a Task, cancelled when the library drops the call.
     public func setFindAccount(_ fn: @escaping @Sendable (String) async throws -> Profile) throws {
         try setHostFn("find_account") { req in
             do {

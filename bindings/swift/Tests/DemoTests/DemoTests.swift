@@ -259,7 +259,7 @@ final class DemoTests: XCTestCase {
     }
 
     func testHostCallTimeoutCancelsTheHostFnsTask() async throws {
-        let demo = try demo(DemoConfig(hostCallTimeoutMs: 50))
+        let demo = try demo(DemoConfig(hostCallTimeout: .milliseconds(50)))
         let hostFnCancelled = Latch()
         try demo.setFetchProfile { id in
             do {
@@ -285,6 +285,43 @@ final class DemoTests: XCTestCase {
             XCTAssertEqual(status, Status.invalidArg)
             XCTAssertTrue(detail.contains("max_in_flight"), detail)
         }
+        // Durations the binding refuses before the library sees them, and
+        // one the library refuses (a spin over its 10 ms bound).
+        let refused: [(DemoConfig, String)] = [
+            (DemoConfig(hostCallTimeout: .zero), "hostCallTimeout must be positive"),
+            (DemoConfig(hostCallTimeout: .milliseconds(-5)), "hostCallTimeout must be positive"),
+            (DemoConfig(spin: .microseconds(-1)), "spin must be zero or positive"),
+            (DemoConfig(hostCallTimeout: .seconds(Int64.max)), "hostCallTimeout is too long"),
+            (DemoConfig(spin: .milliseconds(11)), "spin_us"),
+        ]
+        for (config, text) in refused {
+            XCTAssertThrowsError(try Demo(config: config)) { error in
+                guard case .refused(let status, let detail)? = error as? HostcallError else {
+                    return XCTFail("expected refused, got \(error)")
+                }
+                XCTAssertEqual(status, Status.invalidArg)
+                XCTAssertTrue(detail.contains(text), detail)
+            }
+        }
+        // Rounded up to the key's unit: a microsecond of timeout is 1 ms, not
+        // 0 (none); zero spin is allowed.
+        for config in [DemoConfig(hostCallTimeout: .microseconds(1)), DemoConfig(spin: .zero), DemoConfig(spin: .nanoseconds(1))] {
+            XCTAssertNoThrow(try Demo(config: config).close())
+        }
+    }
+
+    func testASubMillisecondTimeoutIsNotNone() async throws {
+        // 1 µs rounds up to 1 ms: the host call times out instead of waiting.
+        let demo = try demo(DemoConfig(hostCallTimeout: .microseconds(1)))
+        try demo.setFetchProfile { id in
+            try? await Task.sleep(nanoseconds: 30_000_000_000)  // until cancelled
+            return profile(id)
+        }
+        let error = await failure { try await demo.login(userId: "u1") }
+        guard case .failed(let text)? = error as? HostcallError else {
+            return XCTFail("expected the handler's failure, got \(String(describing: error))")
+        }
+        XCTAssertTrue(text.contains("timed out"), text)
     }
 
     func testCloseFailsPendingCalls() async throws {
