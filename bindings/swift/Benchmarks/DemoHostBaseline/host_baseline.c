@@ -98,6 +98,23 @@ static void *work(void *arg) {
     return NULL;
 }
 
+/// Calls `method` `n` times, each after the last one's reply; 1 when every
+/// call succeeded.
+static int call_in_turn(void *ctx, const char *method, const unsigned char *req, size_t len, uint64_t n) {
+    struct waiter reply;
+    pthread_mutex_init(&reply.lock, NULL);
+    pthread_cond_init(&reply.cond, NULL);
+    for (uint64_t i = 0; i < n; i++) {
+        reply.done = 0;
+        if (demo_call(ctx, method, (const char *)req, len, on_reply, &reply) != HC_OK) return 0;
+        pthread_mutex_lock(&reply.lock);
+        while (!reply.done) pthread_cond_wait(&reply.cond, &reply.lock);
+        pthread_mutex_unlock(&reply.lock);
+        if (reply.ret != RET_OK) return 0;
+    }
+    return 1;
+}
+
 static double now_ns(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -134,20 +151,8 @@ double demo_host_baseline_login_ns(uint64_t n, int mode, int64_t spin_us) {
     FFIHostFn fn = mode == DEMO_HOST_BASELINE_WORKER ? fetch_to_worker : fetch_inline;
     if (demo_register_host_fn(ctx, "fetch_profile", fn, &h) != HC_OK) goto join;
 
-    struct waiter reply;
-    pthread_mutex_init(&reply.lock, NULL);
-    pthread_cond_init(&reply.cond, NULL);
     double start = now_ns();
-    uint64_t i;
-    for (i = 0; i < n; i++) {
-        reply.done = 0;
-        if (demo_call(ctx, "login", (const char *)LOGIN_ARGS, sizeof LOGIN_ARGS, on_reply, &reply) != HC_OK) break;
-        pthread_mutex_lock(&reply.lock);
-        while (!reply.done) pthread_cond_wait(&reply.cond, &reply.lock);
-        pthread_mutex_unlock(&reply.lock);
-        if (reply.ret != RET_OK) break;
-    }
-    if (i == n) result = (now_ns() - start) / (double)n;
+    if (call_in_turn(ctx, "login", LOGIN_ARGS, sizeof LOGIN_ARGS, n)) result = (now_ns() - start) / (double)n;
 
 join:
     if (mode == DEMO_HOST_BASELINE_WORKER) {
@@ -236,20 +241,8 @@ double demo_host_baseline_login_many_rate(uint64_t ops, uint32_t ids) {
     struct host h = {.ctx = ctx, .worker = &w};
     if (pthread_create(&w.thread, NULL, work_batches, &w) != 0) goto destroy;
     if (demo_register_host_fn(ctx, "fetch_profile", fetch_to_batch, &h) != HC_OK) goto join;
-    struct waiter reply;
-    pthread_mutex_init(&reply.lock, NULL);
-    pthread_cond_init(&reply.cond, NULL);
     double start = now_ns();
-    uint64_t i;
-    for (i = 0; i < ops; i++) {
-        reply.done = 0;
-        if (demo_call(ctx, "login_many", (const char *)req, at, on_reply, &reply) != HC_OK) break;
-        pthread_mutex_lock(&reply.lock);
-        while (!reply.done) pthread_cond_wait(&reply.cond, &reply.lock);
-        pthread_mutex_unlock(&reply.lock);
-        if (reply.ret != RET_OK) break;
-    }
-    if (i == ops) result = (double)ops * ids / ((now_ns() - start) / 1e9);
+    if (call_in_turn(ctx, "login_many", req, at, ops)) result = (double)ops * ids / ((now_ns() - start) / 1e9);
 join:
     pthread_mutex_lock(&w.lock);
     w.stop = 1;

@@ -96,88 +96,55 @@ extension CBOR {
     /// Decodes exactly one item from `bytes`; an empty payload reads as null.
     public static func decode(_ bytes: [UInt8]) throws -> CBOR {
         if bytes.isEmpty { return .null }
-        var reader = Reader(bytes: bytes)
-        let item = try reader.item(depth: 0)
-        guard reader.at == bytes.count else { throw DecodingError("trailing bytes") }
+        var reader = CBORReader(bytes)
+        let item = try reader.tree(depth: 0)
+        guard reader.atEnd else { throw DecodingError("trailing bytes") }
         return item
     }
+}
 
-    private struct Reader {
-        let bytes: [UInt8]
-        var at = 0
-
-        mutating func byte() throws -> UInt8 {
-            guard at < bytes.count else { throw DecodingError("unexpected end") }
-            defer { at += 1 }
-            return bytes[at]
-        }
-
-        mutating func uint(_ n: Int) throws -> UInt64 {
-            var v: UInt64 = 0
-            for _ in 0..<n { v = (v << 8) | UInt64(try byte()) }
-            return v
-        }
-
-        mutating func argument(_ info: UInt8) throws -> UInt64 {
-            switch info {
-            case 0..<24: return UInt64(info)
-            case 24: return try uint(1)
-            case 25: return try uint(2)
-            case 26: return try uint(4)
-            case 27: return try uint(8)
-            default: throw DecodingError("unsupported additional info \(info)")
+extension CBORReader {
+    /// The next item as a tree (the tree codec's decoder, on the reader's
+    /// byte-level primitives).
+    mutating func tree(depth: Int) throws -> CBOR {
+        guard depth < 256 else { throw DecodingError("nested too deeply") }
+        let first = try byte()
+        let major = first >> 5
+        let info = first & 0x1f
+        switch major {
+        case 0: return .unsigned(try argument(info))
+        case 1: return .negative(try argument(info))
+        case 2: return .bytes(Array(bytes[try content(argument(info))]))
+        case 3:
+            guard let s = String(validating: bytes[try content(argument(info))], as: UTF8.self) else {
+                throw DecodingError("invalid UTF-8 text")
             }
-        }
-
-        mutating func take(_ n: UInt64) throws -> [UInt8] {
-            guard n <= UInt64(bytes.count - at) else { throw DecodingError("unexpected end") }
-            let slice = Array(bytes[at..<at + Int(n)])
-            at += Int(n)
-            return slice
-        }
-
-        mutating func item(depth: Int) throws -> CBOR {
-            guard depth < 256 else { throw DecodingError("nested too deeply") }
-            let first = try byte()
-            let major = first >> 5
-            let info = first & 0x1f
-            switch major {
-            case 0: return .unsigned(try argument(info))
-            case 1: return .negative(try argument(info))
-            case 2: return .bytes(try take(try argument(info)))
-            case 3:
-                guard let s = String(validating: try take(try argument(info)), as: UTF8.self) else {
-                    throw DecodingError("invalid UTF-8 text")
-                }
-                return .text(s)
-            case 4:
-                let n = try argument(info)
-                guard n <= UInt64(bytes.count - at) else { throw DecodingError("unexpected end") }
-                var items: [CBOR] = []
-                for _ in 0..<n { items.append(try item(depth: depth + 1)) }
-                return .array(items)
-            case 5:
-                let n = try argument(info)
-                guard n <= UInt64(bytes.count - at) else { throw DecodingError("unexpected end") }
-                var pairs: [CBORPair] = []
-                for _ in 0..<n {
-                    let k = try item(depth: depth + 1)
-                    pairs.append(CBORPair(k, try item(depth: depth + 1)))
-                }
-                return .map(pairs)
-            case 6:
-                _ = try argument(info)
-                return try item(depth: depth + 1)  // tags are ignored
-            default:
-                switch info {
-                case 20: return .bool(false)
-                case 21: return .bool(true)
-                case 22, 23: return .null
-                case 25: return .double(Double(Float16Bits.decode(UInt16(try uint(2)))))
-                case 26: return .double(Double(Float(bitPattern: UInt32(try uint(4)))))
-                case 27: return .double(Double(bitPattern: try uint(8)))
-                default: throw DecodingError("unsupported simple value \(info)")
-                }
+            return .text(s)
+        case 4:
+            let n = try count(argument(info))
+            var items: [CBOR] = []
+            for _ in 0..<n { items.append(try tree(depth: depth + 1)) }
+            return .array(items)
+        case 5:
+            let n = try count(argument(info))
+            var pairs: [CBORPair] = []
+            for _ in 0..<n {
+                let k = try tree(depth: depth + 1)
+                pairs.append(CBORPair(k, try tree(depth: depth + 1)))
+            }
+            return .map(pairs)
+        case 6:
+            _ = try argument(info)
+            return try tree(depth: depth + 1)  // tags are ignored
+        default:
+            switch info {
+            case 20: return .bool(false)
+            case 21: return .bool(true)
+            case 22, 23: return .null
+            case 25: return .double(Double(Float16Bits.decode(UInt16(try uint(2)))))
+            case 26: return .double(Double(Float(bitPattern: UInt32(try uint(4)))))
+            case 27: return .double(Double(bitPattern: try uint(8)))
+            default: throw DecodingError("unsupported simple value \(info)")
             }
         }
     }

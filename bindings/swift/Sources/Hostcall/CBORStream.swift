@@ -4,7 +4,9 @@
 // 1.6 µs per `Session` of a reply here; the generated records, lists,
 // optionals and scalars read and write this way, and anything else (error
 // types) goes through the tree by the protocol's defaults. The tree codec
-// in CBOR.swift stays the reference: the tests check both agree.
+// in CBOR.swift stays the reference (it shares only this reader's
+// byte-level primitives: heads, arguments, lengths): the tests check both
+// agree.
 //
 // A reader reads what the tree decoder accepts: definite lengths, tags
 // skipped, half, single and double floats, integers range-checked, text
@@ -77,13 +79,18 @@ public struct CBORReader {
         return Int(n)
     }
 
+    /// The byte range of the `n` bytes that follow, consumed.
+    mutating func content(_ n: UInt64) throws -> Range<Int> {
+        let len = try count(n)
+        defer { at += len }
+        return at..<at + len
+    }
+
     /// The byte range of a text or byte string's content, consumed.
     mutating func string(major: UInt8) throws -> Range<Int> {
         let (m, n) = try head()
         guard m == major else { throw DecodingError(major == 3 ? "expected text" : "expected bytes") }
-        let len = try count(n)
-        defer { at += len }
-        return at..<at + len
+        return try content(n)
     }
 
     public mutating func text() throws -> String {
@@ -173,11 +180,7 @@ public struct CBORReader {
     }
 
     /// The next item as a tree (what the streaming side does not decode itself).
-    public mutating func item() throws -> CBOR {
-        let start = at
-        try skip()
-        return try CBOR.decode(Array(bytes[start..<at]))
-    }
+    public mutating func item() throws -> CBOR { try tree(depth: depth) }
 
     /// Skips one item (an unknown map key's value).
     public mutating func skip() throws {
