@@ -6,105 +6,121 @@ import Hostcall
 
 /// Decodes a CBOR value as the type the context asks for.
 func decoded<T: CBORCodable>(_ cbor: CBOR) throws -> T { try T(cbor: cbor) }
+
+// The library's records and error types are nested in the class (and
+// aliased below at the top level): the class shadows its module's name, so
+// only a member of the class can be spelled `{{ class }}.Name` — which a file
+// that also imports Foundation needs for `{{ class }}.Progress`, say.
+extension {{ class }} {
 {%- for r in records %}
+{%- if !loop.first %}
 {{ "" }}
-{%- if !r.doc.is_empty() %}
-{{ self::doc(r.doc, "") }}
 {%- endif %}
-public struct {{ r.name }}: Sendable, Equatable, CBORCodable {
+{%- if !r.doc.is_empty() %}
+{{ self::doc(r.doc, "    ") }}
+{%- endif %}
+    public struct {{ r.name }}: Sendable, Equatable, CBORCodable {
 {%- for f in r.fields %}
 {%- if !f.doc.is_empty() %}
-{{ self::doc(f.doc, "    ") }}
+{{ self::doc(f.doc, "        ") }}
 {%- endif %}
-    public var {{ f.ident }}: {{ f.ty }}
+        public var {{ f.ident }}: {{ f.ty }}
 {%- endfor %}
 
-    public init({{ r.params }}) {
+        public init({{ r.params }}) {
 {%- for f in r.fields %}
-        self.{{ f.ident }} = {{ f.ident }}
+            self.{{ f.ident }} = {{ f.ident }}
 {%- endfor %}
-    }
-
-    public init(cbor: CBOR) throws {
-{%- for f in r.fields %}
-        {{ f.ident }} = try field(cbor, "{{ f.wire }}")
-{%- endfor %}
-    }
-
-    public var cbor: CBOR { .map([{{ r.encode }}]) }
-
-    public init(from reader: inout CBORReader) throws {
-{%- for f in r.fields %}
-        var {{ f.local }}: {{ f.ty }}? = nil
-{%- endfor %}
-        for _ in 0..<(try reader.mapCount()) {
-            let key = try reader.key()
-{%- for f in r.fields %}
-            {% if !loop.first %}} else {% endif %}if reader.key(key, is: "{{ f.wire }}") {
-                {{ f.local }} = try reader.read({{ f.ty }}.self)
-{%- endfor %}
-            } else {
-                try reader.skip()
-            }
         }
-{%- for f in r.fields %}
-        self.{{ f.ident }} = try present({{ f.local }}, "{{ f.wire }}")
-{%- endfor %}
-    }
 
-    public func write(to writer: inout CBORWriter) {
-        writer.mapHeader({{ r.fields.len() }})
+        public init(cbor: CBOR) throws {
 {%- for f in r.fields %}
-        writer.key("{{ f.wire }}")
-        {{ f.ident }}.write(to: &writer)
+            {{ f.ident }} = try field(cbor, "{{ f.wire }}")
 {%- endfor %}
+        }
+
+        public var cbor: CBOR { .map([{{ r.encode }}]) }
+
+        public init(from reader: inout CBORReader) throws {
+{%- for f in r.fields %}
+            var {{ f.local }}: {{ f.ty }}? = nil
+{%- endfor %}
+            for _ in 0..<(try reader.mapCount()) {
+                let key = try reader.key()
+{%- for f in r.fields %}
+                {% if !loop.first %}} else {% endif %}if reader.key(key, is: "{{ f.wire }}") {
+                    {{ f.local }} = try reader.read({{ f.ty }}.self)
+{%- endfor %}
+                } else {
+                    try reader.skip()
+                }
+            }
+{%- for f in r.fields %}
+            self.{{ f.ident }} = try present({{ f.local }}, "{{ f.wire }}")
+{%- endfor %}
+        }
+
+        public func write(to writer: inout CBORWriter) {
+            writer.mapHeader({{ r.fields.len() }})
+{%- for f in r.fields %}
+            writer.key("{{ f.wire }}")
+            {{ f.ident }}.write(to: &writer)
+{%- endfor %}
+        }
     }
-}
 {%- endfor %}
 {%- for e in errors %}
 {{ "" }}
 {%- if !e.doc.is_empty() %}
-{{ self::doc(e.doc, "") }}
+{{ self::doc(e.doc, "    ") }}
 {%- endif %}
-public enum {{ e.name }}: Error, Sendable, Equatable, CBORCodable {
+    public enum {{ e.name }}: Error, Sendable, Equatable, CBORCodable {
 {%- for v in e.variants %}
 {%- if !v.doc.is_empty() %}
-{{ self::doc(v.doc, "    ") }}
+{{ self::doc(v.doc, "        ") }}
 {%- endif %}
-    case {{ v.decl }}
+        case {{ v.decl }}
 {%- endfor %}
 
-    public init(cbor: CBOR) throws {
-        switch cbor {
+        public init(cbor: CBOR) throws {
+            switch cbor {
 {%- for v in e.variants %}
 {%- if v.unit %}
-        case .text("{{ v.wire }}"): {{ v.decode }}
-{%- endif %}
-{%- endfor %}
-{%- if e.has_payloads %}
-        case .map(let pairs) where pairs.count == 1:
-            let payload = pairs[0].value
-            switch pairs[0].key {
-{%- for v in e.variants %}
-{%- if !v.unit %}
             case .text("{{ v.wire }}"): {{ v.decode }}
 {%- endif %}
 {%- endfor %}
+{%- if e.has_payloads %}
+            case .map(let pairs) where pairs.count == 1:
+                let payload = pairs[0].value
+                switch pairs[0].key {
+{%- for v in e.variants %}
+{%- if !v.unit %}
+                case .text("{{ v.wire }}"): {{ v.decode }}
+{%- endif %}
+{%- endfor %}
+                default: throw DecodingError("not a {{ e.name }}: \(cbor)")
+                }
+{%- endif %}
             default: throw DecodingError("not a {{ e.name }}: \(cbor)")
             }
-{%- endif %}
-        default: throw DecodingError("not a {{ e.name }}: \(cbor)")
         }
-    }
 
-    public var cbor: CBOR {
-        switch self {
+        public var cbor: CBOR {
+            switch self {
 {%- for v in e.variants %}
-        case {{ v.pattern }}: {{ v.encode }}
+            case {{ v.pattern }}: {{ v.encode }}
 {%- endfor %}
+            }
         }
     }
+{%- endfor %}
 }
+
+{%- for r in records %}
+public typealias {{ r.name }} = {{ class }}.{{ r.name }}
+{%- endfor %}
+{%- for e in errors %}
+public typealias {{ e.name }} = {{ class }}.{{ e.name }}
 {%- endfor %}
 
 /// The options of a context: each `nil` leaves the library's default.

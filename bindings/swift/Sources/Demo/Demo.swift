@@ -7,225 +7,236 @@ import Hostcall
 /// Decodes a CBOR value as the type the context asks for.
 func decoded<T: CBORCodable>(_ cbor: CBOR) throws -> T { try T(cbor: cbor) }
 
-/// A signed-in session.
-public struct Session: Sendable, Equatable, CBORCodable {
-    /// The user's id.
-    public var userId: String
-    /// `"Hello, <name>"`.
-    public var greeting: String
+// The library's records and error types are nested in the class (and
+// aliased below at the top level): the class shadows its module's name, so
+// only a member of the class can be spelled `Demo.Name` — which a file
+// that also imports Foundation needs for `Demo.Progress`, say.
+extension Demo {
+    /// A signed-in session.
+    public struct Session: Sendable, Equatable, CBORCodable {
+        /// The user's id.
+        public var userId: String
+        /// `"Hello, <name>"`.
+        public var greeting: String
 
-    public init(userId: String, greeting: String) {
-        self.userId = userId
-        self.greeting = greeting
-    }
-
-    public init(cbor: CBOR) throws {
-        userId = try field(cbor, "user_id")
-        greeting = try field(cbor, "greeting")
-    }
-
-    public var cbor: CBOR { .map([CBORPair(.text("user_id"), userId.cbor), CBORPair(.text("greeting"), greeting.cbor)]) }
-
-    public init(from reader: inout CBORReader) throws {
-        var userId_: String? = nil
-        var greeting_: String? = nil
-        for _ in 0..<(try reader.mapCount()) {
-            let key = try reader.key()
-            if reader.key(key, is: "user_id") {
-                userId_ = try reader.read(String.self)
-            } else if reader.key(key, is: "greeting") {
-                greeting_ = try reader.read(String.self)
-            } else {
-                try reader.skip()
-            }
+        public init(userId: String, greeting: String) {
+            self.userId = userId
+            self.greeting = greeting
         }
-        self.userId = try present(userId_, "user_id")
-        self.greeting = try present(greeting_, "greeting")
-    }
 
-    public func write(to writer: inout CBORWriter) {
-        writer.mapHeader(2)
-        writer.key("user_id")
-        userId.write(to: &writer)
-        writer.key("greeting")
-        greeting.write(to: &writer)
-    }
-}
-
-/// A user's profile, as the host stores it.
-public struct Profile: Sendable, Equatable, CBORCodable {
-    /// The user's id.
-    public var userId: String
-    /// Display name.
-    public var name: String
-    /// Age in years.
-    public var age: UInt32
-
-    public init(userId: String, name: String, age: UInt32) {
-        self.userId = userId
-        self.name = name
-        self.age = age
-    }
-
-    public init(cbor: CBOR) throws {
-        userId = try field(cbor, "user_id")
-        name = try field(cbor, "name")
-        age = try field(cbor, "age")
-    }
-
-    public var cbor: CBOR { .map([CBORPair(.text("user_id"), userId.cbor), CBORPair(.text("name"), name.cbor), CBORPair(.text("age"), age.cbor)]) }
-
-    public init(from reader: inout CBORReader) throws {
-        var userId_: String? = nil
-        var name_: String? = nil
-        var age_: UInt32? = nil
-        for _ in 0..<(try reader.mapCount()) {
-            let key = try reader.key()
-            if reader.key(key, is: "user_id") {
-                userId_ = try reader.read(String.self)
-            } else if reader.key(key, is: "name") {
-                name_ = try reader.read(String.self)
-            } else if reader.key(key, is: "age") {
-                age_ = try reader.read(UInt32.self)
-            } else {
-                try reader.skip()
-            }
+        public init(cbor: CBOR) throws {
+            userId = try field(cbor, "user_id")
+            greeting = try field(cbor, "greeting")
         }
-        self.userId = try present(userId_, "user_id")
-        self.name = try present(name_, "name")
-        self.age = try present(age_, "age")
-    }
 
-    public func write(to writer: inout CBORWriter) {
-        writer.mapHeader(3)
-        writer.key("user_id")
-        userId.write(to: &writer)
-        writer.key("name")
-        name.write(to: &writer)
-        writer.key("age")
-        age.write(to: &writer)
-    }
-}
+        public var cbor: CBOR { .map([CBORPair(.text("user_id"), userId.cbor), CBORPair(.text("greeting"), greeting.cbor)]) }
 
-/// Progress of `login_many`: emitted after each profile fetch completes.
-public struct Progress: Sendable, Equatable, CBORCodable {
-    /// Fetches completed so far.
-    public var done: UInt32
-    /// Fetches started.
-    public var total: UInt32
-
-    public init(done: UInt32, total: UInt32) {
-        self.done = done
-        self.total = total
-    }
-
-    public init(cbor: CBOR) throws {
-        done = try field(cbor, "done")
-        total = try field(cbor, "total")
-    }
-
-    public var cbor: CBOR { .map([CBORPair(.text("done"), done.cbor), CBORPair(.text("total"), total.cbor)]) }
-
-    public init(from reader: inout CBORReader) throws {
-        var done_: UInt32? = nil
-        var total_: UInt32? = nil
-        for _ in 0..<(try reader.mapCount()) {
-            let key = try reader.key()
-            if reader.key(key, is: "done") {
-                done_ = try reader.read(UInt32.self)
-            } else if reader.key(key, is: "total") {
-                total_ = try reader.read(UInt32.self)
-            } else {
-                try reader.skip()
+        public init(from reader: inout CBORReader) throws {
+            var userId_: String? = nil
+            var greeting_: String? = nil
+            for _ in 0..<(try reader.mapCount()) {
+                let key = try reader.key()
+                if reader.key(key, is: "user_id") {
+                    userId_ = try reader.read(String.self)
+                } else if reader.key(key, is: "greeting") {
+                    greeting_ = try reader.read(String.self)
+                } else {
+                    try reader.skip()
+                }
             }
+            self.userId = try present(userId_, "user_id")
+            self.greeting = try present(greeting_, "greeting")
         }
-        self.done = try present(done_, "done")
-        self.total = try present(total_, "total")
+
+        public func write(to writer: inout CBORWriter) {
+            writer.mapHeader(2)
+            writer.key("user_id")
+            userId.write(to: &writer)
+            writer.key("greeting")
+            greeting.write(to: &writer)
+        }
     }
 
-    public func write(to writer: inout CBORWriter) {
-        writer.mapHeader(2)
-        writer.key("done")
-        done.write(to: &writer)
-        writer.key("total")
-        total.write(to: &writer)
+    /// A user's profile, as the host stores it.
+    public struct Profile: Sendable, Equatable, CBORCodable {
+        /// The user's id.
+        public var userId: String
+        /// Display name.
+        public var name: String
+        /// Age in years.
+        public var age: UInt32
+
+        public init(userId: String, name: String, age: UInt32) {
+            self.userId = userId
+            self.name = name
+            self.age = age
+        }
+
+        public init(cbor: CBOR) throws {
+            userId = try field(cbor, "user_id")
+            name = try field(cbor, "name")
+            age = try field(cbor, "age")
+        }
+
+        public var cbor: CBOR { .map([CBORPair(.text("user_id"), userId.cbor), CBORPair(.text("name"), name.cbor), CBORPair(.text("age"), age.cbor)]) }
+
+        public init(from reader: inout CBORReader) throws {
+            var userId_: String? = nil
+            var name_: String? = nil
+            var age_: UInt32? = nil
+            for _ in 0..<(try reader.mapCount()) {
+                let key = try reader.key()
+                if reader.key(key, is: "user_id") {
+                    userId_ = try reader.read(String.self)
+                } else if reader.key(key, is: "name") {
+                    name_ = try reader.read(String.self)
+                } else if reader.key(key, is: "age") {
+                    age_ = try reader.read(UInt32.self)
+                } else {
+                    try reader.skip()
+                }
+            }
+            self.userId = try present(userId_, "user_id")
+            self.name = try present(name_, "name")
+            self.age = try present(age_, "age")
+        }
+
+        public func write(to writer: inout CBORWriter) {
+            writer.mapHeader(3)
+            writer.key("user_id")
+            userId.write(to: &writer)
+            writer.key("name")
+            name.write(to: &writer)
+            writer.key("age")
+            age.write(to: &writer)
+        }
     }
-}
 
-/// Why `sign_in` failed.
-public enum SignInError: Error, Sendable, Equatable, CBORCodable {
-    /// The user id was empty; the host was not asked.
-    case emptyUserId
-    /// No account has this id.
-    case notFound(userId: String)
-    /// The account is locked until a moment in time.
-    case locked(untilUnixS: UInt64)
-    /// The account was suspended: the reason, and since when.
-    case suspended(String, UInt64)
-    /// The host's store could not be asked: what went wrong (the host fn's own
-    /// error text, or a timeout).
-    case unavailable(String)
+    /// Progress of `login_many`: emitted after each profile fetch completes.
+    public struct Progress: Sendable, Equatable, CBORCodable {
+        /// Fetches completed so far.
+        public var done: UInt32
+        /// Fetches started.
+        public var total: UInt32
 
-    public init(cbor: CBOR) throws {
-        switch cbor {
-        case .text("EmptyUserId"): self = .emptyUserId
-        case .map(let pairs) where pairs.count == 1:
-            let payload = pairs[0].value
-            switch pairs[0].key {
-            case .text("NotFound"): self = .notFound(userId: try field(payload, "user_id"))
-            case .text("Locked"): self = .locked(untilUnixS: try field(payload, "until_unix_s"))
-            case .text("Suspended"): self = .suspended(try element(payload, 0), try element(payload, 1))
-            case .text("Unavailable"): self = .unavailable(try decoded(payload))
+        public init(done: UInt32, total: UInt32) {
+            self.done = done
+            self.total = total
+        }
+
+        public init(cbor: CBOR) throws {
+            done = try field(cbor, "done")
+            total = try field(cbor, "total")
+        }
+
+        public var cbor: CBOR { .map([CBORPair(.text("done"), done.cbor), CBORPair(.text("total"), total.cbor)]) }
+
+        public init(from reader: inout CBORReader) throws {
+            var done_: UInt32? = nil
+            var total_: UInt32? = nil
+            for _ in 0..<(try reader.mapCount()) {
+                let key = try reader.key()
+                if reader.key(key, is: "done") {
+                    done_ = try reader.read(UInt32.self)
+                } else if reader.key(key, is: "total") {
+                    total_ = try reader.read(UInt32.self)
+                } else {
+                    try reader.skip()
+                }
+            }
+            self.done = try present(done_, "done")
+            self.total = try present(total_, "total")
+        }
+
+        public func write(to writer: inout CBORWriter) {
+            writer.mapHeader(2)
+            writer.key("done")
+            done.write(to: &writer)
+            writer.key("total")
+            total.write(to: &writer)
+        }
+    }
+
+    /// Why `sign_in` failed.
+    public enum SignInError: Error, Sendable, Equatable, CBORCodable {
+        /// The user id was empty; the host was not asked.
+        case emptyUserId
+        /// No account has this id.
+        case notFound(userId: String)
+        /// The account is locked until a moment in time.
+        case locked(untilUnixS: UInt64)
+        /// The account was suspended: the reason, and since when.
+        case suspended(String, UInt64)
+        /// The host's store could not be asked: what went wrong (the host fn's own
+        /// error text, or a timeout).
+        case unavailable(String)
+
+        public init(cbor: CBOR) throws {
+            switch cbor {
+            case .text("EmptyUserId"): self = .emptyUserId
+            case .map(let pairs) where pairs.count == 1:
+                let payload = pairs[0].value
+                switch pairs[0].key {
+                case .text("NotFound"): self = .notFound(userId: try field(payload, "user_id"))
+                case .text("Locked"): self = .locked(untilUnixS: try field(payload, "until_unix_s"))
+                case .text("Suspended"): self = .suspended(try element(payload, 0), try element(payload, 1))
+                case .text("Unavailable"): self = .unavailable(try decoded(payload))
+                default: throw DecodingError("not a SignInError: \(cbor)")
+                }
             default: throw DecodingError("not a SignInError: \(cbor)")
             }
-        default: throw DecodingError("not a SignInError: \(cbor)")
+        }
+
+        public var cbor: CBOR {
+            switch self {
+            case .emptyUserId: .text("EmptyUserId")
+            case .notFound(let userId): .map([CBORPair(.text("NotFound"), .map([CBORPair(.text("user_id"), userId.cbor)]))])
+            case .locked(let untilUnixS): .map([CBORPair(.text("Locked"), .map([CBORPair(.text("until_unix_s"), untilUnixS.cbor)]))])
+            case .suspended(let f0, let f1): .map([CBORPair(.text("Suspended"), .array([f0.cbor, f1.cbor]))])
+            case .unavailable(let f0): .map([CBORPair(.text("Unavailable"), f0.cbor)])
+            }
         }
     }
 
-    public var cbor: CBOR {
-        switch self {
-        case .emptyUserId: .text("EmptyUserId")
-        case .notFound(let userId): .map([CBORPair(.text("NotFound"), .map([CBORPair(.text("user_id"), userId.cbor)]))])
-        case .locked(let untilUnixS): .map([CBORPair(.text("Locked"), .map([CBORPair(.text("until_unix_s"), untilUnixS.cbor)]))])
-        case .suspended(let f0, let f1): .map([CBORPair(.text("Suspended"), .array([f0.cbor, f1.cbor]))])
-        case .unavailable(let f0): .map([CBORPair(.text("Unavailable"), f0.cbor)])
-        }
-    }
-}
+    /// Why the host's store has no usable account for a user: the typed error the
+    /// host completes `find_account` with.
+    public enum AccountError: Error, Sendable, Equatable, CBORCodable {
+        /// No account has this id.
+        case notFound(userId: String)
+        /// The account is locked until a moment in time.
+        case locked(untilUnixS: UInt64)
+        /// The account was suspended: the reason, and since when (seconds since the
+        /// Unix epoch).
+        case suspended(String, UInt64)
 
-/// Why the host's store has no usable account for a user: the typed error the
-/// host completes `find_account` with.
-public enum AccountError: Error, Sendable, Equatable, CBORCodable {
-    /// No account has this id.
-    case notFound(userId: String)
-    /// The account is locked until a moment in time.
-    case locked(untilUnixS: UInt64)
-    /// The account was suspended: the reason, and since when (seconds since the
-    /// Unix epoch).
-    case suspended(String, UInt64)
-
-    public init(cbor: CBOR) throws {
-        switch cbor {
-        case .map(let pairs) where pairs.count == 1:
-            let payload = pairs[0].value
-            switch pairs[0].key {
-            case .text("NotFound"): self = .notFound(userId: try field(payload, "user_id"))
-            case .text("Locked"): self = .locked(untilUnixS: try field(payload, "until_unix_s"))
-            case .text("Suspended"): self = .suspended(try element(payload, 0), try element(payload, 1))
+        public init(cbor: CBOR) throws {
+            switch cbor {
+            case .map(let pairs) where pairs.count == 1:
+                let payload = pairs[0].value
+                switch pairs[0].key {
+                case .text("NotFound"): self = .notFound(userId: try field(payload, "user_id"))
+                case .text("Locked"): self = .locked(untilUnixS: try field(payload, "until_unix_s"))
+                case .text("Suspended"): self = .suspended(try element(payload, 0), try element(payload, 1))
+                default: throw DecodingError("not a AccountError: \(cbor)")
+                }
             default: throw DecodingError("not a AccountError: \(cbor)")
             }
-        default: throw DecodingError("not a AccountError: \(cbor)")
         }
-    }
 
-    public var cbor: CBOR {
-        switch self {
-        case .notFound(let userId): .map([CBORPair(.text("NotFound"), .map([CBORPair(.text("user_id"), userId.cbor)]))])
-        case .locked(let untilUnixS): .map([CBORPair(.text("Locked"), .map([CBORPair(.text("until_unix_s"), untilUnixS.cbor)]))])
-        case .suspended(let f0, let f1): .map([CBORPair(.text("Suspended"), .array([f0.cbor, f1.cbor]))])
+        public var cbor: CBOR {
+            switch self {
+            case .notFound(let userId): .map([CBORPair(.text("NotFound"), .map([CBORPair(.text("user_id"), userId.cbor)]))])
+            case .locked(let untilUnixS): .map([CBORPair(.text("Locked"), .map([CBORPair(.text("until_unix_s"), untilUnixS.cbor)]))])
+            case .suspended(let f0, let f1): .map([CBORPair(.text("Suspended"), .array([f0.cbor, f1.cbor]))])
+            }
         }
     }
 }
+public typealias Session = Demo.Session
+public typealias Profile = Demo.Profile
+public typealias Progress = Demo.Progress
+public typealias SignInError = Demo.SignInError
+public typealias AccountError = Demo.AccountError
 
 /// The options of a context: each `nil` leaves the library's default.
 public struct DemoConfig: Sendable, Equatable {

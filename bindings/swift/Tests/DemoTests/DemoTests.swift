@@ -533,8 +533,8 @@ final class DemoTests: XCTestCase {
         let demo = try Demo()
         try withProfiles(demo)
         let progress = demo.progress
-        let collected = Task { () -> [DemoProgress] in
-            var all: [DemoProgress] = []
+        let collected = Task { () -> [Demo.Progress] in
+            var all: [Demo.Progress] = []
             for await p in progress { all.append(p) }
             return all
         }
@@ -553,7 +553,7 @@ final class DemoTests: XCTestCase {
         let demo = try demo()
         try withProfiles(demo)
         let progress = demo.progress  // subscribed here, before the events
-        let first = Task { () -> DemoProgress? in
+        let first = Task { () -> Demo.Progress? in
             for await p in progress { return p }
             return nil
         }
