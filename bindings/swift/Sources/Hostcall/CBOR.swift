@@ -43,53 +43,31 @@ public struct DecodingError: Error, Equatable, CustomStringConvertible {
 extension CBOR {
     /// The encoded bytes.
     public func encoded() -> [UInt8] {
-        var out: [UInt8] = []
-        encode(into: &out)
-        return out
+        var w = CBORWriter()
+        encode(to: &w)
+        return w.bytes
     }
 
-    private static func head(_ major: UInt8, _ value: UInt64, into out: inout [UInt8]) {
-        let m = major << 5
-        switch value {
-        case 0..<24: out.append(m | UInt8(value))
-        case 24...0xff: out.append(m | 24); out.append(UInt8(value))
-        case 0x100...0xffff:
-            out.append(m | 25)
-            for s in stride(from: 8, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: value >> UInt64(s))) }
-        case 0x1_0000...0xffff_ffff:
-            out.append(m | 26)
-            for s in stride(from: 24, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: value >> UInt64(s))) }
-        default:
-            out.append(m | 27)
-            for s in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: value >> UInt64(s))) }
-        }
-    }
-
-    /// Appends the encoded bytes.
-    public func encode(into out: inout [UInt8]) {
+    /// Appends the encoded item (on the writer's heads, as the streaming
+    /// side writes them).
+    public func encode(to w: inout CBORWriter) {
         switch self {
-        case .unsigned(let v): CBOR.head(0, v, into: &out)
-        case .negative(let v): CBOR.head(1, v, into: &out)
-        case .bytes(let b): CBOR.head(2, UInt64(b.count), into: &out); out.append(contentsOf: b)
-        case .text(let s):
-            let utf8 = Array(s.utf8)
-            CBOR.head(3, UInt64(utf8.count), into: &out)
-            out.append(contentsOf: utf8)
+        case .unsigned(let v): w.head(0, v)
+        case .negative(let v): w.head(1, v)
+        case .bytes(let b): w.byteString(b)
+        case .text(let s): w.text(s)
         case .array(let items):
-            CBOR.head(4, UInt64(items.count), into: &out)
-            for item in items { item.encode(into: &out) }
+            w.arrayHeader(items.count)
+            for item in items { item.encode(to: &w) }
         case .map(let pairs):
-            CBOR.head(5, UInt64(pairs.count), into: &out)
+            w.mapHeader(pairs.count)
             for pair in pairs {
-                pair.key.encode(into: &out)
-                pair.value.encode(into: &out)
+                pair.key.encode(to: &w)
+                pair.value.encode(to: &w)
             }
-        case .bool(let b): out.append(b ? 0xf5 : 0xf4)
-        case .null: out.append(0xf6)
-        case .double(let d):
-            out.append(0xfb)
-            let bits = d.bitPattern
-            for s in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: bits >> UInt64(s))) }
+        case .bool(let b): w.bool(b)
+        case .null: w.null()
+        case .double(let d): w.double(d)
         }
     }
 

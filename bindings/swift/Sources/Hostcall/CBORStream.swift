@@ -4,8 +4,8 @@
 // 1.6 µs per `Session` of a reply here; the generated records, lists,
 // optionals and scalars read and write this way, and anything else (error
 // types) goes through the tree by the protocol's defaults. The tree codec
-// in CBOR.swift stays the reference (it shares only this reader's
-// byte-level primitives: heads, arguments, lengths): the tests check both
+// in CBOR.swift stays the reference (it shares only the byte-level
+// primitives: heads, arguments, lengths, scalars): the tests check both
 // agree.
 //
 // A reader reads what the tree decoder accepts: definite lengths, tags
@@ -276,7 +276,7 @@ public struct CBORWriter {
     }
 
     /// A tree, as the tree codec encodes it.
-    public mutating func item(_ value: CBOR) { value.encode(into: &bytes) }
+    public mutating func item(_ value: CBOR) { value.encode(to: &self) }
 }
 
 /// A field read from a map, or its absence: nil for an optional field,
