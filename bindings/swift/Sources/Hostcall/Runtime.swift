@@ -66,9 +66,38 @@ public func withCText<R>(_ text: String, _ body: (UnsafePointer<CChar>?, Int) ->
     }
 }
 
+/// Values by the integer id a callback's `user_data` carries: ids are
+/// never reused, so a callback arriving after its value was taken finds
+/// nothing.
+final class Registry<Value: Sendable>: Sendable {
+    private let table = Locked<(next: UInt, items: [UInt: Value])>((1, [:]))
+
+    /// Adds a value; its id (`UnsafeMutableRawPointer(bitPattern:)` of it
+    /// is the `user_data`).
+    func add(_ value: Value) -> UInt {
+        table.withLock { t in
+            let key = t.next
+            t.next += 1
+            t.items[key] = value
+            return key
+        }
+    }
+
+    /// The value a callback's `user_data` names.
+    func get(_ userData: UnsafeMutableRawPointer?) -> Value? {
+        table.withLock { $0.items[UInt(bitPattern: userData)] }
+    }
+
+    func take(_ key: UInt) -> Value? {
+        table.withLock { $0.items.removeValue(forKey: key) }
+    }
+
+    func take(_ userData: UnsafeMutableRawPointer?) -> Value? { take(UInt(bitPattern: userData)) }
+}
+
 /// The requests in flight, by the id their reply callback's `user_data` carries.
 public enum Calls {
-    private static let table = Locked<(next: UInt, calls: [UInt: CheckedContinuation<Reply, Never>])>((1, [:]))
+    private static let table = Registry<CheckedContinuation<Reply, Never>>()
 
     /// Makes a request and awaits its reply. `start` calls the library's
     /// `_cancellable` entry point with the reply trampoline, the `user_data`
@@ -88,19 +117,12 @@ public enum Calls {
         if Task.isCancelled { return .outcome(Outcome.cancelled, Array("request cancelled before it was sent".utf8)) }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Reply, Never>) in
-                let key = table.withLock { t -> UInt in
-                    let key = t.next
-                    t.next += 1
-                    t.calls[key] = continuation
-                    return key
-                }
+                let key = table.add(continuation)
                 var id: UInt64 = 0
                 let status = start(UnsafeMutableRawPointer(bitPattern: key), &id)
                 if status != Status.ok {
                     let detail = lastError()
-                    if let c = table.withLock({ $0.calls.removeValue(forKey: key) }) {
-                        c.resume(returning: .refused(status, detail))
-                    }
+                    table.take(key)?.resume(returning: .refused(status, detail))
                     return
                 }
                 let cancelNow = state.withLock { s -> Bool in
@@ -120,11 +142,7 @@ public enum Calls {
 
     /// The reply trampoline's body (on the loop thread).
     public static func complete(_ userData: UnsafeMutableRawPointer?, _ ret: Int32, _ msg: UnsafePointer<CChar>?, _ len: Int) {
-        let bytes = copyPayload(msg, len)
-        let key = UInt(bitPattern: userData)
-        if let c = table.withLock({ $0.calls.removeValue(forKey: key) }) {
-            c.resume(returning: .outcome(ret, bytes))
-        }
+        resume(userData, .outcome(ret, copyPayload(msg, len)))
     }
 
     /// The scalar reply trampolines' bodies (on the loop thread): the value
@@ -146,8 +164,7 @@ public enum Calls {
     }
 
     private static func resume(_ userData: UnsafeMutableRawPointer?, _ reply: Reply) {
-        let key = UInt(bitPattern: userData)
-        table.withLock { $0.calls.removeValue(forKey: key) }?.resume(returning: reply)
+        table.take(userData)?.resume(returning: reply)
     }
 
     /// A native integer result as the declared type; a value out of its
@@ -273,35 +290,26 @@ public final class HostFnSlot: Sendable {
 
 /// The host fn slots, by the id their registration's `user_data` carries.
 public enum HostFns {
-    private static let table = Locked<(next: UInt, slots: [UInt: HostFnSlot])>((1, [:]))
+    private static let table = Registry<HostFnSlot>()
 
     /// Adds a slot; its key is the registration's `user_data`.
-    public static func add(_ slot: HostFnSlot) -> UInt {
-        table.withLock { t in
-            let key = t.next
-            t.next += 1
-            t.slots[key] = slot
-            return key
-        }
-    }
+    public static func add(_ slot: HostFnSlot) -> UInt { table.add(slot) }
 
     /// Drops a slot (its context was destroyed): later callbacks find
     /// nothing, and its parked workers end.
-    public static func remove(_ key: UInt) {
-        table.withLock { $0.slots.removeValue(forKey: key) }?.shutdown()
-    }
+    public static func remove(_ key: UInt) { table.take(key)?.shutdown() }
 
     /// The host fn trampoline's body (on the loop thread): hands the
     /// invocation to the slot.
     public static func invoke(_ userData: UnsafeMutableRawPointer?, _ token: UInt64, _ req: UnsafePointer<CChar>?, _ len: Int) {
         let bytes = copyPayload(req, len)
-        table.withLock { $0.slots[UInt(bitPattern: userData)] }?.invoke(token, bytes)
+        table.get(userData)?.invoke(token, bytes)
     }
 
     /// The cancel notifier's body (on the loop thread): drops the
     /// invocation, or cancels the Task running it.
     public static func cancel(_ userData: UnsafeMutableRawPointer?, _ token: UInt64) {
-        table.withLock { $0.slots[UInt(bitPattern: userData)] }?.cancel(token)
+        table.get(userData)?.cancel(token)
     }
 
     /// A host fn's answer for an error it threw that is not its declared
@@ -315,28 +323,19 @@ public enum HostFns {
 
 /// The event listeners, by the id their `user_data` carries.
 public enum Events {
-    private static let table = Locked<(next: UInt, sinks: [UInt: @Sendable ([UInt8]) -> Void])>((1, [:]))
+    private static let table = Registry<@Sendable ([UInt8]) -> Void>()
 
     /// Adds a sink (it yields into an `AsyncStream`); its key is the listener's `user_data`.
-    public static func add(_ sink: @escaping @Sendable ([UInt8]) -> Void) -> UInt {
-        table.withLock { t in
-            let key = t.next
-            t.next += 1
-            t.sinks[key] = sink
-            return key
-        }
-    }
+    public static func add(_ sink: @escaping @Sendable ([UInt8]) -> Void) -> UInt { table.add(sink) }
 
     /// Drops a sink: later emissions to it find nothing.
-    public static func remove(_ key: UInt) {
-        _ = table.withLock { $0.sinks.removeValue(forKey: key) }
-    }
+    public static func remove(_ key: UInt) { _ = table.take(key) }
 
     /// The listener trampoline's body (on the loop thread): copies the
     /// payload and yields it (`AsyncStream` buffers; it never blocks).
     public static func deliver(_ userData: UnsafeMutableRawPointer?, _ ret: Int32, _ msg: UnsafePointer<CChar>?, _ len: Int) {
         guard ret == Outcome.ok else { return }
         let bytes = copyPayload(msg, len)
-        if let sink = table.withLock({ $0.sinks[UInt(bitPattern: userData)] }) { sink(bytes) }
+        if let sink = table.get(userData) { sink(bytes) }
     }
 }
