@@ -81,6 +81,11 @@ const KEYWORDS: &[&str] = &[
     "private",
 ];
 
+/// Items joined with `, `.
+fn comma(items: impl IntoIterator<Item = String>) -> String {
+    items.into_iter().collect::<Vec<_>>().join(", ")
+}
+
 /// `user_id` → `userId`, `EmptyUserId` → `emptyUserId`; keywords in backticks.
 fn ident(name: &Name) -> String {
     let mut words = name.words.iter();
@@ -453,21 +458,10 @@ fn variant(v: &crate::model::Variant) -> SVariant {
             format!("self = .{case}(try decoded(payload))"),
         ),
         VariantShape::Tuple => (
-            format!(
-                "{case}({})",
-                fields
-                    .iter()
-                    .map(|f| f.ty.clone())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            format!("{case}({})", comma(fields.iter().map(|f| f.ty.clone()))),
             format!(
                 ".{case}({})",
-                positional
-                    .iter()
-                    .map(|p| format!("let {p}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                comma(positional.iter().map(|p| format!("let {p}")))
             ),
             format!(
                 ".map([{}])",
@@ -475,38 +469,23 @@ fn variant(v: &crate::model::Variant) -> SVariant {
                     tag,
                     &format!(
                         ".array([{}])",
-                        positional
-                            .iter()
-                            .map(|p| format!("{p}.cbor"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        comma(positional.iter().map(|p| format!("{p}.cbor")))
                     )
                 )
             ),
             format!(
                 "self = .{case}({})",
-                (0..fields.len())
-                    .map(|i| format!("try element(payload, {i})"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                comma((0..fields.len()).map(|i| format!("try element(payload, {i})")))
             ),
         ),
         VariantShape::Struct => (
             format!(
                 "{case}({})",
-                fields
-                    .iter()
-                    .map(|f| format!("{}: {}", f.ident, f.ty))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                comma(fields.iter().map(|f| format!("{}: {}", f.ident, f.ty)))
             ),
             format!(
                 ".{case}({})",
-                fields
-                    .iter()
-                    .map(|f| format!("let {}", f.ident))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                comma(fields.iter().map(|f| format!("let {}", f.ident)))
             ),
             format!(
                 ".map([{}])",
@@ -514,21 +493,21 @@ fn variant(v: &crate::model::Variant) -> SVariant {
                     tag,
                     &format!(
                         ".map([{}])",
-                        fields
-                            .iter()
-                            .map(|f| pair(&f.wire, &format!("{}.cbor", f.ident)))
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        comma(
+                            fields
+                                .iter()
+                                .map(|f| pair(&f.wire, &format!("{}.cbor", f.ident)))
+                        )
                     )
                 )
             ),
             format!(
                 "self = .{case}({})",
-                fields
-                    .iter()
-                    .map(|f| format!("{}: try field(payload, \"{}\")", f.ident, f.wire))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                comma(
+                    fields
+                        .iter()
+                        .map(|f| format!("{}: try field(payload, \"{}\")", f.ident, f.wire))
+                )
             ),
         ),
     };
@@ -554,11 +533,7 @@ fn handler(model: &Model, f: &Function) -> SHandler {
         ident: ident(&f.name),
         wire: f.name.wire.clone(),
         doc: f.doc.clone(),
-        params: fields
-            .iter()
-            .map(|a| format!("{}: {}", a.ident, a.ty))
-            .collect::<Vec<_>>()
-            .join(", "),
+        params: comma(fields.iter().map(|a| format!("{}: {}", a.ident, a.ty))),
         args: std::iter::once(format!(
             "        var args = CBORWriter()\n        args.arrayHeader({})",
             fields.len()
@@ -588,11 +563,7 @@ fn host_fn(model: &Model, f: &Function) -> SHostFn {
         doc: f.doc.clone(),
         closure: format!(
             "@escaping @Sendable ({}) async throws -> {}",
-            fields
-                .iter()
-                .map(|a| a.ty.clone())
-                .collect::<Vec<_>>()
-                .join(", "),
+            comma(fields.iter().map(|a| a.ty.clone())),
             swift_type(&f.ret)
         ),
         decode_args: !fields.is_empty(),
@@ -621,16 +592,12 @@ pub fn package(model: &Model) -> Files {
                 SRecord {
                     name: r.name.upper_camel(),
                     doc: r.doc.clone(),
-                    params: fields
-                        .iter()
-                        .map(|f| format!("{}: {}", f.ident, f.ty))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    encode: fields
-                        .iter()
-                        .map(|f| pair(&f.wire, &format!("{}.cbor", f.ident)))
-                        .collect::<Vec<_>>()
-                        .join(", "),
+                    params: comma(fields.iter().map(|f| format!("{}: {}", f.ident, f.ty))),
+                    encode: comma(
+                        fields
+                            .iter()
+                            .map(|f| pair(&f.wire, &format!("{}.cbor", f.ident))),
+                    ),
                     fields,
                 }
             })
