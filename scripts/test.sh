@@ -218,24 +218,28 @@ part_swift() {
     # builds it once, as root, and says what is missing when it cannot).
     # Bounded as a whole (the root's first build included): a test that hangs
     # fails the run instead of holding it (timeout signals its whole group).
+    # swift.sh on the package, libdemo and its headers, within $1 seconds.
+    swift_bounded() {
+        local seconds=$1
+        shift
+        timeout --kill-after=10 "$seconds" bash "$root/scripts/swift.sh" "$root/bindings/swift" "$dir" \
+            "$root/examples/demo/include" "$@"
+    }
     step "Swift package: swift test (Swift 6 language mode, warnings are errors)"
-    timeout --kill-after=10 900 bash "$root/scripts/swift.sh" "$root/bindings/swift" "$dir" "$root/examples/demo/include" \
-        test -Xswiftc -warnings-as-errors ||
+    swift_bounded 900 test -Xswiftc -warnings-as-errors ||
         die "the Swift tests failed (or took over 15 minutes, the root's first build included)"
 
     # The same suite under ThreadSanitizer (Swift code instrumented, not
     # libdemo), in a build directory of its own so neither build undoes the
     # other.
     step "Swift package: swift test --sanitize=thread"
-    timeout --kill-after=10 900 bash "$root/scripts/swift.sh" "$root/bindings/swift" "$dir" "$root/examples/demo/include" \
-        test --sanitize=thread --scratch-path .build/tsan ||
+    swift_bounded 900 test --sanitize=thread --scratch-path .build/tsan ||
         die "the Swift tests failed under ThreadSanitizer"
 
     # The benchmark runner, once per benchmark on the debug build: it builds
     # with no warning and every case answers correctly (nothing is timed).
     step "Swift package: DemoBench --smoke (each benchmark once, nothing timed)"
-    timeout --kill-after=10 600 bash "$root/scripts/swift.sh" "$root/bindings/swift" "$dir" "$root/examples/demo/include" \
-        run -Xswiftc -warnings-as-errors DemoBench --smoke ||
+    swift_bounded 600 run -Xswiftc -warnings-as-errors DemoBench --smoke ||
         die "the Swift benchmark runner failed its smoke run"
 }
 
