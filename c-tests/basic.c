@@ -592,6 +592,48 @@ static void test_native(void) {
     native_add_expect(1, 1, RET_OK, 2, NULL);
 }
 
+/* echo: bytes both ways, every byte value and the payload sizes the benches
+ * use, through the native entry point (raw bytes) and through demo_call
+ * (a CBOR byte string each way). */
+static void echo_expect(size_t n) {
+    uint8_t *data = malloc(n + 1);
+    CHECK(data != NULL, "malloc(%zu)", n + 1);
+    for (size_t i = 0; i < n; i++) data[i] = (uint8_t)(i * 7 + n);
+
+    hc_reply r;
+    hc_reply_init(&r);
+    CHECK_STATUS(demo_native_echo(ctx, data, n, hc_reply_cb, &r), HC_OK);
+    hc_reply_wait(&r);
+    CHECK_REPLY_OK(&r);
+    CHECK(r.len == n && (n == 0 || memcmp(r.msg, data, n) == 0), "native echo of %zu bytes came back as %zu", n, r.len);
+    hc_reply_free(&r);
+
+    size_t cap = n + 16;
+    uint8_t *buf = malloc(cap);
+    CHECK(buf != NULL, "malloc(%zu)", cap);
+    cbor_enc e;
+    cbor_enc_init(&e, buf, cap);
+    cbor_put_array(&e, 1);
+    cbor_put_bytes(&e, data, n);
+    CHECK_STATUS(hc_call(ctx, DEMO_METHOD_ECHO, &e, &r), HC_OK);
+    hc_reply_wait(&r);
+    CHECK_REPLY_OK(&r);
+    cbor_dec d;
+    cbor_dec_init(&d, r.msg, r.len);
+    const uint8_t *got = NULL;
+    size_t got_len = 0;
+    CHECK(cbor_read_bytes(&d, &got, &got_len) && cbor_at_end(&d), "echo reply is one CBOR byte string");
+    CHECK(got_len == n && (n == 0 || memcmp(got, data, n) == 0), "CBOR echo of %zu bytes came back as %zu", n, got_len);
+    hc_reply_free(&r);
+    free(buf);
+    free(data);
+}
+
+static void test_echo(void) {
+    static const size_t sizes[] = {0, 1, 100, 1024, 10 * 1024, 64 * 1024, 150 * 1024};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) echo_expect(sizes[i]);
+}
+
 /* Each outcome the runtime gives demo's callbacks, with its code: teardown
  * (RET_SHUTTING_DOWN), a panic (RET_PANIC), arguments that do not decode
  * (RET_INVALID_ARG); demo's own errors stay RET_ERR. And RET_IS_ERROR is
@@ -681,6 +723,7 @@ int main(void) {
     test_panic();
     test_reentrancy();
     test_native();
+    test_echo();
     test_outcome_codes();
 
     CHECK_STATUS(demo_destroy(ctx), HC_OK);

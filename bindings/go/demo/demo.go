@@ -93,6 +93,11 @@ static hcgo_status hcgo_native_panic_with(uintptr_t ctx, const char *message, si
     if (call_id == NULL) return hcgo_status_of(demo_native_panic_with((void *)ctx, message, message_len, hc_reply_trampoline, ud));
     return hcgo_status_of(demo_native_panic_with_cancellable((void *)ctx, message, message_len, hc_reply_trampoline, ud, call_id));
 }
+static hcgo_status hcgo_native_echo(uintptr_t ctx, const uint8_t *data, size_t data_len, uint64_t key, uint64_t *call_id) {
+    void *ud = (void *)(uintptr_t)key;
+    if (call_id == NULL) return hcgo_status_of(demo_native_echo((void *)ctx, data, data_len, hc_reply_trampoline, ud));
+    return hcgo_status_of(demo_native_echo_cancellable((void *)ctx, data, data_len, hc_reply_trampoline, ud, call_id));
+}
 */
 import "C"
 
@@ -108,7 +113,7 @@ import (
 
 // InterfaceHash identifies the interface these bindings were generated
 // for; New refuses a library whose interface differs.
-const InterfaceHash uint64 = 0x1965b9c06bb80bd3
+const InterfaceHash uint64 = 0x4bd76719b719bf78
 
 // Errors callers can match with errors.Is: the hostcall package's
 // sentinels. A call's failure is a *hostcall.CallError whose Outcome code
@@ -807,6 +812,28 @@ func (c *Context) SignIn(ctx context.Context, userID string) (Session, error) {
 	return out, nil
 }
 
+// Echo calls `echo`: Returns `data` unchanged: bytes both ways, for the payload benches
+// (through `demo_native_echo` no CBOR is involved; through `demo_call` the
+// bytes travel as a CBOR byte string each way).
+//
+// With a ctx other than context.Background() or context.TODO(), the
+// request is tracked: the host fns it calls get a ctx derived from ctx
+// (its values, deadline and cancellation). If ctx ends before the reply,
+// the request is withdrawn: the library drops it (its host calls see their
+// ctx cancelled) and the error matches both ctx.Err() and ErrCancelled; a
+// reply sent before the withdrawal is returned as it is.
+func (c *Context) Echo(ctx context.Context, data []byte) ([]byte, error) {
+	var out []byte
+	dataPtr, dataLen := cbytes(data)
+	reply, err := c.send(ctx, "echo", func(key C.uint64_t, callID *C.uint64_t) C.hcgo_status {
+		return C.hcgo_native_echo(c.handle, dataPtr, dataLen, key, callID)
+	})
+	if err != nil {
+		return out, err
+	}
+	return reply.Data, nil
+}
+
 // RegisterFetchProfile implements the host fn `fetch_profile`: Looks a user's profile up in the host's store.
 //
 // fn runs on its own goroutine. Its ctx derives from the ctx of the call
@@ -938,6 +965,7 @@ var methods = struct {
 	pingHost     *C.char
 	panicWith    *C.char
 	signIn       *C.char
+	echo         *C.char
 }{
 	version:      C.CString("version"),
 	add:          C.CString("add"),
@@ -947,6 +975,7 @@ var methods = struct {
 	pingHost:     C.CString("ping_host"),
 	panicWith:    C.CString("panic_with"),
 	signIn:       C.CString("sign_in"),
+	echo:         C.CString("echo"),
 }
 
 // Host fn names, as C strings for the life of the process.

@@ -25,7 +25,7 @@ extern "C" {
 #endif
 
 /** The interface this header was generated from; compare with demo_interface_hash(). */
-#define DEMO_INTERFACE_HASH UINT64_C(0x1965b9c06bb80bd3)
+#define DEMO_INTERFACE_HASH UINT64_C(0x4bd76719b719bf78)
 
 /*
  * Records: CBOR maps keyed by field name.
@@ -140,6 +140,15 @@ extern "C" {
  * reply (RET_OK; RET_ERR_TYPED carries a SignInError): Session
  */
 #define DEMO_METHOD_SIGN_IN "sign_in"
+/**
+ * Returns `data` unchanged: bytes both ways, for the payload benches
+ * (through `demo_native_echo` no CBOR is involved; through `demo_call` the
+ * bytes travel as a CBOR byte string each way).
+ *
+ * request: [data: bytes]
+ * reply (RET_OK): bytes
+ */
+#define DEMO_METHOD_ECHO "echo"
 
 /* Host fns: demo_register_host_fn(ctx, DEMO_HOST_FN_..., func, user_data). */
 /**
@@ -194,6 +203,9 @@ int demo_native_ping_host_cancellable(void *ctx, const char *message, size_t mes
 /** `panic_with` (DEMO_METHOD_PANIC_WITH); success: RET_OK with an empty payload. */
 int demo_native_panic_with(void *ctx, const char *message, size_t message_len, FFICallBack cb, void *user_data);
 int demo_native_panic_with_cancellable(void *ctx, const char *message, size_t message_len, FFICallBack cb, void *user_data, uint64_t *call_id);
+/** `echo` (DEMO_METHOD_ECHO); success: RET_OK with the raw bytes (not CBOR). */
+int demo_native_echo(void *ctx, const uint8_t *data, size_t data_len, FFICallBack cb, void *user_data);
+int demo_native_echo_cancellable(void *ctx, const uint8_t *data, size_t data_len, FFICallBack cb, void *user_data, uint64_t *call_id);
 
 /*
  * The config map of demo_new: a CBOR map of these keys (all optional).

@@ -190,6 +190,14 @@ pub async fn sign_in(user_id: String) -> Result<Session, SignInError> {
     }
 }
 
+/// Returns `data` unchanged: bytes both ways, for the payload benches
+/// (through `demo_native_echo` no CBOR is involved; through `demo_call` the
+/// bytes travel as a CBOR byte string each way).
+#[hostcall::handler]
+pub fn echo(data: hostcall::Bytes) -> hostcall::Bytes {
+    data
+}
+
 /// Panics with `message`: shows that a panicking handler becomes an error
 /// reply and leaves the context working.
 #[hostcall::handler]
@@ -208,6 +216,7 @@ hostcall::export! {
         ping_host,
         panic_with,
         sign_in,
+        echo,
     ],
     host_fns = [fetch_profile, notify, find_account],
     events = [Progress],

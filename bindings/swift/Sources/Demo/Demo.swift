@@ -286,7 +286,7 @@ public struct DemoConfig: Sendable, Equatable {
 /// ends it.
 public final class Demo: Sendable {
     /// The interface this binding was generated for.
-    public static let interfaceHash: UInt64 = 1830073059688057811
+    public static let interfaceHash: UInt64 = 5464950032981147512
 
     /// The library's opaque context handle (not memory: a stale one is harmless).
     private let handle: UInt
@@ -526,6 +526,18 @@ public final class Demo: Sendable {
         } catch let error as DecodingError {
             throw HostcallError.malformed("sign_in: \(error)")
         }
+    }
+
+    /// Returns `data` unchanged: bytes both ways, for the payload benches (through
+    /// `demo_native_echo` no CBOR is involved; through `demo_call` the bytes travel
+    /// as a CBOR byte string each way).
+    public func echo(data: Bytes) async throws -> Bytes {
+        let reply = try await native { ctx, key, id in
+            withCBytes(data.bytes) { dataPtr, dataLen in
+                demo_native_echo_cancellable(ctx, dataPtr, dataLen, { ret, msg, len, userData in Calls.complete(userData, ret, msg, len) }, key, id)
+            }
+        }
+        return Bytes(try Calls.payload(of: reply, typed: nil))
     }
 
     /// Progress of `login_many`: emitted after each profile fetch completes.

@@ -12,7 +12,7 @@
 #include "demo.h"
 
 /* Indexed by the generated Kotlin code, which passes only valid indices. */
-static const char *const methods[] = {"version", "add", "login", "login_many", "first_profile", "ping_host", "panic_with", "sign_in"};
+static const char *const methods[] = {"version", "add", "login", "login_many", "first_profile", "ping_host", "panic_with", "sign_in", "echo"};
 static const char *const host_fns[] = {"fetch_profile", "notify", "find_account"};
 static const char *const events[] = {"progress"};
 
@@ -167,6 +167,23 @@ JNIEXPORT jlong JNICALL Java_dev_hostcall_demo_DemoNative_nativePanicWith(JNIEnv
     hcj_release(env, &message_b);
     if (status != HC_OK) {
         fail(env, "panic_with", NULL, status);
+        return 0;
+    }
+    return (jlong)id;
+}
+
+JNIEXPORT jlong JNICALL Java_dev_hostcall_demo_DemoNative_nativeEcho(JNIEnv *env, jclass cls, jlong handle, jbyteArray data, jlong key) {
+    (void)cls;
+    int status;
+    uint64_t id = 0;
+    hcj_borrowed data_b = hcj_measure(env, data);
+    if (!hcj_pin(env, &data_b)) {
+        return 0;
+    }
+    status = demo_native_echo_cancellable(ctx_of(handle), (const uint8_t *)data_b.data, data_b.len, hcj_on_reply, key_of(key), &id);
+    hcj_release(env, &data_b);
+    if (status != HC_OK) {
+        fail(env, "echo", NULL, status);
         return 0;
     }
     return (jlong)id;

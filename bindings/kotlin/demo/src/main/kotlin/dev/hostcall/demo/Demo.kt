@@ -556,7 +556,7 @@ class Demo private constructor(
 
     companion object {
         /** The interface these bindings were generated for; [open] refuses a library with another. */
-        const val INTERFACE_HASH: ULong = 0x1965b9c06bb80bd3uL
+        const val INTERFACE_HASH: ULong = 0x4bd76719b719bf78uL
 
         /**
          * Creates a context (and the library's loop thread).
@@ -770,6 +770,27 @@ class Demo private constructor(
     }
 
     /**
+     * Calls `echo`: Returns `data` unchanged: bytes both ways, for the payload benches
+     * (through `demo_native_echo` no CBOR is involved; through `demo_call` the
+     * bytes travel as a CBOR byte string each way).
+     *
+     * @throws CallException if the library answers with a failure (its subclass tells which kind).
+     * @throws StatusException if the library refuses the call (closed, overloaded).
+     */
+    suspend fun echo(data: ByteArray): ByteArray {
+        if (Runtime.nativeCalls()) { // the native entry point: no CBOR, withdrawn like any call
+            val reply = runtime.callCancellable({ key -> DemoNative.nativeEcho(handle, data, key) }, withdraw)
+            if (!reply.ok) throw reply.failure("echo")
+            return reply.data ?: ByteArray(0)
+        }
+        val w = CborWriter().array(1)
+        w.bytes(data)
+        val request = w.bytes()
+        val reply = runtime.callCancellable({ key -> DemoNative.call(handle, 8, request, key) }, withdraw)
+        return decodeReply("echo", reply) { val r = this; r.bytes() }
+    }
+
+    /**
      * Implements the host fn `fetch_profile` with [block]: Looks a user's profile up in the host's store.
      *
      * Each invocation runs [block] in a new coroutine of this context's scope
@@ -932,4 +953,7 @@ internal object DemoNative {
 
     /** Throws; returns the request's id, for [cancelCall] (the `_cancellable` form). */
     @JvmStatic external fun nativePanicWith(handle: Long, message: ByteArray, key: Long): Long
+
+    /** Throws; returns the request's id, for [cancelCall] (the `_cancellable` form). */
+    @JvmStatic external fun nativeEcho(handle: Long, data: ByteArray, key: Long): Long
 }
