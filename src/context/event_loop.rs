@@ -11,12 +11,13 @@
 //!    while it is polled), a completion is delivered to its waiting host
 //!    call, a registration replaces the registry (copy on write). Every
 //!    [`BATCH`] messages it yields so handlers keep running.
-//! 3. **Sleep**: with the inbox empty it sleeps (inbox protocol step 3) until
-//!    a producer or a destroy wakes it. When no task is left to run the
-//!    runtime parks the thread, but first — only while host calls are
-//!    outstanding — [`spin_before_park`] watches the inbox for up to
-//!    `spin_us` (inbox protocol step 4): a completion arriving in that window
-//!    costs no OS wake-up on either side.
+//! 3. **Idle**: with the inbox empty the dispatcher waits for a wake
+//!    (inbox protocol step 3). When no task is left to run, before the
+//!    runtime parks the thread, [`watch_before_park`] asks the context's
+//!    idle policy ([`crate::context::idle`]) how long to watch the inbox,
+//!    watches for that long (inbox protocol step 4: a message arriving in
+//!    the window costs no OS wake-up on either side), and tells the policy
+//!    what it saw; the dispatcher tells it when a sleep ended in a wake-up.
 //! 4. **Teardown**: once `closing` is set the dispatcher returns, leaving the
 //!    rest of the inbox unstarted, and any reply still to be sent becomes
 //!    `context shutting down`. Dropping the
@@ -37,11 +38,14 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::Waker;
+use std::time::{Duration, Instant};
 
 use tokio::runtime::Runtime;
 use tokio::task::LocalSet;
 use tracing::Instrument;
 
+use crate::context::cores::Cores;
+use crate::context::idle::{Idle, Outcome};
 use crate::context::{Msg, Shared};
 use crate::core::inflight::{Cancel, Completion};
 use crate::request::{
@@ -75,6 +79,10 @@ pub(crate) struct LoopState {
     /// While a host fn is being invoked: its token and the call id of the
     /// request it serves (`<lib>_host_call_origin`).
     invoking: Cell<Option<(u64, u64)>>,
+    /// How long to watch the inbox before sleeping, learnt as the loop runs.
+    idle: Cell<Idle>,
+    /// Whether a core is spare for a watch (sampled).
+    cores: Cell<Cores>,
     /// Numbers requests for the `request` span's `id` (debug logging only).
     next_request: std::cell::Cell<u64>,
     /// The tasks of running cancellable requests, by call id, so a cancel
@@ -86,12 +94,15 @@ pub(crate) struct LoopState {
 impl LoopState {
     fn new(shared: Arc<Shared>) -> Self {
         let host_fns = shared.library.def().host_fns.len();
+        let idle = Idle::new(shared.config.spin);
         Self {
             shared,
             registry: RefCell::new(Rc::new(vec![None; host_fns])),
             serving: Cell::new(None),
             serving_call: Cell::new(0),
             invoking: Cell::new(None),
+            idle: Cell::new(idle),
+            cores: Cell::new(Cores::default()),
             next_request: std::cell::Cell::new(1),
             cancellable: RefCell::new(HashMap::new()),
             _not_send: PhantomData,
@@ -144,10 +155,12 @@ impl LoopState {
         }
     }
 
-    /// Host calls allocated and not yet released.
-    pub(crate) fn outstanding(&self) -> u32 {
-        // SAFETY: loop thread (type invariant).
-        unsafe { self.shared.inflight.outstanding() }
+    /// Applies `f` to the idle policy; returns what it returns.
+    fn update_idle<R>(&self, f: impl FnOnce(&mut Idle) -> R) -> R {
+        let mut idle = self.idle.get();
+        let result = f(&mut idle);
+        self.idle.set(idle);
+        result
     }
 
     /// In-flight protocol step 1.
@@ -425,12 +438,12 @@ pub(crate) fn spawn(shared: &Arc<Shared>) -> Result<(), String> {
 fn run(shared: Arc<Shared>, ready: std::sync::mpsc::SyncSender<Result<(), String>>) {
     let mut builder = tokio::runtime::Builder::new_current_thread();
     builder.enable_all();
-    if let Some(budget) = shared.config.spin {
+    if shared.config.spin.is_some() {
         // Weak: the runtime must not keep the context alive.
         let hook_shared = Arc::downgrade(&shared);
         builder.on_thread_park(move || {
             if let Some(shared) = hook_shared.upgrade() {
-                spin_before_park(&shared, budget);
+                watch_before_park(&shared);
             }
         });
     }
@@ -489,40 +502,90 @@ async fn dispatch(state: Rc<LoopState>) {
         }
         if shared.inbox.prepare_sleep() {
             shared.wake.notified().await;
+            state.update_idle(|idle| idle.woke(Instant::now()));
         }
     }
 }
 
-/// Step 3, before the thread parks: while host calls are outstanding, watch
-/// the inbox for up to `budget` instead of sleeping at once. Runs as tokio's
-/// park hook, on the loop thread, when no task is ready.
-fn spin_before_park(shared: &Shared, budget: std::time::Duration) {
+/// Step 3, before the thread parks: watch the inbox for as long as the idle
+/// policy says instead of sleeping at once, and tell the policy what the
+/// watch saw. Runs as tokio's park hook, on the loop thread, when no task is
+/// ready.
+fn watch_before_park(shared: &Shared) {
     let Some(state) = LoopState::current() else {
         return;
     };
-    if state.outstanding() == 0 || shared.closing.load(Ordering::Acquire) {
+    if shared.closing.load(Ordering::Acquire) {
+        return;
+    }
+    let mut cores = state.cores.get();
+    let spare = cores.spare(Instant::now());
+    state.cores.set(cores);
+    let window = state.update_idle(|idle| idle.decide(spare));
+    if window.is_zero() {
+        state.update_idle(|idle| idle.slept(Instant::now()));
         return;
     }
     if !shared.inbox.begin_spin() {
+        // Not asleep: a producer took the wake-up job, a wake is coming.
         return;
     }
-    let start = std::time::Instant::now();
-    let mut spins: u32 = 0;
-    let arrived = loop {
-        if !shared.inbox.is_empty() {
-            break true;
-        }
-        spins = spins.wrapping_add(1);
-        if spins.is_multiple_of(64)
-            && (start.elapsed() >= budget || shared.closing.load(Ordering::Acquire))
-        {
-            break !shared.inbox.end_spin();
-        }
-        std::hint::spin_loop();
+    let outcome = watch(shared, window);
+    state.update_idle(|idle| idle.watched(outcome));
+    let arrived = match outcome {
+        Outcome::Arrived(_) => true,
+        Outcome::Empty | Outcome::Contended => !shared.inbox.end_spin(),
     };
     if arrived {
         // Wakes the dispatcher task; tokio sees the wake and skips the park.
         shared.wake.notify_one();
+    } else {
+        state.update_idle(|idle| idle.slept(Instant::now()));
+    }
+}
+
+/// Spins between two looks at the clock while watching.
+const CHECK_EVERY: u32 = 32;
+/// While watching, the loop yields its core this often, so that a thread
+/// waiting for this core (the host's worker, on a small machine) gets it.
+const YIELD_EVERY: Duration = Duration::from_micros(5);
+/// A yield that returns this late means another thread ran on this core.
+const YIELD_LATE: Duration = Duration::from_micros(10);
+/// A gap this long between two looks at the clock means the thread lost
+/// its core (preempted, or the vCPU was taken away).
+const PREEMPTED: Duration = Duration::from_micros(20);
+
+/// Idle policy step 2: watches the inbox for up to `window`, yielding the
+/// core every [`YIELD_EVERY`]; stops early when the core is contended.
+fn watch(shared: &Shared, window: Duration) -> Outcome {
+    let start = Instant::now();
+    let mut looked = start;
+    let mut yielded = start;
+    let mut spins: u32 = 0;
+    loop {
+        if !shared.inbox.is_empty() {
+            return Outcome::Arrived(start.elapsed());
+        }
+        spins = spins.wrapping_add(1);
+        if spins.is_multiple_of(CHECK_EVERY) {
+            let now = Instant::now();
+            if now - looked >= PREEMPTED {
+                return Outcome::Contended;
+            }
+            if now - start >= window || shared.closing.load(Ordering::Acquire) {
+                return Outcome::Empty;
+            }
+            looked = now;
+            if now - yielded >= YIELD_EVERY {
+                std::thread::yield_now();
+                let after = Instant::now();
+                if after - now >= YIELD_LATE {
+                    return Outcome::Contended;
+                }
+                (looked, yielded) = (after, after);
+            }
+        }
+        std::hint::spin_loop();
     }
 }
 

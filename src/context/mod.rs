@@ -9,13 +9,18 @@
 //! This module is the context and the loop thread that serves it:
 //!
 //! * [`event_loop`]: the loop thread: dispatch, sleep, teardown;
+//! * [`idle`]: how long the idle loop thread watches for work before it
+//!   sleeps, learnt from what it sees;
+//! * [`cores`]: whether the machine has a core to spare for that watch;
 //! * [`config`]: the configuration `<lib>_new` takes;
 //! * [`listeners`]: the event listener table host threads add to;
 //! * [`waits`]: which loop thread waits for which context, so that no wait
 //!   closes a cycle.
 
 pub(crate) mod config;
+pub(crate) mod cores;
 pub(crate) mod event_loop;
+pub(crate) mod idle;
 pub(crate) mod listeners;
 pub(crate) mod waits;
 

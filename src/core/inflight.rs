@@ -424,10 +424,12 @@ impl InFlight {
         }
     }
 
-    /// How many tokens are allocated and not yet released.
+    /// How many tokens are allocated and not yet released (what the tests
+    /// check after each scenario).
     ///
     /// # Safety
     /// Loop thread only.
+    #[cfg(test)]
     pub(crate) unsafe fn outstanding(&self) -> u32 {
         // SAFETY: loop thread only (caller's obligation).
         unsafe { self.owner.with_mut(|owner| owner.outstanding) }
