@@ -6,6 +6,9 @@
 //!   round trip between two threads over a crossbeam channel, a spinning
 //!   atomic, and a condition variable between sleeping threads — the floors
 //!   of a cross-thread host call.
+//! * `condvar_relay`: caller → relay → worker → relay → caller between
+//!   threads sleeping on condition variables: the floor of a `login` whose
+//!   host fn completes on a sleeping worker (`request_path/login_worker_latency`).
 //! * `naive_*`: the design a user would otherwise write (`common::naive`: a
 //!   tokio runtime + `LocalSet`, host calls in a `Mutex<HashMap<token,
 //!   oneshot::Sender>>` completed directly from the host thread), measured in
@@ -210,6 +213,70 @@ fn condvar_ping_pong(group: &mut BenchmarkGroup<'_, WallTime>) {
     });
 }
 
+/// A relay of threads that sleep on condition variables along the path of a
+/// `login` whose host fn completes on a worker thread: caller → "loop" →
+/// "worker" → "loop" → caller, four hand-offs, each a condvar wake-up.
+struct CondvarRelay {
+    to_loop: Arc<Mailbox<Option<u64>>>,
+    back: Arc<Mailbox<u64>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl CondvarRelay {
+    fn new() -> Self {
+        let to_loop = Arc::new(Mailbox::<Option<u64>>::default());
+        let to_worker = Arc::new(Mailbox::<Option<u64>>::default());
+        let from_worker = Arc::new(Mailbox::<u64>::default());
+        let back = Arc::new(Mailbox::<u64>::default());
+        let worker = {
+            let (rx, tx) = (Arc::clone(&to_worker), Arc::clone(&from_worker));
+            std::thread::spawn(move || {
+                while let Some(v) = rx.take() {
+                    tx.put(v.wrapping_add(1));
+                }
+            })
+        };
+        let relay = {
+            let (rx, back) = (Arc::clone(&to_loop), Arc::clone(&back));
+            std::thread::spawn(move || {
+                while let Some(v) = rx.take() {
+                    to_worker.put(Some(v));
+                    back.put(from_worker.take());
+                }
+                to_worker.put(None);
+            })
+        };
+        Self {
+            to_loop,
+            back,
+            threads: vec![relay, worker],
+        }
+    }
+
+    #[inline]
+    fn round_trip(&self, v: u64) -> u64 {
+        self.to_loop.put(Some(v));
+        self.back.take()
+    }
+}
+
+impl Drop for CondvarRelay {
+    fn drop(&mut self) {
+        self.to_loop.put(None);
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn condvar_relay(group: &mut BenchmarkGroup<'_, WallTime>) {
+    let mut relay = None;
+    group.bench_function("condvar_relay", |b| {
+        let relay = relay.get_or_insert_with(CondvarRelay::new);
+        b.iter(|| relay.round_trip(black_box(1)));
+    });
+}
+
 /// `pump` on the naive design, host answering in `style`: time per host call.
 fn naive_sequential(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, style: Style) {
     let mut fixture = None;
@@ -399,6 +466,7 @@ fn baselines(c: &mut Criterion) {
     crossbeam_ping_pong(&mut group);
     atomic_spin_ping_pong(&mut group);
     condvar_ping_pong(&mut group);
+    condvar_relay(&mut group);
     naive_sequential(&mut group, "naive_inline_round_trip", Style::Inline);
     naive_sequential(
         &mut group,

@@ -19,7 +19,8 @@
 //! **Idle CPU.** Process CPU time (`clock_gettime(CLOCK_PROCESS_CPUTIME_ID)`,
 //! cross-checked with `/proc/self/stat`) over a window in which the main
 //! thread sleeps (the one place the benches sleep: measuring idleness is
-//! the point). Scenarios: no context; an idle `demo` context; one with one
+//! the point). Scenarios: no context; an idle `demo` context; the same just
+//! after a burst of 10,000 requests one at a time; one with one
 //! host call pending and the host idle (the loop may spin briefly before it
 //! parks); the naive design idle and with one call pending.
 //!
@@ -513,6 +514,18 @@ fn idle_cpu(window: Duration) -> Vec<Idle> {
     record(
         "idle_context",
         "demo context, nothing to do",
+        cpu_over(window),
+    );
+
+    // The same context right after a burst of 10,000 requests one at a time
+    // (its idle policy has learnt to watch for the next one): the watch must
+    // stop once nothing comes.
+    for _ in 0..10_000 {
+        rig.settle();
+    }
+    record(
+        "idle_after_burst",
+        "demo context, nothing to do after a burst of 10,000 requests",
         cpu_over(window),
     );
 

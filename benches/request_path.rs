@@ -13,6 +13,18 @@
 //!   `Session`. CBOR both ways.
 //! * `add_native_latency` / `add_native_pipelined`: the same `add` through
 //!   the native typed entry point `demo_native_add`: no CBOR on either side.
+//! * `login_worker_latency`: `login` one at a time, `fetch_profile` handing
+//!   its token to a host worker thread that sleeps on a condition variable
+//!   and completes it; the caller sleeps on a condition variable for its
+//!   reply. Compare with `baselines/condvar_relay` (the same four hand-offs,
+//!   caller → loop → worker → loop → caller, between plain threads).
+//! * `login_10k_worker`: 10,000 `login`s issued back to back, the worker
+//!   completing whatever has queued each time it wakes (batches); time per
+//!   login.
+//!
+//! Each login bench also runs as `…_no_spin` on a context with `spin_us: 0`
+//! (the loop sleeps as soon as it is idle), the same-run baseline of the
+//! loop's idle watching (docs/threading.md, "Idle").
 
 mod common;
 
@@ -25,6 +37,7 @@ use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, criterion_main};
 
 use common::cbor::{Reader, Writer};
+use common::handoff::TokenQueue;
 use common::{DEMO_ABI, Replies};
 use hostcall::status::{HC_OK, RET_OK};
 use hostcall_testkit::{Ctx, EntryPoints, complete, payload};
@@ -103,12 +116,81 @@ unsafe extern "C" fn fetch_profile_inline(
     assert_eq!(status, HC_OK, "fetch_profile completion refused");
 }
 
+/// The host side of `fetch_profile` on a worker thread: the host fn queues
+/// its token, the worker (asleep on a condition variable while the queue is
+/// empty) completes every queued token with a `Profile`.
+struct WorkerHost {
+    queue: Arc<TokenQueue>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl WorkerHost {
+    fn start(abi: &'static EntryPoints, ctx: Ctx) -> Box<Self> {
+        let queue = Arc::new(TokenQueue::default());
+        queue.add_workers(1);
+        let worker_queue = Arc::clone(&queue);
+        let thread = std::thread::spawn(move || {
+            let profile = common::cbor::profile(USER_ID);
+            let mut batch = Vec::new();
+            while worker_queue.take(&mut batch) {
+                for (token, _) in batch.drain(..) {
+                    let status = complete(abi, ctx, token, true, profile.bytes());
+                    assert_eq!(status, HC_OK, "fetch_profile completion refused");
+                }
+            }
+        });
+        Box::new(Self {
+            queue,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for WorkerHost {
+    fn drop(&mut self) {
+        self.queue.stop();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// `fetch_profile(user_id)`, handed to the worker.
+///
+/// # Safety
+/// `user_data` must point at a live `WorkerHost`.
+unsafe extern "C" fn fetch_profile_to_worker(
+    token: u64,
+    _req: *const c_char,
+    _len: usize,
+    user_data: *mut c_void,
+) {
+    // SAFETY: registered with a `WorkerHost` that outlives the context.
+    let host = unsafe { &*user_data.cast::<WorkerHost>() };
+    host.queue.push(token, 0);
+}
+
+/// Who completes `fetch_profile`.
+#[derive(Clone, Copy)]
+enum Host {
+    Inline,
+    Worker,
+}
+
+/// The config map `{"spin_us": us}`.
+fn spin_config(us: u64) -> Writer<24> {
+    let mut w = Writer::new();
+    w.map(1).text("spin_us").uint(us);
+    w
+}
+
 /// A `demo` context, its replies, and (for `login`) its host.
 struct Rig {
     // Drop order: the context first, then what its callbacks point at.
     context: common::Context,
     replies: Arc<Replies>,
     _host: Option<Box<ProfileHost>>,
+    _worker: Option<Box<WorkerHost>>,
     expected: u64,
 }
 
@@ -118,26 +200,45 @@ impl Rig {
             context: common::Context::new(&DEMO_ABI),
             replies: Replies::new(read_add),
             _host: None,
+            _worker: None,
             expected: 0,
         }
     }
 
-    fn login() -> Self {
-        let context = common::Context::new(&DEMO_ABI);
-        let host = Box::new(ProfileHost {
-            abi: context.abi(),
-            ctx: context.ctx(),
-        });
-        context.register(
-            c"fetch_profile",
-            fetch_profile_inline,
-            None,
-            std::ptr::from_ref(&*host).cast(),
-        );
+    /// `login` on a context configured by `config` (empty: defaults), its
+    /// host fn completed as `host` says.
+    fn login(config: &[u8], host: Host) -> Self {
+        let context = common::Context::with_config(&DEMO_ABI, config);
+        let (inline, worker) = match host {
+            Host::Inline => {
+                let host = Box::new(ProfileHost {
+                    abi: context.abi(),
+                    ctx: context.ctx(),
+                });
+                context.register(
+                    c"fetch_profile",
+                    fetch_profile_inline,
+                    None,
+                    std::ptr::from_ref(&*host).cast(),
+                );
+                (Some(host), None)
+            }
+            Host::Worker => {
+                let worker = WorkerHost::start(context.abi(), context.ctx());
+                context.register(
+                    c"fetch_profile",
+                    fetch_profile_to_worker,
+                    None,
+                    std::ptr::from_ref(&*worker).cast(),
+                );
+                (None, Some(worker))
+            }
+        };
         Self {
             context,
             replies: Replies::new(read_session),
-            _host: Some(host),
+            _host: inline,
+            _worker: worker,
             expected: 0,
         }
     }
@@ -165,6 +266,21 @@ impl Rig {
         elapsed
     }
 
+    /// `iters` logins one at a time, the caller asleep on a condition
+    /// variable for each reply (no spin).
+    fn logins_sleeping(&mut self, iters: u64) -> Duration {
+        let start = Instant::now();
+        for _ in 0..iters {
+            self.issue(c"login", login_request(black_box(USER_ID)).bytes());
+            self.replies
+                .done
+                .wait_spinning(self.expected, Duration::ZERO);
+        }
+        let elapsed = start.elapsed();
+        self.replies.check();
+        elapsed
+    }
+
     /// `iters` calls in batches of [`PIPELINE`] issued back to back, every
     /// reply of a batch awaited before the next.
     fn pipelined<const N: usize>(
@@ -173,10 +289,22 @@ impl Rig {
         method: &CStr,
         request: impl Fn(u64) -> Writer<N>,
     ) -> Duration {
+        self.batched(iters, PIPELINE, method, request)
+    }
+
+    /// `iters` calls in batches of `batch` issued back to back, every
+    /// reply of a batch awaited before the next.
+    fn batched<const N: usize>(
+        &mut self,
+        iters: u64,
+        batch: u64,
+        method: &CStr,
+        request: impl Fn(u64) -> Writer<N>,
+    ) -> Duration {
         let start = Instant::now();
         let mut i = 0;
         while i < iters {
-            let end = (i + PIPELINE).min(iters);
+            let end = (i + batch).min(iters);
             while i < end {
                 self.issue(method, request(i).bytes());
                 i += 1;
@@ -206,19 +334,48 @@ fn add_cbor_benches(group: &mut BenchmarkGroup<'_, WallTime>) {
 }
 
 fn login_benches(group: &mut BenchmarkGroup<'_, WallTime>) {
-    let mut rig = None;
-    group.bench_function("login_inline_latency", |b| {
-        let rig = rig.get_or_insert_with(Rig::login);
-        b.iter_custom(|iters| {
-            rig.one_at_a_time(iters, c"login", |_| login_request(black_box(USER_ID)))
+    let no_spin = spin_config(0);
+    for (suffix, config) in [("", &[][..]), ("_no_spin", no_spin.bytes())] {
+        let mut rig = None;
+        group.bench_function(format!("login_inline_latency{suffix}"), |b| {
+            let rig = rig.get_or_insert_with(|| Rig::login(config, Host::Inline));
+            b.iter_custom(|iters| {
+                rig.one_at_a_time(iters, c"login", |_| login_request(black_box(USER_ID)))
+            });
         });
-    });
-    group.bench_function("login_inline_pipelined", |b| {
-        let rig = rig.get_or_insert_with(Rig::login);
-        b.iter_custom(|iters| {
-            rig.pipelined(iters, c"login", |_| login_request(black_box(USER_ID)))
+        if suffix.is_empty() {
+            group.bench_function("login_inline_pipelined", |b| {
+                let rig = rig.get_or_insert_with(|| Rig::login(config, Host::Inline));
+                b.iter_custom(|iters| {
+                    rig.pipelined(iters, c"login", |_| login_request(black_box(USER_ID)))
+                });
+            });
+        }
+        let mut rig = None;
+        group.bench_function(format!("login_worker_latency{suffix}"), |b| {
+            let rig = rig.get_or_insert_with(|| Rig::login(config, Host::Worker));
+            b.iter_custom(|iters| rig.logins_sleeping(iters));
         });
-    });
+    }
+}
+
+/// 10,000 logins in flight at once, completed by one worker in batches:
+/// the throughput a host with one completing thread gets.
+fn login_throughput_benches(group: &mut BenchmarkGroup<'_, WallTime>) {
+    const IN_FLIGHT: u64 = 10_000;
+    let no_spin = spin_config(0);
+    group.throughput(criterion::Throughput::Elements(IN_FLIGHT));
+    for (suffix, config) in [("", &[][..]), ("_no_spin", no_spin.bytes())] {
+        let mut rig = None;
+        group.bench_function(format!("login_10k_worker{suffix}"), |b| {
+            let rig = rig.get_or_insert_with(|| Rig::login(config, Host::Worker));
+            b.iter_custom(|iters| {
+                rig.batched(iters * IN_FLIGHT, IN_FLIGHT, c"login", |_| {
+                    login_request(black_box(USER_ID))
+                })
+            });
+        });
+    }
 }
 
 /// The typed reply callback of `demo_native_add`: no CBOR to decode.
@@ -304,6 +461,8 @@ fn request_path(c: &mut Criterion) {
     add_cbor_benches(&mut group);
     native_add_benches(&mut group);
     login_benches(&mut group);
+    // Last: it sets the group's throughput.
+    login_throughput_benches(&mut group);
     group.finish();
 }
 

@@ -234,23 +234,67 @@ def build_rows(benches: dict[str, Bench], footprint: dict | None) -> list[Row]:
         )
     )
 
-    # login through the C ABI.
-    for kind, add in (("latency", "add_cbor_latency"), ("pipelined", "add_cbor_pipelined")):
-        label = (
-            "one call outstanding"
-            if kind == "latency"
-            else "1024 calls back to back, per call"
+    # login pipelined through the C ABI.
+    rows.append(
+        time_row(
+            benches,
+            "`login` through the C ABI, inline completion, CBOR both ways (1024 calls back to back, per call)",
+            "request_path/login_inline_pipelined",
+            "request_path/add_cbor_pipelined",
+            "≤ 1.5 µs",
+            lambda f, r: [None if f is None else f <= 1500],
         )
-        rows.append(
-            time_row(
-                benches,
-                f"`login` through the C ABI, inline completion, CBOR both ways ({label})",
-                f"request_path/login_inline_{kind}",
-                f"request_path/{add}",
-                "≤ 1.5 µs",
-                lambda f, r: [None if f is None else f <= 1500],
-            )
+    )
+
+    # login through the C ABI as a new user measures it (issue 13): one at a
+    # time with the host inline and the loop's idle watching against the
+    # same with `spin_us: 0`; one at a time with a sleeping worker against a
+    # relay of condvars along the same path; 10,000 in flight.
+    rows.append(
+        time_row(
+            benches,
+            "`login` one at a time, host completing inline, caller spinning on its reply",
+            "request_path/login_inline_latency",
+            "request_path/login_inline_latency_no_spin",
+            "≤ 1.5 µs",
+            lambda f, r: [None if f is None else f <= 1500],
         )
+    )
+    rows.append(
+        time_row(
+            benches,
+            "`login` one at a time, host completing on a worker that sleeps on a condvar, caller asleep on its reply",
+            "request_path/login_worker_latency",
+            "baselines/condvar_relay",
+            "≤ 1.2× the condvar relay along the same path",
+            lambda f, r: [None if r is None else r <= 1.2],
+            ("request_path/login_worker_latency_no_spin",),
+        )
+    )
+    b = benches.get("request_path/login_10k_worker")
+    nb = benches.get("request_path/login_10k_worker_no_spin")
+    rate, no_spin_rate = (b.rate if b else None), (nb.rate if nb else None)
+    row = Row(
+        what="`login` × 10,000 in flight, one host worker completing in batches",
+        value=fmt_rate(rate),
+        baseline="`request_path/login_10k_worker_no_spin`",
+        baseline_value=fmt_rate(no_spin_rate),
+        ratio=fmt_ratio(rate / no_spin_rate if rate and no_spin_rate else None),
+        target="≥ 1 M logins/s",
+        status=status_of([None if rate is None else rate >= 1e6]),
+    )
+    row.bars.append(
+        ("request_path/login_10k_worker (per login)", 1e9 / rate if rate else None, "figure", row.status)
+    )
+    row.bars.append(
+        (
+            "request_path/login_10k_worker_no_spin (per login)",
+            1e9 / no_spin_rate if no_spin_rate else None,
+            "baseline",
+            None,
+        )
+    )
+    rows.append(row)
 
     # Sequential cross-thread.
     rows.append(
@@ -400,6 +444,7 @@ def build_rows(benches: dict[str, Bench], footprint: dict | None) -> list[Row]:
     reference = idle.get("no_context", {}).get("percent")
     for key, label in (
         ("idle_context", "Idle context, nothing to do"),
+        ("idle_after_burst", "Idle context, nothing to do right after a burst of 10,000 requests"),
         ("one_pending", "Idle context, one host call pending, host idle"),
     ):
         p = idle.get(key, {}).get("percent")
