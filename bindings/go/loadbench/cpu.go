@@ -14,11 +14,18 @@ import (
 // selfCPU is the CPU time (user + system) of this process so far, every
 // thread included, those that have exited too.
 func selfCPU() time.Duration {
+	cpu, _ := selfUsage()
+	return cpu
+}
+
+// selfUsage is selfCPU and the number of context switches (voluntary and
+// not) of this process's threads so far.
+func selfUsage() (cpu time.Duration, switches int64) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
+		return 0, 0
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), ru.Nvcsw + ru.Nivcsw
 }
 
 // threadsCPU is the CPU time so far of the live threads of process pid

@@ -47,10 +47,10 @@ func main() {
 		rounds      = flag.Int("rounds", 3, "measured rounds (each loads every variant once)")
 		warmup      = flag.Duration("warmup", time.Second, "unmeasured load per variant before the first round")
 		connections = flag.Int("connections", 64, "HTTP connections (closed-loop workers) of the load generator")
-		mode        = flag.String("mode", "both", "variants to run: both, lib or go")
+		mode        = flag.String("mode", "lib,go", "variants to run, comma-separated: go, lib, lib-nospin (WithSpin(0)), lib-bg (Login with context.Background()), lib-nospin-bg")
 		poolSize    = flag.Int("pool", 64, "backend connections each server's pool may open")
-		spin        = flag.Duration("spin", -1, "the library's WithSpin (lib server); negative: the library's default")
-		libCtx      = flag.String("lib-ctx", "request", "ctx the lib handler calls Login with: request (r.Context(), tracked) or background (plain entry point)")
+		spin        = flag.Duration("spin", -1, "the library's WithSpin in variants lib and lib-bg; negative: the library's default")
+		libCtx      = flag.String("lib-ctx", "request", "internal: ctx the lib handler calls Login with: request (r.Context(), tracked) or background (plain entry point)")
 		cpuProfile  = flag.String("cpuprofile", "", "write each server's Go CPU profile over the measured rounds to <prefix>-<variant>.pprof")
 
 		child   = flag.String("child", "", "internal: run as the backend or server child")
@@ -103,6 +103,25 @@ type serverStats struct {
 	CPU     time.Duration // the process's user + system CPU time
 	Library time.Duration // of it, the library's threads ("hostcall-…")
 	Conns   int64         // HTTP connections accepted
+	Switch  int64         // context switches of its threads
+}
+
+// serverArgs are the server child's flags for a variant of -mode.
+func serverArgs(name string, spin time.Duration) ([]string, error) {
+	nospin := (0 * time.Second).String()
+	switch name {
+	case variantGo:
+		return []string{"-variant", variantGo}, nil
+	case variantLib:
+		return []string{"-variant", variantLib, "-spin", spin.String()}, nil
+	case "lib-nospin":
+		return []string{"-variant", variantLib, "-spin", nospin}, nil
+	case "lib-bg":
+		return []string{"-variant", variantLib, "-spin", spin.String(), "-lib-ctx", "background"}, nil
+	case "lib-nospin-bg":
+		return []string{"-variant", variantLib, "-spin", nospin, "-lib-ctx", "background"}, nil
+	}
+	return nil, fmt.Errorf("-mode: unknown variant %q (want go, lib, lib-nospin, lib-bg or lib-nospin-bg)", name)
 }
 
 func serverChild(variant, backendAddr string, poolSize int, spin time.Duration, libCtx string) error {
@@ -130,10 +149,12 @@ func serverChild(variant, backendAddr string, poolSize int, spin time.Duration, 
 	}
 	var conns atomic.Int64
 	mux.HandleFunc("GET /ctl/stats", func(w http.ResponseWriter, _ *http.Request) {
+		cpu, switches := selfUsage()
 		_ = json.NewEncoder(w).Encode(serverStats{
-			CPU:     selfCPU(),
+			CPU:     cpu,
 			Library: threadsCPU("self", "hostcall-"),
 			Conns:   conns.Load(),
+			Switch:  switches,
 		})
 	})
 	mux.HandleFunc("POST /ctl/profile", func(w http.ResponseWriter, r *http.Request) {
@@ -279,11 +300,12 @@ type measurement struct {
 	variant string
 	round   int
 	roundResult
-	server  time.Duration // the loaded server's CPU over the round
-	library time.Duration // of it, the library's thread
-	backend time.Duration // the backend's CPU over the round
-	loadgen time.Duration // this process's CPU over the round
-	idle    time.Duration // the other server's CPU over the round
+	server   time.Duration // the loaded server's CPU over the round
+	library  time.Duration // of it, the library's thread
+	switches int64         // the loaded server's context switches
+	backend  time.Duration // the backend's CPU over the round
+	loadgen  time.Duration // this process's CPU over the round
+	idle     time.Duration // the other servers' CPU over the round
 }
 
 func (m *measurement) perRequest(d time.Duration) float64 {
@@ -291,14 +313,17 @@ func (m *measurement) perRequest(d time.Duration) float64 {
 }
 
 func parent(cfg config) error {
-	var variants []string
-	switch cfg.mode {
-	case "both":
-		variants = []string{variantLib, variantGo}
-	case variantLib, variantGo:
-		variants = []string{cfg.mode}
-	default:
-		return fmt.Errorf("-mode %q: want both, lib or go", cfg.mode)
+	variants := strings.Split(cfg.mode, ",")
+	var childArgs [][]string
+	for i, v := range variants {
+		if slices.Contains(variants[:i], v) {
+			return fmt.Errorf("-mode: %s twice", v)
+		}
+		args, err := serverArgs(v, cfg.spin)
+		if err != nil {
+			return err
+		}
+		childArgs = append(childArgs, args)
 	}
 	if cfg.rounds < 1 || cfg.connections < 1 || cfg.pool < 1 || cfg.duration <= 0 {
 		return errors.New("-rounds, -connections, -pool and -duration must be positive")
@@ -315,9 +340,9 @@ func parent(cfg config) error {
 			s.child.stop()
 		}
 	}()
-	for _, v := range variants {
-		c, err := startChild(v+" server", "-child", "server", "-variant", v, "-backend", be.addr,
-			"-pool", strconv.Itoa(cfg.pool), "-spin", cfg.spin.String(), "-lib-ctx", cfg.libCtx)
+	for i, v := range variants {
+		args := append([]string{"-child", "server", "-backend", be.addr, "-pool", strconv.Itoa(cfg.pool)}, childArgs[i]...)
+		c, err := startChild(v+" server", args...)
 		if err != nil {
 			return err
 		}
@@ -327,8 +352,8 @@ func parent(cfg config) error {
 			load: newLoader("http://"+c.addr, cfg.connections),
 		})
 	}
-	fmt.Printf("loadbench: %d connections, rounds of %v per variant (%d), warmup %v, backend pool %d, spin %s, lib ctx %s\n",
-		cfg.connections, cfg.duration, cfg.rounds, cfg.warmup, cfg.pool, spinText(cfg.spin), cfg.libCtx)
+	fmt.Printf("loadbench: variants %s; %d connections; %d rounds of %v per variant, warmup %v; backend pool %d; lib spin %s\n",
+		strings.Join(variants, ", "), cfg.connections, cfg.rounds, cfg.duration, cfg.warmup, cfg.pool, spinText(cfg.spin))
 
 	bad := 0
 	check := func(s *server, r roundResult, what string) {
@@ -353,12 +378,16 @@ func parent(cfg config) error {
 			}
 		}
 	}
-	fmt.Printf("%-7s %5s %8s %9s %8s %8s %8s %9s %8s %8s %8s %9s\n",
+	fmt.Printf("%-13s %5s %8s %9s %8s %8s %8s %9s %8s %6s %8s %8s %9s\n",
 		"variant", "round", "requests", "req/s", "p50", "p90", "p99",
-		"cpu/req", "lib/req", "db/req", "gen/req", "idle")
+		"cpu/req", "lib/req", "cs/req", "db/req", "gen/req", "idle")
 	var results []measurement
 	for round := 1; round <= cfg.rounds; round++ {
+		// Each round starts one variant further on, and every other
+		// round runs backwards, so that no variant always follows another.
 		order := slices.Clone(servers)
+		shift := (round - 1) % len(order)
+		order = append(order[shift:], order[:shift]...)
 		if round%2 == 0 {
 			slices.Reverse(order)
 		}
@@ -370,10 +399,11 @@ func parent(cfg config) error {
 			m.round = round
 			check(s, m.roundResult, fmt.Sprintf("round %d", round))
 			results = append(results, m)
-			fmt.Printf("%-7s %5d %8d %9.0f %8s %8s %8s %7.1fµs %6.1fµs %6.1fµs %6.1fµs %6.1fms/s\n",
+			fmt.Printf("%-13s %5d %8d %9.0f %8s %8s %8s %7.1fµs %6.1fµs %6.2f %6.1fµs %6.1fµs %6.1fms/s\n",
 				m.variant, m.round, m.requests, m.rate(),
 				short(m.percentile(0.50)), short(m.percentile(0.90)), short(m.percentile(0.99)),
-				m.perRequest(m.server), m.perRequest(m.library), m.perRequest(m.backend),
+				m.perRequest(m.server), m.perRequest(m.library), float64(m.switches)/float64(m.requests),
+				m.perRequest(m.backend),
 				m.perRequest(m.loadgen), float64(m.idle.Microseconds())/1000/m.elapsed.Seconds())
 		}
 	}
@@ -395,7 +425,7 @@ func parent(cfg config) error {
 				s.variant, st.Conns, cfg.connections)
 		}
 	}
-	summarize(results, len(variants) == 2)
+	summarize(results, variants)
 	if bad > 0 {
 		return fmt.Errorf("%d wrong responses", bad)
 	}
@@ -406,21 +436,23 @@ func parent(cfg config) error {
 // measure loads s for one round and reads the CPU of every process around it.
 func measure(cfg config, s *server, servers []*server, be *child) (measurement, error) {
 	m := measurement{variant: s.variant}
-	var other *server
+	var others []*server
 	for _, o := range servers {
 		if o != s {
-			other = o
+			others = append(others, o)
 		}
 	}
 	before, err := s.stats()
 	if err != nil {
 		return m, err
 	}
-	var otherBefore serverStats
-	if other != nil {
-		if otherBefore, err = other.stats(); err != nil {
+	var othersBefore []serverStats
+	for _, o := range others {
+		st, err := o.stats()
+		if err != nil {
 			return m, err
 		}
+		othersBefore = append(othersBefore, st)
 	}
 	beBefore, genBefore := threadsCPU(be.pid(), ""), selfCPU()
 
@@ -432,50 +464,55 @@ func measure(cfg config, s *server, servers []*server, be *child) (measurement, 
 		return m, err
 	}
 	m.server, m.library = after.CPU-before.CPU, after.Library-before.Library
-	if other != nil {
-		otherAfter, err := other.stats()
+	m.switches = after.Switch - before.Switch
+	for i, o := range others {
+		st, err := o.stats()
 		if err != nil {
 			return m, err
 		}
-		m.idle = otherAfter.CPU - otherBefore.CPU
+		m.idle += st.CPU - othersBefore[i].CPU
 	}
 	return m, nil
 }
 
-// summarize prints the medians per variant and, with both variants, the
-// medians of the per-round comparisons and whether the targets are met.
-func summarize(results []measurement, both bool) {
+// summarize prints the medians per variant and, for each library variant
+// run with go, the medians of the per-round comparisons with go and
+// whether the targets are met.
+func summarize(results []measurement, variants []string) {
 	byVariant := map[string][]measurement{}
 	for _, m := range results {
 		byVariant[m.variant] = append(byVariant[m.variant], m)
 	}
 	fmt.Println("medians over the rounds:")
-	for _, v := range []string{variantLib, variantGo} {
+	for _, v := range variants {
 		ms := byVariant[v]
-		if len(ms) == 0 {
-			continue
-		}
-		fmt.Printf("  %-3s %9.0f req/s   p50 %s  p99 %s   server CPU %.1f µs/request (library thread %.1f)\n", v,
+		fmt.Printf("  %-13s %7.0f req/s   p50 %s  p99 %s   server CPU %.1f µs/request (library thread %.1f)\n", v,
 			median(ms, func(m measurement) float64 { return m.rate() }),
 			short(time.Duration(median(ms, func(m measurement) float64 { return float64(m.percentile(0.5)) }))),
 			short(time.Duration(median(ms, func(m measurement) float64 { return float64(m.percentile(0.99)) }))),
 			median(ms, func(m measurement) float64 { return m.perRequest(m.server) }),
 			median(ms, func(m measurement) float64 { return m.perRequest(m.library) }))
 	}
-	if !both {
+	pure := byVariant[variantGo]
+	if pure == nil {
 		return
 	}
-	lib, pure := byVariant[variantLib], byVariant[variantGo]
-	var ratios, diffs []float64
-	for i := range lib {
-		ratios = append(ratios, lib[i].rate()/pure[i].rate())
-		diffs = append(diffs, lib[i].perRequest(lib[i].server)-pure[i].perRequest(pure[i].server))
+	for _, v := range variants {
+		if v == variantGo {
+			continue
+		}
+		lib := byVariant[v]
+		var ratios, diffs []float64
+		for i := range lib {
+			ratios = append(ratios, lib[i].rate()/pure[i].rate())
+			diffs = append(diffs, lib[i].perRequest(lib[i].server)-pure[i].perRequest(pure[i].server))
+		}
+		ratio, diff := medianOf(ratios), medianOf(diffs)
+		fmt.Printf("%s vs go, per round: rate ratio %s, server CPU difference %s µs/request\n",
+			v, spread(ratios, "%.3f"), spread(diffs, "%+.1f"))
+		fmt.Printf("  target rate ≥ 0.95× pure Go: %.3f× %s; target ≤ +10 µs server CPU per request: %+.1f µs %s\n",
+			ratio, verdict(ratio >= 0.95), diff, verdict(diff <= 10))
 	}
-	ratio, diff := medianOf(ratios), medianOf(diffs)
-	fmt.Printf("lib vs go, per round: rate ratio %s, server CPU difference %s µs/request\n",
-		spread(ratios, "%.3f"), spread(diffs, "%+.1f"))
-	fmt.Printf("target rate ≥ 0.95× pure Go: %.3f× %s\n", ratio, verdict(ratio >= 0.95))
-	fmt.Printf("target ≤ 10 µs more server CPU per request: %+.1f µs %s\n", diff, verdict(diff <= 10))
 }
 
 func verdict(ok bool) string {
