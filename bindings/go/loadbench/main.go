@@ -421,6 +421,9 @@ func parent(cfg config) error {
 			return err
 		}
 		if st.Conns != int64(cfg.connections)+1 {
+			// More means a connection was dialled again (the HTTP client
+			// retries a GET on a new connection when a reused one was
+			// closed before answering); every answer was still checked.
 			fmt.Printf("  note: the %s server accepted %d connections (%d load + 1 control expected)\n",
 				s.variant, st.Conns, cfg.connections)
 		}
