@@ -11,7 +11,8 @@
 #   c       the C programs driving libdemo (plain and under valgrind; the
 #           chaos run among them) and the C demo end to end
 #   go      the Go bindings: gofmt, go vet, go test -race and under the
-#           strict cgo pointer checks, benchmarks in smoke mode
+#           strict cgo pointer checks, benchmarks and the service load
+#           benchmark in smoke mode
 #   kotlin  the Kotlin generated files' drift, the Kotlin Maven reactor
 #           (runtime and demo modules), tests under -Xcheck:jni
 #   swift   the Swift package's generated files' drift, swift test (Swift 6
@@ -152,6 +153,10 @@ part_go() {
         GOEXPERIMENT=cgocheck2 go test -count=1 ./...
         # Benchmarks in smoke mode: each once, nothing asserted about speed.
         go test -run '^$' -bench . -benchtime 1x ./...
+        # The service load benchmark (docs/loadbench.md) in smoke mode: one
+        # short round per variant; it exits 1 unless every response was 200
+        # with the expected body. Nothing asserted about speed.
+        timeout 120 go run ./loadbench -duration 200ms -rounds 1 -warmup 100ms -connections 8
     )
 }
 
