@@ -204,6 +204,8 @@ struct HostFn<'a> {
     /// The statements appending the result `out` to `result`, when the
     /// generated codec covers it.
     fast_result: Option<String>,
+    /// Whether the generated codec covers its arguments and result.
+    fast: bool,
     unit: bool,
     table: String,
     /// Its declared error type's Go interface and encoder.
@@ -494,6 +496,8 @@ fn native_call(native: &Native, ret: &str) -> NativeCall {
 fn host_fn<'a>(model: &Model, index: usize, f: &'a Function) -> HostFn<'a> {
     let name = exported(&f.name);
     let unit = f.ret.is_unit();
+    let fast_args = codec::all_fast(model, f.args.iter().map(|a| &a.ty));
+    let fast_result = !unit && codec::fast(model, &f.ret);
     let lead = format!("Register{name} implements the host fn `{}`", f.name);
     HostFn {
         doc: with_doc(&lead, &f.doc),
@@ -505,7 +509,8 @@ fn host_fn<'a>(model: &Model, index: usize, f: &'a Function) -> HostFn<'a> {
         ),
         args: args_struct(&f.args, "\t\t\t"),
         slow_args: args_struct(&f.args, "\t\t\t\t"),
-        fast_args: codec::all_fast(model, f.args.iter().map(|a| &a.ty)).then(|| {
+        fast: fast_args && (unit || fast_result),
+        fast_args: fast_args.then(|| {
             lines(
                 f.args
                     .iter()
@@ -516,7 +521,7 @@ fn host_fn<'a>(model: &Model, index: usize, f: &'a Function) -> HostFn<'a> {
                     .collect(),
             )
         }),
-        fast_result: (!unit && codec::fast(model, &f.ret))
+        fast_result: fast_result
             .then(|| lines(codec::encode(&f.ret, "out", "result", "\t\t"))),
         call_args: f
             .args

@@ -510,6 +510,10 @@ func (c *Context) {{ m.name }}(ctx context.Context{{ m.params }}) {{ m.results }
 {%- endif %}
 func (c *Context) Register{{ h.name }}(fn {{ h.signature }}) error {
 	key := c.rt.HostFnKey({{ h.index }}, func(ctx context.Context, request []byte) ([]byte, error) {
+{%- if !h.fast %}
+		// Reflection CBOR: a deep stack, grown in one step.
+		hostcall.GrowStack()
+{%- endif %}
 		var args {{ h.args }}
 {%- if let Some(dec) = h.fast_args %}
 		var dec hostcall.Decoder
