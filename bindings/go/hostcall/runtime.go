@@ -691,6 +691,11 @@ func (r *Runtime) dispatch() {
 			r.deliver(&item)
 		}
 		C.hc_items_free(items, C.int(n))
+		// The goroutines the batch made ready (host calls, callers given
+		// their replies) are queued on this goroutine's processor. Run
+		// them now, on this thread, instead of blocking in C again and
+		// leaving them for another thread to be woken and steal them.
+		runtime.Gosched()
 	}
 }
 
