@@ -92,10 +92,20 @@ fn encode_into(out: &mut String, ty: &Type, value: &str, buf: &str, indent: &str
         }
         Type::List(inner) => {
             let i = format!("i{depth}");
-            line(out, format!("{buf} = hostcall.AppendArray({buf}, len({value}))"));
+            line(
+                out,
+                format!("{buf} = hostcall.AppendArray({buf}, len({value}))"),
+            );
             line(out, format!("for {i} := range {value} {{"));
             let inner_indent = format!("{indent}\t");
-            encode_into(out, inner, &format!("{value}[{i}]"), buf, &inner_indent, depth + 1);
+            encode_into(
+                out,
+                inner,
+                &format!("{value}[{i}]"),
+                buf,
+                &inner_indent,
+                depth + 1,
+            );
             line(out, "}".to_owned());
         }
         Type::Optional(inner) => {
@@ -166,7 +176,14 @@ fn decode_into(out: &mut String, ty: &Type, target: &str, dec: &str, indent: &st
             );
             line(out, format!("for {i} := range {target} {{"));
             let inner_indent = format!("{indent}\t");
-            decode_into(out, inner, &format!("{target}[{i}]"), dec, &inner_indent, depth + 1);
+            decode_into(
+                out,
+                inner,
+                &format!("{target}[{i}]"),
+                dec,
+                &inner_indent,
+                depth + 1,
+            );
             line(out, "}".to_owned());
         }
         Type::Optional(inner) => {
@@ -200,7 +217,9 @@ pub fn record(model: &Model, record: &Record) -> Option<RecordCodec> {
     let mut sorted: Vec<_> = record.fields.iter().enumerate().collect();
     sorted.sort_by(|(_, a), (_, b)| {
         let (a, b) = (&a.name.wire, &b.name.wire);
-        a.len().cmp(&b.len()).then_with(|| a.as_bytes().cmp(b.as_bytes()))
+        a.len()
+            .cmp(&b.len())
+            .then_with(|| a.as_bytes().cmp(b.as_bytes()))
     });
     let mut encode = format!("\tb = hostcall.AppendMap(b, {})\n", record.fields.len());
     for (_, field) in &sorted {
@@ -227,4 +246,53 @@ pub fn record(model: &Model, record: &Record) -> Option<RecordCodec> {
     }
     decode.push_str("\t\tdefault:\n\t\t\td.Fail()\n\t\t\treturn\n\t\t}\n\t}\n");
     Some(RecordCodec { encode, decode })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(t: Type) -> Type {
+        Type::List(Box::new(t))
+    }
+
+    fn optional(t: Type) -> Type {
+        Type::Optional(Box::new(t))
+    }
+
+    #[test]
+    fn nested_types_nest_their_loops_and_checks() {
+        let ty = list(optional(Type::Scalar(Scalar::U16)));
+        assert_eq!(
+            encode(&ty, "x", "b", "\t"),
+            "\tb = hostcall.AppendArray(b, len(x))\n\
+             \tfor i0 := range x {\n\
+             \t\tif x[i0] == nil {\n\
+             \t\t\tb = hostcall.AppendNull(b)\n\
+             \t\t} else {\n\
+             \t\t\tb = hostcall.AppendUint(b, uint64(*x[i0]))\n\
+             \t\t}\n\
+             \t}\n"
+        );
+        assert_eq!(
+            decode(&ty, "out", "&dec", "\t"),
+            "\tout = make([]*uint16, dec.Array())\n\
+             \tfor i0 := range out {\n\
+             \t\tif !dec.Null() {\n\
+             \t\t\tvar v1 uint16\n\
+             \t\t\tv1 = uint16(dec.Uint(0xffff))\n\
+             \t\t\tout[i0] = &v1\n\
+             \t\t}\n\
+             \t}\n"
+        );
+        let record = optional(Type::Record(Name::new("profile")));
+        assert_eq!(
+            decode(&record, "v.P", "d", ""),
+            "if !d.Null() {\n\tvar v0 Profile\n\tv0.decodeCBOR(d)\n\tv.P = &v0\n}\n"
+        );
+        assert_eq!(
+            encode(&record, "v.P", "b", ""),
+            "if v.P == nil {\n\tb = hostcall.AppendNull(b)\n} else {\n\tb = v.P.appendCBOR(b)\n}\n"
+        );
+    }
 }

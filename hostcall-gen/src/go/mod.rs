@@ -308,9 +308,8 @@ pub fn package(model: &Model, runtime: &str) -> Result<Files, String> {
                     method,
                     payload: go_type(&e.payload),
                     table: local(&e.name),
-                    fast: codec::fast(model, &e.payload).then(|| {
-                        lines(codec::decode(&e.payload, "event", "&dec", "\t\t"))
-                    }),
+                    fast: codec::fast(model, &e.payload)
+                        .then(|| lines(codec::decode(&e.payload, "event", "&dec", "\t\t"))),
                 }
             })
             .collect(),
@@ -521,8 +520,7 @@ fn host_fn<'a>(model: &Model, index: usize, f: &'a Function) -> HostFn<'a> {
                     .collect(),
             )
         }),
-        fast_result: fast_result
-            .then(|| lines(codec::encode(&f.ret, "out", "result", "\t\t"))),
+        fast_result: fast_result.then(|| lines(codec::encode(&f.ret, "out", "result", "\t\t"))),
         call_args: f
             .args
             .iter()
