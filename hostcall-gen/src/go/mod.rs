@@ -18,6 +18,9 @@
 //!   host fn;
 //! * `On<Event>(func(Payload)) (unsubscribe func())` per event;
 //! * one struct per record;
+//! * generated CBOR codecs (`codec.rs`) for records, argument arrays, results
+//!   and events, each decode falling back to `hostcall.Decode` (reflection)
+//!   on any payload the fast path does not read;
 //! * per library error type, an interface (`error` and a marker method)
 //!   and one struct per variant, with the CBOR encoding and decoding of
 //!   its externally tagged wire form; a handler that declares one decodes
