@@ -24,6 +24,9 @@
 //     (see step 5) when the host call serves a tracked request;
 //     - a cancel notice cancels that goroutine's context;
 //     - an event is passed to the listener, in order, on the dispatcher.
+//     After each batch the dispatcher yields (runtime.Gosched), so that the
+//     goroutines it made ready run at once on its thread instead of waiting
+//     for another thread to wake up while it blocks in C again.
 //  3. Close first decides whether it may wait (step 4), then, the first
 //     time only, destroys the library context (which answers every pending
 //     call with RET_SHUTTING_DOWN and cancels every host call) and
