@@ -370,6 +370,41 @@ type Session struct {
 	Greeting string `cbor:"greeting" json:"greeting"`
 }
 
+// appendCBOR appends v's CBOR to b: what hostcall.Encode writes for it.
+func (v *Session) appendCBOR(b []byte) []byte {
+	b = hostcall.AppendMap(b, 2)
+	b = hostcall.AppendText(b, "user_id")
+	b = hostcall.AppendText(b, v.UserID)
+	b = hostcall.AppendText(b, "greeting")
+	b = hostcall.AppendText(b, v.Greeting)
+	return b
+}
+
+// decodeCBOR reads v from d, which fails on any form but the plain one
+// (the caller then decodes the payload with hostcall.Decode).
+func (v *Session) decodeCBOR(d *hostcall.Decoder) {
+	var seen uint64
+	for n := d.Map(); n > 0; n-- {
+		switch string(d.Key()) {
+		case "user_id":
+			if seen&0x1 != 0 {
+				d.Fail()
+			}
+			seen |= 0x1
+			v.UserID = d.Text()
+		case "greeting":
+			if seen&0x2 != 0 {
+				d.Fail()
+			}
+			seen |= 0x2
+			v.Greeting = d.Text()
+		default:
+			d.Fail()
+			return
+		}
+	}
+}
+
 // Profile: A user's profile, as the host stores it.
 type Profile struct {
 	// The user's id.
@@ -380,12 +415,90 @@ type Profile struct {
 	Age uint32 `cbor:"age" json:"age"`
 }
 
+// appendCBOR appends v's CBOR to b: what hostcall.Encode writes for it.
+func (v *Profile) appendCBOR(b []byte) []byte {
+	b = hostcall.AppendMap(b, 3)
+	b = hostcall.AppendText(b, "age")
+	b = hostcall.AppendUint(b, uint64(v.Age))
+	b = hostcall.AppendText(b, "name")
+	b = hostcall.AppendText(b, v.Name)
+	b = hostcall.AppendText(b, "user_id")
+	b = hostcall.AppendText(b, v.UserID)
+	return b
+}
+
+// decodeCBOR reads v from d, which fails on any form but the plain one
+// (the caller then decodes the payload with hostcall.Decode).
+func (v *Profile) decodeCBOR(d *hostcall.Decoder) {
+	var seen uint64
+	for n := d.Map(); n > 0; n-- {
+		switch string(d.Key()) {
+		case "user_id":
+			if seen&0x1 != 0 {
+				d.Fail()
+			}
+			seen |= 0x1
+			v.UserID = d.Text()
+		case "name":
+			if seen&0x2 != 0 {
+				d.Fail()
+			}
+			seen |= 0x2
+			v.Name = d.Text()
+		case "age":
+			if seen&0x4 != 0 {
+				d.Fail()
+			}
+			seen |= 0x4
+			v.Age = uint32(d.Uint(0xffffffff))
+		default:
+			d.Fail()
+			return
+		}
+	}
+}
+
 // Progress: Progress of `login_many`: emitted after each profile fetch completes.
 type Progress struct {
 	// Fetches completed so far.
 	Done uint32 `cbor:"done" json:"done"`
 	// Fetches started.
 	Total uint32 `cbor:"total" json:"total"`
+}
+
+// appendCBOR appends v's CBOR to b: what hostcall.Encode writes for it.
+func (v *Progress) appendCBOR(b []byte) []byte {
+	b = hostcall.AppendMap(b, 2)
+	b = hostcall.AppendText(b, "done")
+	b = hostcall.AppendUint(b, uint64(v.Done))
+	b = hostcall.AppendText(b, "total")
+	b = hostcall.AppendUint(b, uint64(v.Total))
+	return b
+}
+
+// decodeCBOR reads v from d, which fails on any form but the plain one
+// (the caller then decodes the payload with hostcall.Decode).
+func (v *Progress) decodeCBOR(d *hostcall.Decoder) {
+	var seen uint64
+	for n := d.Map(); n > 0; n-- {
+		switch string(d.Key()) {
+		case "done":
+			if seen&0x1 != 0 {
+				d.Fail()
+			}
+			seen |= 0x1
+			v.Done = uint32(d.Uint(0xffffffff))
+		case "total":
+			if seen&0x2 != 0 {
+				d.Fail()
+			}
+			seen |= 0x2
+			v.Total = uint32(d.Uint(0xffffffff))
+		default:
+			d.Fail()
+			return
+		}
+	}
 }
 
 // SignInError: Why `sign_in` failed.
@@ -673,21 +786,23 @@ func (c *Context) Add(ctx context.Context, a int64, b int64) (int64, error) {
 // reply sent before the withdrawal is returned as it is.
 func (c *Context) Login(ctx context.Context, userID string) (Session, error) {
 	var out Session
-	request, err := hostcall.Encode(&struct {
-		_      struct{} `cbor:",toarray"`
-		UserID string
-	}{UserID: userID})
-	if err != nil {
-		return out, err
-	}
+	request := hostcall.AppendArray(make([]byte, 0, 64), 1)
+	request = hostcall.AppendText(request, userID)
 	reply, err := c.call(ctx, "login", methods.login, request)
 	if err != nil {
 		return out, err
 	}
-	if err := hostcall.Decode(reply.Data, &out); err != nil {
-		return out, fmt.Errorf("login: %w", err)
+	var dec hostcall.Decoder
+	dec.Reset(reply.Data)
+	out.decodeCBOR(&dec)
+	if dec.Finish() {
+		return out, nil
 	}
-	return out, nil
+	var slow Session
+	if err := hostcall.Decode(reply.Data, &slow); err != nil {
+		return slow, fmt.Errorf("login: %w", err)
+	}
+	return slow, nil
 }
 
 // LoginMany calls `login_many`: Signs many users in with every fetch in flight at once. Sessions come
@@ -702,21 +817,29 @@ func (c *Context) Login(ctx context.Context, userID string) (Session, error) {
 // reply sent before the withdrawal is returned as it is.
 func (c *Context) LoginMany(ctx context.Context, userIDs []string) ([]Session, error) {
 	var out []Session
-	request, err := hostcall.Encode(&struct {
-		_       struct{} `cbor:",toarray"`
-		UserIDs []string
-	}{UserIDs: userIDs})
-	if err != nil {
-		return out, err
+	request := hostcall.AppendArray(make([]byte, 0, 64), 1)
+	request = hostcall.AppendArray(request, len(userIDs))
+	for i0 := range userIDs {
+		request = hostcall.AppendText(request, userIDs[i0])
 	}
 	reply, err := c.call(ctx, "login_many", methods.loginMany, request)
 	if err != nil {
 		return out, err
 	}
-	if err := hostcall.Decode(reply.Data, &out); err != nil {
-		return out, fmt.Errorf("login_many: %w", err)
+	var dec hostcall.Decoder
+	dec.Reset(reply.Data)
+	out = make([]Session, dec.Array())
+	for i0 := range out {
+		out[i0].decodeCBOR(&dec)
 	}
-	return out, nil
+	if dec.Finish() {
+		return out, nil
+	}
+	var slow []Session
+	if err := hostcall.Decode(reply.Data, &slow); err != nil {
+		return slow, fmt.Errorf("login_many: %w", err)
+	}
+	return slow, nil
 }
 
 // FirstProfile calls `first_profile`: Fetches several profiles at once and returns the first that arrives;
@@ -730,21 +853,26 @@ func (c *Context) LoginMany(ctx context.Context, userIDs []string) ([]Session, e
 // reply sent before the withdrawal is returned as it is.
 func (c *Context) FirstProfile(ctx context.Context, userIDs []string) (Profile, error) {
 	var out Profile
-	request, err := hostcall.Encode(&struct {
-		_       struct{} `cbor:",toarray"`
-		UserIDs []string
-	}{UserIDs: userIDs})
-	if err != nil {
-		return out, err
+	request := hostcall.AppendArray(make([]byte, 0, 64), 1)
+	request = hostcall.AppendArray(request, len(userIDs))
+	for i0 := range userIDs {
+		request = hostcall.AppendText(request, userIDs[i0])
 	}
 	reply, err := c.call(ctx, "first_profile", methods.firstProfile, request)
 	if err != nil {
 		return out, err
 	}
-	if err := hostcall.Decode(reply.Data, &out); err != nil {
-		return out, fmt.Errorf("first_profile: %w", err)
+	var dec hostcall.Decoder
+	dec.Reset(reply.Data)
+	out.decodeCBOR(&dec)
+	if dec.Finish() {
+		return out, nil
 	}
-	return out, nil
+	var slow Profile
+	if err := hostcall.Decode(reply.Data, &slow); err != nil {
+		return slow, fmt.Errorf("first_profile: %w", err)
+	}
+	return slow, nil
 }
 
 // PingHost calls `ping_host`: Sends a message to the host's user through the `notify` host fn.
@@ -795,21 +923,23 @@ func (c *Context) PanicWith(ctx context.Context, message string) error {
 // one of its variant types reaches it.
 func (c *Context) SignIn(ctx context.Context, userID string) (Session, error) {
 	var out Session
-	request, err := hostcall.Encode(&struct {
-		_      struct{} `cbor:",toarray"`
-		UserID string
-	}{UserID: userID})
-	if err != nil {
-		return out, err
-	}
+	request := hostcall.AppendArray(make([]byte, 0, 64), 1)
+	request = hostcall.AppendText(request, userID)
 	reply, err := c.call(ctx, "sign_in", methods.signIn, request)
 	if err != nil {
 		return out, hostcall.TypedCallError(err, "SignInError", decodeSignInError)
 	}
-	if err := hostcall.Decode(reply.Data, &out); err != nil {
-		return out, fmt.Errorf("sign_in: %w", err)
+	var dec hostcall.Decoder
+	dec.Reset(reply.Data)
+	out.decodeCBOR(&dec)
+	if dec.Finish() {
+		return out, nil
 	}
-	return out, nil
+	var slow Session
+	if err := hostcall.Decode(reply.Data, &slow); err != nil {
+		return slow, fmt.Errorf("sign_in: %w", err)
+	}
+	return slow, nil
 }
 
 // Echo calls `echo`: Returns `data` unchanged: bytes both ways, for the payload benches
@@ -849,14 +979,27 @@ func (c *Context) RegisterFetchProfile(fn func(ctx context.Context, userID strin
 			_      struct{} `cbor:",toarray"`
 			UserID string
 		}
-		if err := hostcall.Decode(request, &args); err != nil {
-			return nil, fmt.Errorf("fetch_profile: bad arguments: %w", err)
+		var dec hostcall.Decoder
+		dec.Reset(request)
+		dec.ArrayOf(1)
+		args.UserID = dec.Text()
+		if !dec.Finish() {
+			var slow struct {
+				_      struct{} `cbor:",toarray"`
+				UserID string
+			}
+			if err := hostcall.Decode(request, &slow); err != nil {
+				return nil, fmt.Errorf("fetch_profile: bad arguments: %w", err)
+			}
+			args = slow
 		}
 		out, err := fn(ctx, args.UserID)
 		if err != nil {
 			return nil, err
 		}
-		return hostcall.Encode(out)
+		result := make([]byte, 0, 64)
+		result = out.appendCBOR(result)
+		return result, nil
 	})
 	status := C.hcgo_register(c.handle, hostFns.fetchProfile, C.uint64_t(key))
 	if status.code != hostcall.StatusOK {
@@ -880,8 +1023,19 @@ func (c *Context) RegisterNotify(fn func(ctx context.Context, message string) er
 			_       struct{} `cbor:",toarray"`
 			Message string
 		}
-		if err := hostcall.Decode(request, &args); err != nil {
-			return nil, fmt.Errorf("notify: bad arguments: %w", err)
+		var dec hostcall.Decoder
+		dec.Reset(request)
+		dec.ArrayOf(1)
+		args.Message = dec.Text()
+		if !dec.Finish() {
+			var slow struct {
+				_       struct{} `cbor:",toarray"`
+				Message string
+			}
+			if err := hostcall.Decode(request, &slow); err != nil {
+				return nil, fmt.Errorf("notify: bad arguments: %w", err)
+			}
+			args = slow
 		}
 		if err := fn(ctx, args.Message); err != nil {
 			return nil, err
@@ -913,14 +1067,27 @@ func (c *Context) RegisterFindAccount(fn func(ctx context.Context, userID string
 			_      struct{} `cbor:",toarray"`
 			UserID string
 		}
-		if err := hostcall.Decode(request, &args); err != nil {
-			return nil, fmt.Errorf("find_account: bad arguments: %w", err)
+		var dec hostcall.Decoder
+		dec.Reset(request)
+		dec.ArrayOf(1)
+		args.UserID = dec.Text()
+		if !dec.Finish() {
+			var slow struct {
+				_      struct{} `cbor:",toarray"`
+				UserID string
+			}
+			if err := hostcall.Decode(request, &slow); err != nil {
+				return nil, fmt.Errorf("find_account: bad arguments: %w", err)
+			}
+			args = slow
 		}
 		out, err := fn(ctx, args.UserID)
 		if err != nil {
 			return nil, hostcall.TypedHostFnError(err, encodeAccountError)
 		}
-		return hostcall.Encode(out)
+		result := make([]byte, 0, 64)
+		result = out.appendCBOR(result)
+		return result, nil
 	})
 	status := C.hcgo_register(c.handle, hostFns.findAccount, C.uint64_t(key))
 	if status.code != hostcall.StatusOK {
@@ -937,9 +1104,17 @@ func (c *Context) RegisterFindAccount(fn func(ctx context.Context, userID string
 func (c *Context) OnProgress(fn func(Progress)) (unsubscribe func()) {
 	key := c.rt.Listen(func(payload []byte) {
 		var event Progress
-		if hostcall.Decode(payload, &event) == nil {
-			fn(event)
+		var dec hostcall.Decoder
+		dec.Reset(payload)
+		event.decodeCBOR(&dec)
+		if !dec.Finish() {
+			var slow Progress
+			if hostcall.Decode(payload, &slow) != nil {
+				return
+			}
+			event = slow
 		}
+		fn(event)
 	})
 	id := C.hcgo_listen(c.handle, events.progress, C.uint64_t(key))
 	if id == 0 {

@@ -24,6 +24,9 @@
 //     (see step 5) when the host call serves a tracked request;
 //     - a cancel notice cancels that goroutine's context;
 //     - an event is passed to the listener, in order, on the dispatcher.
+//     After each batch the dispatcher yields (runtime.Gosched), so that the
+//     goroutines it made ready run at once on its thread instead of waiting
+//     for another thread to wake up while it blocks in C again.
 //  3. Close first decides whether it may wait (step 4), then, the first
 //     time only, destroys the library context (which answers every pending
 //     call with RET_SHUTTING_DOWN and cancels every host call) and
@@ -76,6 +79,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -163,7 +167,7 @@ type Runtime struct {
 	nextID    uint64
 	pending   map[uint64]chan Reply
 	hostFns   map[uint64]HostFn
-	running   map[uint64]context.CancelFunc // host calls by token
+	running   map[uint64]*hostCall // host calls by token
 	closed    bool
 	listeners map[uint64]func([]byte)
 	// origins are the callers' contexts of the tracked requests, by call
@@ -171,21 +175,117 @@ type Runtime struct {
 	origins map[uint64]context.Context
 	// parked are host calls whose request is not tracked (yet), by call
 	// id; parkedOrigin is the call id of each parked token.
-	parked       map[uint64][]parkedCall
+	parked       map[uint64][]*hostCall
 	parkedOrigin map[uint64]uint64
 	// parkedEver counts the host calls ever parked (diagnostics).
 	parkedEver uint64
 }
 
-// parkedCall is a host fn invocation waiting for its request's Track.
-type parkedCall struct {
+// hostCall is one host fn invocation, running or parked (waiting for its
+// request's Track), with its own cancellation: one allocation per host
+// call.
+type hostCall struct {
 	token   uint64
 	fn      HostFn
 	request []byte
-	// own is cancelled by the cancel notice and by Close (cancel is in
-	// running).
-	own    context.Context
-	cancel context.CancelFunc
+	// own ends with the cancel notice, Close, or the host call's return.
+	own signal
+}
+
+// signal is a host call's own context: what context.WithCancel of
+// context.Background() would give (it ends once, with context.Canceled),
+// without allocations of its own, and with its Done channel made only when
+// someone asks for it (most host fns never do, and most host calls are
+// never cancelled). Contexts derived from it (context.WithCancel and the
+// like) register through AfterFunc, so they start no goroutine.
+type signal struct {
+	ended atomic.Bool
+	mu    sync.Mutex
+	done  chan struct{}
+	// afters are the functions AfterFunc registered, by registration.
+	afters map[uint64]func()
+	nextID uint64
+}
+
+// closedDone is the Done channel of a signal asked for it once ended.
+var closedDone = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+func (s *signal) Deadline() (time.Time, bool) { return time.Time{}, false }
+
+func (s *signal) Done() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done == nil {
+		if s.ended.Load() {
+			return closedDone
+		}
+		s.done = make(chan struct{})
+	}
+	return s.done
+}
+
+func (s *signal) Err() error {
+	if s.ended.Load() {
+		return context.Canceled
+	}
+	return nil
+}
+
+func (s *signal) Value(any) any { return nil }
+
+func (s *signal) String() string { return "hostcall.hostCall" }
+
+// AfterFunc arranges for f to run once s ends: at once, on a goroutine of
+// its own, if it has; else on the goroutine that ends it, as a cancelCtx
+// cancels its children. stop unregisters f, and tells whether that kept
+// it from running. This is the method the context package uses for the
+// contexts derived from s.
+func (s *signal) AfterFunc(f func()) (stop func() bool) {
+	s.mu.Lock()
+	if s.ended.Load() {
+		s.mu.Unlock()
+		// The context package calls this holding the derived context's
+		// lock, which f takes.
+		go f()
+		return func() bool { return false }
+	}
+	if s.afters == nil {
+		s.afters = make(map[uint64]func())
+	}
+	s.nextID++
+	id := s.nextID
+	s.afters[id] = f
+	s.mu.Unlock()
+	return func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		_, registered := s.afters[id]
+		delete(s.afters, id)
+		return registered
+	}
+}
+
+// cancel ends s (once) and runs what AfterFunc registered.
+func (s *signal) cancel() {
+	s.mu.Lock()
+	if s.ended.Load() {
+		s.mu.Unlock()
+		return
+	}
+	s.ended.Store(true)
+	if s.done != nil {
+		close(s.done)
+	}
+	afters := s.afters
+	s.afters = nil
+	s.mu.Unlock()
+	for _, f := range afters {
+		f()
+	}
 }
 
 // scoped is the context of a host call made for a tracked request: the
@@ -197,27 +297,26 @@ type parkedCall struct {
 // returns once its ctx is done. Err is then the caller's error
 // (context.DeadlineExceeded when its deadline passed).
 //
-// Value answers own's keys first: the context package finds own's
-// cancelCtx through it, so contexts derived from a scoped one register
-// with own directly instead of starting a goroutine each.
+// Its Done and AfterFunc are own's, so contexts derived from a scoped one
+// register with own directly instead of starting a goroutine each.
 type scoped struct {
-	context.Context // own
-	caller          context.Context
+	*signal // own
+	caller  context.Context
 }
 
 // scope is the context of a host call made for a request with ctx caller,
 // cancelled with own.
-func scope(caller, own context.Context) context.Context {
+func scope(caller context.Context, own *signal) context.Context {
 	if caller == nil {
 		return own
 	}
-	return &scoped{Context: own, caller: caller}
+	return &scoped{signal: own, caller: caller}
 }
 
 func (s *scoped) Deadline() (time.Time, bool) { return s.caller.Deadline() }
 
 func (s *scoped) Err() error {
-	err := s.Context.Err()
+	err := s.signal.Err()
 	if err != nil {
 		if callerErr := s.caller.Err(); callerErr != nil {
 			return callerErr
@@ -227,10 +326,30 @@ func (s *scoped) Err() error {
 }
 
 func (s *scoped) Value(key any) any {
-	if v := s.Context.Value(key); v != nil {
-		return v
+	if key == cancelCtxKey {
+		// The caller's cancelCtx is not this context's: hidden, so that
+		// context.Cause gives Err() instead of the caller's cause.
+		return nil
 	}
 	return s.caller.Value(key)
+}
+
+// cancelCtxKey is the key under which the context package finds a
+// context's cancelCtx (context.Cause asks for it: a probe records it).
+var cancelCtxKey = func() any {
+	probe := &keyProbe{Context: context.Background()}
+	_ = context.Cause(probe)
+	return probe.key
+}()
+
+type keyProbe struct {
+	context.Context
+	key any
+}
+
+func (p *keyProbe) Value(key any) any {
+	p.key = key
+	return nil
 }
 
 func (s *scoped) String() string { return "hostcall.scoped(" + fmt.Sprint(s.caller) + ")" }
@@ -248,11 +367,11 @@ func NewRuntime(complete Completer) (*Runtime, error) {
 		done:      make(chan struct{}),
 		pending:   make(map[uint64]chan Reply),
 		hostFns:   make(map[uint64]HostFn),
-		running:   make(map[uint64]context.CancelFunc),
+		running:   make(map[uint64]*hostCall),
 		listeners: make(map[uint64]func([]byte)),
 
 		origins:      make(map[uint64]context.Context),
-		parked:       make(map[uint64][]parkedCall),
+		parked:       make(map[uint64][]*hostCall),
 		parkedOrigin: make(map[uint64]uint64),
 	}
 	go r.dispatch()
@@ -280,7 +399,7 @@ func (r *Runtime) Track(callID uint64, ctx context.Context) {
 	}
 	r.mu.Unlock()
 	for _, call := range parked {
-		go r.run(scope(ctx, call.own), call.cancel, call.token, call.fn, call.request)
+		go r.run(scope(ctx, &call.own), call)
 	}
 }
 
@@ -465,8 +584,8 @@ func (r *Runtime) Close(destroy func()) {
 		destroy()
 		r.mu.Lock()
 		r.closed = true
-		for _, cancel := range r.running {
-			cancel()
+		for _, call := range r.running {
+			call.own.cancel()
 		}
 		// The library waits for no host call any more: parked ones never
 		// start.
@@ -575,6 +694,11 @@ func (r *Runtime) dispatch() {
 			r.deliver(&item)
 		}
 		C.hc_items_free(items, C.int(n))
+		// The goroutines the batch made ready (host calls, callers given
+		// their replies) are queued on this goroutine's processor. Run
+		// them now, on this thread, instead of blocking in C again and
+		// leaving them for another thread to be woken and steal them.
+		runtime.Gosched()
 	}
 }
 
@@ -618,18 +742,17 @@ func (r *Runtime) invoked(id, token, origin uint64, request []byte) {
 	// Not derived from a shared parent: with thousands of calls in
 	// flight, registering each with one parent context serialises them
 	// on its lock. Close cancels them through `running` instead.
-	own, cancel := context.WithCancel(context.Background())
 	r.mu.Lock()
 	fn := r.hostFns[id]
 	if fn == nil || r.closed {
 		r.mu.Unlock()
-		cancel()
 		if fn == nil {
 			go r.complete(token, OutcomeErr, []byte("no Go function is registered for this host fn"))
 		}
 		return
 	}
-	r.running[token] = cancel
+	call := &hostCall{token: token, fn: fn, request: request}
+	r.running[token] = call
 	// Origin 0: the context's own scope.
 	var caller context.Context
 	if origin != 0 {
@@ -638,7 +761,7 @@ func (r *Runtime) invoked(id, token, origin uint64, request []byte) {
 			// Before its caller's Track, or after its Untrack (step 5).
 			// Decided under the lock Track takes, so Track either saw
 			// this call parked or this saw the origin.
-			r.parked[origin] = append(r.parked[origin], parkedCall{token, fn, request, own, cancel})
+			r.parked[origin] = append(r.parked[origin], call)
 			r.parkedOrigin[token] = origin
 			r.parkedEver++
 			r.mu.Unlock()
@@ -646,20 +769,20 @@ func (r *Runtime) invoked(id, token, origin uint64, request []byte) {
 		}
 	}
 	r.mu.Unlock()
-	go r.run(scope(caller, own), cancel, token, fn, request)
+	go r.run(scope(caller, &call.own), call)
 }
 
 // cancelled handles the library's cancel notice of host call token.
 func (r *Runtime) cancelled(token uint64) {
 	r.mu.Lock()
-	cancel := r.running[token]
+	call := r.running[token]
 	if origin, ok := r.parkedOrigin[token]; ok {
 		// Never started: the library no longer waits for it.
 		delete(r.parkedOrigin, token)
 		delete(r.running, token)
 		calls := r.parked[origin]
-		for i, call := range calls {
-			if call.token == token {
+		for i, parked := range calls {
+			if parked.token == token {
 				calls = append(calls[:i], calls[i+1:]...)
 				break
 			}
@@ -671,8 +794,8 @@ func (r *Runtime) cancelled(token uint64) {
 		}
 	}
 	r.mu.Unlock()
-	if cancel != nil {
-		cancel()
+	if call != nil {
+		call.own.cancel()
 	}
 }
 
@@ -687,10 +810,18 @@ func (r *Runtime) listen(listener func([]byte), payload []byte) {
 	listener(payload)
 }
 
-// run executes one host call on its own goroutine and completes it. A panic
-// becomes an error result.
-func (r *Runtime) run(ctx context.Context, cancel context.CancelFunc, token uint64, fn HostFn, request []byte) {
-	gostack.Grow()
+// GrowStack makes room on the calling goroutine's stack, in one growth,
+// for code that will need a deep one (decoding CBOR by reflection): a
+// generated host fn wrapper calls it first when its types are not all
+// covered by the generated codec. (With 10 000 host calls in flight, a new
+// goroutine's stack growing two or three times deep inside the reflection
+// decoder took 40% of the CPU.)
+func GrowStack() { gostack.Grow() }
+
+// run executes one host call on its own goroutine (ctx is its context) and
+// completes it. A panic becomes an error result.
+func (r *Runtime) run(ctx context.Context, call *hostCall) {
+	token, fn, request := call.token, call.fn, call.request
 	var result []byte
 	var err error
 	func() {
@@ -707,7 +838,7 @@ func (r *Runtime) run(ctx context.Context, cancel context.CancelFunc, token uint
 	r.mu.Lock()
 	delete(r.running, token)
 	r.mu.Unlock()
-	cancel()
+	call.own.cancel()
 	if err != nil {
 		var typed *TypedFailure
 		if errors.As(err, &typed) {

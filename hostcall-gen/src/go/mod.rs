@@ -18,6 +18,9 @@
 //!   host fn;
 //! * `On<Event>(func(Payload)) (unsubscribe func())` per event;
 //! * one struct per record;
+//! * generated CBOR codecs (`codec.rs`) for records, argument arrays, results
+//!   and events, each decode falling back to `hostcall.Decode` (reflection)
+//!   on any payload the fast path does not read;
 //! * per library error type, an interface (`error` and a marker method)
 //!   and one struct per variant, with the CBOR encoding and decoding of
 //!   its externally tagged wire form; a handler that declares one decodes
@@ -36,6 +39,7 @@
 //! trampolines by name where the ABI's callback types are expected, so a
 //! trampoline whose signature differs from `hostcall.h` does not compile.
 
+mod codec;
 mod config;
 mod errors;
 mod names;
@@ -113,6 +117,8 @@ struct GoRecord {
     name: String,
     /// The field lines, docs included, aligned as gofmt does.
     fields: Vec<String>,
+    /// Its generated CBOR codec, if the fast codec covers it.
+    codec: Option<codec::RecordCodec>,
 }
 
 /// A handler as a `Context` method.
@@ -152,6 +158,12 @@ struct CborCall {
     inits: String,
     /// The method's field in the `methods` table.
     table: String,
+    /// The statements appending the arguments to `request` (after its
+    /// array head), when the generated codec covers them all.
+    fast: Option<String>,
+    /// The statements decoding the result into `out` with `dec`, when the
+    /// generated codec covers it.
+    fast_result: Option<String>,
 }
 
 /// A call through a native entry point.
@@ -187,6 +199,16 @@ struct HostFn<'a> {
     args: String,
     /// `, args.UserID`.
     call_args: String,
+    /// The statements decoding the arguments into `args` with `dec` (after
+    /// the array head), when the generated codec covers them all.
+    fast_args: Option<String>,
+    /// The arguments' struct again, one level deeper (the fallback's).
+    slow_args: String,
+    /// The statements appending the result `out` to `result`, when the
+    /// generated codec covers it.
+    fast_result: Option<String>,
+    /// Whether the generated codec covers its arguments and result.
+    fast: bool,
     unit: bool,
     table: String,
     /// Its declared error type's Go interface and encoder.
@@ -199,6 +221,9 @@ struct GoEvent {
     method: String,
     payload: String,
     table: String,
+    /// The statements decoding the payload into `event` with `dec`, when
+    /// the generated codec covers it.
+    fast: Option<String>,
 }
 
 /// A table of names as C strings.
@@ -264,7 +289,7 @@ pub fn package(model: &Model, runtime: &str) -> Result<Files, String> {
         p,
         runtime,
         trampolines,
-        records: model.records.iter().map(|r| record(p, r)).collect(),
+        records: model.records.iter().map(|r| record(model, p, r)).collect(),
         methods,
         host_fns: model
             .host_fns
@@ -286,6 +311,8 @@ pub fn package(model: &Model, runtime: &str) -> Result<Files, String> {
                     method,
                     payload: go_type(&e.payload),
                     table: local(&e.name),
+                    fast: codec::fast(model, &e.payload)
+                        .then(|| lines(codec::decode(&e.payload, "event", "&dec", "\t\t"))),
                 }
             })
             .collect(),
@@ -398,6 +425,16 @@ fn method<'a>(model: &Model, f: &'a Function) -> Result<Method<'a>, String> {
             .collect::<Vec<_>>()
             .join(", "),
         table: local(&f.name),
+        fast: codec::all_fast(model, f.args.iter().map(|a| &a.ty)).then(|| {
+            lines(
+                f.args
+                    .iter()
+                    .map(|a| codec::encode(&a.ty, &local(&a.name), "request", "\t"))
+                    .collect(),
+            )
+        }),
+        fast_result: (!unit && codec::fast(model, &f.ret))
+            .then(|| lines(codec::decode(&f.ret, "out", "&dec", "\t"))),
     };
     Ok(Method {
         doc: with_doc(&format!("{name} calls `{}`", f.name), &f.doc),
@@ -461,6 +498,8 @@ fn native_call(native: &Native, ret: &str) -> NativeCall {
 fn host_fn<'a>(model: &Model, index: usize, f: &'a Function) -> HostFn<'a> {
     let name = exported(&f.name);
     let unit = f.ret.is_unit();
+    let fast_args = codec::all_fast(model, f.args.iter().map(|a| &a.ty));
+    let fast_result = !unit && codec::fast(model, &f.ret);
     let lead = format!("Register{name} implements the host fn `{}`", f.name);
     HostFn {
         doc: with_doc(&lead, &f.doc),
@@ -471,6 +510,20 @@ fn host_fn<'a>(model: &Model, index: usize, f: &'a Function) -> HostFn<'a> {
             results(unit, &go_type(&f.ret))
         ),
         args: args_struct(&f.args, "\t\t\t"),
+        slow_args: args_struct(&f.args, "\t\t\t\t"),
+        fast: fast_args && (unit || fast_result),
+        fast_args: fast_args.then(|| {
+            lines(
+                f.args
+                    .iter()
+                    .map(|a| {
+                        let target = format!("args.{}", exported(&a.name));
+                        codec::decode(&a.ty, &target, "&dec", "\t\t")
+                    })
+                    .collect(),
+            )
+        }),
+        fast_result: fast_result.then(|| lines(codec::encode(&f.ret, "out", "result", "\t\t"))),
         call_args: f
             .args
             .iter()
@@ -484,7 +537,7 @@ fn host_fn<'a>(model: &Model, index: usize, f: &'a Function) -> HostFn<'a> {
     }
 }
 
-fn record(p: &str, record: &Record) -> GoRecord {
+fn record(model: &Model, p: &str, record: &Record) -> GoRecord {
     let name = exported(&record.name);
     let doc = if record.doc.is_empty() {
         format!("{name} is a record of the {p} library.")
@@ -511,6 +564,10 @@ fn record(p: &str, record: &Record) -> GoRecord {
         doc: comment(&doc, ""),
         name,
         fields,
+        codec: codec::record(model, record).map(|c| codec::RecordCodec {
+            encode: lines(c.encode),
+            decode: lines(c.decode),
+        }),
     }
 }
 
@@ -540,6 +597,12 @@ impl Table {
             values: align(&values),
         }
     }
+}
+
+/// Generated statements as one template value: without the last line's
+/// newline (the template ends the line).
+fn lines(text: String) -> String {
+    text.trim_end_matches('\n').to_owned()
 }
 
 /// `(T, error)`, or `error` for `()`.

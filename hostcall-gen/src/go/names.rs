@@ -14,7 +14,8 @@ const INITIALISMS: &[&str] = &[
 /// Method names the generated `Context` already uses.
 pub const RESERVED: &[&str] = &["Close", "Handle"];
 
-/// Go keywords, and the generated code's own locals (`ctx`, `c`, `fn`).
+/// Go keywords, and the generated code's own locals (`ctx`, `c`, `fn`, and
+/// the codecs' `dec` and `slow`).
 const KEYWORDS: &[&str] = &[
     "break",
     "case",
@@ -44,6 +45,8 @@ const KEYWORDS: &[&str] = &[
     "ctx",
     "c",
     "fn",
+    "dec",
+    "slow",
 ];
 
 /// One word of a Go name: initialisms in capitals (a plural keeps its

@@ -327,6 +327,20 @@ type {{ r.name }} struct {
 {{ line }}
 {%- endfor %}
 }
+{%- if let Some(codec) = r.codec %}
+
+// appendCBOR appends v's CBOR to b: what hostcall.Encode writes for it.
+func (v *{{ r.name }}) appendCBOR(b []byte) []byte {
+{{ codec.encode }}
+	return b
+}
+
+// decodeCBOR reads v from d, which fails on any form but the plain one
+// (the caller then decodes the payload with hostcall.Decode).
+func (v *{{ r.name }}) decodeCBOR(d *hostcall.Decoder) {
+{{ codec.decode }}
+}
+{%- endif %}
 {%- endfor %}
 {%- for e in error_types %}
 
@@ -426,11 +440,17 @@ func (c *Context) {{ m.name }}(ctx context.Context{{ m.params }}) {{ m.results }
 		return C.hcgo_native_{{ m.f.name }}(c.handle{{ n.go_args }}, key, callID)
 	})
 {%- else %}
+{%- if let Some(enc) = m.cbor.fast %}
+	request := hostcall.AppendArray(make([]byte, 0, 64), {{ m.f.args.len() }})
+{{ enc }}
+	{% if m.unit %}_{% else %}reply{% endif %}, err := c.call(ctx, "{{ m.f.name }}", methods.{{ m.cbor.table }}, request)
+{%- else %}
 	request, err := hostcall.Encode(&{{ m.cbor.args }}{ {{- m.cbor.inits }}})
 	if err != nil {
 		return {% if !m.unit %}out, {% endif %}err
 	}
 	{% if m.unit %}_{% else %}reply{% endif %}, err {% if m.unit %}={% else %}:={% endif %} c.call(ctx, "{{ m.f.name }}", methods.{{ m.cbor.table }}, request)
+{%- endif %}
 {%- endif %}
 {%- if m.unit %}
 {%- if let Some(e) = m.error %}
@@ -449,10 +469,24 @@ func (c *Context) {{ m.name }}(ctx context.Context{{ m.params }}) {{ m.results }
 {%- if let Some(n) = m.native %}
 	return {{ n.convert }}, nil
 {%- else %}
+{%- if let Some(dec) = m.cbor.fast_result %}
+	var dec hostcall.Decoder
+	dec.Reset(reply.Data)
+{{ dec }}
+	if dec.Finish() {
+		return out, nil
+	}
+	var slow {{ m.ret }}
+	if err := hostcall.Decode(reply.Data, &slow); err != nil {
+		return slow, fmt.Errorf("{{ m.f.name }}: %w", err)
+	}
+	return slow, nil
+{%- else %}
 	if err := hostcall.Decode(reply.Data, &out); err != nil {
 		return out, fmt.Errorf("{{ m.f.name }}: %w", err)
 	}
 	return out, nil
+{%- endif %}
 {%- endif %}
 {%- endif %}
 }
@@ -476,10 +510,28 @@ func (c *Context) {{ m.name }}(ctx context.Context{{ m.params }}) {{ m.results }
 {%- endif %}
 func (c *Context) Register{{ h.name }}(fn {{ h.signature }}) error {
 	key := c.rt.HostFnKey({{ h.index }}, func(ctx context.Context, request []byte) ([]byte, error) {
+{%- if !h.fast %}
+		// Reflection CBOR: a deep stack, grown in one step.
+		hostcall.GrowStack()
+{%- endif %}
 		var args {{ h.args }}
+{%- if let Some(dec) = h.fast_args %}
+		var dec hostcall.Decoder
+		dec.Reset(request)
+		dec.ArrayOf({{ h.f.args.len() }})
+{{ dec }}
+		if !dec.Finish() {
+			var slow {{ h.slow_args }}
+			if err := hostcall.Decode(request, &slow); err != nil {
+				return nil, fmt.Errorf("{{ h.f.name }}: bad arguments: %w", err)
+			}
+			args = slow
+		}
+{%- else %}
 		if err := hostcall.Decode(request, &args); err != nil {
 			return nil, fmt.Errorf("{{ h.f.name }}: bad arguments: %w", err)
 		}
+{%- endif %}
 {%- if h.unit %}
 		if err := fn(ctx{{ h.call_args }}); err != nil {
 {%- if let Some(e) = h.error %}
@@ -498,7 +550,13 @@ func (c *Context) Register{{ h.name }}(fn {{ h.signature }}) error {
 			return nil, err
 {%- endif %}
 		}
+{%- if let Some(enc) = h.fast_result %}
+		result := make([]byte, 0, 64)
+{{ enc }}
+		return result, nil
+{%- else %}
 		return hostcall.Encode(out)
+{%- endif %}
 {%- endif %}
 	})
 	status := C.hcgo_register(c.handle, hostFns.{{ h.table }}, C.uint64_t(key))
@@ -518,9 +576,23 @@ func (c *Context) Register{{ h.name }}(fn {{ h.signature }}) error {
 func (c *Context) {{ e.method }}(fn func({{ e.payload }})) (unsubscribe func()) {
 	key := c.rt.Listen(func(payload []byte) {
 		var event {{ e.payload }}
+{%- if let Some(dec) = e.fast %}
+		var dec hostcall.Decoder
+		dec.Reset(payload)
+{{ dec }}
+		if !dec.Finish() {
+			var slow {{ e.payload }}
+			if hostcall.Decode(payload, &slow) != nil {
+				return
+			}
+			event = slow
+		}
+		fn(event)
+{%- else %}
 		if hostcall.Decode(payload, &event) == nil {
 			fn(event)
 		}
+{%- endif %}
 	})
 	id := C.hcgo_listen(c.handle, events.{{ e.table }}, C.uint64_t(key))
 	if id == 0 {

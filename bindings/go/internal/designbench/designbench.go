@@ -11,9 +11,13 @@
 //     one dispatcher goroutine takes the queue in batches with one blocking
 //     cgo call per batch and dispatches in Go.
 //
-// Both drive the real libdemo through its C ABI, do the same CBOR work with
-// the same codec, and run each Go host function on its own goroutine with
-// its own cancellable context. Run from bindings/go:
+// Both drive the real libdemo through its C ABI, do the same CBOR work, and
+// run each Go host function on its own goroutine with its own cancellable
+// context. (Since issue 13, design B's generated package encodes and
+// decodes with generated codecs and grows no stack, while design A still
+// uses reflection, hostcall.Encode and Decode, and grows each host call's
+// stack as the runtime used to: the end-to-end rows no longer differ in the
+// transport alone; the transport rows still do.) Run from bindings/go:
 //
 //	cargo build -p demo --release
 //	CGO_LDFLAGS="-L$PWD/../../target/release -Wl,-rpath,$PWD/../../target/release" \

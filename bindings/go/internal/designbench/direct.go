@@ -213,7 +213,7 @@ func designAReply(ret C.int, msg *C.char, n C.size_t, key C.uintptr_t) {
 
 // serve runs one fetch_profile on its own goroutine and completes it.
 func (d *Direct) serve(ctx context.Context, cancel context.CancelFunc, token uint64, request []byte) {
-	gostack.Grow() // as the shipped runtime does, so that only the transport differs
+	gostack.Grow() // as the shipped runtime did while it decoded by reflection
 	result, err := func() (result []byte, err error) {
 		defer func() {
 			if p := recover(); p != nil {

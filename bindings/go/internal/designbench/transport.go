@@ -112,7 +112,7 @@ func designABareHostFn(token C.uint64_t, req *C.char, n C.size_t, key C.uintptr_
 	directRunning.m[uint64(token)] = cancel
 	directRunning.Unlock()
 	go func() {
-		gostack.Grow() // as the shipped runtime does
+		gostack.Grow() // as the shipped runtime did while it decoded by reflection
 		_, _ = nop(ctx, request)
 		directRunning.Lock()
 		delete(directRunning.m, uint64(token))
