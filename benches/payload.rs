@@ -30,6 +30,11 @@
 //!
 //! Each call's first 8 bytes carry its number, and the replies' numbers are
 //! summed and checked, so a reply that is stale or truncated fails the bench.
+//!
+//! `HOSTCALL_BENCH_INTERLEAVE=<rounds> cargo bench --bench payload` runs
+//! every variant of a size once per round instead, in rotating order, and
+//! prints the medians and the same-round ratios to memcpy (for a noisy
+//! machine).
 
 mod common;
 
@@ -320,8 +325,79 @@ fn payload_sweep(c: &mut Criterion) {
     group.finish();
 }
 
+/// `HOSTCALL_BENCH_INTERLEAVE=<rounds>`: every variant once per round, in
+/// rotating order; medians and same-round ratios to memcpy, printed.
+fn interleaved(rounds: usize) {
+    use common::interleave::Variant;
+    for (len, name) in SIZES {
+        let copies = (64 << 20) / len as u64;
+        let source: Vec<u8> = (0..len).map(|i| i as u8).collect();
+        let mut a = vec![0u8; len];
+        let (mut a2, mut b2) = (vec![0u8; len], vec![0u8; len]);
+        let source2 = source.clone();
+        let source3 = source.clone();
+        let mut variants = vec![
+            Variant {
+                name: format!("memcpy_{name}"),
+                units: copies * len as u64,
+                baseline: None,
+                run: Box::new(move || {
+                    let start = Instant::now();
+                    for _ in 0..copies {
+                        a.copy_from_slice(black_box(&source));
+                        black_box(&mut a);
+                    }
+                    start.elapsed()
+                }),
+            },
+            Variant {
+                name: format!("memcpy_twice_{name}"),
+                units: copies * len as u64,
+                baseline: Some(0),
+                run: Box::new(move || {
+                    let start = Instant::now();
+                    for _ in 0..copies {
+                        a2.copy_from_slice(black_box(&source2));
+                        b2.copy_from_slice(black_box(&a2));
+                        black_box(&mut b2);
+                    }
+                    start.elapsed()
+                }),
+            },
+            Variant {
+                name: format!("alloc_copy_{name}"),
+                units: copies * len as u64,
+                baseline: Some(0),
+                run: Box::new(move || {
+                    let start = Instant::now();
+                    for _ in 0..copies {
+                        black_box(black_box(&source3[..]).to_vec());
+                    }
+                    start.elapsed()
+                }),
+            },
+        ];
+        let calls = 400;
+        for (path, label) in [(Path::Native, "native"), (Path::Cbor, "cbor")] {
+            for (depth, kind) in [(1, ""), (PIPELINE, "pipelined_")] {
+                let mut rig = Rig::new(len);
+                variants.push(Variant {
+                    name: format!("{label}_echo_{kind}{name}"),
+                    units: calls * len as u64,
+                    baseline: Some(0),
+                    run: Box::new(move || rig.run(calls, path, depth)),
+                });
+            }
+        }
+        common::interleave::run(&format!("payload {name}"), rounds, variants, "bytes");
+    }
+}
+
 /// What `criterion_group!` would write, minus its undocumented `pub fn`.
 fn benches() {
+    if let Some(rounds) = common::interleave::rounds() {
+        return interleaved(rounds);
+    }
     let mut criterion = common::criterion().configure_from_args();
     payload_sweep(&mut criterion);
 }

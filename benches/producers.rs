@@ -10,23 +10,33 @@
 //!   lock-free queue all producers push into) to the one loop thread.
 //! * `complete_<K>_threads` (K = 1, 2, 4, 8): one `login_many` of 10 000
 //!   ids (500 when quick) puts 10 000 `fetch_profile` host calls in flight;
-//!   the host fn deals the tokens round robin to K completer threads (one
-//!   token queue each, so the host side shares no lock between them), which
-//!   complete them concurrently with `demo_host_complete` and a CBOR
-//!   `Profile`. Counted in completions: the time runs from the request to
-//!   the `login_many` reply (every session built).
+//!   the host fn deals the tokens round robin to K completer threads (each
+//!   its own slice: the host side shares nothing between them). Once every
+//!   token is outstanding the K threads are released together and complete
+//!   them concurrently with `demo_host_complete` and a CBOR `Profile`.
+//!   Counted in completions, timed from the release to the `login_many`
+//!   reply (every session built on the loop thread).
+//! * `complete_streaming_<K>_threads`: the same, but the host fn queues each
+//!   token for its completer at once (one token queue per completer,
+//!   `common::TokenQueue`) and the completers answer as tokens come, waking
+//!   when their queue fills: a host that answers as soon as it can. Timed
+//!   from the request to the reply.
 //!
 //! The target (issue 13): throughput does not fall as threads are added;
 //! `scripts/bench-report.py` shows each N against 1 thread. On a 2-core
 //! machine 4 and 8 threads oversubscribe the cores (the loop thread is one
 //! more), which is part of what is measured. Every wait is bounded: a
 //! missing reply fails the bench after a minute.
+//!
+//! `HOSTCALL_BENCH_INTERLEAVE=<rounds> cargo bench --bench producers` runs
+//! every variant once per round instead, in rotating order, and prints the
+//! medians and the same-round ratios to 1 thread (for a noisy machine).
 
 mod common;
 
 use std::ffi::{c_char, c_void};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -60,9 +70,13 @@ fn read_sessions(bytes: &[u8]) -> Option<u64> {
     Reader::new(bytes).array()
 }
 
+/// Waits for `counter` to reach `total`, blocking at once: these threads
+/// outnumber the cores, and a spinning waiter would take the CPU from the
+/// loop thread it waits for (measured: with 8 submitting threads that spin
+/// 200 µs for their replies, 60 % of the samples were the spinning).
 fn wait(counter: &Counter, total: u64, what: &str) {
     assert!(
-        counter.wait_within(total, LIMIT),
+        counter.wait_within_spinning(total, Duration::ZERO, LIMIT),
         "{what}: not done within {LIMIT:?}"
     );
 }
@@ -164,28 +178,67 @@ fn submit_benches(group: &mut BenchmarkGroup<'_, WallTime>) {
     }
 }
 
-/// The host side of `fetch_profile`: tokens dealt to completer threads.
+/// How the `fetch_profile` tokens reach the completer threads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Deal {
+    /// The host fn only records each token in its completer's slice; once
+    /// all are outstanding the completers are released together.
+    Released,
+    /// The host fn queues each token for its completer at once, waking it
+    /// if it sleeps (a host that answers as soon as it can).
+    Streaming,
+}
+
+/// The host side of `fetch_profile`: tokens dealt round robin to K
+/// completer threads, each with its own slice and queue.
 struct Completers {
     abi: &'static EntryPoints,
     ctx: Ctx,
+    deal: Deal,
+    slices: Vec<Mutex<Vec<u64>>>,
     queues: Vec<TokenQueue>,
     next: AtomicUsize,
+    /// Tokens dealt so far.
+    seen: Counter,
     profile: Vec<u8>,
+    /// Released completers' measurements (printed by the interleaved pass).
+    stats: Mutex<Stats>,
+    /// The loop thread's CPU clock, taken by the host fn.
+    loop_clock: OnceLock<Option<i32>>,
+}
+
+/// What the released completers measured, per `login_many`.
+#[derive(Default)]
+struct Stats {
+    /// Completer CPU time and `host_complete` calls, summed.
+    cpu: Duration,
+    calls: u64,
+    /// The loop thread's CPU time from the release to the reply, summed.
+    loop_cpu: Duration,
+    /// From the release to the last completer's last call, and to the reply.
+    push_phase: Vec<Duration>,
+    total: Vec<Duration>,
 }
 
 impl Completers {
+    #[inline]
+    fn complete(&self, token: u64) {
+        let status = complete(self.abi, self.ctx, token, true, &self.profile);
+        assert_eq!(status, HC_OK, "host_complete: {}", last_error(self.abi));
+    }
+
+    /// A streaming completer: answers its queue's tokens until stopped.
     fn worker(&self, index: usize) {
         let mut batch = Vec::new();
         while self.queues[index].take(&mut batch) {
             for (token, _) in batch.drain(..) {
-                let status = complete(self.abi, self.ctx, token, true, &self.profile);
-                assert_eq!(status, HC_OK, "host_complete: {}", last_error(self.abi));
+                self.complete(token);
             }
         }
     }
 }
 
-/// `fetch_profile(user_id)`: queues the token for the next completer.
+/// `fetch_profile(user_id)`: deals the token to the next completer.
 ///
 /// # Safety
 /// `user_data` must point at a live [`Completers`].
@@ -197,9 +250,19 @@ unsafe extern "C" fn deal_token(
 ) {
     // SAFETY: registered with a `Completers` that outlives the context.
     let completers = unsafe { &*user_data.cast::<Completers>() };
+    completers
+        .loop_clock
+        .get_or_init(common::interleave::this_thread_clock);
     // Only the loop thread calls this: the counter is never contended.
-    let next = completers.next.fetch_add(1, Ordering::Relaxed);
-    completers.queues[next % completers.queues.len()].push(token, 0);
+    let next = completers.next.fetch_add(1, Ordering::Relaxed) % completers.slices.len();
+    match completers.deal {
+        Deal::Released => completers.slices[next]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(token),
+        Deal::Streaming => completers.queues[next].push(token, 0),
+    }
+    completers.seen.add(1);
 }
 
 /// A context whose `fetch_profile` tokens go to K completer threads.
@@ -215,14 +278,22 @@ struct CompleteRig {
 }
 
 impl CompleteRig {
-    fn new(threads: usize, ids: u64) -> Self {
+    fn new(threads: usize, ids: u64, deal: Deal) -> Self {
         let context = common::Context::new(&DEMO_ABI);
+        let per_thread = ids as usize / threads + 1;
         let completers = Arc::new(Completers {
             abi: context.abi(),
             ctx: context.ctx(),
+            deal,
+            slices: (0..threads)
+                .map(|_| Mutex::new(Vec::with_capacity(per_thread)))
+                .collect(),
             queues: (0..threads).map(|_| TokenQueue::default()).collect(),
             next: AtomicUsize::new(0),
+            seen: Counter::default(),
             profile: common::cbor::profile(USER_ID).bytes().to_vec(),
+            stats: Mutex::default(),
+            loop_clock: OnceLock::new(),
         });
         context.register(
             c"fetch_profile",
@@ -230,16 +301,19 @@ impl CompleteRig {
             None,
             Arc::as_ptr(&completers).cast(),
         );
-        let workers = (0..threads)
-            .map(|index| {
-                completers.queues[index].add_workers(1);
-                let completers = Arc::clone(&completers);
-                std::thread::Builder::new()
-                    .name(format!("completer-{index}"))
-                    .spawn(move || completers.worker(index))
-                    .expect("spawn a completer")
-            })
-            .collect();
+        let workers = match deal {
+            Deal::Released => Vec::new(),
+            Deal::Streaming => (0..threads)
+                .map(|index| {
+                    completers.queues[index].add_workers(1);
+                    let completers = Arc::clone(&completers);
+                    std::thread::Builder::new()
+                        .name(format!("completer-{index}"))
+                        .spawn(move || completers.worker(index))
+                        .expect("spawn a completer")
+                })
+                .collect(),
+        };
         // `[[user_id; ids]]`, written by hand once.
         let mut head = Writer::<24>::new();
         head.array(1).array(ids as usize);
@@ -260,16 +334,16 @@ impl CompleteRig {
         }
     }
 
-    /// `iters` `login_many` calls, one at a time; each waits for its reply.
+    /// `iters` `login_many` calls, one at a time; returns the time from
+    /// the completers' start to each reply, summed.
     fn run(&mut self, iters: u64) -> Duration {
-        let start = Instant::now();
+        let mut elapsed = Duration::ZERO;
         for _ in 0..iters {
-            self.context
-                .call(c"login_many", &self.request, &self.replies);
-            self.expected += 1;
-            wait(&self.replies.done, self.expected, "login_many");
+            elapsed += match self.completers.deal {
+                Deal::Released => self.released(),
+                Deal::Streaming => self.streaming(),
+            };
         }
-        let elapsed = start.elapsed();
         self.replies.check();
         assert_eq!(
             self.replies.sum(),
@@ -278,12 +352,86 @@ impl CompleteRig {
         );
         elapsed
     }
+
+    /// One `login_many`, its tokens completed as they come.
+    fn streaming(&mut self) -> Duration {
+        let start = Instant::now();
+        self.context
+            .call(c"login_many", &self.request, &self.replies);
+        self.expected += 1;
+        wait(&self.replies.done, self.expected, "login_many");
+        start.elapsed()
+    }
+
+    /// One `login_many`: every token outstanding first, then the K
+    /// completers released together; timed from the release to the reply.
+    fn released(&mut self) -> Duration {
+        self.context
+            .call(c"login_many", &self.request, &self.replies);
+        self.expected += 1;
+        wait(
+            &self.completers.seen,
+            self.expected * self.ids,
+            "fetch_profile tokens",
+        );
+        let completers = &*self.completers;
+        let threads = completers.slices.len() as u64;
+        let (ready, go) = (Counter::default(), Counter::default());
+        let last = Mutex::new(None::<Instant>);
+        let (start, elapsed) = std::thread::scope(|scope| {
+            for slice in &completers.slices {
+                let tokens = std::mem::take(&mut *slice.lock().unwrap_or_else(|e| e.into_inner()));
+                let (ready, go, last) = (&ready, &go, &last);
+                std::thread::Builder::new()
+                    .name("completer".to_owned())
+                    .spawn_scoped(scope, move || {
+                        ready.add(1);
+                        wait(go, 1, "the start");
+                        let cpu = common::interleave::thread_cpu();
+                        for &token in &tokens {
+                            completers.complete(token);
+                        }
+                        let cpu = common::interleave::thread_cpu().saturating_sub(cpu);
+                        let now = Instant::now();
+                        let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+                        *last = Some(last.map_or(now, |t| t.max(now)));
+                        let mut stats = completers.stats.lock().unwrap_or_else(|e| e.into_inner());
+                        stats.cpu += cpu;
+                        stats.calls += tokens.len() as u64;
+                    })
+                    .expect("spawn a completer");
+            }
+            wait(&ready, threads, "completers starting");
+            let loop_clock = completers.loop_clock.get().copied().flatten();
+            let loop_cpu = loop_clock.map(common::interleave::clock_time);
+            let start = Instant::now();
+            go.add(1);
+            wait(&self.replies.done, self.expected, "login_many");
+            let elapsed = start.elapsed();
+            if let (Some(clock), Some(before)) = (loop_clock, loop_cpu) {
+                let used = common::interleave::clock_time(clock).saturating_sub(before);
+                completers
+                    .stats
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .loop_cpu += used;
+            }
+            (start, elapsed)
+        });
+        let last = last.into_inner().unwrap_or_else(|e| e.into_inner());
+        let mut stats = completers.stats.lock().unwrap_or_else(|e| e.into_inner());
+        stats
+            .push_phase
+            .push(last.map_or(Duration::ZERO, |t| t.saturating_duration_since(start)));
+        stats.total.push(elapsed);
+        elapsed
+    }
 }
 
 impl Drop for CompleteRig {
     fn drop(&mut self) {
         // Every reply arrived, so no token is left to complete: the
-        // completers are idle and exit once stopped.
+        // streaming completers are idle and exit once stopped.
         for queue in &self.completers.queues {
             queue.stop();
         }
@@ -295,12 +443,17 @@ impl Drop for CompleteRig {
 
 fn complete_benches(group: &mut BenchmarkGroup<'_, WallTime>) {
     let ids = common::scaled(10_000, 500);
-    for threads in THREADS {
-        let mut rig = CompleteRig::new(threads, ids);
-        group.throughput(Throughput::Elements(ids));
-        group.bench_function(format!("complete_{threads}_threads"), |b| {
-            b.iter_custom(|iters| rig.run(iters));
-        });
+    for (deal, name) in [
+        (Deal::Released, "complete"),
+        (Deal::Streaming, "complete_streaming"),
+    ] {
+        for threads in THREADS {
+            let mut rig = CompleteRig::new(threads, ids, deal);
+            group.throughput(Throughput::Elements(ids));
+            group.bench_function(format!("{name}_{threads}_threads"), |b| {
+                b.iter_custom(|iters| rig.run(iters));
+            });
+        }
     }
 }
 
@@ -313,8 +466,67 @@ fn producers(c: &mut Criterion) {
     group.finish();
 }
 
+/// `HOSTCALL_BENCH_INTERLEAVE=<rounds>`: every variant once per round, in
+/// rotating order; medians and same-round ratios to 1 thread, printed.
+fn interleaved(rounds: usize) {
+    let mut variants = Vec::new();
+    let mut released = Vec::new();
+    for threads in THREADS {
+        let mut rig = SubmitRig::new(threads);
+        variants.push(common::interleave::Variant {
+            name: format!("submit_{threads}_threads"),
+            units: 40 * BATCH * threads as u64,
+            baseline: Some(0),
+            run: Box::new(move || rig.run(40)),
+        });
+    }
+    for (deal, name) in [
+        (Deal::Released, "complete"),
+        (Deal::Streaming, "complete_streaming"),
+    ] {
+        let first = variants.len();
+        for threads in THREADS {
+            let mut rig = CompleteRig::new(threads, 10_000, deal);
+            if deal == Deal::Released {
+                released.push((threads, Arc::clone(&rig.completers)));
+            }
+            variants.push(common::interleave::Variant {
+                name: format!("{name}_{threads}_threads"),
+                units: 2 * 10_000,
+                baseline: Some(first),
+                run: Box::new(move || rig.run(2)),
+            });
+        }
+    }
+    common::interleave::run("producers", rounds, variants, "calls");
+    println!(
+        "\nreleased completers: CPU per host_complete call (completer threads), \
+         and the medians of the release-to-last-completion and release-to-reply times"
+    );
+    for (threads, completers) in released {
+        let mut stats = completers.stats.lock().unwrap_or_else(|e| e.into_inner());
+        let cpu = stats.cpu.as_nanos() as f64 / stats.calls.max(1) as f64;
+        let loop_cpu = stats.loop_cpu.as_nanos() as f64 / stats.calls.max(1) as f64;
+        let wall: Duration = stats.total.iter().sum();
+        let share = stats.loop_cpu.as_secs_f64() / wall.as_secs_f64().max(1e-9);
+        stats.push_phase.sort();
+        stats.total.sort();
+        let mid = |v: &[Duration]| v.get(v.len() / 2).copied().unwrap_or_default();
+        println!(
+            "complete_{threads}_threads: completers {cpu:.0} ns CPU per call; loop thread {loop_cpu:.0} ns CPU \
+             per completion, {:.0} % of a core while timed; pushes done after {:?}, reply after {:?}",
+            share * 100.0,
+            mid(&stats.push_phase),
+            mid(&stats.total)
+        );
+    }
+}
+
 /// What `criterion_group!` would write, minus its undocumented `pub fn`.
 fn benches() {
+    if let Some(rounds) = common::interleave::rounds() {
+        return interleaved(rounds);
+    }
     let mut criterion = common::criterion().configure_from_args();
     producers(&mut criterion);
 }
