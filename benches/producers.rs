@@ -16,7 +16,12 @@
 //!   them concurrently with `demo_host_complete` and a CBOR `Profile`.
 //!   Counted in completions, timed from the release to the `login_many`
 //!   reply (every session built on the loop thread).
-//! * `complete_streaming_<K>_threads`: the same, but the host fn queues each
+//! * `complete_ping_<K>_threads`: the same release, on the bench library:
+//!   `hold(10 000)` starts 10 000 `ping` host calls at once, each answered
+//!   with the one-byte CBOR `1` (kept inline, no allocation) and summed: the
+//!   least work per completion on the loop thread, so the completion path
+//!   itself shows.
+//! * `complete_streaming_<K>_threads`: the same as `complete`, but the host fn queues each
 //!   token for its completer at once (one token queue per completer,
 //!   `common::TokenQueue`) and the completers answer as tokens come, waking
 //!   when their queue fills: a host that answers as soon as it can. Timed
@@ -34,7 +39,7 @@
 
 mod common;
 
-use std::ffi::{c_char, c_void};
+use std::ffi::{CStr, c_char, c_void};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
@@ -178,7 +183,71 @@ fn submit_benches(group: &mut BenchmarkGroup<'_, WallTime>) {
     }
 }
 
-/// How the `fetch_profile` tokens reach the completer threads.
+/// Which library and handler put the host calls in flight.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scenario {
+    /// demo's `login_many(ids)`: `fetch_profile` host calls answered with a
+    /// CBOR `Profile` (45 bytes: the runtime copies it to the heap), a
+    /// session built and a `progress` event emitted per completion.
+    Demo,
+    /// The bench library's `hold(n)`: `ping` host calls answered with the
+    /// one-byte CBOR `1` (kept inline), summed: the least work per
+    /// completion on the loop thread.
+    Ping,
+}
+
+impl Scenario {
+    fn abi(self) -> &'static EntryPoints {
+        match self {
+            Scenario::Demo => &DEMO_ABI,
+            Scenario::Ping => &common::BENCH_ABI,
+        }
+    }
+
+    fn method(self) -> &'static CStr {
+        match self {
+            Scenario::Demo => c"login_many",
+            Scenario::Ping => c"hold",
+        }
+    }
+
+    /// The request putting `ids` host calls in flight.
+    fn request(self, ids: u64) -> Vec<u8> {
+        match self {
+            Scenario::Demo => {
+                // `[[user_id; ids]]`, written by hand once.
+                let mut head = Writer::<24>::new();
+                head.array(1).array(ids as usize);
+                let mut id = Writer::<32>::new();
+                id.text(USER_ID);
+                let mut request = head.bytes().to_vec();
+                for _ in 0..ids {
+                    request.extend_from_slice(id.bytes());
+                }
+                request
+            }
+            Scenario::Ping => common::cbor::one_uint(ids).bytes().to_vec(),
+        }
+    }
+
+    /// What the host answers every call with.
+    fn answer(self) -> Vec<u8> {
+        match self {
+            Scenario::Demo => common::cbor::profile(USER_ID).bytes().to_vec(),
+            Scenario::Ping => common::cbor::uint(1).bytes().to_vec(),
+        }
+    }
+
+    /// Reads the reply into `ids`: the sessions' count, or the sum of ones.
+    fn decode(self) -> common::Decode {
+        match self {
+            Scenario::Demo => read_sessions,
+            Scenario::Ping => common::cbor::read_uint,
+        }
+    }
+}
+
+/// How the host calls' tokens reach the completer threads.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Deal {
     /// The host fn only records each token in its completer's slice; once
@@ -189,7 +258,7 @@ enum Deal {
     Streaming,
 }
 
-/// The host side of `fetch_profile`: tokens dealt round robin to K
+/// The host side of the host fn: tokens dealt round robin to K
 /// completer threads, each with its own slice and queue.
 struct Completers {
     abi: &'static EntryPoints,
@@ -207,7 +276,7 @@ struct Completers {
     loop_clock: OnceLock<Option<i32>>,
 }
 
-/// What the released completers measured, per `login_many`.
+/// What the released completers measured, per request.
 #[derive(Default)]
 struct Stats {
     /// Completer CPU time and `host_complete` calls, summed.
@@ -238,7 +307,8 @@ impl Completers {
     }
 }
 
-/// `fetch_profile(user_id)`: deals the token to the next completer.
+/// `fetch_profile(user_id)` or `ping(n)`: deals the token to the next
+/// completer.
 ///
 /// # Safety
 /// `user_data` must point at a live [`Completers`].
@@ -265,7 +335,7 @@ unsafe extern "C" fn deal_token(
     completers.seen.add(1);
 }
 
-/// A context whose `fetch_profile` tokens go to K completer threads.
+/// A context whose host calls' tokens go to K completer threads.
 struct CompleteRig {
     // Drop order: the context first, then what its host fn points at.
     context: common::Context,
@@ -273,13 +343,14 @@ struct CompleteRig {
     workers: Vec<JoinHandle<()>>,
     replies: Arc<Replies>,
     request: Vec<u8>,
+    method: &'static CStr,
     ids: u64,
     expected: u64,
 }
 
 impl CompleteRig {
-    fn new(threads: usize, ids: u64, deal: Deal) -> Self {
-        let context = common::Context::new(&DEMO_ABI);
+    fn new(threads: usize, ids: u64, deal: Deal, scenario: Scenario) -> Self {
+        let context = common::Context::new(scenario.abi());
         let per_thread = ids as usize / threads + 1;
         let completers = Arc::new(Completers {
             abi: context.abi(),
@@ -291,16 +362,15 @@ impl CompleteRig {
             queues: (0..threads).map(|_| TokenQueue::default()).collect(),
             next: AtomicUsize::new(0),
             seen: Counter::default(),
-            profile: common::cbor::profile(USER_ID).bytes().to_vec(),
+            profile: scenario.answer(),
             stats: Mutex::default(),
             loop_clock: OnceLock::new(),
         });
-        context.register(
-            c"fetch_profile",
-            deal_token,
-            None,
-            Arc::as_ptr(&completers).cast(),
-        );
+        let host_fn = match scenario {
+            Scenario::Demo => c"fetch_profile",
+            Scenario::Ping => c"ping",
+        };
+        context.register(host_fn, deal_token, None, Arc::as_ptr(&completers).cast());
         let workers = match deal {
             Deal::Released => Vec::new(),
             Deal::Streaming => (0..threads)
@@ -314,27 +384,19 @@ impl CompleteRig {
                 })
                 .collect(),
         };
-        // `[[user_id; ids]]`, written by hand once.
-        let mut head = Writer::<24>::new();
-        head.array(1).array(ids as usize);
-        let mut id = Writer::<32>::new();
-        id.text(USER_ID);
-        let mut request = head.bytes().to_vec();
-        for _ in 0..ids {
-            request.extend_from_slice(id.bytes());
-        }
         Self {
             context,
             completers,
             workers,
-            replies: Replies::new(read_sessions),
-            request,
+            replies: Replies::new(scenario.decode()),
+            request: scenario.request(ids),
+            method: scenario.method(),
             ids,
             expected: 0,
         }
     }
 
-    /// `iters` `login_many` calls, one at a time; returns the time from
+    /// `iters` requests (`login_many` or `hold`), one at a time; returns the time from
     /// the completers' start to each reply, summed.
     fn run(&mut self, iters: u64) -> Duration {
         let mut elapsed = Duration::ZERO;
@@ -348,31 +410,29 @@ impl CompleteRig {
         assert_eq!(
             self.replies.sum(),
             self.expected * self.ids,
-            "login_many returned the wrong number of sessions"
+            "the reply does not count every completion"
         );
         elapsed
     }
 
-    /// One `login_many`, its tokens completed as they come.
+    /// One request, its tokens completed as they come.
     fn streaming(&mut self) -> Duration {
         let start = Instant::now();
-        self.context
-            .call(c"login_many", &self.request, &self.replies);
+        self.context.call(self.method, &self.request, &self.replies);
         self.expected += 1;
-        wait(&self.replies.done, self.expected, "login_many");
+        wait(&self.replies.done, self.expected, "the reply");
         start.elapsed()
     }
 
-    /// One `login_many`: every token outstanding first, then the K
+    /// One request: every token outstanding first, then the K
     /// completers released together; timed from the release to the reply.
     fn released(&mut self) -> Duration {
-        self.context
-            .call(c"login_many", &self.request, &self.replies);
+        self.context.call(self.method, &self.request, &self.replies);
         self.expected += 1;
         wait(
             &self.completers.seen,
             self.expected * self.ids,
-            "fetch_profile tokens",
+            "host call tokens",
         );
         let completers = &*self.completers;
         let threads = completers.slices.len() as u64;
@@ -406,7 +466,7 @@ impl CompleteRig {
             let loop_cpu = loop_clock.map(common::interleave::clock_time);
             let start = Instant::now();
             go.add(1);
-            wait(&self.replies.done, self.expected, "login_many");
+            wait(&self.replies.done, self.expected, "the reply");
             let elapsed = start.elapsed();
             if let (Some(clock), Some(before)) = (loop_clock, loop_cpu) {
                 let used = common::interleave::clock_time(clock).saturating_sub(before);
@@ -441,14 +501,19 @@ impl Drop for CompleteRig {
     }
 }
 
+/// The completion benches: how tokens reach the threads, which handler,
+/// and the name.
+const VARIANTS: [(Deal, Scenario, &str); 3] = [
+    (Deal::Released, Scenario::Demo, "complete"),
+    (Deal::Released, Scenario::Ping, "complete_ping"),
+    (Deal::Streaming, Scenario::Demo, "complete_streaming"),
+];
+
 fn complete_benches(group: &mut BenchmarkGroup<'_, WallTime>) {
     let ids = common::scaled(10_000, 500);
-    for (deal, name) in [
-        (Deal::Released, "complete"),
-        (Deal::Streaming, "complete_streaming"),
-    ] {
+    for (deal, scenario, name) in VARIANTS {
         for threads in THREADS {
-            let mut rig = CompleteRig::new(threads, ids, deal);
+            let mut rig = CompleteRig::new(threads, ids, deal, scenario);
             group.throughput(Throughput::Elements(ids));
             group.bench_function(format!("{name}_{threads}_threads"), |b| {
                 b.iter_custom(|iters| rig.run(iters));
@@ -480,15 +545,12 @@ fn interleaved(rounds: usize) {
             run: Box::new(move || rig.run(40)),
         });
     }
-    for (deal, name) in [
-        (Deal::Released, "complete"),
-        (Deal::Streaming, "complete_streaming"),
-    ] {
+    for (deal, scenario, name) in VARIANTS {
         let first = variants.len();
         for threads in THREADS {
-            let mut rig = CompleteRig::new(threads, 10_000, deal);
+            let mut rig = CompleteRig::new(threads, 10_000, deal, scenario);
             if deal == Deal::Released {
-                released.push((threads, Arc::clone(&rig.completers)));
+                released.push((name, threads, Arc::clone(&rig.completers)));
             }
             variants.push(common::interleave::Variant {
                 name: format!("{name}_{threads}_threads"),
@@ -503,7 +565,7 @@ fn interleaved(rounds: usize) {
         "\nreleased completers: CPU per host_complete call (completer threads), \
          and the medians of the release-to-last-completion and release-to-reply times"
     );
-    for (threads, completers) in released {
+    for (name, threads, completers) in released {
         let mut stats = completers.stats.lock().unwrap_or_else(|e| e.into_inner());
         let cpu = stats.cpu.as_nanos() as f64 / stats.calls.max(1) as f64;
         let loop_cpu = stats.loop_cpu.as_nanos() as f64 / stats.calls.max(1) as f64;
@@ -513,7 +575,7 @@ fn interleaved(rounds: usize) {
         stats.total.sort();
         let mid = |v: &[Duration]| v.get(v.len() / 2).copied().unwrap_or_default();
         println!(
-            "complete_{threads}_threads: completers {cpu:.0} ns CPU per call; loop thread {loop_cpu:.0} ns CPU \
+            "{name}_{threads}_threads: completers {cpu:.0} ns CPU per call; loop thread {loop_cpu:.0} ns CPU \
              per completion, {:.0} % of a core while timed; pushes done after {:?}, reply after {:?}",
             share * 100.0,
             mid(&stats.push_phase),

@@ -52,13 +52,11 @@ pub fn run(title: &str, rounds: usize, mut variants: Vec<Variant<'_>>, unit: &st
     println!(
         "\n{title}: {rounds} interleaved rounds; medians; ratio = rate / baseline rate, same round [min .. max]"
     );
+    let rate_head = format!("{unit}/s");
+    let cpu_head = format!("CPU ns/{unit} (incl. untimed setup)");
     println!(
-        "{:<40} {:>12} {:>14} {:>9}  {}",
-        "variant",
-        "per run",
-        format!("{unit}/s"),
-        "ratio",
-        "range"
+        "{:<40} {:>12} {rate_head:>14} {:>9}  {:<18} {cpu_head}",
+        "variant", "per run", "ratio", "range"
     );
     for i in 0..n {
         let rate = |t: f64| variants[i].units as f64 / t;
