@@ -50,6 +50,14 @@ class Bench:
     high_ns: float
     mean_ns: float
     elements: int | None
+    bytes: int | None = None
+
+    @property
+    def byte_rate(self) -> float | None:
+        """Bytes per second, for benches with a byte throughput."""
+        if not self.bytes:
+            return None
+        return self.bytes / (self.median_ns * 1e-9)
 
     @property
     def noisy(self) -> bool:
@@ -86,6 +94,7 @@ def read_criterion() -> dict[str, Bench]:
         bench_id = meta.get("full_id") or f"{new.parent.parent.name}/{new.parent.name}"
         throughput = meta.get("throughput") or {}
         elements = throughput.get("Elements") if isinstance(throughput, dict) else None
+        nbytes = throughput.get("Bytes") if isinstance(throughput, dict) else None
         ci = median.get("confidence_interval", {})
         benches[bench_id] = Bench(
             id=bench_id,
@@ -94,6 +103,7 @@ def read_criterion() -> dict[str, Bench]:
             high_ns=float(ci.get("upper_bound", median["point_estimate"])),
             mean_ns=float(e.get("mean", median)["point_estimate"]),
             elements=int(elements) if elements else None,
+            bytes=int(nbytes) if nbytes else None,
         )
     return benches
 
@@ -134,6 +144,14 @@ def fmt_rate(per_s: float | None) -> str:
     if per_s >= 1e3:
         return f"{per_s / 1e3:.3g} k/s"
     return f"{per_s:.3g} /s"
+
+
+def fmt_bandwidth(per_s: float | None) -> str:
+    if per_s is None:
+        return "not measured"
+    if per_s >= 1e9:
+        return f"{per_s / 1e9:.3g} GB/s"
+    return f"{per_s / 1e6:.3g} MB/s"
 
 
 def fmt_bytes(b: float | None) -> str:
@@ -381,6 +399,9 @@ def build_rows(benches: dict[str, Bench], footprint: dict | None) -> list[Row]:
         row.bars.append((f"request_path/add_cbor_{kind}", cbor, "baseline", None))
         rows.append(row)
 
+    rows.extend(payload_rows(benches))
+    rows.extend(producer_rows(benches))
+
     # Teardown.
     t = benches.get("bridge/teardown")
     pending = t.elements if t and t.elements else None
@@ -459,6 +480,103 @@ def build_rows(benches: dict[str, Bench], footprint: dict | None) -> list[Row]:
                 status=status_of([None if p is None else p < IDLE_CPU_LIMIT]),
             )
         )
+    return rows
+
+
+PAYLOAD_SIZES = ("100B", "1KiB", "10KiB", "64KiB", "150KiB")
+
+
+def payload_rows(benches: dict[str, Bench]) -> list[Row]:
+    """The payload sweep (benches/payload.rs): echo bandwidth at each size,
+    one call at a time, against one memcpy of the same size in the same run
+    (ratio = echo ÷ memcpy bandwidth; the issue sets no number, so no status);
+    the two-copy baseline and the pipelined echo go in the chart."""
+    rows: list[Row] = []
+    for path, label in (("native", "`demo_native_echo`, raw bytes"), ("cbor", "`demo_call`, CBOR `[bytes]`")):
+        for size in PAYLOAD_SIZES:
+            figure = f"payload/{path}_echo_{size}"
+            baseline = f"payload/memcpy_{size}"
+            f, b = benches.get(figure), benches.get(baseline)
+            rate = f.byte_rate if f else None
+            base_rate = b.byte_rate if b else None
+            ratio = rate / base_rate if rate and base_rate else None
+            twice = benches.get(f"payload/memcpy_twice_{size}")
+            piped = benches.get(f"payload/{path}_echo_pipelined_{size}")
+            detail = [f"{fmt_time(f.median_ns)} per call" if f else None]
+            if piped and piped.byte_rate:
+                detail.append(f"pipelined {fmt_bandwidth(piped.byte_rate)}")
+            if twice and twice.byte_rate:
+                detail.append(f"two copies {fmt_bandwidth(twice.byte_rate)}")
+            detail_text = "; ".join(d for d in detail if d)
+            row = Row(
+                what=f"Echo {size} through {label}, one call at a time"
+                + (f" ({detail_text})" if detail_text else ""),
+                value=fmt_bandwidth(rate) + noise_mark(benches, figure),
+                baseline=f"`{baseline}`",
+                baseline_value=fmt_bandwidth(base_rate) + noise_mark(benches, baseline),
+                ratio=f"{ratio * 100:.3g} % of memcpy" if ratio else "—",
+                target="— (against memcpy bandwidth)",
+            )
+            row.bars.append((figure, f.median_ns if f else None, "figure", row.status))
+            row.bars.append((baseline, b.median_ns if b else None, "baseline", None))
+            if size == "150KiB":
+                for extra in (f"payload/memcpy_twice_{size}", f"payload/{path}_echo_pipelined_{size}"):
+                    row.bars.append((extra, ns_of(benches, extra), "baseline", None))
+            rows.append(row)
+    return rows
+
+
+PRODUCER_THREADS = (2, 4, 8)
+
+
+def producer_rows(benches: dict[str, Bench]) -> list[Row]:
+    """Submit-path scaling (benches/producers.rs): the total rate with N
+    threads against the same bench with 1 thread, same run. Target: does not
+    fall as threads are added (ratio ≥ 1, with 10 % allowed for noise)."""
+    rows: list[Row] = []
+    for kind, what in (
+        ("submit", "`demo_call` (`add`) from {n} threads at once, total calls/s"),
+        (
+            "complete",
+            "`demo_host_complete` from {n} threads at once (`login_many`, every token outstanding, "
+            "then the threads released), total completions/s",
+        ),
+        (
+            "complete_ping",
+            "`bench_host_complete` from {n} threads at once (`hold` of 10 000 `ping` calls, one-byte "
+            "answers, every token outstanding, then the threads released), total completions/s",
+        ),
+        (
+            "complete_streaming",
+            "`demo_host_complete` from {n} threads (`login_many`, tokens queued to the threads as "
+            "they come; host-side wake-ups included), total completions/s",
+        ),
+    ):
+        judged = kind != "complete_streaming"
+        one = benches.get(f"producers/{kind}_1_threads")
+        one_rate = one.rate if one else None
+        for n in PRODUCER_THREADS:
+            name = f"producers/{kind}_{n}_threads"
+            b = benches.get(name)
+            rate = b.rate if b else None
+            ratio = rate / one_rate if rate and one_rate else None
+            row = Row(
+                what=what.format(n=n),
+                value=fmt_rate(rate) + noise_mark(benches, name),
+                baseline=f"`producers/{kind}_1_threads`",
+                baseline_value=fmt_rate(one_rate) + noise_mark(benches, f"producers/{kind}_1_threads"),
+                ratio=fmt_ratio(ratio),
+                target="does not fall as threads are added (≥ 0.9× the 1-thread rate)"
+                if judged
+                else "— (for comparison: a host that wakes a thread per token)",
+                status=status_of([None if ratio is None else ratio >= 0.9]) if judged else "—",
+            )
+            per = 1e9 / rate if rate else None
+            row.bars.append((f"{name} (per call)", per, "figure", row.status))
+            row.bars.append(
+                (f"producers/{kind}_1_threads (per call)", 1e9 / one_rate if one_rate else None, "baseline", None)
+            )
+            rows.append(row)
     return rows
 
 
@@ -553,7 +671,7 @@ def write_markdown(rows: list[Row], benches: dict[str, Bench], footprint: dict |
     out.append("| benchmark | median | 95 % CI of the median | mean | throughput |")
     out.append("| --- | ---: | --- | ---: | ---: |")
     for b in sorted(benches.values(), key=lambda b: b.id):
-        rate = fmt_rate(b.rate) if b.rate else "—"
+        rate = fmt_rate(b.rate) if b.rate else (fmt_bandwidth(b.byte_rate) if b.byte_rate else "—")
         out.append(
             f"| `{b.id}`{noise_mark(benches, b.id)} | {fmt_time(b.median_ns)} | {fmt_time(b.low_ns)} – "
             f"{fmt_time(b.high_ns)} | {fmt_time(b.mean_ns)} | {rate} |"

@@ -1,11 +1,14 @@
 //! Minimal CBOR, the way a C host writes it by hand (or with a tiny library
 //! such as tinycbor): a stack buffer, definite lengths, no allocation. Just
-//! the items the benches exchange: integers, text, arrays and maps.
+//! the items the benches exchange: integers, text, byte strings (their head:
+//! the payload is copied by the caller, since it outgrows a stack buffer),
+//! arrays and maps.
 //!
 //! The library side uses ciborium (`hostcall::wire`); this is the host side.
 
 const UINT: u8 = 0;
 const NEGINT: u8 = 1;
+const BYTES: u8 = 2;
 const TEXT: u8 = 3;
 const ARRAY: u8 = 4;
 const MAP: u8 = 5;
@@ -81,6 +84,14 @@ impl<const N: usize> Writer<N> {
     pub fn text(&mut self, text: &str) -> &mut Self {
         self.head(TEXT, text.len() as u64);
         self.put(text.as_bytes());
+        self
+    }
+
+    /// The head of a byte string of `len` bytes (the bytes themselves
+    /// follow it, written by the caller).
+    #[inline]
+    pub fn bytes_head(&mut self, len: usize) -> &mut Self {
+        self.head(BYTES, len as u64);
         self
     }
 
@@ -170,6 +181,13 @@ impl<'a> Reader<'a> {
     pub fn text(&mut self) -> Option<&'a str> {
         let len = usize::try_from(self.expect(TEXT)?).ok()?;
         std::str::from_utf8(self.take(len)?).ok()
+    }
+
+    /// A byte string (borrowed from the input).
+    #[inline]
+    pub fn bytes(&mut self) -> Option<&'a [u8]> {
+        let len = usize::try_from(self.expect(BYTES)?).ok()?;
+        self.take(len)
     }
 
     /// The head of an array: its length.
@@ -276,4 +294,16 @@ pub fn self_check() {
     let mut w = Writer::<64>::new();
     w.array(2).text("user-000001").int(-3);
     assert_eq!(w.bytes(), ciborium(&("user-000001", -3i64)));
+    for len in [0usize, 23, 24, 255, 256, 65_535, 65_536, 153_600] {
+        let data: Vec<u8> = (0..len).map(|i| i as u8).collect();
+        let mut w = Writer::<16>::new();
+        w.array(1).bytes_head(len);
+        let mut ours = w.bytes().to_vec();
+        ours.extend_from_slice(&data);
+        let theirs = ciborium(&(hostcall::Bytes(data.clone()),));
+        assert_eq!(ours, theirs, "[bytes of {len}]");
+        let mut r = Reader::new(&theirs[1..]);
+        assert_eq!(r.bytes(), Some(&data[..]));
+        assert!(r.done());
+    }
 }

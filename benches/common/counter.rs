@@ -64,6 +64,52 @@ impl Counter {
         }
     }
 
+    /// Waits until the count reaches `total`, for at most `limit` (a short
+    /// spin first, as [`Counter::wait_for`]); `false` if the time ran out.
+    pub fn wait_within(&self, total: u64, limit: Duration) -> bool {
+        self.wait_within_spinning(total, SPIN, limit)
+    }
+
+    /// As [`Counter::wait_within`], spinning for up to `spin` first (zero:
+    /// block at once, for threads that outnumber the cores, whose spinning
+    /// would take the CPU from the threads they wait for).
+    pub fn wait_within_spinning(&self, total: u64, spin: Duration, limit: Duration) -> bool {
+        let start = Instant::now();
+        if spin.is_zero() && self.get() < total {
+            return self.block_within(total, start + limit);
+        }
+        let mut spins = 0u32;
+        while self.get() < total {
+            spins = spins.wrapping_add(1);
+            if spins.is_multiple_of(64) && start.elapsed() >= spin {
+                return self.block_within(total, start + limit);
+            }
+            std::hint::spin_loop();
+        }
+        true
+    }
+
+    fn block_within(&self, total: u64, deadline: Instant) -> bool {
+        let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.target.store(total, Ordering::SeqCst);
+        self.sleeping.store(true, Ordering::SeqCst);
+        let mut reached = true;
+        while self.count.load(Ordering::SeqCst) < total {
+            let now = Instant::now();
+            if now >= deadline {
+                reached = false;
+                break;
+            }
+            guard = self
+                .changed
+                .wait_timeout(guard, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        self.sleeping.store(false, Ordering::SeqCst);
+        reached
+    }
+
     fn block_until(&self, total: u64) {
         let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         self.target.store(total, Ordering::SeqCst);

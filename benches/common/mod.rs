@@ -16,7 +16,8 @@
 //!   completing through hostcall or through [`naive`].
 //! * [`stash`]: a host fn that keeps its calls pending.
 //! * [`fixture`]: a driver (hostcall context or naive runtime) plus a host.
-//! * [`settings`]: quick mode, criterion settings, output directory.
+//! * [`settings`]: quick mode, criterion settings, output directory;
+//!   [`interleave`]: variants measured in rotating rounds, for noisy machines.
 //! * [`cbor`]: CBOR by hand, as a C host writes it; [`naive`]: the design a
 //!   user would otherwise write.
 
@@ -32,6 +33,7 @@ pub mod counter;
 pub mod fixture;
 pub mod handoff;
 pub mod host;
+pub mod interleave;
 pub mod library;
 pub mod naive;
 pub mod replies;
