@@ -24,7 +24,9 @@
 //!
 //! Each login bench also runs as `…_no_spin` on a context with `spin_us: 0`
 //! (the loop sleeps as soon as it is idle), the same-run baseline of the
-//! loop's idle watching (docs/threading.md, "Idle").
+//! loop's idle watching (docs/threading.md, "CPU use"). With
+//! `HOSTCALL_BENCH_INTERLEAVE=<rounds>` the login benches run interleaved
+//! instead (`common::interleave`), with CPU time per login.
 
 mod common;
 
@@ -466,8 +468,51 @@ fn request_path(c: &mut Criterion) {
     group.finish();
 }
 
+/// `HOSTCALL_BENCH_INTERLEAVE=<rounds>`: the login variants once per round
+/// in rotating order, each against the same on a `spin_us: 0` context;
+/// medians, same-round ratios and CPU per login, printed.
+fn interleaved(rounds: usize) {
+    use common::interleave::Variant;
+    let no_spin = spin_config(0);
+    let mut variants = Vec::new();
+    for (suffix, config) in [("", &[][..]), ("_no_spin", no_spin.bytes())] {
+        let baseline = |i: usize| (!suffix.is_empty()).then_some(i);
+        let mut inline = Rig::login(config, Host::Inline);
+        variants.push(Variant {
+            name: format!("login_inline_latency{suffix}"),
+            units: 5_000,
+            baseline: baseline(0),
+            run: Box::new(move || {
+                inline.one_at_a_time(5_000, c"login", |_| login_request(black_box(USER_ID)))
+            }),
+        });
+        let mut worker = Rig::login(config, Host::Worker);
+        variants.push(Variant {
+            name: format!("login_worker_latency{suffix}"),
+            units: 1_000,
+            baseline: baseline(1),
+            run: Box::new(move || worker.logins_sleeping(1_000)),
+        });
+        let mut batch = Rig::login(config, Host::Worker);
+        variants.push(Variant {
+            name: format!("login_10k_worker{suffix}"),
+            units: 30_000,
+            baseline: baseline(2),
+            run: Box::new(move || {
+                batch.batched(30_000, 10_000, c"login", |_| {
+                    login_request(black_box(USER_ID))
+                })
+            }),
+        });
+    }
+    common::interleave::run("request_path login", rounds, variants, "login");
+}
+
 /// What `criterion_group!` would write, minus its undocumented `pub fn`.
 fn benches() {
+    if let Some(rounds) = common::interleave::rounds() {
+        return interleaved(rounds);
+    }
     let mut criterion = common::criterion().configure_from_args();
     request_path(&mut criterion);
 }
