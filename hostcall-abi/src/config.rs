@@ -105,7 +105,8 @@ pub const MAX_IN_FLIGHT_LIMIT: u64 = (1 << 24) - 1;
 /// The largest `spin_us` (10 ms): a spin is meant to be short.
 pub const MAX_SPIN_US: u64 = 10_000;
 
-/// The default `spin_us`: about the cost of waking a sleeping thread here.
+/// The default `spin_us`: about the cost of waking a sleeping thread here
+/// (the loop's idle window is learnt below it, `src/context/idle.rs`).
 pub const DEFAULT_SPIN_US: u64 = 50;
 
 /// Every key, in the order the docs list them.
@@ -147,7 +148,7 @@ pub const CONFIG_KEYS: &[ConfigKey] = &[
         id: ConfigId::Spin,
         key: "spin_us",
         setting: "spin",
-        doc: "How long the idle loop thread watches for completions before it sleeps, only while host calls are outstanding; 0 never spins.",
+        doc: "The longest the idle loop thread watches for work (requests, completions) before it sleeps; within it the loop learns its window from what it sees, and watches only while a core is spare; 0 never watches.",
         value: ConfigValue::Duration {
             unit: TimeUnit::Micros,
             max: MAX_SPIN_US,

@@ -184,10 +184,11 @@ func WithMaxPendingRequests(n uint64) Option {
 	return func(o *options) { o.config["max_pending_requests"] = n }
 }
 
-// WithSpin sets how long the library's idle loop spins for host results
-// before it sleeps, while host calls are outstanding (default 50µs, at
-// most 10ms). The library counts whole microseconds, so d is rounded up to
-// one; d <= 0 never spins.
+// WithSpin sets the longest the library's idle loop watches for work before
+// it sleeps (default 50µs, at most 10ms); within it the loop learns its
+// window from what it sees, and it watches only while a core is spare. The
+// library counts whole microseconds, so d is rounded up to one; d <= 0
+// never watches.
 func WithSpin(d time.Duration) Option {
 	return func(o *options) {
 		if ceilUnits(d, time.Microsecond) > 10000 {

@@ -217,9 +217,10 @@ int demo_native_echo_cancellable(void *ctx, const uint8_t *data, size_t data_len
  * - max_pending_requests (0 or more; default 0): Requests queued or
  *   running per context; past it `call` returns HC_ERR_OVERLOADED; 0 means
  *   unbounded.
- * - spin_us (µs, at most 10000; default 50): How long the idle loop
- *   thread watches for completions before it sleeps, only while host calls
- *   are outstanding; 0 never spins.
+ * - spin_us (µs, at most 10000; default 50): The longest the idle loop
+ *   thread watches for work (requests, completions) before it sleeps; within
+ *   it the loop learns its window from what it sees, and watches only while
+ *   a core is spare; 0 never watches.
  */
 
 /**

@@ -151,9 +151,10 @@ fn prose(key: &ConfigKey) -> String {
             }
         ),
         ConfigId::Spin => format!(
-            "sets how long the library's idle loop spins for host results before it sleeps, \
-             while host calls are outstanding (default {}{}). The library counts whole {}, so d \
-             is rounded up to one; d <= 0 never spins.",
+            "sets the longest the library's idle loop watches for work before it sleeps \
+             (default {}{}); within it the loop learns its window from what it sees, and it \
+             watches only while a core is spare. The library counts whole {}, so d is rounded up \
+             to one; d <= 0 never watches.",
             duration(key, key.default),
             match key.value {
                 ConfigValue::Duration { max, .. } if max != u64::MAX => {
