@@ -397,16 +397,19 @@ final class DemoTests: XCTestCase {
         let a = try demo()
         let b = try demo()
         let bothIn = Latch(2)
+        let bothClosed = Latch(2)
         try a.setFetchProfile { [b] id in
             bothIn.countDown()
             await bothIn.wait()
             b.close()
+            bothClosed.countDown()
             return profile(id)
         }
         try b.setFetchProfile { [a] id in
             bothIn.countDown()
             await bothIn.wait()
             a.close()
+            bothClosed.countDown()
             return profile(id)
         }
         let calls = [a, b].map { d in Task { try await d.login(userId: "u1") } }
@@ -419,6 +422,9 @@ final class DemoTests: XCTestCase {
                 guard case .shuttingDown = error else { return XCTFail("expected shuttingDown, got \(error)") }
             }
         }
+        // A call can be answered before the other host fn's close() is
+        // done: wait for both closes before checking.
+        await waitFor(bothClosed)
         for d in [a, b] {
             let late = await failure { try await d.version() }
             XCTAssertEqual(late as? HostcallError, .closed)
