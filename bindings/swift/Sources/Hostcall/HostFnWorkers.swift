@@ -213,6 +213,7 @@ final class HostFnWorkers: HostFnRunner {
 
     /// A worker, as the state lock guards it.
     struct Worker {
+        let id: Int
         /// Its Task, to cancel it with the invocation it runs.
         var task: Task<Void, Never>?
         let phase: Phase
@@ -220,6 +221,22 @@ final class HostFnWorkers: HostFnRunner {
         var current: UInt64?
         /// Between taking an invocation and taking the next one (or parking).
         var busy = false
+    }
+
+    /// What a worker's turn took: an invocation and the implementation to
+    /// run it with, or nothing (park, or end). A struct, not a tuple: a
+    /// closure in a tuple returned through `withLock`'s generic result is
+    /// reabstracted, a thunk allocated and called per invocation.
+    struct Turn {
+        var item: Pending?
+        var body: HostFnBody?
+        var end = false
+
+        init(end: Bool) { self.end = end }
+        init(item: Pending, body: @escaping HostFnBody) {
+            self.item = item
+            self.body = body
+        }
     }
 
     /// The workers' side, under the state lock.
@@ -234,18 +251,30 @@ final class HostFnWorkers: HostFnRunner {
         /// The implementation of the next invocation taken (the workers
         /// switch at an invocation that carries one).
         var body: HostFnBody
-        var workers: [Int: Worker] = [:]
+        /// In no order; a slot has a few (an array: a worker finds itself
+        /// in it faster than it would hash its id).
+        var workers: [Worker] = []
         var busy = 0
         var nextWorker = 0
         var shutDown = false
 
         var waiting: Bool { head < queue.count }
 
-        mutating func idle(_ id: Int) {
-            if workers[id]?.busy == true {
-                workers[id]?.busy = false
+        func index(_ id: Int) -> Int? { workers.firstIndex { $0.id == id } }
+
+        /// Not inside a host fn (any more).
+        mutating func idle(_ k: Int) {
+            if workers[k].busy {
+                workers[k].busy = false
                 busy -= 1
             }
+        }
+
+        /// Forgets worker `k` (it ends).
+        mutating func remove(_ k: Int) {
+            idle(k)
+            workers.swapAt(k, workers.count - 1)
+            workers.removeLast()
         }
     }
 
@@ -305,8 +334,8 @@ final class HostFnWorkers: HostFnRunner {
         s.nextWorker += 1
         inbox.withLock { $0.onItsWay = true }
         let phase = Phase()
-        s.workers[id] = Worker(phase: phase)
-        s.workers[id]?.task = Task.detached(executorPreference: executor) { [self] in await work(id, phase) }
+        s.workers.append(Worker(id: id, phase: phase))
+        s.workers[s.workers.count - 1].task = Task.detached(executorPreference: executor) { [self] in await work(id, phase) }
     }
 
     /// Moves the inbox's invocations to the queue (under the state lock);
@@ -348,13 +377,16 @@ final class HostFnWorkers: HostFnRunner {
         var arriving = true
         var retire = false
         while true {
-            let next = state.withLock { s -> (item: Pending?, body: HostFnBody?, end: Bool) in
-                s.workers[id]?.current = nil
-                if s.shutDown || retire || s.workers[id] == nil {
-                    s.idle(id)
-                    s.workers.removeValue(forKey: id)
+            let next = state.withLock { s -> Turn in
+                guard let me = s.index(id) else {
                     if arriving { inbox.withLock { $0.onItsWay = false } }
-                    return (nil, nil, true)
+                    return Turn(end: true)
+                }
+                s.workers[me].current = nil
+                if s.shutDown || retire {
+                    s.remove(me)
+                    if arriving { inbox.withLock { $0.onItsWay = false } }
+                    return Turn(end: true)
                 }
                 if !s.waiting || arriving { takeInbox(&s, arriving: arriving) }
                 arriving = false
@@ -364,20 +396,20 @@ final class HostFnWorkers: HostFnRunner {
                     if let body = item.body { s.body = body }
                     // One dropped by a cancel notice while queued is skipped.
                     guard s.queued.remove(item.token) else { continue }
-                    s.workers[id]?.current = item.token
-                    if s.workers[id]?.busy == false {
-                        s.workers[id]?.busy = true
+                    s.workers[me].current = item.token
+                    if !s.workers[me].busy {
+                        s.workers[me].busy = true
                         s.busy += 1
                     }
                     phase.value.store(Phase.running, ordering: .sequentiallyConsistent)
-                    return (item, s.body, false)
+                    return Turn(item: item, body: s.body)
                 }
-                s.idle(id)
+                s.idle(me)
                 if inbox.withLock({ $0.parked != nil }) {
-                    s.workers.removeValue(forKey: id)
-                    return (nil, nil, true)
+                    s.remove(me)
+                    return Turn(end: true)
                 }
-                return (nil, nil, false)
+                return Turn(end: false)
             }
             if next.end { return }
             guard let item = next.item, let body = next.body else {
@@ -400,7 +432,7 @@ final class HostFnWorkers: HostFnRunner {
                     if let now { wake.resume(returning: now) }
                 }
                 if !goOn {
-                    _ = state.withLock { $0.workers.removeValue(forKey: id) }
+                    state.withLock { s in if let me = s.index(id) { s.remove(me) } }
                     return
                 }
                 arriving = true
@@ -420,7 +452,7 @@ final class HostFnWorkers: HostFnRunner {
             if s.shutDown { return nil }
             takeInbox(&s, arriving: false)
             if s.queued.remove(token) { return nil }  // never taken: dropped
-            for (_, worker) in s.workers where worker.current == token {
+            for worker in s.workers where worker.current == token {
                 guard worker.phase.value.compareExchange(expected: Phase.running, desired: Phase.cancelling, ordering: .sequentiallyConsistent).exchanged
                 else { return nil }
                 return worker.task
