@@ -5,12 +5,14 @@
 //
 //     cargo build -p demo --release
 //     bash scripts/swift.sh bindings/swift target/release examples/demo/include \
-//         run -c release DemoBench [--runs 5] [--seconds 1] [--only NAME] [--smoke]
+//         run -c release DemoBench [--runs 5] [--seconds 1] [--only NAME[,NAME...]] [--smoke]
 //
 // Each benchmark warms up for `--seconds` (default 1), then runs `--runs`
 // times (default 5) for about `--seconds` each, and reports the median and
-// every run. The C baselines (`cLogin…`) run between the Swift ones, so a
-// ratio compares figures taken minutes apart at most. `--smoke` runs each
+// every run, and the median CPU time of the whole process per call (every
+// thread's; it moves less than wall time on a machine shared with other
+// work, but includes the threads' spinning). The C baselines (`cLogin…`)
+// run between the Swift ones, so a ratio compares figures taken minutes apart at most. `--smoke` runs each
 // once, a few operations (the test command does, on a debug build). Nothing
 // here asserts anything about speed; a wrong answer stops the run.
 
@@ -44,7 +46,7 @@ func parse(_ args: [String]) -> Options {
         case "--seconds": o.seconds = Double(value()) ?? o.seconds
         case "--only": o.only = value()
         case "--smoke": o.smoke = true
-        default: fatalError("unknown option \(args[i]) (--runs N, --seconds S, --only NAME, --smoke)")
+        default: fatalError("unknown option \(args[i]) (--runs N, --seconds S, --only NAME[,NAME...], --smoke)")
         }
         i += 1
     }
@@ -104,8 +106,25 @@ func seconds(since start: DispatchTime) -> Double {
     Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
 }
 
-/// Runs `c` for about `time` seconds; returns seconds per call.
-func measure(_ c: Case, _ time: Double) async throws -> Double {
+/// The process's CPU time so far (user and system, every thread), in
+/// seconds: on a machine shared with other work, CPU time per call moves
+/// less than wall time per call.
+func cpuSeconds() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+}
+
+/// What one run measured: wall seconds and CPU seconds (the process's, every
+/// thread) per call.
+struct Sample {
+    var wall: Double
+    var cpu: Double
+}
+
+/// Runs `c` for about `time` seconds.
+func measure(_ c: Case, _ time: Double) async throws -> Sample {
+    let cpu0 = cpuSeconds()
     switch c.work {
     case .swift(let op):
         let start = DispatchTime.now()
@@ -114,20 +133,23 @@ func measure(_ c: Case, _ time: Double) async throws -> Double {
             try await op()
             ops += 1
         } while seconds(since: start) < time
-        return seconds(since: start) / Double(ops * c.perOp)
+        let calls = Double(ops * c.perOp)
+        return Sample(wall: seconds(since: start) / calls, cpu: (cpuSeconds() - cpu0) / calls)
     case .cHost(let mode, let spinUs):
         // Enough logins for about `time`, from a short probe's rate.
         let probe = demo_host_baseline_login_ns(200, Int32(mode.rawValue), spinUs)
         try check(probe > 0, "the C host's login failed")
-        let ns = demo_host_baseline_login_ns(max(1, UInt64(time * 1e9 / probe)), Int32(mode.rawValue), spinUs)
+        let n = max(1, UInt64(time * 1e9 / probe))
+        let ns = demo_host_baseline_login_ns(n, Int32(mode.rawValue), spinUs)
         try check(ns > 0, "the C host's login failed")
-        return ns / 1e9
+        return Sample(wall: ns / 1e9, cpu: (cpuSeconds() - cpu0) / Double(n + 200))
     case .cHostMany:
         let probe = demo_host_baseline_login_many_rate(2, UInt32(inFlight))
         try check(probe > 0, "the C host's login_many failed")
-        let rate = demo_host_baseline_login_many_rate(max(1, UInt64(time * probe / Double(inFlight))), UInt32(inFlight))
+        let ops = max(1, UInt64(time * probe / Double(inFlight)))
+        let rate = demo_host_baseline_login_many_rate(ops, UInt32(inFlight))
         try check(rate > 0, "the C host's login_many failed")
-        return 1 / rate
+        return Sample(wall: 1 / rate, cpu: (cpuSeconds() - cpu0) / Double((ops + 2) * UInt64(inFlight)))
     }
 }
 
@@ -217,7 +239,9 @@ let cases: [Case] = [
     }),
 ]
 
-let selected = cases.filter { options.only == nil || $0.name == options.only }
+// `--only a,b`: those benchmarks, interleaved as in a full run.
+let only = options.only.map { Set($0.split(separator: ",").map(String.init)) }
+let selected = cases.filter { only?.contains($0.name) ?? true }
 if selected.isEmpty { fatalError("no benchmark named \(options.only ?? "")") }
 
 if options.smoke {
@@ -229,15 +253,16 @@ if options.smoke {
     say("Swift binding benchmarks: \(options.runs) runs of \(options.seconds) s after a warm-up of the same; release builds")
     // Interleaved: every benchmark's run k is taken in round k, so the
     // baselines sit beside the figures they are compared with.
-    var results: [String: [Double]] = [:]
+    var results: [String: [Sample]] = [:]
     for c in selected { _ = try await measure(c, options.seconds) }
     for _ in 0..<options.runs {
         for c in selected { results[c.name, default: []].append(try await measure(c, options.seconds)) }
     }
     for c in selected {
         let runs = results[c.name]!
-        let each = runs.map { format(c, $0) }.joined(separator: ", ")
-        say("\(c.name): \(format(c, median(runs))) (median; runs: \(each)) — \(c.note)")
+        let each = runs.map { format(c, $0.wall) }.joined(separator: ", ")
+        let cpu = String(format: "%.2f", median(runs.map { $0.cpu }) * 1e6)
+        say("\(c.name): \(format(c, median(runs.map { $0.wall }))) (median; runs: \(each); CPU \(cpu) µs/call) — \(c.note)")
     }
 }
 demo.close()

@@ -218,8 +218,40 @@ public enum Calls {
 /// answers an outcome code and its payload.
 public typealias HostFnBody = @Sendable ([UInt8]) async -> (Int32, [UInt8])
 
-/// One host fn of one context: its implementation and its running Tasks.
+/// One host fn of one context: its implementation and where its
+/// invocations run.
 public final class HostFnSlot: Sendable {
+    /// Its workers (`HostFnWorkers`, HostFnWorkers.swift) where task
+    /// executors exist (Swift 6 runtimes: Linux, macOS 15, iOS 18),
+    /// elsewhere a Task per invocation; behind a protocol, because a stored
+    /// property cannot be availability-gated (and a cast per invocation was
+    /// a measurable cost).
+    private let runner: any HostFnRunner
+
+    /// `complete` answers a token (the library's `host_complete`).
+    public init(_ body: @escaping HostFnBody, complete: @escaping @Sendable (UInt64, Int32, [UInt8]) -> Void) {
+        if #available(macOS 15, iOS 18, tvOS 18, watchOS 11, visionOS 2, *) {
+            runner = HostFnWorkers(body, complete: complete)
+        } else {
+            runner = TaskPerInvocation(body, complete: complete)
+        }
+    }
+
+    /// Replaces the implementation for every later invocation.
+    public func replace(_ body: @escaping HostFnBody) { runner.replace(body) }
+
+    /// Runs an invocation off the loop thread (on the loop thread).
+    func invoke(_ token: UInt64, _ args: [UInt8]) { runner.invoke(token, args) }
+
+    /// The library dropped the call (on the loop thread).
+    func cancel(_ token: UInt64) { runner.cancel(token) }
+
+    /// The context was destroyed: parked workers end.
+    func shutdown() { runner.shutdown() }
+}
+
+/// A Task per invocation, by token: where task executors do not exist.
+final class TaskPerInvocation: HostFnRunner {
     /// The implementation, in a struct: a closure stored directly as a
     /// `Locked` value is reabstracted to the generic representation and
     /// back on every `withLock` (its `inout` access writes it back), so each
@@ -230,36 +262,20 @@ public final class HostFnSlot: Sendable {
         var body: HostFnBody
     }
 
-    let implementation: Locked<Implementation>
-    let complete: @Sendable (UInt64, Int32, [UInt8]) -> Void
-    /// Where invocations run: a `HostFnWorkers` (HostFnWorkers.swift) where
-    /// task executors exist (Swift 6 runtimes: Linux, macOS 15, iOS 18),
-    /// typed loosely because a stored property cannot be availability-gated.
-    private let workers: (any Sendable)?
-    /// Elsewhere, a Task per invocation, by token.
+    private let implementation: Locked<Implementation>
+    private let complete: @Sendable (UInt64, Int32, [UInt8]) -> Void
     private let tasks = Locked<[UInt64: Task<Void, Never>]>([:])
 
-    /// `complete` answers a token (the library's `host_complete`).
-    public init(_ body: @escaping HostFnBody, complete: @escaping @Sendable (UInt64, Int32, [UInt8]) -> Void) {
+    init(_ body: @escaping HostFnBody, complete: @escaping @Sendable (UInt64, Int32, [UInt8]) -> Void) {
         implementation = Locked(Implementation(body: body))
         self.complete = complete
-        if #available(macOS 15, iOS 18, tvOS 18, watchOS 11, visionOS 2, *) {
-            workers = HostFnWorkers(complete: complete)
-        } else {
-            workers = nil
-        }
     }
 
-    /// Replaces the implementation for every later invocation.
-    public func replace(_ body: @escaping HostFnBody) { implementation.withLock { $0.body = body } }
+    func replace(_ body: @escaping HostFnBody) { implementation.withLock { $0.body = body } }
 
-    /// Runs an invocation off the loop thread (on the loop thread).
     func invoke(_ token: UInt64, _ args: [UInt8]) {
         let body = implementation.withLock { $0.body }
-        if #available(macOS 15, iOS 18, tvOS 18, watchOS 11, visionOS 2, *), let workers = workers as? HostFnWorkers {
-            workers.invoke(token, body, args)
-            return
-        }
+        let complete = self.complete
         // The Task is stored under the lock it removes itself under, so it
         // cannot remove itself before it is stored.
         tasks.withLock { tasks in
@@ -271,21 +287,9 @@ public final class HostFnSlot: Sendable {
         }
     }
 
-    /// The library dropped the call (on the loop thread).
-    func cancel(_ token: UInt64) {
-        if #available(macOS 15, iOS 18, tvOS 18, watchOS 11, visionOS 2, *), let workers = workers as? HostFnWorkers {
-            workers.cancel(token)
-            return
-        }
-        tasks.withLock { $0.removeValue(forKey: token) }?.cancel()
-    }
+    func cancel(_ token: UInt64) { tasks.withLock { $0.removeValue(forKey: token) }?.cancel() }
 
-    /// The context was destroyed: parked workers end.
-    func shutdown() {
-        if #available(macOS 15, iOS 18, tvOS 18, watchOS 11, visionOS 2, *), let workers = workers as? HostFnWorkers {
-            workers.shutdown()
-        }
-    }
+    func shutdown() {}
 }
 
 /// The host fn slots, by the id their registration's `user_data` carries.

@@ -1,5 +1,5 @@
 import Demo
-import Hostcall
+@testable import Hostcall
 import XCTest
 
 final class DemoTests: XCTestCase {
@@ -145,6 +145,41 @@ final class DemoTests: XCTestCase {
             let error = await failure { try await demo.signIn(userId: id) }
             XCTAssertEqual(error as? SignInError, expected, "sign_in(\(id))")
         }
+    }
+
+    func testTokenSetAgreesWithSet() {
+        // The host fn workers' set of queued tokens (open addressing,
+        // backward-shift removal) against `Set`: tokens shaped like the
+        // library's (slot index, generation), random ones, 0, and runs of
+        // neighbours, inserted and removed in a random order.
+        var rng: UInt64 = 0x2545_F491_4F6C_DD1D
+        func next() -> UInt64 {
+            rng ^= rng << 13
+            rng ^= rng >> 7
+            rng ^= rng << 17
+            return rng
+        }
+        var tokens = TokenSet()
+        var reference = Set<UInt64>()
+        for round in 0..<20_000 {
+            let token: UInt64
+            switch next() % 4 {
+            case 0: token = (next() % 64) | ((next() % 4) << 24)
+            case 1: token = next()
+            case 2: token = next() % 3 == 0 ? 0 : UInt64(round % 97)
+            default: token = UInt64(round) &* 0x1_0000_0000
+            }
+            if next() % 3 == 0 {
+                XCTAssertEqual(tokens.remove(token), reference.remove(token) != nil, "removing \(token) in round \(round)")
+            } else {
+                tokens.insert(token)
+                reference.insert(token)
+            }
+            XCTAssertEqual(tokens.count, reference.count)
+        }
+        for token in reference { XCTAssertTrue(tokens.remove(token), "\(token) lost") }
+        XCTAssertEqual(tokens.count, 0)
+        XCTAssertFalse(tokens.remove(0))
     }
 
     func testStreamingCodecAgreesWithTheTree() throws {
@@ -397,16 +432,19 @@ final class DemoTests: XCTestCase {
         let a = try demo()
         let b = try demo()
         let bothIn = Latch(2)
+        let bothClosed = Latch(2)
         try a.setFetchProfile { [b] id in
             bothIn.countDown()
             await bothIn.wait()
             b.close()
+            bothClosed.countDown()
             return profile(id)
         }
         try b.setFetchProfile { [a] id in
             bothIn.countDown()
             await bothIn.wait()
             a.close()
+            bothClosed.countDown()
             return profile(id)
         }
         let calls = [a, b].map { d in Task { try await d.login(userId: "u1") } }
@@ -419,6 +457,9 @@ final class DemoTests: XCTestCase {
                 guard case .shuttingDown = error else { return XCTFail("expected shuttingDown, got \(error)") }
             }
         }
+        // A call can be answered before the other host fn's close() is
+        // done: wait for both closes before checking.
+        await waitFor(bothClosed)
         for d in [a, b] {
             let late = await failure { try await d.version() }
             XCTAssertEqual(late as? HostcallError, .closed)
