@@ -356,9 +356,9 @@ fn config_option(key: &hostcall_abi::ConfigKey) -> SConfig {
             Must be positive; nil means none (the library's default)."
             .to_owned(),
         ConfigId::Spin => format!(
-            "How long the library's idle loop thread watches for host results before it sleeps, \
-             while host calls are outstanding ({}rounded up to whole microseconds; zero: never \
-             spin). Library default: {} µs.",
+            "The longest the library's idle loop thread watches for work before it sleeps; \
+             within it the loop learns its window, and watches only while a core is spare \
+             ({}rounded up to whole microseconds; zero: never watch). Library default: {} µs.",
             match key.value {
                 ConfigValue::Duration { max, .. } if max != u64::MAX => {
                     format!("at most {} µs, ", crate::text::grouped(max))

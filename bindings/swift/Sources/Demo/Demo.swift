@@ -250,9 +250,10 @@ public struct DemoConfig: Sendable, Equatable {
     /// Requests queued or running per context; past it `call` returns
     /// HC_ERR_OVERLOADED; 0 means unbounded.
     public var maxPendingRequests: UInt64?
-    /// How long the library's idle loop thread watches for host results before it
-    /// sleeps, while host calls are outstanding (at most 10 000 µs, rounded up to
-    /// whole microseconds; zero: never spin). Library default: 50 µs.
+    /// The longest the library's idle loop thread watches for work before it
+    /// sleeps; within it the loop learns its window, and watches only while a core
+    /// is spare (at most 10 000 µs, rounded up to whole microseconds; zero: never
+    /// watch). Library default: 50 µs.
     public var spin: Duration?
 
     public init(
