@@ -525,7 +525,7 @@ fn idle_cpu(window: Duration) -> Vec<Idle> {
     }
     record(
         "idle_after_burst",
-        "demo context, nothing to do after a burst of 10,000 requests",
+        "demo context, idle after 10,000 requests",
         cpu_over(window),
     );
 
