@@ -724,11 +724,30 @@ class Runtime(
             return Carried(carried, threads)
         }
 
-        private fun carries(element: CoroutineContext.Element): Boolean =
-            element.key !== Job && element.key !== ContinuationInterceptor && element.javaClass.name != DEBUG_ID
+        private fun carries(element: CoroutineContext.Element): Boolean {
+            val key = element.key
+            if (key === Job || key === ContinuationInterceptor) return false
+            val type = element.javaClass
+            return type !== DEBUG_ID && type !== UNDISPATCHED_MARKER
+        }
+
+        private fun internalClass(name: String): Class<*>? = try {
+            Class.forName(name, false, Runtime::class.java.classLoader)
+        } catch (_: ClassNotFoundException) { // another kotlinx.coroutines: nothing of that name to leave out
+            null
+        }
 
         /** The class of the coroutine id the debug mode (`-ea`) adds: the host fn is a coroutine of its own. */
-        private const val DEBUG_ID = "kotlinx.coroutines.CoroutineId"
+        private val DEBUG_ID: Class<*>? = internalClass("kotlinx.coroutines.CoroutineId")
+
+        /**
+         * The class of the marker kotlinx.coroutines puts in the context of
+         * every `withContext` that keeps its dispatcher (it tells the
+         * coroutine machinery to restore thread state): not the caller's,
+         * and carrying it would make every such caller look as if it had
+         * elements to carry.
+         */
+        private val UNDISPATCHED_MARKER: Class<*>? = internalClass("kotlinx.coroutines.UndispatchedMarker")
 
         private val HAS_CARRIED: (Boolean, CoroutineContext.Element) -> Boolean = { found, element -> found || carries(element) }
 
