@@ -103,10 +103,69 @@ object Bench {
         Case("parkPingPong", "baseline: 2 JVM threads, LockSupport.park/unpark round trip (2 wake-ups)", false, 1) {
             pingPong.parkRoundTrip()
         },
+        Case("upcalls10k", "the Kotlin side alone: 10 000 host fn upcalls from a plain thread, answered to no library", true, IN_FLIGHT) {
+            upcalls.burst()
+        },
         Case("hopPingPong", "baseline: coroutine on Default resumed from a plain parked thread (2 wake-ups)", false, 1) {
             pingPong.hopRoundTrip()
         },
     )
+
+    /** A plain JVM thread making the host fn upcalls the library's loop thread would, to a runtime of no library. */
+    private val upcalls by lazy { Upcaller() }
+
+    /**
+     * The runtime's share of a host call without the library or JNI: the
+     * thread `hostcall-sim` calls [Upcalls.hostFn] as the JNI trampoline
+     * does (the same request bytes `fetch_profile` gets), the host fn
+     * decodes, answers and encodes a [Profile] as the generated code does,
+     * and the answer goes to a counter instead of `demo_host_complete`.
+     */
+    private class Upcaller {
+        private val done = java.util.concurrent.atomic.AtomicLong()
+        private val scope = kotlinx.coroutines.CoroutineScope(kotlinx.coroutines.SupervisorJob() + Dispatchers.Default)
+        private val runtime = dev.hostcall.runtime.Runtime(scope, 1) { _, _, _ -> done.incrementAndGet(); 0 }
+        private val key = runtime.hostFn(0) { request ->
+            val r = dev.hostcall.runtime.CborReader(request)
+            r.array()
+            val userId = r.text()
+            dev.hostcall.runtime.CborWriter().writeProfile(Profile(userId, "Name of $userId", 36u)).bytes()
+        }
+        private val request = dev.hostcall.runtime.CborWriter().array(1).text("u1").bytes()
+        private var token = 0L
+
+        @Volatile private var waiter: Thread? = null
+
+        private val thread = Thread({ serve() }, "hostcall-sim").apply {
+            isDaemon = true
+            start()
+        }
+
+        private fun serve() {
+            while (true) {
+                val caller = waiter
+                if (caller == null) {
+                    LockSupport.park(this)
+                    continue
+                }
+                repeat(IN_FLIGHT) { dev.hostcall.runtime.Upcalls.hostFn(key, ++token, request.copyOf()) }
+                waiter = null
+                LockSupport.unpark(caller)
+            }
+        }
+
+        /** [IN_FLIGHT] upcalls; returns when every host fn has answered. */
+        fun burst() {
+            val target = done.get() + IN_FLIGHT
+            waiter = Thread.currentThread()
+            LockSupport.unpark(thread)
+            val deadline = System.nanoTime() + 60_000_000_000L // a bench that hangs says so
+            while (waiter != null || done.get() < target) {
+                check(System.nanoTime() < deadline) { "upcalls10k: ${target - done.get()} host fns never answered" }
+                if (waiter != null) LockSupport.parkNanos(this, 1_000_000) else Thread.onSpinWait()
+            }
+        }
+    }
 
     /** A plain JVM thread standing in for the library's loop thread: woken by unpark, it hands the turn back. */
     private val pingPong by lazy { PingPong() }
