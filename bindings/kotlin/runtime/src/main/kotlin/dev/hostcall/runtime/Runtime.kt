@@ -692,7 +692,8 @@ class Runtime(
      * which together were about a third of the loop thread's Kotlin-side
      * time per host call. A drainer starts each invocation in place, as a
      * dispatched one would start; when the inbox is empty it watches it for
-     * [DRAIN_SPIN_NS] before it leaves, so that in a burst of host calls
+     * [DRAIN_SPIN_NS] before it leaves ([DRAIN_FIRST_SPIN_NS] if it took
+     * only one), so that in a burst of host calls
      * the loop thread starts one drainer per burst, not one task per call.
      *
      * A host fn that blocks its thread holds its drainer. So that the
@@ -775,11 +776,13 @@ class Runtime(
 
     private fun drain() {
         var idleSince = 0L
+        var taken = 0
         while (true) {
             val call = inbox.poll()
             if (call != null) {
                 progressed = System.nanoTime()
                 idleSince = 0L
+                taken++
                 busyDrainers.incrementAndGet()
                 if (!watching.get() && !inbox.isEmpty()) watch() // more wait behind this one
                 try {
@@ -794,7 +797,7 @@ class Runtime(
             val now = System.nanoTime()
             if (idleSince == 0L) {
                 idleSince = now
-            } else if (now - idleSince > DRAIN_SPIN_NS) {
+            } else if (now - idleSince > (if (taken > 1) DRAIN_SPIN_NS else DRAIN_FIRST_SPIN_NS)) {
                 drainers.decrementAndGet()
                 if (inbox.isEmpty()) return
                 drainers.incrementAndGet() // one came as this drainer left: the loop may have counted on it
@@ -823,8 +826,19 @@ class Runtime(
     companion object {
         const val ID_BITS = 47
 
-        /** How long an idle drainer watches the inbox before it leaves. */
+        /**
+         * How long an idle drainer watches the inbox before it leaves, once
+         * it has taken more than one invocation (a burst: the next one is
+         * likely a microsecond away)...
+         */
         private const val DRAIN_SPIN_NS = 20_000L
+
+        /**
+         * ...and after a single one (calls one at a time: the next is a
+         * whole round trip away, and on two CPUs spinning for it takes the
+         * CPU the caller's and the library's threads need).
+         */
+        private const val DRAIN_FIRST_SPIN_NS = 3_000L
 
         /** How long a drainer may take no invocation, with more coming, before another one starts. */
         private const val DRAIN_STUCK_NS = 500_000L
