@@ -11,7 +11,7 @@ class BenchSmokeTest : DemoTest() {
         val lines = mutableListOf<String>()
         val results = Bench.run(Bench.Options(smoke = true)) { lines.add(it) }
         assertEquals(
-            listOf("login", "loginNoSpin", "loginMany10k", "loginMany10kNoSpin", "loginMany10kEvents", "login10kCoroutines", "add", "addParallel", "addCbor", "cborCall", "pingHost"),
+            listOf("login", "loginNoSpin", "loginMany10k", "loginMany10kNoSpin", "loginMany10kEvents", "login10kCoroutines", "add", "addParallel", "addCbor", "cborCall", "pingHost", "parkPingPong", "upcalls10k", "hopPingPong"),
             results.map { it.name },
         )
         assertTrue(results.all { it.runs.single() > 0 }, "a benchmark reported no time")

@@ -7,6 +7,8 @@ import dev.hostcall.runtime.Status
 import dev.hostcall.runtime.StatusException
 import java.io.File
 import java.util.concurrent.ConcurrentLinkedQueue
+import java.util.concurrent.CountDownLatch
+import java.util.concurrent.TimeUnit
 import kotlin.time.Duration
 import kotlin.time.Duration.Companion.microseconds
 import kotlin.time.Duration.Companion.milliseconds
@@ -308,6 +310,39 @@ class CallsTest : DemoTest() {
             // The second fetch is refused at once; login_many fails and drops
             // the first (whose coroutine, if it started, is cancelled).
             thrownBy<CallException> { demo.loginMany(listOf("a", "b")) }.check("login_many", "already in flight (max_in_flight)")
+        }
+    }
+
+    /**
+     * A host fn that blocks its thread (it does not suspend) holds the
+     * thread that started it, not the invocations after it: here the first
+     * one waits, blocking, until the second one has run — queued behind it
+     * in one burst (`loginMany`), or coming after it (two logins).
+     */
+    @Test
+    fun `a host fn that blocks its thread does not hold back the next ones`() = bounded {
+        Demo.open().use { demo ->
+            var freeRan = CountDownLatch(1)
+            val blocking = Channel<Unit>(Channel.UNLIMITED)
+            val waited = ConcurrentLinkedQueue<Boolean>()
+            demo.fetchProfile { userId ->
+                val latch = freeRan
+                if (userId == "free") {
+                    latch.countDown()
+                } else {
+                    blocking.send(Unit)
+                    waited.add(latch.await(WAIT.inWholeMilliseconds / 2, TimeUnit.MILLISECONDS))
+                }
+                profileOf(userId)
+            }
+            assertEquals(listOf(sessionOf("block"), sessionOf("free")), demo.loginMany(listOf("block", "free")))
+            blocking.within("the first blocking host fn")
+            freeRan = CountDownLatch(1)
+            val first = async(Dispatchers.Default) { demo.login("block") }
+            blocking.within("the second blocking host fn")
+            assertEquals(sessionOf("free"), demo.login("free"))
+            assertEquals(sessionOf("block"), first.within("the blocked login"))
+            assertEquals(listOf(true, true), waited.toList(), "a blocked host fn held back the next invocation")
         }
     }
 

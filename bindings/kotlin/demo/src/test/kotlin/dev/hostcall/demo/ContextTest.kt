@@ -102,6 +102,29 @@ class ContextTest : DemoTest() {
         }
     }
 
+    /**
+     * `withContext` that keeps the caller's dispatcher adds kotlinx's own
+     * marker element to the context: that is not the caller's, so such a
+     * caller carries nothing (and costs nothing: no origin is asked).
+     */
+    @Test
+    fun `withContext on the same dispatcher carries nothing`() = bounded {
+        Demo.open().use { demo ->
+            val carried = CompletableDeferred<Int>()
+            val name = CompletableDeferred<String?>()
+            demo.fetchProfile { userId ->
+                carried.complete(demo.runtime.carriedRequests)
+                name.complete(currentCoroutineContext()[CoroutineName]?.name)
+                profileOf(userId)
+            }
+            withContext(Dispatchers.Default) {
+                withContext(Dispatchers.Default) { assertEquals(sessionOf("u1"), demo.login("u1")) }
+            }
+            assertEquals(0, carried.within("fetch_profile"), "the request carried elements")
+            assertEquals("demo host fns", name.within("the host fn's name"), "the scope's elements, as for a caller without any")
+        }
+    }
+
     /** Native handlers (`_cancellable` forms) carry them too, and so do the CBOR paths and several host calls of one request. */
     @Test
     fun `every path carries the caller's elements`() = bounded {
