@@ -95,9 +95,9 @@ fn prose(key: &ConfigKey) -> String {
             }
         ),
         ConfigId::Spin => format!(
-            "how long the library's idle loop thread watches for host results before it sleeps, \
-             while host calls are outstanding ({}rounded up to whole {}; zero: never spin). \
-             Library default: {}.",
+            "the longest the library's idle loop thread watches for work before it sleeps; \
+             within it the loop learns its window, and watches only while a core is spare \
+             ({}rounded up to whole {}; zero: never watch). Library default: {}.",
             match key.value {
                 ConfigValue::Duration { max, .. } if max != u64::MAX => {
                     format!("at most {}, ", duration(key, max))

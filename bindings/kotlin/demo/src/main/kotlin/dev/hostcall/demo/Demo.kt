@@ -491,9 +491,9 @@ internal inline fun typedError(method: String, type: String, payload: ByteArray?
  *   Must be positive; [Duration.INFINITE] means none, as does `null`.
  * @property maxPendingRequests calls queued or running at once; past it a call fails at once with
  *   [StatusException] (`HC_ERR_OVERLOADED`). 0 means unbounded, the library default.
- * @property spin how long the library's idle loop thread watches for host results before it
- *   sleeps, while host calls are outstanding (at most 10 ms, rounded up to whole microseconds;
- *   zero: never spin). Library default: 50 µs.
+ * @property spin the longest the library's idle loop thread watches for work before it sleeps;
+ *   within it the loop learns its window, and watches only while a core is spare (at most 10 ms,
+ *   rounded up to whole microseconds; zero: never watch). Library default: 50 µs.
  */
 data class DemoConfig(
     val maxInFlight: UInt? = null,
