@@ -502,7 +502,11 @@ async fn dispatch(state: Rc<LoopState>) {
         }
         if shared.inbox.prepare_sleep() {
             shared.wake.notified().await;
-            state.update_idle(|idle| idle.woke(Instant::now()));
+            // The producer's stamp, when a producer woke us (the wake's
+            // release/acquire orders it); a shutdown wake has none.
+            if let Some(pushed) = shared.take_wake_stamp() {
+                state.update_idle(|idle| idle.woke(pushed));
+            }
         }
     }
 }

@@ -37,12 +37,15 @@
 //!      has not paid, and the JVM's, which stops spinning for a lock whose
 //!      owner is not running).
 //! 4. **Sleep, then learn from the wake-up** ([`Idle::slept`],
-//!    [`Idle::woke`]): if the loop slept and the next message came within
-//!    the bound, a watch would have caught it without the wake-up, so the
-//!    window grows to cover that gap (the gap as measured includes the
-//!    wake-up itself, so this errs towards watching once more, which step
-//!    3 corrects). A loop that slept for longer learns nothing: the window
-//!    it has (or zero) stands.
+//!    [`Idle::woke`]): the producer whose message wakes the sleeping loop
+//!    stamps the time of its push (only that one producer, which is about to
+//!    make a system call anyway). If the message came within the bound of
+//!    the loop going to sleep, a watch would have caught it without the
+//!    wake-up, so the window grows to cover that gap. The gap is the push's
+//!    time, not the wake's: on a small VM a wake-up alone can take longer
+//!    than the bound, and a gap measured at the wake would teach the loop
+//!    never to watch. A loop that slept for longer learns nothing: the
+//!    window it has (or zero) stands.
 //!
 //! The window is never longer than the bound and never negative; with a
 //! bound of zero the loop never watches. Windows below [`FLOOR`] count as
@@ -128,14 +131,15 @@ impl Idle {
         self.asleep_since = Some(now);
     }
 
-    /// Step 4: the loop woke for work at `now`; if it had gone to sleep,
-    /// the gap tells whether a watch would have caught the work.
-    pub(crate) fn woke(&mut self, now: Instant) {
-        if let Some(since) = self.asleep_since.take() {
-            let gap = now.saturating_duration_since(since);
-            if gap <= self.bound {
-                self.window = self.cover(gap);
-            }
+    /// Step 4: the loop woke for a message pushed at `pushed`; if it had
+    /// gone to sleep before that, the gap tells whether a watch would have
+    /// caught the message. A stamp from before the sleep says nothing.
+    pub(crate) fn woke(&mut self, pushed: Instant) {
+        if let Some(since) = self.asleep_since.take()
+            && let Some(gap) = pushed.checked_duration_since(since)
+            && gap <= self.bound
+        {
+            self.window = self.cover(gap);
         }
     }
 
@@ -258,6 +262,18 @@ mod tests {
         // A timer, not a message, ended that sleep: the loop decides again.
         assert_eq!(idle.decide(true), Duration::ZERO);
         idle.woke(t + us(3));
+        assert_eq!(idle.window(), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_stamp_from_before_the_sleep_teaches_nothing() {
+        let mut idle = Idle::new(Some(BOUND));
+        for _ in 0..10 {
+            idle.watched(Outcome::Empty);
+        }
+        let t = Instant::now();
+        idle.slept(t + us(5));
+        idle.woke(t);
         assert_eq!(idle.window(), Duration::ZERO);
     }
 

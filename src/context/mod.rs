@@ -71,6 +71,13 @@ pub(crate) struct Shared {
     pub(crate) inbox: Inbox<Msg>,
     /// Wakes the loop when [`Inbox::push`] says so, or on shutdown.
     pub(crate) wake: Notify,
+    /// When the producer that woke the sleeping loop pushed its message, in
+    /// nanoseconds after `born` (0: no stamp since the loop last took it).
+    /// The loop's idle policy learns the true gap from it, without the
+    /// wake-up's own latency ([`crate::context::idle`], step 4).
+    woken_at: AtomicU64,
+    /// The origin of `woken_at`.
+    born: std::time::Instant,
     pub(crate) inflight: InFlight,
     pub(crate) listeners: Listeners,
     /// Set by destroy (or by a failed loop): the loop tears down and no new
@@ -101,6 +108,8 @@ impl Shared {
             config,
             inbox: Inbox::new(),
             wake: Notify::new(),
+            woken_at: AtomicU64::new(0),
+            born: std::time::Instant::now(),
             listeners: Listeners::default(),
             closing: AtomicBool::new(false),
             failed: AtomicBool::new(false),
@@ -115,7 +124,20 @@ impl Shared {
     #[inline]
     pub(crate) fn send(&self, message: Msg) {
         if self.inbox.push(message) {
+            // Only the one producer that wakes the loop stamps (it is about
+            // to make a system call anyway); released by the wake itself.
+            let at = self.born.elapsed().as_nanos() as u64;
+            self.woken_at.store(at.max(1), Ordering::Relaxed);
             self.wake.notify_one();
+        }
+    }
+
+    /// Takes the stamp of the push that woke the loop, if one did since the
+    /// last take. Loop thread, after its wake.
+    pub(crate) fn take_wake_stamp(&self) -> Option<std::time::Instant> {
+        match self.woken_at.swap(0, Ordering::Relaxed) {
+            0 => None,
+            at => Some(self.born + std::time::Duration::from_nanos(at)),
         }
     }
 
