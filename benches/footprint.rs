@@ -435,32 +435,6 @@ fn memory(n: usize) -> Vec<Memory> {
         .collect()
 }
 
-/// Process CPU time so far.
-fn cpu_time() -> Duration {
-    #[cfg(all(target_os = "linux", target_pointer_width = "64"))]
-    {
-        #[repr(C)]
-        struct Timespec {
-            tv_sec: i64,
-            tv_nsec: i64,
-        }
-        unsafe extern "C" {
-            fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
-        }
-        const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
-        let mut ts = Timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: `ts` is a valid, writable timespec (64-bit Linux layout:
-        // two 64-bit fields); the call only writes it.
-        if unsafe { clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &mut ts) } == 0 {
-            return Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32);
-        }
-    }
-    proc_stat_cpu().unwrap_or_default()
-}
-
 /// Process CPU time from `/proc/self/stat` (utime + stime; clock ticks,
 /// assumed 100 Hz).
 fn proc_stat_cpu() -> Option<Duration> {
@@ -483,9 +457,17 @@ struct Idle {
 
 /// CPU use of the whole process over `window`, the main thread asleep.
 fn cpu_over(window: Duration) -> (f64, Option<f64>) {
-    let (cpu0, stat0, t0) = (cpu_time(), proc_stat_cpu(), Instant::now());
+    let (cpu0, stat0, t0) = (
+        common::interleave::process_cpu(),
+        proc_stat_cpu(),
+        Instant::now(),
+    );
     std::thread::sleep(window);
-    let (cpu1, stat1, elapsed) = (cpu_time(), proc_stat_cpu(), t0.elapsed());
+    let (cpu1, stat1, elapsed) = (
+        common::interleave::process_cpu(),
+        proc_stat_cpu(),
+        t0.elapsed(),
+    );
     let percent = |used: Duration| 100.0 * used.as_secs_f64() / elapsed.as_secs_f64();
     let stat = stat0.zip(stat1).map(|(a, b)| percent(b.saturating_sub(a)));
     (percent(cpu1.saturating_sub(cpu0)), stat)

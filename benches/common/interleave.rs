@@ -100,7 +100,7 @@ pub fn rounds() -> Option<usize> {
 
 /// The process's CPU time so far (all threads, including exited ones):
 /// `clock_gettime(CLOCK_PROCESS_CPUTIME_ID)`; zero where unavailable.
-fn process_cpu() -> Duration {
+pub fn process_cpu() -> Duration {
     cpu_clock(2)
 }
 
