@@ -522,12 +522,13 @@ fn watch_before_park(shared: &Shared) {
     if shared.closing.load(Ordering::Acquire) {
         return;
     }
+    let now = Instant::now();
     let mut cores = state.cores.get();
-    let spare = cores.spare(Instant::now());
+    let spare = cores.spare(now);
     state.cores.set(cores);
     let window = state.update_idle(|idle| idle.decide(spare));
     if window.is_zero() {
-        state.update_idle(|idle| idle.slept(Instant::now()));
+        state.update_idle(|idle| idle.slept(now));
         return;
     }
     if !shared.inbox.begin_spin() {
