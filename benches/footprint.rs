@@ -30,11 +30,12 @@
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::ffi::CStr;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::atomic::{AtomicIsize, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::cbor::{self, Writer};
@@ -52,6 +53,21 @@ static LIVE_BLOCKS: AtomicIsize = AtomicIsize::new(0);
 const SIZES: usize = 4097;
 static LIVE_BY_SIZE: [AtomicIsize; SIZES] = [const { AtomicIsize::new(0) }; SIZES];
 
+/// Allocation calls (`alloc`, `alloc_zeroed`, `realloc`), in every thread
+/// and in the calling thread.
+static ALLOC_CALLS: AtomicU64 = AtomicU64::new(0);
+thread_local! {
+    static MY_ALLOC_CALLS: Cell<u64> = const { Cell::new(0) };
+}
+
+#[inline]
+fn count_call() {
+    ALLOC_CALLS.fetch_add(1, Ordering::Relaxed);
+    // A thread being torn down has no counter left; its calls count only in
+    // the total.
+    let _ = MY_ALLOC_CALLS.try_with(|n| n.set(n.get() + 1));
+}
+
 #[inline]
 fn track(size: usize, blocks: isize) {
     LIVE_BYTES.fetch_add(size as isize * blocks, Ordering::Relaxed);
@@ -67,6 +83,7 @@ unsafe impl GlobalAlloc for Counting {
         let ptr = unsafe { System.alloc(layout) };
         if !ptr.is_null() {
             track(layout.size(), 1);
+            count_call();
         }
         ptr
     }
@@ -76,6 +93,7 @@ unsafe impl GlobalAlloc for Counting {
         let ptr = unsafe { System.alloc_zeroed(layout) };
         if !ptr.is_null() {
             track(layout.size(), 1);
+            count_call();
         }
         ptr
     }
@@ -93,6 +111,7 @@ unsafe impl GlobalAlloc for Counting {
         if !new.is_null() {
             track(layout.size(), -1);
             track(new_size, 1);
+            count_call();
         }
         new
     }
@@ -306,13 +325,19 @@ impl Rig {
     fn complete_all(&mut self) {
         let tokens = self.stash.take_tokens();
         let mut buf = [0u8; 24];
+        // One buffer for every payload: the allocation count below sees the
+        // library's allocations, not this loop's.
+        let mut payload = Vec::with_capacity(128);
         for (i, token) in tokens.into_iter().enumerate() {
             match &self.driver {
                 RigDriver::Hostcall(context) => {
-                    let payload = match self.lib {
-                        Lib::Demo => cbor::profile(user_id(i, &mut buf)).bytes().to_vec(),
-                        Lib::Bench | Lib::Naive => cbor::uint(1).bytes().to_vec(),
-                    };
+                    payload.clear();
+                    match self.lib {
+                        Lib::Demo => {
+                            payload.extend_from_slice(cbor::profile(user_id(i, &mut buf)).bytes())
+                        }
+                        Lib::Bench | Lib::Naive => payload.extend_from_slice(cbor::uint(1).bytes()),
+                    }
                     assert_eq!(context.complete(token, &payload), HC_OK);
                 }
                 RigDriver::Naive(naive) => {
@@ -430,6 +455,61 @@ fn memory(n: usize) -> Vec<Memory> {
                 n,
                 fresh,
                 reused,
+            }
+        })
+        .collect()
+}
+
+/// Allocation calls per request in steady state, by thread.
+struct Allocs {
+    key: &'static str,
+    what: &'static str,
+    n: usize,
+    /// On the thread that calls and completes (the host's).
+    host: f64,
+    /// On every other thread: the loop's (the host fn runs there too).
+    library: f64,
+}
+
+/// `n` requests issued, then every host call completed, on a context that
+/// already did the same once (its table grown, its buffers kept): the
+/// allocation calls of the second round, per request.
+fn allocations(n: usize) -> Vec<Allocs> {
+    let scenarios = [
+        (
+            "demo_login",
+            "demo: `login`, N in flight, completed by the host thread",
+            Lib::Demo,
+        ),
+        (
+            "bench_pump",
+            "hostcall: `pump(1)`, N in flight, completed by the host thread",
+            Lib::Bench,
+        ),
+    ];
+    scenarios
+        .into_iter()
+        .map(|(key, what, lib)| {
+            let mut rig = Rig::new(lib, n);
+            let issue_and_complete = |rig: &mut Rig| {
+                let seen = rig.stash.seen.get();
+                rig.each(n);
+                rig.stash.seen.wait_for(seen + n as u64);
+                rig.complete_all();
+            };
+            issue_and_complete(&mut rig);
+            rig.settle();
+            let total = ALLOC_CALLS.load(Ordering::SeqCst);
+            let mine = MY_ALLOC_CALLS.with(Cell::get);
+            issue_and_complete(&mut rig);
+            let total = ALLOC_CALLS.load(Ordering::SeqCst) - total;
+            let mine = MY_ALLOC_CALLS.with(Cell::get) - mine;
+            Allocs {
+                key,
+                what,
+                n,
+                host: mine as f64 / n as f64,
+                library: (total - mine) as f64 / n as f64,
             }
         })
         .collect()
@@ -585,10 +665,30 @@ fn wanted() -> bool {
             .any(|f| "footprint".contains(f) || f.contains("footprint"))
 }
 
-fn json(memory: &[Memory], idle: &[Idle], window: Duration, quick: bool) -> String {
+fn json(
+    memory: &[Memory],
+    allocs: &[Allocs],
+    idle: &[Idle],
+    window: Duration,
+    quick: bool,
+) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{{");
     let _ = writeln!(out, "  \"quick\": {quick},");
+    let _ = writeln!(out, "  \"allocations\": {{");
+    for (i, a) in allocs.iter().enumerate() {
+        let comma = if i + 1 < allocs.len() { "," } else { "" };
+        let _ = writeln!(
+            out,
+            "    \"{}\": {{\"what\": \"{}\", \"n\": {}, \"host_thread\": {:.3}, \"library_threads\": {:.3}}}{comma}",
+            a.key,
+            a.what.replace('`', ""),
+            a.n,
+            a.host,
+            a.library
+        );
+    }
+    let _ = writeln!(out, "  }},");
     let _ = writeln!(out, "  \"memory\": {{");
     for (i, m) in memory.iter().enumerate() {
         let comma = if i + 1 < memory.len() { "," } else { "" };
@@ -652,6 +752,16 @@ fn main() {
         println!("  {:<50} reused: {}", "", m.reused.sizes_text());
     }
 
+    let allocs = allocations(common::scaled(10_000, 1_000));
+    println!();
+    println!(
+        "  {:<62} {:>10} {:>10}",
+        "allocation calls per request, steady state", "host", "library"
+    );
+    for a in &allocs {
+        println!("  {:<62} {:>10.2} {:>10.2}", a.what, a.host, a.library);
+    }
+
     let idle = idle_cpu(window);
     println!();
     println!(
@@ -672,7 +782,7 @@ fn main() {
         "footprint.json"
     });
     match std::fs::create_dir_all(&dir)
-        .and_then(|()| std::fs::write(&path, json(&memory, &idle, window, quick)))
+        .and_then(|()| std::fs::write(&path, json(&memory, &allocs, &idle, window, quick)))
     {
         Ok(()) => println!(
             "\nwrote {} ({:.1} s)",

@@ -703,6 +703,26 @@ def write_markdown(rows: list[Row], benches: dict[str, Bench], footprint: dict |
         out.append("not measured (run `cargo bench --bench footprint`).")
     out.append("")
 
+    out.append("## Allocation calls per request\n")
+    allocations = (footprint or {}).get("allocations", {})
+    if allocations:
+        out.append(
+            "Counting global allocator, calls to `alloc` and `realloc` per request in the "
+            "steady state (N issued, then every host call completed, on a context that did "
+            "the same once before), split between the host thread that calls and "
+            "completes and the library's threads (the loop, where the host fn runs).\n"
+        )
+        out.append("| scenario | N | host thread | library threads |")
+        out.append("| --- | ---: | ---: | ---: |")
+        for key, a in allocations.items():
+            out.append(
+                f"| {a['what']} (`{key}`) | {a['n']:,} | {a['host_thread']:.2f} "
+                f"| {a['library_threads']:.2f} |"
+            )
+    else:
+        out.append("not measured (run `cargo bench --bench footprint`).")
+    out.append("")
+
     out.append("## Idle CPU\n")
     idle = (footprint or {}).get("idle_cpu", {})
     if idle:

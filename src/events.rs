@@ -65,5 +65,7 @@ pub fn emit<E: Event>(event: &E) -> Result<usize, EmitError> {
     }
     let payload = crate::wire::to_cbor(event).map_err(EmitError::Encode)?;
     let _span = tracing::trace_span!("event", name = E::DEF.name).entered();
-    Ok(shared.listeners.emit(index, &payload))
+    let heard = shared.listeners.emit(index, &payload);
+    crate::wire::buffers::give(payload);
+    Ok(heard)
 }

@@ -237,7 +237,7 @@ impl<T, E: HostOutcome<T>> HostCall<T, E> {
                 unsafe { (entry.func)(token, args.as_ptr().cast(), args.len(), entry.user_data.0) };
             });
         });
-        drop(args);
+        crate::wire::buffers::give(args);
         // Step 3: completed inline, inside the host fn.
         if let Some(completion) = state.take(token) {
             span(self.def, token).in_scope(

@@ -221,7 +221,8 @@ impl Callback {
         match (self, reply) {
             (Callback::Bytes(cb), Ok(value)) => match value {
                 Value::Cbor(bytes) | Value::Bytes(bytes) => {
-                    crate::abi::invoke(cb, true, &bytes, user_data)
+                    crate::abi::invoke(cb, true, &bytes, user_data);
+                    crate::wire::buffers::give(bytes);
                 }
                 Value::Text(text) => crate::abi::invoke(cb, true, text.as_bytes(), user_data),
                 Value::Unit => crate::abi::invoke(cb, true, &[], user_data),

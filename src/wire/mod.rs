@@ -26,6 +26,7 @@ use ciborium::Value;
 use serde::de::{DeserializeOwned, SeqAccess};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+pub(crate) mod buffers;
 mod cbor_fast;
 
 /// The CBOR encoding of null.
@@ -75,13 +76,21 @@ impl<'de> Deserialize<'de> for Bytes {
 }
 
 /// Encodes `value` as CBOR.
+///
+/// The buffer comes from this thread's [`buffers`]; code that is done with
+/// it on a hot path gives it back with [`buffers::give`].
 pub fn to_cbor<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, String> {
-    let mut out = Vec::with_capacity(64);
-    ciborium::into_writer(value, &mut out).map_err(|e| match e {
-        ciborium::ser::Error::Value(msg) => msg,
-        ciborium::ser::Error::Io(e) => e.to_string(),
-    })?;
-    Ok(out)
+    let mut out = buffers::take();
+    match ciborium::into_writer(value, &mut out) {
+        Ok(()) => Ok(out),
+        Err(e) => {
+            buffers::give(out);
+            Err(match e {
+                ciborium::ser::Error::Value(msg) => msg,
+                ciborium::ser::Error::Io(e) => e.to_string(),
+            })
+        }
+    }
 }
 
 fn describe_de_error(error: ciborium::de::Error<std::io::Error>) -> String {
