@@ -21,6 +21,11 @@
 //!   with the one-byte CBOR `1` (kept inline, no allocation) and summed: the
 //!   least work per completion on the loop thread, so the completion path
 //!   itself shows.
+//! * `complete_ping_shuffled_<K>_threads`: `complete_ping` with each
+//!   completer answering its slice in a shuffled order (fixed seed) instead
+//!   of the order the calls were made: K threads interleave their answers,
+//!   so the loop meets the slots and tasks out of order; one shuffled
+//!   thread shows what that order alone costs, without a second producer.
 //! * `complete_streaming_<K>_threads`: the same as `complete`, but the host fn queues each
 //!   token for its completer at once (one token queue per completer,
 //!   `common::TokenQueue`) and the completers answer as tokens come, waking
@@ -258,12 +263,22 @@ enum Deal {
     Streaming,
 }
 
+/// In which order each released completer answers its slice.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Order {
+    /// The order the host calls were made in.
+    Issued,
+    /// Shuffled, the same permutation every run.
+    Shuffled,
+}
+
 /// The host side of the host fn: tokens dealt round robin to K
 /// completer threads, each with its own slice and queue.
 struct Completers {
     abi: &'static EntryPoints,
     ctx: Ctx,
     deal: Deal,
+    order: Order,
     slices: Vec<Mutex<Vec<u64>>>,
     queues: Vec<TokenQueue>,
     next: AtomicUsize,
@@ -349,13 +364,14 @@ struct CompleteRig {
 }
 
 impl CompleteRig {
-    fn new(threads: usize, ids: u64, deal: Deal, scenario: Scenario) -> Self {
+    fn new(threads: usize, ids: u64, (deal, scenario, order, _): Variant) -> Self {
         let context = common::Context::new(scenario.abi());
         let per_thread = ids as usize / threads + 1;
         let completers = Arc::new(Completers {
             abi: context.abi(),
             ctx: context.ctx(),
             deal,
+            order,
             slices: (0..threads)
                 .map(|_| Mutex::new(Vec::with_capacity(per_thread)))
                 .collect(),
@@ -440,7 +456,12 @@ impl CompleteRig {
         let last = Mutex::new(None::<Instant>);
         let (start, elapsed) = std::thread::scope(|scope| {
             for slice in &completers.slices {
-                let tokens = std::mem::take(&mut *slice.lock().unwrap_or_else(|e| e.into_inner()));
+                let mut tokens =
+                    std::mem::take(&mut *slice.lock().unwrap_or_else(|e| e.into_inner()));
+                if completers.order == Order::Shuffled {
+                    use rand::{SeedableRng, seq::SliceRandom};
+                    tokens.shuffle(&mut rand::rngs::StdRng::seed_from_u64(13));
+                }
                 let (ready, go, last) = (&ready, &go, &last);
                 std::thread::Builder::new()
                     .name("completer".to_owned())
@@ -501,19 +522,39 @@ impl Drop for CompleteRig {
     }
 }
 
-/// The completion benches: how tokens reach the threads, which handler,
-/// and the name.
-const VARIANTS: [(Deal, Scenario, &str); 3] = [
-    (Deal::Released, Scenario::Demo, "complete"),
-    (Deal::Released, Scenario::Ping, "complete_ping"),
-    (Deal::Streaming, Scenario::Demo, "complete_streaming"),
+/// A completion bench: how tokens reach the threads, which handler, in
+/// which order the released threads answer, and the name.
+type Variant = (Deal, Scenario, Order, &'static str);
+
+/// The completion benches.
+const VARIANTS: [Variant; 4] = [
+    (Deal::Released, Scenario::Demo, Order::Issued, "complete"),
+    (
+        Deal::Released,
+        Scenario::Ping,
+        Order::Issued,
+        "complete_ping",
+    ),
+    (
+        Deal::Released,
+        Scenario::Ping,
+        Order::Shuffled,
+        "complete_ping_shuffled",
+    ),
+    (
+        Deal::Streaming,
+        Scenario::Demo,
+        Order::Issued,
+        "complete_streaming",
+    ),
 ];
 
 fn complete_benches(group: &mut BenchmarkGroup<'_, WallTime>) {
     let ids = common::scaled(10_000, 500);
-    for (deal, scenario, name) in VARIANTS {
+    for variant in VARIANTS {
+        let name = variant.3;
         for threads in THREADS {
-            let mut rig = CompleteRig::new(threads, ids, deal, scenario);
+            let mut rig = CompleteRig::new(threads, ids, variant);
             group.throughput(Throughput::Elements(ids));
             group.bench_function(format!("{name}_{threads}_threads"), |b| {
                 b.iter_custom(|iters| rig.run(iters));
@@ -545,10 +586,10 @@ fn interleaved(rounds: usize) {
             run: Box::new(move || rig.run(40)),
         });
     }
-    for (deal, scenario, name) in VARIANTS {
+    for variant @ (deal, _, _, name) in VARIANTS {
         let first = variants.len();
         for threads in THREADS {
-            let mut rig = CompleteRig::new(threads, 10_000, deal, scenario);
+            let mut rig = CompleteRig::new(threads, 10_000, variant);
             if deal == Deal::Released {
                 released.push((name, threads, Arc::clone(&rig.completers)));
             }

@@ -577,6 +577,35 @@ def producer_rows(benches: dict[str, Bench]) -> list[Row]:
                 (f"producers/{kind}_1_threads (per call)", 1e9 / one_rate if one_rate else None, "baseline", None)
             )
             rows.append(row)
+    # The answers' order alone: completers answering their slices shuffled,
+    # against one thread answering in the order the calls were made.
+    ordered = benches.get("producers/complete_ping_1_threads")
+    ordered_rate = ordered.rate if ordered else None
+    for n in (1, *PRODUCER_THREADS):
+        name = f"producers/complete_ping_shuffled_{n}_threads"
+        b = benches.get(name)
+        rate = b.rate if b else None
+        ratio = rate / ordered_rate if rate and ordered_rate else None
+        row = Row(
+            what=f"`bench_host_complete` from {n} thread{'s' if n > 1 else ''} as above, each answering "
+            "its tokens in a shuffled order, total completions/s",
+            value=fmt_rate(rate) + noise_mark(benches, name),
+            baseline="`producers/complete_ping_1_threads` (answers in call order)",
+            baseline_value=fmt_rate(ordered_rate) + noise_mark(benches, "producers/complete_ping_1_threads"),
+            ratio=fmt_ratio(ratio),
+            target="— (for comparison: what the answers' order alone costs)",
+            status="—",
+        )
+        row.bars.append((f"{name} (per call)", 1e9 / rate if rate else None, "figure", row.status))
+        row.bars.append(
+            (
+                "producers/complete_ping_1_threads (per call)",
+                1e9 / ordered_rate if ordered_rate else None,
+                "baseline",
+                None,
+            )
+        )
+        rows.append(row)
     return rows
 
 
