@@ -70,6 +70,15 @@ static queue *lock_queue(uint64_t key) {
     return q;
 }
 
+/* An item the queue cannot hold would be a reply never delivered or a host
+ * call never answered: the call would hang instead of ending. The library
+ * itself aborts when an allocation fails (Rust's policy), so the queue does
+ * the same, loudly, rather than lose the item. */
+static void out_of_memory(size_t bytes) {
+    fprintf(stderr, "hostcall: out of memory queueing a callback for Go (%zu bytes)\n", bytes);
+    abort();
+}
+
 /* Appends an item, copying `len` bytes of `data`. Runs on the loop thread.
  * For a host fn invocation (`value` its token), it first asks the bound
  * library which request the call serves (host_call_origin must be asked
@@ -81,10 +90,9 @@ static void push(void *user_data, uint8_t kind, int32_t ret, uint64_t value, con
     if (data != NULL && len > 0) {
         copy = malloc(len);
         if (copy == NULL) {
-            len = 0;
-        } else {
-            memcpy(copy, data, len);
+            out_of_memory(len);
         }
+        memcpy(copy, data, len);
     }
     queue *q = lock_queue(key);
     if (q == NULL || q->closed) {
@@ -102,9 +110,7 @@ static void push(void *user_data, uint8_t kind, int32_t ret, uint64_t value, con
         int cap = q->cap ? q->cap * 2 : 64;
         hc_item *grown = realloc(q->items, (size_t)cap * sizeof *grown);
         if (grown == NULL) {
-            pthread_mutex_unlock(&q->mu);
-            free(copy);
-            return;
+            out_of_memory((size_t)cap * sizeof *grown);
         }
         q->items = grown;
         q->cap = cap;
