@@ -484,13 +484,21 @@ final class HostFnWorkers: HostFnRunner {
 /// A set of host call tokens: open addressing with linear probing and a
 /// cheap hash (the library's tokens are opaque, but they are unique and
 /// spread in their low bits). A `Set<UInt64>` hashes with SipHash and
-/// costs several times as much per insert and removal.
+/// costs several times as much per insert and removal. It grows at half
+/// full and shrinks at an eighth, so a burst of host calls does not keep
+/// its memory once the burst is over.
 struct TokenSet {
     /// Slots: 0 is empty; a token is stored as itself, except that a token
     /// of 0 is kept in `hasZero`.
-    private var slots: [UInt64] = Array(repeating: 0, count: 64)
+    private var slots: [UInt64] = Array(repeating: 0, count: TokenSet.minimumCapacity)
     private var hasZero = false
     private(set) var count = 0
+
+    /// The fewest slots the set keeps.
+    static let minimumCapacity = 64
+
+    /// Slots held now (a power of two).
+    var capacity: Int { slots.count }
 
     private var mask: Int { slots.count - 1 }
 
@@ -504,7 +512,7 @@ struct TokenSet {
             hasZero = true
             return
         }
-        if (count + 1) * 2 > slots.count { grow() }
+        if (count + 1) * 2 > slots.count { rehash(into: slots.count * 2) }
         var i = home(token)
         while slots[i] != 0 {
             if slots[i] == token { return }
@@ -544,12 +552,15 @@ struct TokenSet {
         }
         slots[hole] = 0
         count -= 1
+        if slots.count > TokenSet.minimumCapacity && count * 8 < slots.count {
+            rehash(into: slots.count / 2)
+        }
         return true
     }
 
-    private mutating func grow() {
+    private mutating func rehash(into capacity: Int) {
         let old = slots
-        slots = Array(repeating: 0, count: old.count * 2)
+        slots = Array(repeating: 0, count: capacity)
         for t in old where t != 0 {
             var i = home(t)
             while slots[i] != 0 { i = (i + 1) & mask }

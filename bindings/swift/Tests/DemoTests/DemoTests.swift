@@ -177,9 +177,13 @@ final class DemoTests: XCTestCase {
             }
             XCTAssertEqual(tokens.count, reference.count)
         }
+        let grown = tokens.capacity
         for token in reference { XCTAssertTrue(tokens.remove(token), "\(token) lost") }
         XCTAssertEqual(tokens.count, 0)
         XCTAssertFalse(tokens.remove(0))
+        // Drained, it gives its memory back.
+        XCTAssertGreaterThan(grown, TokenSet.minimumCapacity)
+        XCTAssertEqual(tokens.capacity, TokenSet.minimumCapacity)
     }
 
     func testStreamingCodecAgreesWithTheTree() throws {
