@@ -28,7 +28,9 @@
 //!
 //! If the dispatcher itself ever panicked, the loop marks the context
 //! `failed`, tears down as above, and keeps answering whatever still arrives
-//! with `context shutting down` until the host destroys the context.
+//! with `context shutting down` until the host destroys the context; the
+//! request in hand when it panicked is answered `RET_PANIC` as its reply is
+//! dropped during the unwind (`ffi::failed_loop` injects such a panic).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -479,6 +481,12 @@ fn run(shared: Arc<Shared>, ready: std::sync::mpsc::SyncSender<Result<(), String
     drop(runtime);
 }
 
+/// In the crate's unit tests, a request for a method of this name makes the
+/// dispatcher panic, so that the failed-loop path can be driven
+/// (`ffi::failed_loop`).
+#[cfg(test)]
+pub(crate) const FAULT_METHOD: &str = "dispatcher_fault";
+
 /// Steps 2 and 3.
 async fn dispatch(state: Rc<LoopState>) {
     let shared = Arc::clone(&state.shared);
@@ -489,6 +497,12 @@ async fn dispatch(state: Rc<LoopState>) {
                 // Destroy was called: nothing queued may start any more.
                 state.discard(message);
                 return;
+            }
+            #[cfg(test)]
+            if let Msg::Request(request) = &message
+                && request.reply.method() == FAULT_METHOD
+            {
+                panic!("injected dispatcher fault");
             }
             state.handle(message);
             handled += 1;

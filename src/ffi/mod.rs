@@ -13,6 +13,8 @@
 //! 5. returns a status, and invokes the callback it was given exactly once if
 //!    and only if that status is `HC_OK`.
 
+#[cfg(test)]
+mod failed_loop;
 mod native;
 
 pub use native::{NativeArgError, native_bytes, native_call, native_text};
