@@ -115,7 +115,10 @@
 #define S(x) (1u << (unsigned)-(x))
 #define ALL_STATUSES 0x1ffu
 
-/* What docs/abi.md says each function returns. */
+/* What docs/abi.md says each function returns. HC_ERR_SHUTTING_DOWN comes
+ * only from a context whose event loop failed (a runtime bug no host can
+ * cause), so this schedule never sees it; the unit test in
+ * src/ffi/failed_loop.rs drives that path. */
 #define DOC_NATIVE                                                                                            \
     (S(HC_OK) | S(HC_ERR_NULL_ARG) | S(HC_ERR_INVALID_CONTEXT) | S(HC_ERR_OVERLOADED) | S(HC_ERR_SHUTTING_DOWN))
 #define DOC_CALL (DOC_NATIVE | S(HC_ERR_UNKNOWN_METHOD))
