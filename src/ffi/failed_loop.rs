@@ -75,14 +75,19 @@ unsafe extern "C" fn on_reply(ret: c_int, msg: *const c_char, len: usize, user_d
             &*user_data.cast::<Seen>(),
         )
     };
-    seen.state.lock().unwrap().0.push((ret, text));
+    // Never a panic out of a callback: a poisoned lock is still usable.
+    let mut state = seen.state.lock().unwrap_or_else(|e| e.into_inner());
+    state.0.push((ret, text));
+    drop(state);
     seen.changed.notify_all();
 }
 
 unsafe extern "C" fn on_hold(token: u64, _req: *const c_char, _len: usize, user_data: *mut c_void) {
     // SAFETY: `user_data` is the test's `Seen`, alive until after destroy.
     let seen = unsafe { &*user_data.cast::<Seen>() };
-    seen.state.lock().unwrap().1.push(token);
+    let mut state = seen.state.lock().unwrap_or_else(|e| e.into_inner());
+    state.1.push(token);
+    drop(state);
     seen.changed.notify_all();
 }
 
