@@ -108,6 +108,17 @@ def read_criterion() -> dict[str, Bench]:
     return benches
 
 
+def last_run() -> str:
+    """When the newest result read here was written: the report can be
+    regenerated later without passing off old numbers as new ones."""
+    results = [*CRITERION.glob("*/*/new/estimates.json"), OWN / "footprint.json"]
+    times = [r.stat().st_mtime for r in results if r.exists()]
+    if not times:
+        return "no results"
+    when = datetime.datetime.fromtimestamp(max(times), datetime.timezone.utc)
+    return when.strftime("%Y-%m-%d %H:%M UTC")
+
+
 def read_footprint() -> dict | None:
     path = OWN / "footprint.json"
     if not path.exists():
@@ -532,80 +543,69 @@ PRODUCER_THREADS = (2, 4, 8)
 def producer_rows(benches: dict[str, Bench]) -> list[Row]:
     """Submit-path scaling (benches/producers.rs): the total rate with N
     threads against the same bench with 1 thread, same run. Target: does not
-    fall as threads are added (ratio ≥ 1, with 10 % allowed for noise)."""
-    rows: list[Row] = []
-    for kind, what in (
-        ("submit", "`demo_call` (`add`) from {n} threads at once, total calls/s"),
+    fall as threads are added (ratio ≥ 1, with 10 % allowed for noise).
+    The shuffled-order rows are for comparison: completers answering their
+    slices shuffled, against one thread answering in call order."""
+    judged_target = "does not fall as threads are added (≥ 0.9× the 1-thread rate)"
+    # kind, its rows' text, the bench it is compared with, its thread counts,
+    # its target (None: judged against `judged_target`).
+    kinds = (
+        ("submit", "`demo_call` (`add`) from {n} threads at once, total calls/s", None, PRODUCER_THREADS, None),
         (
             "complete",
             "`demo_host_complete` from {n} threads at once (`login_many`, every token outstanding, "
             "then the threads released), total completions/s",
+            None,
+            PRODUCER_THREADS,
+            None,
         ),
         (
             "complete_ping",
             "`bench_host_complete` from {n} threads at once (`hold` of 10 000 `ping` calls, one-byte "
             "answers, every token outstanding, then the threads released), total completions/s",
+            None,
+            PRODUCER_THREADS,
+            None,
         ),
         (
             "complete_streaming",
             "`demo_host_complete` from {n} threads (`login_many`, tokens queued to the threads as "
             "they come; host-side wake-ups included), total completions/s",
+            None,
+            PRODUCER_THREADS,
+            "— (for comparison: a host that wakes a thread per token)",
         ),
-    ):
-        judged = kind != "complete_streaming"
-        one = benches.get(f"producers/{kind}_1_threads")
+        (
+            "complete_ping_shuffled",
+            "`bench_host_complete` from {n} {threads} as above, each answering its tokens in a shuffled "
+            "order, total completions/s",
+            ("producers/complete_ping_1_threads", " (answers in call order)"),
+            (1, *PRODUCER_THREADS),
+            "— (for comparison: what the answers' order alone costs)",
+        ),
+    )
+    rows: list[Row] = []
+    for kind, what, baseline, threads, target in kinds:
+        base_name, base_note = baseline or (f"producers/{kind}_1_threads", "")
+        one = benches.get(base_name)
         one_rate = one.rate if one else None
-        for n in PRODUCER_THREADS:
+        for n in threads:
             name = f"producers/{kind}_{n}_threads"
             b = benches.get(name)
             rate = b.rate if b else None
             ratio = rate / one_rate if rate and one_rate else None
             row = Row(
-                what=what.format(n=n),
+                what=what.format(n=n, threads="threads" if n > 1 else "thread"),
                 value=fmt_rate(rate) + noise_mark(benches, name),
-                baseline=f"`producers/{kind}_1_threads`",
-                baseline_value=fmt_rate(one_rate) + noise_mark(benches, f"producers/{kind}_1_threads"),
+                baseline=f"`{base_name}`{base_note}",
+                baseline_value=fmt_rate(one_rate) + noise_mark(benches, base_name),
                 ratio=fmt_ratio(ratio),
-                target="does not fall as threads are added (≥ 0.9× the 1-thread rate)"
-                if judged
-                else "— (for comparison: a host that wakes a thread per token)",
-                status=status_of([None if ratio is None else ratio >= 0.9]) if judged else "—",
+                target=target or judged_target,
+                status="—" if target else status_of([None if ratio is None else ratio >= 0.9]),
             )
-            per = 1e9 / rate if rate else None
-            row.bars.append((f"{name} (per call)", per, "figure", row.status))
-            row.bars.append(
-                (f"producers/{kind}_1_threads (per call)", 1e9 / one_rate if one_rate else None, "baseline", None)
-            )
+            row.bars.append((f"{name} (per call)", 1e9 / rate if rate else None, "figure", row.status))
+            row.bars.append((f"{base_name} (per call)", 1e9 / one_rate if one_rate else None, "baseline", None))
             rows.append(row)
-    # The answers' order alone: completers answering their slices shuffled,
-    # against one thread answering in the order the calls were made.
-    ordered = benches.get("producers/complete_ping_1_threads")
-    ordered_rate = ordered.rate if ordered else None
-    for n in (1, *PRODUCER_THREADS):
-        name = f"producers/complete_ping_shuffled_{n}_threads"
-        b = benches.get(name)
-        rate = b.rate if b else None
-        ratio = rate / ordered_rate if rate and ordered_rate else None
-        row = Row(
-            what=f"`bench_host_complete` from {n} thread{'s' if n > 1 else ''} as above, each answering "
-            "its tokens in a shuffled order, total completions/s",
-            value=fmt_rate(rate) + noise_mark(benches, name),
-            baseline="`producers/complete_ping_1_threads` (answers in call order)",
-            baseline_value=fmt_rate(ordered_rate) + noise_mark(benches, "producers/complete_ping_1_threads"),
-            ratio=fmt_ratio(ratio),
-            target="— (for comparison: what the answers' order alone costs)",
-            status="—",
-        )
-        row.bars.append((f"{name} (per call)", 1e9 / rate if rate else None, "figure", row.status))
-        row.bars.append(
-            (
-                "producers/complete_ping_1_threads (per call)",
-                1e9 / ordered_rate if ordered_rate else None,
-                "baseline",
-                None,
-            )
-        )
-        rows.append(row)
     return rows
 
 
@@ -650,7 +650,7 @@ def update_page(page: Path, rows: list[Row]) -> bool:
     text = page.read_text()
     if BEGIN not in text or END not in text:
         return False
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = last_run()
     table = "\n".join(
         [BEGIN, f"_Last run: {now}; {machine()}. Generated by `scripts/bench-report.py`._", ""]
         + summary_table(rows)
@@ -663,7 +663,7 @@ def update_page(page: Path, rows: list[Row]) -> bool:
 
 
 def write_markdown(rows: list[Row], benches: dict[str, Bench], footprint: dict | None) -> str:
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = last_run()
     out = []
     out.append("# Benchmark results\n")
     out.append(
