@@ -273,9 +273,9 @@ class {{ class }} private constructor(
 {{ self::host_fn_doc(h) }}    fun {{ h.member }}(block: suspend ({{ h.params }}) -> {{ self::kotlin_type(f.ret) }}) {
 {%- if let Some(e) = h.error %}
         val typed = { e: Throwable -> if (e is {{ e }}) CborWriter().write{{ e }}(e).bytes() else null }
-        val key = runtime.hostFn({{ loop.index0 }}, typed) { request ->
+        runtime.hostFn({{ loop.index0 }}, typed, register = { {{ class }}Native.registerHostFn(handle, {{ loop.index0 }}, it) }) { request ->
 {%- else %}
-        val key = runtime.hostFn({{ loop.index0 }}) { request ->
+        runtime.hostFn({{ loop.index0 }}, register = { {{ class }}Native.registerHostFn(handle, {{ loop.index0 }}, it) }) { request ->
 {%- endif %}
             val r = CborReader(request)
             if (r.array() != {{ f.args.len() }}) throw CborException("{{ f.name }}: expected {{ f.args.len() }} argument(s)")
@@ -293,7 +293,6 @@ class {{ class }} private constructor(
             w.bytes()
 {%- endif %}
         }
-        {{ class }}Native.registerHostFn(handle, {{ loop.index0 }}, key)
     }
 {%- endfor %}
 {%- for e in model.events %}

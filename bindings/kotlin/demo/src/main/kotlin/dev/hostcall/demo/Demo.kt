@@ -807,7 +807,7 @@ class Demo private constructor(
      * @throws StatusException if the context is closed.
      */
     fun fetchProfile(block: suspend (userId: String) -> Profile) {
-        val key = runtime.hostFn(0) { request ->
+        runtime.hostFn(0, register = { DemoNative.registerHostFn(handle, 0, it) }) { request ->
             val r = CborReader(request)
             if (r.array() != 1) throw CborException("fetch_profile: expected 1 argument(s)")
             val userId = r.text()
@@ -817,7 +817,6 @@ class Demo private constructor(
             w.writeProfile(result)
             w.bytes()
         }
-        DemoNative.registerHostFn(handle, 0, key)
     }
 
     /**
@@ -837,7 +836,7 @@ class Demo private constructor(
      * @throws StatusException if the context is closed.
      */
     fun notify(block: suspend (message: String) -> Unit) {
-        val key = runtime.hostFn(1) { request ->
+        runtime.hostFn(1, register = { DemoNative.registerHostFn(handle, 1, it) }) { request ->
             val r = CborReader(request)
             if (r.array() != 1) throw CborException("notify: expected 1 argument(s)")
             val message = r.text()
@@ -845,7 +844,6 @@ class Demo private constructor(
             block(message)
             UNIT_RESULT
         }
-        DemoNative.registerHostFn(handle, 1, key)
     }
 
     /**
@@ -870,7 +868,7 @@ class Demo private constructor(
      */
     fun findAccount(block: suspend (userId: String) -> Profile) {
         val typed = { e: Throwable -> if (e is AccountException) CborWriter().writeAccountException(e).bytes() else null }
-        val key = runtime.hostFn(2, typed) { request ->
+        runtime.hostFn(2, typed, register = { DemoNative.registerHostFn(handle, 2, it) }) { request ->
             val r = CborReader(request)
             if (r.array() != 1) throw CborException("find_account: expected 1 argument(s)")
             val userId = r.text()
@@ -880,7 +878,6 @@ class Demo private constructor(
             w.writeProfile(result)
             w.bytes()
         }
-        DemoNative.registerHostFn(handle, 2, key)
     }
 
     /**

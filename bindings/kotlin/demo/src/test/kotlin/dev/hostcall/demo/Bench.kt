@@ -125,11 +125,15 @@ object Bench {
         private val done = java.util.concurrent.atomic.AtomicLong()
         private val scope = kotlinx.coroutines.CoroutineScope(kotlinx.coroutines.SupervisorJob() + Dispatchers.Default)
         private val runtime = dev.hostcall.runtime.Runtime(scope, 1) { _, _, _ -> done.incrementAndGet(); 0 }
-        private val key = runtime.hostFn(0) { request ->
-            val r = dev.hostcall.runtime.CborReader(request)
-            r.array()
-            val userId = r.text()
-            dev.hostcall.runtime.CborWriter().writeProfile(Profile(userId, "Name of $userId", 36u)).bytes()
+        private var key = 0L
+
+        init {
+            runtime.hostFn(0, register = { key = it }) { request ->
+                val r = dev.hostcall.runtime.CborReader(request)
+                r.array()
+                val userId = r.text()
+                dev.hostcall.runtime.CborWriter().writeProfile(Profile(userId, "Name of $userId", 36u)).bytes()
+            }
         }
         private val request = dev.hostcall.runtime.CborWriter().array(1).text("u1").bytes()
         private var token = 0L

@@ -117,6 +117,47 @@ class CallsTest : DemoTest() {
     }
 
     @Test
+    fun `a replaced host fn serves the calls running with it, and is forgotten once none is pending`() = bounded {
+        withStore().use { demo ->
+            val entered = CompletableDeferred<Unit>()
+            val release = CompletableDeferred<Unit>()
+            demo.fetchProfile { userId -> entered.complete(Unit); release.await(); Profile(userId, "first", 1u) }
+            val first = async(Dispatchers.Default) { demo.login("u1") }
+            entered.await()
+            demo.fetchProfile { userId -> Profile(userId, "second", 2u) }
+            assertEquals(1, demo.runtime.replacedHostFns, "the first registration is kept while its call is pending")
+            assertEquals("Hello, second", demo.login("u2").greeting)
+            release.complete(Unit)
+            assertEquals("Hello, first", first.await().greeting)
+            demo.fetchProfile { userId -> Profile(userId, "third", 3u) }
+            assertEquals(0, demo.runtime.replacedHostFns, "no call is pending: both replaced registrations are forgotten")
+            assertEquals("Hello, third", demo.login("u3").greeting)
+        }
+    }
+
+    @Test
+    fun `re-registering under load answers every call, and keeps only what pending calls may need`() = bounded {
+        withStore().use { demo ->
+            val generations = 300
+            demo.fetchProfile { userId -> Profile(userId, "0", 0u) }
+            repeat(5) {
+                // Thousands of requests queued at once: the library handles
+                // many of them after a registration has replaced the one
+                // they were sent under, and they must still find it.
+                val calls = (1..2_000).map { i ->
+                    async(Dispatchers.Default) { demo.login("u$i").greeting.removePrefix("Hello, ").toInt() }
+                }
+                for (g in 1..generations) demo.fetchProfile { userId -> Profile(userId, "$g", g.toUInt()) }
+                val seen = calls.awaitAll()
+                assertTrue(seen.all { it in 0..generations }, "every answer came from a registered fn")
+            }
+            demo.fetchProfile { userId -> Profile(userId, "last", 0u) }
+            assertEquals(0, demo.runtime.pendingCalls)
+            assertEquals(0, demo.runtime.replacedHostFns, "with no call pending every replaced registration is forgotten")
+        }
+    }
+
+    @Test
     fun `add, with overflow as an error`() = bounded {
         Demo.open().use { demo ->
             assertEquals(5L, demo.add(2, 3))

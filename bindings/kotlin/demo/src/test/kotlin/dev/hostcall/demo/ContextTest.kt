@@ -281,7 +281,7 @@ class ContextTest : DemoTest() {
             val runtime = Runtime(scope, 3, origin = { 0L }) { token, ret, payload -> DemoNative.hostComplete(handle, token, ret, payload) }
             try {
                 val seen = CompletableDeferred<String?>()
-                DemoNative.registerHostFn(handle, 0, runtime.hostFn(0) { seen.complete(trace()); CborWriterProfile.of("u") })
+                runtime.hostFn(0, register = { DemoNative.registerHostFn(handle, 0, it) }) { seen.complete(trace()); CborWriterProfile.of("u") }
                 val reply = withContext(TraceId("caller")) {
                     runtime.callCancellable({ key -> DemoNative.call(handle, LOGIN, CborWriterProfile.request("u"), key) }) { DemoNative.cancelCall(handle, it) }
                 }

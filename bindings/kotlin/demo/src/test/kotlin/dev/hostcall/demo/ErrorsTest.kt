@@ -109,8 +109,7 @@ class ErrorsTest : DemoTest() {
                 CborWriter().map(1).text("Locked").text("not a number").bytes(),
             )
             for (payload in garbage) {
-                val key = demo.runtime.hostFn(2, { payload }) { throw IllegalStateException("typed") }
-                DemoNative.registerHostFn(demo.handle, 2, key)
+                demo.runtime.hostFn(2, { payload }, { DemoNative.registerHostFn(demo.handle, 2, it) }) { throw IllegalStateException("typed") }
                 val e = thrownBy<SignInException.Unavailable> { demo.signIn("u1") }
                 assertTrue(e.v1.isNotEmpty(), "Unavailable says why")
             }

@@ -156,8 +156,8 @@ class OutcomeTest : DemoTest() {
         Raw().use { raw ->
             val fetching = CompletableDeferred<Unit>()
             val notifying = CompletableDeferred<Unit>()
-            DemoNative.registerHostFn(raw.handle, 0, raw.runtime.hostFn(0) { fetching.complete(Unit); awaitCancellation() })
-            DemoNative.registerHostFn(raw.handle, 1, raw.runtime.hostFn(1) { notifying.complete(Unit); awaitCancellation() })
+            raw.runtime.hostFn(0, register = { DemoNative.registerHostFn(raw.handle, 0, it) }) { fetching.complete(Unit); awaitCancellation() }
+            raw.runtime.hostFn(1, register = { DemoNative.registerHostFn(raw.handle, 1, it) }) { notifying.complete(Unit); awaitCancellation() }
             val cbor = async(Dispatchers.Default) { raw.cbor(LOGIN, request("u")) }
             val native = async(Dispatchers.Default) {
                 raw.runtime.call { key -> DemoNative.nativePingHost(raw.handle, "hi".encodeToByteArray(), key) }

@@ -125,7 +125,18 @@ class Runtime(
     private val origin: ((token: Long) -> Long)? = null,
     private val complete: (token: Long, ret: Int, payload: ByteArray?) -> Int,
 ) {
-    private class Registration(val id: Long, val fn: HostFn, val typed: TypedError?)
+    private class Registration(val id: Long, val fn: HostFn, val typed: TypedError?) {
+        /**
+         * Once a later registration of the same host fn has been sent to the
+         * library: an id above every call id taken before that. Only calls
+         * below it can have been handled with this registration in force
+         * (the library runs each request with the host fns registered when
+         * it was handled, and handles requests in the order they were
+         * sent), so once none of them is pending this one is never invoked
+         * again. 0 while it is in force. Written under [registering].
+         */
+        var horizon = 0L
+    }
 
     /** A caller's context elements to start its host fns with, and whether any needs installing on threads. */
     private class Carried(val context: CoroutineContext, val threadElements: Boolean)
@@ -144,8 +155,21 @@ class Runtime(
     private val pending = ConcurrentHashMap<Long, PendingCall>()
     private val hostFns = AtomicReferenceArray<Registration?>(hostFnCount)
 
-    /** Host fns registered before a re-registration replaced them: their calls may still be in flight. */
+    /**
+     * Host fns registered before a re-registration replaced them, by id:
+     * requests handled before it may still invoke them. Dropped once no
+     * call below their [Registration.horizon] is pending (at the next
+     * registration).
+     */
     private val replaced = ConcurrentHashMap<Long, Registration>()
+
+    /**
+     * Held across a registration's swap, its registration with the library
+     * and its horizon, so that the library's order of registrations is
+     * [hostFns]' order (and no horizon is taken before its registration was
+     * sent). The library call only queues a message.
+     */
+    private val registering = Any()
 
     /**
      * The caller context elements of the requests running now, by call id
@@ -379,16 +403,37 @@ class Runtime(
     }
 
     /**
-     * Registers [fn] as host function number [index]; returns the key to
-     * register with the library. An exception [fn] throws is answered as
-     * `RET_ERR_TYPED` with the CBOR [typed] gives for it, or, when [typed]
-     * is null or gives null, as `RET_ERR` with its message.
+     * Registers [fn] as host function number [index]: [register] gives the
+     * library its key (`<lib>_register_host_fn`). An exception [fn] throws
+     * is answered as `RET_ERR_TYPED` with the CBOR [typed] gives for it, or,
+     * when [typed] is null or gives null, as `RET_ERR` with its message.
+     * The registration it replaces serves the calls already handled with
+     * it, and is forgotten once none of them is pending.
      */
-    fun hostFn(index: Int, typed: TypedError? = null, fn: HostFn): Long {
-        val registration = Registration(Ids.next(), fn, typed)
-        hostFns.getAndSet(index, registration)?.let { replaced[it.id] = it }
-        return key(registration.id)
+    fun hostFn(index: Int, typed: TypedError? = null, register: (key: Long) -> Unit, fn: HostFn) {
+        synchronized(registering) {
+            val registration = Registration(Ids.next(), fn, typed)
+            // Into [replaced] before it leaves [hostFns]: an invocation
+            // looking for it in between finds it in one or the other.
+            val old = hostFns.get(index)
+            if (old != null) replaced[old.id] = old
+            hostFns.set(index, registration)
+            register(key(registration.id)) // refused (closed): nothing runs any more
+            if (old != null) old.horizon = Ids.next()
+            pruneReplaced()
+        }
     }
+
+    /** Forgets the replaced registrations no pending call can invoke. Under [registering]. */
+    private fun pruneReplaced() {
+        if (replaced.isEmpty()) return
+        var oldest = Long.MAX_VALUE
+        for (id in pending.keys) if (id < oldest) oldest = id
+        replaced.values.removeIf { it.horizon != 0L && it.horizon <= oldest }
+    }
+
+    /** Registrations replaced and still kept for calls that may invoke them (for tests). */
+    val replacedHostFns: Int get() = replaced.size
 
     /**
      * The events behind one listener: [subscribe] registers the key with
@@ -633,7 +678,12 @@ class Runtime(
     internal fun onHostFn(id: Long, token: Long, request: ByteArray?) {
         // Not ours (a key of a runtime that had this slot before): the
         // token is another context's, so it must not be completed here.
-        val registration = registered(id) ?: return
+        if (id <= baseId) return
+        val registration = registered(id)
+        if (registration == null) { // cannot happen (see Registration.horizon), but never left unanswered
+            complete(token, Outcome.ERR, "no Kotlin function is registered for this host fn any more".encodeToByteArray())
+            return
+        }
         if (request == null) {
             complete(token, Outcome.ERR, "the request could not be copied into the JVM (out of memory)".encodeToByteArray())
             return
@@ -809,7 +859,7 @@ class Runtime(
     }
 
     internal fun onCancel(id: Long, token: Long) {
-        if (registered(id) == null) return
+        if (id <= baseId) return // not ours (see onHostFn)
         running[token]?.cancel(ABANDONED)
     }
 
