@@ -8,6 +8,8 @@ import java.util.concurrent.atomic.AtomicBoolean
 import java.util.concurrent.atomic.AtomicInteger
 import java.util.concurrent.atomic.AtomicLong
 import java.util.concurrent.atomic.AtomicReferenceArray
+import java.util.concurrent.locks.ReentrantLock
+import kotlin.concurrent.withLock
 import kotlin.coroutines.Continuation
 import kotlin.coroutines.ContinuationInterceptor
 import kotlin.coroutines.CoroutineContext
@@ -158,8 +160,8 @@ class Runtime(
     /**
      * Host fns registered before a re-registration replaced them, by id:
      * requests handled before it may still invoke them. Dropped once no
-     * call below their [Registration.horizon] is pending (at the next
-     * registration).
+     * call below their [Registration.horizon] is pending: checked at each
+     * registration, and when the last pending call has its reply.
      */
     private val replaced = ConcurrentHashMap<Long, Registration>()
 
@@ -169,7 +171,7 @@ class Runtime(
      * [hostFns]' order (and no horizon is taken before its registration was
      * sent). The library call only queues a message.
      */
-    private val registering = Any()
+    private val registering = ReentrantLock()
 
     /**
      * The caller context elements of the requests running now, by call id
@@ -408,10 +410,11 @@ class Runtime(
      * is answered as `RET_ERR_TYPED` with the CBOR [typed] gives for it, or,
      * when [typed] is null or gives null, as `RET_ERR` with its message.
      * The registration it replaces serves the calls already handled with
-     * it, and is forgotten once none of them is pending.
+     * it, and is forgotten at a later registration or at the reply that
+     * leaves no call pending, once no call it may serve is pending.
      */
     fun hostFn(index: Int, typed: TypedError? = null, register: (key: Long) -> Unit, fn: HostFn) {
-        synchronized(registering) {
+        registering.withLock {
             val registration = Registration(Ids.next(), fn, typed)
             // Into [replaced] before it leaves [hostFns]: an invocation
             // looking for it in between finds it in one or the other.
@@ -545,6 +548,15 @@ class Runtime(
         val call = pending.remove(id) ?: return // swept by close
         val origin = call.origin
         if (origin != 0L) origins.remove(origin)
+        // No call pending: none can invoke a replaced host fn (a registration
+        // under way prunes for itself).
+        if (!replaced.isEmpty() && pending.isEmpty() && registering.tryLock()) {
+            try {
+                pruneReplaced()
+            } finally {
+                registering.unlock()
+            }
+        }
         val cont = call.cont
         if (cont == null) { // its caller was cancelled
             dropReply()
