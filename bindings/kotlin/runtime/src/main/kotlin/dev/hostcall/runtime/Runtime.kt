@@ -130,12 +130,16 @@ class Runtime(
     private class Registration(val id: Long, val fn: HostFn, val typed: TypedError?) {
         /**
          * Once a later registration of the same host fn has been sent to the
-         * library: an id above every call id taken before that. Only calls
-         * below it can have been handled with this registration in force
-         * (the library runs each request with the host fns registered when
-         * it was handled, and handles requests in the order they were
-         * sent), so once none of them is pending this one is never invoked
-         * again. 0 while it is in force. Written under [registering].
+         * library: an id above every call id taken before that. 0 while it
+         * is in force. Written under [registering].
+         *
+         * The library handles messages in the order they were sent, runs
+         * each request with the host fns registered when it was handled,
+         * and a task a handler spawned with the ones registered last. So
+         * this registration can be invoked only by calls below the horizon,
+         * until they have their replies, and by spawned tasks until the
+         * library has handled its replacement, which a reply to a call at
+         * or above the horizon shows ([lastReplied]). After both, never.
          */
         var horizon = 0L
     }
@@ -159,9 +163,9 @@ class Runtime(
 
     /**
      * Host fns registered before a re-registration replaced them, by id:
-     * requests handled before it may still invoke them. Dropped once no
-     * call below their [Registration.horizon] is pending: checked at each
-     * registration, and when the last pending call has its reply.
+     * requests handled before it may still invoke them. Dropped once none
+     * can ([Registration.horizon]): checked at each registration, and when
+     * the last pending call has its reply.
      */
     private val replaced = ConcurrentHashMap<Long, Registration>()
 
@@ -172,6 +176,13 @@ class Runtime(
      * sent). The library call only queues a message.
      */
     private val registering = ReentrantLock()
+
+    /**
+     * The highest call id that has had its reply while a replaced
+     * registration was kept: a call started after a horizon was sent after
+     * that registration, so its reply shows the library has handled it.
+     */
+    private val lastReplied = AtomicLong()
 
     /**
      * The caller context elements of the requests running now, by call id
@@ -410,8 +421,9 @@ class Runtime(
      * is answered as `RET_ERR_TYPED` with the CBOR [typed] gives for it, or,
      * when [typed] is null or gives null, as `RET_ERR` with its message.
      * The registration it replaces serves the calls already handled with
-     * it, and is forgotten at a later registration or at the reply that
-     * leaves no call pending, once no call it may serve is pending.
+     * it, and is forgotten (at a later registration, or at the reply that
+     * leaves no call pending) once none of them is pending and a call
+     * started after this one has had its reply.
      */
     fun hostFn(index: Int, typed: TypedError? = null, register: (key: Long) -> Unit, fn: HostFn) {
         registering.withLock {
@@ -432,7 +444,8 @@ class Runtime(
         if (replaced.isEmpty()) return
         var oldest = Long.MAX_VALUE
         for (id in pending.keys) if (id < oldest) oldest = id
-        replaced.values.removeIf { it.horizon != 0L && it.horizon <= oldest }
+        val handled = lastReplied.get()
+        replaced.values.removeIf { it.horizon != 0L && it.horizon <= oldest && it.horizon <= handled }
     }
 
     /** Registrations replaced and still kept for calls that may invoke them (for tests). */
@@ -548,13 +561,17 @@ class Runtime(
         val call = pending.remove(id) ?: return // swept by close
         val origin = call.origin
         if (origin != 0L) origins.remove(origin)
-        // No call pending: none can invoke a replaced host fn (a registration
-        // under way prunes for itself).
-        if (!replaced.isEmpty() && pending.isEmpty() && registering.tryLock()) {
-            try {
-                pruneReplaced()
-            } finally {
-                registering.unlock()
+        if (!replaced.isEmpty()) {
+            lastReplied.accumulateAndGet(id, ::maxOf)
+            // No call pending: a replaced host fn whose replacement the
+            // library has handled is needed no more (a registration under
+            // way prunes for itself).
+            if (pending.isEmpty() && registering.tryLock()) {
+                try {
+                    pruneReplaced()
+                } finally {
+                    registering.unlock()
+                }
             }
         }
         val cont = call.cont
