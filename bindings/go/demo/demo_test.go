@@ -193,6 +193,54 @@ func TestUnregisteredHostFn(t *testing.T) {
 	})
 }
 
+// Re-registering while thousands of requests are queued: every call is
+// answered, each by one of the registered functions (the library handles
+// many of them after a registration replaced the one they were sent
+// under).
+func TestReRegisterUnderLoad(t *testing.T) {
+	c := newContext(t)
+	const generations = 300
+	register := func(g int) {
+		err := c.RegisterFetchProfile(func(_ context.Context, userID string) (demo.Profile, error) {
+			return demo.Profile{UserID: userID, Name: strconv.Itoa(g)}, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	register(0)
+	for round := 0; round < 5; round++ {
+		const calls = 2000
+		ctx := bounded(t)
+		var wg sync.WaitGroup
+		errs := make(chan error, calls)
+		for i := 0; i < calls; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				session, err := c.Login(ctx, "u"+strconv.Itoa(i))
+				if err == nil {
+					g, convErr := strconv.Atoi(strings.TrimPrefix(session.Greeting, "Hello, "))
+					if convErr != nil || g < 0 || g > generations {
+						err = errors.New("greeting from no registered function: " + session.Greeting)
+					}
+				}
+				if err != nil {
+					errs <- err
+				}
+			}()
+		}
+		for g := 1; g <= generations; g++ {
+			register(g)
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("round %d: %v", round, err)
+		}
+	}
+}
+
 func TestReRegisterReplacesHostFn(t *testing.T) {
 	c := withStore(t)
 	if _, err := c.Login(bounded(t), "u1"); err != nil {
