@@ -121,6 +121,31 @@ final class DemoTests: XCTestCase {
         XCTAssertEqual([a.greeting, b.greeting], ["Hello, A", "Hello, B"])
     }
 
+    /// Replacing the host fn 300 times while 2,000 logins are queued, five
+    /// rounds: every call is answered, each by one of the closures set.
+    func testReplacingAHostFnUnderLoad() async throws {
+        let demo = try demo()
+        let generations = 300
+        try demo.setFetchProfile { id in Profile(userId: id, name: "0", age: 0) }
+        for _ in 0..<5 {
+            let answers = try await within(60) {
+                try await withThrowingTaskGroup(of: Int?.self) { group in
+                    for i in 0..<2_000 {
+                        group.addTask { Int(try await demo.login(userId: "u\(i)").greeting.dropFirst("Hello, ".count)) }
+                    }
+                    for g in 1...generations {
+                        try demo.setFetchProfile { id in Profile(userId: id, name: "\(g)", age: UInt32(g)) }
+                    }
+                    var all: [Int?] = []
+                    for try await a in group { all.append(a) }
+                    return all
+                }
+            }
+            XCTAssertEqual(answers.count, 2_000)
+            XCTAssertTrue(answers.allSatisfy { $0.map { (0...generations).contains($0) } ?? false }, "an answer from no closure set")
+        }
+    }
+
     func testTypedErrorsBothWays() async throws {
         let demo = try demo()
         try demo.setFindAccount { id in
