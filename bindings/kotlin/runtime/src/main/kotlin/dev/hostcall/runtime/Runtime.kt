@@ -439,7 +439,7 @@ class Runtime(
         }
     }
 
-    /** Forgets the replaced registrations no pending call can invoke. Under [registering]. */
+    /** Forgets the replaced registrations nothing can invoke any more ([Registration.horizon]). Under [registering]. */
     private fun pruneReplaced() {
         if (replaced.isEmpty()) return
         var oldest = Long.MAX_VALUE
