@@ -122,6 +122,23 @@ impl<T: DeserializeOwned, E: TypedError> HostOutcome<T> for E {
     }
 }
 
+/// The error type of a host call whose answer is passed on undecoded, as
+/// `(ret, payload)` (an isolated context forwarding the helper's host call,
+/// [`crate::isolation::proxy`]). Has no values.
+pub(crate) enum Raw {}
+
+impl HostOutcome<()> for Raw {
+    type Output = (c_int, Vec<u8>);
+
+    fn decode(
+        _def: &'static HostFnDef,
+        ret: c_int,
+        payload: &[u8],
+    ) -> Result<(c_int, Vec<u8>), HostError> {
+        Ok((ret, payload.to_vec()))
+    }
+}
+
 /// A completion, decoded for a call of error type `E`.
 fn decode<T, E: HostOutcome<T>>(
     def: &'static HostFnDef,
@@ -175,6 +192,16 @@ impl<T, E: HostOutcome<T>> HostCall<T, E> {
             def,
             timeout: None,
             stage: Stage::New(crate::wire::to_cbor(args)),
+            _result: PhantomData,
+        }
+    }
+
+    /// A call of `def` whose arguments are CBOR already.
+    pub(crate) fn from_cbor(def: &'static HostFnDef, args: Vec<u8>) -> Self {
+        Self {
+            def,
+            timeout: None,
+            stage: Stage::New(Ok(args)),
             _result: PhantomData,
         }
     }

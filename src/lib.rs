@@ -65,6 +65,10 @@ pub mod log;
 #[cfg(not(hostcall_loom))]
 pub mod wire;
 
+// The protocol an isolated context speaks with its helper process.
+#[cfg(not(hostcall_loom))]
+pub mod isolation;
+
 // A request: its invocation, its one reply.
 #[cfg(not(hostcall_loom))]
 mod request;
@@ -84,6 +88,10 @@ mod context;
 mod events;
 #[cfg(not(hostcall_loom))]
 mod host_call;
+
+// The host's side of an isolated context: the helper process, the proxy.
+#[cfg(not(hostcall_loom))]
+mod remote;
 
 // The C entry points.
 #[doc(hidden)]

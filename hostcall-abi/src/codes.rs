@@ -80,6 +80,7 @@ codes! {
     RET_INVALID_ARG = 7, "invalid argument" => "Arguments, or a host's reply, that do not decode as the declared types.";
     RET_PANIC = 8, "handler panicked" => "The handler panicked; the context goes on.";
     RET_ERR_TYPED = 9, "failed with a typed error" => "Failure with a typed error: the payload is the CBOR of a value of the function's declared error type (see its header).";
+    RET_PROCESS_DIED = 10, "library process died" => "The helper process serving the library (config isolation) died before the request finished: the text says how (`library process died: signal 11 (SIGSEGV)`).";
 }
 
 /// Whether an outcome code is a failure: anything but `RET_OK`.

@@ -21,6 +21,15 @@ pub enum ConfigValue {
         /// The largest value accepted.
         max: u64,
     },
+    /// A text string: one of `choices` (the first is the default), or,
+    /// when `choices` is empty, any non-empty UTF-8 text (a path; absent,
+    /// the runtime finds the thing itself, as the key's doc says).
+    Text {
+        /// The values accepted; empty for free text.
+        choices: &'static [&'static str],
+    },
+    /// A boolean (CBOR `true`/`false`); `default` is 0 or 1.
+    Flag,
 }
 
 /// The unit of a duration key.
@@ -59,11 +68,32 @@ impl TimeUnit {
 }
 
 impl ConfigKey {
-    /// The unit of a duration key; `None` for a count.
+    /// The unit of a duration key; `None` for any other.
     pub fn unit(&self) -> Option<TimeUnit> {
         match self.value {
             ConfigValue::Duration { unit, .. } => Some(unit),
-            ConfigValue::Count { .. } => None,
+            _ => None,
+        }
+    }
+
+    /// Whether the key belongs to isolation: `isolation` itself, and the
+    /// keys that apply only with it (refused without it).
+    pub fn is_isolation(&self) -> bool {
+        !matches!(
+            self.id,
+            ConfigId::MaxInFlight
+                | ConfigId::HostCallTimeout
+                | ConfigId::MaxPendingRequests
+                | ConfigId::Spin
+        )
+    }
+
+    /// The default of a text key with choices (its first); `None` for
+    /// free text (found by the runtime when absent) and other kinds.
+    pub fn default_choice(&self) -> Option<&'static str> {
+        match self.value {
+            ConfigValue::Text { choices } => choices.first().copied(),
+            _ => None,
         }
     }
 }
@@ -79,6 +109,22 @@ pub enum ConfigId {
     MaxPendingRequests,
     /// `spin_us`.
     Spin,
+    /// `isolation`.
+    Isolation,
+    /// `helper_path`.
+    HelperPath,
+    /// `library_path`.
+    LibraryPath,
+    /// `restart`.
+    Restart,
+    /// `handshake_timeout_ms`.
+    HandshakeTimeout,
+    /// `limit_address_space_mb`.
+    LimitAddressSpace,
+    /// `limit_cpu_seconds`.
+    LimitCpu,
+    /// `limit_open_files`.
+    LimitOpenFiles,
 }
 
 /// One key of the config map.
@@ -95,7 +141,8 @@ pub struct ConfigKey {
     pub doc: &'static str,
     /// Its values.
     pub value: ConfigValue,
-    /// The value used when the key is absent.
+    /// The value used when the key is absent, for a number or a flag (0 or
+    /// 1); 0 for a text key ([`ConfigKey::default_choice`]).
     pub default: u64,
 }
 
@@ -155,7 +202,92 @@ pub const CONFIG_KEYS: &[ConfigKey] = &[
         },
         default: DEFAULT_SPIN_US,
     },
+    ConfigKey {
+        id: ConfigId::Isolation,
+        key: "isolation",
+        setting: "isolation",
+        doc: "Where the library runs: `in_process`, or `process`: in a helper process (`hostcall-helper`) the context starts, so that a crash in the library fails the pending requests with RET_PROCESS_DIED instead of killing the host (docs/isolation.md).",
+        value: ConfigValue::Text {
+            choices: ISOLATION_MODES,
+        },
+        default: 0,
+    },
+    ConfigKey {
+        id: ConfigId::HelperPath,
+        key: "helper_path",
+        setting: "helper_path",
+        doc: "With isolation: the `hostcall-helper` program to start; absent, the one beside the library's file, else the first on PATH.",
+        value: ConfigValue::Text { choices: &[] },
+        default: 0,
+    },
+    ConfigKey {
+        id: ConfigId::LibraryPath,
+        key: "library_path",
+        setting: "library_path",
+        doc: "With isolation: the library file the helper loads; absent, the file this library was loaded from.",
+        value: ConfigValue::Text { choices: &[] },
+        default: 0,
+    },
+    ConfigKey {
+        id: ConfigId::Restart,
+        key: "restart",
+        setting: "restart",
+        doc: "With isolation: whether a helper that died is started again for the calls that follow (after a back-off that doubles from 10 ms to 1 s while it keeps dying); false refuses them with HC_ERR_SHUTTING_DOWN.",
+        value: ConfigValue::Flag,
+        default: 1,
+    },
+    ConfigKey {
+        id: ConfigId::HandshakeTimeout,
+        key: "handshake_timeout_ms",
+        setting: "handshake_timeout",
+        doc: "With isolation: how long the helper has to start and answer the handshake; 0 means the default.",
+        value: ConfigValue::Duration {
+            unit: TimeUnit::Millis,
+            max: 600_000,
+        },
+        default: DEFAULT_HANDSHAKE_TIMEOUT_MS,
+    },
+    ConfigKey {
+        id: ConfigId::LimitAddressSpace,
+        key: "limit_address_space_mb",
+        setting: "limit_address_space_mb",
+        doc: "With isolation: the helper's address-space limit (RLIMIT_AS) in MiB, set before it loads the library; 0 means none.",
+        value: ConfigValue::Count {
+            min: 0,
+            max: u64::MAX >> 20,
+        },
+        default: 0,
+    },
+    ConfigKey {
+        id: ConfigId::LimitCpu,
+        key: "limit_cpu_seconds",
+        setting: "limit_cpu_seconds",
+        doc: "With isolation: the helper's CPU-time limit (RLIMIT_CPU) in seconds; 0 means none.",
+        value: ConfigValue::Count {
+            min: 0,
+            max: u64::MAX,
+        },
+        default: 0,
+    },
+    ConfigKey {
+        id: ConfigId::LimitOpenFiles,
+        key: "limit_open_files",
+        setting: "limit_open_files",
+        doc: "With isolation: the helper's limit on open files (RLIMIT_NOFILE); 0 means none.",
+        value: ConfigValue::Count {
+            min: 0,
+            max: u64::MAX,
+        },
+        default: 0,
+    },
 ];
+
+/// The values of `isolation`: in the host's process (the default), or in a
+/// helper process the context starts and talks to over a socketpair.
+pub const ISOLATION_MODES: &[&str] = &["in_process", "process"];
+
+/// The default `handshake_timeout_ms`.
+pub const DEFAULT_HANDSHAKE_TIMEOUT_MS: u64 = 5_000;
 
 /// The key named `key`.
 pub fn config_key(key: &str) -> Option<&'static ConfigKey> {
@@ -184,7 +316,7 @@ mod tests {
                     unit: TimeUnit::Micros,
                     ..
                 } => "_us",
-                ConfigValue::Count { .. } => "",
+                ConfigValue::Count { .. } | ConfigValue::Text { .. } | ConfigValue::Flag => "",
             };
             assert_eq!(k.key, format!("{}{suffix}", k.setting));
         }

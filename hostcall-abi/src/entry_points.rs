@@ -35,6 +35,39 @@ macro_rules! entry_points {
             $(#[doc = $doc] pub $name: unsafe extern "C" fn($($ty),*) -> $ret,)*
         }
 
+        impl EntryPoints {
+            /// The table of a library loaded at run time: `symbol` is
+            /// asked for each entry point by its suffix (`new`, `call`, …)
+            /// and returns its address, or NULL when the library lacks it
+            /// (then this fails with the suffix).
+            ///
+            /// # Safety
+            /// Each non-NULL address `symbol` returns must be that entry
+            /// point of one hostcall library, with the signature declared
+            /// here, and stay valid while the table is used.
+            pub unsafe fn load(
+                mut symbol: impl FnMut(&str) -> *const c_void,
+            ) -> Result<Self, &'static str> {
+                Ok(Self {
+                    $($name: {
+                        let address = symbol(stringify!($name));
+                        if address.is_null() {
+                            return Err(stringify!($name));
+                        }
+                        // SAFETY: the entry point's own address, with the
+                        // signature declared here (the caller's
+                        // obligation); function and data pointers have
+                        // one size on every platform hostcall supports.
+                        unsafe {
+                            std::mem::transmute::<*const c_void, unsafe extern "C" fn($($ty),*) -> $ret>(
+                                address,
+                            )
+                        }
+                    },)*
+                })
+            }
+        }
+
         /// Every entry point, in the order of the header.
         pub const ENTRY_POINTS: &[Signature] = &[$(Signature {
             name: stringify!($name),

@@ -156,11 +156,16 @@ fn config_lines(key: &hostcall_abi::ConfigKey) -> Vec<String> {
                 format!("{unit}, at most {max}")
             }
         }
+        ConfigValue::Text { choices: [] } => "text".to_owned(),
+        ConfigValue::Text { choices } => choices.join(" | "),
+        ConfigValue::Flag => "true | false".to_owned(),
     };
-    let line = format!(
-        "- {} ({range}; default {}): {}",
-        key.key, key.default, key.doc
-    );
+    let default = match key.value {
+        ConfigValue::Text { .. } => key.default_choice().unwrap_or("found").to_owned(),
+        ConfigValue::Flag => (key.default != 0).to_string(),
+        _ => key.default.to_string(),
+    };
+    let line = format!("- {} ({range}; default {default}): {}", key.key, key.doc);
     let mut lines = text::wrap(line, 72);
     for continued in lines.iter_mut().skip(1) {
         continued.insert_str(0, "  ");

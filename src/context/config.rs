@@ -5,10 +5,13 @@
 //! document and offer the same list). Unknown keys, duplicate keys and
 //! values of the wrong type or out of bounds are errors.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use ciborium::Value;
-use hostcall_abi::config::{CONFIG_KEYS, ConfigId, ConfigValue, DEFAULT_SPIN_US, config_key};
+use hostcall_abi::config::{
+    CONFIG_KEYS, ConfigId, ConfigValue, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_SPIN_US, config_key,
+};
 
 use crate::core::inflight::MAX_SLOTS;
 
@@ -24,6 +27,35 @@ pub struct Config {
     /// How long the idle loop spins for completions before parking, while
     /// host calls are outstanding; `None` never spins.
     pub spin: Option<Duration>,
+    /// `Some` when the library runs in a helper process (`isolation`).
+    pub isolation: Option<Isolation>,
+}
+
+/// The settings of a context whose library runs in a helper process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Isolation {
+    /// `helper_path`; `None`: beside the library, else on PATH.
+    pub helper: Option<PathBuf>,
+    /// `library_path`; `None`: the file this library was loaded from.
+    pub library: Option<PathBuf>,
+    /// `restart`.
+    pub restart: bool,
+    /// `handshake_timeout_ms`.
+    pub handshake_timeout: Duration,
+    /// The helper's resource limits.
+    pub limits: Limits,
+}
+
+/// Resource limits the helper sets on itself before it loads the library;
+/// `None` leaves a limit as inherited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// `limit_address_space_mb`, in bytes.
+    pub address_space: Option<u64>,
+    /// `limit_cpu_seconds`.
+    pub cpu_seconds: Option<u64>,
+    /// `limit_open_files`.
+    pub open_files: Option<u64>,
 }
 
 impl Default for Config {
@@ -33,8 +65,16 @@ impl Default for Config {
             host_call_timeout: None,
             max_pending_requests: None,
             spin: Some(Duration::from_micros(DEFAULT_SPIN_US)),
+            isolation: None,
         }
     }
+}
+
+/// A parsed value of a config key.
+enum Setting {
+    Number(u64),
+    Text(String),
+    Flag(bool),
 }
 
 /// The default of a key, from the ABI list.
@@ -63,6 +103,7 @@ impl Config {
             _ => return Err("config must be a CBOR map".to_owned()),
         };
         let mut seen = Vec::new();
+        let mut settings = Vec::new();
         for (key, value) in entries {
             let Value::Text(key) = key else {
                 return Err("config keys must be text strings".to_owned());
@@ -77,33 +118,135 @@ impl Config {
                     known.join(", ")
                 ));
             };
-            let (min, max) = match spec.value {
-                ConfigValue::Count { min, max } => (min, max),
-                ConfigValue::Duration { max, .. } => (0, max),
-            };
-            let n = match &value {
-                Value::Integer(i) => u64::try_from(i128::from(*i))
-                    .ok()
-                    .filter(|n| *n <= max)
-                    .ok_or_else(|| format!("config key '{key}' must be between 0 and {max}"))?,
-                _ => return Err(format!("config key '{key}' must be an unsigned integer")),
-            };
-            if n < min {
-                return Err(format!("config key '{key}' must be at least {min}"));
-            }
-            match spec.id {
-                ConfigId::MaxInFlight => config.max_in_flight = n as u32,
-                ConfigId::HostCallTimeout => {
-                    config.host_call_timeout = (n > 0).then(|| Duration::from_millis(n));
+            let setting = match (spec.value, value) {
+                (ConfigValue::Count { min, max }, value) => {
+                    let n = number(&key, &value, max)?;
+                    if n < min {
+                        return Err(format!("config key '{key}' must be at least {min}"));
+                    }
+                    Setting::Number(n)
                 }
-                ConfigId::Spin => config.spin = (n > 0).then(|| Duration::from_micros(n)),
-                ConfigId::MaxPendingRequests => {
-                    config.max_pending_requests = usize::try_from(n).ok().filter(|n| *n > 0);
+                (ConfigValue::Duration { max, .. }, value) => {
+                    Setting::Number(number(&key, &value, max)?)
                 }
-            }
+                (ConfigValue::Text { choices }, Value::Text(text)) => {
+                    if !choices.is_empty() && !choices.contains(&text.as_str()) {
+                        return Err(format!(
+                            "config key '{key}' must be one of {}, not '{text}'",
+                            choices.join(", ")
+                        ));
+                    }
+                    if text.is_empty() {
+                        return Err(format!("config key '{key}' must not be empty"));
+                    }
+                    Setting::Text(text)
+                }
+                (ConfigValue::Text { .. }, _) => {
+                    return Err(format!("config key '{key}' must be a text string"));
+                }
+                (ConfigValue::Flag, Value::Bool(flag)) => Setting::Flag(flag),
+                (ConfigValue::Flag, _) => {
+                    return Err(format!("config key '{key}' must be true or false"));
+                }
+            };
+            settings.push((spec.id, setting));
             seen.push(key);
         }
+        let mut isolation = Isolation {
+            helper: None,
+            library: None,
+            restart: default(ConfigId::Restart) != 0,
+            handshake_timeout: Duration::from_millis(DEFAULT_HANDSHAKE_TIMEOUT_MS),
+            limits: Limits::default(),
+        };
+        let mut isolated = false;
+        let mut isolation_keys = Vec::new();
+        for (id, setting) in settings {
+            let nonzero = |n: u64| (n > 0).then_some(n);
+            match (id, setting) {
+                (ConfigId::MaxInFlight, Setting::Number(n)) => config.max_in_flight = n as u32,
+                (ConfigId::HostCallTimeout, Setting::Number(n)) => {
+                    config.host_call_timeout = (n > 0).then(|| Duration::from_millis(n));
+                }
+                (ConfigId::Spin, Setting::Number(n)) => {
+                    config.spin = (n > 0).then(|| Duration::from_micros(n));
+                }
+                (ConfigId::MaxPendingRequests, Setting::Number(n)) => {
+                    config.max_pending_requests = usize::try_from(n).ok().filter(|n| *n > 0);
+                }
+                (ConfigId::Isolation, Setting::Text(mode)) => isolated = mode != "in_process",
+                (id, setting) => {
+                    isolation_keys.push(id);
+                    match (id, setting) {
+                        (ConfigId::HelperPath, Setting::Text(path)) => {
+                            isolation.helper = Some(path.into());
+                        }
+                        (ConfigId::LibraryPath, Setting::Text(path)) => {
+                            isolation.library = Some(path.into());
+                        }
+                        (ConfigId::Restart, Setting::Flag(flag)) => isolation.restart = flag,
+                        (ConfigId::HandshakeTimeout, Setting::Number(n)) => {
+                            if n > 0 {
+                                isolation.handshake_timeout = Duration::from_millis(n);
+                            }
+                        }
+                        (ConfigId::LimitAddressSpace, Setting::Number(n)) => {
+                            isolation.limits.address_space = nonzero(n.saturating_mul(1 << 20));
+                        }
+                        (ConfigId::LimitCpu, Setting::Number(n)) => {
+                            isolation.limits.cpu_seconds = nonzero(n);
+                        }
+                        (ConfigId::LimitOpenFiles, Setting::Number(n)) => {
+                            isolation.limits.open_files = nonzero(n);
+                        }
+                        _ => unreachable!("every key's value is parsed by its kind"),
+                    }
+                }
+            }
+        }
+        if isolated {
+            config.isolation = Some(isolation);
+        } else if let Some(id) = isolation_keys.first() {
+            let key = CONFIG_KEYS
+                .iter()
+                .find(|k| k.id == *id)
+                .map_or("?", |k| k.key);
+            return Err(format!(
+                "config key '{key}' applies only with isolation (\"isolation\": \"process\")"
+            ));
+        }
         Ok(config)
+    }
+
+    /// The config map the helper's own context is created with: this
+    /// context's settings that apply inside the library (the isolation keys
+    /// stay with the host's side; `max_pending_requests` is counted there).
+    pub fn for_helper(&self) -> Vec<u8> {
+        let entry = |key: &str, n: u64| (Value::Text(key.to_owned()), Value::Integer(n.into()));
+        let map = Value::Map(vec![
+            entry("max_in_flight", u64::from(self.max_in_flight)),
+            entry(
+                "host_call_timeout_ms",
+                self.host_call_timeout
+                    .map_or(0, |d| d.as_millis().max(1) as u64),
+            ),
+            entry(
+                "spin_us",
+                self.spin.map_or(0, |d| d.as_micros().max(1) as u64),
+            ),
+        ]);
+        crate::wire::to_cbor(&map).expect("a map of numbers encodes")
+    }
+}
+
+/// A count's or a duration's number, at most `max`.
+fn number(key: &str, value: &Value, max: u64) -> Result<u64, String> {
+    match value {
+        Value::Integer(i) => u64::try_from(i128::from(*i))
+            .ok()
+            .filter(|n| *n <= max)
+            .ok_or_else(|| format!("config key '{key}' must be between 0 and {max}")),
+        _ => Err(format!("config key '{key}' must be an unsigned integer")),
     }
 }
 

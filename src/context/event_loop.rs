@@ -46,6 +46,7 @@ use tokio::runtime::Runtime;
 use tokio::task::LocalSet;
 use tracing::Instrument;
 
+use crate::context::Remote;
 use crate::context::cores::Cores;
 use crate::context::idle::{Idle, Outcome};
 use crate::context::{Msg, Shared};
@@ -90,11 +91,13 @@ pub(crate) struct LoopState {
     /// The tasks of running cancellable requests, by call id, so a cancel
     /// can drop them.
     cancellable: RefCell<HashMap<u64, tokio::task::AbortHandle>>,
+    /// With isolation: the helper's side of the context (`remote::proxy`).
+    proxy: Option<Box<dyn Remote>>,
     _not_send: PhantomData<*const ()>,
 }
 
 impl LoopState {
-    fn new(shared: Arc<Shared>) -> Self {
+    fn new(shared: Arc<Shared>, proxy: Option<Box<dyn Remote>>) -> Self {
         let host_fns = shared.library.def().host_fns.len();
         let idle = Idle::new(shared.config.spin);
         Self {
@@ -107,8 +110,23 @@ impl LoopState {
             cores: Cell::new(Cores::default()),
             next_request: std::cell::Cell::new(1),
             cancellable: RefCell::new(HashMap::new()),
+            proxy,
             _not_send: PhantomData,
         }
+    }
+
+    /// With isolation, the helper's side of the context.
+    pub(crate) fn proxy(&self) -> Option<&dyn Remote> {
+        self.proxy.as_deref()
+    }
+
+    /// Runs `f` with `call_id` as the request being served (the origin of
+    /// the host calls it starts).
+    pub(crate) fn serving_call_as<R>(&self, call_id: u64, f: impl FnOnce() -> R) -> R {
+        let outer = self.serving_call.replace(call_id);
+        let result = f();
+        self.serving_call.set(outer);
+        result
     }
 
     /// The loop state of the context whose loop thread this is, if any.
@@ -204,12 +222,27 @@ impl LoopState {
             Msg::Request(request) => self.start(request),
             Msg::Completion { token, completion } => self.deliver(token, completion),
             Msg::Register { index, entry } => {
+                let cancellable = entry.cancel.is_some();
                 // Copies the registry only while a request still uses it.
                 if let Some(slot) = Rc::make_mut(&mut self.registry.borrow_mut()).get_mut(index) {
                     *slot = Some(entry);
                 }
+                if let Some(proxy) = &self.proxy {
+                    proxy.register(index, cancellable);
+                }
             }
             Msg::Cancel { id, reply } => self.withdraw(id, reply),
+            Msg::Remote(message) => {
+                if let Some(proxy) = &self.proxy {
+                    proxy.receive(self, *message);
+                }
+            }
+            Msg::RemoteDied(died) => {
+                if let Some(proxy) = &self.proxy {
+                    let (generation, text) = *died;
+                    proxy.died(self, generation, text);
+                }
+            }
         }
     }
 
@@ -412,14 +445,15 @@ where
     }
 }
 
-/// Step 1: starts the loop thread of `shared`.
-pub(crate) fn spawn(shared: &Arc<Shared>) -> Result<(), String> {
+/// Step 1: starts the loop thread of `shared` (with isolation, serving
+/// through `proxy`).
+pub(crate) fn spawn(shared: &Arc<Shared>, proxy: Option<Box<dyn Remote>>) -> Result<(), String> {
     let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
     let name = format!("hostcall-{}", shared.library.def().prefix);
     let thread_shared = Arc::clone(shared);
     let handle = std::thread::Builder::new()
         .name(name)
-        .spawn(move || run(thread_shared, ready_tx))
+        .spawn(move || run(thread_shared, proxy, ready_tx))
         .map_err(|e| format!("could not start the loop thread: {e}"))?;
     match ready_rx.recv() {
         Ok(Ok(())) => {
@@ -437,7 +471,11 @@ pub(crate) fn spawn(shared: &Arc<Shared>) -> Result<(), String> {
     }
 }
 
-fn run(shared: Arc<Shared>, ready: std::sync::mpsc::SyncSender<Result<(), String>>) {
+fn run(
+    shared: Arc<Shared>,
+    proxy: Option<Box<dyn Remote>>,
+    ready: std::sync::mpsc::SyncSender<Result<(), String>>,
+) {
     let mut builder = tokio::runtime::Builder::new_current_thread();
     builder.enable_all();
     if shared.config.spin.is_some() {
@@ -452,12 +490,15 @@ fn run(shared: Arc<Shared>, ready: std::sync::mpsc::SyncSender<Result<(), String
     let runtime = match builder.build() {
         Ok(runtime) => runtime,
         Err(e) => {
+            if let Some(proxy) = proxy {
+                proxy.close();
+            }
             let _ = ready.send(Err(format!("could not build the loop's runtime: {e}")));
             return;
         }
     };
     let _ = ready.send(Ok(()));
-    let state = Rc::new(LoopState::new(shared));
+    let state = Rc::new(LoopState::new(shared, proxy));
     CURRENT.with(|c| *c.borrow_mut() = Some(Rc::clone(&state)));
 
     let local = LocalSet::new();
@@ -473,6 +514,9 @@ fn run(shared: Arc<Shared>, ready: std::sync::mpsc::SyncSender<Result<(), String
         // Step 4: dropping the LocalSet drops every handler task.
         let _runtime = runtime.enter();
         drop(local);
+        if let Some(proxy) = state.proxy() {
+            proxy.close();
+        }
     }
     drain_until_closed(&runtime, &state);
 

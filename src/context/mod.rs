@@ -34,6 +34,7 @@ use crate::context::config::Config;
 use crate::context::listeners::Listeners;
 use crate::core::inbox::Inbox;
 use crate::core::inflight::{Completion, InFlight};
+use crate::isolation::protocol::Up;
 use crate::library::Library;
 use crate::request::route::Routes;
 use crate::request::{HostFnEntry, ReplyTo, Request};
@@ -59,6 +60,25 @@ pub(crate) enum Msg {
         id: u64,
         reply: ReplyTo,
     },
+    /// With isolation: a message from the helper.
+    Remote(Box<Up>),
+    /// With isolation: the helper of this generation died, as the text says.
+    RemoteDied(Box<(u64, String)>),
+}
+
+/// What the loop of an isolated context hands to the helper's side
+/// (`remote::proxy`, a layer above this one). Loop thread only.
+pub(crate) trait Remote: Send {
+    /// A host fn was registered (after the loop's own registry took it).
+    fn register(&self, index: usize, cancellable: bool);
+    /// A message from the helper.
+    fn receive(&self, state: &std::rc::Rc<event_loop::LoopState>, message: Up);
+    /// The helper of `generation` died, as `text` says.
+    fn died(&self, state: &std::rc::Rc<event_loop::LoopState>, generation: u64, text: String);
+    /// The loop is ending: close the connection, reap the helper.
+    fn close(&self);
+    /// The implementation, for its own module to reach.
+    fn as_any(&self) -> &dyn std::any::Any;
 }
 
 /// The part of a context any thread may touch.
@@ -96,6 +116,9 @@ pub(crate) struct Shared {
     pub(crate) handle: std::sync::atomic::AtomicUsize,
     /// Cancellable requests that have not replied.
     pub(crate) routes: Arc<Routes>,
+    /// With isolation and no restart: why the library is gone for good
+    /// (set once, by the loop); new calls are refused with it.
+    pub(crate) gone: std::sync::OnceLock<String>,
 }
 
 impl Shared {
@@ -117,6 +140,7 @@ impl Shared {
             thread: Mutex::new(None),
             handle: std::sync::atomic::AtomicUsize::new(0),
             routes: Arc::new(Routes::default()),
+            gone: std::sync::OnceLock::new(),
         }
     }
 

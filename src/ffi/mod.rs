@@ -32,6 +32,7 @@ use crate::context::{Msg, Shared};
 use crate::core::handle::{Guard, HandleTable};
 use crate::core::inflight::{Answer, Completion};
 use crate::library::Library;
+use crate::remote::proxy::RemoteRequest;
 use crate::request::{
     Callback, HostFnEntry, Invocation, ReplyTo, Request, bad_request, panic_text, panicked,
 };
@@ -159,7 +160,14 @@ pub unsafe fn new(
             return std::ptr::null_mut();
         }
         let shared = Arc::new(Shared::new(library, config));
-        if let Err(problem) = event_loop::spawn(&shared) {
+        let proxy = match crate::remote::proxy::connect(&shared) {
+            Ok(proxy) => proxy,
+            Err(problem) => {
+                fail(HC_ERR_INVALID_ARG, format!("isolation: {problem}"));
+                return std::ptr::null_mut();
+            }
+        };
+        if let Err(problem) = event_loop::spawn(&shared, proxy) {
             fail(HC_ERR_SHUTTING_DOWN, problem);
             return std::ptr::null_mut();
         }
@@ -359,6 +367,9 @@ unsafe fn submit(
     if shared.is_closing() {
         return fail(HC_ERR_SHUTTING_DOWN, "the context's event loop has failed");
     }
+    if let Some(why) = shared.gone.get() {
+        return fail(HC_ERR_SHUTTING_DOWN, why.clone());
+    }
     let handler = match method {
         Ok(method) => match library.handler(method) {
             Some(handler) => handler,
@@ -377,10 +388,19 @@ unsafe fn submit(
     if let Err(status) = admit(&shared) {
         return status;
     }
-    let invocation = match catch_unwind(AssertUnwindSafe(|| (handler.decode)(request))) {
-        Ok(Ok(invocation)) => invocation,
-        Ok(Err(problem)) => Invocation::Failed(bad_request(handler.name, problem)),
-        Err(payload) => Invocation::Failed(panicked(handler.name, &*payload)),
+    let invocation = if shared.config.isolation.is_some() {
+        // The helper decodes and runs it (`remote::proxy`, step 1).
+        let (method, args) = (handler.name, request.to_vec());
+        Invocation::spawn(move |responder| {
+            let call_id = responder.reply.call_id().unwrap_or(0);
+            responder.spawn(RemoteRequest::new(method, args, call_id), |reply| reply);
+        })
+    } else {
+        match catch_unwind(AssertUnwindSafe(|| (handler.decode)(request))) {
+            Ok(Ok(invocation)) => invocation,
+            Ok(Err(problem)) => Invocation::Failed(bad_request(handler.name, problem)),
+            Err(payload) => Invocation::Failed(panicked(handler.name, &*payload)),
+        }
     };
     // SAFETY: `call_id` is valid for a write (this function's contract).
     let reply = unsafe {

@@ -108,6 +108,16 @@ pub unsafe fn native_call(
         if shared.is_closing() {
             return fail(HC_ERR_SHUTTING_DOWN, "the context's event loop has failed");
         }
+        if shared.config.isolation.is_some() {
+            return fail(
+                HC_ERR_INVALID_ARG,
+                format!(
+                    "the native entry points are not served with isolation yet; call '{}' through {}_call",
+                    handler.name,
+                    library.def().prefix
+                ),
+            );
+        }
         let invocation = match catch_unwind(AssertUnwindSafe(build)) {
             Ok(Ok(invocation)) => invocation,
             Ok(Err(NativeArgError::Null(name))) => {

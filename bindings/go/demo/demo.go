@@ -98,6 +98,11 @@ static hcgo_status hcgo_native_echo(uintptr_t ctx, const uint8_t *data, size_t d
     if (call_id == NULL) return hcgo_status_of(demo_native_echo((void *)ctx, data, data_len, hc_reply_trampoline, ud));
     return hcgo_status_of(demo_native_echo_cancellable((void *)ctx, data, data_len, hc_reply_trampoline, ud, call_id));
 }
+static hcgo_status hcgo_native_crash(uintptr_t ctx, const char *kind, size_t kind_len, uint64_t key, uint64_t *call_id) {
+    void *ud = (void *)(uintptr_t)key;
+    if (call_id == NULL) return hcgo_status_of(demo_native_crash((void *)ctx, kind, kind_len, hc_reply_trampoline, ud));
+    return hcgo_status_of(demo_native_crash_cancellable((void *)ctx, kind, kind_len, hc_reply_trampoline, ud, call_id));
+}
 */
 import "C"
 
@@ -113,7 +118,7 @@ import (
 
 // InterfaceHash identifies the interface these bindings were generated
 // for; New refuses a library whose interface differs.
-const InterfaceHash uint64 = 0x4bd76719b719bf78
+const InterfaceHash uint64 = 0x5c6dc381f6c18932
 
 // Errors callers can match with errors.Is: the hostcall package's
 // sentinels. A call's failure is a *hostcall.CallError whose Outcome code
@@ -965,6 +970,31 @@ func (c *Context) Echo(ctx context.Context, data []byte) ([]byte, error) {
 	return reply.Data, nil
 }
 
+// Crash calls `crash`: Crashes the process on purpose, for the isolation tests: `kind` is
+// `"segfault"` (reads a page mapped with no access: a real memory fault,
+// SIGSEGV), `"abort"`, `"stack_overflow"` (unbounded
+// recursion into the thread's guard page: SIGSEGV, or SIGABRT where
+// Rust's runtime reports it) or `"oom"` (allocates
+// and touches memory 16 MiB at a time until the allocator fails, which
+// aborts; bound it with `limit_address_space_mb`, or the kernel's OOM
+// killer ends it). In process, this kills the host, as it should; with
+// `isolation: "process"` the request fails with RET_PROCESS_DIED. Any other
+// kind is an error and crashes nothing.
+//
+// With a ctx other than context.Background() or context.TODO(), the
+// request is tracked: the host fns it calls get a ctx derived from ctx
+// (its values, deadline and cancellation). If ctx ends before the reply,
+// the request is withdrawn: the library drops it (its host calls see their
+// ctx cancelled) and the error matches both ctx.Err() and ErrCancelled; a
+// reply sent before the withdrawal is returned as it is.
+func (c *Context) Crash(ctx context.Context, kind string) error {
+	kindPtr, kindLen := cstr(kind)
+	_, err := c.send(ctx, "crash", func(key C.uint64_t, callID *C.uint64_t) C.hcgo_status {
+		return C.hcgo_native_crash(c.handle, kindPtr, kindLen, key, callID)
+	})
+	return err
+}
+
 // RegisterFetchProfile implements the host fn `fetch_profile`: Looks a user's profile up in the host's store.
 //
 // fn runs on its own goroutine. Its ctx derives from the ctx of the call
@@ -1142,6 +1172,7 @@ var methods = struct {
 	panicWith    *C.char
 	signIn       *C.char
 	echo         *C.char
+	crash        *C.char
 }{
 	version:      C.CString("version"),
 	add:          C.CString("add"),
@@ -1152,6 +1183,7 @@ var methods = struct {
 	panicWith:    C.CString("panic_with"),
 	signIn:       C.CString("sign_in"),
 	echo:         C.CString("echo"),
+	crash:        C.CString("crash"),
 }
 
 // Host fn names, as C strings for the life of the process.

@@ -48,6 +48,8 @@ const (
 	OutcomePanic = 8
 	// OutcomeErrTyped is RET_ERR_TYPED: Failure with a typed error: the payload is the CBOR of a value of the function's declared error type (see its header).
 	OutcomeErrTyped = 9
+	// OutcomeProcessDied is RET_PROCESS_DIED: The helper process serving the library (config isolation) died before the request finished: the text says how (`library process died: signal 11 (SIGSEGV)`).
+	OutcomeProcessDied = 10
 )
 
 // statusNames are the status codes' C macro names, for StatusName.
@@ -75,6 +77,7 @@ var outcomeNames = map[int]string{
 	OutcomeInvalidArg:    "RET_INVALID_ARG",
 	OutcomePanic:         "RET_PANIC",
 	OutcomeErrTyped:      "RET_ERR_TYPED",
+	OutcomeProcessDied:   "RET_PROCESS_DIED",
 }
 
 // statusTexts say what each status means, in the words of error texts
@@ -103,4 +106,5 @@ var outcomeTexts = map[int]string{
 	OutcomeInvalidArg:    "invalid argument",
 	OutcomePanic:         "handler panicked",
 	OutcomeErrTyped:      "failed with a typed error",
+	OutcomeProcessDied:   "library process died",
 }

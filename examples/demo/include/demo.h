@@ -25,7 +25,7 @@ extern "C" {
 #endif
 
 /** The interface this header was generated from; compare with demo_interface_hash(). */
-#define DEMO_INTERFACE_HASH UINT64_C(0x4bd76719b719bf78)
+#define DEMO_INTERFACE_HASH UINT64_C(0x5c6dc381f6c18932)
 
 /*
  * Records: CBOR maps keyed by field name.
@@ -149,6 +149,21 @@ extern "C" {
  * reply (RET_OK): bytes
  */
 #define DEMO_METHOD_ECHO "echo"
+/**
+ * Crashes the process on purpose, for the isolation tests: `kind` is
+ * `"segfault"` (reads a page mapped with no access: a real memory fault,
+ * SIGSEGV), `"abort"`, `"stack_overflow"` (unbounded recursion into the
+ * thread's guard page: SIGSEGV, or SIGABRT where Rust's runtime reports
+ * it) or `"oom"` (allocates and touches memory 16 MiB at a time until the
+ * allocator fails, which aborts; bound it with `limit_address_space_mb`,
+ * or the kernel's OOM killer ends it). In process, this kills the host, as
+ * it should; with `isolation: "process"` the request fails with
+ * RET_PROCESS_DIED. Any other kind is an error and crashes nothing.
+ *
+ * request: [kind: text]
+ * reply (RET_OK; RET_ERR carries error text): null
+ */
+#define DEMO_METHOD_CRASH "crash"
 
 /* Host fns: demo_register_host_fn(ctx, DEMO_HOST_FN_..., func, user_data). */
 /**
@@ -206,6 +221,9 @@ int demo_native_panic_with_cancellable(void *ctx, const char *message, size_t me
 /** `echo` (DEMO_METHOD_ECHO); success: RET_OK with the raw bytes (not CBOR). */
 int demo_native_echo(void *ctx, const uint8_t *data, size_t data_len, FFICallBack cb, void *user_data);
 int demo_native_echo_cancellable(void *ctx, const uint8_t *data, size_t data_len, FFICallBack cb, void *user_data, uint64_t *call_id);
+/** `crash` (DEMO_METHOD_CRASH); success: RET_OK with an empty payload. */
+int demo_native_crash(void *ctx, const char *kind, size_t kind_len, FFICallBack cb, void *user_data);
+int demo_native_crash_cancellable(void *ctx, const char *kind, size_t kind_len, FFICallBack cb, void *user_data, uint64_t *call_id);
 
 /*
  * The config map of demo_new: a CBOR map of these keys (all optional).
@@ -221,6 +239,30 @@ int demo_native_echo_cancellable(void *ctx, const uint8_t *data, size_t data_len
  *   thread watches for work (requests, completions) before it sleeps; within
  *   it the loop learns its window from what it sees, and watches only while
  *   a core is spare; 0 never watches.
+ * - isolation (in_process | process; default in_process): Where the
+ *   library runs: `in_process`, or `process`: in a helper process
+ *   (`hostcall-helper`) the context starts, so that a crash in the library
+ *   fails the pending requests with RET_PROCESS_DIED instead of killing the
+ *   host (docs/isolation.md).
+ * - helper_path (text; default found): With isolation: the
+ *   `hostcall-helper` program to start; absent, the one beside the library's
+ *   file, else the first on PATH.
+ * - library_path (text; default found): With isolation: the library file
+ *   the helper loads; absent, the file this library was loaded from.
+ * - restart (true | false; default true): With isolation: whether a helper
+ *   that died is started again for the calls that follow (after a back-off
+ *   that doubles from 10 ms to 1 s while it keeps dying); false refuses them
+ *   with HC_ERR_SHUTTING_DOWN.
+ * - handshake_timeout_ms (ms, at most 600000; default 5000): With
+ *   isolation: how long the helper has to start and answer the handshake; 0
+ *   means the default.
+ * - limit_address_space_mb (0 ..= 17592186044415; default 0): With
+ *   isolation: the helper's address-space limit (RLIMIT_AS) in MiB, set
+ *   before it loads the library; 0 means none.
+ * - limit_cpu_seconds (0 or more; default 0): With isolation: the helper's
+ *   CPU-time limit (RLIMIT_CPU) in seconds; 0 means none.
+ * - limit_open_files (0 or more; default 0): With isolation: the helper's
+ *   limit on open files (RLIMIT_NOFILE); 0 means none.
  */
 
 /**

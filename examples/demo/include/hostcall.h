@@ -49,6 +49,8 @@ extern "C" {
 #define RET_PANIC (8)
 /** Failure with a typed error: the payload is the CBOR of a value of the function's declared error type (see its header). */
 #define RET_ERR_TYPED (9)
+/** The helper process serving the library (config isolation) died before the request finished: the text says how (`library process died: signal 11 (SIGSEGV)`). */
+#define RET_PROCESS_DIED (10)
 /** Whether an outcome code is a failure (anything but RET_OK). */
 #define RET_IS_ERROR(ret) ((ret) != RET_OK)
 

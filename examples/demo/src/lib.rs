@@ -205,6 +205,66 @@ pub fn panic_with(message: String) {
     panic!("{message}");
 }
 
+/// Crashes the process on purpose, for the isolation tests: `kind` is
+/// `"segfault"` (reads a page mapped with no access: a real memory fault,
+/// SIGSEGV), `"abort"`, `"stack_overflow"` (unbounded
+/// recursion into the thread's guard page: SIGSEGV, or SIGABRT where
+/// Rust's runtime reports it) or `"oom"` (allocates
+/// and touches memory 16 MiB at a time until the allocator fails, which
+/// aborts; bound it with `limit_address_space_mb`, or the kernel's OOM
+/// killer ends it). In process, this kills the host, as it should; with
+/// `isolation: "process"` the request fails with RET_PROCESS_DIED. Any other
+/// kind is an error and crashes nothing.
+#[hostcall::handler]
+pub fn crash(kind: String) -> Result<(), String> {
+    match kind.as_str() {
+        // SAFETY: maps one fresh page with no access and reads it: the
+        // read faults and the process dies of SIGSEGV, which is the point
+        // (the fault is the kernel's, not a dangling pointer's; if the
+        // mapping failed, nothing is read).
+        "segfault" => unsafe {
+            let page = libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            if page != libc::MAP_FAILED {
+                std::ptr::read_volatile(page.cast::<u8>());
+            }
+        },
+        "abort" => std::process::abort(),
+        "stack_overflow" => {
+            #[allow(
+                unconditional_recursion,
+                reason = "it recurses until the stack overflows, on purpose"
+            )]
+            fn deeper(depth: u64) -> u64 {
+                let frame = std::hint::black_box([depth; 64]);
+                deeper(depth + 1) + frame[0]
+            }
+            std::hint::black_box(deeper(0));
+        }
+        "oom" => {
+            let mut held: Vec<Vec<u8>> = Vec::new();
+            loop {
+                let mut chunk = Vec::<u8>::new();
+                if chunk.try_reserve_exact(16 << 20).is_err() {
+                    std::alloc::handle_alloc_error(std::alloc::Layout::new::<[u8; 16 << 20]>());
+                }
+                chunk.resize(16 << 20, 1);
+                held.push(std::hint::black_box(chunk));
+            }
+        }
+        _ => {}
+    }
+    Err(format!(
+        "unknown crash kind '{kind}' (kinds: segfault, abort, stack_overflow, oom)"
+    ))
+}
+
 hostcall::export! {
     prefix = "demo",
     handlers = [
@@ -217,6 +277,7 @@ hostcall::export! {
         panic_with,
         sign_in,
         echo,
+        crash,
     ],
     host_fns = [fetch_profile, notify, find_account],
     events = [Progress],

@@ -287,7 +287,7 @@ public struct DemoConfig: Sendable, Equatable {
 /// ends it.
 public final class Demo: Sendable {
     /// The interface this binding was generated for.
-    public static let interfaceHash: UInt64 = 5464950032981147512
+    public static let interfaceHash: UInt64 = 6660194386908907826
 
     /// The library's opaque context handle (not memory: a stale one is harmless).
     private let handle: UInt
@@ -539,6 +539,24 @@ public final class Demo: Sendable {
             }
         }
         return Bytes(try Calls.payload(of: reply, typed: nil))
+    }
+
+    /// Crashes the process on purpose, for the isolation tests: `kind` is
+    /// `"segfault"` (reads a page mapped with no access: a real memory fault,
+    /// SIGSEGV), `"abort"`, `"stack_overflow"` (unbounded recursion into the
+    /// thread's guard page: SIGSEGV, or SIGABRT where Rust's runtime reports it) or
+    /// `"oom"` (allocates and touches memory 16 MiB at a time until the allocator
+    /// fails, which aborts; bound it with `limit_address_space_mb`, or the kernel's
+    /// OOM killer ends it). In process, this kills the host, as it should; with
+    /// `isolation: "process"` the request fails with RET_PROCESS_DIED. Any other
+    /// kind is an error and crashes nothing.
+    public func crash(kind: String) async throws {
+        let reply = try await native { ctx, key, id in
+            withCText(kind) { kindPtr, kindLen in
+                demo_native_crash_cancellable(ctx, kindPtr, kindLen, { ret, msg, len, userData in Calls.complete(userData, ret, msg, len) }, key, id)
+            }
+        }
+        _ = try Calls.payload(of: reply, typed: nil)
     }
 
     /// Progress of `login_many`: emitted after each profile fetch completes.

@@ -76,6 +76,8 @@ public enum Outcome {
     public static let panic: Int32 = 8
     /// `RET_ERR_TYPED`: Failure with a typed error: the payload is the CBOR of a value of the function's declared error type (see its header).
     public static let errTyped: Int32 = 9
+    /// `RET_PROCESS_DIED`: The helper process serving the library (config isolation) died before the request finished: the text says how (`library process died: signal 11 (SIGSEGV)`).
+    public static let processDied: Int32 = 10
 }
 
 /// Why a call failed, when the library's declared error type is not the
@@ -97,6 +99,8 @@ public enum HostcallError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidArgument(String)
     /// `RET_PANIC`: The handler panicked; the context goes on. Carries the library's text.
     case panicked(String)
+    /// `RET_PROCESS_DIED`: The helper process serving the library (config isolation) died before the request finished: the text says how (`library process died: signal 11 (SIGSEGV)`). Carries the library's text.
+    case processDied(String)
     /// The context was closed (or the entry point reported it invalid).
     case closed
     /// An entry point refused the call: a `Status` code and the library's explanation.
@@ -119,6 +123,7 @@ public enum HostcallError: Error, Equatable, Sendable, CustomStringConvertible {
         case Outcome.notRegistered: self = .notRegistered(text)
         case Outcome.invalidArg: self = .invalidArgument(text)
         case Outcome.panic: self = .panicked(text)
+        case Outcome.processDied: self = .processDied(text)
         default: self = .unknownOutcome(outcome, text)
         }
     }
@@ -133,6 +138,7 @@ public enum HostcallError: Error, Equatable, Sendable, CustomStringConvertible {
         case .notRegistered(let text): text.isEmpty ? "host fn not registered" : text
         case .invalidArgument(let text): text.isEmpty ? "invalid argument" : text
         case .panicked(let text): text.isEmpty ? "handler panicked" : text
+        case .processDied(let text): text.isEmpty ? "library process died" : text
         case .closed: "closed"
         case .refused(let status, let detail): "\(Status.text(status)): \(detail)"
         case .malformed(let text): "malformed reply: \(text)"

@@ -12,7 +12,7 @@
 #include "demo.h"
 
 /* Indexed by the generated Kotlin code, which passes only valid indices. */
-static const char *const methods[] = {"version", "add", "login", "login_many", "first_profile", "ping_host", "panic_with", "sign_in", "echo"};
+static const char *const methods[] = {"version", "add", "login", "login_many", "first_profile", "ping_host", "panic_with", "sign_in", "echo", "crash"};
 static const char *const host_fns[] = {"fetch_profile", "notify", "find_account"};
 static const char *const events[] = {"progress"};
 
@@ -184,6 +184,23 @@ JNIEXPORT jlong JNICALL Java_dev_hostcall_demo_DemoNative_nativeEcho(JNIEnv *env
     hcj_release(env, &data_b);
     if (status != HC_OK) {
         fail(env, "echo", NULL, status);
+        return 0;
+    }
+    return (jlong)id;
+}
+
+JNIEXPORT jlong JNICALL Java_dev_hostcall_demo_DemoNative_nativeCrash(JNIEnv *env, jclass cls, jlong handle, jbyteArray kind, jlong key) {
+    (void)cls;
+    int status;
+    uint64_t id = 0;
+    hcj_borrowed kind_b = hcj_measure(env, kind);
+    if (!hcj_pin(env, &kind_b)) {
+        return 0;
+    }
+    status = demo_native_crash_cancellable(ctx_of(handle), kind_b.data, kind_b.len, hcj_on_reply, key_of(key), &id);
+    hcj_release(env, &kind_b);
+    if (status != HC_OK) {
+        fail(env, "crash", NULL, status);
         return 0;
     }
     return (jlong)id;

@@ -556,7 +556,7 @@ class Demo private constructor(
 
     companion object {
         /** The interface these bindings were generated for; [open] refuses a library with another. */
-        const val INTERFACE_HASH: ULong = 0x4bd76719b719bf78uL
+        const val INTERFACE_HASH: ULong = 0x5c6dc381f6c18932uL
 
         /**
          * Creates a context (and the library's loop thread).
@@ -791,6 +791,34 @@ class Demo private constructor(
     }
 
     /**
+     * Calls `crash`: Crashes the process on purpose, for the isolation tests: `kind` is
+     * `"segfault"` (reads a page mapped with no access: a real memory fault,
+     * SIGSEGV), `"abort"`, `"stack_overflow"` (unbounded
+     * recursion into the thread's guard page: SIGSEGV, or SIGABRT where
+     * Rust's runtime reports it) or `"oom"` (allocates
+     * and touches memory 16 MiB at a time until the allocator fails, which
+     * aborts; bound it with `limit_address_space_mb`, or the kernel's OOM
+     * killer ends it). In process, this kills the host, as it should; with
+     * `isolation: "process"` the request fails with RET_PROCESS_DIED. Any other
+     * kind is an error and crashes nothing.
+     *
+     * @throws CallException if the library answers with a failure (its subclass tells which kind).
+     * @throws StatusException if the library refuses the call (closed, overloaded).
+     */
+    suspend fun crash(kind: String) {
+        if (Runtime.nativeCalls()) { // the native entry point: no CBOR, withdrawn like any call
+            val reply = runtime.callCancellable({ key -> DemoNative.nativeCrash(handle, kind.encodeToByteArray(), key) }, withdraw)
+            if (!reply.ok) throw reply.failure("crash")
+            return
+        }
+        val w = CborWriter().array(1)
+        w.text(kind)
+        val request = w.bytes()
+        val reply = runtime.callCancellable({ key -> DemoNative.call(handle, 9, request, key) }, withdraw)
+        decodeReply("crash", reply) { nil() }
+    }
+
+    /**
      * Implements the host fn `fetch_profile` with [block]: Looks a user's profile up in the host's store.
      *
      * Each invocation runs [block] in a new coroutine of this context's scope
@@ -953,4 +981,7 @@ internal object DemoNative {
 
     /** Throws; returns the request's id, for [cancelCall] (the `_cancellable` form). */
     @JvmStatic external fun nativeEcho(handle: Long, data: ByteArray, key: Long): Long
+
+    /** Throws; returns the request's id, for [cancelCall] (the `_cancellable` form). */
+    @JvmStatic external fun nativeCrash(handle: Long, kind: ByteArray, key: Long): Long
 }

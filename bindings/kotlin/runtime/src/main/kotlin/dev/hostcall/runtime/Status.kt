@@ -68,6 +68,8 @@ object Outcome {
     const val PANIC = 8
     /** Failure with a typed error: the payload is the CBOR of a value of the function's declared error type (see its header). */
     const val ERR_TYPED = 9
+    /** The helper process serving the library (config isolation) died before the request finished: the text says how (`library process died: signal 11 (SIGSEGV)`). */
+    const val PROCESS_DIED = 10
 
     /** Whether [code] is a failure: anything but [OK]. */
     fun isError(code: Int): Boolean = code != OK
@@ -84,6 +86,7 @@ object Outcome {
         INVALID_ARG -> "RET_INVALID_ARG"
         PANIC -> "RET_PANIC"
         ERR_TYPED -> "RET_ERR_TYPED"
+        PROCESS_DIED -> "RET_PROCESS_DIED"
         else -> "outcome $code"
     }
 }

@@ -1,0 +1,337 @@
+//! The reference library served by `hostcall-helper`: what a host sees of
+//! an isolated context (config `isolation: "process"`), driven through the
+//! same C ABI an in-process context has.
+//!
+//! The host side is `demo` linked into this test; the helper loads the
+//! build's `libdemo.so`, the same code, so the interface hashes agree.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ciborium::Value;
+use demo::Profile;
+use hostcall::status::*;
+use hostcall_testkit::{Client, EntryPoints, TokenPool, complete, next_id};
+
+fn demo_abi() -> &'static EntryPoints {
+    &demo::__HOSTCALL_ENTRY_POINTS
+}
+
+/// The helper Cargo built for these tests.
+fn helper() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_hostcall-helper"))
+}
+
+/// The `libdemo.so` Cargo built as this test's dependency (in `deps/`;
+/// the one beside the helper is only as fresh as the last `cargo build`).
+fn library() -> PathBuf {
+    let path = helper().parent().unwrap().join("deps").join("libdemo.so");
+    assert!(path.is_file(), "{} is built with this test", path.display());
+    path
+}
+
+/// An isolated config with `extra` keys.
+fn config(extra: &[(&str, Value)]) -> Vec<u8> {
+    let mut entries = vec![
+        (
+            Value::Text("isolation".into()),
+            Value::Text("process".into()),
+        ),
+        (
+            Value::Text("helper_path".into()),
+            Value::Text(helper().display().to_string()),
+        ),
+        (
+            Value::Text("library_path".into()),
+            Value::Text(library().display().to_string()),
+        ),
+    ];
+    for (key, value) in extra {
+        entries.push((Value::Text((*key).into()), value.clone()));
+    }
+    let mut out = Vec::new();
+    ciborium::into_writer(&Value::Map(entries), &mut out).unwrap();
+    out
+}
+
+fn isolated(extra: &[(&str, Value)]) -> Client {
+    Client::new(demo_abi(), &config(extra)).expect("an isolated context starts")
+}
+
+fn profile(user_id: &str) -> Vec<u8> {
+    hostcall::wire::to_cbor(&Profile {
+        user_id: user_id.into(),
+        name: format!("Name of {user_id}"),
+        age: 30,
+    })
+    .unwrap()
+}
+
+/// Registers `fetch_profile` answering inline from inside the host fn.
+fn answer_inline(client: &Client) {
+    let (abi, ctx) = (client.abi, client.ctx);
+    let (status, _) = client.register(
+        "fetch_profile",
+        Box::new(move |token, request| {
+            let (user_id,): (String,) = hostcall::wire::from_cbor(request).unwrap();
+            assert_eq!(complete(abi, ctx, token, true, &profile(&user_id)), HC_OK);
+        }),
+        false,
+    );
+    assert_eq!(status, HC_OK);
+}
+
+/// Registers `fetch_profile` (with a cancel notifier) that queues its
+/// tokens and never answers by itself.
+fn answer_later(client: &Client) -> (Arc<TokenPool>, Arc<hostcall_testkit::HostImpl>) {
+    let pool = Arc::new(TokenPool::default());
+    let queued = Arc::clone(&pool);
+    let (status, host) = client.register(
+        "fetch_profile",
+        Box::new(move |token, request| queued.push(token, request)),
+        true,
+    );
+    assert_eq!(status, HC_OK);
+    (pool, host)
+}
+
+#[test]
+fn calls_and_host_calls_cross_the_process() {
+    let client = isolated(&[]);
+    assert_eq!(client.call("add", &(2, 3)).value::<i64>(), 5);
+    let overflow = client.call("add", &(i64::MAX, 1));
+    assert_eq!(overflow.ret, RET_ERR);
+    assert!(
+        overflow.text().contains("integer overflow"),
+        "{}",
+        overflow.text()
+    );
+    let bad = client.call("add", &("two", 3));
+    assert_eq!(bad.ret, RET_INVALID_ARG, "{}", bad.text());
+    let unregistered = client.call("login", &("ann",));
+    assert_eq!(unregistered.ret, RET_ERR);
+    assert!(
+        unregistered
+            .text()
+            .contains("host fn 'fetch_profile' not registered"),
+        "{}",
+        unregistered.text()
+    );
+
+    answer_inline(&client);
+    let session: demo::Session = client.call("login", &("ann",)).value();
+    assert_eq!(session.greeting, "Hello, Name of ann");
+
+    let id = next_id();
+    assert_eq!(client.call_raw("nope", &[0x80], id), HC_ERR_UNKNOWN_METHOD);
+    let panicked = client.call("panic_with", &("boom",));
+    assert_eq!(panicked.ret, RET_PANIC, "{}", panicked.text());
+    assert!(panicked.text().contains("boom"));
+    // The context goes on after a panic, in the helper as in process.
+    assert_eq!(client.call("add", &(1, 1)).value::<i64>(), 2);
+}
+
+#[test]
+fn host_calls_answered_later_from_other_threads() {
+    let client = isolated(&[]);
+    let (pool, _host) = answer_later(&client);
+    let ids: Vec<u64> = (0..50).map(|_| next_id()).collect();
+    for (n, id) in ids.iter().enumerate() {
+        let args = hostcall::wire::to_cbor(&(format!("u{n}"),)).unwrap();
+        assert_eq!(client.call_raw("login", &args, *id), HC_OK);
+    }
+    pool.wait_len(ids.len());
+    let (abi, ctx) = (client.abi, client.ctx);
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let pool = Arc::clone(&pool);
+            std::thread::spawn(move || {
+                while let Some((token, request)) = pool.take(|n| n - 1) {
+                    let (user_id,): (String,) = hostcall::wire::from_cbor(&request).unwrap();
+                    assert_eq!(complete(abi, ctx, token, true, &profile(&user_id)), HC_OK);
+                }
+            })
+        })
+        .collect();
+    for (n, id) in ids.iter().enumerate() {
+        let session: demo::Session = client.sink.wait_for(*id, 1)[0].value();
+        assert_eq!(session.user_id, format!("u{n}"));
+    }
+    pool.close();
+    for worker in workers {
+        worker.join().unwrap();
+    }
+}
+
+#[test]
+fn cancelling_a_request_cancels_its_host_call_in_the_host() {
+    let client = isolated(&[]);
+    let (pool, host) = answer_later(&client);
+    let id = next_id();
+    let (status, call_id) =
+        client.call_cancellable_raw("login", &hostcall::wire::to_cbor(&("ann",)).unwrap(), id);
+    assert_eq!(status, HC_OK);
+    let (token, _) = pool.wait_len(1)[0].clone();
+    assert_eq!(client.cancel(call_id), HC_OK);
+    assert_eq!(client.sink.wait_for(id, 1)[0].ret, RET_CANCELLED);
+    assert_eq!(host.wait_cancelled(1), vec![token]);
+    // Answering the cancelled call now is refused, as in process.
+    assert_eq!(
+        client.complete(token, true, &profile("ann")),
+        HC_ERR_UNKNOWN_TOKEN
+    );
+}
+
+#[test]
+fn events_reach_the_hosts_listeners() {
+    let client = isolated(&[]);
+    answer_inline(&client);
+    let listener = next_id();
+    assert_ne!(client.listen("progress", listener), 0);
+    let sessions: Vec<demo::Session> = client.call("login_many", &(vec!["a", "b", "c"],)).value();
+    assert_eq!(sessions.len(), 3);
+    let events = client.sink.wait_for(listener, 3);
+    let last: demo::Progress = events[2].value();
+    assert_eq!((last.done, last.total), (3, 3));
+}
+
+#[test]
+fn destroy_answers_pending_requests_and_cancels_their_host_calls() {
+    let client = isolated(&[]);
+    let (pool, host) = answer_later(&client);
+    let ids: Vec<u64> = (0..5).map(|_| next_id()).collect();
+    for id in &ids {
+        assert_eq!(
+            client.call_raw("login", &hostcall::wire::to_cbor(&("x",)).unwrap(), *id),
+            HC_OK
+        );
+    }
+    pool.wait_len(ids.len());
+    assert_eq!(client.destroy(), HC_OK);
+    for id in &ids {
+        let replies = client.sink.wait_for(*id, 1);
+        assert_eq!(replies.len(), 1);
+        assert_eq!(replies[0].ret, RET_SHUTTING_DOWN, "{}", replies[0].text());
+    }
+    assert_eq!(host.wait_cancelled(ids.len()).len(), ids.len());
+    assert_eq!(client.destroy(), HC_ERR_INVALID_CONTEXT);
+}
+
+/// The crash kinds of `demo`'s `crash` handler and the signal each dies of.
+/// A stack overflow on the library's loop thread is a plain SIGSEGV: the
+/// guard-page handler that would report it belongs to the helper's own
+/// Rust runtime, which does not know the library's threads.
+const CRASHES: &[(&str, &str)] = &[
+    ("segfault", "signal 11 (SIGSEGV)"),
+    ("abort", "signal 6 (SIGABRT)"),
+    ("stack_overflow", "signal 11 (SIGSEGV)"),
+    ("oom", "signal 6 (SIGABRT)"),
+];
+
+#[test]
+fn a_crash_fails_every_pending_request_and_the_helper_restarts() {
+    // The address-space limit makes `oom` fail fast instead of eating the
+    // machine's memory.
+    let client = isolated(&[("limit_address_space_mb", Value::Integer(1024.into()))]);
+    let (pool, host) = answer_later(&client);
+    let mut cancelled = 0;
+    for (kind, signal) in CRASHES {
+        let ids: Vec<u64> = (0..3).map(|_| next_id()).collect();
+        for id in &ids {
+            let args = hostcall::wire::to_cbor(&("x",)).unwrap();
+            assert_eq!(client.call_raw("login", &args, *id), HC_OK);
+        }
+        pool.wait_len(ids.len());
+        let crashed = client.call("crash", &(kind,));
+        assert_eq!(crashed.ret, RET_PROCESS_DIED, "{kind}: {}", crashed.text());
+        assert_eq!(
+            crashed.text(),
+            format!("library process died: {signal}"),
+            "{kind}"
+        );
+        for id in &ids {
+            let replies = client.sink.wait_for(*id, 1);
+            assert_eq!(replies.len(), 1);
+            assert_eq!(replies[0].ret, RET_PROCESS_DIED, "{}", replies[0].text());
+        }
+        cancelled += ids.len();
+        assert_eq!(host.wait_cancelled(cancelled).len(), cancelled);
+        // The pool's tokens died with their calls.
+        for (token, _) in pool.drain() {
+            assert_eq!(
+                client.complete(token, true, &profile("x")),
+                HC_ERR_UNKNOWN_TOKEN
+            );
+        }
+        // A new helper serves the calls that follow, with the host fn
+        // still registered.
+        assert_eq!(client.call("add", &(40, 2)).value::<i64>(), 42);
+    }
+    let unknown = client.call("crash", &("gently",));
+    assert_eq!(unknown.ret, RET_ERR);
+}
+
+#[test]
+fn without_restart_a_dead_library_refuses_new_calls() {
+    let client = isolated(&[("restart", Value::Bool(false))]);
+    let crashed = client.call("crash", &("abort",));
+    assert_eq!(crashed.ret, RET_PROCESS_DIED, "{}", crashed.text());
+    let id = next_id();
+    let mut status = HC_OK;
+    // The loop records the death after it answered the request; the next
+    // call may still be accepted (and answered RET_PROCESS_DIED) just
+    // before that.
+    for _ in 0..1000 {
+        status = client.call_raw("add", &hostcall::wire::to_cbor(&(1, 2)).unwrap(), id);
+        if status != HC_OK {
+            break;
+        }
+        assert_eq!(
+            client.sink.wait_for(id, 1).last().unwrap().ret,
+            RET_PROCESS_DIED
+        );
+    }
+    assert_eq!(status, HC_ERR_SHUTTING_DOWN);
+    let error = hostcall_testkit::last_error(demo_abi());
+    assert!(
+        error.contains("library process died: signal 6 (SIGABRT)") && error.contains("restart"),
+        "{error}"
+    );
+    assert_eq!(client.destroy(), HC_OK);
+}
+
+#[test]
+fn what_is_missing_is_named_when_the_context_cannot_start() {
+    let missing = |key: &str, value: &str| {
+        let bytes = config(&[]);
+        let Value::Map(mut entries) = ciborium::from_reader::<Value, _>(&bytes[..]).unwrap() else {
+            unreachable!()
+        };
+        entries.retain(|(k, _)| k.as_text() != Some(key));
+        entries.push((Value::Text(key.into()), Value::Text(value.into())));
+        let mut out = Vec::new();
+        ciborium::into_writer(&Value::Map(entries), &mut out).unwrap();
+        Client::new(demo_abi(), &out).err().expect("refused")
+    };
+    let error = missing("helper_path", "/nonexistent/hostcall-helper");
+    assert!(
+        error.contains("HC_ERR_INVALID_ARG")
+            && error.contains("the helper /nonexistent/hostcall-helper does not exist"),
+        "{error}"
+    );
+    let error = missing("library_path", "/nonexistent/libdemo.so");
+    assert!(
+        error.contains("/nonexistent/libdemo.so does not exist"),
+        "{error}"
+    );
+    // A file that is no hostcall library of this prefix: the helper says so.
+    let error = missing("library_path", &helper().display().to_string());
+    assert!(error.contains("the helper refused"), "{error}");
+    let error = Client::new(
+        demo_abi(),
+        &hostcall_testkit::cbor(&std::collections::BTreeMap::from([("restart", false)])),
+    )
+    .err()
+    .expect("refused");
+    assert!(error.contains("applies only with isolation"), "{error}");
+}

@@ -1,0 +1,480 @@
+//! The loop thread's side of an isolated context: requests forwarded to the
+//! helper, the helper's host calls run as local host calls, and the
+//! helper's death turned into one reply per pending request.
+//!
+//! # Protocol
+//!
+//! 1. **Request**: a request's task is a [`RemoteRequest`]. Its first poll
+//!    numbers it, records where its reply goes (`pending`) and sends
+//!    [`Down::Call`]; [`Up::Reply`] resolves it. Dropped before that (the
+//!    request was withdrawn, or the context is being destroyed) it leaves
+//!    `pending` and sends [`Down::Cancel`].
+//! 2. **Host call**: [`Up::HostCall`] becomes a local task awaiting an
+//!    ordinary host call of the same host fn (a local token, the host's
+//!    registered function, its cancel notifier, `host_call_origin` naming
+//!    the host's call id of the request it serves); its answer goes back as
+//!    [`Down::Complete`]. [`Up::HostCancel`] aborts the task, which cancels
+//!    the local host call as a dropped future does.
+//! 3. **Registration**: each host fn the host registers is registered in
+//!    the helper too ([`Down::Register`]), in order with the calls.
+//! 4. **Death** (`Msg::RemoteDied` for the running helper): every pending
+//!    request is answered `RET_PROCESS_DIED` with how the helper died, and
+//!    every local host call it made is cancelled (its notifier runs). Then,
+//!    with `restart`, a new helper is started — at once if the dead one had
+//!    run for [`STEADY`], else after a back-off that doubles from
+//!    [`BACKOFF_MIN`] to [`BACKOFF_MAX`] — and given the registrations;
+//!    requests that start meanwhile wait in `backlog` and go to it (or are
+//!    answered `RET_PROCESS_DIED` if it cannot be started). Without
+//!    `restart`, the context refuses new calls (`HC_ERR_SHUTTING_DOWN`).
+//! 5. **Teardown**: when the loop ends, the helper's connection is closed
+//!    and the helper reaped ([`Link::close`]).
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use super::link::Link;
+use crate::abi::status::{RET_ERR, RET_OK, RET_PROCESS_DIED};
+use crate::context::config::Isolation;
+use crate::context::event_loop::LoopState;
+use crate::context::{Remote, Shared};
+use crate::host_call::{HostCall, Raw};
+use crate::isolation::protocol::{Down, Up};
+use crate::request::{Failure, Reply, Value};
+use crate::wire::Bytes;
+
+/// A helper that ran this long before it died is restarted at once.
+pub(crate) const STEADY: Duration = Duration::from_secs(1);
+/// The first back-off after a helper died young.
+pub(crate) const BACKOFF_MIN: Duration = Duration::from_millis(10);
+/// The longest back-off.
+pub(crate) const BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// Where a forwarded request's reply goes.
+struct Pending {
+    reply: oneshot::Sender<Reply>,
+    /// The host's call id of the request (0: not cancellable), for the
+    /// origin of the host calls it makes.
+    call_id: u64,
+}
+
+/// The isolated half of a context's loop state (loop thread only).
+pub(crate) struct Proxy {
+    isolation: Isolation,
+    /// The running helper; `None` while it is being restarted, or for good.
+    link: RefCell<Option<Link>>,
+    /// The generation of the last helper started.
+    generation: Cell<u64>,
+    next_id: Cell<u64>,
+    pending: RefCell<HashMap<u64, Pending>>,
+    /// The local tasks running the helper's host calls, by its token.
+    host_calls: RefCell<HashMap<u64, tokio::task::AbortHandle>>,
+    /// Per host fn: `Some(cancellable)` once the host registered it.
+    registered: RefCell<Vec<Option<bool>>>,
+    /// Frames for the next helper, while none runs (step 4).
+    backlog: RefCell<Vec<Down>>,
+    backoff: Cell<Duration>,
+}
+
+impl Proxy {
+    /// The proxy of a context whose first helper is `link`.
+    pub(crate) fn new(shared: &Shared, isolation: Isolation, link: Link) -> Self {
+        let generation = link.generation;
+        Self {
+            isolation,
+            link: RefCell::new(Some(link)),
+            generation: Cell::new(generation),
+            next_id: Cell::new(1),
+            pending: RefCell::new(HashMap::new()),
+            host_calls: RefCell::new(HashMap::new()),
+            registered: RefCell::new(vec![None; shared.library.def().host_fns.len()]),
+            backlog: RefCell::new(Vec::new()),
+            backoff: Cell::new(Duration::ZERO),
+        }
+    }
+
+    /// Sends `message` to the running helper, or keeps it for the next.
+    fn send(&self, message: Down) {
+        match &*self.link.borrow() {
+            Some(link) => {
+                link.sink.send(&message);
+            }
+            None => self.backlog.borrow_mut().push(message),
+        }
+    }
+
+    /// Step 3.
+    pub(crate) fn register(&self, index: usize, cancellable: bool) {
+        if let Some(slot) = self.registered.borrow_mut().get_mut(index) {
+            *slot = Some(cancellable);
+        }
+        self.send(Down::Register {
+            index: index as u32,
+            cancellable,
+        });
+    }
+
+    /// Step 1: sends request `method(args)`; its reply arrives on the
+    /// receiver.
+    fn start(&self, method: &str, args: Vec<u8>, call_id: u64) -> (u64, oneshot::Receiver<Reply>) {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        let (reply, receiver) = oneshot::channel();
+        self.pending
+            .borrow_mut()
+            .insert(id, Pending { reply, call_id });
+        self.send(Down::Call {
+            id,
+            method: method.to_owned(),
+            args: Bytes(args),
+            cancellable: true,
+        });
+        (id, receiver)
+    }
+
+    /// Step 1: request `id` was dropped unanswered.
+    fn abandon(&self, id: u64) {
+        if self.pending.borrow_mut().remove(&id).is_some() {
+            self.send(Down::Cancel { id });
+        }
+    }
+
+    /// A message from the helper.
+    pub(crate) fn receive(&self, state: &Rc<LoopState>, message: Up) {
+        match message {
+            Up::Reply { id, ret, payload } => {
+                let Some(pending) = self.pending.borrow_mut().remove(&id) else {
+                    // Withdrawn (its Cancel crossed this reply): discarded.
+                    return;
+                };
+                let reply = if ret == RET_OK {
+                    Ok(Value::Cbor(payload.0))
+                } else {
+                    Err(Failure {
+                        outcome: ret,
+                        payload: payload.0,
+                    })
+                };
+                let _ = pending.reply.send(reply);
+            }
+            Up::HostCall {
+                token,
+                index,
+                args,
+                origin,
+            } => self.host_call(state, token, index as usize, args.0, origin),
+            Up::HostCancel { token } => {
+                if let Some(task) = self.host_calls.borrow_mut().remove(&token) {
+                    task.abort();
+                }
+            }
+            Up::Event { index, payload } => {
+                let shared = &state.shared;
+                if !shared.is_closing() && shared.listeners.any(index as usize) {
+                    shared.listeners.emit(index as usize, &payload);
+                }
+            }
+            Up::Welcome { .. } | Up::Refused { .. } => {
+                tracing::warn!(?message, "the helper repeated its handshake; ignored");
+            }
+        }
+    }
+
+    /// Step 2.
+    fn host_call(
+        &self,
+        state: &Rc<LoopState>,
+        token: u64,
+        index: usize,
+        args: Vec<u8>,
+        origin: u64,
+    ) {
+        let Some(def) = state.shared.library.def().host_fns.get(index) else {
+            self.send(Down::Complete {
+                token,
+                ret: RET_ERR,
+                payload: Bytes(
+                    format!(
+                        "the helper called host fn #{index}, which the library does not declare"
+                    )
+                    .into_bytes(),
+                ),
+            });
+            return;
+        };
+        let call_id = self
+            .pending
+            .borrow()
+            .get(&origin)
+            .map_or(0, |pending| pending.call_id);
+        let call = HostCall::<(), Raw>::from_cbor(def, args).without_timeout();
+        let task = Serving {
+            call_id,
+            future: async move {
+                let (ret, payload) = match call.await {
+                    Ok(answer) => answer,
+                    Err(error) => (RET_ERR, error.to_string().into_bytes()),
+                };
+                if let Some(state) = LoopState::current()
+                    && let Some(proxy) = of(&state)
+                {
+                    proxy.host_calls.borrow_mut().remove(&token);
+                    proxy.send(Down::Complete {
+                        token,
+                        ret,
+                        payload: Bytes(payload),
+                    });
+                }
+            },
+        };
+        let handle = tokio::task::spawn_local(task);
+        self.host_calls
+            .borrow_mut()
+            .insert(token, handle.abort_handle());
+    }
+
+    /// Step 4: the helper of `generation` died, as `text` says.
+    pub(crate) fn died(&self, state: &Rc<LoopState>, generation: u64, text: String) {
+        if generation != self.generation.get() {
+            return;
+        }
+        let Some(link) = self.link.borrow_mut().take() else {
+            return;
+        };
+        let lived = link.started.elapsed();
+        link.close();
+        tracing::warn!(%text, generation, "the library's helper process died");
+        self.fail_pending(&text);
+        for (_, task) in self.host_calls.borrow_mut().drain() {
+            task.abort();
+        }
+        if !self.isolation.restart || state.shared.is_closing() {
+            let _ = state.shared.gone.set(format!(
+                "{text}; the context does not restart it (restart: false)"
+            ));
+            return;
+        }
+        let backoff = if lived >= STEADY {
+            Duration::ZERO
+        } else {
+            (self.backoff.get() * 2).clamp(BACKOFF_MIN, BACKOFF_MAX)
+        };
+        self.backoff.set(backoff);
+        self.schedule_restart(state, backoff);
+    }
+
+    /// Answers every pending request `RET_PROCESS_DIED`, as `text` says.
+    fn fail_pending(&self, text: &str) {
+        let pending: Vec<Pending> = self.pending.borrow_mut().drain().map(|(_, p)| p).collect();
+        self.backlog.borrow_mut().clear();
+        for pending in pending {
+            let _ = pending
+                .reply
+                .send(Err(Failure::new(RET_PROCESS_DIED, text)));
+        }
+    }
+
+    fn schedule_restart(&self, state: &Rc<LoopState>, after: Duration) {
+        if after.is_zero() {
+            self.restart(state);
+            return;
+        }
+        tokio::task::spawn_local(async move {
+            tokio::time::sleep(after).await;
+            if let Some(state) = LoopState::current()
+                && let Some(proxy) = of(&state)
+            {
+                proxy.restart(&state);
+            }
+        });
+    }
+
+    /// Step 4: starts the next helper and hands it what it must know.
+    fn restart(&self, state: &Rc<LoopState>) {
+        if state.shared.is_closing() {
+            return;
+        }
+        let generation = self.generation.get() + 1;
+        self.generation.set(generation);
+        match Link::start(&state.shared, &self.isolation, generation) {
+            Ok(link) => {
+                for (index, cancellable) in self.registered.borrow().iter().enumerate() {
+                    if let Some(cancellable) = cancellable {
+                        link.sink.send(&Down::Register {
+                            index: index as u32,
+                            cancellable: *cancellable,
+                        });
+                    }
+                }
+                for message in self.backlog.borrow_mut().drain(..) {
+                    if !matches!(message, Down::Register { .. }) {
+                        link.sink.send(&message);
+                    }
+                }
+                *self.link.borrow_mut() = Some(link);
+                tracing::info!(generation, "the library's helper process was started again");
+            }
+            Err(problem) => {
+                let text =
+                    format!("library process died, and could not be started again: {problem}");
+                tracing::warn!(%text);
+                self.fail_pending(&text);
+                let backoff = (self.backoff.get() * 2).clamp(BACKOFF_MIN, BACKOFF_MAX);
+                self.backoff.set(backoff);
+                self.schedule_restart(state, backoff);
+            }
+        }
+    }
+
+    /// Step 5.
+    pub(crate) fn close(&self) {
+        if let Some(link) = self.link.borrow_mut().take() {
+            link.close();
+        }
+        self.fail_pending(crate::request::SHUTTING_DOWN);
+    }
+}
+
+impl Remote for Proxy {
+    fn register(&self, index: usize, cancellable: bool) {
+        Proxy::register(self, index, cancellable);
+    }
+
+    fn receive(&self, state: &Rc<LoopState>, message: Up) {
+        Proxy::receive(self, state, message);
+    }
+
+    fn died(&self, state: &Rc<LoopState>, generation: u64, text: String) {
+        Proxy::died(self, state, generation, text);
+    }
+
+    fn close(&self) {
+        Proxy::close(self);
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+/// The proxy of the context whose loop `state` is.
+fn of(state: &LoopState) -> Option<&Proxy> {
+    state.proxy()?.as_any().downcast_ref()
+}
+
+/// Starts a context's first helper (`<lib>_new`, on the host's thread);
+/// `None` for a context that is not isolated.
+pub(crate) fn connect(shared: &Arc<Shared>) -> Result<Option<Box<dyn Remote>>, String> {
+    match &shared.config.isolation {
+        None => Ok(None),
+        Some(isolation) => {
+            let link = Link::start(shared, isolation, 1)?;
+            Ok(Some(Box::new(Proxy::new(shared, isolation.clone(), link))))
+        }
+    }
+}
+
+/// A forwarded request's task (step 1).
+pub(crate) struct RemoteRequest {
+    method: &'static str,
+    call_id: u64,
+    stage: Stage,
+}
+
+enum Stage {
+    New(Vec<u8>),
+    Sent(u64, oneshot::Receiver<Reply>),
+    Done,
+}
+
+impl RemoteRequest {
+    /// Request `method(args)`; `call_id` is the host's id of it (0 if it
+    /// is not cancellable).
+    pub(crate) fn new(method: &'static str, args: Vec<u8>, call_id: u64) -> Self {
+        Self {
+            method,
+            call_id,
+            stage: Stage::New(args),
+        }
+    }
+}
+
+impl Future for RemoteRequest {
+    type Output = Reply;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Reply> {
+        let this = &mut *self;
+        if let Stage::New(_) = this.stage {
+            let Stage::New(args) = std::mem::replace(&mut this.stage, Stage::Done) else {
+                unreachable!()
+            };
+            let Some(state) = LoopState::current() else {
+                return Poll::Ready(Err(Failure::error("no context on this thread")));
+            };
+            let Some(proxy) = of(&state) else {
+                return Poll::Ready(Err(Failure::error("this context is not isolated")));
+            };
+            if let Some(why) = state.shared.gone.get() {
+                return Poll::Ready(Err(Failure::new(RET_PROCESS_DIED, why.clone())));
+            }
+            let (id, receiver) = proxy.start(this.method, args, this.call_id);
+            this.stage = Stage::Sent(id, receiver);
+        }
+        let Stage::Sent(_, receiver) = &mut this.stage else {
+            return Poll::Ready(Err(Failure::error("request polled after it finished")));
+        };
+        match Pin::new(receiver).poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(reply) => {
+                this.stage = Stage::Done;
+                Poll::Ready(reply.unwrap_or_else(|_| {
+                    Err(Failure::new(
+                        crate::abi::status::RET_SHUTTING_DOWN,
+                        crate::request::SHUTTING_DOWN,
+                    ))
+                }))
+            }
+        }
+    }
+}
+
+impl Drop for RemoteRequest {
+    fn drop(&mut self) {
+        if let Stage::Sent(id, _) = self.stage
+            && let Some(state) = LoopState::current()
+            && let Some(proxy) = of(&state)
+        {
+            proxy.abandon(id);
+        }
+    }
+}
+
+/// A future polled with `call_id` as the request being served, so that
+/// the host calls it starts report it as their origin.
+struct Serving<F> {
+    call_id: u64,
+    future: F,
+}
+
+impl<F: Future> Future for Serving<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // SAFETY: `future` is structurally pinned: never moved out of a
+        // pinned `Serving`, which has no `Drop` impl.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: as above.
+        let future = unsafe { Pin::new_unchecked(&mut this.future) };
+        match LoopState::current() {
+            Some(state) => state.serving_call_as(this.call_id, || future.poll(cx)),
+            None => future.poll(cx),
+        }
+    }
+}
