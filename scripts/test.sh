@@ -136,7 +136,7 @@ part_go() {
     go version
 
     step "Go bindings: gofmt, go vet, go test -race, and go test under GOEXPERIMENT=cgocheck2"
-    cargo build -p demo
+    cargo build -p demo -p hostcall-helper
     local dir
     dir=$(lib_dir)
     (
@@ -176,7 +176,7 @@ part_kotlin() {
     # The tests run against the checked-in generated files: they must be what
     # hostcall-gen writes (the rust part's drift test checks the same).
     step "Kotlin generated files: Demo.kt and demo_jni.c from libdemo, Status.kt from the ABI list (hostcall-gen --check)"
-    cargo build -p demo -p hostcall-gen
+    cargo build -p demo -p hostcall-gen -p hostcall-helper
     local dir
     dir=$(lib_dir)
     "$dir/hostcall-gen" kotlin --lib "$dir/libdemo.so" --out "$root/bindings/kotlin/demo" --check ||
@@ -213,7 +213,7 @@ part_swift() {
     # The tests run against the checked-in generated files: they must be what
     # hostcall-gen writes (the rust part's drift test checks the same).
     step "Swift generated files: Package.swift, the C module, Demo.swift and Status.swift (hostcall-gen swift --check)"
-    cargo build -p demo -p hostcall-gen
+    cargo build -p demo -p hostcall-gen -p hostcall-helper
     local dir
     dir=$(lib_dir)
     "$dir/hostcall-gen" swift --lib "$dir/libdemo.so" --out "$root/bindings/swift" --check ||
