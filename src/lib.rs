@@ -120,7 +120,9 @@ pub use hostcall_macros::{Error, Event, Record, export, handler, host_fn};
 #[doc(hidden)]
 #[cfg(not(hostcall_loom))]
 pub mod __private {
-    pub use crate::ffi::{NativeArgError, native_bytes, native_call, native_text};
+    pub use crate::ffi::{
+        NativeArgError, NativeCall, native_bytes, native_call, native_from_cbor, native_text,
+    };
     pub use crate::library::describe::{
         ErrorRef, ErrorTypeDesc, FieldDesc, RecordDesc, Records, TypeDesc, TypeRef, VariantDesc,
         VariantShape,

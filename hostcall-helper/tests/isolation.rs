@@ -335,3 +335,69 @@ fn what_is_missing_is_named_when_the_context_cannot_start() {
     .expect("refused");
     assert!(error.contains("applies only with isolation"), "{error}");
 }
+
+#[test]
+fn native_entry_points_cross_the_process_as_cbor() {
+    use hostcall_testkit::{on_callback, on_i64};
+    let client = isolated(&[]);
+    let ids: Vec<u64> = (0..5).map(|_| next_id()).collect();
+    let ud = |id| client.user_data(id);
+    let ctx = client.ctx.ptr();
+    let data = [3u8, 0, 2];
+    let mut call_id = 0;
+    // SAFETY: every pointer is valid for its length; the user data belongs
+    // to `client`, which outlives the context.
+    unsafe {
+        assert_eq!(
+            demo::demo_native_add(ctx, 40, 2, Some(on_i64), ud(ids[0])),
+            HC_OK
+        );
+        assert_eq!(
+            demo::demo_native_add(ctx, i64::MAX, 1, Some(on_i64), ud(ids[1])),
+            HC_OK
+        );
+        assert_eq!(
+            demo::demo_native_echo(
+                ctx,
+                data.as_ptr(),
+                data.len(),
+                Some(on_callback),
+                ud(ids[2])
+            ),
+            HC_OK
+        );
+        assert_eq!(
+            demo::demo_native_version(ctx, Some(on_callback), ud(ids[3])),
+            HC_OK
+        );
+        let name = "héllo";
+        assert_eq!(
+            demo::demo_native_panic_with_cancellable(
+                ctx,
+                name.as_ptr().cast(),
+                name.len(),
+                Some(on_callback),
+                ud(ids[4]),
+                &mut call_id
+            ),
+            HC_OK
+        );
+    }
+    let got = |i: usize| client.sink.wait_for(ids[i], 1).remove(0);
+    assert_eq!((got(0).ret, got(0).text()), (RET_OK, "42".to_owned()));
+    assert_eq!(got(1).ret, RET_ERR);
+    assert!(
+        got(1).text().contains("integer overflow"),
+        "{}",
+        got(1).text()
+    );
+    assert_eq!(got(2).bytes, data, "bytes come back raw, not CBOR");
+    assert_eq!(
+        got(3).text(),
+        env!("CARGO_PKG_VERSION"),
+        "text comes back raw"
+    );
+    assert_eq!(got(4).ret, RET_PANIC);
+    assert!(got(4).text().contains("héllo"), "{}", got(4).text());
+    assert_ne!(call_id, 0);
+}

@@ -248,7 +248,7 @@ fn native_entry(
             ) -> ::std::ffi::c_int {
                 let build = move || {
                     #(#converts)*
-                    ::std::result::Result::Ok(#invocation)
+                    ::std::result::Result::Ok((#(#names,)*))
                 };
                 // SAFETY: `build` reads only the caller's arguments, during
                 // the call, and `call_id` is the caller's (see `# Safety`).
@@ -262,7 +262,11 @@ fn native_entry(
                             __user_data,
                         ),
                         #call_id,
-                        build,
+                        ::hostcall::__private::NativeCall {
+                            build,
+                            invoke: move |(#(#names,)*)| #invocation,
+                            reply: ::hostcall::__private::native_from_cbor::<#ret>,
+                        },
                     )
                 }
             }

@@ -17,7 +17,9 @@
 mod failed_loop;
 mod native;
 
-pub use native::{NativeArgError, native_bytes, native_call, native_text};
+pub use native::{
+    NativeArgError, NativeCall, native_bytes, native_call, native_from_cbor, native_text,
+};
 
 use std::cell::RefCell;
 use std::ffi::{CStr, c_char, c_int, c_void};

@@ -2,18 +2,26 @@
 //! typed callback out, no CBOR on either side. `export!` emits one per
 //! handler whose arguments and result are scalars, text or bytes; its
 //! wrapper copies each argument with [`native_text`] or [`native_bytes`] and
-//! hands the invocation to [`native_call`], which follows the same five
-//! steps as every entry point ([`crate::ffi`]).
+//! hands them to [`native_call`], which follows the same five steps as
+//! every entry point ([`crate::ffi`]). In an isolated context the
+//! arguments travel to the helper as CBOR and the result comes back as
+//! CBOR, decoded into its native form here.
 
 use std::ffi::{c_char, c_int, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use super::{admit, enter, fail, guarded};
 use crate::abi::UserData;
 use crate::abi::status::*;
 use crate::context::Msg;
 use crate::library::{HandlerDef, Library};
-use crate::request::{Callback, Invocation, Request, bad_request, panicked};
+use crate::remote::proxy::RemoteRequest;
+use crate::request::{
+    Callback, Failure, IntoNative, Invocation, Reply, Request, Value, bad_request, panicked,
+};
 
 /// Why a native entry point's arguments were refused.
 #[derive(Debug)]
@@ -72,25 +80,56 @@ unsafe fn native_slice<'a>(
     Ok(unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) })
 }
 
+/// What a native entry point hands to [`native_call`]: how to read its C
+/// arguments, how to run the handler on them in process, and how to turn
+/// a CBOR result back into its native form (when the handler runs in a
+/// helper process, `isolation`).
+pub struct NativeCall<B, I, A>
+where
+    B: FnOnce() -> Result<A, NativeArgError>,
+    I: FnOnce(A) -> Invocation,
+{
+    /// Copies the C arguments; runs before the entry point returns.
+    pub build: B,
+    /// The in-process invocation of the handler.
+    pub invoke: I,
+    /// The native reply of a CBOR result (isolated contexts).
+    pub reply: fn(&[u8]) -> Reply,
+}
+
+/// The native reply of a handler result that arrived as CBOR (an isolated
+/// context's native entry point).
+pub fn native_from_cbor<T: IntoNative + DeserializeOwned>(cbor: &[u8]) -> Reply {
+    crate::wire::from_cbor::<T>(cbor)
+        .map(IntoNative::into_native)
+        .map_err(|e| Failure::error(format!("the helper's result does not decode: {e}")))
+}
+
 /// A native (zero-serialization) entry point: `<lib>_native_<method>`.
-/// `build` converts the C arguments into an invocation; it runs before this
-/// returns, so every byte is copied by then.
+/// `call.build` copies the C arguments before this returns; in process
+/// `call.invoke` runs the handler on them, and in an isolated context they
+/// travel to the helper as a CBOR argument array instead.
 ///
 /// With `call_id`, the cancellable form
 /// (`<lib>_native_<method>_cancellable`): the request's id is written there,
 /// as `call_cancellable` does, for `cancel_call`.
 ///
 /// # Safety
-/// Whatever `build` reads must be valid during the call; `call_id`, if
-/// given, is NULL or valid for a write.
-pub unsafe fn native_call(
+/// Whatever `call.build` reads must be valid during the call; `call_id`,
+/// if given, is NULL or valid for a write.
+pub unsafe fn native_call<B, I, A>(
     library: &'static Library,
     ctx: *mut c_void,
     handler: &'static HandlerDef,
     (callback, user_data): (Option<Callback>, *mut c_void),
     call_id: Option<*mut u64>,
-    build: impl FnOnce() -> Result<Invocation, NativeArgError>,
-) -> c_int {
+    call: NativeCall<B, I, A>,
+) -> c_int
+where
+    B: FnOnce() -> Result<A, NativeArgError>,
+    I: FnOnce(A) -> Invocation,
+    A: Serialize,
+{
     guarded(handler.name, HC_ERR_PANIC, || {
         if ctx.is_null() {
             return fail(HC_ERR_NULL_ARG, "ctx is NULL");
@@ -108,17 +147,24 @@ pub unsafe fn native_call(
         if shared.is_closing() {
             return fail(HC_ERR_SHUTTING_DOWN, "the context's event loop has failed");
         }
-        if shared.config.isolation.is_some() {
-            return fail(
-                HC_ERR_INVALID_ARG,
-                format!(
-                    "the native entry points are not served with isolation yet; call '{}' through {}_call",
-                    handler.name,
-                    library.def().prefix
-                ),
-            );
+        if let Some(why) = shared.gone.get() {
+            return fail(HC_ERR_SHUTTING_DOWN, why.clone());
         }
-        let invocation = match catch_unwind(AssertUnwindSafe(build)) {
+        let NativeCall {
+            build,
+            invoke,
+            reply,
+        } = call;
+        let isolated = shared.config.isolation.is_some();
+        let invocation = match catch_unwind(AssertUnwindSafe(|| {
+            build().map(|args| {
+                if isolated {
+                    remote(handler, &args, reply)
+                } else {
+                    invoke(args)
+                }
+            })
+        })) {
             Ok(Ok(invocation)) => invocation,
             Ok(Err(NativeArgError::Null(name))) => {
                 return fail(
@@ -147,5 +193,32 @@ pub unsafe fn native_call(
         };
         shared.send(Msg::Request(Request { invocation, reply }));
         HC_OK
+    })
+}
+
+/// An isolated context's native request: the arguments go to the helper
+/// as CBOR (`remote::proxy`, step 1), the result comes back through `reply`.
+fn remote<A: Serialize>(
+    handler: &'static HandlerDef,
+    args: &A,
+    reply: fn(&[u8]) -> Reply,
+) -> Invocation {
+    let args = match crate::wire::to_cbor(args) {
+        // The one tuple serde writes as null rather than an array: `()`,
+        // a handler without arguments.
+        Ok(args) if args == crate::wire::CBOR_NULL => vec![0x80],
+        Ok(args) => args,
+        Err(problem) => return Invocation::Failed(bad_request(handler.name, problem)),
+    };
+    let method = handler.name;
+    Invocation::spawn(move |responder| {
+        let call_id = responder.reply.call_id().unwrap_or(0);
+        responder.spawn(
+            RemoteRequest::new(method, args, call_id),
+            move |result| match result {
+                Ok(Value::Cbor(cbor)) => reply(&cbor),
+                other => other,
+            },
+        );
     })
 }
