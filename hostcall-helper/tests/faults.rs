@@ -1,0 +1,240 @@
+//! Fault injection under load: the helper of an isolated context is killed
+//! (SIGKILL) at random moments while 8 host threads make 100,000 calls,
+//! and every call is accounted for — exactly one reply each, its real
+//! result or `RET_PROCESS_DIED`, none lost, none doubled. Repeated with
+//! fresh contexts and other random schedules.
+//!
+//! A test binary of its own: the killer finds "the helper" as this
+//! process's child named `hostcall-helper`, so no other test's helper may
+//! be running beside it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use ciborium::Value;
+use hostcall::status::*;
+use hostcall_testkit::{Client, TokenPool, complete, next_id};
+
+const THREADS: usize = 8;
+const CALLS: usize = 100_000;
+/// Calls a thread has outstanding at once.
+const WINDOW: usize = 250;
+const ROUNDS: u64 = 3;
+/// Kills per round: the context restarts a helper that dies young after a
+/// back-off that doubles up to 1 s, so more kills mostly add waiting.
+const KILLS: usize = 12;
+
+fn helper() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_hostcall-helper"))
+}
+
+fn config() -> Vec<u8> {
+    let library = helper().parent().unwrap().join("deps").join("libdemo.so");
+    let text = |s: String| Value::Text(s);
+    let map = Value::Map(vec![
+        (text("isolation".into()), text("process".into())),
+        (
+            text("helper_path".into()),
+            text(helper().display().to_string()),
+        ),
+        (
+            text("library_path".into()),
+            text(library.display().to_string()),
+        ),
+    ]);
+    let mut out = Vec::new();
+    ciborium::into_writer(&map, &mut out).unwrap();
+    out
+}
+
+/// The pids of this process's children named `hostcall-helper`.
+fn helpers() -> Vec<i32> {
+    let me = std::process::id().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            // `pid (comm) state ppid ...`; comm may hold spaces, so split
+            // after its closing parenthesis.
+            let (head, tail) = stat.rsplit_once(')')?;
+            let comm = head.split_once('(')?.1;
+            let ppid = tail.split_whitespace().nth(1)?;
+            (comm == "hostcall-helper" && ppid == me).then_some(pid)
+        })
+        .collect()
+}
+
+/// A small deterministic generator (xorshift), so a failing round can be
+/// replayed from its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+fn round(seed: u64) {
+    println!("round with seed {seed}");
+    let client = Arc::new(Client::new(&demo::__HOSTCALL_ENTRY_POINTS, &config()).unwrap());
+    // `fetch_profile` is answered by two host threads, from a pool.
+    let pool = Arc::new(TokenPool::default());
+    let queued = Arc::clone(&pool);
+    let (status, _host) = client.register(
+        "fetch_profile",
+        Box::new(move |token, request| queued.push(token, request)),
+        true,
+    );
+    assert_eq!(status, HC_OK);
+    let (abi, ctx) = (client.abi, client.ctx);
+    let answerers: Vec<_> = (0..2)
+        .map(|_| {
+            let pool = Arc::clone(&pool);
+            std::thread::spawn(move || {
+                while let Some((token, request)) = pool.take(|n| n - 1) {
+                    let (user_id,): (String,) = hostcall::wire::from_cbor(&request).unwrap();
+                    let profile = hostcall::wire::to_cbor(&demo::Profile {
+                        name: user_id.to_uppercase(),
+                        user_id,
+                        age: 1,
+                    })
+                    .unwrap();
+                    // The token may have died with its helper meanwhile.
+                    let status = complete(abi, ctx, token, true, &profile);
+                    assert!(
+                        status == HC_OK || status == HC_ERR_UNKNOWN_TOKEN,
+                        "{status}"
+                    );
+                }
+            })
+        })
+        .collect();
+
+    let done = Arc::new(AtomicBool::new(false));
+    let kills = Arc::new(AtomicUsize::new(0));
+    let killer = {
+        let (done, kills) = (Arc::clone(&done), Arc::clone(&kills));
+        std::thread::spawn(move || {
+            let mut rng = Rng(seed | 1);
+            while !done.load(Ordering::Relaxed) && kills.load(Ordering::Relaxed) < KILLS {
+                // The fault schedule itself, not a synchronisation: a
+                // random moment of the helper's life, or of a restart.
+                std::thread::sleep(Duration::from_millis(1 + rng.next() % 80));
+                for pid in helpers() {
+                    // SAFETY: sends a signal to our own child.
+                    if unsafe { libc::kill(pid, libc::SIGKILL) } == 0 {
+                        kills.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        })
+    };
+
+    let (ok, died) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let callers: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let (client, ok, died) = (Arc::clone(&client), Arc::clone(&ok), Arc::clone(&died));
+            std::thread::spawn(move || {
+                let mut ids = Vec::with_capacity(CALLS / THREADS);
+                for start in (0..CALLS / THREADS).step_by(WINDOW) {
+                    let batch: Vec<(u64, usize)> = (start..(start + WINDOW).min(CALLS / THREADS))
+                        .map(|n| (next_id(), n))
+                        .collect();
+                    for &(id, n) in &batch {
+                        let status = if n % 2 == 0 {
+                            let args = hostcall::wire::to_cbor(&(n as i64, t as i64)).unwrap();
+                            client.call_raw("add", &args, id)
+                        } else {
+                            let args = hostcall::wire::to_cbor(&(format!("u{t}-{n}"),)).unwrap();
+                            client.call_raw("login", &args, id)
+                        };
+                        assert_eq!(status, HC_OK, "call {n} of thread {t} refused");
+                    }
+                    for &(id, n) in &batch {
+                        let reply = client.sink.wait_for(id, 1).remove(0);
+                        match reply.ret {
+                            RET_OK if n % 2 == 0 => {
+                                assert_eq!(reply.value::<i64>(), (n + t) as i64);
+                                ok.fetch_add(1, Ordering::Relaxed);
+                            }
+                            RET_OK => {
+                                let session: demo::Session = reply.value();
+                                assert_eq!(session.user_id, format!("u{t}-{n}"));
+                                ok.fetch_add(1, Ordering::Relaxed);
+                            }
+                            RET_PROCESS_DIED => {
+                                assert!(
+                                    reply.text().starts_with("library process died"),
+                                    "{}",
+                                    reply.text()
+                                );
+                                died.fetch_add(1, Ordering::Relaxed);
+                            }
+                            other => {
+                                panic!("call {n} of thread {t}: outcome {other}: {}", reply.text())
+                            }
+                        }
+                    }
+                    ids.extend(batch.iter().map(|&(id, _)| id));
+                }
+                ids
+            })
+        })
+        .collect();
+    let ids: Vec<u64> = callers
+        .into_iter()
+        .flat_map(|caller| caller.join().unwrap())
+        .collect();
+    done.store(true, Ordering::Relaxed);
+    killer.join().unwrap();
+    // The context still works once the killing stops.
+    assert_eq!(client.call("add", &(1, 2)).value::<i64>(), 3);
+    assert_eq!(client.destroy(), HC_OK);
+    pool.close();
+    for answerer in answerers {
+        answerer.join().unwrap();
+    }
+    // Destroyed: nothing more can arrive. Exactly one reply each.
+    let got = client.sink.snapshot();
+    assert_eq!(ids.len(), CALLS);
+    for id in &ids {
+        assert_eq!(got.get(id).map_or(0, Vec::len), 1, "call {id}");
+    }
+    let (ok, died, kills) = (
+        ok.load(Ordering::Relaxed),
+        died.load(Ordering::Relaxed),
+        kills.load(Ordering::Relaxed),
+    );
+    println!("seed {seed}: {kills} kills, {ok} results, {died} RET_PROCESS_DIED");
+    assert_eq!(ok + died, CALLS);
+    assert!(
+        kills >= 3,
+        "the schedule killed the helper only {kills} times"
+    );
+    assert!(ok > 0 && died > 0, "{ok} results, {died} deaths");
+}
+
+#[test]
+fn every_call_ends_once_while_the_helper_is_killed_at_random() {
+    let base = std::env::var("HOSTCALL_FAULT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    for n in 0..ROUNDS {
+        round(base.wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15)));
+    }
+}
