@@ -46,9 +46,9 @@ use tokio::runtime::Runtime;
 use tokio::task::LocalSet;
 use tracing::Instrument;
 
-use crate::context::Remote;
 use crate::context::cores::Cores;
 use crate::context::idle::{Idle, Outcome};
+use crate::context::{MakeRemote, Remote};
 use crate::context::{Msg, Shared};
 use crate::core::inflight::{Cancel, Completion};
 use crate::request::{
@@ -120,12 +120,28 @@ impl LoopState {
         self.proxy.as_deref()
     }
 
-    /// Runs `f` with `call_id` as the request being served (the origin of
-    /// the host calls it starts).
-    pub(crate) fn serving_call_as<R>(&self, call_id: u64, f: impl FnOnce() -> R) -> R {
-        let outer = self.serving_call.replace(call_id);
+    /// The registry of the request whose task is being polled, if any.
+    pub(crate) fn serving_registry(&self) -> Option<Rc<Registry>> {
+        let serving = self.serving.take();
+        let copy = serving.clone();
+        self.serving.set(serving);
+        copy
+    }
+
+    /// Runs `f` as if serving the request `call_id` with `registry`: the
+    /// origin of the host calls it starts, and the host fns they call
+    /// (`None`: the ones registered last, as for a task a handler spawned).
+    pub(crate) fn serving_as<R>(
+        &self,
+        call_id: u64,
+        registry: Option<Rc<Registry>>,
+        f: impl FnOnce() -> R,
+    ) -> R {
+        let outer_call = self.serving_call.replace(call_id);
+        let outer = self.serving.replace(registry);
         let result = f();
-        self.serving_call.set(outer);
+        self.serving.set(outer);
+        self.serving_call.set(outer_call);
         result
     }
 
@@ -253,6 +269,9 @@ impl LoopState {
     fn withdraw(&self, id: u64, reply: ReplyTo) {
         if let Some(task) = self.cancellable.borrow_mut().remove(&id) {
             task.abort();
+        }
+        if let Some(proxy) = &self.proxy {
+            proxy.withdrawn(id);
         }
         let text = format!("request '{}' cancelled", reply.method());
         reply.send(
@@ -446,14 +465,14 @@ where
 }
 
 /// Step 1: starts the loop thread of `shared` (with isolation, serving
-/// through `proxy`).
-pub(crate) fn spawn(shared: &Arc<Shared>, proxy: Option<Box<dyn Remote>>) -> Result<(), String> {
+/// through the proxy `remote` makes there).
+pub(crate) fn spawn(shared: &Arc<Shared>, remote: Option<MakeRemote>) -> Result<(), String> {
     let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
     let name = format!("hostcall-{}", shared.library.def().prefix);
     let thread_shared = Arc::clone(shared);
     let handle = std::thread::Builder::new()
         .name(name)
-        .spawn(move || run(thread_shared, proxy, ready_tx))
+        .spawn(move || run(thread_shared, remote, ready_tx))
         .map_err(|e| format!("could not start the loop thread: {e}"))?;
     match ready_rx.recv() {
         Ok(Ok(())) => {
@@ -473,9 +492,10 @@ pub(crate) fn spawn(shared: &Arc<Shared>, proxy: Option<Box<dyn Remote>>) -> Res
 
 fn run(
     shared: Arc<Shared>,
-    proxy: Option<Box<dyn Remote>>,
+    remote: Option<MakeRemote>,
     ready: std::sync::mpsc::SyncSender<Result<(), String>>,
 ) {
+    let proxy = remote.map(|make| make(&shared));
     let mut builder = tokio::runtime::Builder::new_current_thread();
     builder.enable_all();
     if shared.config.spin.is_some() {

@@ -67,10 +67,14 @@ pub(crate) enum Msg {
 }
 
 /// What the loop of an isolated context hands to the helper's side
-/// (`remote::proxy`, a layer above this one). Loop thread only.
-pub(crate) trait Remote: Send {
+/// (`remote::proxy`, a layer above this one). Loop thread only: it is made
+/// there, by the [`MakeRemote`] `<lib>_new` passes to the loop.
+pub(crate) trait Remote {
     /// A host fn was registered (after the loop's own registry took it).
     fn register(&self, index: usize, cancellable: bool);
+    /// Request `call_id` was withdrawn (its reply already sent): forget it
+    /// now, so that nothing the helper sends for it reaches the host.
+    fn withdrawn(&self, call_id: u64);
     /// A message from the helper.
     fn receive(&self, state: &std::rc::Rc<event_loop::LoopState>, message: Up);
     /// The helper of `generation` died, as `text` says.
@@ -80,6 +84,10 @@ pub(crate) trait Remote: Send {
     /// The implementation, for its own module to reach.
     fn as_any(&self) -> &dyn std::any::Any;
 }
+
+/// Makes an isolated context's [`Remote`] on its loop thread (the helper
+/// was started, and this captured its connection, on the host's thread).
+pub(crate) type MakeRemote = Box<dyn FnOnce(&Shared) -> Box<dyn Remote> + Send>;
 
 /// The part of a context any thread may touch.
 pub(crate) struct Shared {

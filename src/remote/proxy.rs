@@ -10,9 +10,11 @@
 //!    request was withdrawn, or the context is being destroyed) it leaves
 //!    `pending` and sends [`Down::Cancel`].
 //! 2. **Host call**: [`Up::HostCall`] becomes a local task awaiting an
-//!    ordinary host call of the same host fn (a local token, the host's
-//!    registered function, its cancel notifier, `host_call_origin` naming
-//!    the host's call id of the request it serves); its answer goes back as
+//!    ordinary host call of the same host fn (a local token, the function
+//!    the host had registered when the request it serves was handled — the
+//!    one registered last for a task the library spawned —, its cancel
+//!    notifier, `host_call_origin` naming the host's call id of the
+//!    request); its answer goes back as
 //!    [`Down::Complete`]. [`Up::HostCancel`] aborts the task, which cancels
 //!    the local host call as a dropped future does.
 //! 3. **Registration**: each host fn the host registers is registered in
@@ -44,10 +46,10 @@ use super::link::Link;
 use crate::abi::status::{RET_ERR, RET_OK, RET_PROCESS_DIED};
 use crate::context::config::Isolation;
 use crate::context::event_loop::LoopState;
-use crate::context::{Remote, Shared};
+use crate::context::{MakeRemote, Remote, Shared};
 use crate::host_call::{HostCall, Raw};
 use crate::isolation::protocol::{Down, Up};
-use crate::request::{Failure, Reply, Value};
+use crate::request::{Failure, Registry, Reply, Value};
 use crate::wire::Bytes;
 
 /// A helper that ran this long before it died is restarted at once.
@@ -57,12 +59,43 @@ pub(crate) const BACKOFF_MIN: Duration = Duration::from_millis(10);
 /// The longest back-off.
 pub(crate) const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
-/// Where a forwarded request's reply goes.
+/// Where a forwarded request's reply goes, and what its host calls run
+/// with.
 struct Pending {
     reply: oneshot::Sender<Reply>,
     /// The host's call id of the request (0: not cancellable), for the
     /// origin of the host calls it makes.
     call_id: u64,
+    /// The host fns registered when the request was handled: its host calls
+    /// use them, as they would in process.
+    registry: Option<Rc<Registry>>,
+    /// The helper's tokens of the host calls it made (some may have ended).
+    host_calls: Vec<u64>,
+}
+
+/// A host call of the helper's, running on the host as a local one.
+type Forwarding = Rc<RefCell<Option<Pin<Box<dyn Future<Output = ()>>>>>>;
+
+/// One forwarded host call: its future (taken to cancel it at once) and
+/// the task that polls it after its start.
+struct Forwarded {
+    future: Forwarding,
+    task: tokio::task::AbortHandle,
+}
+
+/// Polls a forwarded host call; `Ready` once it has finished (or was
+/// cancelled). The borrow is held only by the poll itself: the host fn it
+/// may invoke can re-enter the entry points, none of which reach it.
+fn poll_forwarding(future: &Forwarding, cx: &mut Context<'_>) -> Poll<()> {
+    let mut slot = future.borrow_mut();
+    let Some(running) = slot.as_mut() else {
+        return Poll::Ready(());
+    };
+    let polled = running.as_mut().poll(cx);
+    if polled.is_ready() {
+        *slot = None;
+    }
+    polled
 }
 
 /// The isolated half of a context's loop state (loop thread only).
@@ -74,8 +107,10 @@ pub(crate) struct Proxy {
     generation: Cell<u64>,
     next_id: Cell<u64>,
     pending: RefCell<HashMap<u64, Pending>>,
-    /// The local tasks running the helper's host calls, by its token.
-    host_calls: RefCell<HashMap<u64, tokio::task::AbortHandle>>,
+    /// The pending requests that are cancellable: the host's call id → ours.
+    by_call: RefCell<HashMap<u64, u64>>,
+    /// The helper's host calls still running on the host, by its token.
+    host_calls: RefCell<HashMap<u64, Forwarded>>,
     /// Per host fn: `Some(cancellable)` once the host registered it.
     registered: RefCell<Vec<Option<bool>>>,
     /// Frames for the next helper, while none runs (step 4).
@@ -93,6 +128,7 @@ impl Proxy {
             generation: Cell::new(generation),
             next_id: Cell::new(1),
             pending: RefCell::new(HashMap::new()),
+            by_call: RefCell::new(HashMap::new()),
             host_calls: RefCell::new(HashMap::new()),
             registered: RefCell::new(vec![None; shared.library.def().host_fns.len()]),
             backlog: RefCell::new(Vec::new()),
@@ -123,13 +159,28 @@ impl Proxy {
 
     /// Step 1: sends request `method(args)`; its reply arrives on the
     /// receiver.
-    fn start(&self, method: &str, args: Vec<u8>, call_id: u64) -> (u64, oneshot::Receiver<Reply>) {
+    fn start(
+        &self,
+        method: &str,
+        args: Vec<u8>,
+        call_id: u64,
+        registry: Option<Rc<Registry>>,
+    ) -> (u64, oneshot::Receiver<Reply>) {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
         let (reply, receiver) = oneshot::channel();
-        self.pending
-            .borrow_mut()
-            .insert(id, Pending { reply, call_id });
+        if call_id != 0 {
+            self.by_call.borrow_mut().insert(call_id, id);
+        }
+        self.pending.borrow_mut().insert(
+            id,
+            Pending {
+                reply,
+                call_id,
+                registry,
+                host_calls: Vec::new(),
+            },
+        );
         self.send(Down::Call {
             id,
             method: method.to_owned(),
@@ -139,10 +190,32 @@ impl Proxy {
         (id, receiver)
     }
 
-    /// Step 1: request `id` was dropped unanswered.
+    /// Takes request `id` out of the books (`pending`, `by_call`).
+    fn forget(&self, id: u64) -> Option<Pending> {
+        let pending = self.pending.borrow_mut().remove(&id)?;
+        if pending.call_id != 0 {
+            self.by_call.borrow_mut().remove(&pending.call_id);
+        }
+        Some(pending)
+    }
+
+    /// Step 1: request `id` was dropped unanswered (withdrawn, or the
+    /// context is being destroyed): the helper is told, and the host calls
+    /// it made are cancelled now.
     fn abandon(&self, id: u64) {
-        if self.pending.borrow_mut().remove(&id).is_some() {
+        if let Some(pending) = self.forget(id) {
             self.send(Down::Cancel { id });
+            for token in pending.host_calls {
+                self.cancel_host_call(token);
+            }
+        }
+    }
+
+    /// Step 1: the host withdrew request `call_id` (`cancel_call`).
+    pub(crate) fn withdrawn(&self, call_id: u64) {
+        let id = self.by_call.borrow().get(&call_id).copied();
+        if let Some(id) = id {
+            self.abandon(id);
         }
     }
 
@@ -150,10 +223,16 @@ impl Proxy {
     pub(crate) fn receive(&self, state: &Rc<LoopState>, message: Up) {
         match message {
             Up::Reply { id, ret, payload } => {
-                let Some(pending) = self.pending.borrow_mut().remove(&id) else {
+                let Some(pending) = self.forget(id) else {
                     // Withdrawn (its Cancel crossed this reply): discarded.
                     return;
                 };
+                // The helper drops what the request still awaited right
+                // after its reply; cancelled here first, the host sees its
+                // cancels before the reply, never a live token after it.
+                for token in pending.host_calls {
+                    self.cancel_host_call(token);
+                }
                 let reply = if ret == RET_OK {
                     Ok(Value::Cbor(payload.0))
                 } else {
@@ -170,11 +249,7 @@ impl Proxy {
                 args,
                 origin,
             } => self.host_call(state, token, index as usize, args.0, origin),
-            Up::HostCancel { token } => {
-                if let Some(task) = self.host_calls.borrow_mut().remove(&token) {
-                    task.abort();
-                }
-            }
+            Up::HostCancel { token } => self.cancel_host_call(token),
             Up::Event { index, payload } => {
                 let shared = &state.shared;
                 if !shared.is_closing() && shared.listeners.any(index as usize) {
@@ -209,14 +284,28 @@ impl Proxy {
             });
             return;
         };
-        let call_id = self
-            .pending
-            .borrow()
-            .get(&origin)
-            .map_or(0, |pending| pending.call_id);
+        let (call_id, registry) = match self.pending.borrow_mut().get_mut(&origin) {
+            Some(pending) => {
+                pending.host_calls.push(token);
+                (pending.call_id, pending.registry.clone())
+            }
+            None if origin != 0 => {
+                // Its request was withdrawn here after the helper made the
+                // call; the helper cancels it when the withdrawal reaches
+                // it. In process the host fn would not run: nor does it.
+                self.send(Down::Complete {
+                    token,
+                    ret: RET_ERR,
+                    payload: Bytes(b"the request this host call serves was withdrawn".to_vec()),
+                });
+                return;
+            }
+            None => (0, None),
+        };
         let call = HostCall::<(), Raw>::from_cbor(def, args).without_timeout();
-        let task = Serving {
+        let future: Forwarding = Rc::new(RefCell::new(Some(Box::pin(Serving {
             call_id,
+            registry,
             future: async move {
                 let (ret, payload) = match call.await {
                     Ok(answer) => answer,
@@ -225,7 +314,8 @@ impl Proxy {
                 if let Some(state) = LoopState::current()
                     && let Some(proxy) = of(&state)
                 {
-                    proxy.host_calls.borrow_mut().remove(&token);
+                    let ended = proxy.host_calls.borrow_mut().remove(&token);
+                    drop(ended);
                     proxy.send(Down::Complete {
                         token,
                         ret,
@@ -233,11 +323,36 @@ impl Proxy {
                     });
                 }
             },
+        }))));
+        // Started now, as in process: the host fn runs when the call
+        // arrives (it may complete inline), not when a task gets its turn.
+        // Its waker is a no-op; the task spawned below is polled once after
+        // it is spawned, and sets the real one.
+        if poll_forwarding(&future, &mut Context::from_waker(std::task::Waker::noop())).is_ready() {
+            return;
+        }
+        let polled = Rc::clone(&future);
+        let task =
+            tokio::task::spawn_local(std::future::poll_fn(move |cx| poll_forwarding(&polled, cx)));
+        self.host_calls.borrow_mut().insert(
+            token,
+            Forwarded {
+                future,
+                task: task.abort_handle(),
+            },
+        );
+    }
+
+    /// Cancels the forwarded host call `token` now: its local host call is
+    /// dropped (its token cancelled, the host's notifier run) before this
+    /// returns.
+    fn cancel_host_call(&self, token: u64) {
+        let Some(forwarded) = self.host_calls.borrow_mut().remove(&token) else {
+            return;
         };
-        let handle = tokio::task::spawn_local(task);
-        self.host_calls
-            .borrow_mut()
-            .insert(token, handle.abort_handle());
+        forwarded.task.abort();
+        let future = forwarded.future.borrow_mut().take();
+        drop(future);
     }
 
     /// Step 4: the helper of `generation` died, as `text` says.
@@ -252,9 +367,7 @@ impl Proxy {
         link.close();
         tracing::warn!(%text, generation, "the library's helper process died");
         self.fail_pending(&text);
-        for (_, task) in self.host_calls.borrow_mut().drain() {
-            task.abort();
-        }
+        self.cancel_host_calls();
         if !self.isolation.restart || state.shared.is_closing() {
             let _ = state.shared.gone.set(format!(
                 "{text}; the context does not restart it (restart: false)"
@@ -273,6 +386,7 @@ impl Proxy {
     /// Answers every pending request `RET_PROCESS_DIED`, as `text` says.
     fn fail_pending(&self, text: &str) {
         let pending: Vec<Pending> = self.pending.borrow_mut().drain().map(|(_, p)| p).collect();
+        self.by_call.borrow_mut().clear();
         self.backlog.borrow_mut().clear();
         for pending in pending {
             let _ = pending
@@ -333,18 +447,33 @@ impl Proxy {
         }
     }
 
-    /// Step 5.
+    /// Step 5: the loop's tasks are gone; the host calls the helper made
+    /// are cancelled (their notifiers run, as at an in-process teardown),
+    /// then the helper is let go.
     pub(crate) fn close(&self) {
+        self.cancel_host_calls();
         if let Some(link) = self.link.borrow_mut().take() {
             link.close();
         }
         self.fail_pending(crate::request::SHUTTING_DOWN);
+    }
+
+    /// Cancels every forwarded host call now.
+    fn cancel_host_calls(&self) {
+        let tokens: Vec<u64> = self.host_calls.borrow().keys().copied().collect();
+        for token in tokens {
+            self.cancel_host_call(token);
+        }
     }
 }
 
 impl Remote for Proxy {
     fn register(&self, index: usize, cancellable: bool) {
         Proxy::register(self, index, cancellable);
+    }
+
+    fn withdrawn(&self, call_id: u64) {
+        Proxy::withdrawn(self, call_id);
     }
 
     fn receive(&self, state: &Rc<LoopState>, message: Up) {
@@ -370,13 +499,17 @@ fn of(state: &LoopState) -> Option<&Proxy> {
 }
 
 /// Starts a context's first helper (`<lib>_new`, on the host's thread);
-/// `None` for a context that is not isolated.
-pub(crate) fn connect(shared: &Arc<Shared>) -> Result<Option<Box<dyn Remote>>, String> {
+/// the loop makes its proxy from what this returns. `None` for a context
+/// that is not isolated.
+pub(crate) fn connect(shared: &Arc<Shared>) -> Result<Option<MakeRemote>, String> {
     match &shared.config.isolation {
         None => Ok(None),
         Some(isolation) => {
             let link = Link::start(shared, isolation, 1)?;
-            Ok(Some(Box::new(Proxy::new(shared, isolation.clone(), link))))
+            let isolation = isolation.clone();
+            Ok(Some(Box::new(move |shared: &Shared| {
+                Box::new(Proxy::new(shared, isolation, link)) as Box<dyn Remote>
+            })))
         }
     }
 }
@@ -424,7 +557,8 @@ impl Future for RemoteRequest {
             if let Some(why) = state.shared.gone.get() {
                 return Poll::Ready(Err(Failure::new(RET_PROCESS_DIED, why.clone())));
             }
-            let (id, receiver) = proxy.start(this.method, args, this.call_id);
+            let registry = state.serving_registry();
+            let (id, receiver) = proxy.start(this.method, args, this.call_id, registry);
             this.stage = Stage::Sent(id, receiver);
         }
         let Stage::Sent(_, receiver) = &mut this.stage else {
@@ -456,10 +590,12 @@ impl Drop for RemoteRequest {
     }
 }
 
-/// A future polled with `call_id` as the request being served, so that
-/// the host calls it starts report it as their origin.
+/// A future polled as if serving the request `call_id` with its
+/// `registry`: the host calls it starts report that origin and call the
+/// host fns registered when the request was handled.
 struct Serving<F> {
     call_id: u64,
+    registry: Option<Rc<Registry>>,
     future: F,
 }
 
@@ -473,7 +609,9 @@ impl<F: Future> Future for Serving<F> {
         // SAFETY: as above.
         let future = unsafe { Pin::new_unchecked(&mut this.future) };
         match LoopState::current() {
-            Some(state) => state.serving_call_as(this.call_id, || future.poll(cx)),
+            Some(state) => {
+                state.serving_as(this.call_id, this.registry.clone(), || future.poll(cx))
+            }
             None => future.poll(cx),
         }
     }
