@@ -268,7 +268,7 @@ static void test_bad_completions(void) {
 }
 
 static void expect_new_fails(const char *what, const void *config, size_t len, const char *needle) {
-    void *c = demo_new((const char *)config, len);
+    void *c = hc_demo_new((const char *)config, len);
     printf("  demo_new(%s) -> %p: %s\n", what, c, hc_last_error());
     CHECK(c == NULL, "demo_new(%s) accepted the config", what);
     CHECK(hc_contains(hc_last_error(), strlen(hc_last_error()), needle), "demo_new(%s): last error \"%s\" lacks \"%s\"",
@@ -329,7 +329,7 @@ static void test_configs(void) {
 
     /* Valid configs work: the empty map, and all three keys. */
     static const uint8_t empty_map[] = {0xa0};
-    void *c = demo_new((const char *)empty_map, sizeof empty_map);
+    void *c = hc_demo_new((const char *)empty_map, sizeof empty_map);
     CHECK(c != NULL, "demo_new({}): %s", hc_last_error());
     CHECK(hc_add(c, 1, 1) == 2, "add on a {} context");
     CHECK_STATUS(demo_destroy(c), HC_OK);
@@ -342,7 +342,7 @@ static void test_configs(void) {
     cbor_put_uint(&e, 60000);
     cbor_put_cstr(&e, "max_pending_requests");
     cbor_put_uint(&e, 100);
-    c = demo_new(cbor_enc_data(&e), e.len);
+    c = hc_demo_new(cbor_enc_data(&e), e.len);
     CHECK(c != NULL, "demo_new(all keys): %s", hc_last_error());
     CHECK(hc_add(c, 2, 2) == 4, "add on a configured context");
     CHECK_STATUS(demo_destroy(c), HC_OK);
@@ -381,7 +381,7 @@ static void test_bad_contexts(void) {
     /* A destroyed context. */
     hc_held held;
     hc_held_init(&held);
-    void *dead = demo_new(NULL, 0);
+    void *dead = hc_demo_new(NULL, 0);
     CHECK(dead != NULL, "demo_new: %s", hc_last_error());
     CHECK_STATUS(demo_register_host_fn(dead, DEMO_HOST_FN_FETCH_PROFILE, hc_held_fn, &held), HC_OK);
     uint64_t listener = demo_add_event_listener(dead, DEMO_EVENT_PROGRESS, hc_never_cb, NULL);
@@ -391,7 +391,7 @@ static void test_bad_contexts(void) {
     CHECK_STATUS(demo_remove_event_listener(dead, listener), HC_ERR_INVALID_CONTEXT);
 
     /* A new context may reuse the slot; the old handle stays dead. */
-    void *fresh = demo_new(NULL, 0);
+    void *fresh = hc_demo_new(NULL, 0);
     CHECK(fresh != NULL, "demo_new: %s", hc_last_error());
     CHECK(fresh != dead, "a new context got the destroyed one's handle");
     expect_invalid_context(dead, "a destroyed context, after a new one was made");
@@ -426,7 +426,7 @@ static void test_native_entry_points(void) {
 }
 
 int main(void) {
-    ctx = demo_new(NULL, 0);
+    ctx = hc_demo_new(NULL, 0);
     CHECK(ctx != NULL, "demo_new: %s", hc_last_error());
 
     test_null_arguments();

@@ -374,7 +374,7 @@ static void test_host_error(void) {
 
 static void test_not_registered(void) {
     hc_reply r;
-    void *fresh = demo_new(NULL, 0);
+    void *fresh = hc_demo_new(NULL, 0);
     CHECK(fresh != NULL, "demo_new: %s", hc_last_error());
     uint8_t buf[64];
     cbor_enc e;
@@ -418,7 +418,7 @@ static void wait_session(hc_reply *r, demo_session *s) {
 }
 
 static void test_registration_order(void) {
-    void *fresh = demo_new(NULL, 0);
+    void *fresh = hc_demo_new(NULL, 0);
     CHECK(fresh != NULL, "demo_new: %s", hc_last_error());
     uint8_t buf[64];
     cbor_enc e;
@@ -685,7 +685,7 @@ static void test_outcome_codes(void) {
     /* RET_SHUTTING_DOWN: destroy with a login pending on a held host call. */
     hc_held held;
     hc_held_init(&held);
-    void *fresh = demo_new(NULL, 0);
+    void *fresh = hc_demo_new(NULL, 0);
     CHECK(fresh != NULL, "demo_new: %s", hc_last_error());
     CHECK_STATUS(
         demo_register_host_fn_cancellable(fresh, DEMO_HOST_FN_FETCH_PROFILE, hc_held_fn, hc_held_cancel, &held),
@@ -705,7 +705,7 @@ static void test_outcome_codes(void) {
 
 int main(void) {
     main_thread = pthread_self();
-    ctx = demo_new(NULL, 0);
+    ctx = hc_demo_new(NULL, 0);
     CHECK(ctx != NULL, "demo_new(NULL, 0): %s", hc_last_error());
 
     hc_queue_init(&work);

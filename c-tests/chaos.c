@@ -1073,7 +1073,7 @@ static ctxrec *ctx_create(int slot) {
     }
     void *handle;
     if (keys == 0 && one_in(2)) {
-        handle = demo_new(NULL, 0);
+        handle = hc_demo_new(NULL, 0);
     } else {
         cbor_put_map(&e, (size_t)keys);
         if (c->timeout_ms > 0) {
@@ -1093,7 +1093,7 @@ static ctxrec *ctx_create(int slot) {
             cbor_put_uint(&e, (uint64_t)c->spin_us);
         }
         HC_REQUIRE(!e.overflow, "config buffer");
-        handle = demo_new(cbor_enc_data(&e), e.len);
+        handle = hc_demo_new(cbor_enc_data(&e), e.len);
     }
     CHECK(handle != NULL, "demo_new: %s", hc_last_error());
     c->handle = handle;
@@ -1157,9 +1157,9 @@ static void op_new_bad(void) {
         break;
     }
     if (strcmp(want, "HC_ERR_NULL_ARG") == 0) {
-        handle = demo_new(NULL, 3);
+        handle = hc_demo_new(NULL, 3);
     } else {
-        handle = demo_new(cbor_enc_data(&e), e.len);
+        handle = hc_demo_new(cbor_enc_data(&e), e.len);
     }
     CHECK(handle == NULL, "demo_new accepted a bad config");
     const char *err = hc_last_error();

@@ -112,7 +112,7 @@ static void node_create(node *n) {
     hc_held_init(&n->held);
     hc_reply_init(&n->trigger);
     hc_reply_init(&n->pending);
-    n->ctx = demo_new(NULL, 0);
+    n->ctx = hc_demo_new(NULL, 0);
     CHECK(n->ctx != NULL, "demo_new: %s", hc_last_error());
     CHECK_STATUS(demo_register_host_fn_cancellable(n->ctx, DEMO_HOST_FN_FETCH_PROFILE, hc_held_fn, hc_held_cancel,
                                                    &n->held),

@@ -326,7 +326,7 @@ int main(int argc, char **argv) {
     pool.vals = calloc(cap, sizeof *pool.vals);
     HC_REQUIRE(pool.keys && pool.vals, "calloc");
 
-    ctx = demo_new(NULL, 0);
+    ctx = hc_demo_new(NULL, 0);
     CHECK(ctx != NULL, "demo_new: %s", hc_last_error());
     CHECK_STATUS(demo_register_host_fn_cancellable(ctx, DEMO_HOST_FN_FETCH_PROFILE, fetch_profile, cancel_profile,
                                                    NULL),

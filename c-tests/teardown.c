@@ -77,7 +77,7 @@ static void queued_add_cb(int ret, const char *msg, size_t len, void *user_data)
 }
 
 static void test_destroy_with_pending(void) {
-    void *ctx = demo_new(NULL, 0);
+    void *ctx = hc_demo_new(NULL, 0);
     CHECK(ctx != NULL, "demo_new: %s", hc_last_error());
     hc_held held;
     hc_reply logins[PENDING_LOGINS], many;
@@ -172,7 +172,7 @@ static void test_destroy_from_reply_callback(void) {
     hc_held held;
     hc_reply login;
     hc_held_init(&held);
-    s.ctx = demo_new(NULL, 0);
+    s.ctx = hc_demo_new(NULL, 0);
     CHECK(s.ctx != NULL, "demo_new: %s", hc_last_error());
     CHECK_STATUS(
         demo_register_host_fn_cancellable(s.ctx, DEMO_HOST_FN_FETCH_PROFILE, hc_held_fn, hc_held_cancel, &held),
@@ -231,7 +231,7 @@ static void test_destroy_from_host_fn(bool complete_first) {
     memset(&in_host_fn, 0, sizeof in_host_fn);
     in_host_fn.complete_first = complete_first;
     hc_held_init(&in_host_fn.held);
-    in_host_fn.ctx = demo_new(NULL, 0);
+    in_host_fn.ctx = hc_demo_new(NULL, 0);
     CHECK(in_host_fn.ctx != NULL, "demo_new: %s", hc_last_error());
     CHECK_STATUS(demo_register_host_fn_cancellable(in_host_fn.ctx, DEMO_HOST_FN_FETCH_PROFILE, destroying_fetch,
                                                    hc_held_cancel, &in_host_fn.held),
@@ -297,7 +297,7 @@ static void test_destroy_from_listener(void) {
     const char *ids[3] = {"e1", "e2", "e3"};
     uint8_t buf[64];
     cbor_enc e;
-    in_listener.ctx = demo_new(NULL, 0);
+    in_listener.ctx = hc_demo_new(NULL, 0);
     CHECK(in_listener.ctx != NULL, "demo_new: %s", hc_last_error());
     CHECK_STATUS(demo_register_host_fn(in_listener.ctx, DEMO_HOST_FN_FETCH_PROFILE, fetch_inline, in_listener.ctx),
                  HC_OK);
@@ -336,7 +336,7 @@ static void *destroyer_main(void *arg) {
 static void *churn_main(void *arg) {
     int id = (int)(intptr_t)arg;
     for (int i = 0; i < CHURN_ROUNDS; i++) {
-        void *c = demo_new(NULL, 0);
+        void *c = hc_demo_new(NULL, 0);
         CHECK(c != NULL, "demo_new in thread %d: %s", id, hc_last_error());
         CHECK(hc_add(c, id, i) == id + i, "add on a churned context");
         CHECK_STATUS(demo_destroy(c), HC_OK);
@@ -352,7 +352,7 @@ static void test_independent_contexts(void) {
     const char *names[3] = {"A", "B", "C"};
     for (int i = 0; i < 3; i++) {
         hc_held_init(&held[i]);
-        ctxs[i] = demo_new(NULL, 0);
+        ctxs[i] = hc_demo_new(NULL, 0);
         CHECK(ctxs[i] != NULL, "demo_new: %s", hc_last_error());
         CHECK_STATUS(demo_register_host_fn_cancellable(ctxs[i], DEMO_HOST_FN_FETCH_PROFILE, hc_held_fn, hc_held_cancel,
                                                        &held[i]),
@@ -468,7 +468,7 @@ static void *race_caller(void *arg) {
 
 static void test_destroy_races_callers(void) {
     pthread_t callers[RACE_THREADS];
-    race.ctx = demo_new(NULL, 0);
+    race.ctx = hc_demo_new(NULL, 0);
     CHECK(race.ctx != NULL, "demo_new: %s", hc_last_error());
     hc_counter_init(&race.submitted);
     for (int i = 0; i < RACE_THREADS; i++) {
@@ -543,7 +543,7 @@ static void test_destroy_fails_queued_requests(void) {
     hc_mutex_init(&gate.mu);
     hc_cond_init(&gate.cv);
     hc_reply_init(&gate.done);
-    gate.ctx = demo_new(NULL, 0);
+    gate.ctx = hc_demo_new(NULL, 0);
     CHECK(gate.ctx != NULL, "demo_new: %s", hc_last_error());
     CHECK_STATUS(
         demo_register_host_fn_cancellable(gate.ctx, DEMO_HOST_FN_FETCH_PROFILE, hc_held_fn, hc_held_cancel, &held),

@@ -8,8 +8,9 @@
 # Parts:
 #   rust    rustfmt over every .rs file, clippy, the Rust tests, the loom
 #           models, the benches in smoke mode, the generated files' drift
-#   c       the C programs driving libdemo (plain and under valgrind; the
-#           chaos run among them) and the C demo end to end
+#   c       the C programs driving libdemo (plain, under valgrind, and with
+#           every context isolated in a helper process; the chaos run among
+#           them) and the C demo end to end
 #   go      the Go bindings: gofmt, go vet, go test -race and under the
 #           strict cgo pointer checks, benchmarks and the service load
 #           benchmark in smoke mode
@@ -116,7 +117,9 @@ part_c() {
     cc --version | sed -n 1p
     valgrind --version
 
-    step "the C programs against libdemo, plain and under valgrind (chaos run included)"
+    step "the C programs against libdemo, plain, under valgrind, and with every context isolated in hostcall-helper (chaos runs included)"
+    # The isolated runs start target/<profile>/hostcall-helper.
+    cargo build -p hostcall-helper
     cargo test -p hostcall-c-tests
 
     step "the C demo, end to end"

@@ -133,6 +133,52 @@ static inline const char *hc_last_error(void) {
     return buf;
 }
 
+/* Whether this run isolates every context (HOSTCALL_TEST_ISOLATION=process). */
+static inline HC_UNUSED bool hc_isolated(void) {
+    const char *mode = getenv("HOSTCALL_TEST_ISOLATION");
+    return mode != NULL && strcmp(mode, "process") == 0;
+}
+
+/* demo_new, or, when this run isolates every context
+ * (HOSTCALL_TEST_ISOLATION=process), demo_new of the same config with
+ * "isolation": "process" and "helper_path": $HOSTCALL_TEST_HELPER put
+ * first (docs/isolation.md). A config that is no small map (an error case)
+ * is passed as it is, so that its refusal is the library's own; the keys
+ * go first so that a config's own faults (a duplicate, trailing bytes)
+ * stay what they were. */
+static inline HC_UNUSED void *hc_demo_new(const char *config, size_t len) {
+    if (!hc_isolated()) {
+        return demo_new(config, len);
+    }
+    const uint8_t *in = (const uint8_t *)config;
+    size_t entries = 0;
+    if (len > 0) {
+        if (in == NULL || in[0] < 0xa0 || in[0] > 0xa0 + 21) {
+            return demo_new(config, len);
+        }
+        entries = in[0] - 0xa0u;
+    }
+    const char *helper = getenv("HOSTCALL_TEST_HELPER");
+    HC_REQUIRE(helper != NULL, "HOSTCALL_TEST_ISOLATION=process needs HOSTCALL_TEST_HELPER (the hostcall-helper to start)");
+    size_t cap = len + strlen(helper) + 64;
+    uint8_t *buf = malloc(cap);
+    HC_REQUIRE(buf != NULL, "out of memory");
+    cbor_enc e;
+    cbor_enc_init(&e, buf, cap);
+    cbor_put_map(&e, entries + 2);
+    cbor_put_cstr(&e, "isolation");
+    cbor_put_cstr(&e, "process");
+    cbor_put_cstr(&e, "helper_path");
+    cbor_put_cstr(&e, helper);
+    if (len > 1) {
+        cbor_put_raw(&e, in + 1, len - 1);
+    }
+    HC_REQUIRE(!e.overflow, "the isolated config does not fit");
+    void *ctx = demo_new(cbor_enc_data(&e), e.len);
+    free(buf);
+    return ctx;
+}
+
 /* CHECK that `expr` (an entry point call) returns status `want`. */
 #define CHECK_STATUS(expr, want)                                                                              \
     do {                                                                                                      \
@@ -153,7 +199,7 @@ static inline HC_UNUSED void *hc_new_context(const char *key, uint64_t value) {
         cbor_put_cstr(&e, key);
         cbor_put_uint(&e, value);
     }
-    void *ctx = demo_new(key ? cbor_enc_data(&e) : NULL, e.len);
+    void *ctx = hc_demo_new(key ? cbor_enc_data(&e) : NULL, e.len);
     CHECK(ctx != NULL, "demo_new(%s = %llu): %s", key ? key : "defaults", (unsigned long long)value, hc_last_error());
     return ctx;
 }

@@ -10,6 +10,13 @@
 //!
 //! The valgrind tests fail, never skip, when valgrind is missing.
 //!
+//! The `*_isolated` tests run the same programs with every context isolated
+//! in a helper process (`HOSTCALL_TEST_ISOLATION=process`, which
+//! `hc_demo_new` in `include/harness.h` reads; docs/isolation.md): they
+//! need `target/<profile>/hostcall-helper` (`cargo build -p
+//! hostcall-helper`, which scripts/test.sh runs first), and fail, never
+//! skip, without it.
+//!
 //! `chaos` runs a random schedule of every entry point for a while
 //! ([`CHAOS_SECS`] plainly, [`CHAOS_SECS_VALGRIND`] under valgrind). Longer
 //! runs by environment: `HOSTCALL_CHAOS_SECS=300` sets the plain run's
@@ -42,6 +49,9 @@ const CHAOS_SECS: u64 = 30;
 /// at a time), so this is some thousands of calls and a few dozen destroys;
 /// with start-up, drain and leak check the run takes about 25 s.
 const CHAOS_SECS_VALGRIND: u64 = 20;
+/// Seconds of the chaos run with every context isolated: each context it
+/// creates starts a helper process.
+const CHAOS_SECS_ISOLATED: u64 = 10;
 /// What a chaos run may take beyond its seconds before it is killed: its own
 /// watchdog (`alarm`) fires at seconds + 90 s, naming the phase that hung, and
 /// must get the first word.
@@ -258,6 +268,43 @@ fn run_plain(program: &'static str, args: &[&str]) {
     run_plain_for(program, args, TIMEOUT);
 }
 
+/// The `hostcall-helper` isolated runs start: `target/<profile>/`, where
+/// `cargo build -p hostcall-helper` leaves it (scripts/test.sh builds it
+/// before this crate's tests; a test crate cannot depend on a binary).
+fn helper() -> PathBuf {
+    let helper = lib_dir()
+        .parent()
+        .expect("deps/ lives in target/<profile>")
+        .join("hostcall-helper");
+    assert!(
+        helper.is_file(),
+        "{} does not exist: the isolated runs need it (cargo build -p hostcall-helper)",
+        helper.display()
+    );
+    helper
+}
+
+/// Runs `program` with every context it creates isolated (`hc_demo_new` in
+/// harness.h adds `isolation: "process"`), plainly or under valgrind.
+fn run_isolated(program: &'static str, args: &[&str], valgrind: bool) {
+    run_isolated_for(program, args, valgrind, TIMEOUT);
+}
+
+fn run_isolated_for(program: &'static str, args: &[&str], valgrind: bool, timeout: Duration) {
+    let helper = helper();
+    let envs = [
+        ("HOSTCALL_TEST_ISOLATION", PathBuf::from("process")),
+        ("HOSTCALL_TEST_HELPER", helper),
+    ];
+    if valgrind {
+        run_under_valgrind_env(program, args, timeout, &envs);
+    } else {
+        let mut cmd = Command::new(binary(program));
+        cmd.args(args).envs(envs.iter().map(|(k, v)| (k, v)));
+        run_with_timeout(cmd, format!("isolated {}", label(program, args)), timeout).assert_ok();
+    }
+}
+
 fn run_plain_for(program: &'static str, args: &[&str], timeout: Duration) -> Run {
     let exe = binary(program);
     let mut cmd = Command::new(&exe);
@@ -272,6 +319,15 @@ fn run_under_valgrind(program: &'static str, args: &[&str]) {
 }
 
 fn run_under_valgrind_for(program: &'static str, args: &[&str], timeout: Duration) -> Run {
+    run_under_valgrind_env(program, args, timeout, &[])
+}
+
+fn run_under_valgrind_env(
+    program: &'static str,
+    args: &[&str],
+    timeout: Duration,
+    envs: &[(&str, PathBuf)],
+) -> Run {
     if let Err(e) = Command::new("valgrind")
         .arg("--version")
         .stdout(Stdio::null())
@@ -301,7 +357,13 @@ fn run_under_valgrind_for(program: &'static str, args: &[&str], timeout: Duratio
         cmd.arg(format!("--suppressions={}", suppressions.display()));
     }
     cmd.arg(&exe).args(args);
-    let run = run_with_timeout(cmd, format!("valgrind {}", label(program, args)), timeout);
+    cmd.envs(envs.iter().map(|(k, v)| (k, v)));
+    let isolated = if envs.is_empty() { "" } else { "isolated " };
+    let run = run_with_timeout(
+        cmd,
+        format!("valgrind {isolated}{}", label(program, args)),
+        timeout,
+    );
     if run.status.code() == Some(VALGRIND_ERROR_EXIT) {
         panic!(
             "valgrind reported memory errors or definite leaks:\n{}",
@@ -422,6 +484,72 @@ fn origin_is_0_after_destroy_inside_host_fn() {
 #[test]
 fn stress() {
     run_plain("stress", &[STRESS_CALLS]);
+}
+
+// The same programs with every context isolated in a helper process
+// (docs/isolation.md): the host sees the same behaviour.
+
+#[test]
+fn basic_isolated() {
+    run_isolated("basic", &[], false);
+}
+
+#[test]
+fn basic_isolated_under_valgrind() {
+    run_isolated("basic", &[], true);
+}
+
+#[test]
+fn bad_input_isolated() {
+    run_isolated("bad_input", &[], false);
+}
+
+#[test]
+fn tokens_isolated() {
+    run_isolated("tokens", &[], false);
+}
+
+#[test]
+fn teardown_isolated() {
+    run_isolated("teardown", &[], false);
+}
+
+#[test]
+fn teardown_isolated_under_valgrind() {
+    run_isolated("teardown", &[], true);
+}
+
+#[test]
+fn cycles_isolated() {
+    run_isolated("cycles", &[], false);
+}
+
+#[test]
+fn cancel_isolated() {
+    run_isolated("cancel", &[CANCEL_REQUESTS], false);
+}
+
+#[test]
+fn typed_isolated() {
+    run_isolated("typed", &[TYPED_SIGN_INS], false);
+}
+
+#[test]
+fn origin_isolated() {
+    run_isolated("origin", &[ORIGIN_REQUESTS], false);
+}
+
+#[test]
+fn chaos_isolated() {
+    let args = chaos_args(CHAOS_SECS_ISOLATED);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let timeout = Duration::from_secs(CHAOS_SECS_ISOLATED) + CHAOS_MARGIN;
+    run_isolated_for("chaos", &args, false, timeout);
+}
+
+#[test]
+fn stress_isolated() {
+    run_isolated("stress", &[STRESS_CALLS], false);
 }
 
 #[test]
