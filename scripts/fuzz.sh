@@ -22,7 +22,7 @@ case "$seconds" in
 '' | *[!0-9]*) echo "usage: bash scripts/fuzz.sh [seconds-per-target]" >&2 && exit 2 ;;
 esac
 
-targets=(cbor_differential config requests)
+targets=(cbor_differential config requests frames)
 
 step() { printf '\n==> %s\n' "$*"; }
 die() {

@@ -809,8 +809,126 @@ fn requests() {
     seeds.write();
 }
 
+/// Seeds of `frames`: one frame of each message both ways, a burst of
+/// several, and the malformed cases the decoder must refuse (length 0, a
+/// length past the input, a length past the limit, junk, trailing bytes).
+fn frames() {
+    use hostcall::isolation::protocol::{self, Down, PROTOCOL_VERSION, Up};
+    let mut seeds = Seeds::new("frames");
+    let frame = |message: &dyn Fn(&mut Vec<u8>)| {
+        let mut out = Vec::new();
+        message(&mut out);
+        out
+    };
+    let bytes = |b: &[u8]| Bytes(b.to_vec());
+    let ups = [
+        (
+            "welcome",
+            Up::Welcome {
+                version: PROTOCOL_VERSION,
+                interface_hash: 0x0123_4567_89ab_cdef,
+            },
+        ),
+        (
+            "refused",
+            Up::Refused {
+                reason: "no such library".into(),
+            },
+        ),
+        (
+            "reply",
+            Up::Reply {
+                id: 7,
+                ret: 0,
+                payload: bytes(&[0x05]),
+            },
+        ),
+        (
+            "host_call",
+            Up::HostCall {
+                token: 1 << 40,
+                index: 0,
+                args: bytes(&[0x81, 0x63, b'a', b'n', b'n']),
+                origin: 3,
+            },
+        ),
+        ("host_cancel", Up::HostCancel { token: 9 }),
+        (
+            "event",
+            Up::Event {
+                index: 0,
+                payload: bytes(&[0xa0]),
+            },
+        ),
+    ];
+    let downs = [
+        (
+            "hello",
+            Down::Hello {
+                version: PROTOCOL_VERSION,
+                prefix: "demo".into(),
+                interface_hash: 1,
+                config: bytes(&[0xa0]),
+                host_fns: vec!["fetch_profile".into()],
+                events: vec!["progress".into()],
+            },
+        ),
+        (
+            "call",
+            Down::Call {
+                id: 1,
+                method: "add".into(),
+                args: bytes(&[0x82, 0x01, 0x02]),
+                cancellable: true,
+            },
+        ),
+        ("cancel", Down::Cancel { id: 1 }),
+        (
+            "register",
+            Down::Register {
+                index: 2,
+                cancellable: false,
+            },
+        ),
+        (
+            "complete",
+            Down::Complete {
+                token: 5,
+                ret: 1,
+                payload: bytes(b"no"),
+            },
+        ),
+    ];
+    let mut burst = Vec::new();
+    for (name, message) in &ups {
+        seeds.add(
+            &format!("up_{name}"),
+            frame(&|out| protocol::encode(message, out)),
+        );
+        protocol::encode(message, &mut burst);
+    }
+    for (name, message) in &downs {
+        seeds.add(
+            &format!("down_{name}"),
+            frame(&|out| protocol::encode(message, out)),
+        );
+        protocol::encode(message, &mut burst);
+    }
+    seeds.add("burst", burst);
+    seeds.add("length_zero", vec![0, 0, 0, 0]);
+    seeds.add("length_past_input", vec![0xff, 0xff, 0x00, 0x00, 0xa0]);
+    seeds.add("length_past_limit", vec![0xff, 0xff, 0xff, 0xff]);
+    seeds.add("junk", vec![3, 0, 0, 0, 0xff, 0xff, 0xff]);
+    let mut trailing = frame(&|out| protocol::encode(&Down::Cancel { id: 1 }, out));
+    trailing.push(0);
+    trailing[0] += 1;
+    seeds.add("trailing", trailing);
+    seeds.write();
+}
+
 fn main() {
     cbor_differential();
     config();
     requests();
+    frames();
 }
