@@ -344,7 +344,7 @@ fn refuse(connection: &UnixStream, reason: String) -> End {
     tracing::error!(%reason, "refusing the host");
     let mut frame = Vec::new();
     protocol::encode(&Up::Refused { reason }, &mut frame);
-    let _ = std::io::Write::write_all(&mut &*connection, &frame);
+    let _ = hostcall::isolation::sink::send_all(connection, &frame);
     End::Refused
 }
 

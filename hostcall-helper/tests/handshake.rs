@@ -33,8 +33,25 @@ fn fake_helper(name: &str, frames: &[u8]) -> PathBuf {
     fake_helper_then(name, frames, "exec cat >/dev/null")
 }
 
+/// Held while a fake helper is written and while a context starts one: a
+/// child forked by one test (between its fork and its exec) would hold
+/// another test's script open for writing, and exec-ing that script then
+/// fails with ETXTBSY ("Text file busy").
+static SPAWNING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn spawning() -> std::sync::MutexGuard<'static, ()> {
+    SPAWNING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A context of `demo` with `config`, started under [`SPAWNING`].
+fn start(config: &[u8]) -> Result<Client, String> {
+    let _spawning = spawning();
+    Client::new(&demo::__HOSTCALL_ENTRY_POINTS, config)
+}
+
 /// As [`fake_helper`], then runs `then` (a shell command).
 fn fake_helper_then(name: &str, frames: &[u8], then: &str) -> PathBuf {
+    let _spawning = spawning();
     let dir = scratch(name);
     let data = dir.join("frames.bin");
     std::fs::write(&data, frames).unwrap();
@@ -79,7 +96,7 @@ fn frame(message: &Up) -> Vec<u8> {
 
 fn refused(helper: &Path, extra: &[(&str, Value)]) -> String {
     let started = std::time::Instant::now();
-    let error = Client::new(&demo::__HOSTCALL_ENTRY_POINTS, &config(helper, extra))
+    let error = start(&config(helper, extra))
         .err()
         .expect("the context must not start");
     assert!(
@@ -166,11 +183,8 @@ fn a_malformed_frame_later_fails_the_pending_requests() {
     // A frame of length 0 right after the welcome.
     frames.extend_from_slice(&[0, 0, 0, 0]);
     let helper = fake_helper("late", &frames);
-    let client = Client::new(
-        &demo::__HOSTCALL_ENTRY_POINTS,
-        &config(&helper, &[("restart", Value::Bool(false))]),
-    )
-    .expect("the handshake itself was fine");
+    let client = start(&config(&helper, &[("restart", Value::Bool(false))]))
+        .expect("the handshake itself was fine");
     // The request reaches the dying helper (and is answered
     // RET_PROCESS_DIED), or comes after the death was recorded (and is
     // refused); either way the reason is the frame.
@@ -199,16 +213,13 @@ fn a_helper_that_stops_reading_is_taken_for_dead() {
     });
     // Handshakes, then never reads again (and never exits by itself).
     let helper = fake_helper_then("deaf", &welcome, "exec sleep 600");
-    let client = Client::new(
-        &demo::__HOSTCALL_ENTRY_POINTS,
-        &config(
-            &helper,
-            &[
-                ("restart", Value::Bool(false)),
-                ("handshake_timeout_ms", Value::Integer(300.into())),
-            ],
-        ),
-    )
+    let client = start(&config(
+        &helper,
+        &[
+            ("restart", Value::Bool(false)),
+            ("handshake_timeout_ms", Value::Integer(300.into())),
+        ],
+    ))
     .expect("the handshake itself was fine");
     // Far more than the socket buffers hold: the write blocks, past the
     // timeout, and the helper is killed.

@@ -200,7 +200,7 @@ fn handshake(shared: &Shared, isolation: &Isolation, stream: &UnixStream) -> Res
     let _ = stream.set_write_timeout(Some(timeout));
     let mut frame = Vec::new();
     protocol::encode(&hello, &mut frame);
-    std::io::Write::write_all(&mut &*stream, &frame)
+    crate::isolation::sink::send_all(stream, &frame)
         .map_err(|e| format!("the helper did not take the handshake: {e}"))?;
     let mut body = Vec::new();
     match protocol::read::<Up>(&mut &*stream, &mut body) {
