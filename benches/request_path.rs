@@ -24,7 +24,9 @@
 //!
 //! Each login bench also runs as `…_no_spin` on a context with `spin_us: 0`
 //! (the loop sleeps as soon as it is idle), the same-run baseline of the
-//! loop's idle watching (docs/threading.md, "CPU use"). With
+//! loop's idle watching (docs/threading.md, "CPU use"), and as `…_process`
+//! on a context isolated in a helper process (`isolation: "process"`,
+//! docs/isolation.md), beside the in-process figure of the same run. With
 //! `HOSTCALL_BENCH_INTERLEAVE=<rounds>` the login benches run interleaved
 //! instead (`common::interleave`), with CPU time per login.
 
@@ -337,7 +339,12 @@ fn add_cbor_benches(group: &mut BenchmarkGroup<'_, WallTime>) {
 
 fn login_benches(group: &mut BenchmarkGroup<'_, WallTime>) {
     let no_spin = spin_config(0);
-    for (suffix, config) in [("", &[][..]), ("_no_spin", no_spin.bytes())] {
+    let isolated = common::isolated::config();
+    for (suffix, config) in [
+        ("", &[][..]),
+        ("_no_spin", no_spin.bytes()),
+        ("_process", &isolated[..]),
+    ] {
         let mut rig = None;
         group.bench_function(format!("login_inline_latency{suffix}"), |b| {
             let rig = rig.get_or_insert_with(|| Rig::login(config, Host::Inline));
@@ -366,8 +373,13 @@ fn login_benches(group: &mut BenchmarkGroup<'_, WallTime>) {
 fn login_throughput_benches(group: &mut BenchmarkGroup<'_, WallTime>) {
     const IN_FLIGHT: u64 = 10_000;
     let no_spin = spin_config(0);
+    let isolated = common::isolated::config();
     group.throughput(criterion::Throughput::Elements(IN_FLIGHT));
-    for (suffix, config) in [("", &[][..]), ("_no_spin", no_spin.bytes())] {
+    for (suffix, config) in [
+        ("", &[][..]),
+        ("_no_spin", no_spin.bytes()),
+        ("_process", &isolated[..]),
+    ] {
         let mut rig = None;
         group.bench_function(format!("login_10k_worker{suffix}"), |b| {
             let rig = rig.get_or_insert_with(|| Rig::login(config, Host::Worker));

@@ -18,6 +18,8 @@
 //! * [`fixture`]: a driver (hostcall context or naive runtime) plus a host.
 //! * [`settings`]: quick mode, criterion settings, output directory;
 //!   [`interleave`]: variants measured in rotating rounds, for noisy machines.
+//! * [`isolated`]: the config of a `demo` context isolated in a helper
+//!   process.
 //! * [`cbor`]: CBOR by hand, as a C host writes it; [`naive`]: the design a
 //!   user would otherwise write.
 
@@ -34,6 +36,7 @@ pub mod fixture;
 pub mod handoff;
 pub mod host;
 pub mod interleave;
+pub mod isolated;
 pub mod library;
 pub mod naive;
 pub mod replies;
