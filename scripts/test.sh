@@ -102,6 +102,8 @@ part_rust() {
     cargo test --workspace --exclude hostcall-c-tests
 
     step "benches, smoke mode (each bench once; asserts nothing about speed)"
+    # The isolated login benches start target/release/hostcall-helper.
+    cargo build --release -p hostcall-helper
     cargo bench --workspace -- --test
 
     step "loom models of the completion bridge, the inbox and the handle guard"
