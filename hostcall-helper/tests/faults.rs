@@ -8,14 +8,15 @@
 //! process's child named `hostcall-helper`, so no other test's helper may
 //! be running beside it.
 
-use std::path::PathBuf;
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use ciborium::Value;
+use common::{answer_later, children, config};
 use hostcall::status::*;
-use hostcall_testkit::{Client, TokenPool, complete, next_id};
+use hostcall_testkit::{Client, complete, next_id};
 
 const THREADS: usize = 8;
 const CALLS: usize = 100_000;
@@ -25,50 +26,6 @@ const ROUNDS: u64 = 3;
 /// Kills per round: the context restarts a helper that dies young after a
 /// back-off that doubles up to 1 s, so more kills mostly add waiting.
 const KILLS: usize = 12;
-
-fn helper() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_hostcall-helper"))
-}
-
-fn config() -> Vec<u8> {
-    let library = helper().parent().unwrap().join("deps").join("libdemo.so");
-    let text = |s: String| Value::Text(s);
-    let map = Value::Map(vec![
-        (text("isolation".into()), text("process".into())),
-        (
-            text("helper_path".into()),
-            text(helper().display().to_string()),
-        ),
-        (
-            text("library_path".into()),
-            text(library.display().to_string()),
-        ),
-    ]);
-    let mut out = Vec::new();
-    ciborium::into_writer(&map, &mut out).unwrap();
-    out
-}
-
-/// The pids of this process's children named `hostcall-helper`.
-fn helpers() -> Vec<i32> {
-    let me = std::process::id().to_string();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
-            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
-            // `pid (comm) state ppid ...`; comm may hold spaces, so split
-            // after its closing parenthesis.
-            let (head, tail) = stat.rsplit_once(')')?;
-            let comm = head.split_once('(')?.1;
-            let ppid = tail.split_whitespace().nth(1)?;
-            (comm == "hostcall-helper" && ppid == me).then_some(pid)
-        })
-        .collect()
-}
 
 /// A small deterministic generator (xorshift), so a failing round can be
 /// replayed from its seed.
@@ -85,16 +42,9 @@ impl Rng {
 
 fn round(seed: u64) {
     println!("round with seed {seed}");
-    let client = Arc::new(Client::new(&demo::__HOSTCALL_ENTRY_POINTS, &config()).unwrap());
+    let client = Arc::new(Client::new(&demo::__HOSTCALL_ENTRY_POINTS, &config(&[])).unwrap());
     // `fetch_profile` is answered by two host threads, from a pool.
-    let pool = Arc::new(TokenPool::default());
-    let queued = Arc::clone(&pool);
-    let (status, _host) = client.register(
-        "fetch_profile",
-        Box::new(move |token, request| queued.push(token, request)),
-        true,
-    );
-    assert_eq!(status, HC_OK);
+    let (pool, _host) = answer_later(&client);
     let (abi, ctx) = (client.abi, client.ctx);
     let answerers: Vec<_> = (0..2)
         .map(|_| {
@@ -129,7 +79,7 @@ fn round(seed: u64) {
                 // The fault schedule itself, not a synchronisation: a
                 // random moment of the helper's life, or of a restart.
                 std::thread::sleep(Duration::from_millis(1 + rng.next() % 80));
-                for pid in helpers() {
+                for pid in children(Some("hostcall-helper")) {
                     // SAFETY: sends a signal to our own child.
                     if unsafe { libc::kill(pid, libc::SIGKILL) } == 0 {
                         kills.fetch_add(1, Ordering::Relaxed);

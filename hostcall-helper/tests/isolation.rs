@@ -5,53 +5,18 @@
 //! The host side is `demo` linked into this test; the helper loads the
 //! build's `libdemo.so`, the same code, so the interface hashes agree.
 
-use std::path::PathBuf;
+mod common;
+
 use std::sync::Arc;
 
 use ciborium::Value;
+use common::{answer_later, config, helper};
 use demo::Profile;
 use hostcall::status::*;
-use hostcall_testkit::{Client, EntryPoints, TokenPool, complete, next_id};
+use hostcall_testkit::{Client, EntryPoints, complete, next_id};
 
 fn demo_abi() -> &'static EntryPoints {
     &demo::__HOSTCALL_ENTRY_POINTS
-}
-
-/// The helper Cargo built for these tests.
-fn helper() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_hostcall-helper"))
-}
-
-/// The `libdemo.so` Cargo built as this test's dependency (in `deps/`;
-/// the one beside the helper is only as fresh as the last `cargo build`).
-fn library() -> PathBuf {
-    let path = helper().parent().unwrap().join("deps").join("libdemo.so");
-    assert!(path.is_file(), "{} is built with this test", path.display());
-    path
-}
-
-/// An isolated config with `extra` keys.
-fn config(extra: &[(&str, Value)]) -> Vec<u8> {
-    let mut entries = vec![
-        (
-            Value::Text("isolation".into()),
-            Value::Text("process".into()),
-        ),
-        (
-            Value::Text("helper_path".into()),
-            Value::Text(helper().display().to_string()),
-        ),
-        (
-            Value::Text("library_path".into()),
-            Value::Text(library().display().to_string()),
-        ),
-    ];
-    for (key, value) in extra {
-        entries.push((Value::Text((*key).into()), value.clone()));
-    }
-    let mut out = Vec::new();
-    ciborium::into_writer(&Value::Map(entries), &mut out).unwrap();
-    out
 }
 
 fn isolated(extra: &[(&str, Value)]) -> Client {
@@ -79,20 +44,6 @@ fn answer_inline(client: &Client) {
         false,
     );
     assert_eq!(status, HC_OK);
-}
-
-/// Registers `fetch_profile` (with a cancel notifier) that queues its
-/// tokens and never answers by itself.
-fn answer_later(client: &Client) -> (Arc<TokenPool>, Arc<hostcall_testkit::HostImpl>) {
-    let pool = Arc::new(TokenPool::default());
-    let queued = Arc::clone(&pool);
-    let (status, host) = client.register(
-        "fetch_profile",
-        Box::new(move |token, request| queued.push(token, request)),
-        true,
-    );
-    assert_eq!(status, HC_OK);
-    (pool, host)
 }
 
 #[test]

@@ -7,55 +7,22 @@
 //! whole process (Rust's runtime ignores it), and finds "the helper" as
 //! this process's only child.
 
-use std::path::PathBuf;
+mod common;
 
 use ciborium::Value;
+use common::{children, config};
 use hostcall::status::*;
 use hostcall_testkit::{Client, next_id};
-
-fn helper() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_hostcall-helper"))
-}
-
-/// The pids of this process's children.
-fn children() -> Vec<i32> {
-    let me = std::process::id().to_string();
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
-            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
-            let ppid = stat
-                .rsplit_once(')')?
-                .1
-                .split_whitespace()
-                .nth(1)?
-                .to_owned();
-            (ppid == me).then_some(pid)
-        })
-        .collect()
-}
 
 #[test]
 fn writing_to_a_dead_helper_does_not_raise_sigpipe() {
     // SAFETY: sets a signal disposition; no handler runs Rust code.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-    let library = helper().parent().unwrap().join("deps").join("libdemo.so");
-    let text = |s: &str| Value::Text(s.to_owned());
-    let map = Value::Map(vec![
-        (text("isolation"), text("process")),
-        (text("helper_path"), text(&helper().display().to_string())),
-        (text("library_path"), text(&library.display().to_string())),
-        (text("restart"), Value::Bool(false)),
-    ]);
-    let mut config = Vec::new();
-    ciborium::into_writer(&map, &mut config).unwrap();
+    let config = config(&[("restart", Value::Bool(false))]);
     for round in 0..5 {
         let client = Client::new(&demo::__HOSTCALL_ENTRY_POINTS, &config).unwrap();
         assert_eq!(client.call("add", &(1, 2)).value::<i64>(), 3);
-        let helpers = children();
+        let helpers = children(None);
         assert_eq!(helpers.len(), 1, "round {round}: {helpers:?}");
         // SAFETY: sends a signal to our own child.
         assert_eq!(unsafe { libc::kill(helpers[0], libc::SIGKILL) }, 0);
