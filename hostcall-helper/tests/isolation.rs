@@ -7,6 +7,7 @@
 
 mod common;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use ciborium::Value;
@@ -254,15 +255,9 @@ fn without_restart_a_dead_library_refuses_new_calls() {
 #[test]
 fn what_is_missing_is_named_when_the_context_cannot_start() {
     let missing = |key: &str, value: &str| {
-        let bytes = config(&[]);
-        let Value::Map(mut entries) = ciborium::from_reader::<Value, _>(&bytes[..]).unwrap() else {
-            unreachable!()
-        };
-        entries.retain(|(k, _)| k.as_text() != Some(key));
-        entries.push((Value::Text(key.into()), Value::Text(value.into())));
-        let mut out = Vec::new();
-        ciborium::into_writer(&Value::Map(entries), &mut out).unwrap();
-        Client::new(demo_abi(), &out).err().expect("refused")
+        Client::new(demo_abi(), &config(&[(key, Value::Text(value.into()))]))
+            .err()
+            .expect("refused")
     };
     let error = missing("helper_path", "/nonexistent/hostcall-helper");
     assert!(
@@ -351,4 +346,35 @@ fn native_entry_points_cross_the_process_as_cbor() {
     assert_eq!(got(4).ret, RET_PANIC);
     assert!(got(4).text().contains("héllo"), "{}", got(4).text());
     assert_ne!(call_id, 0);
+}
+
+#[test]
+fn calls_wait_for_a_restart_and_fail_when_it_cannot_start() {
+    // A copy of the helper that the test can take away and put back.
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("restart");
+    std::fs::create_dir_all(&dir).unwrap();
+    let copy = dir.join("hostcall-helper");
+    let _ = std::fs::remove_file(&copy);
+    std::fs::copy(helper(), &copy).unwrap();
+    let client = isolated(&[("helper_path", Value::Text(copy.display().to_string()))]);
+    assert_eq!(client.call("add", &(1, 1)).value::<i64>(), 2);
+    // The helper dies and cannot be started again: a call made meanwhile
+    // waits for the attempt, then fails saying why.
+    std::fs::remove_file(&copy).unwrap();
+    assert_eq!(client.call("crash", &("abort",)).ret, RET_PROCESS_DIED);
+    let waited = client.call("add", &(2, 2));
+    assert_eq!(waited.ret, RET_PROCESS_DIED, "{}", waited.text());
+    assert!(
+        waited
+            .text()
+            .starts_with("library process died, and could not be started again:")
+            && waited.text().contains("does not exist (helper_path)"),
+        "{}",
+        waited.text()
+    );
+    // Put back, the next attempt (at most the longest back-off, 1 s, away)
+    // starts it, and the calls that waited for it are served.
+    std::fs::copy(helper(), &copy).unwrap();
+    let served = client.call("add", &(3, 3));
+    assert_eq!(served.value::<i64>(), 6);
 }

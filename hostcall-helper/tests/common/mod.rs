@@ -27,7 +27,8 @@ pub fn library() -> PathBuf {
     path
 }
 
-/// An isolated config (the helper and library above) with `extra` keys.
+/// An isolated config (the helper and library above) with `extra` keys,
+/// which replace those of the same name.
 pub fn config(extra: &[(&str, Value)]) -> Vec<u8> {
     let text = |s: &str| Value::Text(s.to_owned());
     let mut entries = vec![
@@ -35,6 +36,7 @@ pub fn config(extra: &[(&str, Value)]) -> Vec<u8> {
         (text("helper_path"), text(&helper().display().to_string())),
         (text("library_path"), text(&library().display().to_string())),
     ];
+    entries.retain(|(key, _)| extra.iter().all(|(k, _)| key.as_text() != Some(k)));
     for (key, value) in extra {
         entries.push((text(key), value.clone()));
     }
