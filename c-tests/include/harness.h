@@ -111,16 +111,25 @@ static inline const char *hc_ret_name(int ret) {
     case RET_INVALID_ARG: return "RET_INVALID_ARG";
     case RET_PANIC: return "RET_PANIC";
     case RET_ERR_TYPED: return "RET_ERR_TYPED";
+    case RET_PROCESS_DIED: return "RET_PROCESS_DIED";
     default: return "(not an outcome code)";
     }
+}
+
+/* Whether this run isolates every context (HOSTCALL_TEST_ISOLATION=process). */
+static inline HC_UNUSED bool hc_isolated(void) {
+    const char *mode = getenv("HOSTCALL_TEST_ISOLATION");
+    return mode != NULL && strcmp(mode, "process") == 0;
 }
 
 /* Whether a reply of demo may carry `ret`. demo's handlers turn every host
  * call error into their own text (RET_ERR), so of the runtime's own codes
  * only those it sets itself reach C: RET_SHUTTING_DOWN (teardown),
- * RET_INVALID_ARG (arguments that do not decode) and RET_PANIC. */
+ * RET_INVALID_ARG (arguments that do not decode) and RET_PANIC — and, in
+ * an isolated run, RET_PROCESS_DIED (its helper died). */
 static inline bool hc_ret_demo_may_reply(int ret) {
-    return ret == RET_OK || ret == RET_ERR || ret == RET_SHUTTING_DOWN || ret == RET_INVALID_ARG || ret == RET_PANIC;
+    return ret == RET_OK || ret == RET_ERR || ret == RET_SHUTTING_DOWN || ret == RET_INVALID_ARG || ret == RET_PANIC ||
+           (ret == RET_PROCESS_DIED && hc_isolated());
 }
 
 /* The exact text of a RET_SHUTTING_DOWN reply. */
@@ -131,12 +140,6 @@ static inline const char *hc_last_error(void) {
     static _Thread_local char buf[512];
     demo_last_error(buf, sizeof buf);
     return buf;
-}
-
-/* Whether this run isolates every context (HOSTCALL_TEST_ISOLATION=process). */
-static inline HC_UNUSED bool hc_isolated(void) {
-    const char *mode = getenv("HOSTCALL_TEST_ISOLATION");
-    return mode != NULL && strcmp(mode, "process") == 0;
 }
 
 /* demo_new, or, when this run isolates every context

@@ -539,6 +539,18 @@ fn origin_isolated() {
     run_isolated("origin", &[ORIGIN_REQUESTS], false);
 }
 
+/// Crashes of the isolated library as a C host sees them (crash.c runs only
+/// isolated: in process it would kill itself).
+#[test]
+fn crash_isolated() {
+    run_isolated("crash", &[], false);
+}
+
+#[test]
+fn crash_isolated_under_valgrind() {
+    run_isolated("crash", &[], true);
+}
+
 #[test]
 fn chaos_isolated() {
     let args = chaos_args(CHAOS_SECS_ISOLATED);
