@@ -395,3 +395,32 @@ fn calls_wait_for_a_restart_and_fail_when_it_cannot_start() {
     }
     assert_eq!(served, Some(6));
 }
+
+#[test]
+fn the_limits_apply_before_the_library_is_loaded() {
+    // Only the descriptors the helper holds already: loading the library
+    // needs one more, so the helper refuses, naming why.
+    let error = Client::new(
+        demo_abi(),
+        &config(&[("limit_open_files", Value::Integer(4.into()))]),
+    )
+    .err()
+    .expect("refused");
+    assert!(
+        error.contains("the helper refused: could not load")
+            && error.contains("Too many open files"),
+        "{error}"
+    );
+    // An address space too small to map the library.
+    let error = Client::new(
+        demo_abi(),
+        &config(&[("limit_address_space_mb", Value::Integer(8.into()))]),
+    )
+    .err()
+    .expect("refused");
+    assert!(
+        error.contains("the helper refused: could not load")
+            && error.contains("failed to map segment"),
+        "{error}"
+    );
+}
