@@ -126,6 +126,18 @@ public typealias {{ e.name }} = {{ class }}.{{ e.name }}
 /// The options of a context: each `nil` leaves the library's default.
 public struct {{ class }}Config: Sendable, Equatable {
 {%- for k in config %}
+{%- if !k.choices.is_empty() %}
+    /// The values of `{{ k.ident }}`.
+    public enum {{ k.ty }}: String, Sendable, Equatable, CaseIterable {
+{%- for c in k.choices %}
+        /// `"{{ c.wire }}"`{% if c.default %} (the library's default){% endif %}.
+        case {{ c.case }} = "{{ c.wire }}"
+{%- endfor %}
+    }
+{{ "" }}
+{%- endif %}
+{%- endfor %}
+{%- for k in config %}
 {{ self::doc(k.doc, "    ") }}
     public var {{ k.ident }}: {{ k.ty }}?
 {%- endfor %}
@@ -146,7 +158,7 @@ public struct {{ class }}Config: Sendable, Equatable {
     func encoded() throws -> [UInt8]? {
         var pairs: [CBORPair] = []
 {%- for k in config %}
-        if let v = {{ k.ident }} { pairs.append(CBORPair(.text("{{ k.key }}"), .unsigned({{ k.encode }}))) }
+        if let v = {{ k.ident }} { pairs.append(CBORPair(.text("{{ k.key }}"), {{ k.encode }})) }
 {%- endfor %}
         return pairs.isEmpty ? nil : CBOR.map(pairs).encoded()
     }

@@ -240,6 +240,14 @@ public typealias AccountError = Demo.AccountError
 
 /// The options of a context: each `nil` leaves the library's default.
 public struct DemoConfig: Sendable, Equatable {
+    /// The values of `isolation`.
+    public enum Isolation: String, Sendable, Equatable, CaseIterable {
+        /// `"in_process"` (the library's default).
+        case inProcess = "in_process"
+        /// `"process"`.
+        case process = "process"
+    }
+
     /// Host calls outstanding at once per context; past it a host call fails at
     /// once as overloaded.
     public var maxInFlight: UInt32?
@@ -255,17 +263,63 @@ public struct DemoConfig: Sendable, Equatable {
     /// is spare (at most 10 000 µs, rounded up to whole microseconds; zero: never
     /// watch). Library default: 50 µs.
     public var spin: Duration?
+    /// Where the library runs: in this process (nil, the default), or in a
+    /// `hostcall-helper` process the context starts, so that a crash in the library
+    /// fails the pending calls with `HostcallError.processDied` instead of ending
+    /// this process. The options below apply only with `.process` (the library
+    /// refuses them otherwise).
+    public var isolation: Isolation?
+    /// With isolation: the `hostcall-helper` program to start; absent, the one
+    /// beside the library's file, else the first on PATH.
+    public var helperPath: String?
+    /// With isolation: the library file the helper loads; absent, the file this
+    /// library was loaded from.
+    public var libraryPath: String?
+    /// With isolation: whether a helper that died is started again for the calls
+    /// that follow (after a back-off that doubles from 10 ms to 1 s while it keeps
+    /// dying); false: later calls throw `HostcallError.refused(status:
+    /// Status.shuttingDown, detail:)`. Library default: true.
+    public var restart: Bool?
+    /// With isolation: how long the helper has to start and answer the handshake,
+    /// rounded up to whole milliseconds (at most 600 000 ms). Must be positive; nil
+    /// means the library's default, 5 000 ms.
+    public var handshakeTimeout: Duration?
+    /// With isolation: the helper's address-space limit (RLIMIT_AS) in MiB, set
+    /// before it loads the library; 0 means none.
+    public var limitAddressSpaceMb: UInt64?
+    /// With isolation: the helper's CPU-time limit (RLIMIT_CPU) in seconds; 0 means
+    /// none.
+    public var limitCpuSeconds: UInt64?
+    /// With isolation: the helper's limit on open files (RLIMIT_NOFILE); 0 means
+    /// none.
+    public var limitOpenFiles: UInt64?
 
     public init(
         maxInFlight: UInt32? = nil,
         hostCallTimeout: Duration? = nil,
         maxPendingRequests: UInt64? = nil,
-        spin: Duration? = nil
+        spin: Duration? = nil,
+        isolation: Isolation? = nil,
+        helperPath: String? = nil,
+        libraryPath: String? = nil,
+        restart: Bool? = nil,
+        handshakeTimeout: Duration? = nil,
+        limitAddressSpaceMb: UInt64? = nil,
+        limitCpuSeconds: UInt64? = nil,
+        limitOpenFiles: UInt64? = nil
     ) {
         self.maxInFlight = maxInFlight
         self.hostCallTimeout = hostCallTimeout
         self.maxPendingRequests = maxPendingRequests
         self.spin = spin
+        self.isolation = isolation
+        self.helperPath = helperPath
+        self.libraryPath = libraryPath
+        self.restart = restart
+        self.handshakeTimeout = handshakeTimeout
+        self.limitAddressSpaceMb = limitAddressSpaceMb
+        self.limitCpuSeconds = limitCpuSeconds
+        self.limitOpenFiles = limitOpenFiles
     }
 
     /// The config map `demo_new` takes; nil when every option is
@@ -277,6 +331,14 @@ public struct DemoConfig: Sendable, Equatable {
         if let v = hostCallTimeout { pairs.append(CBORPair(.text("host_call_timeout_ms"), .unsigned(try ConfigUnits.millis(v, "hostCallTimeout", positive: true)))) }
         if let v = maxPendingRequests { pairs.append(CBORPair(.text("max_pending_requests"), .unsigned(v))) }
         if let v = spin { pairs.append(CBORPair(.text("spin_us"), .unsigned(try ConfigUnits.micros(v, "spin", positive: false)))) }
+        if let v = isolation { pairs.append(CBORPair(.text("isolation"), .text(v.rawValue))) }
+        if let v = helperPath { pairs.append(CBORPair(.text("helper_path"), .text(v))) }
+        if let v = libraryPath { pairs.append(CBORPair(.text("library_path"), .text(v))) }
+        if let v = restart { pairs.append(CBORPair(.text("restart"), .bool(v))) }
+        if let v = handshakeTimeout { pairs.append(CBORPair(.text("handshake_timeout_ms"), .unsigned(try ConfigUnits.millis(v, "handshakeTimeout", positive: true)))) }
+        if let v = limitAddressSpaceMb { pairs.append(CBORPair(.text("limit_address_space_mb"), .unsigned(v))) }
+        if let v = limitCpuSeconds { pairs.append(CBORPair(.text("limit_cpu_seconds"), .unsigned(v))) }
+        if let v = limitOpenFiles { pairs.append(CBORPair(.text("limit_open_files"), .unsigned(v))) }
         return pairs.isEmpty ? nil : CBOR.map(pairs).encoded()
     }
 }
