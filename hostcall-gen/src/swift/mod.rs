@@ -21,7 +21,10 @@
 //! `_cancellable` form (scalars as themselves, text and bytes as pointer
 //! and length, the reply through the callback of its scalar); every other
 //! handler through CBOR with `<prefix>_call_cancellable`. Either way
-//! cancelling the awaiting Task withdraws it (`<prefix>_cancel_call`).
+//! cancelling the awaiting Task withdraws it (`<prefix>_cancel_call`). In
+//! an isolated context (config `isolation` other than its in-process
+//! default, decided at init) the native entry points are refused, so the
+//! handlers that have one call through CBOR as well (`<m>ThroughCall`).
 
 use askama::Template;
 use hostcall_abi::native::{Conversion, Reply, Scalar};
@@ -212,6 +215,11 @@ struct SHandler {
     unit: bool,
     typed: String,
     native: Option<SNative>,
+    /// The private method that makes a native handler's call through
+    /// `<prefix>_call` instead (in an isolated context): `addThroughCall`.
+    through_call: String,
+    /// The handler's parameters passed on: `a: a, b: b`.
+    pass: String,
 }
 
 /// A handler's call through its native entry point.
@@ -313,50 +321,81 @@ struct SEvent {
 struct SConfig {
     ident: String,
     key: &'static str,
-    /// The option's Swift type: `UInt32`, `UInt64`, `Duration`.
-    ty: &'static str,
-    /// The key's number from the option's value `v`.
+    /// The option's Swift type: `UInt32`, `UInt64`, `Duration`, `String`,
+    /// `Bool`, or the enum of a text key with choices (`Isolation`).
+    ty: String,
+    /// The key's CBOR value from the option's value `v`: `.unsigned(…)`,
+    /// `.text(v.rawValue)`, `.bool(v)`.
     encode: String,
     doc: String,
+    /// A text key with choices: its enum's cases, the default first.
+    choices: Vec<SChoice>,
+}
+
+/// A case of a config option's enum: one choice of a text key.
+struct SChoice {
+    case: String,
+    wire: &'static str,
+    default: bool,
 }
 
 /// One option of `<Lib>Config`, from a key of the ABI's config list. What
-/// only Swift says (the doc's wording for a `Duration`, whether zero is
-/// allowed) is matched on the key's id, so a new key does not compile
-/// until the Swift binding knows it.
+/// only Swift says (the doc's wording where Swift's types change it,
+/// whether a zero `Duration` is allowed) is matched on the key's id, so a
+/// new key does not compile until the Swift binding knows it.
 fn config_option(key: &hostcall_abi::ConfigKey) -> SConfig {
     use hostcall_abi::config::{ConfigId, ConfigValue, TimeUnit};
-    let ident = ident(&Name::new(key.setting));
+    let option = ident(&Name::new(key.setting));
+    let mut choices = Vec::new();
     let (ty, encode) = match key.value {
         ConfigValue::Count { max, .. } if max <= u64::from(u32::MAX) => {
-            ("UInt32", "UInt64(v)".to_owned())
+            ("UInt32".to_owned(), ".unsigned(UInt64(v))".to_owned())
         }
-        ConfigValue::Count { .. } => ("UInt64", "v".to_owned()),
+        ConfigValue::Count { .. } => ("UInt64".to_owned(), ".unsigned(v)".to_owned()),
         ConfigValue::Duration { unit, .. } => {
             let convert = match unit {
                 TimeUnit::Millis => "millis",
                 TimeUnit::Micros => "micros",
             };
+            // Whether zero is refused: where the key's 0 means "none" or
+            // "the default", which nil already says.
             let positive = match key.id {
-                ConfigId::HostCallTimeout => true,
+                ConfigId::HostCallTimeout | ConfigId::HandshakeTimeout => true,
                 ConfigId::Spin => false,
-                ConfigId::MaxInFlight | ConfigId::MaxPendingRequests => {
-                    unreachable!("{} is a count", key.key)
-                }
-                _ => unreachable!(
-                    "{} is an isolation key, which this binding does not offer yet",
-                    key.key
-                ),
+                ConfigId::MaxInFlight
+                | ConfigId::MaxPendingRequests
+                | ConfigId::Isolation
+                | ConfigId::HelperPath
+                | ConfigId::LibraryPath
+                | ConfigId::Restart
+                | ConfigId::LimitAddressSpace
+                | ConfigId::LimitCpu
+                | ConfigId::LimitOpenFiles => unreachable!("{} is not a duration", key.key),
             };
             (
-                "Duration",
-                format!("try ConfigUnits.{convert}(v, \"{ident}\", positive: {positive})"),
+                "Duration".to_owned(),
+                format!(
+                    ".unsigned(try ConfigUnits.{convert}(v, \"{option}\", positive: {positive}))"
+                ),
             )
         }
-        _ => unreachable!(
-            "{} is an isolation key, which this binding does not offer yet",
-            key.key
-        ),
+        ConfigValue::Text { choices: [] } => ("String".to_owned(), ".text(v)".to_owned()),
+        ConfigValue::Text { choices: wire } => {
+            choices = wire
+                .iter()
+                .enumerate()
+                .map(|(i, w)| SChoice {
+                    case: ident(&Name::new(w)),
+                    wire: w,
+                    default: i == 0,
+                })
+                .collect();
+            (
+                Name::new(key.setting).upper_camel(),
+                ".text(v.rawValue)".to_owned(),
+            )
+        }
+        ConfigValue::Flag => ("Bool".to_owned(), ".bool(v)".to_owned()),
     };
     let doc = match key.id {
         ConfigId::HostCallTimeout => "The timeout of every host call, rounded up to whole milliseconds; \
@@ -375,15 +414,60 @@ fn config_option(key: &hostcall_abi::ConfigKey) -> SConfig {
             },
             crate::text::grouped(key.default)
         ),
-        ConfigId::MaxInFlight | ConfigId::MaxPendingRequests => key.doc.to_owned(),
-        _ => unreachable!("{} is an isolation key, which this binding does not offer yet", key.key),
+        ConfigId::Isolation => "Where the library runs: in this process (nil, the default), or in a \
+            `hostcall-helper` process the context starts, so that a crash in the library fails the \
+            pending calls with `HostcallError.processDied` instead of ending this process. The \
+            options below apply only with `.process` (the library refuses them otherwise)."
+            .to_owned(),
+        ConfigId::Restart => "With isolation: whether a helper that died is started again for the \
+            calls that follow (after a back-off that doubles from 10 ms to 1 s while it keeps dying); \
+            false: later calls throw `HostcallError.refused(status: Status.shuttingDown, detail:)`. \
+            Library default: true."
+            .to_owned(),
+        ConfigId::HandshakeTimeout => format!(
+            "With isolation: how long the helper has to start and answer the handshake, rounded \
+             up to whole milliseconds{}. Must be positive; nil means the library's \
+             default, {} ms.",
+            match key.value {
+                ConfigValue::Duration { max, .. } if max != u64::MAX => {
+                    format!(" (at most {} ms)", crate::text::grouped(max))
+                }
+                _ => String::new(),
+            },
+            crate::text::grouped(key.default)
+        ),
+        ConfigId::MaxInFlight
+        | ConfigId::MaxPendingRequests
+        | ConfigId::HelperPath
+        | ConfigId::LibraryPath
+        | ConfigId::LimitAddressSpace
+        | ConfigId::LimitCpu
+        | ConfigId::LimitOpenFiles => key.doc.to_owned(),
     };
     SConfig {
-        ident,
+        ident: option,
         key: key.key,
         ty,
         encode,
         doc,
+        choices,
+    }
+}
+
+/// Whether `config` isolates the context (its `isolation` is not the
+/// default, in-process choice), as a Swift expression.
+fn isolated(keys: &[hostcall_abi::ConfigKey]) -> String {
+    use hostcall_abi::config::ConfigId;
+    let Some(key) = keys.iter().find(|k| k.id == ConfigId::Isolation) else {
+        return "false".to_owned();
+    };
+    let option = config_option(key);
+    match option.choices.iter().find(|c| c.default) {
+        Some(local) => format!(
+            "config.{}.map {{ $0 != .{} }} ?? false",
+            option.ident, local.case
+        ),
+        None => "false".to_owned(),
     }
 }
 
@@ -400,6 +484,9 @@ struct LibraryFile {
     host_fns: Vec<SHostFn>,
     events: Vec<SEvent>,
     config: Vec<SConfig>,
+    /// Whether a config makes an isolated context: a Swift expression of
+    /// `config`, `false` when the ABI has no isolation key.
+    isolated: String,
 }
 
 #[derive(Template)]
@@ -540,6 +627,8 @@ fn handler(model: &Model, f: &Function) -> SHandler {
     SHandler {
         native: f.native.as_ref().map(|n| native(f, n, &typed)),
         ident: ident(&f.name),
+        through_call: format!("{}ThroughCall", ident(&f.name).trim_matches('`')),
+        pass: comma(fields.iter().map(|a| format!("{0}: {0}", a.ident))),
         wire: f.name.wire.clone(),
         doc: f.doc.clone(),
         params: comma(fields.iter().map(|a| format!("{}: {}", a.ident, a.ty))),
@@ -636,15 +725,8 @@ pub fn package(model: &Model) -> Files {
                 ty: swift_type(&e.payload),
             })
             .collect(),
-        // The isolation keys are not offered yet: the Swift binding's
-        // config holds numbers only (docs/isolation.md, *Bindings*).
-        config: model
-            .abi
-            .config_keys
-            .iter()
-            .filter(|k| !k.is_isolation())
-            .map(config_option)
-            .collect(),
+        config: model.abi.config_keys.iter().map(config_option).collect(),
+        isolated: isolated(model.abi.config_keys),
     };
     use crate::c::render;
     let mut files = vec![

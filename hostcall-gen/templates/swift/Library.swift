@@ -4,6 +4,29 @@
 import {{ c_module }}
 import Hostcall
 
+{#-
+  A handler's call through `<prefix>_call`: its arguments as a CBOR array,
+  its result decoded from CBOR. Each line starts with its newline.
+-#}
+{%- macro cbor_call(h, visibility, name) %}
+{%- if h.unit %}
+    {{ visibility }} func {{ name }}({{ h.params }}) async throws {
+{{ h.args }}
+        _ = try await request("{{ h.wire }}", args.bytes, typed: {{ h.typed }})
+    }
+{%- else %}
+    {{ visibility }} func {{ name }}({{ h.params }}) async throws -> {{ h.ret }} {
+{{ h.args }}
+        let payload = try await request("{{ h.wire }}", args.bytes, typed: {{ h.typed }})
+        do {
+            return try CBORReader.decode(payload)
+        } catch let error as DecodingError {
+            throw HostcallError.malformed("{{ h.wire }}: \(error)")
+        }
+    }
+{%- endif %}
+{%- endmacro %}
+
 /// Decodes a CBOR value as the type the context asks for.
 func decoded<T: CBORCodable>(_ cbor: CBOR) throws -> T { try T(cbor: cbor) }
 
@@ -126,6 +149,18 @@ public typealias {{ e.name }} = {{ class }}.{{ e.name }}
 /// The options of a context: each `nil` leaves the library's default.
 public struct {{ class }}Config: Sendable, Equatable {
 {%- for k in config %}
+{%- if !k.choices.is_empty() %}
+    /// The values of `{{ k.ident }}`.
+    public enum {{ k.ty }}: String, Sendable, Equatable, CaseIterable {
+{%- for c in k.choices %}
+        /// `"{{ c.wire }}"`{% if c.default %} (the library's default){% endif %}.
+        case {{ c.case }} = "{{ c.wire }}"
+{%- endfor %}
+    }
+{{ "" }}
+{%- endif %}
+{%- endfor %}
+{%- for k in config %}
 {{ self::doc(k.doc, "    ") }}
     public var {{ k.ident }}: {{ k.ty }}?
 {%- endfor %}
@@ -146,7 +181,7 @@ public struct {{ class }}Config: Sendable, Equatable {
     func encoded() throws -> [UInt8]? {
         var pairs: [CBORPair] = []
 {%- for k in config %}
-        if let v = {{ k.ident }} { pairs.append(CBORPair(.text("{{ k.key }}"), .unsigned({{ k.encode }}))) }
+        if let v = {{ k.ident }} { pairs.append(CBORPair(.text("{{ k.key }}"), {{ k.encode }})) }
 {%- endfor %}
         return pairs.isEmpty ? nil : CBOR.map(pairs).encoded()
     }
@@ -162,6 +197,10 @@ public final class {{ class }}: Sendable {
 
     /// The library's opaque context handle (not memory: a stale one is harmless).
     private let handle: UInt
+    /// Whether the library runs in a helper process (config `isolation`),
+    /// where its native entry points are refused: the handlers that have
+    /// one then call through `{{ prefix }}_call` instead.
+    private let isolated: Bool
     private let state = Locked<State>(State())
 
     private struct State {
@@ -189,6 +228,7 @@ public final class {{ class }}: Sendable {
             throw HostcallError.refused(status: Status.invalidArg, detail: {{ class }}.lastError())
         }
         handle = UInt(bitPattern: ctx)
+        isolated = {{ isolated }}
     }
 
     deinit { close() }
@@ -314,28 +354,17 @@ public final class {{ class }}: Sendable {
 {%- match h.native %}
 {%- when Some with (n) %}
     public func {{ h.ident }}({{ h.params }}) async throws{% if !h.unit %} -> {{ h.ret }}{% endif %} {
+        if isolated { return try await {{ h.through_call }}({{ h.pass }}) }
         let reply = try await native { ctx, key, id in
 {{ n.call }}
         }
         {{ n.result }}
     }
+{{ "" }}
+    /// `{{ h.ident }}` through `{{ prefix }}_call`, for an isolated context.
+{%- call cbor_call(h, "private", h.through_call) %}{% endcall %}
 {%- when None %}
-{%- if h.unit %}
-    public func {{ h.ident }}({{ h.params }}) async throws {
-{{ h.args }}
-        _ = try await request("{{ h.wire }}", args.bytes, typed: {{ h.typed }})
-    }
-{%- else %}
-    public func {{ h.ident }}({{ h.params }}) async throws -> {{ h.ret }} {
-{{ h.args }}
-        let payload = try await request("{{ h.wire }}", args.bytes, typed: {{ h.typed }})
-        do {
-            return try CBORReader.decode(payload)
-        } catch let error as DecodingError {
-            throw HostcallError.malformed("{{ h.wire }}: \(error)")
-        }
-    }
-{%- endif %}
+{%- call cbor_call(h, "public", h.ident) %}{% endcall %}
 {%- endmatch %}
 {%- endfor %}
 {%- for e in events %}

@@ -240,6 +240,14 @@ public typealias AccountError = Demo.AccountError
 
 /// The options of a context: each `nil` leaves the library's default.
 public struct DemoConfig: Sendable, Equatable {
+    /// The values of `isolation`.
+    public enum Isolation: String, Sendable, Equatable, CaseIterable {
+        /// `"in_process"` (the library's default).
+        case inProcess = "in_process"
+        /// `"process"`.
+        case process = "process"
+    }
+
     /// Host calls outstanding at once per context; past it a host call fails at
     /// once as overloaded.
     public var maxInFlight: UInt32?
@@ -255,17 +263,63 @@ public struct DemoConfig: Sendable, Equatable {
     /// is spare (at most 10 000 µs, rounded up to whole microseconds; zero: never
     /// watch). Library default: 50 µs.
     public var spin: Duration?
+    /// Where the library runs: in this process (nil, the default), or in a
+    /// `hostcall-helper` process the context starts, so that a crash in the library
+    /// fails the pending calls with `HostcallError.processDied` instead of ending
+    /// this process. The options below apply only with `.process` (the library
+    /// refuses them otherwise).
+    public var isolation: Isolation?
+    /// With isolation: the `hostcall-helper` program to start; absent, the one
+    /// beside the library's file, else the first on PATH.
+    public var helperPath: String?
+    /// With isolation: the library file the helper loads; absent, the file this
+    /// library was loaded from.
+    public var libraryPath: String?
+    /// With isolation: whether a helper that died is started again for the calls
+    /// that follow (after a back-off that doubles from 10 ms to 1 s while it keeps
+    /// dying); false: later calls throw `HostcallError.refused(status:
+    /// Status.shuttingDown, detail:)`. Library default: true.
+    public var restart: Bool?
+    /// With isolation: how long the helper has to start and answer the handshake,
+    /// rounded up to whole milliseconds (at most 600 000 ms). Must be positive; nil
+    /// means the library's default, 5 000 ms.
+    public var handshakeTimeout: Duration?
+    /// With isolation: the helper's address-space limit (RLIMIT_AS) in MiB, set
+    /// before it loads the library; 0 means none.
+    public var limitAddressSpaceMb: UInt64?
+    /// With isolation: the helper's CPU-time limit (RLIMIT_CPU) in seconds; 0 means
+    /// none.
+    public var limitCpuSeconds: UInt64?
+    /// With isolation: the helper's limit on open files (RLIMIT_NOFILE); 0 means
+    /// none.
+    public var limitOpenFiles: UInt64?
 
     public init(
         maxInFlight: UInt32? = nil,
         hostCallTimeout: Duration? = nil,
         maxPendingRequests: UInt64? = nil,
-        spin: Duration? = nil
+        spin: Duration? = nil,
+        isolation: Isolation? = nil,
+        helperPath: String? = nil,
+        libraryPath: String? = nil,
+        restart: Bool? = nil,
+        handshakeTimeout: Duration? = nil,
+        limitAddressSpaceMb: UInt64? = nil,
+        limitCpuSeconds: UInt64? = nil,
+        limitOpenFiles: UInt64? = nil
     ) {
         self.maxInFlight = maxInFlight
         self.hostCallTimeout = hostCallTimeout
         self.maxPendingRequests = maxPendingRequests
         self.spin = spin
+        self.isolation = isolation
+        self.helperPath = helperPath
+        self.libraryPath = libraryPath
+        self.restart = restart
+        self.handshakeTimeout = handshakeTimeout
+        self.limitAddressSpaceMb = limitAddressSpaceMb
+        self.limitCpuSeconds = limitCpuSeconds
+        self.limitOpenFiles = limitOpenFiles
     }
 
     /// The config map `demo_new` takes; nil when every option is
@@ -277,6 +331,14 @@ public struct DemoConfig: Sendable, Equatable {
         if let v = hostCallTimeout { pairs.append(CBORPair(.text("host_call_timeout_ms"), .unsigned(try ConfigUnits.millis(v, "hostCallTimeout", positive: true)))) }
         if let v = maxPendingRequests { pairs.append(CBORPair(.text("max_pending_requests"), .unsigned(v))) }
         if let v = spin { pairs.append(CBORPair(.text("spin_us"), .unsigned(try ConfigUnits.micros(v, "spin", positive: false)))) }
+        if let v = isolation { pairs.append(CBORPair(.text("isolation"), .text(v.rawValue))) }
+        if let v = helperPath { pairs.append(CBORPair(.text("helper_path"), .text(v))) }
+        if let v = libraryPath { pairs.append(CBORPair(.text("library_path"), .text(v))) }
+        if let v = restart { pairs.append(CBORPair(.text("restart"), .bool(v))) }
+        if let v = handshakeTimeout { pairs.append(CBORPair(.text("handshake_timeout_ms"), .unsigned(try ConfigUnits.millis(v, "handshakeTimeout", positive: true)))) }
+        if let v = limitAddressSpaceMb { pairs.append(CBORPair(.text("limit_address_space_mb"), .unsigned(v))) }
+        if let v = limitCpuSeconds { pairs.append(CBORPair(.text("limit_cpu_seconds"), .unsigned(v))) }
+        if let v = limitOpenFiles { pairs.append(CBORPair(.text("limit_open_files"), .unsigned(v))) }
         return pairs.isEmpty ? nil : CBOR.map(pairs).encoded()
     }
 }
@@ -291,6 +353,10 @@ public final class Demo: Sendable {
 
     /// The library's opaque context handle (not memory: a stale one is harmless).
     private let handle: UInt
+    /// Whether the library runs in a helper process (config `isolation`),
+    /// where its native entry points are refused: the handlers that have
+    /// one then call through `demo_call` instead.
+    private let isolated: Bool
     private let state = Locked<State>(State())
 
     private struct State {
@@ -318,6 +384,7 @@ public final class Demo: Sendable {
             throw HostcallError.refused(status: Status.invalidArg, detail: Demo.lastError())
         }
         handle = UInt(bitPattern: ctx)
+        isolated = config.isolation.map { $0 != .inProcess } ?? false
     }
 
     deinit { close() }
@@ -438,18 +505,46 @@ public final class Demo: Sendable {
 
     /// The library's version.
     public func version() async throws -> String {
+        if isolated { return try await versionThroughCall() }
         let reply = try await native { ctx, key, id in
             demo_native_version_cancellable(ctx, { ret, msg, len, userData in Calls.complete(userData, ret, msg, len) }, key, id)
         }
         return String(decoding: try Calls.payload(of: reply, typed: nil), as: UTF8.self)
     }
 
+    /// `version` through `demo_call`, for an isolated context.
+    private func versionThroughCall() async throws -> String {
+        var args = CBORWriter()
+        args.arrayHeader(0)
+        let payload = try await request("version", args.bytes, typed: nil)
+        do {
+            return try CBORReader.decode(payload)
+        } catch let error as DecodingError {
+            throw HostcallError.malformed("version: \(error)")
+        }
+    }
+
     /// Adds two integers; overflow is an error, not a wrap.
     public func add(a: Int64, b: Int64) async throws -> Int64 {
+        if isolated { return try await addThroughCall(a: a, b: b) }
         let reply = try await native { ctx, key, id in
             demo_native_add_cancellable(ctx, a, b, { ret, value, err, len, userData in Calls.completeI64(userData, ret, value, err, len) }, key, id)
         }
         return try Calls.integer(of: reply, "add")
+    }
+
+    /// `add` through `demo_call`, for an isolated context.
+    private func addThroughCall(a: Int64, b: Int64) async throws -> Int64 {
+        var args = CBORWriter()
+        args.arrayHeader(2)
+        a.write(to: &args)
+        b.write(to: &args)
+        let payload = try await request("add", args.bytes, typed: nil)
+        do {
+            return try CBORReader.decode(payload)
+        } catch let error as DecodingError {
+            throw HostcallError.malformed("add: \(error)")
+        }
     }
 
     /// Signs a user in: fetches the profile from the host and greets them.
@@ -496,6 +591,7 @@ public final class Demo: Sendable {
 
     /// Sends a message to the host's user through the `notify` host fn.
     public func pingHost(message: String) async throws {
+        if isolated { return try await pingHostThroughCall(message: message) }
         let reply = try await native { ctx, key, id in
             withCText(message) { messagePtr, messageLen in
                 demo_native_ping_host_cancellable(ctx, messagePtr, messageLen, { ret, msg, len, userData in Calls.complete(userData, ret, msg, len) }, key, id)
@@ -504,15 +600,32 @@ public final class Demo: Sendable {
         _ = try Calls.payload(of: reply, typed: nil)
     }
 
+    /// `pingHost` through `demo_call`, for an isolated context.
+    private func pingHostThroughCall(message: String) async throws {
+        var args = CBORWriter()
+        args.arrayHeader(1)
+        message.write(to: &args)
+        _ = try await request("ping_host", args.bytes, typed: nil)
+    }
+
     /// Panics with `message`: shows that a panicking handler becomes an error reply
     /// and leaves the context working.
     public func panicWith(message: String) async throws {
+        if isolated { return try await panicWithThroughCall(message: message) }
         let reply = try await native { ctx, key, id in
             withCText(message) { messagePtr, messageLen in
                 demo_native_panic_with_cancellable(ctx, messagePtr, messageLen, { ret, msg, len, userData in Calls.complete(userData, ret, msg, len) }, key, id)
             }
         }
         _ = try Calls.payload(of: reply, typed: nil)
+    }
+
+    /// `panicWith` through `demo_call`, for an isolated context.
+    private func panicWithThroughCall(message: String) async throws {
+        var args = CBORWriter()
+        args.arrayHeader(1)
+        message.write(to: &args)
+        _ = try await request("panic_with", args.bytes, typed: nil)
     }
 
     /// Signs a user in through `find_account`: a session, or a typed error saying
@@ -533,12 +646,26 @@ public final class Demo: Sendable {
     /// `demo_native_echo` no CBOR is involved; through `demo_call` the bytes travel
     /// as a CBOR byte string each way).
     public func echo(data: Bytes) async throws -> Bytes {
+        if isolated { return try await echoThroughCall(data: data) }
         let reply = try await native { ctx, key, id in
             withCBytes(data.bytes) { dataPtr, dataLen in
                 demo_native_echo_cancellable(ctx, dataPtr, dataLen, { ret, msg, len, userData in Calls.complete(userData, ret, msg, len) }, key, id)
             }
         }
         return Bytes(try Calls.payload(of: reply, typed: nil))
+    }
+
+    /// `echo` through `demo_call`, for an isolated context.
+    private func echoThroughCall(data: Bytes) async throws -> Bytes {
+        var args = CBORWriter()
+        args.arrayHeader(1)
+        data.write(to: &args)
+        let payload = try await request("echo", args.bytes, typed: nil)
+        do {
+            return try CBORReader.decode(payload)
+        } catch let error as DecodingError {
+            throw HostcallError.malformed("echo: \(error)")
+        }
     }
 
     /// Crashes the process on purpose, for the isolation tests: `kind` is
@@ -551,12 +678,21 @@ public final class Demo: Sendable {
     /// `isolation: "process"` the request fails with RET_PROCESS_DIED. Any other
     /// kind is an error and crashes nothing.
     public func crash(kind: String) async throws {
+        if isolated { return try await crashThroughCall(kind: kind) }
         let reply = try await native { ctx, key, id in
             withCText(kind) { kindPtr, kindLen in
                 demo_native_crash_cancellable(ctx, kindPtr, kindLen, { ret, msg, len, userData in Calls.complete(userData, ret, msg, len) }, key, id)
             }
         }
         _ = try Calls.payload(of: reply, typed: nil)
+    }
+
+    /// `crash` through `demo_call`, for an isolated context.
+    private func crashThroughCall(kind: String) async throws {
+        var args = CBORWriter()
+        args.arrayHeader(1)
+        kind.write(to: &args)
+        _ = try await request("crash", args.bytes, typed: nil)
     }
 
     /// Progress of `login_many`: emitted after each profile fetch completes.

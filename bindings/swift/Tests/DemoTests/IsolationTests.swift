@@ -1,0 +1,225 @@
+import Demo
+import Hostcall
+import XCTest
+
+/// The binding with `isolation: .process`: the library runs in a
+/// `hostcall-helper` process (found beside libdemo.so), and a crash there
+/// fails the pending calls with `processDied` instead of ending the tests.
+final class IsolationTests: XCTestCase {
+    /// Every test is bounded as a whole (see `Watchdog`).
+    override func setUp() {
+        super.setUp()
+        let watchdog = Watchdog(name, seconds: 120)
+        addTeardownBlock { watchdog.stop() }
+    }
+
+    private func isolated(_ config: DemoConfig = DemoConfig()) throws -> Demo {
+        var config = config
+        config.isolation = .process
+        let demo = try Demo(config: config)
+        addTeardownBlock { demo.close() }
+        return demo
+    }
+
+    /// A `fetch_profile` that counts its invocations down on `started` and
+    /// never answers: it waits until its Task is cancelled (the library's
+    /// cancel notice), then counts down on `cancelled`.
+    private func neverAnswering(_ demo: Demo, started: Latch, cancelled: Latch) throws {
+        try demo.setFetchProfile { id in
+            started.countDown()
+            do {
+                try await Task.sleep(nanoseconds: 30_000_000_000)  // until cancelled
+            } catch {
+                cancelled.countDown()
+            }
+            throw CancellationError()
+        }
+    }
+
+    func testNativeHandlersThroughTheHelper() async throws {
+        // version, add, echo and ping_host have native entry points, which an
+        // isolated context refuses: the binding calls them through demo_call.
+        let demo = try isolated()
+        let version = try await demo.version()
+        XCTAssertFalse(version.isEmpty)
+        let sum = try await demo.add(a: 2, b: 40)
+        XCTAssertEqual(sum, 42)
+        let error = await failure { try await demo.add(a: Int64.max, b: 1) }
+        XCTAssertEqual(error as? HostcallError, .failed("integer overflow: \(Int64.max) + 1 does not fit in i64"))
+        let bytes = Bytes([0, 1, 2, 255])
+        let echoed = try await demo.echo(data: bytes)
+        XCTAssertEqual(echoed, bytes)
+        let got = Locked<[String]>([])
+        try demo.setNotify { message in got.withLock { $0.append(message) } }
+        try await demo.pingHost(message: "hi")
+        XCTAssertEqual(got.withLock { $0 }, ["hi"])
+    }
+
+    func testLoginWithAHostFn() async throws {
+        let demo = try isolated()
+        try demo.setFetchProfile { id in profile(id) }
+        let session = try await demo.login(userId: "u1")
+        XCTAssertEqual(session, Session(userId: "u1", greeting: "Hello, Name of u1"))
+        let ids = (0..<100).map { "u\($0)" }
+        let sessions = try await demo.loginMany(userIds: ids)
+        XCTAssertEqual(sessions.map(\.userId), ids)
+    }
+
+    func testCancellingTheCallersTaskWithdrawsTheRequest() async throws {
+        let demo = try isolated()
+        let started = Latch()
+        let hostFnCancelled = Latch()
+        try neverAnswering(demo, started: started, cancelled: hostFnCancelled)
+        let call = Task { try await demo.login(userId: "u1") }
+        await waitFor(started)
+        call.cancel()
+        let error = await failure { try await call.value }
+        guard case .cancelled? = error as? HostcallError else {
+            return XCTFail("expected cancelled, got \(String(describing: error))")
+        }
+        // The withdrawal reaches the helper, whose handler's dropped host
+        // call cancels the host fn's Task here.
+        await waitFor(hostFnCancelled)
+        try demo.setFetchProfile { id in profile(id) }
+        let session = try await demo.login(userId: "u2")
+        XCTAssertEqual(session.userId, "u2")
+    }
+
+    func testProgressEvents() async throws {
+        let demo = try isolated()
+        try demo.setFetchProfile { id in profile(id) }
+        let progress = demo.progress
+        let collected = Task { () -> [Demo.Progress] in
+            var all: [Demo.Progress] = []
+            for await p in progress { all.append(p) }
+            return all
+        }
+        _ = try await demo.loginMany(userIds: ["a", "b", "c"])
+        demo.close()
+        let events = try await within(10) { await collected.value }
+        XCTAssertEqual(events.map(\.done), [1, 2, 3])
+        XCTAssertEqual(events.map(\.total), [3, 3, 3])
+    }
+
+    func testCloseFailsPendingCalls() async throws {
+        let demo = try isolated()
+        let n = 10
+        let started = Latch(n)
+        let hostFnsCancelled = Latch(n)
+        try neverAnswering(demo, started: started, cancelled: hostFnsCancelled)
+        let calls = (0..<n).map { i in Task { try await demo.login(userId: "u\(i)") } }
+        await waitFor(started)
+        demo.close()
+        for call in calls {
+            let error = await failure { try await call.value }
+            guard case .shuttingDown? = error as? HostcallError else {
+                return XCTFail("expected shuttingDown, got \(String(describing: error))")
+            }
+        }
+        await waitFor(hostFnsCancelled)
+        let late = await failure { try await demo.add(a: 1, b: 2) }
+        XCTAssertEqual(late as? HostcallError, .closed)
+    }
+
+    /// `n` logins pending on a host fn that never answers, then the
+    /// helper crashes: the crashing call and each pending one fail with
+    /// `processDied`, and the host fn Tasks are cancelled.
+    private func crashWithLoginsPending(_ demo: Demo, file: StaticString = #filePath, line: UInt = #line) async throws {
+        let n = 8
+        let started = Latch(n)
+        let hostFnsCancelled = Latch(n)
+        try neverAnswering(demo, started: started, cancelled: hostFnsCancelled)
+        let logins = (0..<n).map { i in Task { try await demo.login(userId: "u\(i)") } }
+        await waitFor(started, file: file, line: line)
+        let crash = await failure { try await demo.crash(kind: "segfault") }
+        guard case .processDied(let text)? = crash as? HostcallError else {
+            return XCTFail("expected processDied, got \(String(describing: crash))", file: file, line: line)
+        }
+        XCTAssertTrue(text.contains("SIGSEGV"), text, file: file, line: line)
+        for login in logins {
+            let error = await failure { try await login.value }
+            guard case .processDied? = error as? HostcallError else {
+                return XCTFail("expected processDied, got \(String(describing: error))", file: file, line: line)
+            }
+        }
+        await waitFor(hostFnsCancelled, file: file, line: line)
+    }
+
+    func testACrashFailsThePendingCallsAndTheHelperIsRestarted() async throws {
+        let demo = try isolated()
+        try await crashWithLoginsPending(demo)
+        // The next calls go to a new helper, which knows the host fns.
+        let sum = try await within(20) { try await demo.add(a: 1, b: 2) }
+        XCTAssertEqual(sum, 3)
+        try demo.setFetchProfile { id in profile(id) }
+        let session = try await within(20) { try await demo.login(userId: "again") }
+        XCTAssertEqual(session.userId, "again")
+        // And it can die and come back again.
+        try await crashWithLoginsPending(demo)
+        let again = try await within(20) { try await demo.add(a: 2, b: 2) }
+        XCTAssertEqual(again, 4)
+    }
+
+    func testWithoutRestartLaterCallsAreRefused() async throws {
+        let demo = try isolated(DemoConfig(restart: false))
+        try await crashWithLoginsPending(demo)
+        let later: [@Sendable () async throws -> Void] = [
+            { _ = try await demo.add(a: 1, b: 2) },
+            { _ = try await demo.login(userId: "u") },
+        ]
+        for call in later {
+            let error = await failure(call)
+            guard case .refused(let status, let detail)? = error as? HostcallError else {
+                return XCTFail("expected refused, got \(String(describing: error))")
+            }
+            XCTAssertEqual(status, Status.shuttingDown)
+            XCTAssertTrue(detail.contains("restart: false"), detail)
+        }
+        demo.close()
+        let late = await failure { try await demo.add(a: 1, b: 2) }
+        XCTAssertEqual(late as? HostcallError, .closed)
+    }
+
+    func testIsolationOptions() async throws {
+        // Each option reaches the library as its key: limits and a
+        // handshake timeout it accepts, the helper it is told to start.
+        let demo = try isolated(
+            DemoConfig(
+                handshakeTimeout: .seconds(10), limitAddressSpaceMb: 1 << 16, limitCpuSeconds: 600,
+                limitOpenFiles: 256))
+        let sum = try await demo.add(a: 20, b: 22)
+        XCTAssertEqual(sum, 42)
+        XCTAssertThrowsError(try Demo(config: DemoConfig(isolation: .process, helperPath: "/nonexistent/hostcall-helper"))) { error in
+            guard case .refused(_, let detail)? = error as? HostcallError else {
+                return XCTFail("expected refused, got \(error)")
+            }
+            XCTAssertTrue(detail.contains("/nonexistent/hostcall-helper"), detail)
+        }
+        // In process, explicitly: the native entry points are used.
+        let local = try Demo(config: DemoConfig(isolation: .inProcess))
+        defer { local.close() }
+        let three = try await local.add(a: 1, b: 2)
+        XCTAssertEqual(three, 3)
+    }
+
+    func testIsolationOptionsRefused() throws {
+        // Refused by the binding (a zero handshake timeout: nil is the
+        // default), and by the library (an isolation key without isolation).
+        let refused: [(DemoConfig, String)] = [
+            (DemoConfig(isolation: .process, handshakeTimeout: .zero), "handshakeTimeout must be positive"),
+            (DemoConfig(isolation: .process, handshakeTimeout: .milliseconds(600_001)), "handshake_timeout_ms"),
+            (DemoConfig(restart: false), "restart"),
+            (DemoConfig(helperPath: "/usr/bin/hostcall-helper"), "helper_path"),
+            (DemoConfig(limitOpenFiles: 64), "limit_open_files"),
+        ]
+        for (config, text) in refused {
+            XCTAssertThrowsError(try Demo(config: config)) { error in
+                guard case .refused(let status, let detail)? = error as? HostcallError else {
+                    return XCTFail("expected refused, got \(error)")
+                }
+                XCTAssertEqual(status, Status.invalidArg)
+                XCTAssertTrue(detail.contains(text), detail)
+            }
+        }
+    }
+}
