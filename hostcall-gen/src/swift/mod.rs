@@ -21,10 +21,7 @@
 //! `_cancellable` form (scalars as themselves, text and bytes as pointer
 //! and length, the reply through the callback of its scalar); every other
 //! handler through CBOR with `<prefix>_call_cancellable`. Either way
-//! cancelling the awaiting Task withdraws it (`<prefix>_cancel_call`). In
-//! an isolated context (config `isolation` other than its in-process
-//! default, decided at init) the native entry points are refused, so the
-//! handlers that have one call through CBOR as well (`<m>ThroughCall`).
+//! cancelling the awaiting Task withdraws it (`<prefix>_cancel_call`).
 
 use askama::Template;
 use hostcall_abi::native::{Conversion, Reply, Scalar};
@@ -215,11 +212,6 @@ struct SHandler {
     unit: bool,
     typed: String,
     native: Option<SNative>,
-    /// The private method that makes a native handler's call through
-    /// `<prefix>_call` instead (in an isolated context): `addThroughCall`.
-    through_call: String,
-    /// The handler's parameters passed on: `a: a, b: b`.
-    pass: String,
 }
 
 /// A handler's call through its native entry point.
@@ -454,23 +446,6 @@ fn config_option(key: &hostcall_abi::ConfigKey) -> SConfig {
     }
 }
 
-/// Whether `config` isolates the context (its `isolation` is not the
-/// default, in-process choice), as a Swift expression.
-fn isolated(keys: &[hostcall_abi::ConfigKey]) -> String {
-    use hostcall_abi::config::ConfigId;
-    let Some(key) = keys.iter().find(|k| k.id == ConfigId::Isolation) else {
-        return "false".to_owned();
-    };
-    let option = config_option(key);
-    match option.choices.iter().find(|c| c.default) {
-        Some(local) => format!(
-            "config.{}.map {{ $0 != .{} }} ?? false",
-            option.ident, local.case
-        ),
-        None => "false".to_owned(),
-    }
-}
-
 #[derive(Template)]
 #[template(path = "swift/Library.swift", escape = "none")]
 struct LibraryFile {
@@ -484,9 +459,6 @@ struct LibraryFile {
     host_fns: Vec<SHostFn>,
     events: Vec<SEvent>,
     config: Vec<SConfig>,
-    /// Whether a config makes an isolated context: a Swift expression of
-    /// `config`, `false` when the ABI has no isolation key.
-    isolated: String,
 }
 
 #[derive(Template)]
@@ -627,8 +599,6 @@ fn handler(model: &Model, f: &Function) -> SHandler {
     SHandler {
         native: f.native.as_ref().map(|n| native(f, n, &typed)),
         ident: ident(&f.name),
-        through_call: format!("{}ThroughCall", ident(&f.name).trim_matches('`')),
-        pass: comma(fields.iter().map(|a| format!("{0}: {0}", a.ident))),
         wire: f.name.wire.clone(),
         doc: f.doc.clone(),
         params: comma(fields.iter().map(|a| format!("{}: {}", a.ident, a.ty))),
@@ -726,7 +696,6 @@ pub fn package(model: &Model) -> Files {
             })
             .collect(),
         config: model.abi.config_keys.iter().map(config_option).collect(),
-        isolated: isolated(model.abi.config_keys),
     };
     use crate::c::render;
     let mut files = vec![

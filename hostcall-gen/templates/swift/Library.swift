@@ -4,29 +4,6 @@
 import {{ c_module }}
 import Hostcall
 
-{#-
-  A handler's call through `<prefix>_call`: its arguments as a CBOR array,
-  its result decoded from CBOR. Each line starts with its newline.
--#}
-{%- macro cbor_call(h, visibility, name) %}
-{%- if h.unit %}
-    {{ visibility }} func {{ name }}({{ h.params }}) async throws {
-{{ h.args }}
-        _ = try await request("{{ h.wire }}", args.bytes, typed: {{ h.typed }})
-    }
-{%- else %}
-    {{ visibility }} func {{ name }}({{ h.params }}) async throws -> {{ h.ret }} {
-{{ h.args }}
-        let payload = try await request("{{ h.wire }}", args.bytes, typed: {{ h.typed }})
-        do {
-            return try CBORReader.decode(payload)
-        } catch let error as DecodingError {
-            throw HostcallError.malformed("{{ h.wire }}: \(error)")
-        }
-    }
-{%- endif %}
-{%- endmacro %}
-
 /// Decodes a CBOR value as the type the context asks for.
 func decoded<T: CBORCodable>(_ cbor: CBOR) throws -> T { try T(cbor: cbor) }
 
@@ -197,10 +174,6 @@ public final class {{ class }}: Sendable {
 
     /// The library's opaque context handle (not memory: a stale one is harmless).
     private let handle: UInt
-    /// Whether the library runs in a helper process (config `isolation`),
-    /// where its native entry points are refused: the handlers that have
-    /// one then call through `{{ prefix }}_call` instead.
-    private let isolated: Bool
     private let state = Locked<State>(State())
 
     private struct State {
@@ -228,7 +201,6 @@ public final class {{ class }}: Sendable {
             throw HostcallError.refused(status: Status.invalidArg, detail: {{ class }}.lastError())
         }
         handle = UInt(bitPattern: ctx)
-        isolated = {{ isolated }}
     }
 
     deinit { close() }
@@ -354,17 +326,28 @@ public final class {{ class }}: Sendable {
 {%- match h.native %}
 {%- when Some with (n) %}
     public func {{ h.ident }}({{ h.params }}) async throws{% if !h.unit %} -> {{ h.ret }}{% endif %} {
-        if isolated { return try await {{ h.through_call }}({{ h.pass }}) }
         let reply = try await native { ctx, key, id in
 {{ n.call }}
         }
         {{ n.result }}
     }
-{{ "" }}
-    /// `{{ h.ident }}` through `{{ prefix }}_call`, for an isolated context.
-{%- call cbor_call(h, "private", h.through_call) %}{% endcall %}
 {%- when None %}
-{%- call cbor_call(h, "public", h.ident) %}{% endcall %}
+{%- if h.unit %}
+    public func {{ h.ident }}({{ h.params }}) async throws {
+{{ h.args }}
+        _ = try await request("{{ h.wire }}", args.bytes, typed: {{ h.typed }})
+    }
+{%- else %}
+    public func {{ h.ident }}({{ h.params }}) async throws -> {{ h.ret }} {
+{{ h.args }}
+        let payload = try await request("{{ h.wire }}", args.bytes, typed: {{ h.typed }})
+        do {
+            return try CBORReader.decode(payload)
+        } catch let error as DecodingError {
+            throw HostcallError.malformed("{{ h.wire }}: \(error)")
+        }
+    }
+{%- endif %}
 {%- endmatch %}
 {%- endfor %}
 {%- for e in events %}

@@ -353,10 +353,6 @@ public final class Demo: Sendable {
 
     /// The library's opaque context handle (not memory: a stale one is harmless).
     private let handle: UInt
-    /// Whether the library runs in a helper process (config `isolation`),
-    /// where its native entry points are refused: the handlers that have
-    /// one then call through `demo_call` instead.
-    private let isolated: Bool
     private let state = Locked<State>(State())
 
     private struct State {
@@ -384,7 +380,6 @@ public final class Demo: Sendable {
             throw HostcallError.refused(status: Status.invalidArg, detail: Demo.lastError())
         }
         handle = UInt(bitPattern: ctx)
-        isolated = config.isolation.map { $0 != .inProcess } ?? false
     }
 
     deinit { close() }
@@ -505,46 +500,18 @@ public final class Demo: Sendable {
 
     /// The library's version.
     public func version() async throws -> String {
-        if isolated { return try await versionThroughCall() }
         let reply = try await native { ctx, key, id in
             demo_native_version_cancellable(ctx, { ret, msg, len, userData in Calls.complete(userData, ret, msg, len) }, key, id)
         }
         return String(decoding: try Calls.payload(of: reply, typed: nil), as: UTF8.self)
     }
 
-    /// `version` through `demo_call`, for an isolated context.
-    private func versionThroughCall() async throws -> String {
-        var args = CBORWriter()
-        args.arrayHeader(0)
-        let payload = try await request("version", args.bytes, typed: nil)
-        do {
-            return try CBORReader.decode(payload)
-        } catch let error as DecodingError {
-            throw HostcallError.malformed("version: \(error)")
-        }
-    }
-
     /// Adds two integers; overflow is an error, not a wrap.
     public func add(a: Int64, b: Int64) async throws -> Int64 {
-        if isolated { return try await addThroughCall(a: a, b: b) }
         let reply = try await native { ctx, key, id in
             demo_native_add_cancellable(ctx, a, b, { ret, value, err, len, userData in Calls.completeI64(userData, ret, value, err, len) }, key, id)
         }
         return try Calls.integer(of: reply, "add")
-    }
-
-    /// `add` through `demo_call`, for an isolated context.
-    private func addThroughCall(a: Int64, b: Int64) async throws -> Int64 {
-        var args = CBORWriter()
-        args.arrayHeader(2)
-        a.write(to: &args)
-        b.write(to: &args)
-        let payload = try await request("add", args.bytes, typed: nil)
-        do {
-            return try CBORReader.decode(payload)
-        } catch let error as DecodingError {
-            throw HostcallError.malformed("add: \(error)")
-        }
     }
 
     /// Signs a user in: fetches the profile from the host and greets them.
@@ -591,7 +558,6 @@ public final class Demo: Sendable {
 
     /// Sends a message to the host's user through the `notify` host fn.
     public func pingHost(message: String) async throws {
-        if isolated { return try await pingHostThroughCall(message: message) }
         let reply = try await native { ctx, key, id in
             withCText(message) { messagePtr, messageLen in
                 demo_native_ping_host_cancellable(ctx, messagePtr, messageLen, { ret, msg, len, userData in Calls.complete(userData, ret, msg, len) }, key, id)
@@ -600,32 +566,15 @@ public final class Demo: Sendable {
         _ = try Calls.payload(of: reply, typed: nil)
     }
 
-    /// `pingHost` through `demo_call`, for an isolated context.
-    private func pingHostThroughCall(message: String) async throws {
-        var args = CBORWriter()
-        args.arrayHeader(1)
-        message.write(to: &args)
-        _ = try await request("ping_host", args.bytes, typed: nil)
-    }
-
     /// Panics with `message`: shows that a panicking handler becomes an error reply
     /// and leaves the context working.
     public func panicWith(message: String) async throws {
-        if isolated { return try await panicWithThroughCall(message: message) }
         let reply = try await native { ctx, key, id in
             withCText(message) { messagePtr, messageLen in
                 demo_native_panic_with_cancellable(ctx, messagePtr, messageLen, { ret, msg, len, userData in Calls.complete(userData, ret, msg, len) }, key, id)
             }
         }
         _ = try Calls.payload(of: reply, typed: nil)
-    }
-
-    /// `panicWith` through `demo_call`, for an isolated context.
-    private func panicWithThroughCall(message: String) async throws {
-        var args = CBORWriter()
-        args.arrayHeader(1)
-        message.write(to: &args)
-        _ = try await request("panic_with", args.bytes, typed: nil)
     }
 
     /// Signs a user in through `find_account`: a session, or a typed error saying
@@ -646,26 +595,12 @@ public final class Demo: Sendable {
     /// `demo_native_echo` no CBOR is involved; through `demo_call` the bytes travel
     /// as a CBOR byte string each way).
     public func echo(data: Bytes) async throws -> Bytes {
-        if isolated { return try await echoThroughCall(data: data) }
         let reply = try await native { ctx, key, id in
             withCBytes(data.bytes) { dataPtr, dataLen in
                 demo_native_echo_cancellable(ctx, dataPtr, dataLen, { ret, msg, len, userData in Calls.complete(userData, ret, msg, len) }, key, id)
             }
         }
         return Bytes(try Calls.payload(of: reply, typed: nil))
-    }
-
-    /// `echo` through `demo_call`, for an isolated context.
-    private func echoThroughCall(data: Bytes) async throws -> Bytes {
-        var args = CBORWriter()
-        args.arrayHeader(1)
-        data.write(to: &args)
-        let payload = try await request("echo", args.bytes, typed: nil)
-        do {
-            return try CBORReader.decode(payload)
-        } catch let error as DecodingError {
-            throw HostcallError.malformed("echo: \(error)")
-        }
     }
 
     /// Crashes the process on purpose, for the isolation tests: `kind` is
@@ -678,21 +613,12 @@ public final class Demo: Sendable {
     /// `isolation: "process"` the request fails with RET_PROCESS_DIED. Any other
     /// kind is an error and crashes nothing.
     public func crash(kind: String) async throws {
-        if isolated { return try await crashThroughCall(kind: kind) }
         let reply = try await native { ctx, key, id in
             withCText(kind) { kindPtr, kindLen in
                 demo_native_crash_cancellable(ctx, kindPtr, kindLen, { ret, msg, len, userData in Calls.complete(userData, ret, msg, len) }, key, id)
             }
         }
         _ = try Calls.payload(of: reply, typed: nil)
-    }
-
-    /// `crash` through `demo_call`, for an isolated context.
-    private func crashThroughCall(kind: String) async throws {
-        var args = CBORWriter()
-        args.arrayHeader(1)
-        kind.write(to: &args)
-        _ = try await request("crash", args.bytes, typed: nil)
     }
 
     /// Progress of `login_many`: emitted after each profile fetch completes.
