@@ -113,13 +113,15 @@ if [ ! -f "$ready" ]; then
 fi
 
 # The run's copies: the package (its .build kept between runs, so builds
-# are incremental), the library, the headers.
+# are incremental), the library (and the helper beside it), the headers.
 run="$root/hostcall-run"
 mkdir -p "$run/pkg" "$run/lib" "$run/include"
 find "$run/pkg" -mindepth 1 -maxdepth 1 ! -name .build -exec rm -rf {} +
 (cd "$pkg" && tar --exclude=./.build -cf - .) | (cd "$run/pkg" && tar -xf -)
 rm -rf "${run:?}/lib/"* "${run:?}/include/"*
 cp "$lib"/lib*.so "$run/lib/"
+# An isolated context starts the hostcall-helper beside libdemo.so.
+if [ -x "$lib/hostcall-helper" ]; then cp "$lib/hostcall-helper" "$run/lib/"; fi
 cp "$inc"/*.h "$run/include/"
 
 mapfile -d '' -t args < <(with_flags /hostcall-run/lib /hostcall-run/include "$@")

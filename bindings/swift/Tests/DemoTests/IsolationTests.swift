@@ -37,8 +37,9 @@ final class IsolationTests: XCTestCase {
     }
 
     func testNativeHandlersThroughTheHelper() async throws {
-        // version, add, echo and ping_host have native entry points, which an
-        // isolated context refuses: the binding calls them through demo_call.
+        // version, add, echo and ping_host have native entry points: an
+        // isolated context sends their arguments to the helper as CBOR and
+        // hands the typed result back.
         let demo = try isolated()
         let version = try await demo.version()
         XCTAssertFalse(version.isEmpty)
