@@ -1,8 +1,8 @@
 //! The keys of the config map given to `<prefix>_new`.
 //!
 //! Declared once here: the runtime parses by this list (an unknown key is an
-//! error that names the known ones), the header documents it, and the Go and
-//! Kotlin bindings render one option per key from it.
+//! error that names the known ones), the header documents it, and the Go,
+//! Kotlin and Swift bindings render one option per key from it.
 
 /// What a key's value means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
