@@ -153,6 +153,11 @@ part_go() {
         [ -z "$unformatted" ] || die "gofmt would change: $unformatted"
         go vet ./...
         go test -race -count=1 ./...
+        # The demo suite again with the library isolated in hostcall-helper
+        # (beside libdemo.so): every test context gets
+        # WithIsolation(IsolationProcess); the few in-process-only tests
+        # skip, saying why.
+        HOSTCALL_TEST_ISOLATION=process go test -race -count=1 ./demo/
         # The strict cgo pointer checks (GODEBUG=cgocheck=2 became this build-time
         # experiment in Go 1.21).
         GOEXPERIMENT=cgocheck2 go test -count=1 ./...

@@ -473,7 +473,7 @@ func TestLateCompletionAfterTimeout(t *testing.T) {
 // under a millisecond must still time out (rounded up to 1 ms, or refused
 // by New), not turn into "no timeout".
 func TestSubMillisecondHostCallTimeout(t *testing.T) {
-	c, err := demo.New(demo.WithHostCallTimeout(500 * time.Microsecond))
+	c, err := demo.New(suiteOptions(demo.WithHostCallTimeout(500 * time.Microsecond))...)
 	if err != nil {
 		return // refusing it is fine too
 	}

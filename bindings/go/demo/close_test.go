@@ -22,7 +22,7 @@ import (
 // and returns; afterwards every method refuses with ErrClosed.
 func TestCloseWithPendingCalls(t *testing.T) {
 	before := goroutines()
-	c, err := demo.New()
+	c, err := demo.New(suiteOptions()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func checkClosed(t *testing.T, c *demo.Context) {
 // or ErrClosed, and nothing hangs.
 func TestCloseRacingCalls(t *testing.T) {
 	before := goroutines()
-	c, err := demo.New()
+	c, err := demo.New(suiteOptions()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +221,7 @@ func TestCloseFromHostFn(t *testing.T) {
 // dispatcher to stop, so this deadlocks if Close does not recognise that it
 // is called from the dispatcher.
 func TestCloseFromListener(t *testing.T) {
-	c, err := demo.New()
+	c, err := demo.New(suiteOptions()...)
 	if err != nil {
 		t.Fatal(err)
 	}

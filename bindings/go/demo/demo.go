@@ -141,6 +141,8 @@ var (
 	ErrInvalidArgument = hostcall.ErrInvalidArgument
 	// ErrPanicked: the library's handler panicked.
 	ErrPanicked = hostcall.ErrPanicked
+	// ErrProcessDied: the helper process of an isolated Context died before the call finished.
+	ErrProcessDied = hostcall.ErrProcessDied
 	// ErrInterfaceMismatch: New found a library these bindings do not describe.
 	ErrInterfaceMismatch = hostcall.ErrInterfaceMismatch
 )
@@ -150,10 +152,15 @@ var (
 type Context struct {
 	handle C.uintptr_t
 	rt     *hostcall.Runtime
+	// isolated: the library runs in a helper process, and every method is
+	// called as a CBOR request.
+	isolated bool
 }
 
 type options struct {
-	config map[string]uint64
+	// config holds each key's value as hostcall.Encode writes the CBOR the
+	// key takes: a uint64, a string or a bool.
+	config map[string]any
 	// err is the first option refused, naming it.
 	err error
 }
@@ -206,6 +213,131 @@ func WithSpin(d time.Duration) Option {
 	}
 }
 
+// Isolation is a value of WithIsolation.
+type Isolation string
+
+const (
+	// IsolationInProcess runs the library in this process, through its
+	// native entry points where a method has one. This is the default.
+	IsolationInProcess Isolation = "in_process"
+	// IsolationProcess runs the library in a helper process
+	// (hostcall-helper) that New starts and the Context talks to over a
+	// socketpair: a crash in the library then fails the calls pending in it
+	// with an error matching ErrProcessDied instead of killing this
+	// process. Every method is then called as a CBOR request, the form in
+	// which a request crosses to the helper in any case. See WithIsolation
+	// and the options that apply only to an isolated Context.
+	IsolationProcess Isolation = "process"
+)
+
+// WithIsolation sets where the library runs (default IsolationInProcess):
+// in this process, or, isolated, in a helper process the Context starts,
+// which turns a crash in the library into an error matching ErrProcessDied
+// for each call pending in it.
+func WithIsolation(v Isolation) Option {
+	return func(o *options) {
+		if v != IsolationInProcess && v != IsolationProcess {
+			if o.err == nil {
+				o.err = fmt.Errorf("WithIsolation(%q): must be one of IsolationInProcess, IsolationProcess", v)
+			}
+			return
+		}
+		o.config["isolation"] = string(v)
+	}
+}
+
+// WithHelperPath sets the helper program (hostcall-helper) an isolated
+// Context starts; by default the one beside the library's file, else the
+// first on PATH. It applies only to an isolated Context (WithIsolation):
+// New refuses it on any other.
+func WithHelperPath(path string) Option {
+	return func(o *options) {
+		if path == "" {
+			if o.err == nil {
+				o.err = fmt.Errorf("WithHelperPath(%q): must not be empty", path)
+			}
+			return
+		}
+		o.config["helper_path"] = path
+	}
+}
+
+// WithLibraryPath sets the library file the helper loads; by default the
+// file this process loaded the library from. It applies only to an isolated
+// Context (WithIsolation): New refuses it on any other.
+func WithLibraryPath(path string) Option {
+	return func(o *options) {
+		if path == "" {
+			if o.err == nil {
+				o.err = fmt.Errorf("WithLibraryPath(%q): must not be empty", path)
+			}
+			return
+		}
+		o.config["library_path"] = path
+	}
+}
+
+// WithRestart sets whether a helper process that died is started again for
+// the calls that follow (default true), after a back-off that grows while
+// it keeps dying; with false they are refused: a *hostcall.StatusError with
+// Code hostcall.StatusShuttingDown whose Detail says how the helper died.
+// Either way the calls pending when it died fail with ErrProcessDied. It
+// applies only to an isolated Context (WithIsolation): New refuses it on
+// any other.
+func WithRestart(on bool) Option {
+	return func(o *options) { o.config["restart"] = on }
+}
+
+// WithHandshakeTimeout sets how long the helper has to start and answer the
+// handshake, past which New fails, and the longest a write to it may block
+// before it is taken for dead (default 5s, at most 600s). The library
+// counts whole milliseconds, so d is rounded up to one; d <= 0 means the
+// default. It applies only to an isolated Context (WithIsolation): New
+// refuses it on any other.
+func WithHandshakeTimeout(d time.Duration) Option {
+	return func(o *options) {
+		if ceilUnits(d, time.Millisecond) > 600000 {
+			if o.err == nil {
+				o.err = fmt.Errorf("WithHandshakeTimeout(%v): must be at most 600s", d)
+			}
+			return
+		}
+		o.config["handshake_timeout_ms"] = ceilUnits(d, time.Millisecond)
+	}
+}
+
+// WithLimitAddressSpaceMB sets the helper's address-space limit (RLIMIT_AS)
+// in MiB, applied before it loads the library: an allocation past it fails,
+// which Rust's allocator answers by aborting, so the pending calls fail
+// with ErrProcessDied. 0 means none (the default). It applies only to an
+// isolated Context (WithIsolation): New refuses it on any other.
+func WithLimitAddressSpaceMB(n uint64) Option {
+	return func(o *options) {
+		if n > 17592186044415 {
+			if o.err == nil {
+				o.err = fmt.Errorf("WithLimitAddressSpaceMB(%d): must be at most 17592186044415", n)
+			}
+			return
+		}
+		o.config["limit_address_space_mb"] = n
+	}
+}
+
+// WithLimitCPUSeconds sets the helper's CPU-time limit (RLIMIT_CPU) in
+// seconds: past it the helper is killed (SIGXCPU) and its pending calls
+// fail with ErrProcessDied. 0 means none (the default). It applies only to
+// an isolated Context (WithIsolation): New refuses it on any other.
+func WithLimitCPUSeconds(n uint64) Option {
+	return func(o *options) { o.config["limit_cpu_seconds"] = n }
+}
+
+// WithLimitOpenFiles sets the helper's limit on open files (RLIMIT_NOFILE).
+// 0 means none (the default). It applies only to an isolated Context
+// (WithIsolation): New refuses it on any other.
+func WithLimitOpenFiles(n uint64) Option {
+	return func(o *options) { o.config["limit_open_files"] = n }
+}
+
 // ceilUnits is d in whole units, rounded up; 0 when d <= 0.
 func ceilUnits(d, unit time.Duration) uint64 {
 	if d <= 0 {
@@ -234,7 +366,7 @@ func New(opts ...Option) (*Context, error) {
 	if got := uint64(C.hcgo_interface_hash()); got != InterfaceHash {
 		return nil, fmt.Errorf("demo: these bindings were generated for interface %#x, but the loaded libdemo has %#x; regenerate them with hostcall-gen: %w", InterfaceHash, got, ErrInterfaceMismatch)
 	}
-	o := options{config: map[string]uint64{}}
+	o := options{config: map[string]any{}}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -246,8 +378,15 @@ func New(opts ...Option) (*Context, error) {
 	return open(o.config)
 }
 
+// isolated tells whether config runs the library in a helper process: an
+// isolation other than IsolationInProcess.
+func isolated(config map[string]any) bool {
+	mode, ok := config["isolation"].(string)
+	return ok && mode != string(IsolationInProcess)
+}
+
 // open creates a Context from a config map, checked by the library only.
-func open(config map[string]uint64) (*Context, error) {
+func open(config map[string]any) (*Context, error) {
 	encoded, err := hostcall.Encode(config)
 	if err != nil {
 		return nil, err
@@ -259,7 +398,7 @@ func open(config map[string]uint64) (*Context, error) {
 		// new returns no status: Refusal reads it from the detail.
 		return nil, hostcall.Refusal("demo", "new", hostcall.StatusOK, takeDetail(created.detail))
 	}
-	c := &Context{handle: created.handle}
+	c := &Context{handle: created.handle, isolated: isolated(config)}
 	c.rt, err = hostcall.NewRuntime(c.complete)
 	if err != nil {
 		C.hcgo_destroy(c.handle)
@@ -753,6 +892,9 @@ func decodeAccountError(data []byte) (AccountError, error) {
 // ctx cancelled) and the error matches both ctx.Err() and ErrCancelled; a
 // reply sent before the withdrawal is returned as it is.
 func (c *Context) Version(ctx context.Context) (string, error) {
+	if c.isolated {
+		return c.versionCBOR(ctx)
+	}
 	var out string
 	reply, err := c.send(ctx, "version", func(key C.uint64_t, callID *C.uint64_t) C.hcgo_status {
 		return C.hcgo_native_version(c.handle, key, callID)
@@ -761,6 +903,27 @@ func (c *Context) Version(ctx context.Context) (string, error) {
 		return out, err
 	}
 	return string(reply.Data), nil
+}
+
+// versionCBOR is Version as a CBOR request, which an isolated Context makes.
+func (c *Context) versionCBOR(ctx context.Context) (string, error) {
+	var out string
+	request := hostcall.AppendArray(make([]byte, 0, 64), 0)
+	reply, err := c.call(ctx, "version", methods.version, request)
+	if err != nil {
+		return out, err
+	}
+	var dec hostcall.Decoder
+	dec.Reset(reply.Data)
+	out = dec.Text()
+	if dec.Finish() {
+		return out, nil
+	}
+	var slow string
+	if err := hostcall.Decode(reply.Data, &slow); err != nil {
+		return slow, fmt.Errorf("version: %w", err)
+	}
+	return slow, nil
 }
 
 // Add calls `add`: Adds two integers; overflow is an error, not a wrap.
@@ -772,6 +935,9 @@ func (c *Context) Version(ctx context.Context) (string, error) {
 // ctx cancelled) and the error matches both ctx.Err() and ErrCancelled; a
 // reply sent before the withdrawal is returned as it is.
 func (c *Context) Add(ctx context.Context, a int64, b int64) (int64, error) {
+	if c.isolated {
+		return c.addCBOR(ctx, a, b)
+	}
 	var out int64
 	reply, err := c.send(ctx, "add", func(key C.uint64_t, callID *C.uint64_t) C.hcgo_status {
 		return C.hcgo_native_add(c.handle, C.int64_t(a), C.int64_t(b), key, callID)
@@ -780,6 +946,29 @@ func (c *Context) Add(ctx context.Context, a int64, b int64) (int64, error) {
 		return out, err
 	}
 	return int64(int64(reply.Value)), nil
+}
+
+// addCBOR is Add as a CBOR request, which an isolated Context makes.
+func (c *Context) addCBOR(ctx context.Context, a int64, b int64) (int64, error) {
+	var out int64
+	request := hostcall.AppendArray(make([]byte, 0, 64), 2)
+	request = hostcall.AppendInt(request, a)
+	request = hostcall.AppendInt(request, b)
+	reply, err := c.call(ctx, "add", methods.add, request)
+	if err != nil {
+		return out, err
+	}
+	var dec hostcall.Decoder
+	dec.Reset(reply.Data)
+	out = dec.Int(-0x8000000000000000, 0x7fffffffffffffff)
+	if dec.Finish() {
+		return out, nil
+	}
+	var slow int64
+	if err := hostcall.Decode(reply.Data, &slow); err != nil {
+		return slow, fmt.Errorf("add: %w", err)
+	}
+	return slow, nil
 }
 
 // Login calls `login`: Signs a user in: fetches the profile from the host and greets them.
@@ -890,10 +1079,21 @@ func (c *Context) FirstProfile(ctx context.Context, userIDs []string) (Profile, 
 // ctx cancelled) and the error matches both ctx.Err() and ErrCancelled; a
 // reply sent before the withdrawal is returned as it is.
 func (c *Context) PingHost(ctx context.Context, message string) error {
+	if c.isolated {
+		return c.pingHostCBOR(ctx, message)
+	}
 	messagePtr, messageLen := cstr(message)
 	_, err := c.send(ctx, "ping_host", func(key C.uint64_t, callID *C.uint64_t) C.hcgo_status {
 		return C.hcgo_native_ping_host(c.handle, messagePtr, messageLen, key, callID)
 	})
+	return err
+}
+
+// pingHostCBOR is PingHost as a CBOR request, which an isolated Context makes.
+func (c *Context) pingHostCBOR(ctx context.Context, message string) error {
+	request := hostcall.AppendArray(make([]byte, 0, 64), 1)
+	request = hostcall.AppendText(request, message)
+	_, err := c.call(ctx, "ping_host", methods.pingHost, request)
 	return err
 }
 
@@ -907,10 +1107,21 @@ func (c *Context) PingHost(ctx context.Context, message string) error {
 // ctx cancelled) and the error matches both ctx.Err() and ErrCancelled; a
 // reply sent before the withdrawal is returned as it is.
 func (c *Context) PanicWith(ctx context.Context, message string) error {
+	if c.isolated {
+		return c.panicWithCBOR(ctx, message)
+	}
 	messagePtr, messageLen := cstr(message)
 	_, err := c.send(ctx, "panic_with", func(key C.uint64_t, callID *C.uint64_t) C.hcgo_status {
 		return C.hcgo_native_panic_with(c.handle, messagePtr, messageLen, key, callID)
 	})
+	return err
+}
+
+// panicWithCBOR is PanicWith as a CBOR request, which an isolated Context makes.
+func (c *Context) panicWithCBOR(ctx context.Context, message string) error {
+	request := hostcall.AppendArray(make([]byte, 0, 64), 1)
+	request = hostcall.AppendText(request, message)
+	_, err := c.call(ctx, "panic_with", methods.panicWith, request)
 	return err
 }
 
@@ -959,6 +1170,9 @@ func (c *Context) SignIn(ctx context.Context, userID string) (Session, error) {
 // ctx cancelled) and the error matches both ctx.Err() and ErrCancelled; a
 // reply sent before the withdrawal is returned as it is.
 func (c *Context) Echo(ctx context.Context, data []byte) ([]byte, error) {
+	if c.isolated {
+		return c.echoCBOR(ctx, data)
+	}
 	var out []byte
 	dataPtr, dataLen := cbytes(data)
 	reply, err := c.send(ctx, "echo", func(key C.uint64_t, callID *C.uint64_t) C.hcgo_status {
@@ -968,6 +1182,28 @@ func (c *Context) Echo(ctx context.Context, data []byte) ([]byte, error) {
 		return out, err
 	}
 	return reply.Data, nil
+}
+
+// echoCBOR is Echo as a CBOR request, which an isolated Context makes.
+func (c *Context) echoCBOR(ctx context.Context, data []byte) ([]byte, error) {
+	var out []byte
+	request := hostcall.AppendArray(make([]byte, 0, 64), 1)
+	request = hostcall.AppendBytes(request, data)
+	reply, err := c.call(ctx, "echo", methods.echo, request)
+	if err != nil {
+		return out, err
+	}
+	var dec hostcall.Decoder
+	dec.Reset(reply.Data)
+	out = dec.Bytes()
+	if dec.Finish() {
+		return out, nil
+	}
+	var slow []byte
+	if err := hostcall.Decode(reply.Data, &slow); err != nil {
+		return slow, fmt.Errorf("echo: %w", err)
+	}
+	return slow, nil
 }
 
 // Crash calls `crash`: Crashes the process on purpose, for the isolation tests: `kind` is
@@ -988,10 +1224,21 @@ func (c *Context) Echo(ctx context.Context, data []byte) ([]byte, error) {
 // ctx cancelled) and the error matches both ctx.Err() and ErrCancelled; a
 // reply sent before the withdrawal is returned as it is.
 func (c *Context) Crash(ctx context.Context, kind string) error {
+	if c.isolated {
+		return c.crashCBOR(ctx, kind)
+	}
 	kindPtr, kindLen := cstr(kind)
 	_, err := c.send(ctx, "crash", func(key C.uint64_t, callID *C.uint64_t) C.hcgo_status {
 		return C.hcgo_native_crash(c.handle, kindPtr, kindLen, key, callID)
 	})
+	return err
+}
+
+// crashCBOR is Crash as a CBOR request, which an isolated Context makes.
+func (c *Context) crashCBOR(ctx context.Context, kind string) error {
+	request := hostcall.AppendArray(make([]byte, 0, 64), 1)
+	request = hostcall.AppendText(request, kind)
+	_, err := c.call(ctx, "crash", methods.crash, request)
 	return err
 }
 

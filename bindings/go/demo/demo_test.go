@@ -505,7 +505,7 @@ func TestConfig(t *testing.T) {
 	t.Run("the library's refusal keeps its words", func(t *testing.T) {
 		// A value the binding did not check (as from a library whose ranges
 		// differ): the library's detail, without the C status name.
-		c, err := demo.NewWithConfig(map[string]uint64{"spin_us": 20000})
+		c, err := demo.NewWithConfig(map[string]any{"spin_us": 20000})
 		if err == nil {
 			c.Close()
 			t.Fatal("the library accepted spin_us = 20000")
@@ -529,9 +529,9 @@ func TestConfig(t *testing.T) {
 				defer wg.Done()
 				// Raw config, so that the library refuses it (New would
 				// refuse these options before the library saw them).
-				config, want := map[string]uint64{"spin_us": 1_000_000}, "spin_us"
+				config, want := map[string]any{"spin_us": 1_000_000}, "spin_us"
 				if g%2 == 1 {
-					config, want = map[string]uint64{"max_in_flight": 0}, "max_in_flight"
+					config, want = map[string]any{"max_in_flight": 0}, "max_in_flight"
 				}
 				for range 300 {
 					c, err := demo.NewWithConfig(config)
@@ -618,6 +618,13 @@ func TestOverloaded(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "already in flight (max_in_flight)") {
 			t.Fatalf("LoginMany over max_in_flight: err = %v, want an overload error", err)
 		}
+		if isolatedSuite() {
+			// The helper's own context applies max_in_flight too: it
+			// refuses the second fetch itself and withdraws the first,
+			// whose host call can reach this process after its withdrawal
+			// and then never runs; whether it ran is not decided here.
+			return
+		}
 		// login_many failed on the refused fetch and dropped the other one,
 		// whose Go host function is told.
 		receive(t, cancelled, "the running fetch to be cancelled")
@@ -694,6 +701,9 @@ func TestBadText(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.name == "native argument" {
+				inProcessOnly(t, "an isolated Context makes no native calls")
+			}
 			if err := tt.call(bounded(t)); err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("err = %v, want one containing %q", err, tt.want)
 			}

@@ -18,6 +18,41 @@ import (
 // machine, short enough that a hang fails instead of stalling the run.
 const waitLimit = 10 * time.Second
 
+// isolationEnv runs the suite against an isolated library:
+// HOSTCALL_TEST_ISOLATION=process gives every test context (newContext,
+// and the tests that call demo.New themselves with suiteOptions) the
+// option WithIsolation(demo.IsolationProcess), so the library runs in a
+// helper process. Unset or empty, the suite runs in process (scripts/test.sh
+// runs it both ways).
+const isolationEnv = "HOSTCALL_TEST_ISOLATION"
+
+// suiteIsolation is the isolation the suite runs in: "" is in process
+// (the default, no option), anything else is passed to WithIsolation,
+// which refuses a value it does not know.
+var suiteIsolation = demo.Isolation(os.Getenv(isolationEnv))
+
+// isolatedSuite tells whether the suite runs against an isolated library.
+func isolatedSuite() bool {
+	return suiteIsolation != "" && suiteIsolation != demo.IsolationInProcess
+}
+
+// suiteOptions is opts after the suite's own option: WithIsolation when
+// the suite runs isolated (a later WithIsolation in opts wins).
+func suiteOptions(opts ...demo.Option) []demo.Option {
+	if suiteIsolation == "" {
+		return opts
+	}
+	return append([]demo.Option{demo.WithIsolation(suiteIsolation)}, opts...)
+}
+
+// inProcessOnly skips the test when the suite runs isolated, saying why.
+func inProcessOnly(tb testing.TB, why string) {
+	tb.Helper()
+	if isolatedSuite() {
+		tb.Skipf("in process only (%s=%s): %s", isolationEnv, suiteIsolation, why)
+	}
+}
+
 // TestMain fails the run if goroutines of the runtime or of these tests
 // outlive the tests.
 func TestMain(m *testing.M) {
@@ -55,7 +90,7 @@ func newContext(tb testing.TB, opts ...demo.Option) *demo.Context {
 	}
 	open++
 	openMu.Unlock()
-	c, err := demo.New(opts...)
+	c, err := demo.New(suiteOptions(opts...)...)
 	if err != nil {
 		tb.Fatalf("demo.New: %v", err)
 	}

@@ -77,7 +77,7 @@ func TestRecordJSON(t *testing.T) {
 // TestClosedError: a call after Close fails with "demo: closed", matching
 // ErrClosed in both packages.
 func TestClosedError(t *testing.T) {
-	c, err := demo.New()
+	c, err := demo.New(suiteOptions()...)
 	if err != nil {
 		t.Fatal(err)
 	}

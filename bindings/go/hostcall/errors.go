@@ -46,6 +46,12 @@ var (
 	// ErrPanicked (RET_PANIC): the library's handler panicked; the context
 	// goes on.
 	ErrPanicked = &outcomeSentinel{text: "hostcall: handler panicked"}
+	// ErrProcessDied (RET_PROCESS_DIED): the helper process of an isolated
+	// context (config isolation) died before the call finished, whichever
+	// call crashed it. The error's text says how ("library process died:
+	// signal 11 (SIGSEGV)"); the context goes on, with a new helper unless
+	// restart is off.
+	ErrProcessDied = &outcomeSentinel{text: "hostcall: library process died"}
 )
 
 // outcomeSentinel is a sentinel of an outcome code. also is a standard
@@ -69,6 +75,7 @@ var sentinels = map[int]error{
 	OutcomeNotRegistered: ErrNotRegistered,
 	OutcomeInvalidArg:    ErrInvalidArgument,
 	OutcomePanic:         ErrPanicked,
+	OutcomeProcessDied:   ErrProcessDied,
 }
 
 // OutcomeSentinel is the sentinel error of a runtime outcome code (e.g.

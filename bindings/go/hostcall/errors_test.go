@@ -8,7 +8,7 @@ import (
 
 var allSentinels = []error{
 	ErrShuttingDown, ErrOverloaded, ErrTimedOut, ErrCancelled,
-	ErrNotRegistered, ErrInvalidArgument, ErrPanicked,
+	ErrNotRegistered, ErrInvalidArgument, ErrPanicked, ErrProcessDied,
 }
 
 // TestCallErrorClassifiedByOutcome: a failure matches the sentinel of its
@@ -27,6 +27,7 @@ func TestCallErrorClassifiedByOutcome(t *testing.T) {
 		{OutcomeInvalidArg, ErrInvalidArgument},
 		{OutcomePanic, ErrPanicked},
 		{OutcomeErrTyped, nil},
+		{OutcomeProcessDied, ErrProcessDied},
 		{42, nil}, // a code from a newer library: a failure, no sentinel
 	}
 	for _, tt := range tests {

@@ -7,8 +7,8 @@ use crate::model::{Name, Type, capitalized};
 
 /// Words written in capitals in Go names (`user_id` → `UserID`).
 const INITIALISMS: &[&str] = &[
-    "api", "cpu", "db", "html", "http", "https", "id", "ip", "json", "os", "sql", "tcp", "ttl",
-    "udp", "uri", "url", "utf8", "uuid", "xml",
+    "api", "cpu", "db", "html", "http", "https", "id", "ip", "json", "mb", "os", "sql", "tcp",
+    "ttl", "udp", "uri", "url", "utf8", "uuid", "xml",
 ];
 
 /// Method names the generated `Context` already uses.

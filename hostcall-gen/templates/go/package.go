@@ -118,6 +118,8 @@ var (
 	ErrInvalidArgument = hostcall.ErrInvalidArgument
 	// ErrPanicked: the library's handler panicked.
 	ErrPanicked = hostcall.ErrPanicked
+	// ErrProcessDied: the helper process of an isolated Context died before the call finished.
+	ErrProcessDied = hostcall.ErrProcessDied
 	// ErrInterfaceMismatch: New found a library these bindings do not describe.
 	ErrInterfaceMismatch = hostcall.ErrInterfaceMismatch
 )
@@ -127,10 +129,15 @@ var (
 type Context struct {
 	handle C.uintptr_t
 	rt     *hostcall.Runtime
+	// isolated: the library runs in a helper process, and every method is
+	// called as a CBOR request.
+	isolated bool
 }
 
 type options struct {
-	config map[string]uint64
+	// config holds each key's value as hostcall.Encode writes the CBOR the
+	// key takes: a uint64, a string or a bool.
+	config map[string]any
 	// err is the first option refused, naming it.
 	err error
 }
@@ -138,6 +145,18 @@ type options struct {
 // Option configures New.
 type Option func(*options)
 {%- for option in options %}
+{%- if let Some(choices) = option.choices %}
+
+{{ choices.doc }}
+type {{ choices.name }} string
+
+const (
+{%- for constant in choices.constants %}
+{{ constant.doc }}
+	{{ constant.name }} {{ choices.name }} = "{{ constant.value }}"
+{%- endfor %}
+)
+{%- endif %}
 
 {{ option.doc }}
 func {{ option.name }}({{ option.param }}) Option {
@@ -186,7 +205,7 @@ func New(opts ...Option) (*Context, error) {
 	if got := uint64(C.hcgo_interface_hash()); got != InterfaceHash {
 		return nil, fmt.Errorf("{{ p }}: these bindings were generated for interface %#x, but the loaded lib{{ p }} has %#x; regenerate them with hostcall-gen: %w", InterfaceHash, got, ErrInterfaceMismatch)
 	}
-	o := options{config: map[string]uint64{}}
+	o := options{config: map[string]any{}}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -198,8 +217,15 @@ func New(opts ...Option) (*Context, error) {
 	return open(o.config)
 }
 
+// isolated tells whether config runs the library in a helper process: an
+// isolation other than {{ isolation.in_process }}.
+func isolated(config map[string]any) bool {
+	mode, ok := config["{{ isolation.key }}"].(string)
+	return ok && mode != string({{ isolation.in_process }})
+}
+
 // open creates a Context from a config map, checked by the library only.
-func open(config map[string]uint64) (*Context, error) {
+func open(config map[string]any) (*Context, error) {
 	encoded, err := hostcall.Encode(config)
 	if err != nil {
 		return nil, err
@@ -211,7 +237,7 @@ func open(config map[string]uint64) (*Context, error) {
 		// new returns no status: Refusal reads it from the detail.
 		return nil, hostcall.Refusal("{{ p }}", "new", hostcall.StatusOK, takeDetail(created.detail))
 	}
-	c := &Context{handle: created.handle}
+	c := &Context{handle: created.handle, isolated: isolated(config)}
 	c.rt, err = hostcall.NewRuntime(c.complete)
 	if err != nil {
 		C.hcgo_destroy(c.handle)
@@ -429,20 +455,48 @@ func decode{{ e.name }}(data []byte) ({{ e.name }}, error) {
 // one of its variant types reaches it.
 {%- endif %}
 func (c *Context) {{ m.name }}(ctx context.Context{{ m.params }}) {{ m.results }} {
+{%- if let Some(n) = m.native %}
+	if c.isolated {
+		return c.{{ n.cbor_method }}(ctx{{ n.forward }})
+	}
 {%- if !m.unit %}
 	var out {{ m.ret }}
 {%- endif %}
-{%- if let Some(n) = m.native %}
 {%- for line in n.setup %}
 	{{ line }}
 {%- endfor %}
 	{% if m.unit %}_{% else %}reply{% endif %}, err := c.send(ctx, "{{ m.f.name }}", func(key C.uint64_t, callID *C.uint64_t) C.hcgo_status {
 		return C.hcgo_native_{{ m.f.name }}(c.handle{{ n.go_args }}, key, callID)
 	})
+{%- if m.unit %}
+{%- if let Some(e) = m.error %}
+	return hostcall.TypedCallError(err, "{{ e.name }}", {{ e.codec }})
 {%- else %}
+	return err
+{%- endif %}
+{%- else %}
+	if err != nil {
+{%- if let Some(e) = m.error %}
+		return out, hostcall.TypedCallError(err, "{{ e.name }}", {{ e.codec }})
+{%- else %}
+		return out, err
+{%- endif %}
+	}
+	return {{ n.convert }}, nil
+{%- endif %}
+}
+
+// {{ n.cbor_method }} is {{ m.name }} as a CBOR request, which an isolated Context makes.
+func (c *Context) {{ n.cbor_method }}(ctx context.Context{{ m.params }}) {{ m.results }} {
+{%- endif %}
+{%- if !m.unit %}
+	var out {{ m.ret }}
+{%- endif %}
 {%- if let Some(enc) = m.cbor.fast %}
 	request := hostcall.AppendArray(make([]byte, 0, 64), {{ m.f.args.len() }})
+{%- if !enc.is_empty() %}
 {{ enc }}
+{%- endif %}
 	{% if m.unit %}_{% else %}reply{% endif %}, err := c.call(ctx, "{{ m.f.name }}", methods.{{ m.cbor.table }}, request)
 {%- else %}
 	request, err := hostcall.Encode(&{{ m.cbor.args }}{ {{- m.cbor.inits }}})
@@ -450,7 +504,6 @@ func (c *Context) {{ m.name }}(ctx context.Context{{ m.params }}) {{ m.results }
 		return {% if !m.unit %}out, {% endif %}err
 	}
 	{% if m.unit %}_{% else %}reply{% endif %}, err {% if m.unit %}={% else %}:={% endif %} c.call(ctx, "{{ m.f.name }}", methods.{{ m.cbor.table }}, request)
-{%- endif %}
 {%- endif %}
 {%- if m.unit %}
 {%- if let Some(e) = m.error %}
@@ -466,9 +519,6 @@ func (c *Context) {{ m.name }}(ctx context.Context{{ m.params }}) {{ m.results }
 		return out, err
 {%- endif %}
 	}
-{%- if let Some(n) = m.native %}
-	return {{ n.convert }}, nil
-{%- else %}
 {%- if let Some(dec) = m.cbor.fast_result %}
 	var dec hostcall.Decoder
 	dec.Reset(reply.Data)
@@ -486,7 +536,6 @@ func (c *Context) {{ m.name }}(ctx context.Context{{ m.params }}) {{ m.results }
 		return out, fmt.Errorf("{{ m.f.name }}: %w", err)
 	}
 	return out, nil
-{%- endif %}
 {%- endif %}
 {%- endif %}
 }
