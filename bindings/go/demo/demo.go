@@ -152,9 +152,6 @@ var (
 type Context struct {
 	handle C.uintptr_t
 	rt     *hostcall.Runtime
-	// isolated: the library runs in a helper process, and every method is
-	// called as a CBOR request.
-	isolated bool
 }
 
 type options struct {
@@ -378,13 +375,6 @@ func New(opts ...Option) (*Context, error) {
 	return open(o.config)
 }
 
-// isolated tells whether config runs the library in a helper process: an
-// isolation other than IsolationInProcess.
-func isolated(config map[string]any) bool {
-	mode, ok := config["isolation"].(string)
-	return ok && mode != string(IsolationInProcess)
-}
-
 // open creates a Context from a config map, checked by the library only.
 func open(config map[string]any) (*Context, error) {
 	encoded, err := hostcall.Encode(config)
@@ -398,7 +388,7 @@ func open(config map[string]any) (*Context, error) {
 		// new returns no status: Refusal reads it from the detail.
 		return nil, hostcall.Refusal("demo", "new", hostcall.StatusOK, takeDetail(created.detail))
 	}
-	c := &Context{handle: created.handle, isolated: isolated(config)}
+	c := &Context{handle: created.handle}
 	c.rt, err = hostcall.NewRuntime(c.complete)
 	if err != nil {
 		C.hcgo_destroy(c.handle)
@@ -892,9 +882,6 @@ func decodeAccountError(data []byte) (AccountError, error) {
 // ctx cancelled) and the error matches both ctx.Err() and ErrCancelled; a
 // reply sent before the withdrawal is returned as it is.
 func (c *Context) Version(ctx context.Context) (string, error) {
-	if c.isolated {
-		return c.versionCBOR(ctx)
-	}
 	var out string
 	reply, err := c.send(ctx, "version", func(key C.uint64_t, callID *C.uint64_t) C.hcgo_status {
 		return C.hcgo_native_version(c.handle, key, callID)
@@ -903,27 +890,6 @@ func (c *Context) Version(ctx context.Context) (string, error) {
 		return out, err
 	}
 	return string(reply.Data), nil
-}
-
-// versionCBOR is Version as a CBOR request, which an isolated Context makes.
-func (c *Context) versionCBOR(ctx context.Context) (string, error) {
-	var out string
-	request := hostcall.AppendArray(make([]byte, 0, 64), 0)
-	reply, err := c.call(ctx, "version", methods.version, request)
-	if err != nil {
-		return out, err
-	}
-	var dec hostcall.Decoder
-	dec.Reset(reply.Data)
-	out = dec.Text()
-	if dec.Finish() {
-		return out, nil
-	}
-	var slow string
-	if err := hostcall.Decode(reply.Data, &slow); err != nil {
-		return slow, fmt.Errorf("version: %w", err)
-	}
-	return slow, nil
 }
 
 // Add calls `add`: Adds two integers; overflow is an error, not a wrap.
@@ -935,9 +901,6 @@ func (c *Context) versionCBOR(ctx context.Context) (string, error) {
 // ctx cancelled) and the error matches both ctx.Err() and ErrCancelled; a
 // reply sent before the withdrawal is returned as it is.
 func (c *Context) Add(ctx context.Context, a int64, b int64) (int64, error) {
-	if c.isolated {
-		return c.addCBOR(ctx, a, b)
-	}
 	var out int64
 	reply, err := c.send(ctx, "add", func(key C.uint64_t, callID *C.uint64_t) C.hcgo_status {
 		return C.hcgo_native_add(c.handle, C.int64_t(a), C.int64_t(b), key, callID)
@@ -946,29 +909,6 @@ func (c *Context) Add(ctx context.Context, a int64, b int64) (int64, error) {
 		return out, err
 	}
 	return int64(int64(reply.Value)), nil
-}
-
-// addCBOR is Add as a CBOR request, which an isolated Context makes.
-func (c *Context) addCBOR(ctx context.Context, a int64, b int64) (int64, error) {
-	var out int64
-	request := hostcall.AppendArray(make([]byte, 0, 64), 2)
-	request = hostcall.AppendInt(request, a)
-	request = hostcall.AppendInt(request, b)
-	reply, err := c.call(ctx, "add", methods.add, request)
-	if err != nil {
-		return out, err
-	}
-	var dec hostcall.Decoder
-	dec.Reset(reply.Data)
-	out = dec.Int(-0x8000000000000000, 0x7fffffffffffffff)
-	if dec.Finish() {
-		return out, nil
-	}
-	var slow int64
-	if err := hostcall.Decode(reply.Data, &slow); err != nil {
-		return slow, fmt.Errorf("add: %w", err)
-	}
-	return slow, nil
 }
 
 // Login calls `login`: Signs a user in: fetches the profile from the host and greets them.
@@ -1079,21 +1019,10 @@ func (c *Context) FirstProfile(ctx context.Context, userIDs []string) (Profile, 
 // ctx cancelled) and the error matches both ctx.Err() and ErrCancelled; a
 // reply sent before the withdrawal is returned as it is.
 func (c *Context) PingHost(ctx context.Context, message string) error {
-	if c.isolated {
-		return c.pingHostCBOR(ctx, message)
-	}
 	messagePtr, messageLen := cstr(message)
 	_, err := c.send(ctx, "ping_host", func(key C.uint64_t, callID *C.uint64_t) C.hcgo_status {
 		return C.hcgo_native_ping_host(c.handle, messagePtr, messageLen, key, callID)
 	})
-	return err
-}
-
-// pingHostCBOR is PingHost as a CBOR request, which an isolated Context makes.
-func (c *Context) pingHostCBOR(ctx context.Context, message string) error {
-	request := hostcall.AppendArray(make([]byte, 0, 64), 1)
-	request = hostcall.AppendText(request, message)
-	_, err := c.call(ctx, "ping_host", methods.pingHost, request)
 	return err
 }
 
@@ -1107,21 +1036,10 @@ func (c *Context) pingHostCBOR(ctx context.Context, message string) error {
 // ctx cancelled) and the error matches both ctx.Err() and ErrCancelled; a
 // reply sent before the withdrawal is returned as it is.
 func (c *Context) PanicWith(ctx context.Context, message string) error {
-	if c.isolated {
-		return c.panicWithCBOR(ctx, message)
-	}
 	messagePtr, messageLen := cstr(message)
 	_, err := c.send(ctx, "panic_with", func(key C.uint64_t, callID *C.uint64_t) C.hcgo_status {
 		return C.hcgo_native_panic_with(c.handle, messagePtr, messageLen, key, callID)
 	})
-	return err
-}
-
-// panicWithCBOR is PanicWith as a CBOR request, which an isolated Context makes.
-func (c *Context) panicWithCBOR(ctx context.Context, message string) error {
-	request := hostcall.AppendArray(make([]byte, 0, 64), 1)
-	request = hostcall.AppendText(request, message)
-	_, err := c.call(ctx, "panic_with", methods.panicWith, request)
 	return err
 }
 
@@ -1170,9 +1088,6 @@ func (c *Context) SignIn(ctx context.Context, userID string) (Session, error) {
 // ctx cancelled) and the error matches both ctx.Err() and ErrCancelled; a
 // reply sent before the withdrawal is returned as it is.
 func (c *Context) Echo(ctx context.Context, data []byte) ([]byte, error) {
-	if c.isolated {
-		return c.echoCBOR(ctx, data)
-	}
 	var out []byte
 	dataPtr, dataLen := cbytes(data)
 	reply, err := c.send(ctx, "echo", func(key C.uint64_t, callID *C.uint64_t) C.hcgo_status {
@@ -1182,28 +1097,6 @@ func (c *Context) Echo(ctx context.Context, data []byte) ([]byte, error) {
 		return out, err
 	}
 	return reply.Data, nil
-}
-
-// echoCBOR is Echo as a CBOR request, which an isolated Context makes.
-func (c *Context) echoCBOR(ctx context.Context, data []byte) ([]byte, error) {
-	var out []byte
-	request := hostcall.AppendArray(make([]byte, 0, 64), 1)
-	request = hostcall.AppendBytes(request, data)
-	reply, err := c.call(ctx, "echo", methods.echo, request)
-	if err != nil {
-		return out, err
-	}
-	var dec hostcall.Decoder
-	dec.Reset(reply.Data)
-	out = dec.Bytes()
-	if dec.Finish() {
-		return out, nil
-	}
-	var slow []byte
-	if err := hostcall.Decode(reply.Data, &slow); err != nil {
-		return slow, fmt.Errorf("echo: %w", err)
-	}
-	return slow, nil
 }
 
 // Crash calls `crash`: Crashes the process on purpose, for the isolation tests: `kind` is
@@ -1224,21 +1117,10 @@ func (c *Context) echoCBOR(ctx context.Context, data []byte) ([]byte, error) {
 // ctx cancelled) and the error matches both ctx.Err() and ErrCancelled; a
 // reply sent before the withdrawal is returned as it is.
 func (c *Context) Crash(ctx context.Context, kind string) error {
-	if c.isolated {
-		return c.crashCBOR(ctx, kind)
-	}
 	kindPtr, kindLen := cstr(kind)
 	_, err := c.send(ctx, "crash", func(key C.uint64_t, callID *C.uint64_t) C.hcgo_status {
 		return C.hcgo_native_crash(c.handle, kindPtr, kindLen, key, callID)
 	})
-	return err
-}
-
-// crashCBOR is Crash as a CBOR request, which an isolated Context makes.
-func (c *Context) crashCBOR(ctx context.Context, kind string) error {
-	request := hostcall.AppendArray(make([]byte, 0, 64), 1)
-	request = hostcall.AppendText(request, kind)
-	_, err := c.call(ctx, "crash", methods.crash, request)
 	return err
 }
 

@@ -31,11 +31,6 @@ const isolationEnv = "HOSTCALL_TEST_ISOLATION"
 // which refuses a value it does not know.
 var suiteIsolation = demo.Isolation(os.Getenv(isolationEnv))
 
-// isolatedSuite tells whether the suite runs against an isolated library.
-func isolatedSuite() bool {
-	return suiteIsolation != "" && suiteIsolation != demo.IsolationInProcess
-}
-
 // suiteOptions is opts after the suite's own option: WithIsolation when
 // the suite runs isolated (a later WithIsolation in opts wins).
 func suiteOptions(opts ...demo.Option) []demo.Option {
@@ -43,14 +38,6 @@ func suiteOptions(opts ...demo.Option) []demo.Option {
 		return opts
 	}
 	return append([]demo.Option{demo.WithIsolation(suiteIsolation)}, opts...)
-}
-
-// inProcessOnly skips the test when the suite runs isolated, saying why.
-func inProcessOnly(tb testing.TB, why string) {
-	tb.Helper()
-	if isolatedSuite() {
-		tb.Skipf("in process only (%s=%s): %s", isolationEnv, suiteIsolation, why)
-	}
 }
 
 // TestMain fails the run if goroutines of the runtime or of these tests

@@ -76,28 +76,9 @@ pub struct Constant {
     pub value: &'static str,
 }
 
-/// What the template needs to tell an isolated config from another: the
-/// isolation key, and the constant of its default (in-process) choice.
-pub struct GoIsolation {
-    /// `isolation`.
-    pub key: &'static str,
-    /// `IsolationInProcess`.
-    pub in_process: String,
-}
-
 /// The options, in the ABI's order.
 pub fn options(keys: &[ConfigKey]) -> Vec<GoOption> {
     keys.iter().map(|k| option(keys, k)).collect()
-}
-
-/// The isolation key, as [`GoIsolation`]; `None` if the key list has none
-/// (or it has no choices).
-pub fn isolation_of(keys: &[ConfigKey]) -> Option<GoIsolation> {
-    let key = keys.iter().find(|k| k.id == ConfigId::Isolation)?;
-    Some(GoIsolation {
-        key: key.key,
-        in_process: constant_name(key, key.default_choice()?),
-    })
 }
 
 /// `WithMaxInFlight`: from the key's setting, with Go's initialisms.
@@ -523,10 +504,5 @@ mod tests {
             ("n uint64", "n")
         );
         assert!(open_files.check.is_none());
-        let iso = isolation_of(hostcall_abi::CONFIG_KEYS).expect("an isolation key");
-        assert_eq!(
-            (iso.key, iso.in_process.as_str()),
-            ("isolation", "IsolationInProcess")
-        );
     }
 }

@@ -7,9 +7,9 @@
 //! * `New(opts ...Option) (*Context, error)`, one `With<Setting>` option
 //!   per config key (`config.rs`), and `(*Context).Close()`;
 //! * one method per handler, `(ctx context.Context, args...) (T, error)`,
-//!   through the handler's native entry point when it has one and the
-//!   Context is not isolated (`isolation` other than `in_process`), else
-//!   as a CBOR request; with a ctx that is exactly `context.Background()` or
+//!   through the handler's native entry point when it has one (isolated
+//!   or not: an isolated context forwards it), else as a CBOR request;
+//!   with a ctx that is exactly `context.Background()` or
 //!   `context.TODO()` through the plain entry point, with any other
 //!   through its cancellable form (`call_cancellable`,
 //!   `native_<m>_cancellable`), withdrawn with `cancel_call` when the
@@ -105,9 +105,6 @@ struct Package<'a> {
     tables: Vec<Table>,
     /// `New`'s options, one per config key.
     options: Vec<config::GoOption>,
-    /// The isolation key, which decides whether the native entry points
-    /// are used.
-    isolation: config::GoIsolation,
     /// The library's error types.
     error_types: Vec<GoErrorType>,
     /// The C type of `host_call_origin`, as `hc_queue_bind` takes it:
@@ -189,11 +186,6 @@ struct NativeCall {
     go_args: String,
     /// The Go value of a successful reply.
     convert: String,
-    /// The method making the same call as a CBOR request, which an
-    /// isolated Context uses instead: `addCBOR`.
-    cbor_method: String,
-    /// The method's arguments after `ctx`, forwarded to it: `, a, b`.
-    forward: String,
 }
 
 /// A host fn's `Register…` method.
@@ -327,8 +319,6 @@ pub fn package(model: &Model, runtime: &str) -> Result<Files, String> {
             })
             .collect(),
         options: config::options(model.abi.config_keys),
-        isolation: config::isolation_of(model.abi.config_keys)
-            .ok_or("the ABI's config keys have no isolation key with choices")?,
         tables: vec![
             table("Method names", "methods", &model.handlers),
             table("Host fn names", "hostFns", &model.host_fns),
@@ -427,16 +417,7 @@ fn method<'a>(model: &Model, f: &'a Function) -> Result<Method<'a>, String> {
     }
     let unit = f.ret.is_unit();
     let ret = go_type(&f.ret);
-    let native = f.native.as_ref().map(|native| {
-        let mut call = native_call(native, &ret);
-        call.cbor_method = format!("{}CBOR", local(&f.name));
-        call.forward = f
-            .args
-            .iter()
-            .map(|a| format!(", {}", local(&a.name)))
-            .collect();
-        call
-    });
+    let native = f.native.as_ref().map(|native| native_call(native, &ret));
     let cbor = CborCall {
         args: args_struct(&f.args, "\t\t"),
         inits: f
@@ -490,8 +471,6 @@ fn native_call(native: &Native, ret: &str) -> NativeCall {
                 _ => "reply.Data".to_owned(),
             },
         },
-        cbor_method: String::new(),
-        forward: String::new(),
     };
     for arg in &native.args {
         for (name, c) in &arg.c_params {

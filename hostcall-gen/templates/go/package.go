@@ -129,9 +129,6 @@ var (
 type Context struct {
 	handle C.uintptr_t
 	rt     *hostcall.Runtime
-	// isolated: the library runs in a helper process, and every method is
-	// called as a CBOR request.
-	isolated bool
 }
 
 type options struct {
@@ -217,13 +214,6 @@ func New(opts ...Option) (*Context, error) {
 	return open(o.config)
 }
 
-// isolated tells whether config runs the library in a helper process: an
-// isolation other than {{ isolation.in_process }}.
-func isolated(config map[string]any) bool {
-	mode, ok := config["{{ isolation.key }}"].(string)
-	return ok && mode != string({{ isolation.in_process }})
-}
-
 // open creates a Context from a config map, checked by the library only.
 func open(config map[string]any) (*Context, error) {
 	encoded, err := hostcall.Encode(config)
@@ -237,7 +227,7 @@ func open(config map[string]any) (*Context, error) {
 		// new returns no status: Refusal reads it from the detail.
 		return nil, hostcall.Refusal("{{ p }}", "new", hostcall.StatusOK, takeDetail(created.detail))
 	}
-	c := &Context{handle: created.handle, isolated: isolated(config)}
+	c := &Context{handle: created.handle}
 	c.rt, err = hostcall.NewRuntime(c.complete)
 	if err != nil {
 		C.hcgo_destroy(c.handle)
@@ -455,48 +445,20 @@ func decode{{ e.name }}(data []byte) ({{ e.name }}, error) {
 // one of its variant types reaches it.
 {%- endif %}
 func (c *Context) {{ m.name }}(ctx context.Context{{ m.params }}) {{ m.results }} {
-{%- if let Some(n) = m.native %}
-	if c.isolated {
-		return c.{{ n.cbor_method }}(ctx{{ n.forward }})
-	}
 {%- if !m.unit %}
 	var out {{ m.ret }}
 {%- endif %}
+{%- if let Some(n) = m.native %}
 {%- for line in n.setup %}
 	{{ line }}
 {%- endfor %}
 	{% if m.unit %}_{% else %}reply{% endif %}, err := c.send(ctx, "{{ m.f.name }}", func(key C.uint64_t, callID *C.uint64_t) C.hcgo_status {
 		return C.hcgo_native_{{ m.f.name }}(c.handle{{ n.go_args }}, key, callID)
 	})
-{%- if m.unit %}
-{%- if let Some(e) = m.error %}
-	return hostcall.TypedCallError(err, "{{ e.name }}", {{ e.codec }})
 {%- else %}
-	return err
-{%- endif %}
-{%- else %}
-	if err != nil {
-{%- if let Some(e) = m.error %}
-		return out, hostcall.TypedCallError(err, "{{ e.name }}", {{ e.codec }})
-{%- else %}
-		return out, err
-{%- endif %}
-	}
-	return {{ n.convert }}, nil
-{%- endif %}
-}
-
-// {{ n.cbor_method }} is {{ m.name }} as a CBOR request, which an isolated Context makes.
-func (c *Context) {{ n.cbor_method }}(ctx context.Context{{ m.params }}) {{ m.results }} {
-{%- endif %}
-{%- if !m.unit %}
-	var out {{ m.ret }}
-{%- endif %}
 {%- if let Some(enc) = m.cbor.fast %}
 	request := hostcall.AppendArray(make([]byte, 0, 64), {{ m.f.args.len() }})
-{%- if !enc.is_empty() %}
 {{ enc }}
-{%- endif %}
 	{% if m.unit %}_{% else %}reply{% endif %}, err := c.call(ctx, "{{ m.f.name }}", methods.{{ m.cbor.table }}, request)
 {%- else %}
 	request, err := hostcall.Encode(&{{ m.cbor.args }}{ {{- m.cbor.inits }}})
@@ -505,6 +467,7 @@ func (c *Context) {{ n.cbor_method }}(ctx context.Context{{ m.params }}) {{ m.re
 	}
 	{% if m.unit %}_{% else %}reply{% endif %}, err {% if m.unit %}={% else %}:={% endif %} c.call(ctx, "{{ m.f.name }}", methods.{{ m.cbor.table }}, request)
 {%- endif %}
+{%- endif %}
 {%- if m.unit %}
 {%- if let Some(e) = m.error %}
 	return hostcall.TypedCallError(err, "{{ e.name }}", {{ e.codec }})
@@ -519,6 +482,9 @@ func (c *Context) {{ n.cbor_method }}(ctx context.Context{{ m.params }}) {{ m.re
 		return out, err
 {%- endif %}
 	}
+{%- if let Some(n) = m.native %}
+	return {{ n.convert }}, nil
+{%- else %}
 {%- if let Some(dec) = m.cbor.fast_result %}
 	var dec hostcall.Decoder
 	dec.Reset(reply.Data)
@@ -536,6 +502,7 @@ func (c *Context) {{ n.cbor_method }}(ctx context.Context{{ m.params }}) {{ m.re
 		return out, fmt.Errorf("{{ m.f.name }}: %w", err)
 	}
 	return out, nil
+{%- endif %}
 {%- endif %}
 {%- endif %}
 }
