@@ -6,12 +6,15 @@
 //! — the doc's wording, and how a `Duration` becomes the key's number
 //! (`ConfigUnits`: what zero and infinity mean differs per setting) — is
 //! matched on the key's id below, so a new key does not compile until the
-//! Kotlin binding knows it.
+//! Kotlin binding knows it. A text key with choices (`isolation`) takes an
+//! enum class nested in the config class (`DemoConfig.Isolation`), a free
+//! text key a `String`, a flag a `Boolean`; each is written as its CBOR
+//! kind (text, bool), numbers as unsigned integers.
 
 use hostcall_abi::ConfigKey;
 use hostcall_abi::config::{ConfigId, ConfigValue};
 
-use super::names::member;
+use super::names::{member, type_name};
 use crate::model::{Abi, Name};
 use crate::text;
 
@@ -22,40 +25,92 @@ const WIDTH: usize = 95;
 pub struct Setting {
     /// `maxInFlight`.
     pub member: String,
-    /// `UInt`, `ULong`, `Duration`.
-    pub kotlin_type: &'static str,
+    /// `UInt`, `ULong`, `Duration`, `String`, `Boolean`, `Isolation`.
+    pub kotlin_type: String,
     /// The key on the wire.
     pub key: &'static str,
-    /// The expression giving the key's number from the option's value `it`.
-    pub value: String,
+    /// The call of the `CborWriter` `w` writing the option's value `it`:
+    /// `uint(it.toULong())`, `text(it.wire)`, `bool(it)`.
+    pub write: String,
     /// The `@property` paragraph's lines, continuations indented.
+    pub doc: Vec<String>,
+    /// For a text key with choices, the enum class nested in the config
+    /// class that it takes.
+    pub choices: Option<Choices>,
+}
+
+/// The enum class of a text key with choices.
+pub struct Choices {
+    /// `Isolation`.
+    pub class: String,
+    /// Its KDoc's lines.
+    pub doc: Vec<String>,
+    pub constants: Vec<Choice>,
+}
+
+/// One constant of a [`Choices`] enum.
+pub struct Choice {
+    /// `IN_PROCESS`.
+    pub constant: String,
+    /// `in_process`, its value on the wire.
+    pub wire: &'static str,
+    /// Its KDoc's lines.
     pub doc: Vec<String>,
 }
 
 /// The options, in the ABI's order.
-///
-/// The isolation keys are not offered yet: the Kotlin binding's config
-/// holds numbers only (docs/isolation.md, *Bindings*).
 pub fn settings(abi: &Abi) -> Vec<Setting> {
-    abi.config_keys
+    abi.config_keys.iter().map(setting).collect()
+}
+
+/// The Kotlin condition, on the config's own members, that a context of
+/// it runs the library in a helper process: its `isolation` is set to
+/// anything but the in-process default.
+pub fn isolated(abi: &Abi) -> String {
+    let key = abi
+        .config_keys
         .iter()
-        .filter(|k| !k.is_isolation())
-        .map(setting)
-        .collect()
+        .find(|k| k.id == ConfigId::Isolation)
+        .expect("the ABI has an isolation key");
+    let member = member(&Name::new(key.setting));
+    let class = type_name(&Name::new(key.setting));
+    let local = Name::new(key.default_choice().expect("isolation has choices")).screaming();
+    format!("{member} != null && {member} != {class}.{local}")
 }
 
 fn setting(key: &ConfigKey) -> Setting {
     let member = member(&Name::new(key.setting));
-    let (kotlin_type, value) = match key.value {
+    let mut choices = None;
+    let (kotlin_type, write) = match key.value {
         ConfigValue::Count { max, .. } if max <= u64::from(u32::MAX) => {
-            ("UInt", "it.toULong()".to_owned())
+            ("UInt".to_owned(), "uint(it.toULong())".to_owned())
         }
-        ConfigValue::Count { .. } => ("ULong", "it".to_owned()),
-        ConfigValue::Duration { .. } => ("Duration", format!("ConfigUnits.{}(it)", convert(key))),
-        _ => unreachable!(
-            "{} is an isolation key, which this binding does not offer yet",
-            key.key
+        ConfigValue::Count { .. } => ("ULong".to_owned(), "uint(it)".to_owned()),
+        ConfigValue::Duration { .. } => (
+            "Duration".to_owned(),
+            format!("uint(ConfigUnits.{}(it))", convert(key)),
         ),
+        ConfigValue::Text { choices: values } if !values.is_empty() => {
+            let class = type_name(&Name::new(key.setting));
+            choices = Some(Choices {
+                doc: kdoc_lines(format!(
+                    "The values of [{member}]: `{}` on the wire.",
+                    values.join("`, `")
+                )),
+                constants: values
+                    .iter()
+                    .map(|&wire| Choice {
+                        constant: Name::new(wire).screaming(),
+                        wire,
+                        doc: kdoc_lines(choice_prose(key, wire)),
+                    })
+                    .collect(),
+                class: class.clone(),
+            });
+            (class, "text(it.wire)".to_owned())
+        }
+        ConfigValue::Text { .. } => ("String".to_owned(), "text(it)".to_owned()),
+        ConfigValue::Flag => ("Boolean".to_owned(), "bool(it)".to_owned()),
     };
     let mut doc = text::wrap(format!("@property {member} {}", prose(key)), WIDTH);
     for continued in doc.iter_mut().skip(1) {
@@ -65,9 +120,15 @@ fn setting(key: &ConfigKey) -> Setting {
         member,
         kotlin_type,
         key: key.key,
-        value,
+        write,
         doc,
+        choices,
     }
+}
+
+/// `text` wrapped for a KDoc nested in the config class.
+fn kdoc_lines(text: String) -> Vec<String> {
+    text::wrap(text, WIDTH - 4)
 }
 
 /// The `ConfigUnits` function turning a duration into the key's number.
@@ -75,11 +136,33 @@ fn convert(key: &ConfigKey) -> &'static str {
     match key.id {
         ConfigId::HostCallTimeout => "timeoutMillis",
         ConfigId::Spin => "spinMicros",
-        ConfigId::MaxInFlight | ConfigId::MaxPendingRequests => {
+        ConfigId::HandshakeTimeout => "handshakeMillis",
+        ConfigId::MaxInFlight
+        | ConfigId::MaxPendingRequests
+        | ConfigId::LimitAddressSpace
+        | ConfigId::LimitCpu
+        | ConfigId::LimitOpenFiles => {
             unreachable!("{} is a count", key.key)
         }
-        _ => unreachable!(
-            "{} is an isolation key, which this binding does not offer yet",
+        ConfigId::Isolation | ConfigId::HelperPath | ConfigId::LibraryPath => {
+            unreachable!("{} is a text", key.key)
+        }
+        ConfigId::Restart => unreachable!("{} is a flag", key.key),
+    }
+}
+
+/// What a choice of a text key means, as the Kotlin docs say it.
+fn choice_prose(key: &ConfigKey, choice: &str) -> String {
+    match (key.id, choice) {
+        (ConfigId::Isolation, "in_process") => {
+            "The library runs in this process, on its own loop thread.".to_owned()
+        }
+        (ConfigId::Isolation, "process") => "The library runs in a helper process \
+            (`hostcall-helper`) the context starts, over a socketpair; a crash in it fails the \
+            pending calls with [CallException.ProcessDied] instead of killing the JVM."
+            .to_owned(),
+        _ => panic!(
+            "{}: the Kotlin binding has no doc for its choice '{choice}'",
             key.key
         ),
     }
@@ -113,19 +196,76 @@ fn prose(key: &ConfigKey) -> String {
             "the longest the library's idle loop thread watches for work before it sleeps; \
              within it the loop learns its window, and watches only while a core is spare \
              ({}rounded up to whole {}; zero: never watch). Library default: {}.",
-            match key.value {
-                ConfigValue::Duration { max, .. } if max != u64::MAX => {
-                    format!("at most {}, ", duration(key, max))
-                }
-                _ => String::new(),
-            },
+            max_duration(key),
             unit_name(key),
             duration(key, key.default)
         ),
-        _ => unreachable!(
-            "{} is an isolation key, which this binding does not offer yet",
-            key.key
+        ConfigId::Isolation => format!(
+            "where the library runs: [{class}.{}] (in this process, the library default) or \
+             [{class}.{}] (in a helper process, so that a crash in the library fails the \
+             pending calls with [CallException.ProcessDied] instead of killing the JVM). \
+             Isolated, every call goes through CBOR: the library's native entry points do not \
+             serve isolated contexts. The options below marked *isolation* are refused \
+             ([StatusException]) without it.",
+            Name::new(key.default_choice().expect("isolation has choices")).screaming(),
+            Name::new("process").screaming(),
+            class = type_name(&Name::new(key.setting)),
         ),
+        ConfigId::HelperPath => "*isolation*: the `hostcall-helper` program to start; `null`: \
+             the one beside the library's file, else the first on `PATH`."
+            .to_owned(),
+        ConfigId::LibraryPath => "*isolation*: the library file the helper loads; `null`: the \
+             file the library was loaded from in this process."
+            .to_owned(),
+        ConfigId::Restart => format!(
+            "*isolation*: whether a helper that died is started again (after a back-off while it \
+             keeps dying) for the calls that follow; `false` makes them fail with \
+             [StatusException] (`HC_ERR_SHUTTING_DOWN`). Library default: {}.",
+            key.default == 1
+        ),
+        ConfigId::HandshakeTimeout => format!(
+            "*isolation*: how long the helper has to start and answer the handshake, and the \
+             longest a write to it may block before it is taken for dead ({}rounded up to whole \
+             {}). Must be positive. Library default: {}.",
+            max_duration(key),
+            unit_name(key),
+            duration(key, key.default)
+        ),
+        ConfigId::LimitAddressSpace => format!(
+            "*isolation*: the helper's address-space limit (`RLIMIT_AS`) in MiB, set before it \
+             loads the library ({}); 0 means none{}.",
+            range(key),
+            none_default(key)
+        ),
+        ConfigId::LimitCpu => format!(
+            "*isolation*: the helper's CPU-time limit (`RLIMIT_CPU`) in seconds; past it the \
+             helper dies (of `SIGXCPU`) and its pending calls fail with \
+             [CallException.ProcessDied]; 0 means none{}.",
+            none_default(key)
+        ),
+        ConfigId::LimitOpenFiles => format!(
+            "*isolation*: the helper's limit on open files (`RLIMIT_NOFILE`); 0 means none{}.",
+            none_default(key)
+        ),
+    }
+}
+
+/// `, the library default` when a count's default is 0 (none).
+fn none_default(key: &ConfigKey) -> &'static str {
+    if key.default == 0 {
+        ", the library default"
+    } else {
+        ""
+    }
+}
+
+/// `at most 10 ms, ` for a duration key with a bound, else nothing.
+fn max_duration(key: &ConfigKey) -> String {
+    match key.value {
+        ConfigValue::Duration { max, .. } if max != u64::MAX => {
+            format!("at most {}, ", duration(key, max))
+        }
+        _ => String::new(),
     }
 }
 
@@ -138,11 +278,7 @@ fn range(key: &ConfigKey) -> String {
         ConfigValue::Count { min, max } => {
             format!("{} ..= {}", text::grouped(min), text::grouped(max))
         }
-        ConfigValue::Duration { .. } => unreachable!("{} is a duration", key.key),
-        _ => unreachable!(
-            "{} is an isolation key, which this binding does not offer yet",
-            key.key
-        ),
+        _ => unreachable!("{} is not a count", key.key),
     }
 }
 
@@ -164,11 +300,7 @@ mod tests {
     #[test]
     fn options_follow_the_key_list() {
         let settings = settings(&Abi::new());
-        let offered = hostcall_abi::CONFIG_KEYS
-            .iter()
-            .filter(|k| !k.is_isolation())
-            .count();
-        assert_eq!(settings.len(), offered);
+        assert_eq!(settings.len(), hostcall_abi::CONFIG_KEYS.len());
         let names: Vec<&str> = settings.iter().map(|s| s.member.as_str()).collect();
         assert_eq!(
             names,
@@ -176,8 +308,65 @@ mod tests {
                 "maxInFlight",
                 "hostCallTimeout",
                 "maxPendingRequests",
-                "spin"
+                "spin",
+                "isolation",
+                "helperPath",
+                "libraryPath",
+                "restart",
+                "handshakeTimeout",
+                "limitAddressSpaceMb",
+                "limitCpuSeconds",
+                "limitOpenFiles",
             ]
+        );
+        for (s, key) in settings.iter().zip(hostcall_abi::CONFIG_KEYS) {
+            assert_eq!(s.key, key.key);
+        }
+    }
+
+    #[test]
+    fn each_kind_is_written_as_its_cbor_kind() {
+        let settings = settings(&Abi::new());
+        let of = |key: &str| settings.iter().find(|s| s.key == key).unwrap();
+        let isolation = of("isolation");
+        assert_eq!(
+            (isolation.kotlin_type.as_str(), isolation.write.as_str()),
+            ("Isolation", "text(it.wire)")
+        );
+        let choices = isolation.choices.as_ref().expect("an enum");
+        let constants: Vec<(&str, &str)> = choices
+            .constants
+            .iter()
+            .map(|c| (c.constant.as_str(), c.wire))
+            .collect();
+        assert_eq!(
+            constants,
+            [("IN_PROCESS", "in_process"), ("PROCESS", "process")]
+        );
+        let path = of("helper_path");
+        assert_eq!(
+            (path.kotlin_type.as_str(), path.write.as_str()),
+            ("String", "text(it)")
+        );
+        assert!(path.choices.is_none());
+        let restart = of("restart");
+        assert_eq!(
+            (restart.kotlin_type.as_str(), restart.write.as_str()),
+            ("Boolean", "bool(it)")
+        );
+        let handshake = of("handshake_timeout_ms");
+        assert_eq!(handshake.kotlin_type, "Duration");
+        assert_eq!(handshake.write, "uint(ConfigUnits.handshakeMillis(it))");
+        assert!(
+            handshake.doc.join(" ").contains("at most 600 s"),
+            "{:?}",
+            handshake.doc
+        );
+        assert_eq!(of("limit_address_space_mb").kotlin_type, "ULong");
+        assert_eq!(of("max_in_flight").write, "uint(it.toULong())");
+        assert_eq!(
+            isolated(&Abi::new()),
+            "isolation != null && isolation != Isolation.IN_PROCESS"
         );
     }
 }

@@ -109,14 +109,35 @@ data class {{ class }}Config(
     val {{ setting.member }}: {{ setting.kotlin_type }}? = null,
 {%- endfor %}
 ) {
-    internal fun encode(): ByteArray {
-        val entries = listOfNotNull(
 {%- for setting in settings %}
-            {{ setting.member }}?.let { "{{ setting.key }}" to {{ setting.value }} },
+{%- if let Some(choices) = setting.choices %}
+    /**
+{%- for line in choices.doc %}
+     * {{ line }}
 {%- endfor %}
-        )
-        val w = CborWriter().map(entries.size)
-        for ((key, value) in entries) w.text(key).uint(value)
+     */
+    enum class {{ choices.class }}(internal val wire: String) {
+{%- for c in choices.constants %}
+        /**
+{%- for line in c.doc %}
+         * {{ line }}
+{%- endfor %}
+         */
+        {{ c.constant }}("{{ c.wire }}"),
+{%- endfor %}
+    }
+
+{%- endif %}
+{%- endfor %}
+
+    /** Whether a context of this config runs the library in a helper process. */
+    internal val isolated: Boolean get() = {{ isolated }}
+
+    internal fun encode(): ByteArray {
+        val w = CborWriter().map(listOfNotNull({% for setting in settings %}{% if !loop.first %}, {% endif %}{{ setting.member }}{% endfor %}).size)
+{%- for setting in settings %}
+        {{ setting.member }}?.let { w.text("{{ setting.key }}").{{ setting.write }} }
+{%- endfor %}
         return w.bytes()
     }
 }
@@ -144,6 +165,12 @@ data class {{ class }}Config(
  * A host function's coroutine carries the context elements of the
  * coroutine whose call it serves (not its job, nor its dispatcher).
  *
+ * Opened with [{{ class }}Config.isolation] set to
+ * [{{ class }}Config.Isolation.PROCESS], the context runs the library in a
+ * helper process: calls, host functions and events work the same (every
+ * call through CBOR), and when the helper dies each pending call throws
+ * [CallException.ProcessDied].
+ *
  * [close] ends the context: calls still pending then fail with
  * [CallException.ShuttingDown], later ones with [StatusException.closed].
  */
@@ -152,6 +179,8 @@ class {{ class }} private constructor(
     internal val handle: Long,
     private val scope: CoroutineScope,
     private val ownsScope: Boolean,
+    /** Whether handlers with a native entry point use it: not in an isolated context, which refuses them. */
+    private val native: Boolean,
 ) : AutoCloseable {
     private val closed = AtomicBoolean(false)
     internal val runtime = Runtime(scope, {{ model.host_fns.len() }}, origin = { token -> {{ class }}Native.hostCallOrigin(handle, token) }) { token, ret, payload ->
@@ -183,7 +212,7 @@ class {{ class }} private constructor(
             val handle = {{ class }}Native.create(encoded)
             return try {
                 val hostScope = scope ?: CoroutineScope(SupervisorJob() + Dispatchers.Default + CoroutineName("{{ p }} host fns"))
-                {{ class }}(handle, hostScope, scope == null)
+                {{ class }}(handle, hostScope, scope == null, native = !config.isolated)
             } catch (e: Throwable) {
                 {{ class }}Native.destroy(handle)
                 throw e
@@ -241,7 +270,7 @@ class {{ class }} private constructor(
 
 {{ self::handler_doc(h) }}    suspend fun {{ h.member }}({{ h.params }}){% if !f.ret.is_unit() %}: {{ self::kotlin_type(f.ret) }}{% endif %} {
 {%- if let Some(native) = h.native %}
-        if (Runtime.nativeCalls()) { // the native entry point: no CBOR, withdrawn like any call
+        if (native && Runtime.nativeCalls()) { // the native entry point: no CBOR, withdrawn like any call
             val reply = runtime.callCancellable({ key -> {{ class }}Native.{{ native.external }}(handle{{ native.kotlin_args }}, key) }, withdraw)
             if (!reply.ok) throw reply.failure("{{ f.name }}")
 {%- if let Some(result) = native.result %}

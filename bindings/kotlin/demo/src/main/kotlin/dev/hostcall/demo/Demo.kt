@@ -494,22 +494,77 @@ internal inline fun typedError(method: String, type: String, payload: ByteArray?
  * @property spin the longest the library's idle loop thread watches for work before it sleeps;
  *   within it the loop learns its window, and watches only while a core is spare (at most 10 ms,
  *   rounded up to whole microseconds; zero: never watch). Library default: 50 µs.
+ * @property isolation where the library runs: [Isolation.IN_PROCESS] (in this process, the
+ *   library default) or [Isolation.PROCESS] (in a helper process, so that a crash in the library
+ *   fails the pending calls with [CallException.ProcessDied] instead of killing the JVM). Isolated,
+ *   every call goes through CBOR: the library's native entry points do not serve isolated contexts.
+ *   The options below marked *isolation* are refused ([StatusException]) without it.
+ * @property helperPath *isolation*: the `hostcall-helper` program to start; `null`: the one
+ *   beside the library's file, else the first on `PATH`.
+ * @property libraryPath *isolation*: the library file the helper loads; `null`: the file the
+ *   library was loaded from in this process.
+ * @property restart *isolation*: whether a helper that died is started again (after a back-off
+ *   while it keeps dying) for the calls that follow; `false` makes them fail with [StatusException]
+ *   (`HC_ERR_SHUTTING_DOWN`). Library default: true.
+ * @property handshakeTimeout *isolation*: how long the helper has to start and answer the
+ *   handshake, and the longest a write to it may block before it is taken for dead (at most 600 s,
+ *   rounded up to whole milliseconds). Must be positive. Library default: 5 s.
+ * @property limitAddressSpaceMb *isolation*: the helper's address-space limit (`RLIMIT_AS`) in
+ *   MiB, set before it loads the library (0 ..= 17 592 186 044 415); 0 means none, the library
+ *   default.
+ * @property limitCpuSeconds *isolation*: the helper's CPU-time limit (`RLIMIT_CPU`) in seconds;
+ *   past it the helper dies (of `SIGXCPU`) and its pending calls fail with
+ *   [CallException.ProcessDied]; 0 means none, the library default.
+ * @property limitOpenFiles *isolation*: the helper's limit on open files (`RLIMIT_NOFILE`); 0
+ *   means none, the library default.
  */
 data class DemoConfig(
     val maxInFlight: UInt? = null,
     val hostCallTimeout: Duration? = null,
     val maxPendingRequests: ULong? = null,
     val spin: Duration? = null,
+    val isolation: Isolation? = null,
+    val helperPath: String? = null,
+    val libraryPath: String? = null,
+    val restart: Boolean? = null,
+    val handshakeTimeout: Duration? = null,
+    val limitAddressSpaceMb: ULong? = null,
+    val limitCpuSeconds: ULong? = null,
+    val limitOpenFiles: ULong? = null,
 ) {
+    /**
+     * The values of [isolation]: `in_process`, `process` on the wire.
+     */
+    enum class Isolation(internal val wire: String) {
+        /**
+         * The library runs in this process, on its own loop thread.
+         */
+        IN_PROCESS("in_process"),
+        /**
+         * The library runs in a helper process (`hostcall-helper`) the context starts, over a
+         * socketpair; a crash in it fails the pending calls with [CallException.ProcessDied] instead
+         * of killing the JVM.
+         */
+        PROCESS("process"),
+    }
+
+    /** Whether a context of this config runs the library in a helper process. */
+    internal val isolated: Boolean get() = isolation != null && isolation != Isolation.IN_PROCESS
+
     internal fun encode(): ByteArray {
-        val entries = listOfNotNull(
-            maxInFlight?.let { "max_in_flight" to it.toULong() },
-            hostCallTimeout?.let { "host_call_timeout_ms" to ConfigUnits.timeoutMillis(it) },
-            maxPendingRequests?.let { "max_pending_requests" to it },
-            spin?.let { "spin_us" to ConfigUnits.spinMicros(it) },
-        )
-        val w = CborWriter().map(entries.size)
-        for ((key, value) in entries) w.text(key).uint(value)
+        val w = CborWriter().map(listOfNotNull(maxInFlight, hostCallTimeout, maxPendingRequests, spin, isolation, helperPath, libraryPath, restart, handshakeTimeout, limitAddressSpaceMb, limitCpuSeconds, limitOpenFiles).size)
+        maxInFlight?.let { w.text("max_in_flight").uint(it.toULong()) }
+        hostCallTimeout?.let { w.text("host_call_timeout_ms").uint(ConfigUnits.timeoutMillis(it)) }
+        maxPendingRequests?.let { w.text("max_pending_requests").uint(it) }
+        spin?.let { w.text("spin_us").uint(ConfigUnits.spinMicros(it)) }
+        isolation?.let { w.text("isolation").text(it.wire) }
+        helperPath?.let { w.text("helper_path").text(it) }
+        libraryPath?.let { w.text("library_path").text(it) }
+        restart?.let { w.text("restart").bool(it) }
+        handshakeTimeout?.let { w.text("handshake_timeout_ms").uint(ConfigUnits.handshakeMillis(it)) }
+        limitAddressSpaceMb?.let { w.text("limit_address_space_mb").uint(it) }
+        limitCpuSeconds?.let { w.text("limit_cpu_seconds").uint(it) }
+        limitOpenFiles?.let { w.text("limit_open_files").uint(it) }
         return w.bytes()
     }
 }
@@ -537,6 +592,12 @@ data class DemoConfig(
  * A host function's coroutine carries the context elements of the
  * coroutine whose call it serves (not its job, nor its dispatcher).
  *
+ * Opened with [DemoConfig.isolation] set to
+ * [DemoConfig.Isolation.PROCESS], the context runs the library in a
+ * helper process: calls, host functions and events work the same (every
+ * call through CBOR), and when the helper dies each pending call throws
+ * [CallException.ProcessDied].
+ *
  * [close] ends the context: calls still pending then fail with
  * [CallException.ShuttingDown], later ones with [StatusException.closed].
  */
@@ -545,6 +606,8 @@ class Demo private constructor(
     internal val handle: Long,
     private val scope: CoroutineScope,
     private val ownsScope: Boolean,
+    /** Whether handlers with a native entry point use it: not in an isolated context, which refuses them. */
+    private val native: Boolean,
 ) : AutoCloseable {
     private val closed = AtomicBoolean(false)
     internal val runtime = Runtime(scope, 3, origin = { token -> DemoNative.hostCallOrigin(handle, token) }) { token, ret, payload ->
@@ -576,7 +639,7 @@ class Demo private constructor(
             val handle = DemoNative.create(encoded)
             return try {
                 val hostScope = scope ?: CoroutineScope(SupervisorJob() + Dispatchers.Default + CoroutineName("demo host fns"))
-                Demo(handle, hostScope, scope == null)
+                Demo(handle, hostScope, scope == null, native = !config.isolated)
             } catch (e: Throwable) {
                 DemoNative.destroy(handle)
                 throw e
@@ -637,7 +700,7 @@ class Demo private constructor(
      * @throws StatusException if the library refuses the call (closed, overloaded).
      */
     suspend fun version(): String {
-        if (Runtime.nativeCalls()) { // the native entry point: no CBOR, withdrawn like any call
+        if (native && Runtime.nativeCalls()) { // the native entry point: no CBOR, withdrawn like any call
             val reply = runtime.callCancellable({ key -> DemoNative.nativeVersion(handle, key) }, withdraw)
             if (!reply.ok) throw reply.failure("version")
             return reply.data?.decodeToString() ?: ""
@@ -655,7 +718,7 @@ class Demo private constructor(
      * @throws StatusException if the library refuses the call (closed, overloaded).
      */
     suspend fun add(a: Long, b: Long): Long {
-        if (Runtime.nativeCalls()) { // the native entry point: no CBOR, withdrawn like any call
+        if (native && Runtime.nativeCalls()) { // the native entry point: no CBOR, withdrawn like any call
             val reply = runtime.callCancellable({ key -> DemoNative.nativeAdd(handle, a, b, key) }, withdraw)
             if (!reply.ok) throw reply.failure("add")
             return reply.value
@@ -720,7 +783,7 @@ class Demo private constructor(
      * @throws StatusException if the library refuses the call (closed, overloaded).
      */
     suspend fun pingHost(message: String) {
-        if (Runtime.nativeCalls()) { // the native entry point: no CBOR, withdrawn like any call
+        if (native && Runtime.nativeCalls()) { // the native entry point: no CBOR, withdrawn like any call
             val reply = runtime.callCancellable({ key -> DemoNative.nativePingHost(handle, message.encodeToByteArray(), key) }, withdraw)
             if (!reply.ok) throw reply.failure("ping_host")
             return
@@ -740,7 +803,7 @@ class Demo private constructor(
      * @throws StatusException if the library refuses the call (closed, overloaded).
      */
     suspend fun panicWith(message: String) {
-        if (Runtime.nativeCalls()) { // the native entry point: no CBOR, withdrawn like any call
+        if (native && Runtime.nativeCalls()) { // the native entry point: no CBOR, withdrawn like any call
             val reply = runtime.callCancellable({ key -> DemoNative.nativePanicWith(handle, message.encodeToByteArray(), key) }, withdraw)
             if (!reply.ok) throw reply.failure("panic_with")
             return
@@ -778,7 +841,7 @@ class Demo private constructor(
      * @throws StatusException if the library refuses the call (closed, overloaded).
      */
     suspend fun echo(data: ByteArray): ByteArray {
-        if (Runtime.nativeCalls()) { // the native entry point: no CBOR, withdrawn like any call
+        if (native && Runtime.nativeCalls()) { // the native entry point: no CBOR, withdrawn like any call
             val reply = runtime.callCancellable({ key -> DemoNative.nativeEcho(handle, data, key) }, withdraw)
             if (!reply.ok) throw reply.failure("echo")
             return reply.data ?: ByteArray(0)
@@ -806,7 +869,7 @@ class Demo private constructor(
      * @throws StatusException if the library refuses the call (closed, overloaded).
      */
     suspend fun crash(kind: String) {
-        if (Runtime.nativeCalls()) { // the native entry point: no CBOR, withdrawn like any call
+        if (native && Runtime.nativeCalls()) { // the native entry point: no CBOR, withdrawn like any call
             val reply = runtime.callCancellable({ key -> DemoNative.nativeCrash(handle, kind.encodeToByteArray(), key) }, withdraw)
             if (!reply.ok) throw reply.failure("crash")
             return

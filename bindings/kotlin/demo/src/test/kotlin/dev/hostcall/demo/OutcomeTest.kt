@@ -37,6 +37,7 @@ class OutcomeTest : DemoTest() {
         Outcome.NOT_REGISTERED to CallException.NotRegistered::class,
         Outcome.INVALID_ARG to CallException.InvalidArgument::class,
         Outcome.PANIC to CallException.Panicked::class,
+        Outcome.PROCESS_DIED to CallException.ProcessDied::class,
         Outcome.ERR_TYPED to CallException.Other::class, // reserved: no member of its own yet
         42 to CallException.Other::class, // a code of a newer library
         Int.MAX_VALUE to CallException.Other::class,

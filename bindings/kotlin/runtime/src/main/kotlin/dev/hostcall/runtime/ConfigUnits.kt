@@ -18,6 +18,13 @@ object ConfigUnits {
         return (if (whole.milliseconds < timeout) whole + 1 else whole).toULong()
     }
 
+    /** `handshake_timeout_ms`: positive and finite, rounded up (0 would mean the library's default; the library checks the upper bound). */
+    fun handshakeMillis(timeout: Duration): ULong {
+        require(timeout.isPositive() && timeout.isFinite()) { "handshakeTimeout must be positive and finite, not $timeout" }
+        val whole = timeout.inWholeMilliseconds
+        return (if (whole.milliseconds < timeout) whole + 1 else whole).toULong()
+    }
+
     /** `spin_us`: zero or positive, rounded up (the library checks the upper bound). */
     fun spinMicros(spin: Duration): ULong {
         require(!spin.isNegative() && spin.isFinite()) { "spin must be zero or positive and finite, not $spin" }

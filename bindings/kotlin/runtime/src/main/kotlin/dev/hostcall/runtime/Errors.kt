@@ -32,6 +32,7 @@ class StatusException(val operation: String, val code: Int, val detail: String) 
  * | [NotRegistered] | `RET_NOT_REGISTERED` | a host call the handler passed through named a host fn nobody registered |
  * | [InvalidArgument] | `RET_INVALID_ARG` | the arguments did not decode as the handler's types |
  * | [Panicked] | `RET_PANIC` | the handler panicked (the context goes on) |
+ * | [ProcessDied] | `RET_PROCESS_DIED` | isolated context: the helper process running the library died before the call finished |
  * | [ReplyLost] | none | the reply could not be copied into the JVM (out of memory) |
  * | [Other] | any other | a code this binding does not know (a newer library), or `RET_ERR_TYPED` from a handler that declares no error type (one that does throws its own sealed exception class instead) |
  */
@@ -63,6 +64,15 @@ sealed class CallException(val method: String, val text: String, val code: Int) 
     /** `RET_PANIC`: the handler panicked; the context goes on. */
     class Panicked(method: String, text: String) : CallException(method, text, Outcome.PANIC)
 
+    /**
+     * `RET_PROCESS_DIED`: the context is isolated and the helper process
+     * running the library died before the call finished ([text] says how:
+     * `library process died: signal 11 (SIGSEGV)`). Every call pending then
+     * fails so; the helper is started again for later calls unless the
+     * config's `restart` is false.
+     */
+    class ProcessDied(method: String, text: String) : CallException(method, text, Outcome.PROCESS_DIED)
+
     /** The reply could not be copied into the JVM (out of memory): what the library answered is unknown. [code] is -1. */
     class ReplyLost(method: String, text: String) : CallException(method, text, REPLY_LOST)
 
@@ -85,6 +95,7 @@ sealed class CallException(val method: String, val text: String, val code: Int) 
                 Outcome.NOT_REGISTERED -> NotRegistered(method, text)
                 Outcome.INVALID_ARG -> InvalidArgument(method, text)
                 Outcome.PANIC -> Panicked(method, text)
+                Outcome.PROCESS_DIED -> ProcessDied(method, text)
                 REPLY_LOST -> ReplyLost(method, text)
                 else -> Other(method, code, text)
             }
