@@ -63,21 +63,6 @@ pub fn settings(abi: &Abi) -> Vec<Setting> {
     abi.config_keys.iter().map(setting).collect()
 }
 
-/// The Kotlin condition, on the config's own members, that a context of
-/// it runs the library in a helper process: its `isolation` is set to
-/// anything but the in-process default.
-pub fn isolated(abi: &Abi) -> String {
-    let key = abi
-        .config_keys
-        .iter()
-        .find(|k| k.id == ConfigId::Isolation)
-        .expect("the ABI has an isolation key");
-    let member = member(&Name::new(key.setting));
-    let class = type_name(&Name::new(key.setting));
-    let local = Name::new(key.default_choice().expect("isolation has choices")).screaming();
-    format!("{member} != null && {member} != {class}.{local}")
-}
-
 fn setting(key: &ConfigKey) -> Setting {
     let member = member(&Name::new(key.setting));
     let mut choices = None;
@@ -203,10 +188,8 @@ fn prose(key: &ConfigKey) -> String {
         ConfigId::Isolation => format!(
             "where the library runs: [{class}.{}] (in this process, the library default) or \
              [{class}.{}] (in a helper process, so that a crash in the library fails the \
-             pending calls with [CallException.ProcessDied] instead of killing the JVM). \
-             Isolated, every call goes through CBOR: the library's native entry points do not \
-             serve isolated contexts. The options below marked *isolation* are refused \
-             ([StatusException]) without it.",
+             pending calls with [CallException.ProcessDied] instead of killing the JVM). The \
+             options below marked *isolation* are refused ([StatusException]) without it.",
             Name::new(key.default_choice().expect("isolation has choices")).screaming(),
             Name::new("process").screaming(),
             class = type_name(&Name::new(key.setting)),
@@ -364,9 +347,5 @@ mod tests {
         );
         assert_eq!(of("limit_address_space_mb").kotlin_type, "ULong");
         assert_eq!(of("max_in_flight").write, "uint(it.toULong())");
-        assert_eq!(
-            isolated(&Abi::new()),
-            "isolation != null && isolation != Isolation.IN_PROCESS"
-        );
     }
 }

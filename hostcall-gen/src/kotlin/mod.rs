@@ -18,10 +18,9 @@
 //! (`<prefix>_cancel_call`). Handlers the model gives a [`Native`] entry
 //! point are called through its `_cancellable` form instead (its arguments'
 //! lowerings and its reply callback come from the model), withdrawn the same
-//! way, unless the calling coroutine's context holds `CborCalls`
-//! (`Runtime.nativeCalls()`) or the context is isolated (its config's
-//! `isolation` is set to anything but the in-process default, decided at
-//! open): an isolated context refuses native entry points. A refused entry point throws `StatusException`
+//! way (isolated or not: an isolated context forwards them to its helper),
+//! unless the calling coroutine's context holds `CborCalls`
+//! (`Runtime.nativeCalls()`). A refused entry point throws `StatusException`
 //! from inside its JNI function, with the library's last error read in
 //! that same native call (it is per OS thread).
 //!
@@ -86,8 +85,6 @@ struct KotlinFile<'a> {
     handlers: Vec<Handler<'a>>,
     host_fns: Vec<HostFn<'a>>,
     settings: Vec<Setting>,
-    /// The config's condition for an isolated context ([`config::isolated`]).
-    isolated: String,
     errors: Vec<KError>,
 }
 
@@ -276,7 +273,6 @@ pub fn binding(model: &Model, package: &str) -> Files {
             })
             .collect(),
         settings: config::settings(&model.abi),
-        isolated: config::isolated(&model.abi),
         errors: errors::errors(&model.error_types),
     };
     let borrowing = |array: &str, call: String, refused| Borrowing {

@@ -130,9 +130,6 @@ data class {{ class }}Config(
 {%- endif %}
 {%- endfor %}
 
-    /** Whether a context of this config runs the library in a helper process. */
-    internal val isolated: Boolean get() = {{ isolated }}
-
     internal fun encode(): ByteArray {
         val w = CborWriter().map(listOfNotNull({% for setting in settings %}{% if !loop.first %}, {% endif %}{{ setting.member }}{% endfor %}).size)
 {%- for setting in settings %}
@@ -167,8 +164,8 @@ data class {{ class }}Config(
  *
  * Opened with [{{ class }}Config.isolation] set to
  * [{{ class }}Config.Isolation.PROCESS], the context runs the library in a
- * helper process: calls, host functions and events work the same (every
- * call through CBOR), and when the helper dies each pending call throws
+ * helper process: calls, host functions and events work the same, and
+ * when the helper dies each pending call throws
  * [CallException.ProcessDied].
  *
  * [close] ends the context: calls still pending then fail with
@@ -179,8 +176,6 @@ class {{ class }} private constructor(
     internal val handle: Long,
     private val scope: CoroutineScope,
     private val ownsScope: Boolean,
-    /** Whether handlers with a native entry point use it: not in an isolated context, which refuses them. */
-    private val native: Boolean,
 ) : AutoCloseable {
     private val closed = AtomicBoolean(false)
     internal val runtime = Runtime(scope, {{ model.host_fns.len() }}, origin = { token -> {{ class }}Native.hostCallOrigin(handle, token) }) { token, ret, payload ->
@@ -212,7 +207,7 @@ class {{ class }} private constructor(
             val handle = {{ class }}Native.create(encoded)
             return try {
                 val hostScope = scope ?: CoroutineScope(SupervisorJob() + Dispatchers.Default + CoroutineName("{{ p }} host fns"))
-                {{ class }}(handle, hostScope, scope == null, native = !config.isolated)
+                {{ class }}(handle, hostScope, scope == null)
             } catch (e: Throwable) {
                 {{ class }}Native.destroy(handle)
                 throw e
@@ -270,7 +265,7 @@ class {{ class }} private constructor(
 
 {{ self::handler_doc(h) }}    suspend fun {{ h.member }}({{ h.params }}){% if !f.ret.is_unit() %}: {{ self::kotlin_type(f.ret) }}{% endif %} {
 {%- if let Some(native) = h.native %}
-        if (native && Runtime.nativeCalls()) { // the native entry point: no CBOR, withdrawn like any call
+        if (Runtime.nativeCalls()) { // the native entry point: no CBOR, withdrawn like any call
             val reply = runtime.callCancellable({ key -> {{ class }}Native.{{ native.external }}(handle{{ native.kotlin_args }}, key) }, withdraw)
             if (!reply.ok) throw reply.failure("{{ f.name }}")
 {%- if let Some(result) = native.result %}

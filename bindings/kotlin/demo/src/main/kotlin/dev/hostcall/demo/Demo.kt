@@ -496,9 +496,8 @@ internal inline fun typedError(method: String, type: String, payload: ByteArray?
  *   rounded up to whole microseconds; zero: never watch). Library default: 50 µs.
  * @property isolation where the library runs: [Isolation.IN_PROCESS] (in this process, the
  *   library default) or [Isolation.PROCESS] (in a helper process, so that a crash in the library
- *   fails the pending calls with [CallException.ProcessDied] instead of killing the JVM). Isolated,
- *   every call goes through CBOR: the library's native entry points do not serve isolated contexts.
- *   The options below marked *isolation* are refused ([StatusException]) without it.
+ *   fails the pending calls with [CallException.ProcessDied] instead of killing the JVM). The
+ *   options below marked *isolation* are refused ([StatusException]) without it.
  * @property helperPath *isolation*: the `hostcall-helper` program to start; `null`: the one
  *   beside the library's file, else the first on `PATH`.
  * @property libraryPath *isolation*: the library file the helper loads; `null`: the file the
@@ -548,9 +547,6 @@ data class DemoConfig(
         PROCESS("process"),
     }
 
-    /** Whether a context of this config runs the library in a helper process. */
-    internal val isolated: Boolean get() = isolation != null && isolation != Isolation.IN_PROCESS
-
     internal fun encode(): ByteArray {
         val w = CborWriter().map(listOfNotNull(maxInFlight, hostCallTimeout, maxPendingRequests, spin, isolation, helperPath, libraryPath, restart, handshakeTimeout, limitAddressSpaceMb, limitCpuSeconds, limitOpenFiles).size)
         maxInFlight?.let { w.text("max_in_flight").uint(it.toULong()) }
@@ -594,8 +590,8 @@ data class DemoConfig(
  *
  * Opened with [DemoConfig.isolation] set to
  * [DemoConfig.Isolation.PROCESS], the context runs the library in a
- * helper process: calls, host functions and events work the same (every
- * call through CBOR), and when the helper dies each pending call throws
+ * helper process: calls, host functions and events work the same, and
+ * when the helper dies each pending call throws
  * [CallException.ProcessDied].
  *
  * [close] ends the context: calls still pending then fail with
@@ -606,8 +602,6 @@ class Demo private constructor(
     internal val handle: Long,
     private val scope: CoroutineScope,
     private val ownsScope: Boolean,
-    /** Whether handlers with a native entry point use it: not in an isolated context, which refuses them. */
-    private val native: Boolean,
 ) : AutoCloseable {
     private val closed = AtomicBoolean(false)
     internal val runtime = Runtime(scope, 3, origin = { token -> DemoNative.hostCallOrigin(handle, token) }) { token, ret, payload ->
@@ -639,7 +633,7 @@ class Demo private constructor(
             val handle = DemoNative.create(encoded)
             return try {
                 val hostScope = scope ?: CoroutineScope(SupervisorJob() + Dispatchers.Default + CoroutineName("demo host fns"))
-                Demo(handle, hostScope, scope == null, native = !config.isolated)
+                Demo(handle, hostScope, scope == null)
             } catch (e: Throwable) {
                 DemoNative.destroy(handle)
                 throw e
@@ -700,7 +694,7 @@ class Demo private constructor(
      * @throws StatusException if the library refuses the call (closed, overloaded).
      */
     suspend fun version(): String {
-        if (native && Runtime.nativeCalls()) { // the native entry point: no CBOR, withdrawn like any call
+        if (Runtime.nativeCalls()) { // the native entry point: no CBOR, withdrawn like any call
             val reply = runtime.callCancellable({ key -> DemoNative.nativeVersion(handle, key) }, withdraw)
             if (!reply.ok) throw reply.failure("version")
             return reply.data?.decodeToString() ?: ""
@@ -718,7 +712,7 @@ class Demo private constructor(
      * @throws StatusException if the library refuses the call (closed, overloaded).
      */
     suspend fun add(a: Long, b: Long): Long {
-        if (native && Runtime.nativeCalls()) { // the native entry point: no CBOR, withdrawn like any call
+        if (Runtime.nativeCalls()) { // the native entry point: no CBOR, withdrawn like any call
             val reply = runtime.callCancellable({ key -> DemoNative.nativeAdd(handle, a, b, key) }, withdraw)
             if (!reply.ok) throw reply.failure("add")
             return reply.value
@@ -783,7 +777,7 @@ class Demo private constructor(
      * @throws StatusException if the library refuses the call (closed, overloaded).
      */
     suspend fun pingHost(message: String) {
-        if (native && Runtime.nativeCalls()) { // the native entry point: no CBOR, withdrawn like any call
+        if (Runtime.nativeCalls()) { // the native entry point: no CBOR, withdrawn like any call
             val reply = runtime.callCancellable({ key -> DemoNative.nativePingHost(handle, message.encodeToByteArray(), key) }, withdraw)
             if (!reply.ok) throw reply.failure("ping_host")
             return
@@ -803,7 +797,7 @@ class Demo private constructor(
      * @throws StatusException if the library refuses the call (closed, overloaded).
      */
     suspend fun panicWith(message: String) {
-        if (native && Runtime.nativeCalls()) { // the native entry point: no CBOR, withdrawn like any call
+        if (Runtime.nativeCalls()) { // the native entry point: no CBOR, withdrawn like any call
             val reply = runtime.callCancellable({ key -> DemoNative.nativePanicWith(handle, message.encodeToByteArray(), key) }, withdraw)
             if (!reply.ok) throw reply.failure("panic_with")
             return
@@ -841,7 +835,7 @@ class Demo private constructor(
      * @throws StatusException if the library refuses the call (closed, overloaded).
      */
     suspend fun echo(data: ByteArray): ByteArray {
-        if (native && Runtime.nativeCalls()) { // the native entry point: no CBOR, withdrawn like any call
+        if (Runtime.nativeCalls()) { // the native entry point: no CBOR, withdrawn like any call
             val reply = runtime.callCancellable({ key -> DemoNative.nativeEcho(handle, data, key) }, withdraw)
             if (!reply.ok) throw reply.failure("echo")
             return reply.data ?: ByteArray(0)
@@ -869,7 +863,7 @@ class Demo private constructor(
      * @throws StatusException if the library refuses the call (closed, overloaded).
      */
     suspend fun crash(kind: String) {
-        if (native && Runtime.nativeCalls()) { // the native entry point: no CBOR, withdrawn like any call
+        if (Runtime.nativeCalls()) { // the native entry point: no CBOR, withdrawn like any call
             val reply = runtime.callCancellable({ key -> DemoNative.nativeCrash(handle, kind.encodeToByteArray(), key) }, withdraw)
             if (!reply.ok) throw reply.failure("crash")
             return

@@ -24,7 +24,7 @@ class IsolationTest : DemoTest() {
     @Test
     fun `calls, host fns, events and typed failures work in a helper process`() = bounded {
         withStore(isolatedConfig()).use { demo ->
-            // add has a native entry point: isolated, it goes through CBOR.
+            // add has a native entry point: isolated, its arguments reach the helper as CBOR.
             assertEquals(5L, demo.add(2, 3))
             thrownBy<CallException.LibraryError> { demo.add(Long.MAX_VALUE, 1) }.check("add", "integer overflow")
             assertEquals(sessionOf("ann"), demo.login("ann"))
