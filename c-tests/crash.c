@@ -39,6 +39,14 @@ static void call_text(void *ctx, const char *method, const char *text, hc_reply 
     CHECK_STATUS(hc_call(ctx, method, &e, r), HC_OK);
 }
 
+static int call_add(void *ctx, int64_t a, int64_t b, hc_reply *r) {
+    uint8_t buf[32];
+    cbor_enc e;
+    cbor_enc_init(&e, buf, sizeof buf);
+    demo_put_add_request(&e, a, b);
+    return hc_call(ctx, DEMO_METHOD_ADD, &e, r);
+}
+
 static void test_crashes(void) {
     void *ctx = hc_new_context(NULL, 0);
     hc_held held;
@@ -76,11 +84,7 @@ static void test_crashes(void) {
         /* A new helper serves the next call. */
         hc_reply sum;
         hc_reply_init(&sum);
-        uint8_t buf[32];
-        cbor_enc e;
-        cbor_enc_init(&e, buf, sizeof buf);
-        demo_put_add_request(&e, 40, 2);
-        CHECK_STATUS(hc_call(ctx, DEMO_METHOD_ADD, &e, &sum), HC_OK);
+        CHECK_STATUS(call_add(ctx, 40, 2, &sum), HC_OK);
         hc_reply_wait(&sum);
         CHECK(sum.ret == RET_OK, "add after a restart: %s \"%s\"", hc_ret_name(sum.ret), sum.msg);
         hc_reply_free(&sum);
@@ -110,11 +114,7 @@ static void test_no_restart(void) {
     for (int i = 0; i < 1000 && status == HC_OK; i++) {
         hc_reply r;
         hc_reply_init(&r);
-        uint8_t buf[32];
-        cbor_enc e;
-        cbor_enc_init(&e, buf, sizeof buf);
-        demo_put_add_request(&e, 1, 2);
-        status = hc_call(ctx, DEMO_METHOD_ADD, &e, &r);
+        status = call_add(ctx, 1, 2, &r);
         if (status == HC_OK) {
             hc_reply_wait(&r);
             CHECK(r.ret == RET_PROCESS_DIED, "add after the death: %s", hc_ret_name(r.ret));
