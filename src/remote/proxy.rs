@@ -5,18 +5,24 @@
 //! # Protocol
 //!
 //! 1. **Request**: a request's task is a [`RemoteRequest`]. Its first poll
-//!    numbers it, records where its reply goes (`pending`) and sends
-//!    [`Down::Call`]; [`Up::Reply`] resolves it. Dropped before that (the
-//!    request was withdrawn, or the context is being destroyed) it leaves
-//!    `pending` and sends [`Down::Cancel`].
-//! 2. **Host call**: [`Up::HostCall`] becomes a local task awaiting an
-//!    ordinary host call of the same host fn (a local token, the function
-//!    the host had registered when the request it serves was handled — the
-//!    one registered last for a task the library spawned —, its cancel
+//!    numbers it, records where its reply goes and the registry it was
+//!    handled with (`pending`), and sends [`Down::Call`]; [`Up::Reply`]
+//!    resolves it. Dropped or withdrawn before that (`cancel_call`, or the
+//!    context is being destroyed) it leaves `pending` at once and sends
+//!    [`Down::Cancel`].
+//! 2. **Host call**: [`Up::HostCall`] becomes an ordinary local host call
+//!    of the same host fn (a local token, the function the host had
+//!    registered when the request it serves was handled — the one
+//!    registered last for a task the library spawned —, its cancel
 //!    notifier, `host_call_origin` naming the host's call id of the
-//!    request); its answer goes back as
-//!    [`Down::Complete`]. [`Up::HostCancel`] aborts the task, which cancels
-//!    the local host call as a dropped future does.
+//!    request), started at once: the host fn runs before the next message
+//!    is handled, as it would in process. Its answer goes back as
+//!    [`Down::Complete`]. A host call whose request has already left
+//!    `pending` (withdrawn) is not run; the helper cancels it when the
+//!    withdrawal reaches it. A forwarded host call is cancelled at once —
+//!    its future dropped, its token cancelled, the host's notifier run —
+//!    on [`Up::HostCancel`], and before its request's reply or withdrawal
+//!    is handled, so that no token of a request outlives its reply.
 //! 3. **Registration**: each host fn the host registers is registered in
 //!    the helper too ([`Down::Register`]), in order with the calls.
 //! 4. **Death** (`Msg::RemoteDied` for the running helper): every pending
@@ -32,7 +38,7 @@
 //!    and the helper reaped ([`Link::close`]).
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -69,18 +75,20 @@ struct Pending {
     /// The host fns registered when the request was handled: its host calls
     /// use them, as they would in process.
     registry: Option<Rc<Registry>>,
-    /// The helper's tokens of the host calls it made (some may have ended).
-    host_calls: Vec<u64>,
+    /// The helper's tokens of its host calls still running on the host.
+    host_calls: HashSet<u64>,
 }
 
 /// A host call of the helper's, running on the host as a local one.
 type Forwarding = Rc<RefCell<Option<Pin<Box<dyn Future<Output = ()>>>>>>;
 
-/// One forwarded host call: its future (taken to cancel it at once) and
-/// the task that polls it after its start.
+/// One forwarded host call: its future (taken to cancel it at once), the
+/// task that polls it after its start, and our id of the request it
+/// serves (0: none).
 struct Forwarded {
     future: Forwarding,
     task: tokio::task::AbortHandle,
+    origin: u64,
 }
 
 /// Polls a forwarded host call; `Ready` once it has finished (or was
@@ -178,7 +186,7 @@ impl Proxy {
                 reply,
                 call_id,
                 registry,
-                host_calls: Vec::new(),
+                host_calls: HashSet::new(),
             },
         );
         self.send(Down::Call {
@@ -286,7 +294,7 @@ impl Proxy {
         };
         let (call_id, registry) = match self.pending.borrow_mut().get_mut(&origin) {
             Some(pending) => {
-                pending.host_calls.push(token);
+                pending.host_calls.insert(token);
                 (pending.call_id, pending.registry.clone())
             }
             None if origin != 0 => {
@@ -314,6 +322,7 @@ impl Proxy {
                 if let Some(state) = LoopState::current()
                     && let Some(proxy) = of(&state)
                 {
+                    proxy.untrack(token, origin);
                     let ended = proxy.host_calls.borrow_mut().remove(&token);
                     drop(ended);
                     proxy.send(Down::Complete {
@@ -339,6 +348,7 @@ impl Proxy {
             Forwarded {
                 future,
                 task: task.abort_handle(),
+                origin,
             },
         );
     }
@@ -350,9 +360,17 @@ impl Proxy {
         let Some(forwarded) = self.host_calls.borrow_mut().remove(&token) else {
             return;
         };
+        self.untrack(token, forwarded.origin);
         forwarded.task.abort();
         let future = forwarded.future.borrow_mut().take();
         drop(future);
+    }
+
+    /// Forgets host call `token` of request `origin` (it ended).
+    fn untrack(&self, token: u64, origin: u64) {
+        if let Some(pending) = self.pending.borrow_mut().get_mut(&origin) {
+            pending.host_calls.remove(&token);
+        }
     }
 
     /// Step 4: the helper of `generation` died, as `text` says.
