@@ -65,7 +65,9 @@ pub enum Down {
         method: String,
         /// The CBOR argument array.
         args: Bytes,
-        /// Whether the host may withdraw it ([`Down::Cancel`]).
+        /// Whether the host may withdraw it ([`Down::Cancel`]). Today's
+        /// host always may (it withdraws every request it drops
+        /// unanswered), and today's helper makes every call cancellable.
         cancellable: bool,
     },
     /// Withdraws request `id`; its reply is discarded by the host.
