@@ -87,19 +87,7 @@ final class IsolationTests: XCTestCase {
     }
 
     func testProgressEvents() async throws {
-        let demo = try isolated()
-        try demo.setFetchProfile { id in profile(id) }
-        let progress = demo.progress
-        let collected = Task { () -> [Demo.Progress] in
-            var all: [Demo.Progress] = []
-            for await p in progress { all.append(p) }
-            return all
-        }
-        _ = try await demo.loginMany(userIds: ["a", "b", "c"])
-        demo.close()
-        let events = try await within(10) { await collected.value }
-        XCTAssertEqual(events.map(\.done), [1, 2, 3])
-        XCTAssertEqual(events.map(\.total), [3, 3, 3])
+        try await checkProgressEndsWhenClosed(try isolated())
     }
 
     func testCloseFailsPendingCalls() async throws {

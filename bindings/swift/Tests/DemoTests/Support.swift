@@ -141,3 +141,21 @@ func failure<T: Sendable>(_ body: @escaping @Sendable () async throws -> T, file
 }
 
 func profile(_ id: String) -> Profile { Profile(userId: id, name: "Name of \(id)", age: 30) }
+
+/// `loginMany` of three ids on `demo` (its `fetchProfile` answering), then
+/// `close()`: the `progress` stream taken before has all three events, and
+/// then ends. What the in-process and the isolated tests both check.
+func checkProgressEndsWhenClosed(_ demo: Demo) async throws {
+    try demo.setFetchProfile { id in profile(id) }
+    let progress = demo.progress
+    let collected = Task { () -> [Demo.Progress] in
+        var all: [Demo.Progress] = []
+        for await p in progress { all.append(p) }
+        return all
+    }
+    _ = try await demo.loginMany(userIds: ["a", "b", "c"])
+    demo.close()
+    let events = try await within(10) { await collected.value }
+    XCTAssertEqual(events.map(\.done), [1, 2, 3])
+    XCTAssertEqual(events.map(\.total), [3, 3, 3])
+}
