@@ -124,7 +124,7 @@ impl<T: DeserializeOwned, E: TypedError> HostOutcome<T> for E {
 
 /// The error type of a host call whose answer is passed on undecoded, as
 /// `(ret, payload)` (an isolated context forwarding the helper's host call,
-/// [`crate::isolation::proxy`]). Has no values.
+/// `remote::proxy`). Has no values.
 pub(crate) enum Raw {}
 
 impl HostOutcome<()> for Raw {

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use ciborium::Value;
 use hostcall_abi::config::{
-    CONFIG_KEYS, ConfigId, ConfigValue, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_SPIN_US, config_key,
+    CONFIG_KEYS, ConfigId, ConfigKey, ConfigValue, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_SPIN_US,
+    config_key,
 };
 
 use crate::core::inflight::MAX_SLOTS;
@@ -77,13 +78,17 @@ enum Setting {
     Flag(bool),
 }
 
-/// The default of a key, from the ABI list.
-fn default(id: ConfigId) -> u64 {
+/// The key of a setting, from the ABI list.
+fn spec(id: ConfigId) -> &'static ConfigKey {
     CONFIG_KEYS
         .iter()
         .find(|k| k.id == id)
-        .map(|k| k.default)
         .expect("every setting has a key")
+}
+
+/// The default of a key, from the ABI list.
+fn default(id: ConfigId) -> u64 {
+    spec(id).default
 }
 
 /// The ABI list's bound on `max_in_flight` is what a token can address.
@@ -104,6 +109,8 @@ impl Config {
         };
         let mut seen = Vec::new();
         let mut settings = Vec::new();
+        // The first key that applies only with isolation, if any.
+        let mut isolation_key = None;
         for (key, value) in entries {
             let Value::Text(key) = key else {
                 return Err("config keys must be text strings".to_owned());
@@ -149,6 +156,9 @@ impl Config {
                     return Err(format!("config key '{key}' must be true or false"));
                 }
             };
+            if spec.is_isolation() && spec.id != ConfigId::Isolation {
+                isolation_key.get_or_insert(spec.key);
+            }
             settings.push((spec.id, setting));
             seen.push(key);
         }
@@ -160,7 +170,6 @@ impl Config {
             limits: Limits::default(),
         };
         let mut isolated = false;
-        let mut isolation_keys = Vec::new();
         for (id, setting) in settings {
             let nonzero = |n: u64| (n > 0).then_some(n);
             match (id, setting) {
@@ -174,43 +183,35 @@ impl Config {
                 (ConfigId::MaxPendingRequests, Setting::Number(n)) => {
                     config.max_pending_requests = usize::try_from(n).ok().filter(|n| *n > 0);
                 }
-                (ConfigId::Isolation, Setting::Text(mode)) => isolated = mode != "in_process",
-                (id, setting) => {
-                    isolation_keys.push(id);
-                    match (id, setting) {
-                        (ConfigId::HelperPath, Setting::Text(path)) => {
-                            isolation.helper = Some(path.into());
-                        }
-                        (ConfigId::LibraryPath, Setting::Text(path)) => {
-                            isolation.library = Some(path.into());
-                        }
-                        (ConfigId::Restart, Setting::Flag(flag)) => isolation.restart = flag,
-                        (ConfigId::HandshakeTimeout, Setting::Number(n)) => {
-                            if n > 0 {
-                                isolation.handshake_timeout = Duration::from_millis(n);
-                            }
-                        }
-                        (ConfigId::LimitAddressSpace, Setting::Number(n)) => {
-                            isolation.limits.address_space = nonzero(n.saturating_mul(1 << 20));
-                        }
-                        (ConfigId::LimitCpu, Setting::Number(n)) => {
-                            isolation.limits.cpu_seconds = nonzero(n);
-                        }
-                        (ConfigId::LimitOpenFiles, Setting::Number(n)) => {
-                            isolation.limits.open_files = nonzero(n);
-                        }
-                        _ => unreachable!("every key's value is parsed by its kind"),
+                (ConfigId::Isolation, Setting::Text(mode)) => {
+                    // Anything but its default choice (in process) isolates.
+                    isolated = Some(mode.as_str()) != spec(id).default_choice();
+                }
+                (ConfigId::HelperPath, Setting::Text(path)) => isolation.helper = Some(path.into()),
+                (ConfigId::LibraryPath, Setting::Text(path)) => {
+                    isolation.library = Some(path.into());
+                }
+                (ConfigId::Restart, Setting::Flag(flag)) => isolation.restart = flag,
+                (ConfigId::HandshakeTimeout, Setting::Number(n)) => {
+                    if n > 0 {
+                        isolation.handshake_timeout = Duration::from_millis(n);
                     }
                 }
+                (ConfigId::LimitAddressSpace, Setting::Number(n)) => {
+                    isolation.limits.address_space = nonzero(n.saturating_mul(1 << 20));
+                }
+                (ConfigId::LimitCpu, Setting::Number(n)) => {
+                    isolation.limits.cpu_seconds = nonzero(n)
+                }
+                (ConfigId::LimitOpenFiles, Setting::Number(n)) => {
+                    isolation.limits.open_files = nonzero(n);
+                }
+                _ => unreachable!("every key's value is parsed by its kind"),
             }
         }
         if isolated {
             config.isolation = Some(isolation);
-        } else if let Some(id) = isolation_keys.first() {
-            let key = CONFIG_KEYS
-                .iter()
-                .find(|k| k.id == *id)
-                .map_or("?", |k| k.key);
+        } else if let Some(key) = isolation_key {
             return Err(format!(
                 "config key '{key}' applies only with isolation (\"isolation\": \"process\")"
             ));
@@ -222,16 +223,21 @@ impl Config {
     /// context's settings that apply inside the library (the isolation keys
     /// stay with the host's side; `max_pending_requests` is counted there).
     pub fn for_helper(&self) -> Vec<u8> {
-        let entry = |key: &str, n: u64| (Value::Text(key.to_owned()), Value::Integer(n.into()));
+        let entry = |id: ConfigId, n: u64| {
+            (
+                Value::Text(spec(id).key.to_owned()),
+                Value::Integer(n.into()),
+            )
+        };
         let map = Value::Map(vec![
-            entry("max_in_flight", u64::from(self.max_in_flight)),
+            entry(ConfigId::MaxInFlight, u64::from(self.max_in_flight)),
             entry(
-                "host_call_timeout_ms",
+                ConfigId::HostCallTimeout,
                 self.host_call_timeout
                     .map_or(0, |d| d.as_millis().max(1) as u64),
             ),
             entry(
-                "spin_us",
+                ConfigId::Spin,
                 self.spin.map_or(0, |d| d.as_micros().max(1) as u64),
             ),
         ]);

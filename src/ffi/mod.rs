@@ -57,6 +57,21 @@ fn fail(status: c_int, message: impl Into<String>) -> c_int {
     status
 }
 
+/// Refuses new work (`HC_ERR_SHUTTING_DOWN`) once the context's loop has
+/// failed, or, isolated without restart, its helper is gone for good.
+fn accepting(shared: &Shared) -> Result<(), c_int> {
+    if shared.is_closing() {
+        return Err(fail(
+            HC_ERR_SHUTTING_DOWN,
+            "the context's event loop has failed",
+        ));
+    }
+    match shared.gone.get() {
+        Some(why) => Err(fail(HC_ERR_SHUTTING_DOWN, why.clone())),
+        None => Ok(()),
+    }
+}
+
 /// Counts a new request against `max_pending_requests`, or refuses it
 /// with `HC_ERR_OVERLOADED`.
 fn admit(shared: &Shared) -> Result<(), c_int> {
@@ -366,11 +381,8 @@ unsafe fn submit(
         Ok(shared) => shared,
         Err(status) => return status,
     };
-    if shared.is_closing() {
-        return fail(HC_ERR_SHUTTING_DOWN, "the context's event loop has failed");
-    }
-    if let Some(why) = shared.gone.get() {
-        return fail(HC_ERR_SHUTTING_DOWN, why.clone());
+    if let Err(status) = accepting(&shared) {
+        return status;
     }
     let handler = match method {
         Ok(method) => match library.handler(method) {
@@ -392,11 +404,7 @@ unsafe fn submit(
     }
     let invocation = if shared.config.isolation.is_some() {
         // The helper decodes and runs it (`remote::proxy`, step 1).
-        let (method, args) = (handler.name, request.to_vec());
-        Invocation::spawn(move |responder| {
-            let call_id = responder.reply.call_id().unwrap_or(0);
-            responder.spawn(RemoteRequest::new(method, args, call_id), |reply| reply);
-        })
+        RemoteRequest::invocation(handler.name, request.to_vec(), |reply| reply)
     } else {
         match catch_unwind(AssertUnwindSafe(|| (handler.decode)(request))) {
             Ok(Ok(invocation)) => invocation,

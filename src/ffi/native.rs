@@ -13,7 +13,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{admit, enter, fail, guarded};
+use super::{accepting, admit, enter, fail, guarded};
 use crate::abi::UserData;
 use crate::abi::status::*;
 use crate::context::Msg;
@@ -144,11 +144,8 @@ where
             Ok(shared) => shared,
             Err(status) => return status,
         };
-        if shared.is_closing() {
-            return fail(HC_ERR_SHUTTING_DOWN, "the context's event loop has failed");
-        }
-        if let Some(why) = shared.gone.get() {
-            return fail(HC_ERR_SHUTTING_DOWN, why.clone());
+        if let Err(status) = accepting(&shared) {
+            return status;
         }
         let NativeCall {
             build,
@@ -210,15 +207,8 @@ fn remote<A: Serialize>(
         Ok(args) => args,
         Err(problem) => return Invocation::Failed(bad_request(handler.name, problem)),
     };
-    let method = handler.name;
-    Invocation::spawn(move |responder| {
-        let call_id = responder.reply.call_id().unwrap_or(0);
-        responder.spawn(
-            RemoteRequest::new(method, args, call_id),
-            move |result| match result {
-                Ok(Value::Cbor(cbor)) => reply(&cbor),
-                other => other,
-            },
-        );
+    RemoteRequest::invocation(handler.name, args, move |result| match result {
+        Ok(Value::Cbor(cbor)) => reply(&cbor),
+        other => other,
     })
 }

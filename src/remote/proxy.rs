@@ -55,7 +55,7 @@ use crate::context::event_loop::LoopState;
 use crate::context::{MakeRemote, Remote, Shared};
 use crate::host_call::{HostCall, Raw};
 use crate::isolation::protocol::{Down, Up};
-use crate::request::{Failure, Registry, Reply, Value};
+use crate::request::{Failure, Invocation, Registry, Reply, Value};
 use crate::wire::Bytes;
 
 /// A helper that ran this long before it died is restarted at once.
@@ -546,14 +546,23 @@ enum Stage {
 }
 
 impl RemoteRequest {
-    /// Request `method(args)`; `call_id` is the host's id of it (0 if it
-    /// is not cancellable).
-    pub(crate) fn new(method: &'static str, args: Vec<u8>, call_id: u64) -> Self {
-        Self {
-            method,
-            call_id,
-            stage: Stage::New(args),
-        }
+    /// The invocation of an isolated context's request `method(args)` (CBOR
+    /// arguments): its task forwards it, and `convert` turns the helper's
+    /// reply into the request's.
+    pub(crate) fn invocation(
+        method: &'static str,
+        args: Vec<u8>,
+        convert: impl FnOnce(Reply) -> Reply + Send + 'static,
+    ) -> Invocation {
+        Invocation::spawn(move |responder| {
+            let call_id = responder.reply.call_id().unwrap_or(0);
+            let request = Self {
+                method,
+                call_id,
+                stage: Stage::New(args),
+            };
+            responder.spawn(request, convert);
+        })
     }
 }
 
