@@ -22,8 +22,9 @@ pub enum ConfigValue {
         max: u64,
     },
     /// A text string: one of `choices` (the first is the default), or,
-    /// when `choices` is empty, any non-empty UTF-8 text (a path; absent,
-    /// the runtime finds the thing itself, as the key's doc says).
+    /// when `choices` is empty, any non-empty UTF-8 text (a path or an
+    /// address; absent, the runtime finds the thing itself, as the key's
+    /// doc says, unless the key [is required](ConfigKey::is_required)).
     Text {
         /// The values accepted; empty for free text.
         choices: &'static [&'static str],
@@ -79,13 +80,34 @@ impl ConfigKey {
     /// Whether the key belongs to isolation: `isolation` itself, and the
     /// keys that apply only with it (refused without it).
     pub fn is_isolation(&self) -> bool {
-        !matches!(
-            self.id,
+        self.id == ConfigId::Isolation || !self.modes().is_empty()
+    }
+
+    /// The isolation modes the key applies with; empty for a key that
+    /// applies in every mode. A key given with a mode it does not apply to
+    /// is refused.
+    pub fn modes(&self) -> &'static [IsolationMode] {
+        use IsolationMode::{Process, Socket, Tcp};
+        match self.id {
             ConfigId::MaxInFlight
-                | ConfigId::HostCallTimeout
-                | ConfigId::MaxPendingRequests
-                | ConfigId::Spin
-        )
+            | ConfigId::HostCallTimeout
+            | ConfigId::MaxPendingRequests
+            | ConfigId::Spin
+            | ConfigId::Isolation => &[],
+            ConfigId::HelperPath
+            | ConfigId::LibraryPath
+            | ConfigId::LimitAddressSpace
+            | ConfigId::LimitCpu
+            | ConfigId::LimitOpenFiles => &[Process],
+            ConfigId::Address => &[Socket, Tcp],
+            ConfigId::Restart | ConfigId::HandshakeTimeout => &[Process, Socket, Tcp],
+        }
+    }
+
+    /// Whether the modes the key applies to cannot do without it (a free
+    /// text key that names nothing the runtime could find itself).
+    pub fn is_required(&self) -> bool {
+        self.id == ConfigId::Address
     }
 
     /// The default of a text key with choices (its first); `None` for
@@ -111,6 +133,8 @@ pub enum ConfigId {
     Spin,
     /// `isolation`.
     Isolation,
+    /// `address`.
+    Address,
     /// `helper_path`.
     HelperPath,
     /// `library_path`.
@@ -206,17 +230,25 @@ pub const CONFIG_KEYS: &[ConfigKey] = &[
         id: ConfigId::Isolation,
         key: "isolation",
         setting: "isolation",
-        doc: "Where the library runs: `in_process`, or `process`: in a helper process (`hostcall-helper`) the context starts, so that a crash in the library fails the pending requests with RET_PROCESS_DIED instead of killing the host (docs/isolation.md).",
+        doc: "Where the library runs: `in_process`; `process`: in a helper process (`hostcall-helper`) the context starts, so that a crash in the library fails the pending requests with RET_PROCESS_DIED instead of killing the host; `socket` or `tcp`: in a running `hostcall-helper --socket` or `--tcp` at `address` (docs/isolation.md).",
         value: ConfigValue::Text {
             choices: ISOLATION_MODES,
         },
         default: 0,
     },
     ConfigKey {
+        id: ConfigId::Address,
+        key: "address",
+        setting: "address",
+        doc: "With isolation `socket`: the path of the helper's unix socket; with `tcp`: its `host:port`. Required by both.",
+        value: ConfigValue::Text { choices: &[] },
+        default: 0,
+    },
+    ConfigKey {
         id: ConfigId::HelperPath,
         key: "helper_path",
         setting: "helper_path",
-        doc: "With isolation: the `hostcall-helper` program to start; absent, the one beside the library's file, else the first on PATH.",
+        doc: "With isolation `process`: the `hostcall-helper` program to start; absent, the one beside the library's file, else the first on PATH.",
         value: ConfigValue::Text { choices: &[] },
         default: 0,
     },
@@ -224,7 +256,7 @@ pub const CONFIG_KEYS: &[ConfigKey] = &[
         id: ConfigId::LibraryPath,
         key: "library_path",
         setting: "library_path",
-        doc: "With isolation: the library file the helper loads; absent, the file this library was loaded from.",
+        doc: "With isolation `process`: the library file the helper loads; absent, the file this library was loaded from.",
         value: ConfigValue::Text { choices: &[] },
         default: 0,
     },
@@ -232,7 +264,7 @@ pub const CONFIG_KEYS: &[ConfigKey] = &[
         id: ConfigId::Restart,
         key: "restart",
         setting: "restart",
-        doc: "With isolation: whether a helper that died is started again for the calls that follow (after a back-off that doubles from 10 ms to 1 s while it keeps dying); false refuses them with HC_ERR_SHUTTING_DOWN.",
+        doc: "With isolation: whether a helper that died is started again (`process`) or connected to again (`socket`, `tcp`) for the calls that follow (after a back-off that doubles from 10 ms to 1 s while it keeps dying); false refuses them with HC_ERR_SHUTTING_DOWN.",
         value: ConfigValue::Flag,
         default: 1,
     },
@@ -240,7 +272,7 @@ pub const CONFIG_KEYS: &[ConfigKey] = &[
         id: ConfigId::HandshakeTimeout,
         key: "handshake_timeout_ms",
         setting: "handshake_timeout",
-        doc: "With isolation: how long the helper has to start and answer the handshake; 0 means the default.",
+        doc: "With isolation: how long the helper has to start (or accept the connection) and answer the handshake; 0 means the default.",
         value: ConfigValue::Duration {
             unit: TimeUnit::Millis,
             max: 600_000,
@@ -251,7 +283,7 @@ pub const CONFIG_KEYS: &[ConfigKey] = &[
         id: ConfigId::LimitAddressSpace,
         key: "limit_address_space_mb",
         setting: "limit_address_space_mb",
-        doc: "With isolation: the helper's address-space limit (RLIMIT_AS) in MiB, set before it loads the library; 0 means none.",
+        doc: "With isolation `process`: the helper's address-space limit (RLIMIT_AS) in MiB, set before it loads the library; 0 means none.",
         value: ConfigValue::Count {
             min: 0,
             max: u64::MAX >> 20,
@@ -262,7 +294,7 @@ pub const CONFIG_KEYS: &[ConfigKey] = &[
         id: ConfigId::LimitCpu,
         key: "limit_cpu_seconds",
         setting: "limit_cpu_seconds",
-        doc: "With isolation: the helper's CPU-time limit (RLIMIT_CPU) in seconds; 0 means none.",
+        doc: "With isolation `process`: the helper's CPU-time limit (RLIMIT_CPU) in seconds; 0 means none.",
         value: ConfigValue::Count {
             min: 0,
             max: u64::MAX,
@@ -273,7 +305,7 @@ pub const CONFIG_KEYS: &[ConfigKey] = &[
         id: ConfigId::LimitOpenFiles,
         key: "limit_open_files",
         setting: "limit_open_files",
-        doc: "With isolation: the helper's limit on open files (RLIMIT_NOFILE); 0 means none.",
+        doc: "With isolation `process`: the helper's limit on open files (RLIMIT_NOFILE); 0 means none.",
         value: ConfigValue::Count {
             min: 0,
             max: u64::MAX,
@@ -282,9 +314,52 @@ pub const CONFIG_KEYS: &[ConfigKey] = &[
     },
 ];
 
-/// The values of `isolation`: in the host's process (the default), or in a
-/// helper process the context starts and talks to over a socketpair.
-pub const ISOLATION_MODES: &[&str] = &["in_process", "process"];
+/// Where a context's library runs: the values of `isolation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IsolationMode {
+    /// `in_process` (the default): in the host's process.
+    InProcess,
+    /// `process`: in a helper process the context starts and talks to over
+    /// a socketpair.
+    Process,
+    /// `socket`: in a running helper reached over a unix socket.
+    Socket,
+    /// `tcp`: in a running helper reached over TCP.
+    Tcp,
+}
+
+impl IsolationMode {
+    /// Every mode, the default first.
+    pub const ALL: [IsolationMode; 4] = [
+        IsolationMode::InProcess,
+        IsolationMode::Process,
+        IsolationMode::Socket,
+        IsolationMode::Tcp,
+    ];
+
+    /// The value of `isolation` that means this mode.
+    pub const fn name(self) -> &'static str {
+        match self {
+            IsolationMode::InProcess => "in_process",
+            IsolationMode::Process => "process",
+            IsolationMode::Socket => "socket",
+            IsolationMode::Tcp => "tcp",
+        }
+    }
+
+    /// The mode `name` means.
+    pub fn from_name(name: &str) -> Option<IsolationMode> {
+        Self::ALL.into_iter().find(|m| m.name() == name)
+    }
+}
+
+/// The values of `isolation`, as [`IsolationMode::ALL`] names them.
+pub const ISOLATION_MODES: &[&str] = &[
+    IsolationMode::ALL[0].name(),
+    IsolationMode::ALL[1].name(),
+    IsolationMode::ALL[2].name(),
+    IsolationMode::ALL[3].name(),
+];
 
 /// The default `handshake_timeout_ms`.
 pub const DEFAULT_HANDSHAKE_TIMEOUT_MS: u64 = 5_000;
@@ -320,5 +395,17 @@ mod tests {
             };
             assert_eq!(k.key, format!("{}{suffix}", k.setting));
         }
+    }
+
+    #[test]
+    fn isolation_modes_are_named_once() {
+        assert_eq!(ISOLATION_MODES.len(), IsolationMode::ALL.len());
+        for mode in IsolationMode::ALL {
+            assert_eq!(IsolationMode::from_name(mode.name()), Some(mode));
+        }
+        let isolation = config_key("isolation").unwrap();
+        assert_eq!(isolation.default_choice(), Some("in_process"));
+        assert!(isolation.is_isolation() && isolation.modes().is_empty());
+        assert!(!config_key("spin_us").unwrap().is_isolation());
     }
 }

@@ -135,11 +135,13 @@ fn the_reference_documents_exactly_the_listed_config_keys() {
         let cell = row.rsplit('|').nth(1).unwrap();
         match key.value {
             // A text key's default is its first choice, or found by the
-            // runtime.
+            // runtime, or none: the key is required.
             hostcall_abi::config::ConfigValue::Text { .. } => {
-                let expected = key
-                    .default_choice()
-                    .map_or("found".to_owned(), |c| format!("`{c}`"));
+                let expected = match key.default_choice() {
+                    Some(choice) => format!("`{choice}`"),
+                    None if key.is_required() => "required".to_owned(),
+                    None => "found".to_owned(),
+                };
                 assert_eq!(cell.trim(), expected, "{row}");
             }
             _ => {

@@ -2,7 +2,10 @@
 //!
 //! A context created with `isolation: "process"` starts this program with
 //! one end of a socketpair as its stdin and stdout, and speaks the protocol
-//! of `hostcall::isolation::protocol` over it. The helper:
+//! of `hostcall::isolation::protocol` over it. Started by hand (or by a
+//! service manager) with `--socket PATH` or `--tcp ADDR`, it serves every
+//! host that connects, each with a context of its own (`isolation:
+//! "socket"` or `"tcp"` and `address` in the host's config). The helper:
 //!
 //! 1. parses its command line, moves the connection off stdin/stdout (so
 //!    that whatever the library prints goes to stderr, not into the
@@ -16,7 +19,13 @@
 //! 4. serves the connection ([`serve`]) until the host closes it, then
 //!    destroys the context (which answers whatever was pending), sends what
 //!    that produced and exits with status 0.
+//!
+//! Listening ([`listen`]), step 1 binds the socket instead, step 3 loads
+//! the library at once (exit status 2 if it cannot), and steps 3 and 4 run
+//! once per connection, on a thread of their own, until the process is
+//! killed.
 
+mod listen;
 mod serve;
 
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -34,11 +43,22 @@ const EXIT_REFUSED: u8 = 3;
 const EXIT_PROTOCOL: u8 = 4;
 
 /// Serves a hostcall library to the host process that started this one,
-/// over the socket on stdin/stdout (started by a context whose config
-/// says `isolation: "process"`; not meant to be run by hand).
+/// over the socket on stdin/stdout (started by a context whose config says
+/// `isolation: "process"`), or, with --socket or --tcp, to every host that
+/// connects (contexts whose config says `isolation: "socket"` or `"tcp"`).
 #[derive(Debug, Parser)]
 #[command(name = "hostcall-helper", version)]
 struct Args {
+    /// Listen on this unix socket (a stale socket file there is replaced);
+    /// prints the path on stdout once it accepts connections.
+    #[arg(long, value_name = "PATH", conflicts_with = "tcp")]
+    socket: Option<PathBuf>,
+    /// Listen on this TCP address (`127.0.0.1:7000`; port 0 picks one);
+    /// prints the address bound on stdout once it accepts connections. The
+    /// connection is neither authenticated nor encrypted: bind it where
+    /// only trusted hosts reach it.
+    #[arg(long, value_name = "ADDR")]
+    tcp: Option<String>,
     /// The hostcall library to serve (a shared object built with
     /// `hostcall::export!`).
     #[arg(long)]
@@ -63,39 +83,51 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    let listening = match (&args.socket, &args.tcp) {
+        (Some(path), _) => Some(listen::Place::Socket(path.clone())),
+        (None, Some(address)) => Some(listen::Place::Tcp(address.clone())),
+        (None, None) => None,
+    };
     // Step 1.
-    let connection = match take_connection() {
-        Ok(connection) => connection,
-        Err(problem) => {
-            eprintln!("hostcall-helper: {problem}");
-            return ExitCode::from(EXIT_USAGE);
-        }
+    let connection = match &listening {
+        Some(_) => None,
+        None => match take_connection() {
+            Ok(connection) => Some(connection),
+            Err(problem) => return usage(&problem),
+        },
     };
     if let Err(problem) = init_logging(args.log_level.as_deref()) {
-        eprintln!("hostcall-helper: {problem}");
-        return ExitCode::from(EXIT_USAGE);
+        return usage(&problem);
     }
-    let prefix = match args.prefix.clone().or_else(|| prefix_of(&args.library)) {
-        Some(prefix) => prefix,
-        None => {
-            eprintln!(
-                "hostcall-helper: cannot tell the prefix of {} (not lib<prefix>.so); pass --prefix",
-                args.library.display()
-            );
-            return ExitCode::from(EXIT_USAGE);
-        }
+    let Some(prefix) = args.prefix.clone().or_else(|| prefix_of(&args.library)) else {
+        return usage(&format!(
+            "cannot tell the prefix of {} (not lib<prefix>.so); pass --prefix",
+            args.library.display()
+        ));
     };
     // Step 2.
     if let Err(problem) = apply_limits(&args) {
-        eprintln!("hostcall-helper: {problem}");
-        return ExitCode::from(EXIT_USAGE);
+        return usage(&problem);
     }
+    let Some(connection) = connection else {
+        let place = listening.expect("listening when there is no connection");
+        return match listen::run(&place, &args.library, &prefix) {
+            Ok(never) => match never {},
+            Err(problem) => usage(&problem),
+        };
+    };
     // Steps 3 and 4.
-    match serve::run(connection, &args.library, &prefix) {
+    match serve::run(connection.into(), &args.library, &prefix) {
         serve::End::Closed => ExitCode::SUCCESS,
         serve::End::Refused => ExitCode::from(EXIT_REFUSED),
         serve::End::Broken => ExitCode::from(EXIT_PROTOCOL),
     }
+}
+
+/// Reports `problem` and exits with [`EXIT_USAGE`].
+fn usage(problem: &str) -> ExitCode {
+    eprintln!("hostcall-helper: {problem}");
+    ExitCode::from(EXIT_USAGE)
 }
 
 /// Step 1: the connection, moved off fd 0 and 1; fd 1 then points at
@@ -129,9 +161,15 @@ fn take_connection() -> Result<UnixStream, String> {
             libc::dup2(null, 0);
             libc::close(null);
         }
-        libc::dup2(2, 1);
+        stdout_to_stderr();
         Ok(UnixStream::from(OwnedFd::from_raw_fd(fd)))
     }
+}
+
+/// Points fd 1 at stderr: whatever the library prints goes there.
+pub(crate) fn stdout_to_stderr() {
+    // SAFETY: a plain descriptor call on descriptors of this process.
+    unsafe { libc::dup2(2, 1) };
 }
 
 /// Step 1: `--log-level`, else `HOSTCALL_LOG`; the library reads the same

@@ -1,12 +1,16 @@
-//! The helper's session: the host's hello, the library's context, and the
-//! frames between them (protocol of `hostcall::isolation::protocol`).
+//! One session: a host's hello, the library context made for it, and the
+//! frames between them (protocol of `hostcall::isolation::protocol`). A
+//! spawned helper serves one session on its stdin; a listening one
+//! (`--socket`, `--tcp`) one per connection, each on its own thread and
+//! with its own context of the same library.
 //!
 //! # Protocol
 //!
-//! 1. **Hello**: check the version; load the library, find every entry
-//!    point, check the prefix and the interface hash; create the context
-//!    with the host's config; listen to every event; answer `Welcome`.
-//!    Any failure is answered `Refused` with the reason.
+//! 1. **Hello**: check the version and the prefix; load the library (once
+//!    per process: [`served`]) and find every entry point; check the
+//!    interface hash; create a context with the host's config; listen to
+//!    every event; answer `Welcome`. Any failure is answered `Refused`
+//!    with the reason.
 //! 2. **Serve**, on this (the main) thread, frame by frame:
 //!    * `Call`: `<prefix>_call_cancellable` with the reply forwarder and
 //!      the host's request id as user data. The library's call id and the
@@ -19,28 +23,32 @@
 //!      notifier), the host fn's index as user data.
 //!    * `Complete`: `<prefix>_host_complete` (an answer for a token the
 //!      library has given up meanwhile is refused by it, and dropped).
-//! 3. **Forwarders** (the library's callbacks, on its loop thread) each
-//!    send one frame: `Reply`, `HostCall` (with the host's id of the request
+//! 3. **Forwarders** (the library's callbacks, on its loop thread) find
+//!    their session through their user data ([`ReplyTo`], [`Target`]) and
+//!    each send one frame: `Reply`, `HostCall` (with the host's id of the request
 //!    the call serves, from `<prefix>_host_call_origin`), `HostCancel`,
 //!    `Event`. They never block: the frames queue in the [`Sink`].
 //! 4. **End**: at end-of-file, destroy the context (its pending requests
 //!    are answered, its host calls cancelled, all through the forwarders),
-//!    then close the sink, which writes what is queued, and join its writer.
+//!    then close the sink, which writes what is queued, and join its writer;
+//!    the forwarders' targets are freed last (no callback runs after the
+//!    destroy).
 
 use std::collections::HashMap;
 use std::ffi::{CString, c_char, c_int, c_void};
-use std::os::unix::net::UnixStream;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use hostcall::abi::EntryPoints;
 use hostcall::isolation::protocol::{self, Down, FrameError, PROTOCOL_VERSION, Up};
 use hostcall::isolation::sink::Sink;
+use hostcall::isolation::stream::Stream;
 use hostcall::status::*;
 use hostcall::wire::Bytes;
 
 /// How a session ended.
+#[derive(Debug)]
 pub enum End {
     /// The host closed the connection.
     Closed,
@@ -59,15 +67,13 @@ struct Ids {
     host: HashMap<u64, u64>,
 }
 
-/// What the forwarders reach: one session per process.
+/// One connection's context and what its forwarders reach.
 struct Session {
-    entry: EntryPoints,
+    entry: &'static EntryPoints,
     ctx: usize,
     sink: Sink,
     ids: Mutex<Ids>,
 }
-
-static SESSION: OnceLock<Session> = OnceLock::new();
 
 impl Session {
     fn ctx(&self) -> *mut c_void {
@@ -79,8 +85,67 @@ impl Session {
     }
 }
 
+/// The user data of one call's reply forwarder: boxed for the call,
+/// freed by the reply (a call's reply comes exactly once; a refused call
+/// frees it at once).
+struct ReplyTo {
+    session: Arc<Session>,
+    /// The host's request id.
+    id: u64,
+}
+
+/// The user data of a host fn's and an event's forwarders: owned by the
+/// session's [`run`], freed after the context is destroyed.
+struct Target {
+    session: Arc<Session>,
+    /// The host fn's or the event's index in the library's description.
+    index: u32,
+}
+
+/// The library this process serves: loaded once, for every session.
+pub struct Served {
+    entry: EntryPoints,
+}
+
+static SERVED: OnceLock<Result<Served, String>> = OnceLock::new();
+
+/// Loads `library` (`prefix`) the first time; after that, what the first
+/// time found. The library stays loaded until the process exits.
+pub fn served(library: &Path, prefix: &str) -> Result<&'static Served, String> {
+    SERVED
+        .get_or_init(|| load(library, prefix))
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+fn load(library: &Path, prefix: &str) -> Result<Served, String> {
+    // SAFETY: loading a library runs its initialisers; the library is one
+    // the host itself runs (each session checks the interface hash).
+    let loaded = unsafe { libloading::Library::new(library) }
+        .map_err(|e| format!("could not load {}: {e}", library.display()))?;
+    // SAFETY: each address is the library's symbol `<prefix>_<name>`, a
+    // hostcall entry point with the declared signature; `loaded` is leaked
+    // below, so the addresses stay valid for the process's life.
+    let entry = unsafe {
+        EntryPoints::load(|name| {
+            let symbol = format!("{prefix}_{name}\0");
+            loaded
+                .get::<*const c_void>(symbol.as_bytes())
+                .map_or(std::ptr::null(), |s| *s)
+        })
+    };
+    let entry = entry.map_err(|missing| {
+        format!(
+            "{} has no symbol {prefix}_{missing}: not a hostcall library of prefix '{prefix}'",
+            library.display()
+        )
+    })?;
+    std::mem::forget(loaded);
+    Ok(Served { entry })
+}
+
 /// The session's whole life (steps 1 to 4).
-pub fn run(connection: UnixStream, library: &Path, prefix: &str) -> End {
+pub fn run(connection: Stream, library: &Path, prefix: &str) -> End {
     let mut reader = std::io::BufReader::with_capacity(64 << 10, &connection);
     let mut body = Vec::new();
     let hello = match protocol::read::<Down>(&mut reader, &mut body) {
@@ -112,42 +177,10 @@ pub fn run(connection: UnixStream, library: &Path, prefix: &str) -> End {
             format!("the host's library has prefix '{host_prefix}', this helper serves '{prefix}'"),
         );
     }
-    // SAFETY: loading a library runs its initialisers; the library is the
-    // one the host itself runs (the interface hash is checked below).
-    let loaded = match unsafe { libloading::Library::new(library) } {
-        Ok(loaded) => loaded,
-        Err(e) => {
-            return refuse(
-                &connection,
-                format!("could not load {}: {e}", library.display()),
-            );
-        }
+    let entry = match served(library, prefix) {
+        Ok(served) => &served.entry,
+        Err(problem) => return refuse(&connection, problem),
     };
-    // SAFETY: each address is the library's symbol `<prefix>_<name>`, a
-    // hostcall entry point with the declared signature; `loaded` is leaked
-    // below, so the addresses stay valid for the process's life.
-    let entry = unsafe {
-        EntryPoints::load(|name| {
-            let symbol = format!("{prefix}_{name}\0");
-            loaded
-                .get::<*const c_void>(symbol.as_bytes())
-                .map_or(std::ptr::null(), |s| *s)
-        })
-    };
-    let entry = match entry {
-        Ok(entry) => entry,
-        Err(missing) => {
-            return refuse(
-                &connection,
-                format!(
-                    "{} has no symbol {prefix}_{missing}: not a hostcall library of prefix '{prefix}'",
-                    library.display()
-                ),
-            );
-        }
-    };
-    // The library stays loaded until the process exits.
-    std::mem::forget(loaded);
     // SAFETY: takes no arguments.
     let theirs = unsafe { (entry.interface_hash)() };
     if theirs != interface_hash {
@@ -160,12 +193,6 @@ pub fn run(connection: UnixStream, library: &Path, prefix: &str) -> End {
             ),
         );
     }
-    // SAFETY: `config` is valid for its length during the call.
-    let ctx = unsafe { (entry.new)(config.as_ptr().cast(), config.len()) };
-    if ctx.is_null() {
-        let why = last_error(&entry);
-        return refuse(&connection, format!("{prefix}_new failed: {why}"));
-    }
     let writer_stream = match connection.try_clone() {
         Ok(stream) => stream,
         Err(e) => {
@@ -175,11 +202,21 @@ pub fn run(connection: UnixStream, library: &Path, prefix: &str) -> End {
             );
         }
     };
+    // SAFETY: `config` is valid for its length during the call.
+    let ctx = unsafe { (entry.new)(config.as_ptr().cast(), config.len()) };
+    if ctx.is_null() {
+        let why = last_error(entry);
+        return refuse(&connection, format!("{prefix}_new failed: {why}"));
+    }
     let (sink, writer) = match Sink::start(writer_stream, "helper-send") {
         Ok(started) => started,
-        Err(e) => return refuse(&connection, format!("could not start the writer: {e}")),
+        Err(e) => {
+            // SAFETY: `ctx` was made above and is not used after this.
+            unsafe { (entry.destroy)(ctx) };
+            return refuse(&connection, format!("could not start the writer: {e}"));
+        }
     };
-    let session = SESSION.get_or_init(|| Session {
+    let session = Arc::new(Session {
         entry,
         ctx: ctx as usize,
         sink,
@@ -189,30 +226,48 @@ pub fn run(connection: UnixStream, library: &Path, prefix: &str) -> End {
         version: PROTOCOL_VERSION,
         interface_hash,
     });
+    // Step 4 frees these, after the destroy.
+    let mut targets: Vec<Box<Target>> = Vec::new();
+    let mut target = |index: usize| -> *mut c_void {
+        targets.push(Box::new(Target {
+            session: Arc::clone(&session),
+            index: index as u32,
+        }));
+        // A box's contents do not move when the box does.
+        let boxed: &Target = targets.last().expect("just pushed");
+        std::ptr::from_ref(boxed).cast_mut().cast()
+    };
     for (index, event) in events.iter().enumerate() {
         let Ok(name) = CString::new(event.as_str()) else {
             continue;
         };
         // SAFETY: `name` is NUL-terminated; `on_event` may be called with
-        // this user data on the loop thread for the context's life.
+        // this user data, a `Target` that outlives the context, on the
+        // loop thread for the context's life.
         let id = unsafe {
-            (entry.add_event_listener)(session.ctx(), name.as_ptr(), Some(on_event), index as _)
+            (entry.add_event_listener)(session.ctx(), name.as_ptr(), Some(on_event), target(index))
         };
         if id == 0 {
             tracing::warn!(
                 event,
                 "could not listen to the event: {}",
-                last_error(&entry)
+                last_error(entry)
             );
         }
     }
-    let names: Vec<CString> = host_fns
+    let host_fns: Vec<(CString, *mut c_void)> = host_fns
         .iter()
-        .map(|name| CString::new(name.as_str()).unwrap_or_default())
+        .enumerate()
+        .map(|(index, name)| {
+            (
+                CString::new(name.as_str()).unwrap_or_default(),
+                target(index),
+            )
+        })
         .collect();
     let end = loop {
         match protocol::read::<Down>(&mut reader, &mut body) {
-            Ok(message) => handle(session, &names, message),
+            Ok(message) => handle(&session, &host_fns, message),
             Err(FrameError::Closed) => break End::Closed,
             Err(problem) => {
                 tracing::error!(%problem, "the host's connection broke");
@@ -221,15 +276,17 @@ pub fn run(connection: UnixStream, library: &Path, prefix: &str) -> End {
         }
     };
     // Step 4.
-    // SAFETY: `ctx` is only looked up.
+    // SAFETY: `ctx` is not used after this; no callback runs after it.
     unsafe { (entry.destroy)(session.ctx()) };
     session.sink.close();
     let _ = writer.join();
+    drop(host_fns);
+    drop(targets);
     end
 }
 
 /// Step 2.
-fn handle(session: &Session, names: &[CString], message: Down) {
+fn handle(session: &Arc<Session>, host_fns: &[(CString, *mut c_void)], message: Down) {
     let entry = &session.entry;
     match message {
         Down::Call {
@@ -248,10 +305,15 @@ fn handle(session: &Session, names: &[CString], message: Down) {
                 return;
             };
             let mut call_id = 0u64;
+            let reply_to = Box::into_raw(Box::new(ReplyTo {
+                session: Arc::clone(session),
+                id,
+            }));
             let status = {
                 let mut ids = session.ids();
                 // SAFETY: every pointer is valid for its length during the
-                // call; `on_reply` may be called once with this user data.
+                // call; `on_reply` is called once with `reply_to` if the
+                // call is accepted, and never if it is refused.
                 let status = unsafe {
                     (entry.call_cancellable)(
                         session.ctx(),
@@ -259,7 +321,7 @@ fn handle(session: &Session, names: &[CString], message: Down) {
                         args.as_ptr().cast(),
                         args.len(),
                         Some(on_reply),
-                        id as usize as *mut c_void,
+                        reply_to.cast(),
                         &mut call_id,
                     )
                 };
@@ -270,6 +332,8 @@ fn handle(session: &Session, names: &[CString], message: Down) {
                 status
             };
             if status != HC_OK {
+                // SAFETY: refused, so the library holds no copy of it.
+                drop(unsafe { Box::from_raw(reply_to) });
                 let ret = match status {
                     HC_ERR_SHUTTING_DOWN => RET_SHUTTING_DOWN,
                     HC_ERR_OVERLOADED => RET_OVERLOADED,
@@ -286,7 +350,7 @@ fn handle(session: &Session, names: &[CString], message: Down) {
             }
         }
         Down::Register { index, cancellable } => {
-            let Some(name) = names.get(index as usize) else {
+            let Some((name, target)) = host_fns.get(index as usize) else {
                 tracing::warn!(
                     index,
                     "the host registered a host fn the library does not declare"
@@ -296,15 +360,15 @@ fn handle(session: &Session, names: &[CString], message: Down) {
             let cancel: Option<hostcall::abi::FFIHostCancelFn> =
                 cancellable.then_some(on_host_cancel as _);
             // SAFETY: `name` is NUL-terminated; the forwarders may be
-            // called with this user data on the loop thread for the
-            // context's life.
+            // called with this user data, a `Target` that outlives the
+            // context, on the loop thread for the context's life.
             let status = unsafe {
                 (entry.register_host_fn_cancellable)(
                     session.ctx(),
                     name.as_ptr(),
                     Some(on_host_fn),
                     cancel,
-                    index as usize as *mut c_void,
+                    *target,
                 )
             };
             if status != HC_OK {
@@ -340,7 +404,7 @@ fn reply(session: &Session, id: u64, ret: c_int, payload: &[u8]) {
 }
 
 /// Answers the hello with `Refused`, writing it before returning.
-fn refuse(connection: &UnixStream, reason: String) -> End {
+fn refuse(connection: &Stream, reason: String) -> End {
     tracing::error!(%reason, "refusing the host");
     let mut frame = Vec::new();
     protocol::encode(&Up::Refused { reason }, &mut frame);
@@ -358,13 +422,20 @@ fn last_error(entry: &EntryPoints) -> String {
 
 /// Runs a forwarder's body; a panic is logged, never unwound into the
 /// library.
-fn forward(what: &str, body: impl FnOnce(&Session)) {
-    let Some(session) = SESSION.get() else {
-        return;
-    };
-    if catch_unwind(AssertUnwindSafe(|| body(session))).is_err() {
+fn forward(what: &str, body: impl FnOnce()) {
+    if catch_unwind(AssertUnwindSafe(body)).is_err() {
         tracing::error!(what, "a forwarder panicked; its frame is lost");
     }
+}
+
+/// The target a host fn or event forwarder was registered with.
+///
+/// # Safety
+/// `user_data` must be the pointer [`run`] registered: a `Target` it keeps
+/// until after the context is destroyed.
+unsafe fn target<'a>(user_data: *mut c_void) -> &'a Target {
+    // SAFETY: the caller's obligation.
+    unsafe { &*user_data.cast::<Target>() }
 }
 
 /// Borrows a callback's bytes.
@@ -382,8 +453,11 @@ unsafe fn bytes<'a>(ptr: *const c_char, len: usize) -> &'a [u8] {
 
 /// Step 3: a request's reply.
 unsafe extern "C" fn on_reply(ret: c_int, msg: *const c_char, len: usize, user_data: *mut c_void) {
-    forward("reply", |session| {
-        let id = user_data as usize as u64;
+    // SAFETY: `user_data` is the `ReplyTo` boxed for this call, and the
+    // library replies once: this takes it back.
+    let reply_to = unsafe { Box::from_raw(user_data.cast::<ReplyTo>()) };
+    forward("reply", || {
+        let ReplyTo { session, id } = *reply_to;
         {
             let mut ids = session.ids();
             if let Some(call_id) = ids.library.remove(&id) {
@@ -391,7 +465,7 @@ unsafe extern "C" fn on_reply(ret: c_int, msg: *const c_char, len: usize, user_d
             }
         }
         // SAFETY: the library passes `len` valid bytes for the call.
-        reply(session, id, ret, unsafe { bytes(msg, len) });
+        reply(&session, id, ret, unsafe { bytes(msg, len) });
     });
 }
 
@@ -402,7 +476,9 @@ unsafe extern "C" fn on_host_fn(
     len: usize,
     user_data: *mut c_void,
 ) {
-    forward("host call", |session| {
+    // SAFETY: registered with a `Target` by `handle` (`Register`).
+    let Target { session, index } = unsafe { target(user_data) };
+    forward("host call", || {
         // SAFETY: `ctx` is only compared.
         let call_id = unsafe { (session.entry.host_call_origin)(session.ctx(), token) };
         let origin = if call_id == 0 {
@@ -412,7 +488,7 @@ unsafe extern "C" fn on_host_fn(
         };
         session.sink.send(&Up::HostCall {
             token,
-            index: user_data as usize as u32,
+            index: *index,
             // SAFETY: the library passes `len` valid bytes for the call.
             args: Bytes(unsafe { bytes(req, len) }.to_vec()),
             origin,
@@ -421,17 +497,21 @@ unsafe extern "C" fn on_host_fn(
 }
 
 /// Step 3: a host call abandoned.
-unsafe extern "C" fn on_host_cancel(token: u64, _user_data: *mut c_void) {
-    forward("host cancel", |session| {
+unsafe extern "C" fn on_host_cancel(token: u64, user_data: *mut c_void) {
+    // SAFETY: registered with a `Target` by `handle` (`Register`).
+    let Target { session, .. } = unsafe { target(user_data) };
+    forward("host cancel", || {
         session.sink.send(&Up::HostCancel { token });
     });
 }
 
 /// Step 3: an event.
 unsafe extern "C" fn on_event(_ret: c_int, msg: *const c_char, len: usize, user_data: *mut c_void) {
-    forward("event", |session| {
+    // SAFETY: listened to with a `Target` by `run`.
+    let Target { session, index } = unsafe { target(user_data) };
+    forward("event", || {
         session.sink.send(&Up::Event {
-            index: user_data as usize as u32,
+            index: *index,
             // SAFETY: the library passes `len` valid bytes for the call.
             payload: Bytes(unsafe { bytes(msg, len) }.to_vec()),
         });

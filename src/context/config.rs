@@ -11,7 +11,7 @@ use std::time::Duration;
 use ciborium::Value;
 use hostcall_abi::config::{
     CONFIG_KEYS, ConfigId, ConfigKey, ConfigValue, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_SPIN_US,
-    config_key,
+    IsolationMode, config_key,
 };
 
 use crate::core::inflight::MAX_SLOTS;
@@ -35,14 +35,32 @@ pub struct Config {
 /// The settings of a context whose library runs in a helper process.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Isolation {
-    /// `helper_path`; `None`: beside the library, else on PATH.
-    pub helper: Option<PathBuf>,
-    /// `library_path`; `None`: the file this library was loaded from.
-    pub library: Option<PathBuf>,
+    /// How the helper is reached (the mode of `isolation`).
+    pub connect: Connect,
     /// `restart`.
     pub restart: bool,
     /// `handshake_timeout_ms`.
     pub handshake_timeout: Duration,
+}
+
+/// How an isolated context reaches its helper.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Connect {
+    /// `process`: start one, over a socketpair.
+    Spawn(Spawn),
+    /// `socket`: connect to a running one at this unix socket (`address`).
+    Socket(PathBuf),
+    /// `tcp`: connect to a running one at this `host:port` (`address`).
+    Tcp(String),
+}
+
+/// The helper a `process` context starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spawn {
+    /// `helper_path`; `None`: beside the library, else on PATH.
+    pub helper: Option<PathBuf>,
+    /// `library_path`; `None`: the file this library was loaded from.
+    pub library: Option<PathBuf>,
     /// The helper's resource limits.
     pub limits: Limits,
 }
@@ -109,8 +127,6 @@ impl Config {
         };
         let mut seen = Vec::new();
         let mut settings = Vec::new();
-        // The first key that applies only with isolation, if any.
-        let mut isolation_key = None;
         for (key, value) in entries {
             let Value::Text(key) = key else {
                 return Err("config keys must be text strings".to_owned());
@@ -156,23 +172,46 @@ impl Config {
                     return Err(format!("config key '{key}' must be true or false"));
                 }
             };
-            if spec.is_isolation() && spec.id != ConfigId::Isolation {
-                isolation_key.get_or_insert(spec.key);
-            }
-            settings.push((spec.id, setting));
+            settings.push((spec, setting));
             seen.push(key);
         }
-        let mut isolation = Isolation {
+        // The mode first: which keys apply depends on it.
+        let mode = settings
+            .iter()
+            .find_map(|(spec, setting)| match (spec.id, setting) {
+                (ConfigId::Isolation, Setting::Text(mode)) => IsolationMode::from_name(mode),
+                _ => None,
+            })
+            .unwrap_or(IsolationMode::InProcess);
+        for (spec, _) in &settings {
+            let modes = spec.modes();
+            if !modes.is_empty() && !modes.contains(&mode) {
+                let names: Vec<String> =
+                    modes.iter().map(|m| format!("\"{}\"", m.name())).collect();
+                let with = match names.split_last() {
+                    Some((last, [])) => last.clone(),
+                    Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+                    None => unreachable!("not empty"),
+                };
+                return Err(format!(
+                    "config key '{}' applies only with isolation {with} (this config's \
+                     isolation is \"{}\")",
+                    spec.key,
+                    mode.name()
+                ));
+            }
+        }
+        let mut spawn = Spawn {
             helper: None,
             library: None,
-            restart: default(ConfigId::Restart) != 0,
-            handshake_timeout: Duration::from_millis(DEFAULT_HANDSHAKE_TIMEOUT_MS),
             limits: Limits::default(),
         };
-        let mut isolated = false;
-        for (id, setting) in settings {
+        let mut address = None;
+        let mut restart = default(ConfigId::Restart) != 0;
+        let mut handshake_timeout = Duration::from_millis(DEFAULT_HANDSHAKE_TIMEOUT_MS);
+        for (spec, setting) in settings {
             let nonzero = |n: u64| (n > 0).then_some(n);
-            match (id, setting) {
+            match (spec.id, setting) {
                 (ConfigId::MaxInFlight, Setting::Number(n)) => config.max_in_flight = n as u32,
                 (ConfigId::HostCallTimeout, Setting::Number(n)) => {
                     config.host_call_timeout = (n > 0).then(|| Duration::from_millis(n));
@@ -183,39 +222,48 @@ impl Config {
                 (ConfigId::MaxPendingRequests, Setting::Number(n)) => {
                     config.max_pending_requests = usize::try_from(n).ok().filter(|n| *n > 0);
                 }
-                (ConfigId::Isolation, Setting::Text(mode)) => {
-                    // Anything but its default choice (in process) isolates.
-                    isolated = Some(mode.as_str()) != spec(id).default_choice();
-                }
-                (ConfigId::HelperPath, Setting::Text(path)) => isolation.helper = Some(path.into()),
-                (ConfigId::LibraryPath, Setting::Text(path)) => {
-                    isolation.library = Some(path.into());
-                }
-                (ConfigId::Restart, Setting::Flag(flag)) => isolation.restart = flag,
+                (ConfigId::Isolation, Setting::Text(_)) => {}
+                (ConfigId::Address, Setting::Text(text)) => address = Some(text),
+                (ConfigId::HelperPath, Setting::Text(path)) => spawn.helper = Some(path.into()),
+                (ConfigId::LibraryPath, Setting::Text(path)) => spawn.library = Some(path.into()),
+                (ConfigId::Restart, Setting::Flag(flag)) => restart = flag,
                 (ConfigId::HandshakeTimeout, Setting::Number(n)) => {
                     if n > 0 {
-                        isolation.handshake_timeout = Duration::from_millis(n);
+                        handshake_timeout = Duration::from_millis(n);
                     }
                 }
                 (ConfigId::LimitAddressSpace, Setting::Number(n)) => {
-                    isolation.limits.address_space = nonzero(n.saturating_mul(1 << 20));
+                    spawn.limits.address_space = nonzero(n.saturating_mul(1 << 20));
                 }
-                (ConfigId::LimitCpu, Setting::Number(n)) => {
-                    isolation.limits.cpu_seconds = nonzero(n)
-                }
+                (ConfigId::LimitCpu, Setting::Number(n)) => spawn.limits.cpu_seconds = nonzero(n),
                 (ConfigId::LimitOpenFiles, Setting::Number(n)) => {
-                    isolation.limits.open_files = nonzero(n);
+                    spawn.limits.open_files = nonzero(n);
                 }
                 _ => unreachable!("every key's value is parsed by its kind"),
             }
         }
-        if isolated {
-            config.isolation = Some(isolation);
-        } else if let Some(key) = isolation_key {
-            return Err(format!(
-                "config key '{key}' applies only with isolation (\"isolation\": \"process\")"
-            ));
-        }
+        let connect = match (mode, address) {
+            (IsolationMode::InProcess, _) => return Ok(config),
+            (IsolationMode::Process, _) => Connect::Spawn(spawn),
+            (IsolationMode::Socket, Some(path)) => Connect::Socket(path.into()),
+            (IsolationMode::Tcp, Some(address)) => Connect::Tcp(address),
+            (IsolationMode::Socket | IsolationMode::Tcp, None) => {
+                return Err(format!(
+                    "\"isolation\": \"{}\" needs config key 'address' (the helper's {})",
+                    mode.name(),
+                    if mode == IsolationMode::Socket {
+                        "socket path"
+                    } else {
+                        "host:port"
+                    }
+                ));
+            }
+        };
+        config.isolation = Some(Isolation {
+            connect,
+            restart,
+            handshake_timeout,
+        });
         Ok(config)
     }
 
@@ -299,6 +347,41 @@ mod tests {
     }
 
     #[test]
+    fn isolation_modes_take_their_keys() {
+        let isolation = |entries| Config::from_cbor(&map(entries)).unwrap().isolation;
+        let text = |s: &str| Value::Text(s.into());
+        let spawned = isolation(vec![
+            ("isolation", text("process")),
+            ("helper_path", text("/h")),
+            ("limit_open_files", Value::Integer(64.into())),
+            ("restart", Value::Bool(false)),
+        ])
+        .unwrap();
+        assert!(!spawned.restart);
+        let Connect::Spawn(spawn) = spawned.connect else {
+            panic!("{spawned:?}")
+        };
+        assert_eq!(spawn.helper, Some(PathBuf::from("/h")));
+        assert_eq!(spawn.limits.open_files, Some(64));
+        let socket = isolation(vec![
+            ("isolation", text("socket")),
+            ("address", text("/run/h.sock")),
+            ("handshake_timeout_ms", Value::Integer(75.into())),
+        ])
+        .unwrap();
+        assert_eq!(socket.connect, Connect::Socket("/run/h.sock".into()));
+        assert_eq!(socket.handshake_timeout, Duration::from_millis(75));
+        assert!(socket.restart);
+        let tcp = isolation(vec![
+            ("address", text("127.0.0.1:7000")),
+            ("isolation", text("tcp")),
+        ])
+        .unwrap();
+        assert_eq!(tcp.connect, Connect::Tcp("127.0.0.1:7000".into()));
+        assert_eq!(isolation(vec![("isolation", text("in_process"))]), None);
+    }
+
+    #[test]
     fn bad_configs_are_refused_with_a_reason() {
         let cases = [
             (
@@ -329,6 +412,35 @@ mod tests {
                 "twice",
             ),
             (crate::wire::to_cbor(&[1, 2]).unwrap(), "must be a CBOR map"),
+            (
+                map(vec![("restart", Value::Bool(false))]),
+                "'restart' applies only with isolation \"process\", \"socket\" or \"tcp\" \
+                 (this config's isolation is \"in_process\")",
+            ),
+            (
+                map(vec![
+                    ("isolation", Value::Text("socket".into())),
+                    ("helper_path", Value::Text("/x".into())),
+                    ("address", Value::Text("/run/x.sock".into())),
+                ]),
+                "'helper_path' applies only with isolation \"process\" (this config's \
+                 isolation is \"socket\")",
+            ),
+            (
+                map(vec![
+                    ("isolation", Value::Text("process".into())),
+                    ("address", Value::Text("/run/x.sock".into())),
+                ]),
+                "'address' applies only with isolation \"socket\" or \"tcp\"",
+            ),
+            (
+                map(vec![("isolation", Value::Text("tcp".into()))]),
+                "\"isolation\": \"tcp\" needs config key 'address' (the helper's host:port)",
+            ),
+            (
+                map(vec![("isolation", Value::Text("thread".into()))]),
+                "must be one of in_process, process, socket, tcp, not 'thread'",
+            ),
             (vec![0xa1], "not valid CBOR"),
         ];
         for (bytes, expected) in cases {

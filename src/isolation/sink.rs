@@ -27,13 +27,13 @@
 
 use std::net::Shutdown;
 use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
 use serde::Serialize;
 
 use super::protocol;
+use super::stream::Stream;
 
 struct State {
     /// Frames not yet written.
@@ -48,7 +48,7 @@ struct Inner {
     state: Mutex<State>,
     ready: Condvar,
     /// The socket; only the writer thread writes to it.
-    stream: UnixStream,
+    stream: Stream,
 }
 
 /// The sending half of one connection (cheap to clone).
@@ -59,7 +59,7 @@ pub struct Sink {
 
 impl Sink {
     /// Starts the writer thread on `stream` (step 2).
-    pub fn start(stream: UnixStream, name: &str) -> std::io::Result<(Sink, JoinHandle<()>)> {
+    pub fn start(stream: Stream, name: &str) -> std::io::Result<(Sink, JoinHandle<()>)> {
         let inner = Arc::new(Inner {
             state: Mutex::new(State {
                 pending: Vec::new(),
@@ -110,9 +110,9 @@ impl Sink {
 }
 
 /// One `send` of `bytes` with `MSG_NOSIGNAL` and `flags`: how many it took.
-fn send(stream: &UnixStream, bytes: &[u8], flags: libc::c_int) -> std::io::Result<usize> {
+fn send(stream: &impl AsRawFd, bytes: &[u8], flags: libc::c_int) -> std::io::Result<usize> {
     // SAFETY: `bytes` is valid for reads of its length; the descriptor is
-    // the stream's own, open while `stream` lives.
+    // the socket's own, open while `stream` is borrowed.
     let sent = unsafe {
         libc::send(
             stream.as_raw_fd(),
@@ -130,7 +130,7 @@ fn send(stream: &UnixStream, bytes: &[u8], flags: libc::c_int) -> std::io::Resul
 
 /// Writes all of `bytes`, blocking up to the socket's write timeout per
 /// `send` (which then fails with `WouldBlock`).
-pub fn send_all(stream: &UnixStream, mut bytes: &[u8]) -> std::io::Result<()> {
+pub fn send_all(stream: &impl AsRawFd, mut bytes: &[u8]) -> std::io::Result<()> {
     while !bytes.is_empty() {
         match send(stream, bytes, 0) {
             Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),

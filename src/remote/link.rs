@@ -2,28 +2,34 @@
 //!
 //! # Protocol
 //!
-//! 1. **Find**: the library file is `library_path`, or the file this
-//!    library was loaded from (`dladdr`); the helper is `helper_path`, or
-//!    `hostcall-helper` beside the library's file, or the first on PATH.
-//!    Either missing is an error naming what is missing.
-//! 2. **Spawn**: a socketpair; the helper's end becomes its stdin and
-//!    stdout (it moves it off them before loading the library), stderr is
-//!    the host's. The resource limits go on its command line; it applies
-//!    them before it loads the library.
+//! 1. **Find** (`process`): the library file is `library_path`, or the file
+//!    this library was loaded from (`dladdr`); the helper is
+//!    `helper_path`, or `hostcall-helper` beside the library's file, or the
+//!    first on PATH. Either missing is an error naming what is missing.
+//! 2. **Spawn** (`process`): a socketpair; the helper's end becomes its
+//!    stdin and stdout (it moves it off them before loading the library),
+//!    stderr is the host's. The resource limits go on its command line; it
+//!    applies them before it loads the library. **Connect** (`socket`,
+//!    `tcp`): to the running helper at `address`, bounded by
+//!    `handshake_timeout_ms` (TCP: Nagle off).
 //! 3. **Handshake** (protocol step 1), on the calling thread, bounded by
 //!    `handshake_timeout_ms`: a refusal, a wrong version or hash, silence
-//!    or an early exit is an error, and the helper is killed and reaped.
+//!    or an early exit is an error, and a spawned helper is killed and
+//!    reaped.
 //! 4. **Run**: a writer thread ([`Sink`]) and a reader thread. The reader
 //!    hands every message to the context's loop (`Msg::Remote`). When the
 //!    connection ends (end-of-file, a read error, a malformed frame) it
-//!    kills the helper — a no-op for one that is already dead, the end of
-//!    one that stopped talking — waits for its exit *without reaping it*
-//!    (`waitid` with `WNOWAIT`, so its pid cannot be reused while this
-//!    link may still signal it), and reports how it died
-//!    (`Msg::RemoteDied`).
-//! 5. **Close** ([`Link::close`], loop thread): shut the connection down,
-//!    wait (bounded) for the reader's report, kill the helper if it is
-//!    still alive, then reap it and join both threads.
+//!    reports how (`Msg::RemoteDied`). A spawned helper it first kills — a
+//!    no-op for one that is already dead, the end of one that stopped
+//!    talking — and waits for *without reaping it* (`waitid` with
+//!    `WNOWAIT`, so its pid cannot be reused while this link may still
+//!    signal it): the report says how it died. Of a helper reached at an
+//!    address it can only say that the connection ended (that helper's
+//!    other connections, and its exit status, are not this host's).
+//! 5. **Close** ([`Link::close`], loop thread): shut the connection's
+//!    sending side down (the helper destroys this connection's context and
+//!    closes), wait (bounded) for the reader's report, kill a spawned
+//!    helper that is still alive and reap it, and join both threads.
 
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -33,16 +39,18 @@ use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::context::config::Isolation;
+use crate::context::config::{Connect, Isolation, Spawn};
 use crate::context::{Msg, Shared};
 use crate::isolation::protocol::{self, Down, FrameError, PROTOCOL_VERSION, Up};
 use crate::isolation::sink::Sink;
+use crate::isolation::stream::Stream;
 use crate::library::Library;
 
 /// The helper program's name, beside the library or on PATH.
 pub const HELPER: &str = "hostcall-helper";
 
-/// How long [`Link::close`] waits for a helper to exit by itself.
+/// How long [`Link::close`] waits for a helper to end the connection by
+/// itself.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
 
 /// A running helper and its connection.
@@ -52,11 +60,21 @@ pub(crate) struct Link {
     /// counts one more): `Msg::RemoteDied` names it.
     pub(crate) generation: u64,
     pub(crate) started: Instant,
-    child: Child,
-    stream: UnixStream,
-    /// The reader's report that the helper has exited (step 4).
+    /// The helper this link started (`process`); `None` for one reached at
+    /// an address.
+    child: Option<Child>,
+    stream: Stream,
+    /// The reader's report that the connection has ended (step 4).
     exited: mpsc::Receiver<()>,
     threads: Vec<JoinHandle<()>>,
+}
+
+/// Where the reader's report says the helper was (step 4).
+enum Peer {
+    /// A child of this process, not reaped before [`Link::close`].
+    Child(u32),
+    /// A helper at an address: `socket /run/x.sock`, `tcp host:port`.
+    Address(String),
 }
 
 impl Link {
@@ -66,95 +84,98 @@ impl Link {
         isolation: &Isolation,
         generation: u64,
     ) -> Result<Link, String> {
-        let library = shared.library;
-        let prefix = library.def().prefix;
-        let library_file = match &isolation.library {
-            Some(path) => path.clone(),
-            None => loaded_from(library)?,
+        let prefix = shared.library.def().prefix;
+        let (stream, mut child, peer) = match &isolation.connect {
+            Connect::Spawn(spawn) => {
+                let (stream, child) = spawn_helper(shared.library, spawn)?;
+                let pid = child.id();
+                (stream, Some(child), Peer::Child(pid))
+            }
+            Connect::Socket(path) => {
+                let place = format!("socket {}", path.display());
+                let stream = Stream::connect_unix(path)
+                    .map_err(|e| format!("could not connect to the helper at {place}: {e}"))?;
+                (stream, None, Peer::Address(place))
+            }
+            Connect::Tcp(address) => {
+                let place = format!("tcp {address}");
+                let stream = Stream::connect_tcp(address, isolation.handshake_timeout)
+                    .map_err(|e| format!("could not connect to the helper at {place}: {e}"))?;
+                (stream, None, Peer::Address(place))
+            }
         };
-        if !library_file.is_file() {
-            return Err(format!(
-                "the library file {} does not exist (library_path)",
-                library_file.display()
-            ));
-        }
-        let helper = find_helper(isolation.helper.as_deref(), &library_file)?;
-        let (ours, theirs) =
-            UnixStream::pair().map_err(|e| format!("could not make a socketpair: {e}"))?;
-        let theirs_out = theirs
-            .try_clone()
-            .map_err(|e| format!("could not duplicate the helper's socket: {e}"))?;
-        let mut command = Command::new(&helper);
-        command
-            .arg("--library")
-            .arg(&library_file)
-            .arg("--prefix")
-            .arg(prefix)
-            .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
-            .stdout(Stdio::from(std::os::fd::OwnedFd::from(theirs_out)))
-            .stderr(Stdio::inherit());
-        let limits = isolation.limits;
-        for (flag, limit) in [
-            ("--limit-address-space", limits.address_space),
-            ("--limit-cpu-seconds", limits.cpu_seconds),
-            ("--limit-open-files", limits.open_files),
-        ] {
-            if let Some(limit) = limit {
-                command.arg(flag).arg(limit.to_string());
-            }
-        }
-        let mut child = command
-            .spawn()
-            .map_err(|e| format!("could not start the helper {}: {e}", helper.display()))?;
-        drop(command);
-        match handshake(shared, isolation, &ours) {
-            Ok(()) => {}
-            Err(problem) => {
-                let _ = child.kill();
-                let status = child.wait().ok();
-                return Err(match status.and_then(|s| (!s.success()).then_some(s)) {
-                    Some(status) if problem.contains("closed") => {
-                        format!("{problem}; {}", exit_text(status))
-                    }
-                    _ => problem,
+        if let Err(problem) = handshake(shared, isolation, &stream) {
+            let Some(child) = child.as_mut() else {
+                return Err(match &peer {
+                    Peer::Address(place) => format!("{problem} ({place})"),
+                    Peer::Child(_) => problem,
                 });
-            }
+            };
+            let _ = child.kill();
+            let status = child.wait().ok();
+            return Err(match status.and_then(|s| (!s.success()).then_some(s)) {
+                Some(status) if problem.contains("closed") => {
+                    format!("{problem}; {}", exit_text(status))
+                }
+                _ => problem,
+            });
         }
-        let timeout = Some(isolation.handshake_timeout);
-        let _ = ours.set_read_timeout(None);
-        let _ = ours.set_write_timeout(timeout);
+        let _ = stream.set_read_timeout(None);
+        let _ = stream.set_write_timeout(Some(isolation.handshake_timeout));
         let clone = |what: &str| {
-            ours.try_clone()
+            stream
+                .try_clone()
                 .map_err(|e| format!("could not duplicate the {what} socket: {e}"))
         };
-        let (sink, writer) = Sink::start(clone("writer's")?, &format!("hostcall-{prefix}-send"))
-            .map_err(|e| format!("could not start the writer thread: {e}"))?;
-        let (exited_tx, exited) = mpsc::channel();
-        let reader = {
-            let stream = clone("reader's")?;
-            let shared = Arc::downgrade(shared);
-            let pid = child.id();
-            std::thread::Builder::new()
-                .name(format!("hostcall-{prefix}-recv"))
-                .spawn(move || read_loop(stream, shared, pid, generation, exited_tx))
-        };
-        let reader = match reader {
-            Ok(reader) => reader,
-            Err(e) => {
-                sink.close();
+        let end = |child: Option<Child>| {
+            if let Some(mut child) = child {
                 let _ = child.kill();
                 let _ = child.wait();
-                let _ = writer.join();
-                return Err(format!("could not start the reader thread: {e}"));
             }
         };
-        tracing::debug!(helper = %helper.display(), pid = child.id(), generation, "helper started");
+        let writer_stream = match clone("writer's") {
+            Ok(stream) => stream,
+            Err(problem) => {
+                end(child);
+                return Err(problem);
+            }
+        };
+        let (sink, writer) = match Sink::start(writer_stream, &format!("hostcall-{prefix}-send")) {
+            Ok(started) => started,
+            Err(e) => {
+                end(child);
+                return Err(format!("could not start the writer thread: {e}"));
+            }
+        };
+        let (exited_tx, exited) = mpsc::channel();
+        let reader = clone("reader's").and_then(|reader_stream| {
+            let shared = Arc::downgrade(shared);
+            std::thread::Builder::new()
+                .name(format!("hostcall-{prefix}-recv"))
+                .spawn(move || read_loop(reader_stream, shared, peer, generation, exited_tx))
+                .map_err(|e| format!("could not start the reader thread: {e}"))
+        });
+        let reader = match reader {
+            Ok(reader) => reader,
+            Err(problem) => {
+                sink.close();
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+                end(child);
+                let _ = writer.join();
+                return Err(problem);
+            }
+        };
+        tracing::debug!(
+            pid = child.as_ref().map(Child::id),
+            generation,
+            "helper connected"
+        );
         Ok(Link {
             sink,
             generation,
             started: Instant::now(),
             child,
-            stream: ours,
+            stream,
             exited,
             threads: vec![writer, reader],
         })
@@ -166,21 +187,73 @@ impl Link {
         let _ = self.stream.shutdown(std::net::Shutdown::Write);
         if self.exited.recv_timeout(EXIT_GRACE).is_err() {
             tracing::warn!(
-                pid = self.child.id(),
-                "the helper did not exit within {EXIT_GRACE:?} of the end of its connection; killing it"
+                pid = self.child.as_ref().map(Child::id),
+                "the helper did not end the connection within {EXIT_GRACE:?} of its end; dropping it"
             );
-            let _ = self.child.kill();
+            if let Some(child) = self.child.as_mut() {
+                let _ = child.kill();
+            }
         }
         let _ = self.stream.shutdown(std::net::Shutdown::Both);
-        let _ = self.child.wait();
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.wait();
+        }
         for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
     }
 }
 
+/// Steps 1 and 2 of `process`: the helper started, its end of the
+/// socketpair on its stdin and stdout.
+fn spawn_helper(library: &'static Library, spawn: &Spawn) -> Result<(Stream, Child), String> {
+    let library_file = match &spawn.library {
+        Some(path) => path.clone(),
+        None => loaded_from(library)?,
+    };
+    if !library_file.is_file() {
+        return Err(format!(
+            "the library file {} does not exist (library_path)",
+            library_file.display()
+        ));
+    }
+    let helper = find_helper(spawn.helper.as_deref(), &library_file)?;
+    let (ours, theirs) =
+        UnixStream::pair().map_err(|e| format!("could not make a socketpair: {e}"))?;
+    let theirs_out = theirs
+        .try_clone()
+        .map_err(|e| format!("could not duplicate the helper's socket: {e}"))?;
+    let mut command = Command::new(&helper);
+    command
+        .arg("--library")
+        .arg(&library_file)
+        .arg("--prefix")
+        .arg(library.def().prefix)
+        .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
+        .stdout(Stdio::from(std::os::fd::OwnedFd::from(theirs_out)))
+        .stderr(Stdio::inherit());
+    let limits = spawn.limits;
+    for (flag, limit) in [
+        ("--limit-address-space", limits.address_space),
+        ("--limit-cpu-seconds", limits.cpu_seconds),
+        ("--limit-open-files", limits.open_files),
+    ] {
+        if let Some(limit) = limit {
+            command.arg(flag).arg(limit.to_string());
+        }
+    }
+    let child = command
+        .spawn()
+        .map_err(|e| format!("could not start the helper {}: {e}", helper.display()))?;
+    // `command` holds the helper's ends of the socketpair: dropped here, so
+    // that the helper's death reads as end-of-file.
+    drop(command);
+    tracing::debug!(helper = %helper.display(), pid = child.id(), "helper started");
+    Ok((Stream::from(ours), child))
+}
+
 /// Step 3.
-fn handshake(shared: &Shared, isolation: &Isolation, stream: &UnixStream) -> Result<(), String> {
+fn handshake(shared: &Shared, isolation: &Isolation, stream: &Stream) -> Result<(), String> {
     let library = shared.library;
     let def = library.def();
     let interface_hash = library
@@ -234,9 +307,9 @@ fn handshake(shared: &Shared, isolation: &Isolation, stream: &UnixStream) -> Res
 
 /// Step 4, on the reader thread.
 fn read_loop(
-    stream: UnixStream,
+    stream: Stream,
     shared: Weak<Shared>,
-    pid: u32,
+    peer: Peer,
     generation: u64,
     exited: mpsc::Sender<()>,
 ) {
@@ -253,15 +326,25 @@ fn read_loop(
         }
     };
     let _ = reader.get_ref().shutdown(std::net::Shutdown::Both);
-    // SAFETY: `kill` only sends a signal; `pid` is our unreaped child (only
-    // `Link::close` reaps it, after this thread reports), so it names no
-    // other process.
-    unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-    let mut text = wait_text(pid);
+    let mut text = match &peer {
+        Peer::Child(pid) => {
+            // SAFETY: `kill` only sends a signal; `pid` is our unreaped
+            // child (only `Link::close` reaps it, after this thread
+            // reports), so it names no other process.
+            unsafe { libc::kill(*pid as libc::pid_t, libc::SIGKILL) };
+            wait_text(*pid)
+        }
+        Peer::Address(place) => {
+            format!("library process died: its connection ({place}) ended")
+        }
+    };
     if let Some(problem) = ended {
-        text = format!("{text} (it was killed: {problem})");
+        text = match peer {
+            Peer::Child(_) => format!("{text} (it was killed: {problem})"),
+            Peer::Address(_) => format!("{text} (it was dropped: {problem})"),
+        };
     }
-    tracing::debug!(pid, %text, "helper ended");
+    tracing::debug!(%text, "helper ended");
     let _ = exited.send(());
     if let Some(shared) = shared.upgrade() {
         shared.send(Msg::RemoteDied(Box::new((generation, text))));

@@ -50,7 +50,7 @@ use tokio::sync::oneshot;
 
 use super::link::Link;
 use crate::abi::status::{RET_ERR, RET_OK, RET_PROCESS_DIED};
-use crate::context::config::Isolation;
+use crate::context::config::{Connect, Isolation};
 use crate::context::event_loop::LoopState;
 use crate::context::{MakeRemote, Remote, Shared};
 use crate::host_call::{HostCall, Raw};
@@ -454,8 +454,12 @@ impl Proxy {
                 tracing::info!(generation, "the library's helper process was started again");
             }
             Err(problem) => {
+                let again = match self.isolation.connect {
+                    Connect::Spawn(_) => "started",
+                    Connect::Socket(_) | Connect::Tcp(_) => "reached",
+                };
                 let text =
-                    format!("library process died, and could not be started again: {problem}");
+                    format!("library process died, and could not be {again} again: {problem}");
                 tracing::warn!(%text);
                 self.fail_pending(&text);
                 let backoff = (self.backoff.get() * 2).clamp(BACKOFF_MIN, BACKOFF_MAX);

@@ -221,21 +221,33 @@ const (
 	// (hostcall-helper) that New starts and the Context talks to over a
 	// socketpair: a crash in the library then fails the calls pending in it
 	// with an error matching ErrProcessDied instead of killing this
-	// process. Every method is then called as a CBOR request, the form in
-	// which a request crosses to the helper in any case. See WithIsolation
-	// and the options that apply only to an isolated Context.
+	// process. Methods with native entry points keep them (the library
+	// carries their arguments to the helper). See WithIsolation and the
+	// options that apply only to an isolated Context.
 	IsolationProcess Isolation = "process"
+	// IsolationSocket runs the library in a helper already running
+	// (hostcall-helper --socket PATH), reached at the unix socket
+	// WithAddress names and shared with every Context connected to it, each
+	// with a context of its own in it. When the helper dies the calls
+	// pending in it fail with ErrProcessDied, as with IsolationProcess;
+	// whoever started it starts it again, and the Context connects again.
+	IsolationSocket Isolation = "socket"
+	// IsolationTCP runs the library in a helper already running
+	// (hostcall-helper --tcp ADDR), reached at the host:port WithAddress
+	// names, on this machine or another, as with IsolationSocket. The
+	// connection is neither authenticated nor encrypted.
+	IsolationTCP Isolation = "tcp"
 )
 
 // WithIsolation sets where the library runs (default IsolationInProcess):
-// in this process, or, isolated, in a helper process the Context starts,
-// which turns a crash in the library into an error matching ErrProcessDied
-// for each call pending in it.
+// in this process, or, isolated, in a helper process the Context starts or
+// one already running, which turns a crash in the library into an error
+// matching ErrProcessDied for each call pending in it.
 func WithIsolation(v Isolation) Option {
 	return func(o *options) {
-		if v != IsolationInProcess && v != IsolationProcess {
+		if v != IsolationInProcess && v != IsolationProcess && v != IsolationSocket && v != IsolationTCP {
 			if o.err == nil {
-				o.err = fmt.Errorf("WithIsolation(%q): must be one of IsolationInProcess, IsolationProcess", v)
+				o.err = fmt.Errorf("WithIsolation(%q): must be one of IsolationInProcess, IsolationProcess, IsolationSocket, IsolationTCP", v)
 			}
 			return
 		}
@@ -243,10 +255,26 @@ func WithIsolation(v Isolation) Option {
 	}
 }
 
+// WithAddress sets where the running helper is: the path of its unix socket
+// (IsolationSocket) or its host:port (IsolationTCP). Required by both. It
+// applies only to a Context made with WithIsolation(IsolationSocket) or
+// WithIsolation(IsolationTCP): New refuses it on any other.
+func WithAddress(path string) Option {
+	return func(o *options) {
+		if path == "" {
+			if o.err == nil {
+				o.err = fmt.Errorf("WithAddress(%q): must not be empty", path)
+			}
+			return
+		}
+		o.config["address"] = path
+	}
+}
+
 // WithHelperPath sets the helper program (hostcall-helper) an isolated
 // Context starts; by default the one beside the library's file, else the
-// first on PATH. It applies only to an isolated Context (WithIsolation):
-// New refuses it on any other.
+// first on PATH. It applies only to a Context made with
+// WithIsolation(IsolationProcess): New refuses it on any other.
 func WithHelperPath(path string) Option {
 	return func(o *options) {
 		if path == "" {
@@ -260,8 +288,8 @@ func WithHelperPath(path string) Option {
 }
 
 // WithLibraryPath sets the library file the helper loads; by default the
-// file this process loaded the library from. It applies only to an isolated
-// Context (WithIsolation): New refuses it on any other.
+// file this process loaded the library from. It applies only to a Context
+// made with WithIsolation(IsolationProcess): New refuses it on any other.
 func WithLibraryPath(path string) Option {
 	return func(o *options) {
 		if path == "" {
@@ -274,23 +302,23 @@ func WithLibraryPath(path string) Option {
 	}
 }
 
-// WithRestart sets whether a helper process that died is started again for
-// the calls that follow (default true), after a back-off that grows while
-// it keeps dying; with false they are refused: a *hostcall.StatusError with
-// Code hostcall.StatusShuttingDown whose Detail says how the helper died.
-// Either way the calls pending when it died fail with ErrProcessDied. It
-// applies only to an isolated Context (WithIsolation): New refuses it on
-// any other.
+// WithRestart sets whether a helper process that died is started again (or,
+// at an address, connected to again) for the calls that follow (default
+// true), after a back-off that grows while it keeps dying; with false they
+// are refused: a *hostcall.StatusError with Code
+// hostcall.StatusShuttingDown whose Detail says how the helper died. Either
+// way the calls pending when it died fail with ErrProcessDied. It applies
+// only to an isolated Context (WithIsolation): New refuses it on any other.
 func WithRestart(on bool) Option {
 	return func(o *options) { o.config["restart"] = on }
 }
 
-// WithHandshakeTimeout sets how long the helper has to start and answer the
-// handshake, past which New fails, and the longest a write to it may block
-// before it is taken for dead (default 5s, at most 600s). The library
-// counts whole milliseconds, so d is rounded up to one; d <= 0 means the
-// default. It applies only to an isolated Context (WithIsolation): New
-// refuses it on any other.
+// WithHandshakeTimeout sets how long the helper has to start (or accept the
+// connection) and answer the handshake, past which New fails, and the
+// longest a write to it may block before it is taken for dead (default 5s,
+// at most 600s). The library counts whole milliseconds, so d is rounded up
+// to one; d <= 0 means the default. It applies only to an isolated Context
+// (WithIsolation): New refuses it on any other.
 func WithHandshakeTimeout(d time.Duration) Option {
 	return func(o *options) {
 		if ceilUnits(d, time.Millisecond) > 600000 {
@@ -306,8 +334,9 @@ func WithHandshakeTimeout(d time.Duration) Option {
 // WithLimitAddressSpaceMB sets the helper's address-space limit (RLIMIT_AS)
 // in MiB, applied before it loads the library: an allocation past it fails,
 // which Rust's allocator answers by aborting, so the pending calls fail
-// with ErrProcessDied. 0 means none (the default). It applies only to an
-// isolated Context (WithIsolation): New refuses it on any other.
+// with ErrProcessDied. 0 means none (the default). It applies only to a
+// Context made with WithIsolation(IsolationProcess): New refuses it on any
+// other.
 func WithLimitAddressSpaceMB(n uint64) Option {
 	return func(o *options) {
 		if n > 17592186044415 {
@@ -323,14 +352,15 @@ func WithLimitAddressSpaceMB(n uint64) Option {
 // WithLimitCPUSeconds sets the helper's CPU-time limit (RLIMIT_CPU) in
 // seconds: past it the helper is killed (SIGXCPU) and its pending calls
 // fail with ErrProcessDied. 0 means none (the default). It applies only to
-// an isolated Context (WithIsolation): New refuses it on any other.
+// a Context made with WithIsolation(IsolationProcess): New refuses it on
+// any other.
 func WithLimitCPUSeconds(n uint64) Option {
 	return func(o *options) { o.config["limit_cpu_seconds"] = n }
 }
 
 // WithLimitOpenFiles sets the helper's limit on open files (RLIMIT_NOFILE).
-// 0 means none (the default). It applies only to an isolated Context
-// (WithIsolation): New refuses it on any other.
+// 0 means none (the default). It applies only to a Context made with
+// WithIsolation(IsolationProcess): New refuses it on any other.
 func WithLimitOpenFiles(n uint64) Option {
 	return func(o *options) { o.config["limit_open_files"] = n }
 }

@@ -1,9 +1,11 @@
 package demo_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -266,6 +268,101 @@ func TestIsolationOptions(t *testing.T) {
 					t.Errorf("New error %#v, want a *hostcall.StatusError with StatusInvalidArg", err)
 				}
 			})
+		}
+	})
+}
+
+// startHelper starts hostcall-helper serving libdemo at place (--socket
+// PATH or --tcp ADDR) and returns the address it printed; the helper is
+// killed when the test ends.
+func startHelper(t *testing.T, flag, place string) (address string, helper *exec.Cmd) {
+	t.Helper()
+	dir := libraryDir(t)
+	helper = exec.Command(filepath.Join(dir, "hostcall-helper"), "--library", filepath.Join(dir, "libdemo.so"), flag, place)
+	helper.Stderr = os.Stderr
+	stdout, err := helper.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := helper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = helper.Process.Kill()
+		_ = helper.Wait()
+	})
+	lines := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(stdout).ReadString('\n')
+		lines <- line
+	}()
+	line := receive(t, lines, "the helper's address")
+	if !strings.HasSuffix(line, "\n") {
+		t.Fatalf("the helper ended before it listened (printed %q)", line)
+	}
+	return strings.TrimSuffix(line, "\n"), helper
+}
+
+// TestListeningHelper: contexts reach a helper already running, at a unix
+// socket or a TCP address, with nothing but options; each has its own host
+// fns, and the helper's death fails the calls pending in it with
+// ErrProcessDied.
+func TestListeningHelper(t *testing.T) {
+	t.Run("socket", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "demo.sock")
+		address, _ := startHelper(t, "--socket", path)
+		if address != path {
+			t.Fatalf("the helper listens at %q, not %q", address, path)
+		}
+		a := withStore(t, demo.WithIsolation(demo.IsolationSocket), demo.WithAddress(path))
+		b := newContext(t, demo.WithIsolation(demo.IsolationSocket), demo.WithAddress(path))
+		if err := b.RegisterFetchProfile(func(_ context.Context, userID string) (demo.Profile, error) {
+			return demo.Profile{UserID: userID, Name: "B", Age: 1}, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range ids("u", 20) {
+			if session, err := a.Login(bounded(t), id); err != nil || session != sessionOf(id) {
+				t.Fatalf("a.Login = %+v, %v", session, err)
+			}
+			if session, err := b.Login(bounded(t), id); err != nil || session.Greeting != "Hello, B" {
+				t.Fatalf("b.Login = %+v, %v", session, err)
+			}
+		}
+		if got, err := b.Add(bounded(t), 40, 2); err != nil || got != 42 {
+			t.Fatalf("Add = %d, %v", got, err)
+		}
+	})
+	t.Run("tcp", func(t *testing.T) {
+		address, helper := startHelper(t, "--tcp", "127.0.0.1:0")
+		c := newContext(t, demo.WithIsolation(demo.IsolationTCP), demo.WithAddress(address), demo.WithRestart(false))
+		started, ended := holdingStore(t, c, 1)
+		if session, err := c.Login(bounded(t), "u1"); err != nil || session != sessionOf("u1") {
+			t.Fatalf("Login = %+v, %v", session, err)
+		}
+		failed := make(chan error, 1)
+		go func() {
+			_, err := c.Login(bounded(t), "hold")
+			failed <- err
+		}()
+		receive(t, started, "the held fetch")
+		if err := helper.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		wantProcessDied(t, receive(t, failed, "the held login's end"), "login", "its connection (tcp "+address+") ended")
+		if err := receive(t, ended, "the held fetch's end"); !errors.Is(err, context.Canceled) {
+			t.Errorf("the held fetch ended with %v, want context.Canceled", err)
+		}
+	})
+	t.Run("refusals", func(t *testing.T) {
+		_, err := demo.New(demo.WithIsolation(demo.IsolationSocket))
+		if err == nil || !strings.Contains(err.Error(), `needs config key 'address'`) {
+			t.Errorf("New without an address: %v", err)
+		}
+		missing := filepath.Join(t.TempDir(), "nobody.sock")
+		_, err = demo.New(demo.WithIsolation(demo.IsolationSocket), demo.WithAddress(missing))
+		if err == nil || !strings.Contains(err.Error(), "could not connect to the helper at socket "+missing) {
+			t.Errorf("New with nobody at the address: %v", err)
 		}
 	})
 }

@@ -239,30 +239,35 @@ int demo_native_crash_cancellable(void *ctx, const char *kind, size_t kind_len, 
  *   thread watches for work (requests, completions) before it sleeps; within
  *   it the loop learns its window from what it sees, and watches only while
  *   a core is spare; 0 never watches.
- * - isolation (in_process | process; default in_process): Where the
- *   library runs: `in_process`, or `process`: in a helper process
+ * - isolation (in_process | process | socket | tcp; default in_process):
+ *   Where the library runs: `in_process`; `process`: in a helper process
  *   (`hostcall-helper`) the context starts, so that a crash in the library
  *   fails the pending requests with RET_PROCESS_DIED instead of killing the
- *   host (docs/isolation.md).
- * - helper_path (text; default found): With isolation: the
+ *   host; `socket` or `tcp`: in a running `hostcall-helper --socket` or
+ *   `--tcp` at `address` (docs/isolation.md).
+ * - address (text; default found): With isolation `socket`: the path of
+ *   the helper's unix socket; with `tcp`: its `host:port`. Required by both.
+ * - helper_path (text; default found): With isolation `process`: the
  *   `hostcall-helper` program to start; absent, the one beside the library's
  *   file, else the first on PATH.
- * - library_path (text; default found): With isolation: the library file
- *   the helper loads; absent, the file this library was loaded from.
+ * - library_path (text; default found): With isolation `process`: the
+ *   library file the helper loads; absent, the file this library was loaded
+ *   from.
  * - restart (true | false; default true): With isolation: whether a helper
- *   that died is started again for the calls that follow (after a back-off
- *   that doubles from 10 ms to 1 s while it keeps dying); false refuses them
- *   with HC_ERR_SHUTTING_DOWN.
+ *   that died is started again (`process`) or connected to again (`socket`,
+ *   `tcp`) for the calls that follow (after a back-off that doubles from 10
+ *   ms to 1 s while it keeps dying); false refuses them with
+ *   HC_ERR_SHUTTING_DOWN.
  * - handshake_timeout_ms (ms, at most 600000; default 5000): With
- *   isolation: how long the helper has to start and answer the handshake; 0
- *   means the default.
+ *   isolation: how long the helper has to start (or accept the connection)
+ *   and answer the handshake; 0 means the default.
  * - limit_address_space_mb (0 ..= 17592186044415; default 0): With
- *   isolation: the helper's address-space limit (RLIMIT_AS) in MiB, set
- *   before it loads the library; 0 means none.
- * - limit_cpu_seconds (0 or more; default 0): With isolation: the helper's
- *   CPU-time limit (RLIMIT_CPU) in seconds; 0 means none.
- * - limit_open_files (0 or more; default 0): With isolation: the helper's
- *   limit on open files (RLIMIT_NOFILE); 0 means none.
+ *   isolation `process`: the helper's address-space limit (RLIMIT_AS) in
+ *   MiB, set before it loads the library; 0 means none.
+ * - limit_cpu_seconds (0 or more; default 0): With isolation `process`:
+ *   the helper's CPU-time limit (RLIMIT_CPU) in seconds; 0 means none.
+ * - limit_open_files (0 or more; default 0): With isolation `process`: the
+ *   helper's limit on open files (RLIMIT_NOFILE); 0 means none.
  */
 
 /**

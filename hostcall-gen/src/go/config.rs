@@ -9,7 +9,7 @@
 //! binding knows it.
 
 use hostcall_abi::ConfigKey;
-use hostcall_abi::config::{ConfigId, ConfigValue, TimeUnit};
+use hostcall_abi::config::{ConfigId, ConfigValue, IsolationMode, TimeUnit};
 
 use super::names::exported;
 use crate::model::Name;
@@ -130,10 +130,25 @@ fn option(keys: &[ConfigKey], key: &ConfigKey) -> GoOption {
         ConfigValue::Flag => ("on bool".to_owned(), "on"),
     };
     let mut prose = prose(key);
-    if key.is_isolation() && key.id != ConfigId::Isolation {
+    let modes = key.modes();
+    if modes.len() == IsolationMode::ALL.len() - 1 {
         prose.push_str(&format!(
             " It applies only to an isolated Context ({}): New refuses it on any other.",
             option_of(keys, ConfigId::Isolation)
+        ));
+    } else if !modes.is_empty() {
+        let isolation = keys
+            .iter()
+            .find(|k| k.id == ConfigId::Isolation)
+            .expect("isolation is a key");
+        let option = option_of(keys, ConfigId::Isolation);
+        let made_with: Vec<String> = modes
+            .iter()
+            .map(|m| format!("{option}({})", constant_name(isolation, m.name())))
+            .collect();
+        prose.push_str(&format!(
+            " It applies only to a Context made with {}: New refuses it on any other.",
+            made_with.join(" or ")
         ));
     }
     GoOption {
@@ -202,10 +217,22 @@ fn choice_prose(key: &ConfigKey, choice: &str, isolation_option: &str) -> String
             "runs the library in a helper process (hostcall-helper) that New starts and the \
              Context talks to over a socketpair: a crash in the library then fails the calls \
              pending in it with an error matching ErrProcessDied instead of killing this \
-             process. Every method is then called as a CBOR request, the form in which a \
-             request crosses to the helper in any case. See {isolation_option} and the options \
-             that apply only to an isolated Context."
+             process. Methods with native entry points keep them (the library carries their \
+             arguments to the helper). See {isolation_option} and the options that apply only \
+             to an isolated Context."
         ),
+        (ConfigId::Isolation, "socket") => "runs the library in a helper already running \
+             (hostcall-helper --socket PATH), reached at the unix socket WithAddress names and \
+             shared with every Context connected to it, each with a context of its own in it. \
+             When the helper dies the calls pending in it fail with ErrProcessDied, as with \
+             IsolationProcess; whoever started it starts it again, and the Context connects \
+             again."
+            .to_owned(),
+        (ConfigId::Isolation, "tcp") => "runs the library in a helper already running \
+             (hostcall-helper --tcp ADDR), reached at the host:port WithAddress names, on this \
+             machine or another, as with IsolationSocket. The connection is neither \
+             authenticated nor encrypted."
+            .to_owned(),
         _ => format!("is the {} value {choice:?}.", key.key),
     }
 }
@@ -308,11 +335,14 @@ fn prose(key: &ConfigKey) -> String {
         ),
         ConfigId::Isolation => format!(
             "sets where the library runs (default {}): in this process, or, isolated, in a \
-             helper process the Context starts, which turns a crash in the library into an \
-             error matching ErrProcessDied for each call pending in it.",
+             helper process the Context starts or one already running, which turns a crash in \
+             the library into an error matching ErrProcessDied for each call pending in it.",
             key.default_choice()
                 .map_or_else(|| "none".to_owned(), |c| constant_name(key, c))
         ),
+        ConfigId::Address => "sets where the running helper is: the path of its unix socket \
+             (IsolationSocket) or its host:port (IsolationTCP). Required by both."
+            .to_owned(),
         ConfigId::HelperPath => "sets the helper program (hostcall-helper) an isolated Context \
              starts; by default the one beside the library's file, else the first on PATH."
             .to_owned(),
@@ -320,15 +350,17 @@ fn prose(key: &ConfigKey) -> String {
              this process loaded the library from."
             .to_owned(),
         ConfigId::Restart => format!(
-            "sets whether a helper process that died is started again for the calls that follow \
-             (default {}), after a back-off that grows while it keeps dying; with false they are \
+            "sets whether a helper process that died is started again (or, at an address, \
+             connected to again) for the calls that follow (default {}), after a back-off that \
+             grows while it keeps dying; with false they are \
              refused: a *hostcall.StatusError with Code hostcall.StatusShuttingDown whose Detail \
              says how the helper died. Either way the calls pending when it died fail with \
              ErrProcessDied.",
             key.default != 0
         ),
         ConfigId::HandshakeTimeout => format!(
-            "sets how long the helper has to start and answer the handshake, past which New \
+            "sets how long the helper has to start (or accept the connection) and answer the \
+             handshake, past which New \
              fails, and the longest a write to it may block before it is taken for dead \
              (default {}{}). The library counts whole {}, so d is rounded up to one; d <= 0 \
              means the default.",
@@ -399,6 +431,7 @@ mod tests {
                 "WithMaxPendingRequests",
                 "WithSpin",
                 "WithIsolation",
+                "WithAddress",
                 "WithHelperPath",
                 "WithLibraryPath",
                 "WithRestart",
@@ -446,18 +479,22 @@ mod tests {
             constants,
             [
                 ("IsolationInProcess", "in_process"),
-                ("IsolationProcess", "process")
+                ("IsolationProcess", "process"),
+                ("IsolationSocket", "socket"),
+                ("IsolationTCP", "tcp"),
             ]
         );
         assert!(choices.constants[0].doc.contains("This is the default."));
         let check = isolation.check.as_ref().expect("isolation has choices");
         assert_eq!(
             check.cond,
-            "v != IsolationInProcess && v != IsolationProcess"
+            "v != IsolationInProcess && v != IsolationProcess && v != IsolationSocket && v != \
+             IsolationTCP"
         );
         assert_eq!(
             check.format,
-            "WithIsolation(%q): must be one of IsolationInProcess, IsolationProcess"
+            "WithIsolation(%q): must be one of IsolationInProcess, IsolationProcess, \
+             IsolationSocket, IsolationTCP"
         );
         let doc = isolation.doc.replace("\n// ", " ");
         assert!(doc.contains("(default IsolationInProcess)"), "{doc}");

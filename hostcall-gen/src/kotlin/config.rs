@@ -12,7 +12,7 @@
 //! kind (text, bool), numbers as unsigned integers.
 
 use hostcall_abi::ConfigKey;
-use hostcall_abi::config::{ConfigId, ConfigValue};
+use hostcall_abi::config::{ConfigId, ConfigValue, IsolationMode};
 
 use super::names::{member, type_name};
 use crate::model::{Abi, Name};
@@ -97,7 +97,10 @@ fn setting(key: &ConfigKey) -> Setting {
         ConfigValue::Text { .. } => ("String".to_owned(), "text(it)".to_owned()),
         ConfigValue::Flag => ("Boolean".to_owned(), "bool(it)".to_owned()),
     };
-    let mut doc = text::wrap(format!("@property {member} {}", prose(key)), WIDTH);
+    let mut doc = text::wrap(
+        format!("@property {member} {}{}", marker(key), prose(key)),
+        WIDTH,
+    );
     for continued in doc.iter_mut().skip(1) {
         continued.insert_str(0, "  ");
     }
@@ -108,6 +111,24 @@ fn setting(key: &ConfigKey) -> Setting {
         write,
         doc,
         choices,
+    }
+}
+
+/// `*isolation*: ` before the doc of a key that applies only with
+/// isolation, `*isolation PROCESS*: ` before one that applies only with
+/// some modes; nothing before the others.
+fn marker(key: &ConfigKey) -> String {
+    let modes = key.modes();
+    if modes.is_empty() {
+        String::new()
+    } else if modes.len() == IsolationMode::ALL.len() - 1 {
+        "*isolation*: ".to_owned()
+    } else {
+        let names: Vec<String> = modes
+            .iter()
+            .map(|m| Name::new(m.name()).screaming())
+            .collect();
+        format!("*isolation {}*: ", names.join(", "))
     }
 }
 
@@ -129,7 +150,7 @@ fn convert(key: &ConfigKey) -> &'static str {
         | ConfigId::LimitOpenFiles => {
             unreachable!("{} is a count", key.key)
         }
-        ConfigId::Isolation | ConfigId::HelperPath | ConfigId::LibraryPath => {
+        ConfigId::Isolation | ConfigId::Address | ConfigId::HelperPath | ConfigId::LibraryPath => {
             unreachable!("{} is a text", key.key)
         }
         ConfigId::Restart => unreachable!("{} is a flag", key.key),
@@ -145,6 +166,16 @@ fn choice_prose(key: &ConfigKey, choice: &str) -> String {
         (ConfigId::Isolation, "process") => "The library runs in a helper process \
             (`hostcall-helper`) the context starts, over a socketpair; a crash in it fails the \
             pending calls with [CallException.ProcessDied] instead of killing the JVM."
+            .to_owned(),
+        (ConfigId::Isolation, "socket") => "The library runs in a helper already running \
+            (`hostcall-helper --socket PATH`) at the unix socket [address] names, shared with \
+            every context connected to it (each has a context of its own in it); its death \
+            fails the pending calls with [CallException.ProcessDied], and the context connects \
+            again when it is back."
+            .to_owned(),
+        (ConfigId::Isolation, "tcp") => "As [SOCKET], with a helper started with \
+            `hostcall-helper --tcp ADDR` at the `host:port` [address] names, on this machine or \
+            another; the connection is neither authenticated nor encrypted."
             .to_owned(),
         _ => panic!(
             "{}: the Kotlin binding has no doc for its choice '{choice}'",
@@ -186,28 +217,35 @@ fn prose(key: &ConfigKey) -> String {
             duration(key, key.default)
         ),
         ConfigId::Isolation => format!(
-            "where the library runs: [{class}.{}] (in this process, the library default) or \
-             [{class}.{}] (in a helper process, so that a crash in the library fails the \
-             pending calls with [CallException.ProcessDied] instead of killing the JVM). The \
-             options below marked *isolation* are refused ([StatusException]) without it.",
+            "where the library runs: [{class}.{}] (in this process, the library default), or in \
+             a helper process: one the context starts ([{class}.{}]) or one already running \
+             ([{class}.{}], [{class}.{}]), so that a crash in the library fails the pending \
+             calls with [CallException.ProcessDied] instead of killing the JVM. The options \
+             below marked *isolation* are refused ([StatusException]) without it, those marked \
+             with modes with any other mode.",
             Name::new(key.default_choice().expect("isolation has choices")).screaming(),
-            Name::new("process").screaming(),
+            Name::new(IsolationMode::Process.name()).screaming(),
+            Name::new(IsolationMode::Socket.name()).screaming(),
+            Name::new(IsolationMode::Tcp.name()).screaming(),
             class = type_name(&Name::new(key.setting)),
         ),
-        ConfigId::HelperPath => "*isolation*: the `hostcall-helper` program to start; `null`: \
+        ConfigId::Address => "where the running helper is: its unix socket's path \
+             ([Isolation.SOCKET]) or its `host:port` ([Isolation.TCP]); required by both."
+            .to_owned(),
+        ConfigId::HelperPath => "the `hostcall-helper` program to start; `null`: \
              the one beside the library's file, else the first on `PATH`."
             .to_owned(),
-        ConfigId::LibraryPath => "*isolation*: the library file the helper loads; `null`: the \
+        ConfigId::LibraryPath => "the library file the helper loads; `null`: the \
              file the library was loaded from in this process."
             .to_owned(),
         ConfigId::Restart => format!(
-            "*isolation*: whether a helper that died is started again (after a back-off while it \
-             keeps dying) for the calls that follow; `false` makes them fail with \
+            "whether a helper that died is started again (or, at an address, connected to \
+             again; after a back-off while it keeps dying) for the calls that follow; `false` makes them fail with \
              [StatusException] (`HC_ERR_SHUTTING_DOWN`). Library default: {}.",
             key.default == 1
         ),
         ConfigId::HandshakeTimeout => format!(
-            "*isolation*: how long the helper has to start and answer the handshake, and the \
+            "how long the helper has to start (or accept the connection) and answer the handshake, and the \
              longest a write to it may block before it is taken for dead ({}rounded up to whole \
              {}). Must be positive. Library default: {}.",
             max_duration(key),
@@ -215,19 +253,19 @@ fn prose(key: &ConfigKey) -> String {
             duration(key, key.default)
         ),
         ConfigId::LimitAddressSpace => format!(
-            "*isolation*: the helper's address-space limit (`RLIMIT_AS`) in MiB, set before it \
+            "the helper's address-space limit (`RLIMIT_AS`) in MiB, set before it \
              loads the library ({}); 0 means none{}.",
             range(key),
             none_default(key)
         ),
         ConfigId::LimitCpu => format!(
-            "*isolation*: the helper's CPU-time limit (`RLIMIT_CPU`) in seconds; past it the \
+            "the helper's CPU-time limit (`RLIMIT_CPU`) in seconds; past it the \
              helper dies (of `SIGXCPU`) and its pending calls fail with \
              [CallException.ProcessDied]; 0 means none{}.",
             none_default(key)
         ),
         ConfigId::LimitOpenFiles => format!(
-            "*isolation*: the helper's limit on open files (`RLIMIT_NOFILE`); 0 means none{}.",
+            "the helper's limit on open files (`RLIMIT_NOFILE`); 0 means none{}.",
             none_default(key)
         ),
     }
@@ -293,6 +331,7 @@ mod tests {
                 "maxPendingRequests",
                 "spin",
                 "isolation",
+                "address",
                 "helperPath",
                 "libraryPath",
                 "restart",
@@ -324,7 +363,12 @@ mod tests {
             .collect();
         assert_eq!(
             constants,
-            [("IN_PROCESS", "in_process"), ("PROCESS", "process")]
+            [
+                ("IN_PROCESS", "in_process"),
+                ("PROCESS", "process"),
+                ("SOCKET", "socket"),
+                ("TCP", "tcp"),
+            ]
         );
         let path = of("helper_path");
         assert_eq!(

@@ -357,6 +357,7 @@ fn config_option(key: &hostcall_abi::ConfigKey) -> SConfig {
                 ConfigId::MaxInFlight
                 | ConfigId::MaxPendingRequests
                 | ConfigId::Isolation
+                | ConfigId::Address
                 | ConfigId::HelperPath
                 | ConfigId::LibraryPath
                 | ConfigId::Restart
@@ -407,17 +408,22 @@ fn config_option(key: &hostcall_abi::ConfigKey) -> SConfig {
             crate::text::grouped(key.default)
         ),
         ConfigId::Isolation => "Where the library runs: in this process (nil, the default), or in a \
-            `hostcall-helper` process the context starts, so that a crash in the library fails the \
-            pending calls with `HostcallError.processDied` instead of ending this process. The \
-            options below apply only with `.process` (the library refuses them otherwise)."
+            `hostcall-helper` process the context starts (`.process`) or one already running at \
+            `address` (`.socket`: `hostcall-helper --socket PATH`, shared by every context \
+            connected to it; `.tcp`: `--tcp ADDR`, on this machine or another, neither \
+            authenticated nor encrypted), so that a crash in the library fails the pending calls \
+            with `HostcallError.processDied` instead of ending this process. The options below \
+            apply only with isolation (the library refuses them otherwise), some only with the \
+            modes they name."
             .to_owned(),
-        ConfigId::Restart => "With isolation: whether a helper that died is started again for the \
-            calls that follow (after a back-off that doubles from 10 ms to 1 s while it keeps dying); \
+        ConfigId::Restart => "With isolation: whether a helper that died is started again (or, at \
+            an address, connected to again) for the calls that follow (after a back-off that doubles from 10 ms to 1 s while it keeps dying); \
             false: later calls throw `HostcallError.refused(status: Status.shuttingDown, detail:)`. \
             Library default: true."
             .to_owned(),
         ConfigId::HandshakeTimeout => format!(
-            "With isolation: how long the helper has to start and answer the handshake, rounded \
+            "With isolation: how long the helper has to start (or accept the connection) and \
+             answer the handshake, rounded \
              up to whole milliseconds{}. Must be positive; nil means the library's \
              default, {} ms.",
             match key.value {
@@ -430,6 +436,7 @@ fn config_option(key: &hostcall_abi::ConfigKey) -> SConfig {
         ),
         ConfigId::MaxInFlight
         | ConfigId::MaxPendingRequests
+        | ConfigId::Address
         | ConfigId::HelperPath
         | ConfigId::LibraryPath
         | ConfigId::LimitAddressSpace

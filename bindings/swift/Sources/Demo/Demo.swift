@@ -246,6 +246,10 @@ public struct DemoConfig: Sendable, Equatable {
         case inProcess = "in_process"
         /// `"process"`.
         case process = "process"
+        /// `"socket"`.
+        case socket = "socket"
+        /// `"tcp"`.
+        case tcp = "tcp"
     }
 
     /// Host calls outstanding at once per context; past it a host call fails at
@@ -264,34 +268,41 @@ public struct DemoConfig: Sendable, Equatable {
     /// watch). Library default: 50 µs.
     public var spin: Duration?
     /// Where the library runs: in this process (nil, the default), or in a
-    /// `hostcall-helper` process the context starts, so that a crash in the library
-    /// fails the pending calls with `HostcallError.processDied` instead of ending
-    /// this process. The options below apply only with `.process` (the library
-    /// refuses them otherwise).
+    /// `hostcall-helper` process the context starts (`.process`) or one already
+    /// running at `address` (`.socket`: `hostcall-helper --socket PATH`, shared by
+    /// every context connected to it; `.tcp`: `--tcp ADDR`, on this machine or
+    /// another, neither authenticated nor encrypted), so that a crash in the
+    /// library fails the pending calls with `HostcallError.processDied` instead of
+    /// ending this process. The options below apply only with isolation (the
+    /// library refuses them otherwise), some only with the modes they name.
     public var isolation: Isolation?
-    /// With isolation: the `hostcall-helper` program to start; absent, the one
-    /// beside the library's file, else the first on PATH.
+    /// With isolation `socket`: the path of the helper's unix socket; with `tcp`:
+    /// its `host:port`. Required by both.
+    public var address: String?
+    /// With isolation `process`: the `hostcall-helper` program to start; absent,
+    /// the one beside the library's file, else the first on PATH.
     public var helperPath: String?
-    /// With isolation: the library file the helper loads; absent, the file this
-    /// library was loaded from.
+    /// With isolation `process`: the library file the helper loads; absent, the
+    /// file this library was loaded from.
     public var libraryPath: String?
-    /// With isolation: whether a helper that died is started again for the calls
-    /// that follow (after a back-off that doubles from 10 ms to 1 s while it keeps
-    /// dying); false: later calls throw `HostcallError.refused(status:
-    /// Status.shuttingDown, detail:)`. Library default: true.
+    /// With isolation: whether a helper that died is started again (or, at an
+    /// address, connected to again) for the calls that follow (after a back-off
+    /// that doubles from 10 ms to 1 s while it keeps dying); false: later calls
+    /// throw `HostcallError.refused(status: Status.shuttingDown, detail:)`. Library
+    /// default: true.
     public var restart: Bool?
-    /// With isolation: how long the helper has to start and answer the handshake,
-    /// rounded up to whole milliseconds (at most 600 000 ms). Must be positive; nil
-    /// means the library's default, 5 000 ms.
+    /// With isolation: how long the helper has to start (or accept the connection)
+    /// and answer the handshake, rounded up to whole milliseconds (at most 600 000
+    /// ms). Must be positive; nil means the library's default, 5 000 ms.
     public var handshakeTimeout: Duration?
-    /// With isolation: the helper's address-space limit (RLIMIT_AS) in MiB, set
-    /// before it loads the library; 0 means none.
+    /// With isolation `process`: the helper's address-space limit (RLIMIT_AS) in
+    /// MiB, set before it loads the library; 0 means none.
     public var limitAddressSpaceMb: UInt64?
-    /// With isolation: the helper's CPU-time limit (RLIMIT_CPU) in seconds; 0 means
-    /// none.
+    /// With isolation `process`: the helper's CPU-time limit (RLIMIT_CPU) in
+    /// seconds; 0 means none.
     public var limitCpuSeconds: UInt64?
-    /// With isolation: the helper's limit on open files (RLIMIT_NOFILE); 0 means
-    /// none.
+    /// With isolation `process`: the helper's limit on open files (RLIMIT_NOFILE);
+    /// 0 means none.
     public var limitOpenFiles: UInt64?
 
     public init(
@@ -300,6 +311,7 @@ public struct DemoConfig: Sendable, Equatable {
         maxPendingRequests: UInt64? = nil,
         spin: Duration? = nil,
         isolation: Isolation? = nil,
+        address: String? = nil,
         helperPath: String? = nil,
         libraryPath: String? = nil,
         restart: Bool? = nil,
@@ -313,6 +325,7 @@ public struct DemoConfig: Sendable, Equatable {
         self.maxPendingRequests = maxPendingRequests
         self.spin = spin
         self.isolation = isolation
+        self.address = address
         self.helperPath = helperPath
         self.libraryPath = libraryPath
         self.restart = restart
@@ -332,6 +345,7 @@ public struct DemoConfig: Sendable, Equatable {
         if let v = maxPendingRequests { pairs.append(CBORPair(.text("max_pending_requests"), .unsigned(v))) }
         if let v = spin { pairs.append(CBORPair(.text("spin_us"), .unsigned(try ConfigUnits.micros(v, "spin", positive: false)))) }
         if let v = isolation { pairs.append(CBORPair(.text("isolation"), .text(v.rawValue))) }
+        if let v = address { pairs.append(CBORPair(.text("address"), .text(v))) }
         if let v = helperPath { pairs.append(CBORPair(.text("helper_path"), .text(v))) }
         if let v = libraryPath { pairs.append(CBORPair(.text("library_path"), .text(v))) }
         if let v = restart { pairs.append(CBORPair(.text("restart"), .bool(v))) }

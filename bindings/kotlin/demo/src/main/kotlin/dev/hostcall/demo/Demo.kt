@@ -495,27 +495,32 @@ internal inline fun typedError(method: String, type: String, payload: ByteArray?
  *   within it the loop learns its window, and watches only while a core is spare (at most 10 ms,
  *   rounded up to whole microseconds; zero: never watch). Library default: 50 µs.
  * @property isolation where the library runs: [Isolation.IN_PROCESS] (in this process, the
- *   library default) or [Isolation.PROCESS] (in a helper process, so that a crash in the library
- *   fails the pending calls with [CallException.ProcessDied] instead of killing the JVM). The
- *   options below marked *isolation* are refused ([StatusException]) without it.
- * @property helperPath *isolation*: the `hostcall-helper` program to start; `null`: the one
- *   beside the library's file, else the first on `PATH`.
- * @property libraryPath *isolation*: the library file the helper loads; `null`: the file the
- *   library was loaded from in this process.
- * @property restart *isolation*: whether a helper that died is started again (after a back-off
- *   while it keeps dying) for the calls that follow; `false` makes them fail with [StatusException]
- *   (`HC_ERR_SHUTTING_DOWN`). Library default: true.
- * @property handshakeTimeout *isolation*: how long the helper has to start and answer the
- *   handshake, and the longest a write to it may block before it is taken for dead (at most 600 s,
- *   rounded up to whole milliseconds). Must be positive. Library default: 5 s.
- * @property limitAddressSpaceMb *isolation*: the helper's address-space limit (`RLIMIT_AS`) in
- *   MiB, set before it loads the library (0 ..= 17 592 186 044 415); 0 means none, the library
- *   default.
- * @property limitCpuSeconds *isolation*: the helper's CPU-time limit (`RLIMIT_CPU`) in seconds;
- *   past it the helper dies (of `SIGXCPU`) and its pending calls fail with
+ *   library default), or in a helper process: one the context starts ([Isolation.PROCESS]) or one
+ *   already running ([Isolation.SOCKET], [Isolation.TCP]), so that a crash in the library fails the
+ *   pending calls with [CallException.ProcessDied] instead of killing the JVM. The options below
+ *   marked *isolation* are refused ([StatusException]) without it, those marked with modes with any
+ *   other mode.
+ * @property address *isolation SOCKET, TCP*: where the running helper is: its unix socket's path
+ *   ([Isolation.SOCKET]) or its `host:port` ([Isolation.TCP]); required by both.
+ * @property helperPath *isolation PROCESS*: the `hostcall-helper` program to start; `null`: the
+ *   one beside the library's file, else the first on `PATH`.
+ * @property libraryPath *isolation PROCESS*: the library file the helper loads; `null`: the file
+ *   the library was loaded from in this process.
+ * @property restart *isolation*: whether a helper that died is started again (or, at an address,
+ *   connected to again; after a back-off while it keeps dying) for the calls that follow; `false`
+ *   makes them fail with [StatusException] (`HC_ERR_SHUTTING_DOWN`). Library default: true.
+ * @property handshakeTimeout *isolation*: how long the helper has to start (or accept the
+ *   connection) and answer the handshake, and the longest a write to it may block before it is
+ *   taken for dead (at most 600 s, rounded up to whole milliseconds). Must be positive. Library
+ *   default: 5 s.
+ * @property limitAddressSpaceMb *isolation PROCESS*: the helper's address-space limit
+ *   (`RLIMIT_AS`) in MiB, set before it loads the library (0 ..= 17 592 186 044 415); 0 means none,
+ *   the library default.
+ * @property limitCpuSeconds *isolation PROCESS*: the helper's CPU-time limit (`RLIMIT_CPU`) in
+ *   seconds; past it the helper dies (of `SIGXCPU`) and its pending calls fail with
  *   [CallException.ProcessDied]; 0 means none, the library default.
- * @property limitOpenFiles *isolation*: the helper's limit on open files (`RLIMIT_NOFILE`); 0
- *   means none, the library default.
+ * @property limitOpenFiles *isolation PROCESS*: the helper's limit on open files
+ *   (`RLIMIT_NOFILE`); 0 means none, the library default.
  */
 data class DemoConfig(
     val maxInFlight: UInt? = null,
@@ -523,6 +528,7 @@ data class DemoConfig(
     val maxPendingRequests: ULong? = null,
     val spin: Duration? = null,
     val isolation: Isolation? = null,
+    val address: String? = null,
     val helperPath: String? = null,
     val libraryPath: String? = null,
     val restart: Boolean? = null,
@@ -532,7 +538,7 @@ data class DemoConfig(
     val limitOpenFiles: ULong? = null,
 ) {
     /**
-     * The values of [isolation]: `in_process`, `process` on the wire.
+     * The values of [isolation]: `in_process`, `process`, `socket`, `tcp` on the wire.
      */
     enum class Isolation(internal val wire: String) {
         /**
@@ -545,15 +551,29 @@ data class DemoConfig(
          * of killing the JVM.
          */
         PROCESS("process"),
+        /**
+         * The library runs in a helper already running (`hostcall-helper --socket PATH`) at the unix
+         * socket [address] names, shared with every context connected to it (each has a context of
+         * its own in it); its death fails the pending calls with [CallException.ProcessDied], and the
+         * context connects again when it is back.
+         */
+        SOCKET("socket"),
+        /**
+         * As [SOCKET], with a helper started with `hostcall-helper --tcp ADDR` at the `host:port`
+         * [address] names, on this machine or another; the connection is neither authenticated nor
+         * encrypted.
+         */
+        TCP("tcp"),
     }
 
     internal fun encode(): ByteArray {
-        val w = CborWriter().map(listOfNotNull(maxInFlight, hostCallTimeout, maxPendingRequests, spin, isolation, helperPath, libraryPath, restart, handshakeTimeout, limitAddressSpaceMb, limitCpuSeconds, limitOpenFiles).size)
+        val w = CborWriter().map(listOfNotNull(maxInFlight, hostCallTimeout, maxPendingRequests, spin, isolation, address, helperPath, libraryPath, restart, handshakeTimeout, limitAddressSpaceMb, limitCpuSeconds, limitOpenFiles).size)
         maxInFlight?.let { w.text("max_in_flight").uint(it.toULong()) }
         hostCallTimeout?.let { w.text("host_call_timeout_ms").uint(ConfigUnits.timeoutMillis(it)) }
         maxPendingRequests?.let { w.text("max_pending_requests").uint(it) }
         spin?.let { w.text("spin_us").uint(ConfigUnits.spinMicros(it)) }
         isolation?.let { w.text("isolation").text(it.wire) }
+        address?.let { w.text("address").text(it) }
         helperPath?.let { w.text("helper_path").text(it) }
         libraryPath?.let { w.text("library_path").text(it) }
         restart?.let { w.text("restart").bool(it) }
