@@ -26,7 +26,10 @@
 //! (the loop sleeps as soon as it is idle), the same-run baseline of the
 //! loop's idle watching (docs/threading.md, "CPU use"), and as `…_process`
 //! on a context isolated in a helper process (`isolation: "process"`,
-//! docs/isolation.md), beside the in-process figure of the same run. With
+//! docs/isolation.md), beside the in-process figure of the same run; the
+//! inline and 10k logins also as `…_socket` and `…_tcp`, served by a
+//! helper already running (`hostcall-helper --socket` / `--tcp
+//! 127.0.0.1:0`) that the bench starts. With
 //! `HOSTCALL_BENCH_INTERLEAVE=<rounds>` the login benches run interleaved
 //! instead (`common::interleave`), with CPU time per login.
 
@@ -340,10 +343,16 @@ fn add_cbor_benches(group: &mut BenchmarkGroup<'_, WallTime>) {
 fn login_benches(group: &mut BenchmarkGroup<'_, WallTime>) {
     let no_spin = spin_config(0);
     let isolated = common::isolated::config();
+    let (socket, tcp) = (
+        common::isolated::Listening::socket(),
+        common::isolated::Listening::tcp(),
+    );
     for (suffix, config) in [
         ("", &[][..]),
         ("_no_spin", no_spin.bytes()),
         ("_process", &isolated[..]),
+        ("_socket", socket.config()),
+        ("_tcp", tcp.config()),
     ] {
         let mut rig = None;
         group.bench_function(format!("login_inline_latency{suffix}"), |b| {
@@ -360,6 +369,9 @@ fn login_benches(group: &mut BenchmarkGroup<'_, WallTime>) {
                 });
             });
         }
+        if matches!(suffix, "_socket" | "_tcp") {
+            continue;
+        }
         let mut rig = None;
         group.bench_function(format!("login_worker_latency{suffix}"), |b| {
             let rig = rig.get_or_insert_with(|| Rig::login(config, Host::Worker));
@@ -374,11 +386,17 @@ fn login_throughput_benches(group: &mut BenchmarkGroup<'_, WallTime>) {
     const IN_FLIGHT: u64 = 10_000;
     let no_spin = spin_config(0);
     let isolated = common::isolated::config();
+    let (socket, tcp) = (
+        common::isolated::Listening::socket(),
+        common::isolated::Listening::tcp(),
+    );
     group.throughput(criterion::Throughput::Elements(IN_FLIGHT));
     for (suffix, config) in [
         ("", &[][..]),
         ("_no_spin", no_spin.bytes()),
         ("_process", &isolated[..]),
+        ("_socket", socket.config()),
+        ("_tcp", tcp.config()),
     ] {
         let mut rig = None;
         group.bench_function(format!("login_10k_worker{suffix}"), |b| {

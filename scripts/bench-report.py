@@ -372,6 +372,29 @@ def build_rows(benches: dict[str, Bench], footprint: dict | None) -> list[Row]:
             3e5,
         )
     )
+    # The same over a unix socket and TCP on loopback, to a helper already
+    # running (`hostcall-helper --socket` / `--tcp`).
+    for mode, how in (("socket", "a unix socket"), ("tcp", "TCP on loopback")):
+        rows.append(
+            time_row(
+                benches,
+                f"`login` one at a time, helper reached over {how}, host completing inline, caller spinning",
+                f"request_path/login_inline_latency_{mode}",
+                "request_path/login_inline_latency",
+                "≤ 25 µs",
+                lambda f, r: [None if f is None else f <= 25_000],
+            )
+        )
+        rows.append(
+            rate_row(
+                benches,
+                f"`login` × 10,000 in flight, helper reached over {how}, one host worker completing in batches",
+                f"request_path/login_10k_worker_{mode}",
+                "request_path/login_10k_worker",
+                "≥ 300,000 logins/s",
+                3e5,
+            )
+        )
 
     # Sequential cross-thread.
     rows.append(

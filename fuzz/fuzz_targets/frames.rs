@@ -8,7 +8,10 @@
 //! * reading never panics, and allocates at most what the input holds plus
 //!   one frame header (a length may claim 256 MiB in four bytes);
 //! * every message decoded re-encodes to a frame that decodes to the same
-//!   message.
+//!   message;
+//! * splitting the whole input into frames at once (`protocol::split`, as
+//!   the host's loop does with what it has read) finds the same messages as
+//!   reading it frame by frame (`protocol::read`, as the helper does).
 
 #![no_main]
 
@@ -23,6 +26,7 @@ where
 {
     let mut rest = data;
     let mut body = Vec::new();
+    let mut read = Vec::new();
     while let Ok(message) = protocol::read::<M>(&mut rest, &mut body) {
         assert!(
             body.len() <= data.len(),
@@ -36,7 +40,28 @@ where
             again, message,
             "a decoded message does not survive re-encoding"
         );
+        read.push(message);
     }
+    assert_eq!(
+        split_all::<M>(data),
+        read,
+        "splitting and reading find different frames"
+    );
+}
+
+/// The messages of `data` as `protocol::split` finds them, until the first
+/// frame that is malformed or not all there.
+fn split_all<M: DeserializeOwned>(data: &[u8]) -> Vec<M> {
+    let mut at = 0;
+    let mut messages = Vec::new();
+    while let Ok(Some(len)) = protocol::split(&data[at..]) {
+        match protocol::decode(&data[at + 4..at + 4 + len]) {
+            Ok(message) => messages.push(message),
+            Err(_) => break,
+        }
+        at += 4 + len;
+    }
+    messages
 }
 
 fuzz_target!(|data: &[u8]| {

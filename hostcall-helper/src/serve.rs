@@ -42,7 +42,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use hostcall::abi::EntryPoints;
 use hostcall::isolation::protocol::{self, Down, FrameError, PROTOCOL_VERSION, Up};
-use hostcall::isolation::sink::Sink;
+use hostcall::isolation::sink::{Flush, Sink};
 use hostcall::isolation::stream::Stream;
 use hostcall::status::*;
 use hostcall::wire::Bytes;
@@ -208,7 +208,7 @@ pub fn run(connection: Stream, library: &Path, prefix: &str) -> End {
         let why = last_error(entry);
         return refuse(&connection, format!("{prefix}_new failed: {why}"));
     }
-    let (sink, writer) = match Sink::start(writer_stream, "helper-send") {
+    let (sink, writer) = match Sink::start(writer_stream, "helper-send", Flush::Eager) {
         Ok(started) => started,
         Err(e) => {
             // SAFETY: `ctx` was made above and is not used after this.

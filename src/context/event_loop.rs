@@ -248,11 +248,6 @@ impl LoopState {
                 }
             }
             Msg::Cancel { id, reply } => self.withdraw(id, reply),
-            Msg::Remote(message) => {
-                if let Some(proxy) = &self.proxy {
-                    proxy.receive(self, *message);
-                }
-            }
             Msg::RemoteDied(died) => {
                 if let Some(proxy) = &self.proxy {
                     let (generation, text) = *died;
@@ -497,13 +492,19 @@ fn run(
 ) {
     let proxy = remote.map(|make| make(&shared));
     let mut builder = tokio::runtime::Builder::new_current_thread();
-    builder.enable_all();
-    if shared.config.spin.is_some() {
+    builder.enable_time();
+    if proxy.is_some() {
+        // The helper's connection is read on the loop (`remote::link`):
+        // the runtime then parks in epoll. Without isolation it parks on a
+        // futex, a cheaper wake-up.
+        builder.enable_io();
+    }
+    if shared.config.spin.is_some() || proxy.is_some() {
         // Weak: the runtime must not keep the context alive.
         let hook_shared = Arc::downgrade(&shared);
         builder.on_thread_park(move || {
             if let Some(shared) = hook_shared.upgrade() {
-                watch_before_park(&shared);
+                before_park(&shared);
             }
         });
     }
@@ -554,6 +555,9 @@ pub(crate) const FAULT_METHOD: &str = "dispatcher_fault";
 /// Steps 2 and 3.
 async fn dispatch(state: Rc<LoopState>) {
     let shared = Arc::clone(&state.shared);
+    if let Some(proxy) = state.proxy() {
+        proxy.attach(&state);
+    }
     loop {
         let mut handled = 0;
         while let Some(message) = shared.inbox.pop() {
@@ -572,11 +576,17 @@ async fn dispatch(state: Rc<LoopState>) {
             handled += 1;
             if handled == BATCH {
                 handled = 0;
+                if let Some(proxy) = state.proxy() {
+                    proxy.flush();
+                }
                 tokio::task::yield_now().await;
             }
         }
         if shared.closing.load(Ordering::Acquire) {
             return;
+        }
+        if let Some(proxy) = state.proxy() {
+            proxy.flush();
         }
         if shared.inbox.prepare_sleep() {
             shared.wake.notified().await;
@@ -589,14 +599,25 @@ async fn dispatch(state: Rc<LoopState>) {
     }
 }
 
-/// Step 3, before the thread parks: watch the inbox for as long as the idle
-/// policy says instead of sleeping at once, and tell the policy what the
-/// watch saw. Runs as tokio's park hook, on the loop thread, when no task is
-/// ready.
-fn watch_before_park(shared: &Shared) {
+/// Step 3, before the thread parks (tokio's park hook, on the loop thread,
+/// when no task is ready): with isolation, write what the turn queued for
+/// the helper; then, with `spin_us`, watch.
+fn before_park(shared: &Shared) {
     let Some(state) = LoopState::current() else {
         return;
     };
+    if let Some(proxy) = state.proxy() {
+        proxy.flush();
+    }
+    if shared.config.spin.is_some() {
+        watch_before_park(shared, &state);
+    }
+}
+
+/// Step 3: watch the inbox (and, with isolation, the helper's connection)
+/// for as long as the idle policy says instead of sleeping at once, and
+/// tell the policy what the watch saw.
+fn watch_before_park(shared: &Shared, state: &LoopState) {
     if shared.closing.load(Ordering::Acquire) {
         return;
     }
@@ -613,17 +634,28 @@ fn watch_before_park(shared: &Shared) {
         // Not asleep: a producer took the wake-up job, a wake is coming.
         return;
     }
-    let outcome = watch(shared, window);
+    let proxy = state.proxy();
+    let outcome = watch(shared, window, || proxy.is_some_and(|p| p.input_waiting()));
     state.update_idle(|idle| idle.watched(outcome));
-    let arrived = match outcome {
-        Outcome::Arrived(_) => true,
-        Outcome::Empty | Outcome::Contended => !shared.inbox.end_spin(),
-    };
-    if arrived {
-        // Wakes the dispatcher task; tokio sees the wake and skips the park.
-        shared.wake.notify_one();
-    } else {
-        state.update_idle(|idle| idle.slept(Instant::now()));
+    match outcome {
+        // A message: its producer saw the watch and left the wake to us.
+        Outcome::Arrived(_) if !shared.inbox.is_empty() => shared.wake.notify_one(),
+        // The helper's connection has input: the park that follows polls
+        // it at once, unless a message came meanwhile.
+        Outcome::Arrived(_) => {
+            if !shared.inbox.end_spin() {
+                shared.wake.notify_one();
+            }
+        }
+        Outcome::Empty | Outcome::Contended => {
+            if shared.inbox.end_spin() {
+                state.update_idle(|idle| idle.slept(Instant::now()));
+            } else {
+                // Wakes the dispatcher task; tokio sees the wake and skips
+                // the park.
+                shared.wake.notify_one();
+            }
+        }
     }
 }
 
@@ -638,9 +670,11 @@ const YIELD_LATE: Duration = Duration::from_micros(10);
 /// its core (preempted, or the vCPU was taken away).
 const PREEMPTED: Duration = Duration::from_micros(20);
 
-/// Idle policy step 2: watches the inbox for up to `window`, yielding the
-/// core every [`YIELD_EVERY`]; stops early when the core is contended.
-fn watch(shared: &Shared, window: Duration) -> Outcome {
+/// Idle policy step 2: watches the inbox, and every [`CHECK_EVERY`] spins
+/// `input` (whether the helper's connection holds something), for up to
+/// `window`, yielding the core every [`YIELD_EVERY`]; stops early when the
+/// core is contended.
+fn watch(shared: &Shared, window: Duration, input: impl Fn() -> bool) -> Outcome {
     let start = Instant::now();
     let mut looked = start;
     let mut yielded = start;
@@ -651,6 +685,9 @@ fn watch(shared: &Shared, window: Duration) -> Outcome {
         }
         spins = spins.wrapping_add(1);
         if spins.is_multiple_of(CHECK_EVERY) {
+            if input() {
+                return Outcome::Arrived(start.elapsed());
+            }
             let now = Instant::now();
             if now - looked >= PREEMPTED {
                 return Outcome::Contended;

@@ -34,7 +34,6 @@ use crate::context::config::Config;
 use crate::context::listeners::Listeners;
 use crate::core::inbox::Inbox;
 use crate::core::inflight::{Completion, InFlight};
-use crate::isolation::protocol::Up;
 use crate::library::Library;
 use crate::request::route::Routes;
 use crate::request::{HostFnEntry, ReplyTo, Request};
@@ -60,8 +59,6 @@ pub(crate) enum Msg {
         id: u64,
         reply: ReplyTo,
     },
-    /// With isolation: a message from the helper.
-    Remote(Box<Up>),
     /// With isolation: the helper of this generation died, as the text says.
     RemoteDied(Box<(u64, String)>),
 }
@@ -75,10 +72,16 @@ pub(crate) trait Remote {
     /// Request `call_id` was withdrawn (its reply already sent): forget it
     /// now, so that nothing the helper sends for it reaches the host.
     fn withdrawn(&self, call_id: u64);
-    /// A message from the helper.
-    fn receive(&self, state: &std::rc::Rc<event_loop::LoopState>, message: Up);
     /// The helper of `generation` died, as `text` says.
     fn died(&self, state: &std::rc::Rc<event_loop::LoopState>, generation: u64, text: String);
+    /// The loop runs (inside its `LocalSet`): start reading the helper's
+    /// connection on it.
+    fn attach(&self, state: &std::rc::Rc<event_loop::LoopState>);
+    /// The end of a turn of the loop: write what it queued for the helper.
+    fn flush(&self);
+    /// Whether the helper's connection holds something not read yet (the
+    /// loop's watch before it sleeps looks).
+    fn input_waiting(&self) -> bool;
     /// The loop is ending: close the connection, reap the helper.
     fn close(&self);
     /// The implementation, for its own module to reach.

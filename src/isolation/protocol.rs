@@ -196,6 +196,19 @@ pub fn decode<M: serde::de::DeserializeOwned>(body: &[u8]) -> Result<M, FrameErr
     Ok(message)
 }
 
+/// The first frame of `bytes`: the length of its body (which follows its
+/// 4-byte length) when all of it is there, `None` while it is not.
+pub fn split(bytes: &[u8]) -> Result<Option<usize>, FrameError> {
+    let Some(len) = bytes.first_chunk::<4>() else {
+        return Ok(None);
+    };
+    let len = u32::from_le_bytes(*len);
+    if len == 0 || len as usize > MAX_FRAME {
+        return Err(FrameError::BadLength(len));
+    }
+    Ok((bytes.len() - 4 >= len as usize).then_some(len as usize))
+}
+
 /// Reads one frame from `reader` and decodes it (`body` is the buffer it
 /// reads into, kept between frames).
 pub fn read<M: serde::de::DeserializeOwned>(
@@ -224,7 +237,8 @@ fn read_exact(reader: &mut impl std::io::Read, buf: &mut [u8]) -> Result<(), Fra
     reader.read_exact(buf).map_err(io_error)
 }
 
-fn io_error(error: std::io::Error) -> FrameError {
+/// What a failed read means for the frames.
+pub fn io_error(error: std::io::Error) -> FrameError {
     use std::io::ErrorKind;
     match error.kind() {
         ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset => FrameError::Closed,
@@ -273,6 +287,28 @@ mod tests {
         round_trip(Up::Refused {
             reason: "nope".into(),
         });
+    }
+
+    #[test]
+    fn split_finds_whole_frames_only() {
+        let mut bytes = Vec::new();
+        encode(&Down::Cancel { id: 9 }, &mut bytes);
+        let len = bytes.len() - 4;
+        for cut in 0..bytes.len() {
+            assert_eq!(split(&bytes[..cut]), Ok(None), "{cut} bytes");
+        }
+        assert_eq!(split(&bytes), Ok(Some(len)));
+        bytes.extend_from_slice(&[1, 2]);
+        assert_eq!(split(&bytes), Ok(Some(len)));
+        assert_eq!(
+            decode::<Down>(&bytes[4..4 + len]),
+            Ok(Down::Cancel { id: 9 })
+        );
+        assert_eq!(split(&[0, 0, 0, 0]), Err(FrameError::BadLength(0)));
+        assert_eq!(
+            split(&u32::MAX.to_le_bytes()),
+            Err(FrameError::BadLength(u32::MAX))
+        );
     }
 
     #[test]

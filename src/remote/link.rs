@@ -16,33 +16,45 @@
 //!    `handshake_timeout_ms`: a refusal, a wrong version or hash, silence
 //!    or an early exit is an error, and a spawned helper is killed and
 //!    reaped.
-//! 4. **Run**: a writer thread ([`Sink`]) and a reader thread. The reader
-//!    hands every message to the context's loop (`Msg::Remote`). When the
-//!    connection ends (end-of-file, a read error, a malformed frame) it
-//!    reports how (`Msg::RemoteDied`). A spawned helper it first kills — a
-//!    no-op for one that is already dead, the end of one that stopped
-//!    talking — and waits for *without reaping it* (`waitid` with
+//! 4. **Run**: a writer thread ([`Sink`], [`Flush::Deferred`]: the loop
+//!    flushes what a turn queued at the end of the turn, from its own
+//!    thread when the socket takes it) and a reader *task* on the loop
+//!    ([`Link::attach`]): the socket is registered with the loop's runtime,
+//!    so a frame from the helper wakes the loop itself (no reader thread
+//!    to hand it over), and each frame goes straight to the proxy. When the
+//!    connection ends (end-of-file, a read error, a malformed frame) the
+//!    task reports how (`Msg::RemoteDied`). A spawned helper it first
+//!    kills — a no-op for one that is already dead, the end of one that
+//!    stopped talking — and waits for *without reaping it* (`waitid` with
 //!    `WNOWAIT`, so its pid cannot be reused while this link may still
-//!    signal it): the report says how it died. Of a helper reached at an
-//!    address it can only say that the connection ended (that helper's
-//!    other connections, and its exit status, are not this host's).
-//! 5. **Close** ([`Link::close`], loop thread): shut the connection's
-//!    sending side down (the helper destroys this connection's context and
-//!    closes), wait (bounded) for the reader's report, kill a spawned
-//!    helper that is still alive and reap it, and join both threads.
+//!    signal it), on a thread of its own since that wait blocks: the
+//!    report says how it died. Of a helper reached at an address it can
+//!    only say that the connection ended (that helper's other connections,
+//!    and its exit status, are not this host's).
+//! 5. **Close** ([`Link::close`], loop thread): mark the link closed (its
+//!    reader task then reports nothing), let the writer send what is
+//!    queued and shut the sending side down (the helper destroys this
+//!    connection's context and closes), read until the helper closes
+//!    (bounded), kill a spawned helper that is still alive, wait for the
+//!    death report's thread if one runs, reap the helper, and join the
+//!    writer.
 
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Weak};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 
 use crate::context::config::{Connect, Isolation, Spawn};
 use crate::context::{Msg, Shared};
 use crate::isolation::protocol::{self, Down, FrameError, PROTOCOL_VERSION, Up};
-use crate::isolation::sink::Sink;
+use crate::isolation::sink::{Flush, Sink};
 use crate::isolation::stream::Stream;
 use crate::library::Library;
 
@@ -52,6 +64,9 @@ pub const HELPER: &str = "hostcall-helper";
 /// How long [`Link::close`] waits for a helper to end the connection by
 /// itself.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
+
+/// How much the reader task asks the socket for at a time.
+const READ_CHUNK: usize = 64 << 10;
 
 /// A running helper and its connection.
 pub(crate) struct Link {
@@ -64,9 +79,22 @@ pub(crate) struct Link {
     /// an address.
     child: Option<Child>,
     stream: Stream,
-    /// The reader's report that the connection has ended (step 4).
-    exited: mpsc::Receiver<()>,
-    threads: Vec<JoinHandle<()>>,
+    /// The reader task's end of the connection and what its report says
+    /// of the helper, until [`Link::attach`] starts it.
+    reader: Option<(Stream, Peer)>,
+    /// What the reader task and [`Link::close`] share.
+    watch: Arc<Watch>,
+    writer: Option<JoinHandle<()>>,
+}
+
+/// What a link's reader task and [`Link::close`] share (step 4, 5).
+#[derive(Default)]
+struct Watch {
+    /// Set by [`Link::close`]: the end the reader task sees is no death.
+    closed: AtomicBool,
+    /// The thread that kills and waits for a spawned helper (step 4); joined
+    /// by [`Link::close`] before it reaps the helper.
+    death: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// Where the reader's report says the helper was (step 4).
@@ -133,36 +161,24 @@ impl Link {
                 let _ = child.wait();
             }
         };
-        let writer_stream = match clone("writer's") {
-            Ok(stream) => stream,
-            Err(problem) => {
-                end(child);
-                return Err(problem);
-            }
-        };
-        let (sink, writer) = match Sink::start(writer_stream, &format!("hostcall-{prefix}-send")) {
+        let (writer_stream, reader_stream) =
+            match clone("writer's").and_then(|w| Ok((w, clone("reader's")?))) {
+                Ok(streams) => streams,
+                Err(problem) => {
+                    end(child);
+                    return Err(problem);
+                }
+            };
+        let sink = Sink::start(
+            writer_stream,
+            &format!("hostcall-{prefix}-send"),
+            Flush::Deferred,
+        );
+        let (sink, writer) = match sink {
             Ok(started) => started,
             Err(e) => {
                 end(child);
                 return Err(format!("could not start the writer thread: {e}"));
-            }
-        };
-        let (exited_tx, exited) = mpsc::channel();
-        let reader = clone("reader's").and_then(|reader_stream| {
-            let shared = Arc::downgrade(shared);
-            std::thread::Builder::new()
-                .name(format!("hostcall-{prefix}-recv"))
-                .spawn(move || read_loop(reader_stream, shared, peer, generation, exited_tx))
-                .map_err(|e| format!("could not start the reader thread: {e}"))
-        });
-        let reader = match reader {
-            Ok(reader) => reader,
-            Err(problem) => {
-                sink.close();
-                let _ = stream.shutdown(std::net::Shutdown::Both);
-                end(child);
-                let _ = writer.join();
-                return Err(problem);
             }
         };
         tracing::debug!(
@@ -176,16 +192,56 @@ impl Link {
             started: Instant::now(),
             child,
             stream,
-            exited,
-            threads: vec![writer, reader],
+            reader: Some((reader_stream, peer)),
+            watch: Arc::default(),
+            writer: Some(writer),
         })
+    }
+
+    /// Step 4: starts the reader task on the loop (inside its `LocalSet`),
+    /// handing each message from the helper to `receive`, and flushing the
+    /// sink after each read. Once per link; later calls do nothing.
+    pub(crate) fn attach(&mut self, shared: &Arc<Shared>, receive: impl Fn(Up) + 'static) {
+        let Some((stream, peer)) = self.reader.take() else {
+            return;
+        };
+        let shared = Arc::downgrade(shared);
+        let watch = Arc::clone(&self.watch);
+        let sink = self.sink.clone();
+        let generation = self.generation;
+        tokio::task::spawn_local(async move {
+            let ended = read_frames(stream, &receive, &sink).await;
+            report(ended, shared, peer, generation, &watch);
+        });
+    }
+
+    /// Step 4: writes what this turn queued.
+    pub(crate) fn flush(&self) {
+        self.sink.flush();
+    }
+
+    /// Whether the helper has sent something not read yet, or closed (the
+    /// loop's watch before it sleeps looks).
+    pub(crate) fn input_waiting(&self) -> bool {
+        let mut byte = 0u8;
+        // SAFETY: `byte` is valid for a write of one byte; the descriptor is
+        // the stream's own, open while `self` lives.
+        let peeked = unsafe {
+            libc::recv(
+                self.stream.as_raw_fd(),
+                std::ptr::from_mut(&mut byte).cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        peeked >= 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::WouldBlock
     }
 
     /// Step 5.
     pub(crate) fn close(mut self) {
+        self.watch.closed.store(true, Ordering::Release);
         self.sink.close();
-        let _ = self.stream.shutdown(std::net::Shutdown::Write);
-        if self.exited.recv_timeout(EXIT_GRACE).is_err() {
+        if !drain_until_closed(&self.stream, EXIT_GRACE) {
             tracing::warn!(
                 pid = self.child.as_ref().map(Child::id),
                 "the helper did not end the connection within {EXIT_GRACE:?} of its end; dropping it"
@@ -195,11 +251,20 @@ impl Link {
             }
         }
         let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        let death = self
+            .watch
+            .death
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(death) = death {
+            let _ = death.join();
+        }
         if let Some(child) = self.child.as_mut() {
             let _ = child.wait();
         }
-        for thread in self.threads.drain(..) {
-            let _ = thread.join();
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
         }
     }
 }
@@ -305,47 +370,158 @@ fn handshake(shared: &Shared, isolation: &Isolation, stream: &Stream) -> Result<
     }
 }
 
-/// Step 4, on the reader thread.
-fn read_loop(
-    stream: Stream,
+/// Step 5: reads (and drops) what the helper still sends until it closes
+/// the connection; `false` if it has not within `grace`.
+fn drain_until_closed(stream: &Stream, grace: Duration) -> bool {
+    let deadline = Instant::now() + grace;
+    let mut scratch = vec![0u8; READ_CHUNK];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return false;
+        }
+        match std::io::Read::read(&mut &*stream, &mut scratch) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return false;
+            }
+            // Reset or the like: closed all the same.
+            Err(_) => return true,
+        }
+    }
+}
+
+/// Step 4, the reader task's loop: frames until the connection ends; how
+/// it ended (`None`: end-of-file between frames).
+async fn read_frames(stream: Stream, receive: &impl Fn(Up), sink: &Sink) -> Option<FrameError> {
+    // SAFETY: a `Stream` owns its descriptor: it stays open, the same
+    // one, until the stream is dropped, which is when the `AsyncFd` is.
+    let fd = match unsafe { AsyncFd::register_with_interest(stream, Interest::READABLE) } {
+        Ok(fd) => fd,
+        Err(e) => {
+            return Some(FrameError::Io(format!(
+                "could not watch the connection: {e}"
+            )));
+        }
+    };
+    let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    loop {
+        let mut guard = match fd.readable().await {
+            Ok(guard) => guard,
+            Err(e) => return Some(FrameError::Io(e.to_string())),
+        };
+        match guard.try_io(|inner| recv_available(inner.get_ref(), &mut buf)) {
+            Err(_would_block) => continue,
+            Ok(Ok(0)) => {
+                return (!buf.is_empty()).then_some(FrameError::Closed);
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Ok(Err(e)) => return Some(protocol::io_error(e)),
+        }
+        let mut at = 0;
+        loop {
+            match protocol::split(&buf[at..]) {
+                Ok(Some(len)) => {
+                    let body = &buf[at + 4..at + 4 + len];
+                    match protocol::decode::<Up>(body) {
+                        Ok(message) => receive(message),
+                        Err(problem) => return Some(problem),
+                    }
+                    at += 4 + len;
+                }
+                Ok(None) => break,
+                Err(problem) => return Some(problem),
+            }
+        }
+        buf.drain(..at);
+        sink.flush();
+    }
+}
+
+/// Appends what the socket holds (up to [`READ_CHUNK`]) to `buf` without
+/// blocking: how many bytes (0: end-of-file).
+fn recv_available(stream: &Stream, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    buf.reserve(READ_CHUNK);
+    let spare = buf.spare_capacity_mut();
+    // SAFETY: `spare` is valid for writes of its length; the descriptor is
+    // the stream's own, open while `stream` lives.
+    let got = unsafe {
+        libc::recv(
+            stream.as_raw_fd(),
+            spare.as_mut_ptr().cast(),
+            spare.len(),
+            libc::MSG_DONTWAIT,
+        )
+    };
+    if got < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let got = got as usize;
+    // SAFETY: `recv` initialised the first `got` bytes of the spare
+    // capacity.
+    unsafe { buf.set_len(buf.len() + got) };
+    Ok(got)
+}
+
+/// Step 4, after the reader task's loop: the death report, unless the link
+/// was closed.
+fn report(
+    ended: Option<FrameError>,
     shared: Weak<Shared>,
     peer: Peer,
     generation: u64,
-    exited: mpsc::Sender<()>,
+    watch: &Arc<Watch>,
 ) {
-    let mut reader = std::io::BufReader::with_capacity(64 << 10, stream);
-    let mut body = Vec::new();
-    let ended = loop {
-        match protocol::read::<Up>(&mut reader, &mut body) {
-            Ok(message) => match shared.upgrade() {
-                Some(shared) => shared.send(Msg::Remote(Box::new(message))),
-                None => break None,
-            },
-            Err(FrameError::Closed) => break None,
-            Err(problem) => break Some(problem),
-        }
-    };
-    let _ = reader.get_ref().shutdown(std::net::Shutdown::Both);
-    let mut text = match &peer {
-        Peer::Child(pid) => {
-            // SAFETY: `kill` only sends a signal; `pid` is our unreaped
-            // child (only `Link::close` reaps it, after this thread
-            // reports), so it names no other process.
-            unsafe { libc::kill(*pid as libc::pid_t, libc::SIGKILL) };
-            wait_text(*pid)
-        }
-        Peer::Address(place) => {
-            format!("library process died: its connection ({place}) ended")
-        }
-    };
-    if let Some(problem) = ended {
-        text = match peer {
-            Peer::Child(_) => format!("{text} (it was killed: {problem})"),
-            Peer::Address(_) => format!("{text} (it was dropped: {problem})"),
-        };
+    if watch.closed.load(Ordering::Acquire) {
+        return;
     }
-    tracing::debug!(%text, "helper ended");
-    let _ = exited.send(());
+    match peer {
+        Peer::Address(place) => {
+            let mut text = format!("library process died: its connection ({place}) ended");
+            if let Some(problem) = ended {
+                text = format!("{text} (it was dropped: {problem})");
+            }
+            tracing::debug!(%text, "helper ended");
+            if let Some(shared) = shared.upgrade() {
+                shared.send(Msg::RemoteDied(Box::new((generation, text))));
+            }
+        }
+        Peer::Child(pid) => {
+            let mut death = watch.death.lock().unwrap_or_else(|e| e.into_inner());
+            let (thread_ended, thread_shared) = (ended.clone(), shared.clone());
+            let spawned = std::thread::Builder::new()
+                .name("hostcall-helper-death".to_owned())
+                .spawn(move || die(pid, thread_ended, &thread_shared, generation));
+            match spawned {
+                Ok(thread) => *death = Some(thread),
+                // Waits here instead: the loop stalls until the helper
+                // exits (at once after SIGKILL, but not bounded).
+                Err(_) => die(pid, ended, &shared, generation),
+            }
+        }
+    }
+}
+
+/// Step 4 for a spawned helper: kills it, waits for it without reaping it,
+/// and reports how it died.
+fn die(pid: u32, ended: Option<FrameError>, shared: &Weak<Shared>, generation: u64) {
+    // SAFETY: `kill` only sends a signal; `pid` is our unreaped child (only
+    // `Link::close` reaps it, after joining the thread this runs on), so it
+    // names no other process.
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+    let mut text = wait_text(pid);
+    if let Some(problem) = ended {
+        text = format!("{text} (it was killed: {problem})");
+    }
+    tracing::debug!(pid, %text, "helper ended");
     if let Some(shared) = shared.upgrade() {
         shared.send(Msg::RemoteDied(Box::new((generation, text))));
     }

@@ -144,6 +144,23 @@ impl Proxy {
         }
     }
 
+    /// Starts reading the running helper's connection on the loop: each
+    /// message goes to [`Proxy::receive`] while its helper is the current
+    /// one.
+    fn attach_link(&self, shared: &Arc<Shared>) {
+        let generation = self.generation.get();
+        if let Some(link) = self.link.borrow_mut().as_mut() {
+            link.attach(shared, move |message| {
+                if let Some(state) = LoopState::current()
+                    && let Some(proxy) = of(&state)
+                    && proxy.generation.get() == generation
+                {
+                    proxy.receive(&state, message);
+                }
+            });
+        }
+    }
+
     /// Sends `message` to the running helper, or keeps it for the next.
     fn send(&self, message: Down) {
         match &*self.link.borrow() {
@@ -451,6 +468,7 @@ impl Proxy {
                     }
                 }
                 *self.link.borrow_mut() = Some(link);
+                self.attach_link(&state.shared);
                 tracing::info!(generation, "the library's helper process was started again");
             }
             Err(problem) => {
@@ -498,8 +516,22 @@ impl Remote for Proxy {
         Proxy::withdrawn(self, call_id);
     }
 
-    fn receive(&self, state: &Rc<LoopState>, message: Up) {
-        Proxy::receive(self, state, message);
+    fn attach(&self, state: &Rc<LoopState>) {
+        self.attach_link(&state.shared);
+    }
+
+    fn flush(&self) {
+        if let Ok(link) = self.link.try_borrow()
+            && let Some(link) = &*link
+        {
+            link.flush();
+        }
+    }
+
+    fn input_waiting(&self) -> bool {
+        self.link
+            .try_borrow()
+            .is_ok_and(|link| link.as_ref().is_some_and(Link::input_waiting))
     }
 
     fn died(&self, state: &Rc<LoopState>, generation: u64, text: String) {

@@ -3,6 +3,10 @@ package dev.hostcall.demo
 import dev.hostcall.runtime.CallException
 import dev.hostcall.runtime.Status
 import dev.hostcall.runtime.StatusException
+import java.io.File
+import java.nio.file.Path
+import java.util.concurrent.CompletableFuture
+import java.util.concurrent.TimeUnit
 import kotlinx.coroutines.CoroutineStart
 import kotlinx.coroutines.async
 import kotlinx.coroutines.awaitCancellation
@@ -12,6 +16,7 @@ import kotlinx.coroutines.launch
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.io.TempDir
 
 /** An isolated config: the library in `hostcall-helper`, found beside libdemo.so. */
 fun isolatedConfig(restart: Boolean? = null) = DemoConfig(isolation = DemoConfig.Isolation.PROCESS, restart = restart)
@@ -122,6 +127,69 @@ class IsolationTest : DemoTest() {
             val e = refused ?: throw AssertionError("calls were still accepted after 1000 attempts")
             assertEquals(Status.SHUTTING_DOWN, e.code, "$e")
             assertTrue(e.detail.contains("library process died"), e.detail)
+        }
+    }
+
+    /** Runs [body] with the address of a `hostcall-helper` started with [flag] [place], killed after. */
+    private fun <T> withListeningHelper(flag: String, place: String, body: (address: String, helper: Process) -> T): T {
+        val dir = File(System.getProperty("hostcall.lib.dir") ?: error("the test needs -Dhostcall.lib.dir"))
+        val helper = ProcessBuilder(File(dir, "hostcall-helper").path, "--library", File(dir, "libdemo.so").path, flag, place)
+            .redirectError(ProcessBuilder.Redirect.INHERIT)
+            .start()
+        try {
+            val line = CompletableFuture.supplyAsync { helper.inputStream.bufferedReader().readLine() }
+                .get(WAIT.inWholeMilliseconds, TimeUnit.MILLISECONDS)
+                ?: throw AssertionError("the helper ended before it listened")
+            return body(line, helper)
+        } finally {
+            helper.destroyForcibly()
+            helper.waitFor(WAIT.inWholeMilliseconds, TimeUnit.MILLISECONDS)
+        }
+    }
+
+    @Test
+    fun `contexts share a helper listening on a unix socket, each with its own host fns`(@TempDir dir: Path) {
+        val path = dir.resolve("demo.sock").toString()
+        withListeningHelper("--socket", path) { address, _ ->
+            assertEquals(path, address)
+            val config = DemoConfig(isolation = DemoConfig.Isolation.SOCKET, address = address)
+            bounded {
+                withStore(config).use { a ->
+                    Demo.open(config).use { b ->
+                        b.fetchProfile { Profile(it, "B", 1u) }
+                        for (id in ids("u", 10)) {
+                            assertEquals(sessionOf(id), a.login(id))
+                            assertEquals(Session(id, "Hello, B"), b.login(id))
+                        }
+                    }
+                    assertEquals(3L, a.add(1, 2), "one context closing leaves the others")
+                }
+            }
+        }
+    }
+
+    @Test
+    fun `a helper on TCP serves calls, and its death fails the pending ones with ProcessDied`() {
+        withListeningHelper("--tcp", "127.0.0.1:0") { address, helper ->
+            bounded {
+                Demo.open(DemoConfig(isolation = DemoConfig.Isolation.TCP, address = address, restart = false)).use { demo ->
+                    val started = Channel<Unit>(Channel.UNLIMITED)
+                    demo.fetchProfile {
+                        if (it == "hold") {
+                            started.send(Unit)
+                            awaitCancellation()
+                        }
+                        profileOf(it)
+                    }
+                    assertEquals(sessionOf("ann"), demo.login("ann"))
+                    val held = async { runCatching { demo.login("hold") } }
+                    started.within("the held host fn")
+                    helper.destroyForcibly()
+                    val e = held.within("the held login").exceptionOrNull()
+                    assertTrue(e is CallException.ProcessDied, "$e")
+                    (e as CallException).checkText("login", "library process died: its connection (tcp $address) ended")
+                }
+            }
         }
     }
 }
