@@ -1,4 +1,5 @@
 import Demo
+import Foundation
 import Hostcall
 import XCTest
 
@@ -210,5 +211,98 @@ final class IsolationTests: XCTestCase {
                 XCTAssertTrue(detail.contains(text), detail)
             }
         }
+    }
+
+    /// The directory of the libdemo.so this process loaded (the helper is
+    /// beside it), from /proc/self/maps.
+    private func libraryDir() throws -> String {
+        // Read to the end: a /proc file reports a size of 0.
+        guard let file = FileHandle(forReadingAtPath: "/proc/self/maps") else {
+            throw HelperMissing(why: "cannot open /proc/self/maps")
+        }
+        let maps = String(decoding: file.readDataToEndOfFile(), as: UTF8.self)
+        for line in maps.split(separator: "\n") {
+            guard let slash = line.firstIndex(of: "/") else { continue }
+            let path = String(line[slash...])
+            if path.hasSuffix("/libdemo.so") {
+                return (path as NSString).deletingLastPathComponent
+            }
+        }
+        throw HelperMissing(why: "no libdemo.so in /proc/self/maps")
+    }
+
+    private struct HelperMissing: Error {
+        let why: String
+    }
+
+    /// Starts `hostcall-helper` serving libdemo at `flag place`; returns it
+    /// and the address it printed once it accepts connections. The test's
+    /// teardown kills it.
+    private func listeningHelper(_ flag: String, _ place: String) throws -> (Process, String) {
+        let dir = try libraryDir()
+        let helper = Process()
+        helper.executableURL = URL(fileURLWithPath: dir + "/hostcall-helper")
+        helper.arguments = ["--library", dir + "/libdemo.so", flag, place]
+        let out = Pipe()
+        helper.standardOutput = out
+        try helper.run()
+        addTeardownBlock {
+            kill(helper.processIdentifier, SIGKILL)
+            helper.waitUntilExit()
+        }
+        var line = Data()
+        while !line.contains(UInt8(ascii: "\n")) {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty { break }  // the helper ended
+            line.append(chunk)
+        }
+        let address = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .newlines)
+        XCTAssertFalse(address.isEmpty, "the helper ended before it listened")
+        return (helper, address)
+    }
+
+    func testContextsShareAHelperOnAUnixSocket() async throws {
+        let path = NSTemporaryDirectory() + "hostcall-swift-\(getpid()).sock"
+        let (_, address) = try listeningHelper("--socket", path)
+        XCTAssertEqual(address, path)
+        var config = DemoConfig()
+        config.isolation = .socket
+        config.address = address
+        let a = try Demo(config: config)
+        let b = try Demo(config: config)
+        defer { a.close() }
+        try a.setFetchProfile { id in profile(id) }
+        try b.setFetchProfile { id in Profile(userId: id, name: "B", age: 1) }
+        for i in 0..<10 {
+            let fromA = try await a.login(userId: "u\(i)")
+            XCTAssertEqual(fromA, Session(userId: "u\(i)", greeting: "Hello, Name of u\(i)"))
+            let fromB = try await b.login(userId: "u\(i)")
+            XCTAssertEqual(fromB.greeting, "Hello, B")
+        }
+        b.close()
+        let sum = try await a.add(a: 1, b: 2)
+        XCTAssertEqual(sum, 3, "one context closing leaves the others")
+    }
+
+    func testAHelperOnTCPAndItsDeath() async throws {
+        let (helper, address) = try listeningHelper("--tcp", "127.0.0.1:0")
+        var config = DemoConfig()
+        config.isolation = .tcp
+        config.address = address
+        config.restart = false
+        let demo = try Demo(config: config)
+        defer { demo.close() }
+        let started = Latch()
+        let hostFnCancelled = Latch()
+        try neverAnswering(demo, started: started, cancelled: hostFnCancelled)
+        let held = Task { try await demo.login(userId: "held") }
+        await waitFor(started)
+        kill(helper.processIdentifier, SIGKILL)
+        let error = await failure { try await held.value }
+        guard case .processDied(let text)? = error as? HostcallError else {
+            return XCTFail("expected processDied, got \(String(describing: error))")
+        }
+        XCTAssertEqual(text, "library process died: its connection (tcp \(address)) ended")
+        await waitFor(hostFnCancelled)
     }
 }
