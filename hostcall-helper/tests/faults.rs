@@ -2,7 +2,9 @@
 //! (SIGKILL) at random moments while 8 host threads make 100,000 calls,
 //! and every call is accounted for — exactly one reply each, its real
 //! result or `RET_PROCESS_DIED`, none lost, none doubled. Repeated with
-//! fresh contexts and other random schedules.
+//! fresh contexts and other random schedules, and once more with a helper
+//! listening on a unix socket (`isolation: "socket"`), which the test
+//! starts again after each kill, as a service manager would.
 //!
 //! A test binary of its own: the killer finds "the helper" as this
 //! process's child named `hostcall-helper`, so no other test's helper may
@@ -10,11 +12,15 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{answer_later, children, config};
+use ciborium::Value;
+use common::{answer_later, children, config, helper, library};
 use hostcall::status::*;
 use hostcall_testkit::{Client, complete, next_id};
 
@@ -40,9 +46,48 @@ impl Rng {
     }
 }
 
-fn round(seed: u64) {
+/// Where the round's helper runs.
+enum Mode {
+    /// Started by the context (`isolation: "process"`).
+    Spawned,
+    /// Listening at this socket, started by the test (`isolation: "socket"`).
+    Socket(PathBuf),
+}
+
+/// Starts a helper listening at `path`; returns once it accepts.
+fn listen(path: &Path) -> Child {
+    let mut child = Command::new(helper())
+        .arg("--library")
+        .arg(library())
+        .arg("--socket")
+        .arg(path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the helper starts");
+    let mut line = String::new();
+    // The helper prints its path when it accepts, or exits (end-of-file).
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.ends_with('\n'), "the helper did not start listening");
+    child
+}
+
+fn round(seed: u64, mode: &Mode) {
     println!("round with seed {seed}");
-    let client = Arc::new(Client::new(&demo::__HOSTCALL_ENTRY_POINTS, &config(&[])).unwrap());
+    let mut listening = match mode {
+        Mode::Spawned => None,
+        Mode::Socket(path) => Some(listen(path)),
+    };
+    let settings = match mode {
+        Mode::Spawned => config(&[]),
+        Mode::Socket(path) => hostcall_testkit::cbor(&std::collections::BTreeMap::from([
+            ("isolation", Value::Text("socket".into())),
+            ("address", Value::Text(path.display().to_string())),
+        ])),
+    };
+    let client = Arc::new(Client::new(&demo::__HOSTCALL_ENTRY_POINTS, &settings).unwrap());
     // `fetch_profile` is answered by two host threads, from a pool.
     let (pool, _host) = answer_later(&client);
     let (abi, ctx) = (client.abi, client.ctx);
@@ -73,12 +118,26 @@ fn round(seed: u64) {
     let kills = Arc::new(AtomicUsize::new(0));
     let killer = {
         let (done, kills) = (Arc::clone(&done), Arc::clone(&kills));
+        let path = match mode {
+            Mode::Spawned => None,
+            Mode::Socket(path) => Some(path.clone()),
+        };
+        let mut listening = listening.take();
         std::thread::spawn(move || {
             let mut rng = Rng(seed | 1);
             while !done.load(Ordering::Relaxed) && kills.load(Ordering::Relaxed) < KILLS {
                 // The fault schedule itself, not a synchronisation: a
                 // random moment of the helper's life, or of a restart.
                 std::thread::sleep(Duration::from_millis(1 + rng.next() % 80));
+                if let (Some(child), Some(path)) = (listening.as_mut(), &path) {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    kills.fetch_add(1, Ordering::Relaxed);
+                    // Down for a random while, then served again.
+                    std::thread::sleep(Duration::from_millis(rng.next() % 20));
+                    *child = listen(path);
+                    continue;
+                }
                 for pid in children(Some("hostcall-helper")) {
                     // SAFETY: sends a signal to our own child.
                     if unsafe { libc::kill(pid, libc::SIGKILL) } == 0 {
@@ -86,6 +145,7 @@ fn round(seed: u64) {
                     }
                 }
             }
+            listening
         })
     };
 
@@ -145,10 +205,24 @@ fn round(seed: u64) {
         .flat_map(|caller| caller.join().unwrap())
         .collect();
     done.store(true, Ordering::Relaxed);
-    killer.join().unwrap();
-    // The context still works once the killing stops.
-    assert_eq!(client.call("add", &(1, 2)).value::<i64>(), 3);
+    let listening = killer.join().unwrap();
+    // The context still works once the killing stops (after at most the
+    // longest back-off: a call made meanwhile may fail for want of one).
+    let mut served = None;
+    for _ in 0..20 {
+        let reply = client.call("add", &(1, 2));
+        if reply.ret == RET_OK {
+            served = Some(reply.value::<i64>());
+            break;
+        }
+        assert_eq!(reply.ret, RET_PROCESS_DIED, "{}", reply.text());
+    }
+    assert_eq!(served, Some(3));
     assert_eq!(client.destroy(), HC_OK);
+    if let Some(mut child) = listening {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     pool.close();
     for answerer in answerers {
         answerer.join().unwrap();
@@ -184,7 +258,11 @@ fn every_call_ends_once_while_the_helper_is_killed_at_random() {
                 .unwrap()
                 .as_nanos() as u64
         });
+    let seed = |n: u64| base.wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
     for n in 0..ROUNDS {
-        round(base.wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15)));
+        round(seed(n), &Mode::Spawned);
     }
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("faults");
+    std::fs::create_dir_all(&dir).unwrap();
+    round(seed(ROUNDS), &Mode::Socket(dir.join("faults.sock")));
 }
