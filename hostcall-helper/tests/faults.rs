@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use ciborium::Value;
-use common::{answer_later, children, config, helper, library};
+use common::{add_when_served, answer_later, children, config, helper, library};
 use hostcall::status::*;
 use hostcall_testkit::{Client, complete, next_id};
 
@@ -208,16 +208,7 @@ fn round(seed: u64, mode: &Mode) {
     let listening = killer.join().unwrap();
     // The context still works once the killing stops (after at most the
     // longest back-off: a call made meanwhile may fail for want of one).
-    let mut served = None;
-    for _ in 0..20 {
-        let reply = client.call("add", &(1, 2));
-        if reply.ret == RET_OK {
-            served = Some(reply.value::<i64>());
-            break;
-        }
-        assert_eq!(reply.ret, RET_PROCESS_DIED, "{}", reply.text());
-    }
-    assert_eq!(served, Some(3));
+    assert_eq!(add_when_served(&client, 1, 2, "library process died"), 3);
     assert_eq!(client.destroy(), HC_OK);
     if let Some(mut child) = listening {
         let _ = child.kill();

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use ciborium::Value;
-use common::{answer_later, config, helper};
+use common::{add_when_served, answer_later, config, helper};
 use demo::Profile;
 use hostcall::status::*;
 use hostcall_testkit::{Client, EntryPoints, complete, next_id};
@@ -380,20 +380,10 @@ fn calls_wait_for_a_restart_and_fail_when_it_cannot_start() {
     let staged = dir.join("hostcall-helper.new");
     std::fs::copy(helper(), &staged).unwrap();
     std::fs::rename(&staged, &copy).unwrap();
-    let mut served = None;
-    for _ in 0..20 {
-        let reply = client.call("add", &(3, 3));
-        if reply.ret == RET_OK {
-            served = Some(reply.value::<i64>());
-            break;
-        }
-        assert!(
-            reply.text().contains("could not be started again"),
-            "{}",
-            reply.text()
-        );
-    }
-    assert_eq!(served, Some(6));
+    assert_eq!(
+        add_when_served(&client, 3, 3, "could not be started again"),
+        6
+    );
 }
 
 #[test]

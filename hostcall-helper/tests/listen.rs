@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ciborium::Value;
-use common::{answer_later, helper, library};
+use common::{add_when_served, answer_later, helper, library};
 use demo::Profile;
 use hostcall::isolation::protocol::{self, Down, PROTOCOL_VERSION, Up};
 use hostcall::status::*;
@@ -265,20 +265,10 @@ fn a_crash_fails_the_pending_requests_of_every_context_and_they_reconnect() {
     // (1 s) away reaches it, with the host fns registered again.
     let _served = Served::socket(&path);
     for (client, (pool, _)) in clients.iter().zip(&hosts) {
-        let mut served = None;
-        for _ in 0..20 {
-            let reply = client.call("add", &(3, 3));
-            if reply.ret == RET_OK {
-                served = Some(reply.value::<i64>());
-                break;
-            }
-            assert!(
-                reply.text().contains("could not be reached again"),
-                "{}",
-                reply.text()
-            );
-        }
-        assert_eq!(served, Some(6));
+        assert_eq!(
+            add_when_served(client, 3, 3, "could not be reached again"),
+            6
+        );
         let id = next_id();
         let args = hostcall::wire::to_cbor(&("again",)).unwrap();
         assert_eq!(client.call_raw("login", &args, id), HC_OK);

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use ciborium::Value;
-use hostcall::status::HC_OK;
+use hostcall::status::{HC_OK, RET_OK, RET_PROCESS_DIED};
 use hostcall_testkit::{Client, HostImpl, TokenPool};
 
 /// The helper Cargo built for these tests.
@@ -77,4 +77,20 @@ pub fn children(name: Option<&str>) -> Vec<i32> {
             (ppid == me && name.is_none_or(|name| comm == name)).then_some(pid)
         })
         .collect()
+}
+
+/// `add(a, b)` once a helper serves it again: a call made while none does
+/// fails with `RET_PROCESS_DIED`, its text containing `meanwhile`, and the
+/// next attempt of the context (at most the longest back-off, 1 s, away)
+/// is awaited by the next call. Up to 20 tries.
+pub fn add_when_served(client: &Client, a: i64, b: i64, meanwhile: &str) -> i64 {
+    for _ in 0..20 {
+        let reply = client.call("add", &(a, b));
+        if reply.ret == RET_OK {
+            return reply.value();
+        }
+        assert_eq!(reply.ret, RET_PROCESS_DIED, "{}", reply.text());
+        assert!(reply.text().contains(meanwhile), "{}", reply.text());
+    }
+    panic!("add was not served in 20 tries");
 }
