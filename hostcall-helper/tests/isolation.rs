@@ -8,10 +8,9 @@
 mod common;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use ciborium::Value;
-use common::{add_when_served, answer_later, config, helper};
+use common::{add_when_served, answer_from_threads, answer_later, config, helper};
 use demo::Profile;
 use hostcall::status::*;
 use hostcall_testkit::{Client, EntryPoints, complete, next_id};
@@ -93,18 +92,7 @@ fn host_calls_answered_later_from_other_threads() {
         assert_eq!(client.call_raw("login", &args, *id), HC_OK);
     }
     pool.wait_len(ids.len());
-    let (abi, ctx) = (client.abi, client.ctx);
-    let workers: Vec<_> = (0..4)
-        .map(|_| {
-            let pool = Arc::clone(&pool);
-            std::thread::spawn(move || {
-                while let Some((token, request)) = pool.take(|n| n - 1) {
-                    let (user_id,): (String,) = hostcall::wire::from_cbor(&request).unwrap();
-                    assert_eq!(complete(abi, ctx, token, true, &profile(&user_id)), HC_OK);
-                }
-            })
-        })
-        .collect();
+    let workers = answer_from_threads(&client, &pool, 4, profile);
     for (n, id) in ids.iter().enumerate() {
         let session: demo::Session = client.sink.wait_for(*id, 1)[0].value();
         assert_eq!(session.user_id, format!("u{n}"));

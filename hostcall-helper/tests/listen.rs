@@ -9,11 +9,10 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use ciborium::Value;
-use common::{add_when_served, answer_later, helper, library};
+use common::{add_when_served, answer_from_threads, answer_later, helper, library};
 use demo::Profile;
 use hostcall::isolation::protocol::{self, Down, PROTOCOL_VERSION, Up};
 use hostcall::status::*;
@@ -184,19 +183,9 @@ fn tcp_on_loopback_serves_host_calls_answered_from_other_threads() {
         assert_eq!(client.call_raw("login", &args, *id), HC_OK);
     }
     pool.wait_len(ids.len());
-    let (abi, ctx) = (client.abi, client.ctx);
-    let workers: Vec<_> = (0..4)
-        .map(|_| {
-            let pool = Arc::clone(&pool);
-            std::thread::spawn(move || {
-                while let Some((token, request)) = pool.take(|n| n - 1) {
-                    let (user_id,): (String,) = hostcall::wire::from_cbor(&request).unwrap();
-                    let answer = profile(&user_id, &user_id.to_uppercase());
-                    assert_eq!(complete(abi, ctx, token, true, &answer), HC_OK);
-                }
-            })
-        })
-        .collect();
+    let workers = answer_from_threads(&client, &pool, 4, |user_id| {
+        profile(user_id, &user_id.to_uppercase())
+    });
     for (n, id) in ids.iter().enumerate() {
         let session: demo::Session = client.sink.wait_for(*id, 1)[0].value();
         assert_eq!(session.greeting, format!("Hello, U{n}"));

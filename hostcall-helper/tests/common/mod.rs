@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use ciborium::Value;
 use hostcall::status::{HC_OK, RET_OK, RET_PROCESS_DIED};
-use hostcall_testkit::{Client, HostImpl, TokenPool};
+use hostcall_testkit::{Client, HostImpl, TokenPool, complete};
 
 /// The helper Cargo built for these tests.
 pub fn helper() -> PathBuf {
@@ -93,4 +93,26 @@ pub fn add_when_served(client: &Client, a: i64, b: i64, meanwhile: &str) -> i64 
         assert!(reply.text().contains(meanwhile), "{}", reply.text());
     }
     panic!("add was not served in 20 tries");
+}
+
+/// Starts `threads` host threads that answer the `fetch_profile` calls
+/// queued in `pool` with `answer(user_id)`, until the pool is closed.
+pub fn answer_from_threads(
+    client: &Client,
+    pool: &Arc<TokenPool>,
+    threads: usize,
+    answer: fn(&str) -> Vec<u8>,
+) -> Vec<std::thread::JoinHandle<()>> {
+    let (abi, ctx) = (client.abi, client.ctx);
+    (0..threads)
+        .map(|_| {
+            let pool = Arc::clone(pool);
+            std::thread::spawn(move || {
+                while let Some((token, request)) = pool.take(|n| n - 1) {
+                    let (user_id,): (String,) = hostcall::wire::from_cbor(&request).unwrap();
+                    assert_eq!(complete(abi, ctx, token, true, &answer(&user_id)), HC_OK);
+                }
+            })
+        })
+        .collect()
 }
