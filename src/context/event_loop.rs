@@ -12,12 +12,16 @@
 //!    call, a registration replaces the registry (copy on write). Every
 //!    [`BATCH`] messages it yields so handlers keep running.
 //! 3. **Idle**: with the inbox empty the dispatcher waits for a wake
-//!    (inbox protocol step 3). When no task is left to run, before the
-//!    runtime parks the thread, [`watch_before_park`] asks the context's
-//!    idle policy ([`crate::context::idle`]) how long to watch the inbox,
-//!    watches for that long (inbox protocol step 4: a message arriving in
-//!    the window costs no OS wake-up on either side), and tells the policy
-//!    what it saw; the dispatcher tells it when a sleep ended in a wake-up.
+//!    (inbox protocol step 3). With isolation it first writes what the
+//!    turn queued for the helper (`Remote::flush`; also every [`BATCH`],
+//!    and before the thread parks), and a task of the loop's own reads the
+//!    helper's connection (`remote::link`). When no task is left to run,
+//!    before the runtime parks the thread, [`watch_before_park`] asks the
+//!    context's idle policy ([`crate::context::idle`]) how long to watch,
+//!    watches the inbox (and the helper's connection) for that long (inbox
+//!    protocol step 4: a message arriving in the window costs no OS wake-up
+//!    on either side), and tells the policy what it saw; the dispatcher
+//!    tells it when a sleep ended in a wake-up.
 //! 4. **Teardown**: once `closing` is set the dispatcher returns, leaving the
 //!    rest of the inbox unstarted, and any reply still to be sent becomes
 //!    `context shutting down`. Dropping the

@@ -16,10 +16,11 @@
 //!      the sender; a frame in a burst wakes the writer thread, which
 //!      writes everything queued meanwhile in one `send`.
 //! 2. [`Sink::flush`] writes what is queued from the calling thread without
-//!    blocking (`MSG_DONTWAIT`), if the writer thread is asleep and no
-//!    other flush is writing (so frames never interleave). What the socket
-//!    does not take at once is put back at the head of the queue and the
-//!    writer thread is woken for it.
+//!    blocking (`MSG_DONTWAIT`), if it is at most [`DIRECT_MAX`] bytes, the
+//!    writer thread is asleep and no other flush is writing (so frames
+//!    never interleave); more is a burst, handed to the writer thread so
+//!    that the caller goes on. What the socket does not take at once is put
+//!    back at the head of the queue and the writer thread is woken for it.
 //! 3. The writer thread takes the whole queue and writes it outside the
 //!    lock, blocking up to the socket's write timeout. A write that fails
 //!    (the peer is gone) or takes longer than that (the peer stopped
