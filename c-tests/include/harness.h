@@ -116,10 +116,22 @@ static inline const char *hc_ret_name(int ret) {
     }
 }
 
-/* Whether this run isolates every context (HOSTCALL_TEST_ISOLATION=process). */
-static inline HC_UNUSED bool hc_isolated(void) {
+/* The mode every context of this run is isolated in
+ * (HOSTCALL_TEST_ISOLATION=process: a helper each context starts; =socket:
+ * the helper listening at $HOSTCALL_TEST_ADDRESS), or NULL: in process. */
+static inline HC_UNUSED const char *hc_isolation(void) {
     const char *mode = getenv("HOSTCALL_TEST_ISOLATION");
-    return mode != NULL && strcmp(mode, "process") == 0;
+    if (mode == NULL || mode[0] == '\0') {
+        return NULL;
+    }
+    HC_REQUIRE(strcmp(mode, "process") == 0 || strcmp(mode, "socket") == 0,
+               "HOSTCALL_TEST_ISOLATION must be process or socket, not '%s'", mode);
+    return mode;
+}
+
+/* Whether this run isolates every context. */
+static inline HC_UNUSED bool hc_isolated(void) {
+    return hc_isolation() != NULL;
 }
 
 /* Whether a reply of demo may carry `ret`. demo's handlers turn every host
@@ -142,15 +154,16 @@ static inline const char *hc_last_error(void) {
     return buf;
 }
 
-/* demo_new, or, when this run isolates every context
- * (HOSTCALL_TEST_ISOLATION=process), demo_new of the same config with
- * "isolation": "process" and "helper_path": $HOSTCALL_TEST_HELPER put
- * first (docs/isolation.md). A config that is no small map (an error case)
- * is passed as it is, so that its refusal is the library's own; the keys
- * go first so that a config's own faults (a duplicate, trailing bytes)
- * stay what they were. */
+/* demo_new, or, when this run isolates every context, demo_new of the
+ * same config with the isolation keys put first: "isolation": "process"
+ * and "helper_path": $HOSTCALL_TEST_HELPER, or "isolation": "socket" and
+ * "address": $HOSTCALL_TEST_ADDRESS (docs/isolation.md). A config that is
+ * no small map (an error case) is passed as it is, so that its refusal is
+ * the library's own; the keys go first so that a config's own faults (a
+ * duplicate, trailing bytes) stay what they were. */
 static inline HC_UNUSED void *hc_demo_new(const char *config, size_t len) {
-    if (!hc_isolated()) {
+    const char *mode = hc_isolation();
+    if (mode == NULL) {
         return demo_new(config, len);
     }
     const uint8_t *in = (const uint8_t *)config;
@@ -161,18 +174,22 @@ static inline HC_UNUSED void *hc_demo_new(const char *config, size_t len) {
         }
         entries = in[0] - 0xa0u;
     }
-    const char *helper = getenv("HOSTCALL_TEST_HELPER");
-    HC_REQUIRE(helper != NULL, "HOSTCALL_TEST_ISOLATION=process needs HOSTCALL_TEST_HELPER (the hostcall-helper to start)");
-    size_t cap = len + strlen(helper) + 64;
+    bool spawned = strcmp(mode, "process") == 0;
+    const char *key = spawned ? "helper_path" : "address";
+    const char *value = getenv(spawned ? "HOSTCALL_TEST_HELPER" : "HOSTCALL_TEST_ADDRESS");
+    HC_REQUIRE(value != NULL, "HOSTCALL_TEST_ISOLATION=%s needs %s", mode,
+               spawned ? "HOSTCALL_TEST_HELPER (the hostcall-helper to start)"
+                       : "HOSTCALL_TEST_ADDRESS (the socket of a listening hostcall-helper)");
+    size_t cap = len + strlen(value) + 64;
     uint8_t *buf = malloc(cap);
     HC_REQUIRE(buf != NULL, "out of memory");
     cbor_enc e;
     cbor_enc_init(&e, buf, cap);
     cbor_put_map(&e, entries + 2);
     cbor_put_cstr(&e, "isolation");
-    cbor_put_cstr(&e, "process");
-    cbor_put_cstr(&e, "helper_path");
-    cbor_put_cstr(&e, helper);
+    cbor_put_cstr(&e, mode);
+    cbor_put_cstr(&e, key);
+    cbor_put_cstr(&e, value);
     if (len > 1) {
         cbor_put_raw(&e, in + 1, len - 1);
     }

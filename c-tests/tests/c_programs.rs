@@ -15,7 +15,10 @@
 //! `hc_demo_new` in `include/harness.h` reads; docs/isolation.md): they
 //! need `target/<profile>/hostcall-helper` (`cargo build -p
 //! hostcall-helper`, which scripts/test.sh runs first), and fail, never
-//! skip, without it.
+//! skip, without it. The `*_socket` tests run them once more with every
+//! context reaching one helper that listens on a unix socket
+//! (`HOSTCALL_TEST_ISOLATION=socket`, `hostcall-helper --socket`, started
+//! by the test for the program's run).
 //!
 //! `chaos` runs a random schedule of every entry point for a while
 //! ([`CHAOS_SECS`] plainly, [`CHAOS_SECS_VALGRIND`] under valgrind). Longer
@@ -305,6 +308,58 @@ fn run_isolated_for(program: &'static str, args: &[&str], valgrind: bool, timeou
     }
 }
 
+/// Runs `program` with every context it creates reaching one helper that
+/// listens on a unix socket (`hc_demo_new` adds `isolation: "socket"` and
+/// its `address`), started for this run and killed after it; plainly or
+/// under valgrind.
+fn run_listening(program: &'static str, args: &[&str], valgrind: bool) {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("listening");
+    std::fs::create_dir_all(&dir).expect("the socket directory");
+    let socket = dir.join(format!("{program}-{}.sock", valgrind as u8));
+    /// Kills the helper when the run ends, passed or not.
+    struct Listening(std::process::Child);
+    impl Drop for Listening {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut helper = Listening(
+        Command::new(helper())
+            .arg("--library")
+            .arg(lib_dir().join("libdemo.so"))
+            .arg("--socket")
+            .arg(&socket)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the helper starts"),
+    );
+    // It prints its socket's path once it accepts connections, or exits
+    // (end-of-file) if it cannot.
+    let mut line = String::new();
+    let _ = std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(helper.0.stdout.take().expect("piped")),
+        &mut line,
+    );
+    assert!(
+        line.ends_with('\n'),
+        "the helper did not listen at {}",
+        socket.display()
+    );
+    let envs = [
+        ("HOSTCALL_TEST_ISOLATION", PathBuf::from("socket")),
+        ("HOSTCALL_TEST_ADDRESS", socket),
+    ];
+    if valgrind {
+        run_under_valgrind_env(program, args, TIMEOUT, &envs);
+    } else {
+        let mut cmd = Command::new(binary(program));
+        cmd.args(args).envs(envs.iter().map(|(k, v)| (k, v)));
+        run_with_timeout(cmd, format!("listening {}", label(program, args)), TIMEOUT).assert_ok();
+    }
+}
+
 fn run_plain_for(program: &'static str, args: &[&str], timeout: Duration) -> Run {
     let exe = binary(program);
     let mut cmd = Command::new(&exe);
@@ -562,6 +617,60 @@ fn chaos_isolated() {
 #[test]
 fn stress_isolated() {
     run_isolated("stress", &[STRESS_CALLS], false);
+}
+
+// The same programs with every context reaching one helper listening on a
+// unix socket (crash.c is left out: its crashes would take the shared
+// helper down for good; tests/listen.rs of hostcall-helper covers that).
+
+#[test]
+fn basic_socket() {
+    run_listening("basic", &[], false);
+}
+
+#[test]
+fn basic_socket_under_valgrind() {
+    run_listening("basic", &[], true);
+}
+
+#[test]
+fn bad_input_socket() {
+    run_listening("bad_input", &[], false);
+}
+
+#[test]
+fn tokens_socket() {
+    run_listening("tokens", &[], false);
+}
+
+#[test]
+fn teardown_socket() {
+    run_listening("teardown", &[], false);
+}
+
+#[test]
+fn cycles_socket() {
+    run_listening("cycles", &[], false);
+}
+
+#[test]
+fn cancel_socket() {
+    run_listening("cancel", &[CANCEL_REQUESTS], false);
+}
+
+#[test]
+fn typed_socket() {
+    run_listening("typed", &[TYPED_SIGN_INS], false);
+}
+
+#[test]
+fn origin_socket() {
+    run_listening("origin", &[ORIGIN_REQUESTS], false);
+}
+
+#[test]
+fn stress_socket() {
+    run_listening("stress", &[STRESS_CALLS], false);
 }
 
 #[test]
