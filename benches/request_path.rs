@@ -340,20 +340,41 @@ fn add_cbor_benches(group: &mut BenchmarkGroup<'_, WallTime>) {
     });
 }
 
+/// The contexts the login benches run on, by suffix: in process, with
+/// `spin_us: 0`, isolated in a helper the context starts, and reaching a
+/// helper listening on a unix socket or on TCP (started here, killed when
+/// this is dropped).
+struct LoginConfigs {
+    no_spin: Writer<24>,
+    process: Vec<u8>,
+    socket: common::isolated::Listening,
+    tcp: common::isolated::Listening,
+}
+
+impl LoginConfigs {
+    fn new() -> Self {
+        Self {
+            no_spin: spin_config(0),
+            process: common::isolated::config(),
+            socket: common::isolated::Listening::socket(),
+            tcp: common::isolated::Listening::tcp(),
+        }
+    }
+
+    fn each(&self) -> [(&'static str, &[u8]); 5] {
+        [
+            ("", &[][..]),
+            ("_no_spin", self.no_spin.bytes()),
+            ("_process", &self.process[..]),
+            ("_socket", self.socket.config()),
+            ("_tcp", self.tcp.config()),
+        ]
+    }
+}
+
 fn login_benches(group: &mut BenchmarkGroup<'_, WallTime>) {
-    let no_spin = spin_config(0);
-    let isolated = common::isolated::config();
-    let (socket, tcp) = (
-        common::isolated::Listening::socket(),
-        common::isolated::Listening::tcp(),
-    );
-    for (suffix, config) in [
-        ("", &[][..]),
-        ("_no_spin", no_spin.bytes()),
-        ("_process", &isolated[..]),
-        ("_socket", socket.config()),
-        ("_tcp", tcp.config()),
-    ] {
+    let configs = LoginConfigs::new();
+    for (suffix, config) in configs.each() {
         let mut rig = None;
         group.bench_function(format!("login_inline_latency{suffix}"), |b| {
             let rig = rig.get_or_insert_with(|| Rig::login(config, Host::Inline));
@@ -384,20 +405,9 @@ fn login_benches(group: &mut BenchmarkGroup<'_, WallTime>) {
 /// the throughput a host with one completing thread gets.
 fn login_throughput_benches(group: &mut BenchmarkGroup<'_, WallTime>) {
     const IN_FLIGHT: u64 = 10_000;
-    let no_spin = spin_config(0);
-    let isolated = common::isolated::config();
-    let (socket, tcp) = (
-        common::isolated::Listening::socket(),
-        common::isolated::Listening::tcp(),
-    );
+    let configs = LoginConfigs::new();
     group.throughput(criterion::Throughput::Elements(IN_FLIGHT));
-    for (suffix, config) in [
-        ("", &[][..]),
-        ("_no_spin", no_spin.bytes()),
-        ("_process", &isolated[..]),
-        ("_socket", socket.config()),
-        ("_tcp", tcp.config()),
-    ] {
+    for (suffix, config) in configs.each() {
         let mut rig = None;
         group.bench_function(format!("login_10k_worker{suffix}"), |b| {
             let rig = rig.get_or_insert_with(|| Rig::login(config, Host::Worker));
